@@ -1,0 +1,27 @@
+"""Tailorcast: wiring only. Routes live in ``chalicelib/api``, tasks in ``chalicelib/tasks``."""
+
+from chalice.app import Chalice
+
+from chalicelib import observability
+from chalicelib.api import accounts, campaigns, health
+from chalicelib.settings import get_settings
+from chalicelib.tasks import campaigns as campaign_tasks
+from chalicelib.tasks import uploads
+
+settings = get_settings()  # validated once, at cold start
+
+app = Chalice(app_name="tailorcast")
+observability.register(app)
+
+# API views get a prefix so names like `get` never collide across blueprints; task Lambdas keep
+# theirs, since the state machines address them by name.
+for prefix, blueprint in (("health_", health.bp), ("accounts_", accounts.bp), ("campaigns_", campaigns.bp)):
+    app.register_blueprint(blueprint, name_prefix=prefix)
+app.register_blueprint(campaign_tasks.bp)
+
+app.on_s3_event(
+    bucket=settings.uploads_bucket,
+    events=["s3:ObjectCreated:*"],
+    prefix="uploads/",
+    name="ingest_upload",
+)(uploads.on_upload)

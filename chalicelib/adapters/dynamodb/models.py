@@ -1,0 +1,148 @@
+"""PynamoDB models of the single table (layout in ``schema.py``).
+
+Models are bound to a table name at run time by :func:`bind` (from settings), never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    DynamicMapAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.models import Model
+
+
+class TableItem(Model):
+    """Common key attributes; every entity shares one table."""
+
+    class Meta:
+        table_name = "unbound"  # replaced by bind()
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class AccountItem(TableItem):
+    name = UnicodeAttribute()
+    plan = UnicodeAttribute()
+    status = UnicodeAttribute()
+    trial_ends_at = UTCDateTimeAttribute(null=True)
+    trial_video_limit = NumberAttribute()
+    videos_rendered = NumberAttribute(default=0)
+    stripe_customer_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+
+class UserItem(TableItem):
+    subject = UnicodeAttribute()
+    email = UnicodeAttribute()
+    role = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class SubjectClaimItem(TableItem):
+    """Maps an identity subject to its user; reserving it makes a login unique across accounts."""
+
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+
+
+class CampaignItem(TableItem):
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    script = UnicodeAttribute(default="")
+    status = UnicodeAttribute()
+    base_video = DynamicMapAttribute(null=True)
+    prospects = NumberAttribute(default=0)
+    videos_rendered = NumberAttribute(default=0)
+    videos_failed = NumberAttribute(default=0)
+    views = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+
+class ProspectItem(TableItem):
+    first_name = UnicodeAttribute()
+    last_name = UnicodeAttribute(null=True)
+    email = UnicodeAttribute()
+    company = UnicodeAttribute(null=True)
+    title = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    website = UnicodeAttribute(null=True)
+    linkedin_url = UnicodeAttribute(null=True)
+    pronunciation = UnicodeAttribute(null=True)
+    custom_fields = MapAttribute[str, Any](default=dict)
+    video_status = UnicodeAttribute()
+    video_error = UnicodeAttribute(null=True)
+    video_generated_at = UTCDateTimeAttribute(null=True)
+    email_sent_at = UTCDateTimeAttribute(null=True)
+    video_viewed_at = UTCDateTimeAttribute(null=True)
+    video_view_count = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+
+class EmailClaimItem(TableItem):
+    """Enforces UNIQUE(campaign, normalized email): written in one transaction with the prospect."""
+
+    prospect_id = UnicodeAttribute()
+
+
+class CsvImportItem(TableItem):
+    filename = UnicodeAttribute()
+    key = UnicodeAttribute()
+    status = UnicodeAttribute()
+    size_bytes = NumberAttribute(null=True)
+    total_rows = NumberAttribute(default=0)
+    imported = NumberAttribute(default=0)
+    duplicates = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    errors = ListAttribute[Any](default=list)
+    reason = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class RenderBatchItem(TableItem):
+    status = UnicodeAttribute()
+    total = NumberAttribute(default=0)
+    completed = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    in_progress = NumberAttribute(default=0)
+    execution_arn = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+
+ALL_MODELS: tuple[type[TableItem], ...] = (
+    TableItem,
+    AccountItem,
+    UserItem,
+    SubjectClaimItem,
+    CampaignItem,
+    ProspectItem,
+    EmailClaimItem,
+    CsvImportItem,
+    RenderBatchItem,
+)
+
+
+def bind(table_name: str, region: str) -> None:
+    """Point every model at the configured table (and drop cached connections to another)."""
+    for model in ALL_MODELS:
+        model.Meta.table_name = table_name
+        model.Meta.region = region
+        model._connection = None

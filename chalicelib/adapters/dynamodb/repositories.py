@@ -1,0 +1,534 @@
+"""DynamoDB repositories (PynamoDB) implementing the domain's repository ports."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb.models import (
+    AccountItem,
+    CampaignItem,
+    CsvImportItem,
+    EmailClaimItem,
+    ProspectItem,
+    RenderBatchItem,
+    SubjectClaimItem,
+    TableItem,
+    UserItem,
+)
+from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
+from chalicelib.domain.models import (
+    Account,
+    BaseVideo,
+    Campaign,
+    CampaignCounters,
+    CsvImport,
+    Page,
+    Prospect,
+    RenderBatch,
+    RowError,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=Model)
+
+UPDATE_ATTEMPTS = 5
+
+
+def account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def campaign_pk(account_id: str, campaign_id: str) -> str:
+    return f"ACCOUNT#{account_id}#CAMPAIGN#{campaign_id}"
+
+
+def subject_pk(subject: str) -> str:
+    return f"SUBJECT#{subject}"
+
+
+def encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sk}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, sk_prefix: str) -> str | None:
+    """Decode an opaque cursor to the sort key it resumes after.
+
+    Only the sort key travels; the partition key is always rebuilt from the caller's account,
+    so a cursor can never page through another tenant's partition.
+
+    Raises
+    ------
+    InvalidInputError
+        If the cursor was not issued by us for this kind of listing.
+    """
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sk = json.loads(base64.urlsafe_b64decode(padded))["sk"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(
+            "invalid cursor", [FieldIssue("query.cursor", "not a cursor from a previous page")]
+        ) from exc
+    if not isinstance(sk, str) or not sk.startswith(sk_prefix):
+        raise InvalidInputError(
+            "invalid cursor", [FieldIssue("query.cursor", "not a cursor from a previous page")]
+        )
+    return sk
+
+
+def _get(model: type[M], pk: str, sk: str, kind: str, ident: str) -> M:
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except model.DoesNotExist as exc:
+        raise NotFoundError(kind, ident) from exc
+
+
+def _is_condition_failure(exc: PutError | DeleteError | TransactWriteError) -> bool:
+    return exc.cause_response_code in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+def _page(
+    model: type[M],
+    pk: str,
+    sk_prefix: str,
+    limit: int,
+    cursor: str | None,
+    convert: Callable[[M], Any],
+) -> Page[Any]:
+    start = decode_cursor(cursor, sk_prefix)
+    result = model.query(
+        pk,
+        model.sk.startswith(sk_prefix),  # type: ignore[attr-defined]
+        limit=limit,
+        last_evaluated_key={"pk": {"S": pk}, "sk": {"S": start}} if start else None,
+        consistent_read=True,
+        scan_index_forward=False,  # ULIDs sort by time: newest first
+    )
+    items = [convert(item) for item in result]
+    last = result.last_evaluated_key
+    return Page(items=items, cursor=encode_cursor(last["sk"]["S"]) if last else None)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class DynamoAccountRepository:
+    def create(self, account: Account, owner: User) -> None:
+        account_item = AccountItem(
+            account_pk(account.account_id),
+            "ACCOUNT",
+            name=account.name,
+            plan=account.plan.value,
+            status=account.status.value,
+            trial_ends_at=account.trial_ends_at,
+            trial_video_limit=account.trial_video_limit,
+            videos_rendered=account.videos_rendered,
+            stripe_customer_id=account.stripe_customer_id,
+            created_at=account.created_at,
+        )
+        user_item = UserItem(
+            account_pk(account.account_id),
+            f"USER#{owner.user_id}",
+            subject=owner.subject,
+            email=str(owner.email),
+            role=owner.role.value,
+            created_at=owner.created_at,
+        )
+        claim = SubjectClaimItem(
+            subject_pk(owner.subject),
+            "SUBJECT",
+            account_id=account.account_id,
+            user_id=owner.user_id,
+        )
+        try:
+            with TransactWrite(connection=Connection(region=AccountItem.Meta.region)) as tx:
+                tx.save(account_item, condition=AccountItem.pk.does_not_exist())
+                tx.save(user_item, condition=UserItem.pk.does_not_exist())
+                tx.save(claim, condition=SubjectClaimItem.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError("that login already belongs to an account") from exc
+            raise
+
+    def get(self, account_id: str) -> Account:
+        item = _get(AccountItem, account_pk(account_id), "ACCOUNT", "account", account_id)
+        return Account(
+            account_id=account_id,
+            name=item.name,
+            plan=item.plan,
+            status=item.status,
+            trial_ends_at=item.trial_ends_at,
+            trial_video_limit=int(item.trial_video_limit),
+            videos_rendered=int(item.videos_rendered),
+            stripe_customer_id=item.stripe_customer_id,
+            created_at=item.created_at,
+            version=int(item.version or 0),
+        )
+
+    def user_by_subject(self, subject: str) -> User:
+        claim = _get(SubjectClaimItem, subject_pk(subject), "SUBJECT", "user", subject)
+        item = _get(
+            UserItem, account_pk(claim.account_id), f"USER#{claim.user_id}", "user", subject
+        )
+        return User(
+            account_id=claim.account_id,
+            user_id=claim.user_id,
+            subject=item.subject,
+            email=item.email,
+            role=item.role,
+            created_at=item.created_at,
+        )
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def _campaign_from_item(item: CampaignItem) -> Campaign:
+    account_id = item.pk.removeprefix("ACCOUNT#")
+    return Campaign(
+        account_id=account_id,
+        campaign_id=item.sk.removeprefix("CAMPAIGN#"),
+        name=item.name,
+        description=item.description,
+        script=item.script,
+        status=item.status,
+        base_video=BaseVideo.model_validate(item.base_video.as_dict()) if item.base_video else None,
+        counters=CampaignCounters(
+            prospects=int(item.prospects),
+            videos_rendered=int(item.videos_rendered),
+            videos_failed=int(item.videos_failed),
+            views=int(item.views),
+        ),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=int(item.version or 0),
+    )
+
+
+def _campaign_to_item(c: Campaign) -> CampaignItem:
+    return CampaignItem(
+        account_pk(c.account_id),
+        f"CAMPAIGN#{c.campaign_id}",
+        name=c.name,
+        description=c.description,
+        script=c.script,
+        status=c.status.value,
+        base_video=c.base_video.model_dump(mode="json") if c.base_video else None,
+        prospects=c.counters.prospects,
+        videos_rendered=c.counters.videos_rendered,
+        videos_failed=c.counters.videos_failed,
+        views=c.counters.views,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        version=c.version or None,
+    )
+
+
+class DynamoCampaignRepository:
+    def add(self, campaign: Campaign) -> Campaign:
+        item = _campaign_to_item(campaign.model_copy(update={"version": 0}))
+        try:
+            item.save()
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(f"campaign {campaign.campaign_id!r} already exists") from exc
+            raise
+        return _campaign_from_item(item)
+
+    def get(self, account_id: str, campaign_id: str) -> Campaign:
+        return _campaign_from_item(
+            _get(CampaignItem, account_pk(account_id), f"CAMPAIGN#{campaign_id}", "campaign", campaign_id)
+        )
+
+    def list(self, account_id: str, limit: int, cursor: str | None) -> Page[Campaign]:
+        return _page(CampaignItem, account_pk(account_id), "CAMPAIGN#", limit, cursor, _campaign_from_item)
+
+    def save(self, campaign: Campaign) -> Campaign:
+        item = _campaign_to_item(campaign)
+        try:
+            item.save()  # VersionAttribute adds `version = :read_version` as the condition
+        except PutError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            self.get(campaign.account_id, campaign.campaign_id)  # NotFoundError if deleted
+            raise ConflictError(
+                "the campaign was changed by someone else; reload it and try again"
+            ) from exc
+        return _campaign_from_item(item)
+
+    def update(
+        self, account_id: str, campaign_id: str, change: Callable[[Campaign], Campaign | None]
+    ) -> Campaign:
+        for attempt in range(UPDATE_ATTEMPTS):
+            current = self.get(account_id, campaign_id)
+            changed = change(current)
+            if changed is None:
+                return current
+            try:
+                return self.save(changed)
+            except ConflictError:
+                logger.info("campaign write conflict, retrying", extra={"attempt": attempt})
+        raise ConflictError("the campaign is being changed concurrently; try again")
+
+    def delete(self, account_id: str, campaign_id: str) -> None:
+        item = CampaignItem(account_pk(account_id), f"CAMPAIGN#{campaign_id}")
+        try:
+            item.delete(condition=CampaignItem.pk.exists())
+        except DeleteError as exc:
+            if _is_condition_failure(exc):
+                raise NotFoundError("campaign", campaign_id) from exc
+            raise
+
+
+# --------------------------------------------------------------------------- prospects
+
+
+def _prospect_from_item(item: ProspectItem) -> Prospect:
+    account_id, campaign_id = _split_campaign_pk(item.pk)
+    return Prospect(
+        account_id=account_id,
+        campaign_id=campaign_id,
+        prospect_id=item.sk.removeprefix("PROSPECT#"),
+        first_name=item.first_name,
+        last_name=item.last_name,
+        email=item.email,
+        company=item.company,
+        title=item.title,
+        phone=item.phone,
+        website=item.website,
+        linkedin_url=item.linkedin_url,
+        pronunciation=item.pronunciation,
+        custom_fields=dict(item.custom_fields.as_dict()) if item.custom_fields else {},
+        video_status=item.video_status,
+        video_error=item.video_error,
+        video_generated_at=item.video_generated_at,
+        email_sent_at=item.email_sent_at,
+        video_viewed_at=item.video_viewed_at,
+        video_view_count=int(item.video_view_count),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=int(item.version or 0),
+    )
+
+
+def _split_campaign_pk(pk: str) -> tuple[str, str]:
+    account_part, campaign_part = pk.split("#CAMPAIGN#", 1)
+    return account_part.removeprefix("ACCOUNT#"), campaign_part
+
+
+class DynamoProspectRepository:
+    def add(self, prospect: Prospect) -> Prospect:
+        pk = campaign_pk(prospect.account_id, prospect.campaign_id)
+        data = prospect.model_dump(
+            exclude={"account_id", "campaign_id", "prospect_id", "version", "email", "video_status"}
+        )
+        item = ProspectItem(
+            pk,
+            f"PROSPECT#{prospect.prospect_id}",
+            email=str(prospect.email),
+            video_status=prospect.video_status.value,
+            **data,
+        )
+        claim = EmailClaimItem(pk, f"EMAIL#{prospect.email_key}", prospect_id=prospect.prospect_id)
+        try:
+            with TransactWrite(connection=Connection(region=ProspectItem.Meta.region)) as tx:
+                tx.save(claim, condition=EmailClaimItem.sk.does_not_exist())
+                tx.save(item, condition=ProspectItem.sk.does_not_exist())
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(
+                    f"a prospect with email {prospect.email_key!r} is already in this campaign"
+                ) from exc
+            raise
+        return prospect.model_copy(update={"version": 1})
+
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect:
+        return _prospect_from_item(
+            _get(
+                ProspectItem,
+                campaign_pk(account_id, campaign_id),
+                f"PROSPECT#{prospect_id}",
+                "prospect",
+                prospect_id,
+            )
+        )
+
+    def list(
+        self, account_id: str, campaign_id: str, limit: int, cursor: str | None
+    ) -> Page[Prospect]:
+        return _page(
+            ProspectItem,
+            campaign_pk(account_id, campaign_id),
+            "PROSPECT#",
+            limit,
+            cursor,
+            _prospect_from_item,
+        )
+
+    def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
+        prospect = self.get(account_id, campaign_id, prospect_id)
+        pk = campaign_pk(account_id, campaign_id)
+        with TransactWrite(connection=Connection(region=ProspectItem.Meta.region)) as tx:
+            tx.delete(ProspectItem(pk, f"PROSPECT#{prospect_id}"))
+            tx.delete(EmailClaimItem(pk, f"EMAIL#{prospect.email_key}"))
+
+    def delete_campaign(self, account_id: str, campaign_id: str) -> int:
+        """Delete every item in the campaign's partition (prospects, claims, imports, batches)."""
+        pk = campaign_pk(account_id, campaign_id)
+        deleted = 0
+        with TableItem.batch_write() as batch:
+            for item in TableItem.query(pk, consistent_read=True, attributes_to_get=["pk", "sk"]):
+                batch.delete(item)
+                deleted += 1
+        return deleted
+
+
+# --------------------------------------------------------------------------- imports & batches
+
+
+def _import_from_item(item: CsvImportItem) -> CsvImport:
+    account_id, campaign_id = _split_campaign_pk(item.pk)
+    return CsvImport(
+        account_id=account_id,
+        campaign_id=campaign_id,
+        import_id=item.sk.removeprefix("IMPORT#"),
+        filename=item.filename,
+        key=item.key,
+        status=item.status,
+        size_bytes=int(item.size_bytes) if item.size_bytes is not None else None,
+        total_rows=int(item.total_rows),
+        imported=int(item.imported),
+        duplicates=int(item.duplicates),
+        failed=int(item.failed),
+        errors=[RowError.model_validate(e) for e in item.errors or []],
+        reason=item.reason,
+        created_at=item.created_at,
+        completed_at=item.completed_at,
+        version=int(item.version or 0),
+    )
+
+
+def _import_to_item(i: CsvImport) -> CsvImportItem:
+    return CsvImportItem(
+        campaign_pk(i.account_id, i.campaign_id),
+        f"IMPORT#{i.import_id}",
+        filename=i.filename,
+        key=i.key,
+        status=i.status.value,
+        size_bytes=i.size_bytes,
+        total_rows=i.total_rows,
+        imported=i.imported,
+        duplicates=i.duplicates,
+        failed=i.failed,
+        errors=[e.model_dump(mode="json") for e in i.errors],
+        reason=i.reason,
+        created_at=i.created_at,
+        completed_at=i.completed_at,
+        version=i.version or None,
+    )
+
+
+class DynamoCsvImportRepository:
+    def add(self, item: CsvImport) -> CsvImport:
+        return self.save(item.model_copy(update={"version": 0}))
+
+    def get(self, account_id: str, campaign_id: str, import_id: str) -> CsvImport:
+        return _import_from_item(
+            _get(
+                CsvImportItem,
+                campaign_pk(account_id, campaign_id),
+                f"IMPORT#{import_id}",
+                "import",
+                import_id,
+            )
+        )
+
+    def list(self, account_id: str, campaign_id: str) -> list[CsvImport]:
+        query = CsvImportItem.query(
+            campaign_pk(account_id, campaign_id),
+            CsvImportItem.sk.startswith("IMPORT#"),
+            consistent_read=True,
+            scan_index_forward=False,
+        )
+        return [_import_from_item(i) for i in query]
+
+    def save(self, item: CsvImport) -> CsvImport:
+        record = _import_to_item(item)
+        try:
+            record.save()
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(f"import {item.import_id!r} was changed concurrently") from exc
+            raise
+        return _import_from_item(record)
+
+
+def _batch_from_item(item: RenderBatchItem) -> RenderBatch:
+    account_id, campaign_id = _split_campaign_pk(item.pk)
+    return RenderBatch(
+        account_id=account_id,
+        campaign_id=campaign_id,
+        batch_id=item.sk.removeprefix("BATCH#"),
+        status=item.status,
+        total=int(item.total),
+        completed=int(item.completed),
+        failed=int(item.failed),
+        in_progress=int(item.in_progress),
+        execution_arn=item.execution_arn,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=int(item.version or 0),
+    )
+
+
+class DynamoRenderBatchRepository:
+    def add(self, batch: RenderBatch) -> RenderBatch:
+        return self.save(batch.model_copy(update={"version": 0}))
+
+    def get(self, account_id: str, campaign_id: str, batch_id: str) -> RenderBatch:
+        return _batch_from_item(
+            _get(
+                RenderBatchItem,
+                campaign_pk(account_id, campaign_id),
+                f"BATCH#{batch_id}",
+                "render batch",
+                batch_id,
+            )
+        )
+
+    def save(self, batch: RenderBatch) -> RenderBatch:
+        record = RenderBatchItem(
+            campaign_pk(batch.account_id, batch.campaign_id),
+            f"BATCH#{batch.batch_id}",
+            status=batch.status.value,
+            total=batch.total,
+            completed=batch.completed,
+            failed=batch.failed,
+            in_progress=batch.in_progress,
+            execution_arn=batch.execution_arn,
+            created_at=batch.created_at,
+            updated_at=batch.updated_at,
+            version=batch.version or None,
+        )
+        try:
+            record.save()
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(f"render batch {batch.batch_id!r} was changed concurrently") from exc
+            raise
+        return _batch_from_item(record)

@@ -1,0 +1,77 @@
+"""S3 object store (boto3). Endpoints come from ``AWS_ENDPOINT_URL[_S3]`` in both worlds."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.errors import NotFoundError, StorageError
+from chalicelib.domain.ports import ObjectInfo, PresignedPost
+
+logger = logging.getLogger(__name__)
+
+
+class S3ObjectStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self.bucket = bucket
+
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        """A browser-friendly POST policy pinned to one key, one content type and a size range.
+
+        AWS enforces these conditions; the local emulator does not, which is why the S3 event
+        task checks the stored size again.
+        """
+        post = self._s3.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                ["content-length-range", 1, max_bytes],
+            ],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=post["fields"], expires_in=expires_in)
+
+    def head(self, key: str) -> ObjectInfo:
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise NotFoundError("object", key) from exc
+            logger.exception("head_object failed")
+            raise StorageError("could not read the upload") from exc
+        return ObjectInfo(key=key, size=int(head["ContentLength"]), content_type=head.get("ContentType"))
+
+    def download(self, key: str, dest: Path) -> Path:
+        try:
+            self._s3.download_file(self.bucket, key, str(dest))
+        except ClientError as exc:
+            logger.exception("download failed")
+            raise StorageError("could not read the upload") from exc
+        return dest
+
+    def read_prefix(self, key: str, max_bytes: int) -> bytes:
+        try:
+            obj = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        except ClientError as exc:
+            logger.exception("ranged get failed")
+            raise StorageError("could not read the upload") from exc
+        data: bytes = obj["Body"].read()
+        return data
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted

@@ -1,0 +1,210 @@
+"""The HTTP edge: one route decorator that authenticates, parses, and maps errors.
+
+Every view is registered through :func:`route`, so auth, body/query validation and the error
+format are the same everywhere, and the OpenAPI document is generated from the same metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice.app import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import dependencies
+from chalicelib.domain.auth import Principal, authenticate
+from chalicelib.domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    FieldIssue,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+    PreconditionFailedError,
+    StorageError,
+    TailorcastError,
+    UploadRejectedError,
+)
+from chalicelib.observability import log_keys, logger
+
+STATUS_BY_ERROR: dict[type[TailorcastError], int] = {
+    AuthenticationError: 401,
+    NotFoundError: 404,
+    ConflictError: 409,
+    PreconditionFailedError: 412,
+    UploadRejectedError: 422,
+    LimitExceededError: 422,
+    StorageError: 503,
+}
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    """What the OpenAPI generator needs to know about one operation."""
+
+    path: str
+    method: str
+    summary: str
+    public: bool
+    status: int
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+
+
+ROUTES: list[RouteDoc] = []
+
+
+class ErrorField(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: list[ErrorField] = []
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    issues: list[FieldIssue] | None = None,
+    request_id: str | None = None,
+) -> Response:
+    body = ErrorResponse(
+        error=ErrorBody(
+            code=code,
+            message=message,
+            fields=[ErrorField(field=i.loc, message=i.message) for i in issues or []],
+            request_id=request_id,
+        )
+    )
+    headers = {"Content-Type": "application/json"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return Response(body=body.model_dump_json(), status_code=status, headers=headers)
+
+
+def _issues_from_validation(exc: ValidationError, prefix: str) -> list[FieldIssue]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in (prefix, *err["loc"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        issues.append(FieldIssue(loc, message))
+    return issues
+
+
+def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
+    if not raw:
+        raise _MalformedBody("the request needs a JSON object body")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise _MalformedBody(f"the request body is not valid JSON{where}") from exc
+    if not isinstance(data, dict):
+        raise _MalformedBody("the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError("the request body is invalid", _issues_from_validation(exc, "body")) from exc
+
+
+def _parse_query(params: dict[str, str] | None, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as exc:
+        raise InvalidInputError("the query string is invalid", _issues_from_validation(exc, "query")) from exc
+
+
+class _MalformedBody(Exception):
+    pass
+
+
+def route(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    summary: str,
+    public: bool = False,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view.
+
+    The view receives ``principal`` (unless ``public``), ``body`` and ``query`` models (when
+    declared) and the URI parameters as keyword arguments, and returns a pydantic model, a
+    :class:`chalice.Response`, or ``None`` (for 204).
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def handler(**uri_params: str) -> Response:
+            request = bp.current_request
+            rid = (request.context or {}).get("requestId")
+            try:
+                kwargs: dict[str, Any] = dict(uri_params)
+                if not public:
+                    principal = _principal(request.headers.get("authorization"))
+                    log_keys(account_id=principal.account_id)
+                    kwargs["principal"] = principal
+                if body is not None:
+                    kwargs["body"] = _parse_body(request.raw_body, body)
+                if query is not None:
+                    kwargs["query"] = _parse_query(request.query_params, query)
+                result = view(**kwargs)
+            except _MalformedBody as exc:
+                return error_response(400, "malformed_body", str(exc), request_id=rid)
+            except InvalidInputError as exc:
+                code = 422 if exc.issues else 400
+                return error_response(code, exc.code, exc.message, exc.issues, rid)
+            except ValidationError as exc:
+                issues = _issues_from_validation(exc, "body")
+                return error_response(422, "invalid_input", "the request is invalid", issues, rid)
+            except TailorcastError as exc:
+                status_code = STATUS_BY_ERROR.get(type(exc), 400)
+                return error_response(status_code, exc.code, exc.message, request_id=rid)
+            except Exception:
+                logger.exception("unhandled error")
+                return error_response(
+                    500, "internal_error", "something went wrong on our side", request_id=rid
+                )
+            if isinstance(result, Response):
+                return result
+            if result is None:
+                return Response(body="", status_code=204)
+            return Response(
+                body=result.model_dump_json(),
+                status_code=status,
+                headers={"Content-Type": "application/json"},
+            )
+
+        bp.route(path, methods=[method])(handler)
+        ROUTES.append(
+            RouteDoc(path, method, summary, public, status, body, query, response)
+        )
+        return handler
+
+    return decorator
+
+
+def _principal(authorization: str | None) -> Principal:
+    return authenticate(
+        authorization, dependencies.get_token_verifier(), dependencies.get_account_repo()
+    )

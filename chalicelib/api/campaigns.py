@@ -1,0 +1,139 @@
+"""Campaigns: CRUD, paginated listing, presigned uploads, and upload (import) status."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import dependencies as deps
+from chalicelib.api._http import route
+from chalicelib.api.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CampaignPage,
+    CampaignUpdate,
+    CsvImportList,
+    CsvImportOut,
+    PageQuery,
+    UploadOut,
+    UploadRequest,
+)
+from chalicelib.domain import campaigns
+from chalicelib.domain.auth import Principal
+from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.settings import get_settings
+
+bp = Blueprint(__name__)
+
+
+def _with_etag(out: CampaignOut, status: int = 200) -> Response:
+    return Response(
+        body=out.model_dump_json(),
+        status_code=status,
+        headers={"Content-Type": "application/json", "ETag": f'"{out.version}"'},
+    )
+
+
+@route(bp, "/campaigns", "POST", summary="Create a campaign", status=201, body=CampaignCreate, response=CampaignOut)
+def create(principal: Principal, body: CampaignCreate) -> Response:
+    created = campaigns.create_campaign(deps.get_campaign_repo(), principal.account_id, **body.model_dump())
+    return _with_etag(CampaignOut.of(created), status=201)
+
+
+@route(bp, "/campaigns", "GET", summary="List campaigns, newest first", query=PageQuery, response=CampaignPage)
+def list_(principal: Principal, query: PageQuery) -> CampaignPage:
+    page = campaigns.list_campaigns(deps.get_campaign_repo(), principal.account_id, query.limit, query.cursor)
+    return CampaignPage(items=[CampaignOut.of(c) for c in page.items], cursor=page.cursor)
+
+
+@route(bp, "/campaigns/{campaign_id}", "GET", summary="Get a campaign", response=CampaignOut)
+def get(principal: Principal, campaign_id: str) -> Response:
+    return _with_etag(CampaignOut.of(deps.get_campaign_repo().get(principal.account_id, campaign_id)))
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}",
+    "PATCH",
+    summary="Change a campaign; send If-Match with its ETag to refuse lost updates",
+    body=CampaignUpdate,
+    response=CampaignOut,
+)
+def update(principal: Principal, campaign_id: str, body: CampaignUpdate) -> Response:
+    updated = campaigns.update_campaign(
+        deps.get_campaign_repo(),
+        principal.account_id,
+        campaign_id,
+        body.model_dump(exclude_unset=True),
+        expected_version=_if_match(bp.current_request.headers.get("if-match")),
+    )
+    return _with_etag(CampaignOut.of(updated))
+
+
+@route(bp, "/campaigns/{campaign_id}", "DELETE", summary="Delete a campaign with its prospects and uploads", status=204)
+def delete(principal: Principal, campaign_id: str) -> None:
+    campaigns.delete_campaign(
+        deps.get_campaign_repo(),
+        deps.get_prospect_repo(),
+        deps.get_upload_store(),
+        principal.account_id,
+        campaign_id,
+    )
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/uploads",
+    "POST",
+    summary="Get a presigned POST for the base video or a prospects CSV",
+    status=201,
+    body=UploadRequest,
+    response=UploadOut,
+)
+def request_upload(principal: Principal, campaign_id: str, body: UploadRequest) -> UploadOut:
+    settings = get_settings()
+    ticket = campaigns.request_upload(
+        deps.get_campaign_repo(),
+        deps.get_import_repo(),
+        deps.get_upload_store(),
+        principal.account_id,
+        campaign_id,
+        body.kind,
+        body.filename,
+        body.content_type,
+        body.size_bytes,
+        max_video_bytes=settings.max_video_bytes,
+        max_csv_bytes=settings.max_csv_bytes,
+        ttl_seconds=settings.upload_url_ttl_seconds,
+    )
+    return UploadOut(
+        upload_id=ticket.upload_id,
+        kind=ticket.kind,
+        key=ticket.key,
+        url=ticket.post.url,
+        fields=ticket.post.fields,
+        expires_in=ticket.post.expires_in,
+        max_bytes=ticket.max_bytes,
+    )
+
+
+@route(bp, "/campaigns/{campaign_id}/imports", "GET", summary="CSV uploads of a campaign", response=CsvImportList)
+def list_imports(principal: Principal, campaign_id: str) -> CsvImportList:
+    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    items = deps.get_import_repo().list(principal.account_id, campaign_id)
+    return CsvImportList(items=[CsvImportOut.of(i) for i in items])
+
+
+@route(bp, "/campaigns/{campaign_id}/imports/{import_id}", "GET", summary="One CSV upload", response=CsvImportOut)
+def get_import(principal: Principal, campaign_id: str, import_id: str) -> CsvImportOut:
+    return CsvImportOut.of(deps.get_import_repo().get(principal.account_id, campaign_id, import_id))
+
+
+def _if_match(header: str | None) -> int | None:
+    if header is None:
+        return None
+    try:
+        return int(header.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise InvalidInputError(
+            "bad If-Match header", [FieldIssue("header.If-Match", "must be an ETag from this API, e.g. \"3\"")]
+        ) from exc

@@ -1,0 +1,113 @@
+"""Adapters, built lazily on first use and cached for the life of the Lambda container.
+
+Nothing here runs at import time. Tests call :func:`reset` after changing settings or endpoints.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+from chalicelib.adapters.auth import JwtVerifier, KeySource
+from chalicelib.adapters.dynamodb import models
+from chalicelib.adapters.dynamodb.repositories import (
+    DynamoAccountRepository,
+    DynamoCampaignRepository,
+    DynamoCsvImportRepository,
+    DynamoProspectRepository,
+    DynamoRenderBatchRepository,
+)
+from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.domain.ingest import IngestLimits
+from chalicelib.settings import Settings, get_settings
+
+
+@lru_cache(maxsize=1)
+def _bound_table() -> Settings:
+    settings = get_settings()
+    models.bind(settings.table_name, settings.region)
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_account_repo() -> DynamoAccountRepository:
+    _bound_table()
+    return DynamoAccountRepository()
+
+
+@lru_cache(maxsize=1)
+def get_campaign_repo() -> DynamoCampaignRepository:
+    _bound_table()
+    return DynamoCampaignRepository()
+
+
+@lru_cache(maxsize=1)
+def get_prospect_repo() -> DynamoProspectRepository:
+    _bound_table()
+    return DynamoProspectRepository()
+
+
+@lru_cache(maxsize=1)
+def get_import_repo() -> DynamoCsvImportRepository:
+    _bound_table()
+    return DynamoCsvImportRepository()
+
+
+@lru_cache(maxsize=1)
+def get_batch_repo() -> DynamoRenderBatchRepository:
+    _bound_table()
+    return DynamoRenderBatchRepository()
+
+
+@lru_cache(maxsize=1)
+def s3_client() -> Any:
+    return boto3.client("s3", region_name=get_settings().region)
+
+
+@lru_cache(maxsize=1)
+def get_upload_store() -> S3ObjectStore:
+    return S3ObjectStore(s3_client(), get_settings().uploads_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_media_probe() -> Any:
+    # PyAV is heavy to import; only the ingest Lambda pays for it.
+    from chalicelib.adapters.probe import PyAVMediaProbe
+
+    return PyAVMediaProbe()
+
+
+@lru_cache(maxsize=1)
+def get_token_verifier() -> JwtVerifier:
+    settings = get_settings()
+    keys = (
+        KeySource(jwks_url=settings.jwks_url)
+        if settings.auth_mode == "cognito"
+        else KeySource(jwks_path=settings.local_jwks_path)
+    )
+    return JwtVerifier(keys, issuer=settings.jwt_issuer, client_id=settings.jwt_audience)
+
+
+def ingest_limits() -> IngestLimits:
+    s = get_settings()
+    return IngestLimits(s.max_video_bytes, s.max_video_seconds, s.max_csv_bytes)
+
+
+def reset() -> None:
+    """Forget every cached adapter and the settings (tests, and the local stack on restart)."""
+    get_settings.cache_clear()
+    for fn in (
+        _bound_table,
+        get_account_repo,
+        get_campaign_repo,
+        get_prospect_repo,
+        get_import_repo,
+        get_batch_repo,
+        s3_client,
+        get_upload_store,
+        get_media_probe,
+        get_token_verifier,
+    ):
+        fn.cache_clear()

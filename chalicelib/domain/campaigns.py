@@ -1,0 +1,168 @@
+"""Campaign use cases: create, read, change, delete, and hand out upload URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.errors import FieldIssue, InvalidInputError, PreconditionFailedError
+from chalicelib.domain.models import (
+    BaseVideo,
+    Campaign,
+    CsvImport,
+    Page,
+    UploadKind,
+    new_id,
+    utcnow,
+)
+from chalicelib.domain.ports import (
+    CampaignRepository,
+    CsvImportRepository,
+    ObjectStore,
+    PresignedPost,
+    ProspectRepository,
+)
+from chalicelib.domain.uploads import UPLOAD_PREFIX, UploadKey, check_declared_upload, safe_filename
+
+EDITABLE_FIELDS = frozenset({"name", "description", "script"})
+
+
+def create_campaign(
+    campaigns: CampaignRepository, account_id: str, name: str, description: str = "", script: str = ""
+) -> Campaign:
+    campaign = Campaign(
+        account_id=account_id,
+        campaign_id=new_id("camp"),
+        name=name,
+        description=description,
+        script=script,
+    )
+    return campaigns.add(campaign)
+
+
+def list_campaigns(
+    campaigns: CampaignRepository, account_id: str, limit: int, cursor: str | None
+) -> Page[Campaign]:
+    return campaigns.list(account_id, limit, cursor)
+
+
+def update_campaign(
+    campaigns: CampaignRepository,
+    account_id: str,
+    campaign_id: str,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> Campaign:
+    """Apply field changes atomically.
+
+    With ``expected_version`` (the API's ``If-Match``) the write only succeeds against exactly
+    that version; without it the change is retried on top of whatever is current.
+
+    Raises
+    ------
+    InvalidInputError
+        A field that cannot be edited.
+    PreconditionFailedError
+        ``expected_version`` is stale.
+    NotFoundError
+        No such campaign for this account.
+    """
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise InvalidInputError(
+            "these fields cannot be changed",
+            [FieldIssue(f"body.{name}", "not editable") for name in sorted(unknown)],
+        )
+
+    def change(current: Campaign) -> Campaign | None:
+        if expected_version is not None and current.version != expected_version:
+            raise PreconditionFailedError(
+                f"the campaign is at version {current.version}, not {expected_version}; "
+                "reload it and try again"
+            )
+        if not changes:
+            return None
+        # model_validate (not model_copy) so lengths are checked on the merged result
+        return Campaign.model_validate({**current.model_dump(), **changes, "updated_at": utcnow()})
+
+    return campaigns.update(account_id, campaign_id, change)
+
+
+def delete_campaign(
+    campaigns: CampaignRepository,
+    prospects: ProspectRepository,
+    uploads: ObjectStore,
+    account_id: str,
+    campaign_id: str,
+) -> None:
+    """Delete a campaign, everything in its partition and its uploaded files."""
+    campaigns.get(account_id, campaign_id)  # NotFoundError before touching anything else
+    campaigns.delete(account_id, campaign_id)
+    prospects.delete_campaign(account_id, campaign_id)
+    uploads.delete_prefix(f"{UPLOAD_PREFIX}/{account_id}/{campaign_id}/")
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    upload_id: str
+    kind: UploadKind
+    key: str
+    post: PresignedPost
+    max_bytes: int
+
+
+def request_upload(
+    campaigns: CampaignRepository,
+    imports: CsvImportRepository,
+    uploads: ObjectStore,
+    account_id: str,
+    campaign_id: str,
+    kind: UploadKind,
+    filename: str,
+    content_type: str,
+    size_bytes: int,
+    *,
+    max_video_bytes: int,
+    max_csv_bytes: int,
+    ttl_seconds: int,
+) -> UploadTicket:
+    """Issue a presigned POST for a base video or a prospects CSV, and record what to expect.
+
+    Raises
+    ------
+    InvalidInputError
+        Declared type or size already fails the rules.
+    NotFoundError
+        No such campaign for this account.
+    """
+    check_declared_upload(kind, content_type, size_bytes, max_video_bytes, max_csv_bytes)
+    campaigns.get(account_id, campaign_id)
+    key = UploadKey(account_id, campaign_id, kind, new_id("upl"), safe_filename(filename))
+    limit = max_video_bytes if kind is UploadKind.BASE_VIDEO else max_csv_bytes
+    if kind is UploadKind.BASE_VIDEO:
+        # The newest requested upload wins; an older one arriving later is ignored.
+        campaigns.update(
+            account_id,
+            campaign_id,
+            lambda c: c.model_copy(
+                update={
+                    "base_video": BaseVideo(
+                        upload_id=key.upload_id, key=key.key, filename=key.filename
+                    ),
+                    "updated_at": utcnow(),
+                }
+            ),
+        )
+    else:
+        imports.add(
+            CsvImport(
+                account_id=account_id,
+                campaign_id=campaign_id,
+                import_id=key.upload_id,
+                filename=key.filename,
+                key=key.key,
+            )
+        )
+    post = uploads.presign_post(key.key, content_type, limit, ttl_seconds)
+    return UploadTicket(upload_id=key.upload_id, kind=kind, key=key.key, post=post, max_bytes=limit)
+

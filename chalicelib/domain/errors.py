@@ -1,0 +1,80 @@
+"""Every error the domain can raise. The API maps them to HTTP in one place (``api/_http.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """One problem with one input field (``loc`` is a dotted path, e.g. ``body.name``)."""
+
+    loc: str
+    message: str
+
+
+class TailorcastError(Exception):
+    """Base of all domain errors; ``code`` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(TailorcastError):
+    """The caller sent something malformed; ``issues`` names each bad field."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, issues: list[FieldIssue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+class AuthenticationError(TailorcastError):
+    """No credentials, or credentials that do not verify (expired, wrong issuer, …)."""
+
+    code = "unauthenticated"
+
+
+class NotFoundError(TailorcastError):
+    """The resource does not exist *for this tenant*. Never says whether it exists elsewhere."""
+
+    code = "not_found"
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident!r} not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class ConflictError(TailorcastError):
+    """The write lost a race (optimistic lock) or would break a uniqueness rule."""
+
+    code = "conflict"
+
+
+class LimitExceededError(TailorcastError):
+    """A size, count or plan limit would be exceeded."""
+
+    code = "limit_exceeded"
+
+
+class UploadRejectedError(TailorcastError):
+    """An uploaded object failed validation; ``reason`` is shown to the seller."""
+
+    code = "upload_rejected"
+
+
+class StorageError(TailorcastError):
+    """A backing store failed in a way the caller cannot fix (logged with the cause)."""
+
+    code = "storage_error"
+
+
+class PreconditionFailedError(ConflictError):
+    """The caller's expected version (``If-Match``) is not the current one."""
+
+    code = "precondition_failed"

@@ -1,0 +1,165 @@
+"""What happens when an upload lands in the uploads bucket (S3 event → this module).
+
+The S3 event is only a hint: the key is parsed, the campaign re-read under the tenant in the
+key, and the object itself measured and probed. Duplicate deliveries (S3 is at-least-once) and
+out-of-date uploads are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from chalicelib.domain import uploads as rules
+from chalicelib.domain.errors import InvalidInputError, NotFoundError, UploadRejectedError
+from chalicelib.domain.models import (
+    BaseVideo,
+    Campaign,
+    CampaignStatus,
+    CsvImportStatus,
+    UploadKind,
+    UploadStatus,
+    VideoProbe,
+    utcnow,
+)
+from chalicelib.domain.ports import CampaignRepository, CsvImportRepository, MediaProbe, ObjectStore
+
+logger = logging.getLogger(__name__)
+
+CSV_SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_video_bytes: int
+    max_video_seconds: float
+    max_csv_bytes: int
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What the handler did with one object (returned for logs and tests)."""
+
+    key: str
+    kind: UploadKind | None
+    status: str
+    reason: str | None = None
+
+
+def ingest_upload(
+    key: str,
+    campaigns: CampaignRepository,
+    imports: CsvImportRepository,
+    store: ObjectStore,
+    probe: MediaProbe,
+    limits: IngestLimits,
+) -> IngestOutcome:
+    """Validate one uploaded object and record the verdict on its campaign or import."""
+    try:
+        parsed = rules.UploadKey.parse(key)
+    except InvalidInputError:
+        logger.warning("ignoring object that is not a Tailorcast upload")
+        return IngestOutcome(key, None, "ignored", "not an upload key")
+    try:
+        if parsed.kind is UploadKind.BASE_VIDEO:
+            return _ingest_video(parsed, campaigns, store, probe, limits)
+        return _ingest_csv(parsed, imports, store, limits)
+    except NotFoundError:
+        # Campaign deleted (or never requested this upload) before the event arrived.
+        logger.info("upload for a missing campaign or import ignored")
+        return IngestOutcome(key, parsed.kind, "ignored", "no matching campaign or import")
+
+
+def _ingest_video(
+    key: rules.UploadKey,
+    campaigns: CampaignRepository,
+    store: ObjectStore,
+    probe: MediaProbe,
+    limits: IngestLimits,
+) -> IngestOutcome:
+    def current(c: Campaign) -> bool:
+        return c.base_video is not None and c.base_video.upload_id == key.upload_id
+
+    campaign = campaigns.get(key.account_id, key.campaign_id)
+    if not current(campaign):
+        return IngestOutcome(key.key, key.kind, "ignored", "superseded by a newer upload")
+
+    size: int | None = None
+    found: VideoProbe | None = None
+    try:
+        size = store.head(key.key).size
+        rules.check_stored_size(size, limits.max_video_bytes)
+        with tempfile.TemporaryDirectory(prefix="tc-ingest-") as tmp:
+            local = store.download(key.key, Path(tmp) / key.filename)
+            found = probe.probe(local)
+        rules.check_video(found, limits.max_video_seconds)
+    except UploadRejectedError as exc:
+        verdict = _set_base_video(campaigns, key, UploadStatus.REJECTED, size, found, exc.message)
+        return IngestOutcome(key.key, key.kind, verdict, exc.message)
+    verdict = _set_base_video(campaigns, key, UploadStatus.VALID, size, found, None)
+    return IngestOutcome(key.key, key.kind, verdict)
+
+
+def _set_base_video(
+    campaigns: CampaignRepository,
+    key: rules.UploadKey,
+    status: UploadStatus,
+    size: int | None,
+    probe: VideoProbe | None,
+    reason: str | None,
+) -> str:
+    applied = status.value
+
+    def change(c: Campaign) -> Campaign | None:
+        nonlocal applied
+        if c.base_video is None or c.base_video.upload_id != key.upload_id:
+            applied = "ignored"  # a newer upload was requested while we were probing
+            return None
+        video = BaseVideo(
+            upload_id=key.upload_id,
+            key=key.key,
+            filename=key.filename,
+            status=status,
+            size_bytes=size,
+            probe=probe,
+            reason=reason,
+        )
+        campaign_status = CampaignStatus.READY if status is UploadStatus.VALID else CampaignStatus.DRAFT
+        return c.model_copy(update={"base_video": video, "status": campaign_status, "updated_at": utcnow()})
+
+    campaigns.update(key.account_id, key.campaign_id, change)
+    return applied
+
+
+def _ingest_csv(
+    key: rules.UploadKey,
+    imports: CsvImportRepository,
+    store: ObjectStore,
+    limits: IngestLimits,
+) -> IngestOutcome:
+    record = imports.get(key.account_id, key.campaign_id, key.upload_id)
+    if record.status is not CsvImportStatus.AWAITING_UPLOAD:
+        return IngestOutcome(key.key, key.kind, "ignored", "already received")
+    reason: str | None = None
+    size = store.head(key.key).size
+    try:
+        rules.check_stored_size(size, limits.max_csv_bytes)
+        rules.check_text(store.read_prefix(key.key, CSV_SNIFF_BYTES))
+        status = CsvImportStatus.RECEIVED
+    except UploadRejectedError as exc:
+        status, reason = CsvImportStatus.REJECTED, exc.message
+    imports.save(
+        record.model_copy(
+            update={
+                "status": status,
+                "size_bytes": size,
+                "reason": reason,
+                "completed_at": utcnow() if status is CsvImportStatus.REJECTED else None,
+            }
+        )
+    )
+    return IngestOutcome(key.key, key.kind, status.value, reason)
+
+

@@ -1,0 +1,258 @@
+"""Domain entities as pydantic models. Pure: no boto3, pynamodb or chalice here.
+
+Every entity carries the ``account_id`` of the tenant that owns it; repositories key every item
+by it, so a lookup without the caller's account can never reach another tenant's data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Generic, TypeVar
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from ulid import ULID
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A time-sortable, unguessable id (ULID, 80 random bits) with a readable type prefix."""
+    return f"{prefix}_{str(ULID()).lower()}"
+
+
+class Entity(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Plan(StrEnum):
+    TRIAL = "trial"
+    STARTER = "starter"
+    PRO = "pro"
+    AGENCY = "agency"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELLED = "cancelled"
+
+
+TRIAL_DAYS = 14
+TRIAL_VIDEO_LIMIT = 25
+
+
+class Account(Entity):
+    """The tenant. Plan and trial fields are what billing (Stripe) will drive."""
+
+    account_id: str
+    name: str = Field(min_length=1, max_length=200)
+    plan: Plan = Plan.TRIAL
+    status: AccountStatus = AccountStatus.ACTIVE
+    trial_ends_at: datetime | None = None
+    trial_video_limit: int = TRIAL_VIDEO_LIMIT
+    videos_rendered: int = 0
+    stripe_customer_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    version: int = 0
+
+    @classmethod
+    def start_trial(cls, name: str, now: datetime | None = None) -> Account:
+        now = now or utcnow()
+        return cls(
+            account_id=new_id("acct"),
+            name=name,
+            trial_ends_at=now + timedelta(days=TRIAL_DAYS),
+            created_at=now,
+        )
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+
+
+class User(Entity):
+    account_id: str
+    user_id: str
+    subject: str  # the identity provider's `sub` claim (Cognito or the local issuer)
+    email: EmailStr
+    role: Role = Role.OWNER
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UploadKind(StrEnum):
+    BASE_VIDEO = "base_video"
+    PROSPECTS_CSV = "prospects_csv"
+
+
+class UploadStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    VALIDATING = "validating"
+    VALID = "valid"
+    REJECTED = "rejected"
+
+
+class VideoProbe(Entity):
+    """What probing the uploaded base video found."""
+
+    container: str
+    video_codec: str
+    width: int
+    height: int
+    duration_seconds: float
+    frame_rate: float
+    rotation: int = 0
+    variable_frame_rate: bool = False
+    audio_codec: str | None = None
+    audio_sample_rate: int | None = None
+
+
+class BaseVideo(Entity):
+    upload_id: str
+    key: str
+    filename: str
+    status: UploadStatus = UploadStatus.AWAITING_UPLOAD
+    size_bytes: int | None = None
+    probe: VideoProbe | None = None
+    reason: str | None = None  # why it was rejected, in words a seller understands
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    READY = "ready"
+    RENDERING = "rendering"
+    ARCHIVED = "archived"
+
+
+class CampaignCounters(Entity):
+    prospects: int = 0
+    videos_rendered: int = 0
+    videos_failed: int = 0
+    views: int = 0
+
+
+class Campaign(Entity):
+    account_id: str
+    campaign_id: str
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    script: str = Field(default="", max_length=5000)
+    status: CampaignStatus = CampaignStatus.DRAFT
+    base_video: BaseVideo | None = None
+    counters: CampaignCounters = Field(default_factory=CampaignCounters)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 0
+
+
+class VideoStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    SYNTHESIZING = "synthesizing"
+    RENDERING = "rendering"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Prospect(Entity):
+    """A prospect, per the seed schema (lengths included), plus free-form custom fields."""
+
+    account_id: str
+    campaign_id: str
+    prospect_id: str
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: EmailStr = Field(max_length=255)
+    company: str | None = Field(default=None, max_length=255)
+    title: str | None = Field(default=None, max_length=255)
+    phone: str | None = Field(default=None, max_length=50)
+    website: str | None = Field(default=None, max_length=2048)
+    linkedin_url: str | None = Field(default=None, max_length=2048)
+    pronunciation: str | None = Field(default=None, max_length=200)
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    video_status: VideoStatus = VideoStatus.PENDING
+    video_error: str | None = None
+    video_generated_at: datetime | None = None
+    email_sent_at: datetime | None = None
+    video_viewed_at: datetime | None = None
+    video_view_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 0
+
+    @property
+    def email_key(self) -> str:
+        return normalize_email(str(self.email))
+
+
+def normalize_email(email: str) -> str:
+    """Emails are unique per campaign case-insensitively (seed: UNIQUE(project_id, email))."""
+    return email.strip().lower()
+
+
+class CsvImportStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class RowError(Entity):
+    row: int
+    field: str | None
+    message: str
+
+
+class CsvImport(Entity):
+    account_id: str
+    campaign_id: str
+    import_id: str
+    filename: str
+    key: str
+    status: CsvImportStatus = CsvImportStatus.AWAITING_UPLOAD
+    size_bytes: int | None = None
+    total_rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    errors: list[RowError] = Field(default_factory=list)
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    version: int = 0
+
+
+class RenderBatchStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RenderBatch(Entity):
+    account_id: str
+    campaign_id: str
+    batch_id: str
+    status: RenderBatchStatus = RenderBatchStatus.PENDING
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    in_progress: int = 0
+    execution_arn: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 0
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing; ``cursor`` is opaque and only valid for the same tenant."""
+
+    items: list[T]
+    cursor: str | None = None

@@ -1,0 +1,149 @@
+"""Ports: the small interfaces the domain needs from the outside world.
+
+``chalicelib/adapters`` implements each one against AWS; ``chalicelib/adapters/memory.py`` holds
+in-memory fakes that the same contract tests run against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from chalicelib.domain.models import (
+    Account,
+    Campaign,
+    CsvImport,
+    Page,
+    Prospect,
+    RenderBatch,
+    User,
+    VideoProbe,
+)
+
+
+class AccountRepository(Protocol):
+    def create(self, account: Account, owner: User) -> None:
+        """Create an account and its first user atomically.
+
+        Raises
+        ------
+        ConflictError
+            If the user's identity subject is already bound to an account.
+        """
+
+    def get(self, account_id: str) -> Account: ...
+    def user_by_subject(self, subject: str) -> User: ...
+
+
+class CampaignRepository(Protocol):
+    def add(self, campaign: Campaign) -> Campaign: ...
+    def get(self, account_id: str, campaign_id: str) -> Campaign:
+        """Return the tenant's campaign.
+
+        Raises
+        ------
+        NotFoundError
+            If it does not exist for *this* account (whether or not it exists elsewhere).
+        """
+
+    def list(self, account_id: str, limit: int, cursor: str | None) -> Page[Campaign]: ...
+
+    def save(self, campaign: Campaign) -> Campaign:
+        """Write back a campaign read earlier; bumps ``version``.
+
+        Raises
+        ------
+        ConflictError
+            If someone else saved it since it was read (optimistic locking).
+        NotFoundError
+            If it was deleted meanwhile.
+        """
+
+    def update(
+        self, account_id: str, campaign_id: str, change: Callable[[Campaign], Campaign | None]
+    ) -> Campaign:
+        """Read-modify-write with retries on optimistic-lock conflicts.
+
+        ``change`` returns the new campaign, or ``None`` to leave it untouched.
+        """
+
+    def delete(self, account_id: str, campaign_id: str) -> None: ...
+
+
+class ProspectRepository(Protocol):
+    def add(self, prospect: Prospect) -> Prospect:
+        """Add a prospect; its normalized email must be unique in its campaign.
+
+        Raises
+        ------
+        ConflictError
+            If the campaign already has a prospect with that email.
+        """
+
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect: ...
+    def list(
+        self, account_id: str, campaign_id: str, limit: int, cursor: str | None
+    ) -> Page[Prospect]: ...
+    def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None: ...
+    def delete_campaign(self, account_id: str, campaign_id: str) -> int: ...
+
+
+class CsvImportRepository(Protocol):
+    def add(self, item: CsvImport) -> CsvImport: ...
+    def get(self, account_id: str, campaign_id: str, import_id: str) -> CsvImport: ...
+    def list(self, account_id: str, campaign_id: str) -> list[CsvImport]: ...
+    def save(self, item: CsvImport) -> CsvImport: ...
+
+
+class RenderBatchRepository(Protocol):
+    def add(self, batch: RenderBatch) -> RenderBatch: ...
+    def get(self, account_id: str, campaign_id: str, batch_id: str) -> RenderBatch: ...
+    def save(self, batch: RenderBatch) -> RenderBatch: ...
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str | None
+
+
+class ObjectStore(Protocol):
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost: ...
+    def head(self, key: str) -> ObjectInfo: ...
+    def download(self, key: str, dest: Path) -> Path: ...
+    def read_prefix(self, key: str, max_bytes: int) -> bytes: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+
+
+class MediaProbe(Protocol):
+    def probe(self, path: Path) -> VideoProbe:
+        """Probe a local media file and prove it decodes.
+
+        Raises
+        ------
+        UploadRejectedError
+            With a seller-readable reason: not a video, truncated, undecodable, unsupported.
+        """
+
+
+class TokenVerifier(Protocol):
+    def subject(self, token: str) -> str:
+        """Verify a bearer token and return its subject.
+
+        Raises
+        ------
+        AuthenticationError
+            If the token is malformed, expired, or not from our issuer/audience.
+        """

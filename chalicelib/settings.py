@@ -1,0 +1,56 @@
+"""The one settings model, validated once at cold start.
+
+Infrastructure (CDK in the cloud, ``devstack`` locally) passes every value by environment
+variable with the ``TAILORCAST_`` prefix. AWS endpoints are *not* settings: boto3 and PynamoDB
+pick up the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables, so the
+product code is identical in both worlds.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of every Tailorcast Lambda."""
+
+    model_config = SettingsConfigDict(env_prefix="TAILORCAST_", extra="ignore", frozen=True)
+
+    stage: str = "local"
+    region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    table_name: str = "tailorcast-local"
+    uploads_bucket: str = "tailorcast-local-uploads"
+    media_bucket: str = "tailorcast-local-media"
+
+    # Auth: "local" verifies tokens against a JWKS file written by the local issuer;
+    # "cognito" fetches the user pool's JWKS over HTTPS. Verification code is shared.
+    auth_mode: Literal["local", "cognito"] = "local"
+    jwt_issuer: str = "http://127.0.0.1/tailorcast-local-issuer"
+    jwt_audience: str = "tailorcast-local-client"
+    jwks_url: str | None = None
+    local_jwks_path: str | None = None
+
+    # Upload limits (issue 2 / issue 6).
+    max_video_bytes: int = 100 * MiB
+    max_video_seconds: float = 300.0
+    max_csv_bytes: int = 10 * MiB
+    upload_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    page_size_max: int = 100
+
+    @model_validator(mode="after")
+    def _auth_source(self) -> Settings:
+        if self.auth_mode == "cognito" and not self.jwks_url:
+            raise ValueError("TAILORCAST_JWKS_URL is required when TAILORCAST_AUTH_MODE=cognito")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, validated on first use (cold start)."""
+    return Settings()

@@ -1,0 +1,27 @@
+"""S3 ``ObjectCreated`` on the uploads bucket → validate and record the upload."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chalice.app import S3Event
+
+from chalicelib import dependencies as deps
+from chalicelib.domain.ingest import ingest_upload
+from chalicelib.observability import log_keys, logger
+
+
+def on_upload(event: S3Event) -> dict[str, Any]:
+    """Registered in ``app.py`` against the configured uploads bucket (``uploads/`` prefix)."""
+    outcome = ingest_upload(
+        event.key,  # chalice has already URL-decoded the key
+        deps.get_campaign_repo(),
+        deps.get_import_repo(),
+        deps.get_upload_store(),
+        deps.get_media_probe(),
+        deps.ingest_limits(),
+    )
+    log_keys(upload_kind=outcome.kind.value if outcome.kind else None)
+    logger.info("upload ingested", extra={"status": outcome.status, "reason": outcome.reason})
+    return dataclasses.asdict(outcome)

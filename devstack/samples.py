@@ -1,0 +1,193 @@
+"""Sample media for the local stack and the tests, made with the ffmpeg that imageio-ffmpeg ships.
+
+Everything is synthesized from FFmpeg's ``lavfi`` sources (a test pattern and a sine tone), so no
+network and no checked-in binaries are needed. Output is deterministic for a given ffmpeg build:
+encoders run single-threaded (x264 and libvpx output depends on the thread count, which would
+otherwise follow the machine's core count) and muxers run in bitexact mode (no build strings or
+creation times).
+
+Never deployed: ``devstack`` is the local emulation package.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import imageio_ffmpeg
+
+#: Per-encoder options that trade quality for speed; samples only need to be valid, not pretty.
+_FAST_ENCODER_ARGS: dict[str, tuple[str, ...]] = {
+    "libx264": ("-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+    "libx265": ("-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"),
+    "libvpx": ("-deadline", "realtime", "-cpu-used", "8"),
+    "libvpx-vp9": ("-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"),
+    "libaom-av1": ("-usage", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"),
+    "libsvtav1": ("-preset", "11", "-pix_fmt", "yuv420p", "-svtav1-params", "lp=1"),
+}
+_BITEXACT = ("-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact")
+_AUDIO_RATE = 48_000
+
+
+class SampleError(RuntimeError):
+    """ffmpeg could not make the requested sample (the message carries ffmpeg's stderr)."""
+
+
+def ffmpeg_exe() -> str:
+    """Path of the static ffmpeg binary bundled with imageio-ffmpeg."""
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@functools.cache
+def available_encoders() -> frozenset[str]:
+    """Names of the encoders this ffmpeg build has (``ffmpeg -encoders``), e.g. ``libsvtav1``.
+
+    Raises
+    ------
+    SampleError
+        If ffmpeg cannot be run.
+    """
+    listing = _run(["-encoders"])
+    names = set()
+    for line in listing.splitlines():
+        parts = line.split()
+        # Rows look like " V....D libx264   libx264 H.264 ..."; the legend above them has no
+        # six-character capability column, so it is skipped by the shape check.
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
+
+
+def make_video(
+    dest: Path,
+    *,
+    seconds: float = 2.0,
+    width: int = 160,
+    height: int = 120,
+    fps: int = 25,
+    vcodec: str = "libx264",
+    acodec: str | None = "aac",
+    output_args: Sequence[str] = (),
+    rotation: int | None = None,
+    vfr: bool = False,
+) -> Path:
+    """Encode a test-pattern video (with a 440 Hz tone unless ``acodec`` is None) into ``dest``.
+
+    The container follows ``dest``'s suffix unless ``output_args`` names one (``-f mov``).
+
+    Parameters
+    ----------
+    dest
+        Output file; its parent must exist.
+    seconds, width, height, fps
+        Length, stored frame size and nominal frame rate.
+    vcodec, acodec
+        FFmpeg encoder names (``libx264``, ``libvpx-vp9``, ``libsvtav1``, ``aac``, ``libopus``...).
+    output_args
+        Extra output options, e.g. ``("-movflags", "+faststart")``.
+    rotation
+        Degrees clockwise a player should turn the picture (a portrait phone clip is 90); written
+        as a display matrix, the frames themselves stay ``width`` x ``height``.
+    vfr
+        Drop every other frame in the second half, as phones do in low light, so the frame
+        durations differ (the first half runs at ``fps``, the second at ``fps / 2``).
+
+    Raises
+    ------
+    SampleError
+        If ffmpeg fails (e.g. the build lacks the encoder).
+    """
+    args: list[str] = []
+    if rotation is not None:
+        # -display_rotation is counter-clockwise; -noautorotate keeps ffmpeg from turning the
+        # pixels and dropping the matrix, which is what a phone's file looks like.
+        args += ["-noautorotate", "-display_rotation", str(-rotation)]
+    args += ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}"]
+    if acodec is not None:
+        args += ["-f", "lavfi", "-i", _tone(seconds)]
+    if vfr:
+        half = round(fps * seconds / 2)
+        args += ["-vf", f"select='lt(n\\,{half})+not(mod(n\\,2))'", "-fps_mode", "vfr"]
+    args += ["-c:v", vcodec, *_FAST_ENCODER_ARGS.get(vcodec, ())]
+    if acodec is not None:
+        args += ["-c:a", acodec]
+    args += ["-threads", "1", *_BITEXACT, *output_args, "-y", str(dest)]
+    _run(args)
+    return dest
+
+
+def make_base_video(dest: Path, seconds: float = 8.0, width: int = 1280, height: int = 720) -> Path:
+    """A seller's base video as the app expects it: H.264 + AAC MP4, moov up front, 30 fps.
+
+    Raises
+    ------
+    SampleError
+        If ffmpeg fails.
+    """
+    return make_video(
+        dest,
+        seconds=seconds,
+        width=width,
+        height=height,
+        fps=30,
+        vcodec="libx264",
+        acodec="aac",
+        output_args=("-movflags", "+faststart"),
+    )
+
+
+def make_audio(dest: Path, *, seconds: float = 2.0, acodec: str = "aac") -> Path:
+    """An audio-only file (a tone), e.g. an ``.m4a`` a seller might pick by mistake.
+
+    Raises
+    ------
+    SampleError
+        If ffmpeg fails.
+    """
+    _run(["-f", "lavfi", "-i", _tone(seconds), "-c:a", acodec, *_BITEXACT, "-y", str(dest)])
+    return dest
+
+
+def make_still_image(dest: Path, *, width: int = 160, height: int = 120) -> Path:
+    """One test-pattern frame as an image; the format follows ``dest``'s suffix (.png, .jpg).
+
+    Raises
+    ------
+    SampleError
+        If ffmpeg fails.
+    """
+    source = f"testsrc2=size={width}x{height}:rate=1:duration=1"
+    _run(["-f", "lavfi", "-i", source, "-frames:v", "1", *_BITEXACT, "-y", str(dest)])
+    return dest
+
+
+def truncate_copy(src: Path, dest: Path, keep_fraction: float) -> Path:
+    """Copy the first ``keep_fraction`` of ``src``'s bytes, as an interrupted upload leaves it.
+
+    Raises
+    ------
+    ValueError
+        If ``keep_fraction`` is not in (0, 1).
+    """
+    if not 0 < keep_fraction < 1:
+        raise ValueError(f"keep_fraction must be between 0 and 1, got {keep_fraction}")
+    data = src.read_bytes()
+    dest.write_bytes(data[: int(len(data) * keep_fraction)])
+    return dest
+
+
+def _tone(seconds: float) -> str:
+    return f"sine=frequency=440:sample_rate={_AUDIO_RATE}:duration={seconds}"
+
+
+def _run(args: Sequence[str]) -> str:
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SampleError(f"could not run ffmpeg: {exc}") from exc
+    if done.returncode != 0:
+        raise SampleError(f"ffmpeg {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
