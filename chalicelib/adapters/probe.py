@@ -17,8 +17,9 @@ from pathlib import Path
 
 import av
 import av.error
-from av.container import InputContainer
 from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.packet import Packet
 from av.stream import Disposition, Stream
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
@@ -134,20 +135,19 @@ def _describe(container: InputContainer, head: bytes) -> VideoProbe:
     audio_codec = _codec_name(audio) if audio is not None else None
     audio_rate = _sample_rate(audio) if audio is not None else None
     declared_total = container.duration / av.time_base if container.duration else 0.0
-    frame_rate = _average_rate(video, scan)
+    variable = _is_variable_frame_rate(scan.video_pts)
+    codecs = {video_codec} if audio_codec is None else {video_codec, audio_codec}
     return VideoProbe(
-        container=_container_name(
-            format_name, container.metadata, head, {video_codec, audio_codec or "opus"}
-        ),
+        container=_container_name(format_name, container.metadata, head, codecs),
         video_codec=video_codec,
         width=video.width or scan.first_frame.width,
         height=video.height or scan.first_frame.height,
         # The longer of what the header says and what the packets reach, so a header that
         # understates the length cannot slip a long video past the length limit.
         duration_seconds=round(max(declared_total, scan.media_end), 3),
-        frame_rate=round(frame_rate, 3),
+        frame_rate=round(_average_rate(video, scan.video_pts, variable), 3),
         rotation=_rotation(video, scan.first_frame),
-        variable_frame_rate=_is_variable_frame_rate(scan.video_pts),
+        variable_frame_rate=variable,
         audio_codec=audio_codec,
         audio_sample_rate=audio_rate,
     )
@@ -171,11 +171,13 @@ def _scan_packets(container: InputContainer, video: VideoStream) -> _Scan:
         for packet in container.demux():
             if packet.size == 0:  # PyAV's end-of-stream marker, not data
                 continue
-            if packet.is_corrupt:
+            if packet.stream.type not in ("video", "audio"):
+                continue  # subtitles, chapters, timecode tracks: not what we render
+            if packet.is_corrupt:  # the demuxer read less than the index promised
                 raise _reject(TRUNCATED, f"corrupt packet in stream {packet.stream_index}")
             stamp = packet.pts if packet.pts is not None else packet.dts
             is_video = packet.stream_index == video.index
-            if stamp is not None and packet.stream.type in ("video", "audio"):
+            if stamp is not None:
                 end = float((stamp + (packet.duration or 0)) * packet.time_base) - start
                 scan.media_end = max(scan.media_end, end)
                 if is_video:
@@ -191,7 +193,7 @@ def _scan_packets(container: InputContainer, video: VideoStream) -> _Scan:
     return scan
 
 
-def _try_decode(video: VideoStream, packet: av.Packet | None) -> VideoFrame | None:
+def _try_decode(video: VideoStream, packet: Packet[Stream] | None) -> VideoFrame | None:
     try:
         frames = video.decode(packet)
     except av.error.FFmpegError as exc:
@@ -237,16 +239,21 @@ def _sample_rate(audio: AudioStream) -> int | None:
     return audio.codec_context.sample_rate or None
 
 
-def _average_rate(video: VideoStream, scan: _Scan) -> float:
-    if video.average_rate:
+def _average_rate(video: VideoStream, video_pts: list[int], variable: bool) -> float:
+    """Frames per second on average.
+
+    The declared rate is exact (30000/1001) for constant-rate video, but Matroska declares its
+    nominal rate even when frames were dropped, and a live-recorded WebM declares none; those
+    get the rate the timestamps actually show.
+    """
+    if video.average_rate and not variable:
         return float(video.average_rate)
-    # Live WebM declares no rate; derive it from the timestamps actually present.
-    stamps = sorted(set(scan.video_pts))
+    stamps = sorted(set(video_pts))
     if len(stamps) >= 2 and video.time_base:
         span = float((stamps[-1] - stamps[0]) * video.time_base)
         if span > 0:
             return (len(stamps) - 1) / span
-    return float(video.guessed_rate or 0)
+    return float(video.average_rate or video.guessed_rate or 0)
 
 
 def _rotation(video: VideoStream, first_frame: VideoFrame) -> int:
@@ -359,5 +366,7 @@ def _reject(reason: str, cause: str, exc: BaseException | None = None) -> Upload
 
 
 def _exc_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
+    # FFmpeg errors carry the file path, and uploads keep the seller's file name (personal
+    # data, e.g. "pitch-for-jane-doe.mp4"): log the error text without it.
+    text = exc.strerror if isinstance(exc, av.error.FFmpegError) and exc.strerror else str(exc)
+    return f"{type(exc).__name__}: {text}"

@@ -174,9 +174,6 @@ def route(
             except InvalidInputError as exc:
                 code = 422 if exc.issues else 400
                 return error_response(code, exc.code, exc.message, exc.issues, rid)
-            except ValidationError as exc:
-                issues = _issues_from_validation(exc, "body")
-                return error_response(422, "invalid_input", "the request is invalid", issues, rid)
             except TailorcastError as exc:
                 status_code = STATUS_BY_ERROR.get(type(exc), 400)
                 return error_response(status_code, exc.code, exc.message, request_id=rid)

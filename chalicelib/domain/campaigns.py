@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, PreconditionFailedError
 from chalicelib.domain.models import (
     BaseVideo,
@@ -83,7 +85,13 @@ def update_campaign(
         if not changes:
             return None
         # model_validate (not model_copy) so lengths are checked on the merged result
-        return Campaign.model_validate({**current.model_dump(), **changes, "updated_at": utcnow()})
+        try:
+            return Campaign.model_validate({**current.model_dump(), **changes, "updated_at": utcnow()})
+        except ValidationError as exc:
+            raise InvalidInputError(
+                "the change is invalid",
+                [FieldIssue(".".join(map(str, ("body", *e["loc"]))), e["msg"]) for e in exc.errors()],
+            ) from exc
 
     return campaigns.update(account_id, campaign_id, change)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
-    DynamicMapAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -61,7 +60,7 @@ class CampaignItem(TableItem):
     description = UnicodeAttribute(default="")
     script = UnicodeAttribute(default="")
     status = UnicodeAttribute()
-    base_video = DynamicMapAttribute(null=True)
+    base_video = MapAttribute[str, Any](null=True)
     prospects = NumberAttribute(default=0)
     videos_rendered = NumberAttribute(default=0)
     videos_failed = NumberAttribute(default=0)

@@ -88,6 +88,11 @@ def decode_cursor(cursor: str | None, sk_prefix: str) -> str | None:
     return sk
 
 
+def _version(version: int) -> dict[str, int]:
+    """Version kwarg for a PynamoDB item: absent for a new item (→ attribute_not_exists)."""
+    return {"version": version} if version else {}
+
+
 def _get(model: type[M], pk: str, sk: str, kind: str, ident: str) -> M:
     try:
         return model.get(pk, sk, consistent_read=True)
@@ -235,7 +240,7 @@ def _campaign_to_item(c: Campaign) -> CampaignItem:
         views=c.counters.views,
         created_at=c.created_at,
         updated_at=c.updated_at,
-        version=c.version or None,
+        **_version(c.version),
     )
 
 
@@ -439,7 +444,7 @@ def _import_to_item(i: CsvImport) -> CsvImportItem:
         reason=i.reason,
         created_at=i.created_at,
         completed_at=i.completed_at,
-        version=i.version or None,
+        **_version(i.version),
     )
 
 
@@ -523,7 +528,7 @@ class DynamoRenderBatchRepository:
             execution_arn=batch.execution_arn,
             created_at=batch.created_at,
             updated_at=batch.updated_at,
-            version=batch.version or None,
+            **_version(batch.version),
         )
         try:
             record.save()

@@ -1,0 +1,81 @@
+"""A small typed client of the Tailorcast REST API (used by the CLI, the demo and e2e tests)."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        fields = "; ".join(f"{f['field']}: {f['message']}" for f in error.get("fields", []))
+        super().__init__(f"{status} {error.get('message', body)}" + (f" ({fields})" if fields else ""))
+        self.status = status
+        self.body = body
+
+
+class TailorcastClient:
+    def __init__(self, api_url: str, token: str, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        body = response.json() if response.content else None
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/me")
+        return result
+
+    def create_campaign(self, name: str, description: str = "", script: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/campaigns", json={"name": name, "description": description, "script": script}
+        )
+        return result
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}")
+        return result
+
+    def upload(self, campaign_id: str, kind: str, path: Path, content_type: str | None = None) -> dict[str, Any]:
+        """Ask for a presigned POST and send the file to it, as a browser would."""
+        content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        ticket: dict[str, Any] = self._call(
+            "POST",
+            f"/campaigns/{campaign_id}/uploads",
+            json={
+                "kind": kind,
+                "filename": path.name,
+                "content_type": content_type,
+                "size_bytes": path.stat().st_size,
+            },
+        )
+        with path.open("rb") as fh:
+            response = httpx.post(
+                ticket["url"], data=ticket["fields"], files={"file": (path.name, fh, content_type)}, timeout=120
+            )
+        if response.status_code >= 300:
+            raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})
+        return ticket
+
+    def wait_for_base_video(self, campaign_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll until the base video leaves ``awaiting_upload``/``validating``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            campaign = self.campaign(campaign_id)
+            video = campaign.get("base_video") or {}
+            if video.get("status") in ("valid", "rejected") or time.monotonic() > deadline:
+                return campaign
+            time.sleep(0.2)

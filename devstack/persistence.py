@@ -1,0 +1,182 @@
+"""Local state that survives a restart of ``tailorcast up`` (moto itself keeps none).
+
+* DynamoDB: every successful mutating request is appended to a journal as it happens (a
+  write-ahead log, so even a killed process loses nothing acknowledged). On a clean stop the
+  table is snapshotted and the journal truncated; on start the snapshot is loaded and the
+  journal replayed, in order, through moto itself.
+* S3: objects are mirrored to files shortly after any write (and on stop), and put back before
+  bucket notifications are configured, so restoring never re-triggers the upload handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from io import BytesIO
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("devstack.persistence")
+
+DYNAMO_MUTATIONS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class DynamoJournal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.journal_path = directory / "journal.jsonl"
+        self.snapshot_path = directory / "snapshot.json"
+        self._lock = threading.Lock()
+        self._fh = self.journal_path.open("a", encoding="utf-8")
+        self.enabled = True  # off while the journal itself is being replayed
+
+    def record(self, operation: str, body: bytes) -> None:
+        line = json.dumps({"op": operation, "body": body.decode("utf-8")})
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def entries(self) -> list[tuple[str, dict[str, Any]]]:
+        if not self.journal_path.exists():
+            return []
+        out = []
+        for line in self.journal_path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("skipping a torn journal line (the process died mid-write)")
+                continue
+            out.append((entry["op"], json.loads(entry["body"])))
+        return out
+
+    def snapshot_items(self) -> dict[str, list[dict[str, Any]]]:
+        if not self.snapshot_path.exists():
+            return {}
+        data: dict[str, list[dict[str, Any]]] = json.loads(self.snapshot_path.read_text())
+        return data
+
+    def checkpoint(self, tables: dict[str, list[dict[str, Any]]]) -> None:
+        """Replace snapshot + journal by one snapshot (journal lines are in it now)."""
+        with self._lock:
+            _atomic_write(self.snapshot_path, json.dumps(tables).encode())
+            self._fh.close()
+            self._fh = self.journal_path.open("w", encoding="utf-8")
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class RecordingMiddleware:
+    """WSGI middleware in front of moto: journals DynamoDB writes, flags S3 writes."""
+
+    def __init__(self, app: WSGIApp, journal: DynamoJournal, on_s3_write: Callable[[], None]) -> None:
+        self.app = app
+        self.journal = journal
+        self.on_s3_write = on_s3_write
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        body = b""
+        operation = target.split(".", 1)[1] if target.startswith("DynamoDB_") else ""
+        if operation in DYNAMO_MUTATIONS:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = BytesIO(body)
+        status_holder: list[str] = []
+
+        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            status_holder.append(status)
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, recording_start_response)
+        ok = bool(status_holder) and status_holder[0].startswith("200")
+        if ok and operation in DYNAMO_MUTATIONS and self.journal.enabled:
+            self.journal.record(operation, body)
+        elif ok and not target and method in ("PUT", "POST", "DELETE"):
+            self.on_s3_write()
+        return result
+
+
+class S3Mirror:
+    """Keeps ``directory`` equal to the buckets' contents (objects by key hash + an index)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.index_path = directory / "index.json"
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def _index(self) -> dict[str, dict[str, Any]]:
+        if not self.index_path.exists():
+            return {}
+        data: dict[str, dict[str, Any]] = json.loads(self.index_path.read_text())
+        return data
+
+    @staticmethod
+    def _blob_name(bucket: str, key: str) -> str:
+        return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
+
+    def sync(self, s3: Any, buckets: Iterable[str]) -> int:
+        """Mirror new/changed objects and forget deleted ones; returns objects written."""
+        with self._lock:
+            index = self._index()
+            seen: set[str] = set()
+            written = 0
+            for bucket in buckets:
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                    for obj in page.get("Contents", []):
+                        ident = f"{bucket}/{obj['Key']}"
+                        seen.add(ident)
+                        if index.get(ident, {}).get("etag") == obj["ETag"]:
+                            continue
+                        got = s3.get_object(Bucket=bucket, Key=obj["Key"])
+                        blob = self.directory / self._blob_name(bucket, obj["Key"])
+                        _atomic_write(blob, got["Body"].read())
+                        index[ident] = {
+                            "bucket": bucket,
+                            "key": obj["Key"],
+                            "etag": obj["ETag"],
+                            "content_type": got.get("ContentType", "binary/octet-stream"),
+                            "metadata": got.get("Metadata", {}),
+                        }
+                        written += 1
+            for ident in set(index) - seen:
+                entry = index.pop(ident)
+                (self.directory / self._blob_name(entry["bucket"], entry["key"])).unlink(missing_ok=True)
+            _atomic_write(self.index_path, json.dumps(index).encode())
+            return written
+
+    def restore(self, s3: Any) -> int:
+        restored = 0
+        for entry in self._index().values():
+            blob = self.directory / self._blob_name(entry["bucket"], entry["key"])
+            if not blob.exists():
+                continue
+            s3.put_object(
+                Bucket=entry["bucket"],
+                Key=entry["key"],
+                Body=blob.read_bytes(),
+                ContentType=entry["content_type"],
+                Metadata=entry["metadata"],
+            )
+            restored += 1
+        return restored

@@ -1,0 +1,394 @@
+"""``tailorcast up``: the whole AWS side of Tailorcast in one process on 127.0.0.1, offline.
+
+* moto server (DynamoDB, S3, Lambda, Step Functions, IAM, SQS …) with Step Functions execution on;
+* Lambda invocations dispatched in-process to the Chalice app's own handlers (``lambdas.py``);
+* the Chalice HTTP API (``chalice local``'s server, in a thread);
+* bootstrap of the table, buckets, notifications, functions and state machines from the same
+  definitions the cloud uses (``schema.py``, the app's event sources, ``state_machines/``);
+* state that survives restarts (``persistence.py``).
+
+The app is configured only through environment variables, exactly as in Lambda.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from devstack import lambdas
+from devstack.issuer import LocalIssuer
+from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror
+
+logger = logging.getLogger("devstack")
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+STAGE = "local"
+APP_NAME = "tailorcast"
+ROLE_NAME = "tailorcast-local-lambda"
+S3_SYNC_DEBOUNCE_SECONDS = 0.3
+
+
+def function_name(name: str) -> str:
+    """Deployed name of a Chalice function, as ``chalice deploy`` names it."""
+    return f"{APP_NAME}-{STAGE}-{name}"
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name(name)}"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    aws: str
+    api: str
+
+
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        aws_port: int = 0,
+        api_port: int = 0,
+        extra_state_machines: dict[str, Path] | None = None,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.host = host
+        self._aws_port = aws_port
+        self._api_port = api_port
+        self._extra_state_machines = extra_state_machines or {}
+        self.dispatcher = lambdas.Dispatcher()
+        self.issuer = LocalIssuer(self.state_dir / "issuer")
+        self.journal: DynamoJournal | None = None
+        self.mirror = S3Mirror(self.state_dir / "s3")
+        self._aws_server: BaseWSGIServer | None = None
+        self._api_server: Any = None
+        self._threads: list[threading.Thread] = []
+        self._s3_dirty = threading.Event()
+        self._stopping = threading.Event()
+        self.endpoints: Endpoints | None = None
+        self.state_machine_arns: dict[str, str] = {}
+        self.app_module: ModuleType | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Endpoints:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = DynamoJournal(self.state_dir / "dynamodb")
+        aws_url = self._start_moto()
+        self._configure_environment(aws_url)
+        self.app_module = self._load_app()
+        self._bootstrap()
+        api_url = self._start_api()
+        self.endpoints = Endpoints(aws=aws_url, api=api_url)
+        self._write_stack_file()
+        self._spawn(self._s3_sync_loop, "s3-mirror")
+        logger.info("local stack up: aws=%s api=%s", aws_url, api_url)
+        return self.endpoints
+
+    def stop(self) -> None:
+        """Stop cleanly: finish async work, checkpoint state, then close servers."""
+        self.dispatcher.drain(timeout=30)
+        self._stopping.set()
+        if self.endpoints is not None:
+            try:
+                self.checkpoint()
+            except Exception:  # never lose the journal because a snapshot failed
+                logger.exception("checkpoint failed; the journal is kept and replays next start")
+        if self._api_server is not None:
+            self._api_server.shutdown()
+        if self._aws_server is not None:
+            self._aws_server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.dispatcher.shutdown()
+        if self.journal is not None:
+            self.journal.close()
+        (self.state_dir / "stack.json").unlink(missing_ok=True)
+        self._reset_moto()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def checkpoint(self) -> None:
+        """Snapshot the table and mirror S3 now."""
+        assert self.journal is not None
+        self.journal.checkpoint({self.table_name: self._scan_all()})
+        self.mirror.sync(self.client("s3"), self.buckets)
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def table_name(self) -> str:
+        return f"{APP_NAME}-{STAGE}"
+
+    @property
+    def buckets(self) -> list[str]:
+        return [f"{APP_NAME}-{STAGE}-uploads", f"{APP_NAME}-{STAGE}-media"]
+
+    def client(self, service: str) -> Any:
+        assert self.endpoints is not None or os.environ.get("AWS_ENDPOINT_URL")
+        return boto3.client(service, region_name=REGION)
+
+    def settings_env(self, aws_url: str) -> dict[str, str]:
+        env = {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "MOTO_PORT": aws_url.rsplit(":", 1)[-1],
+            "TAILORCAST_STAGE": STAGE,
+            "TAILORCAST_TABLE_NAME": self.table_name,
+            "TAILORCAST_UPLOADS_BUCKET": self.buckets[0],
+            "TAILORCAST_MEDIA_BUCKET": self.buckets[1],
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": APP_NAME,
+        }
+        env.update(self.issuer.settings_env())
+        return env
+
+    def _configure_environment(self, aws_url: str) -> None:
+        os.environ.update(self.settings_env(aws_url))
+        from chalicelib import dependencies
+
+        dependencies.reset()
+
+    def _start_moto(self) -> str:
+        from moto.core.config import default_user_config
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        lambdas.install(self.dispatcher)
+        assert self.journal is not None
+        app = RecordingMiddleware(
+            DomainDispatcherApplication(create_backend_app), self.journal, self._s3_dirty.set
+        )
+        self._aws_server = make_server(
+            self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._spawn(self._aws_server.serve_forever, "moto")
+        return f"http://{self.host}:{self._aws_server.server_port}"
+
+    def _load_app(self) -> ModuleType:
+        import importlib
+        import sys
+
+        if "app" in sys.modules:
+            return importlib.reload(sys.modules["app"])
+        return importlib.import_module("app")
+
+    def _start_api(self) -> str:
+        from chalice.config import Config
+        from chalice.local import LocalDevServer
+
+        assert self.app_module is not None
+        app = self.app_module.app
+        config = Config.create(chalice_app=app, app_name=APP_NAME, chalice_stage=STAGE)
+        server = LocalDevServer(app, config, self.host, self._api_port)
+        self._api_server = server
+        self._spawn(server.server.serve_forever, "chalice-local")
+        return f"http://{self.host}:{server.server.server_port}"
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _write_stack_file(self) -> None:
+        assert self.endpoints is not None
+        info = {
+            "pid": os.getpid(),
+            "aws": self.endpoints.aws,
+            "api": self.endpoints.api,
+            "state_machines": self.state_machine_arns,
+            "env": self.settings_env(self.endpoints.aws),
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(info, indent=2))
+
+    # ------------------------------------------------------------------ bootstrap
+
+    def _bootstrap(self) -> None:
+        from chalicelib.adapters.dynamodb.schema import table_definition
+
+        ddb = self.client("dynamodb")
+        ddb.create_table(**table_definition(self.table_name))
+        self._restore_table()
+        s3 = self.client("s3")
+        for bucket in self.buckets:
+            s3.create_bucket(Bucket=bucket)
+        restored = self.mirror.restore(s3)
+        self._create_functions()
+        self._configure_notifications()
+        self._create_state_machines()
+        logger.info("bootstrap done (%d objects restored)", restored)
+
+    def _restore_table(self) -> None:
+        assert self.journal is not None
+        ddb = self.client("dynamodb")
+        items = self.journal.snapshot_items().get(self.table_name, [])
+        for start in range(0, len(items), 25):
+            chunk = items[start : start + 25]
+            ddb.batch_write_item(
+                RequestItems={self.table_name: [{"PutRequest": {"Item": i}} for i in chunk]}
+            )
+        self.journal.enabled = False
+        try:
+            assert self.endpoints is None
+            aws_url = os.environ["AWS_ENDPOINT_URL"]
+            for operation, body in self.journal.entries():
+                # Replayed as the raw wire request, so nothing is re-encoded on the way.
+                response = requests.post(
+                    aws_url,
+                    data=json.dumps(body),
+                    headers={
+                        "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+                        "Content-Type": "application/x-amz-json-1.0",
+                        "Authorization": (
+                            "AWS4-HMAC-SHA256 Credential=testing/20260101/"
+                            f"{REGION}/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+                        ),
+                    },
+                    timeout=30,
+                )
+                if response.status_code != 200:
+                    logger.warning("journal entry %s did not replay: %s", operation, response.text[:200])
+        finally:
+            self.journal.enabled = True
+        self.journal.checkpoint({self.table_name: self._scan_all()})
+
+    def _scan_all(self) -> list[dict[str, Any]]:
+        ddb = self.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        for page in ddb.get_paginator("scan").paginate(TableName=self.table_name, ConsistentRead=True):
+            items.extend(page["Items"])
+        return items
+
+    def _create_functions(self) -> None:
+        assert self.app_module is not None
+        app = self.app_module.app
+        iam = self.client("iam")
+        role_arn = iam.create_role(
+            RoleName=ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        # The code the functions would run is this very app; ship app.py so the zip is honest.
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("app.py", Path(self.app_module.__file__ or "app.py").read_text())
+        code = buf.getvalue()
+        awslambda = self.client("lambda")
+        names = [f.name for f in app.pure_lambda_functions] + [e.name for e in app.event_sources]
+        for name in names:
+            awslambda.create_function(
+                FunctionName=function_name(name),
+                Runtime="python3.11",
+                Role=role_arn,
+                Handler=f"app.{name}",
+                Code={"ZipFile": code},
+                Timeout=900,
+                MemorySize=1024,
+            )
+            self.dispatcher.register(function_name(name), function_arn(name), app.handler_map[name])
+
+    def _configure_notifications(self) -> None:
+        from chalice.app import S3EventConfig
+
+        assert self.app_module is not None
+        s3 = self.client("s3")
+        by_bucket: dict[str, list[dict[str, Any]]] = {}
+        for source in self.app_module.app.event_sources:
+            if not isinstance(source, S3EventConfig):
+                continue
+            rules = [{"Name": "prefix", "Value": source.prefix}] if source.prefix else []
+            if source.suffix:
+                rules.append({"Name": "suffix", "Value": source.suffix})
+            config: dict[str, Any] = {
+                "Id": source.name,
+                "LambdaFunctionArn": function_arn(source.name),
+                "Events": source.events,
+            }
+            if rules:
+                config["Filter"] = {"Key": {"FilterRules": rules}}
+            by_bucket.setdefault(source.bucket, []).append(config)
+        for bucket, configs in by_bucket.items():
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": configs}
+            )
+
+    def _create_state_machines(self) -> None:
+        from state_machines import definition_files, function_placeholder, load_definition
+
+        assert self.app_module is not None
+        app = self.app_module.app
+        substitutions = {
+            "TableName": self.table_name,
+            "UploadsBucket": self.buckets[0],
+            "MediaBucket": self.buckets[1],
+        }
+        for f in app.pure_lambda_functions:
+            substitutions[function_placeholder(f.name)] = function_arn(f.name)
+        sfn = self.client("stepfunctions")
+        role = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
+        files = {**definition_files(), **self._extra_state_machines}
+        for name, path in files.items():
+            definition = load_definition(path, substitutions)
+            arn = sfn.create_state_machine(
+                name=f"{APP_NAME}-{STAGE}-{name}", definition=json.dumps(definition), roleArn=role
+            )["stateMachineArn"]
+            self.state_machine_arns[name] = arn
+
+    # ------------------------------------------------------------------ background
+
+    def _s3_sync_loop(self) -> None:
+        s3 = self.client("s3")
+        while not self._stopping.is_set():
+            if not self._s3_dirty.wait(timeout=0.5):
+                continue
+            self._stopping.wait(S3_SYNC_DEBOUNCE_SECONDS)  # batch a burst of writes
+            self._s3_dirty.clear()
+            try:
+                self.mirror.sync(s3, self.buckets)
+            except Exception:
+                logger.exception("S3 mirror sync failed; will retry on the next write")
+                self._s3_dirty.set()
+
+    def _reset_moto(self) -> None:
+        """Drop all in-memory AWS state so a later start in this process begins empty."""
+        from moto.moto_api._internal import moto_api_backend
+
+        moto_api_backend.reset()

@@ -1,0 +1,169 @@
+"""``tailorcast``: run the local stack, manage local accounts, and run the demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+app = typer.Typer(help="Tailorcast: personalized video outreach.", no_args_is_help=True)
+account_app = typer.Typer(help="Accounts on the local stack.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+console = Console()
+err = Console(stderr=True)
+
+StateDir = Annotated[
+    Path,
+    typer.Option("--state-dir", envvar="TAILORCAST_STATE_DIR", help="Where local state lives."),
+]
+DEFAULT_STATE_DIR = Path(".tailorcast")
+
+
+def main() -> None:
+    app()
+
+
+@app.command()
+def up(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    aws_port: Annotated[int, typer.Option(help="moto server port (0 = any free port)")] = 4566,
+    api_port: Annotated[int, typer.Option(help="REST API port (0 = any free port)")] = 8000,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start the whole local stack on 127.0.0.1 and serve until Ctrl-C."""
+    from devstack.stack import LocalStack
+
+    _logging(verbose)
+    stack = LocalStack(state_dir, aws_port=aws_port, api_port=api_port)
+    endpoints = stack.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(
+        Panel.fit(
+            f"[bold]API[/]      {endpoints.api}\n[bold]AWS[/]      {endpoints.aws}\n"
+            f"[bold]State[/]    {stack.state_dir}\n\n"
+            "Create an account: [cyan]tailorcast account create --email you@example.com[/]\n"
+            "Ctrl-C stops the stack; state is kept for the next start.",
+            title="Tailorcast local stack is up",
+        )
+    )
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping…")
+        stack.stop()
+        console.print("stopped; state saved in", str(stack.state_dir))
+
+
+@account_app.command("create")
+def account_create(
+    email: Annotated[str, typer.Option(help="The owner's email")],
+    name: Annotated[str | None, typer.Option(help="Account name (default: from the email)")] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    ttl_hours: Annotated[int, typer.Option(help="Token lifetime")] = 12,
+) -> None:
+    """Create an account on the running local stack and print a bearer token for it."""
+    from chalicelib import dependencies
+    from chalicelib.domain.accounts import create_account
+    from chalicelib.domain.errors import TailorcastError
+    from devstack.issuer import LocalIssuer
+
+    info = _running_stack(state_dir)
+    os.environ.update(info["env"])
+    dependencies.reset()
+    try:
+        account, user = create_account(
+            dependencies.get_account_repo(),
+            email=email,
+            name=name or email.split("@", 1)[0],
+            subject=str(uuid.uuid4()),
+        )
+    except (TailorcastError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    token = LocalIssuer(state_dir.resolve() / "issuer").issue(user.subject, ttl_seconds=ttl_hours * 3600)
+    err.print(f"created account [bold]{account.account_id}[/] for {email} (plan {account.plan.value})")
+    err.print(f"API: {info['api']}   use: Authorization: Bearer <token>")
+    print(token)
+
+
+@app.command()
+def demo(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start the stack, create an account and a campaign, upload a sample video, show the result."""
+    from devstack.demo import run_demo
+
+    _logging(verbose)
+    campaign = run_demo(state_dir, console)
+    video = campaign.get("base_video") or {}
+    if video.get("status") != "valid":
+        raise typer.Exit(1)
+
+
+@app.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document (generated from the pydantic models)."""
+    from chalicelib.api.openapi import document
+
+    print(json.dumps(document(), indent=2))
+
+
+def _running_stack(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / "stack.json"
+    if not path.exists():
+        err.print(f"[red]error:[/] no local stack is running for {state_dir} — start one with `tailorcast up`")
+        raise typer.Exit(2)
+    info: dict[str, Any] = json.loads(path.read_text())
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError):
+        err.print(f"[red]error:[/] the stack in {state_dir} is not running any more — start it with `tailorcast up`")
+        raise typer.Exit(2) from None
+    return info
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # Powertools logs JSON to stdout for CloudWatch; locally it would drown the CLI output.
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+def campaign_table(campaign: dict[str, Any]) -> Table:
+    table = Table(title=f"Campaign {campaign['campaign_id']}", show_header=False)
+    video = campaign.get("base_video") or {}
+    probe = video.get("probe") or {}
+    rows = [
+        ("name", campaign["name"]),
+        ("status", campaign["status"]),
+        ("script", campaign["script"]),
+        ("base video", f"{video.get('filename')} — {video.get('status')}"),
+    ]
+    if probe:
+        rows.append(
+            (
+                "probe",
+                f"{probe['container']} {probe['video_codec']} {probe['width']}x{probe['height']} "
+                f"{probe['frame_rate']:.2f} fps, {probe['duration_seconds']:.1f} s, audio {probe.get('audio_codec')}",
+            )
+        )
+    if video.get("reason"):
+        rows.append(("rejected because", video["reason"]))
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
