@@ -19,7 +19,7 @@ logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace="Tailorcast", service=SERVICE)
 
-__all__ = ["logger", "metrics", "tracer", "MetricUnit", "register"]
+__all__ = ["MetricUnit", "logger", "metrics", "register", "tracer"]
 
 
 def register(app: Chalice) -> None:

@@ -49,7 +49,9 @@ class TailorcastClient:
         result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}")
         return result
 
-    def upload(self, campaign_id: str, kind: str, path: Path, content_type: str | None = None) -> dict[str, Any]:
+    def upload(
+        self, campaign_id: str, kind: str, path: Path, content_type: str | None = None
+    ) -> dict[str, Any]:
         """Ask for a presigned POST and send the file to it, as a browser would."""
         content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         ticket: dict[str, Any] = self._call(
@@ -64,7 +66,10 @@ class TailorcastClient:
         )
         with path.open("rb") as fh:
             response = httpx.post(
-                ticket["url"], data=ticket["fields"], files={"file": (path.name, fh, content_type)}, timeout=120
+                ticket["url"],
+                data=ticket["fields"],
+                files={"file": (path.name, fh, content_type)},
+                timeout=120,
             )
         if response.status_code >= 300:
             raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
             sample.parent.mkdir(parents=True, exist_ok=True)
             make_base_video(sample)
         client.upload(campaign["campaign_id"], "base_video", sample, "video/mp4")
-        console.print(f"[green]✓[/] uploaded {sample.name} ({sample.stat().st_size / 1e6:.1f} MB) by presigned POST")
+        console.print(
+            f"[green]✓[/] uploaded {sample.name} ({sample.stat().st_size / 1e6:.1f} MB) by presigned POST"
+        )
         campaign = client.wait_for_base_video(campaign["campaign_id"])
         console.print(campaign_table(campaign))
         console.print_json(json.dumps(campaign))
@@ -51,8 +54,7 @@ def _demo_token(stack: LocalStack) -> str:
     from chalicelib.domain.accounts import create_account
     from chalicelib.domain.errors import ConflictError
 
-    try:
+    # On a restarted stack the demo seller already has an account: reuse it.
+    with contextlib.suppress(ConflictError):
         create_account(dependencies.get_account_repo(), DEMO_EMAIL, "Demo Seller Inc.", DEMO_SUBJECT)
-    except ConflictError:
-        pass  # state survived a restart: the demo seller already has an account
     return stack.issuer.issue(DEMO_SUBJECT)

@@ -95,7 +95,9 @@ class Dispatcher:
             payload, errored = self.invoke(function_name, event)
             if not errored:
                 return
-            logger.warning("async invocation of %s failed (attempt %d): %s", function_name, attempt + 1, payload[:500])
+            logger.warning(
+                "async invocation of %s failed (attempt %d): %s", function_name, attempt + 1, payload[:500]
+            )
             time.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
         self.dead_letters.append({"function": function_name, "event": event, "error": json.loads(payload)})
 

@@ -147,7 +147,7 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         assert self.endpoints is not None or os.environ.get("AWS_ENDPOINT_URL")
-        return boto3.client(service, region_name=REGION)
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def settings_env(self, aws_url: str) -> dict[str, str]:
         env = {
@@ -252,9 +252,7 @@ class LocalStack:
         items = self.journal.snapshot_items().get(self.table_name, [])
         for start in range(0, len(items), 25):
             chunk = items[start : start + 25]
-            ddb.batch_write_item(
-                RequestItems={self.table_name: [{"PutRequest": {"Item": i}} for i in chunk]}
-            )
+            ddb.batch_write_item(RequestItems={self.table_name: [{"PutRequest": {"Item": i}} for i in chunk]})
         self.journal.enabled = False
         try:
             assert self.endpoints is None
@@ -389,6 +387,6 @@ class LocalStack:
 
     def _reset_moto(self) -> None:
         """Drop all in-memory AWS state so a later start in this process begins empty."""
-        from moto.moto_api._internal import moto_api_backend
+        from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()

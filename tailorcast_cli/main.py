@@ -125,19 +125,25 @@ def openapi() -> None:
 def _running_stack(state_dir: Path) -> dict[str, Any]:
     path = state_dir / "stack.json"
     if not path.exists():
-        err.print(f"[red]error:[/] no local stack is running for {state_dir} — start one with `tailorcast up`")
+        err.print(
+            f"[red]error:[/] no local stack is running for {state_dir} — start one with `tailorcast up`"
+        )
         raise typer.Exit(2)
     info: dict[str, Any] = json.loads(path.read_text())
     try:
         os.kill(int(info["pid"]), 0)
     except (OSError, ValueError):
-        err.print(f"[red]error:[/] the stack in {state_dir} is not running any more — start it with `tailorcast up`")
+        err.print(
+            f"[red]error:[/] the stack in {state_dir} is not running any more — start it with `tailorcast up`"
+        )
         raise typer.Exit(2) from None
     return info
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not verbose:
         # Powertools logs JSON to stdout for CloudWatch; locally it would drown the CLI output.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -159,7 +165,8 @@ def campaign_table(campaign: dict[str, Any]) -> Table:
             (
                 "probe",
                 f"{probe['container']} {probe['video_codec']} {probe['width']}x{probe['height']} "
-                f"{probe['frame_rate']:.2f} fps, {probe['duration_seconds']:.1f} s, audio {probe.get('audio_codec')}",
+                f"{probe['frame_rate']:.2f} fps, {probe['duration_seconds']:.1f} s, "
+                f"audio {probe.get('audio_codec')}",
             )
         )
     if video.get("reason"):

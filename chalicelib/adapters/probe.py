@@ -9,6 +9,7 @@ decoding the first video frame to prove the codec really decodes. Which containe
 
 from __future__ import annotations
 
+import itertools
 import logging
 import statistics
 from collections.abc import Mapping
@@ -227,15 +228,15 @@ def _cut_short(actual_end: float, declared: float) -> bool:
 
 
 def _codec_name(stream: Stream) -> str:
-    if stream.codec_context is None:  # no decoder in this FFmpeg build
-        return "unknown"
+    if stream.codec_context is None:  # no decoder in this FFmpeg build (stubs say never)
+        return "unknown"  # type: ignore[unreachable]
     # canonical_name is the codec's name ("av1"); .name is the decoder's ("libdav1d").
     return stream.codec_context.codec.canonical_name
 
 
 def _sample_rate(audio: AudioStream) -> int | None:
-    if audio.codec_context is None:
-        return None
+    if audio.codec_context is None:  # stubs say never; FFmpeg builds without a decoder disagree
+        return None  # type: ignore[unreachable]
     return audio.codec_context.sample_rate or None
 
 
@@ -278,7 +279,7 @@ def _is_variable_frame_rate(video_pts: list[int]) -> bool:
     stamps = sorted(set(video_pts))  # sorted: B-frames arrive out of presentation order
     if len(stamps) < 3:
         return False
-    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     typical = statistics.median(gaps)
     # Matroska's 1 ms ticks make constant 30 fps alternate 33/34 ms: a one-tick wobble is
     # rounding, not a changing frame rate.
@@ -287,9 +288,7 @@ def _is_variable_frame_rate(video_pts: list[int]) -> bool:
     return differing > len(gaps) * _VFR_SHARE
 
 
-def _container_name(
-    format_name: str, metadata: Mapping[str, str], head: bytes, codecs: set[str]
-) -> str:
+def _container_name(format_name: str, metadata: Mapping[str, str], head: bytes, codecs: set[str]) -> str:
     aliases = format_name.split(",")
     if "mov" in aliases and "mp4" in aliases:
         # One FFmpeg demuxer reads the whole ISO family; the ftyp major brand tells them apart.

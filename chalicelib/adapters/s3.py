@@ -19,9 +19,7 @@ class S3ObjectStore:
         self._s3 = client
         self.bucket = bucket
 
-    def presign_post(
-        self, key: str, content_type: str, max_bytes: int, expires_in: int
-    ) -> PresignedPost:
+    def presign_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> PresignedPost:
         """A browser-friendly POST policy pinned to one key, one content type and a size range.
 
         AWS enforces these conditions; the local emulator does not, which is why the S3 event

@@ -90,7 +90,7 @@ def error_response(
             request_id=request_id,
         )
     )
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return Response(body=body.model_dump_json(), status_code=status, headers=headers)
@@ -107,7 +107,7 @@ def _issues_from_validation(exc: ValidationError, prefix: str) -> list[FieldIssu
     return issues
 
 
-def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
+def _parse_body(raw: str | bytes | None, model: type[BaseModel]) -> BaseModel:
     if not raw:
         raise _MalformedBody("the request needs a JSON object body")
     try:
@@ -167,7 +167,7 @@ def route(
                 if body is not None:
                     kwargs["body"] = _parse_body(request.raw_body, body)
                 if query is not None:
-                    kwargs["query"] = _parse_query(request.query_params, query)
+                    kwargs["query"] = _parse_query(dict(request.query_params or {}), query)
                 result = view(**kwargs)
             except _MalformedBody as exc:
                 return error_response(400, "malformed_body", str(exc), request_id=rid)
@@ -193,15 +193,11 @@ def route(
             )
 
         bp.route(path, methods=[method])(handler)
-        ROUTES.append(
-            RouteDoc(path, method, summary, public, status, body, query, response)
-        )
+        ROUTES.append(RouteDoc(path, method, summary, public, status, body, query, response))
         return handler
 
     return decorator
 
 
 def _principal(authorization: str | None) -> Principal:
-    return authenticate(
-        authorization, dependencies.get_token_verifier(), dependencies.get_account_repo()
-    )
+    return authenticate(authorization, dependencies.get_token_verifier(), dependencies.get_account_repo())

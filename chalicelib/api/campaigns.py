@@ -33,13 +33,23 @@ def _with_etag(out: CampaignOut, status: int = 200) -> Response:
     )
 
 
-@route(bp, "/campaigns", "POST", summary="Create a campaign", status=201, body=CampaignCreate, response=CampaignOut)
+@route(
+    bp,
+    "/campaigns",
+    "POST",
+    summary="Create a campaign",
+    status=201,
+    body=CampaignCreate,
+    response=CampaignOut,
+)
 def create(principal: Principal, body: CampaignCreate) -> Response:
     created = campaigns.create_campaign(deps.get_campaign_repo(), principal.account_id, **body.model_dump())
     return _with_etag(CampaignOut.of(created), status=201)
 
 
-@route(bp, "/campaigns", "GET", summary="List campaigns, newest first", query=PageQuery, response=CampaignPage)
+@route(
+    bp, "/campaigns", "GET", summary="List campaigns, newest first", query=PageQuery, response=CampaignPage
+)
 def list_(principal: Principal, query: PageQuery) -> CampaignPage:
     page = campaigns.list_campaigns(deps.get_campaign_repo(), principal.account_id, query.limit, query.cursor)
     return CampaignPage(items=[CampaignOut.of(c) for c in page.items], cursor=page.cursor)
@@ -69,7 +79,13 @@ def update(principal: Principal, campaign_id: str, body: CampaignUpdate) -> Resp
     return _with_etag(CampaignOut.of(updated))
 
 
-@route(bp, "/campaigns/{campaign_id}", "DELETE", summary="Delete a campaign with its prospects and uploads", status=204)
+@route(
+    bp,
+    "/campaigns/{campaign_id}",
+    "DELETE",
+    summary="Delete a campaign with its prospects and uploads",
+    status=204,
+)
 def delete(principal: Principal, campaign_id: str) -> None:
     campaigns.delete_campaign(
         deps.get_campaign_repo(),
@@ -116,14 +132,18 @@ def request_upload(principal: Principal, campaign_id: str, body: UploadRequest) 
     )
 
 
-@route(bp, "/campaigns/{campaign_id}/imports", "GET", summary="CSV uploads of a campaign", response=CsvImportList)
+@route(
+    bp, "/campaigns/{campaign_id}/imports", "GET", summary="CSV uploads of a campaign", response=CsvImportList
+)
 def list_imports(principal: Principal, campaign_id: str) -> CsvImportList:
     deps.get_campaign_repo().get(principal.account_id, campaign_id)
     items = deps.get_import_repo().list(principal.account_id, campaign_id)
     return CsvImportList(items=[CsvImportOut.of(i) for i in items])
 
 
-@route(bp, "/campaigns/{campaign_id}/imports/{import_id}", "GET", summary="One CSV upload", response=CsvImportOut)
+@route(
+    bp, "/campaigns/{campaign_id}/imports/{import_id}", "GET", summary="One CSV upload", response=CsvImportOut
+)
 def get_import(principal: Principal, campaign_id: str, import_id: str) -> CsvImportOut:
     return CsvImportOut.of(deps.get_import_repo().get(principal.account_id, campaign_id, import_id))
 
@@ -135,5 +155,5 @@ def _if_match(header: str | None) -> int | None:
         return int(header.strip().removeprefix("W/").strip('"'))
     except ValueError as exc:
         raise InvalidInputError(
-            "bad If-Match header", [FieldIssue("header.If-Match", "must be an ETag from this API, e.g. \"3\"")]
+            "bad If-Match header", [FieldIssue("header.If-Match", 'must be an ETag from this API, e.g. "3"')]
         ) from exc

@@ -28,7 +28,9 @@ class Strict(BaseModel):
 class CampaignCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
-    script: str = Field(default="", max_length=5000, description="What the seller says; {first_name} marks a slot")
+    script: str = Field(
+        default="", max_length=5000, description="What the seller says; {first_name} marks a slot"
+    )
 
 
 class CampaignUpdate(Strict):

@@ -37,6 +37,4 @@ def authenticate(
         user = accounts.user_by_subject(subject)
     except NotFoundError as exc:
         raise AuthenticationError("the token's user has no Tailorcast account") from exc
-    return Principal(
-        account_id=user.account_id, user_id=user.user_id, email=str(user.email), role=user.role
-    )
+    return Principal(account_id=user.account_id, user_id=user.user_id, email=str(user.email), role=user.role)

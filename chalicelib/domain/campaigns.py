@@ -154,9 +154,7 @@ def request_upload(
             campaign_id,
             lambda c: c.model_copy(
                 update={
-                    "base_video": BaseVideo(
-                        upload_id=key.upload_id, key=key.key, filename=key.filename
-                    ),
+                    "base_video": BaseVideo(upload_id=key.upload_id, key=key.key, filename=key.filename),
                     "updated_at": utcnow(),
                 }
             ),
@@ -173,4 +171,3 @@ def request_upload(
         )
     post = uploads.presign_post(key.key, content_type, limit, ttl_seconds)
     return UploadTicket(upload_id=key.upload_id, kind=kind, key=key.key, post=post, max_bytes=limit)
-

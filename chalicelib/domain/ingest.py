@@ -161,5 +161,3 @@ def _ingest_csv(
         )
     )
     return IngestOutcome(key.key, key.kind, status.value, reason)
-
-

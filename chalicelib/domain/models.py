@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
+
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from ulid import ULID
 

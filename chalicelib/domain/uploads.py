@@ -89,7 +89,8 @@ def safe_filename(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip(".-")[:120]
     if not cleaned:
         raise InvalidInputError(
-            "filename has no usable characters", [FieldIssue("body.filename", "must contain letters or digits")]
+            "filename has no usable characters",
+            [FieldIssue("body.filename", "must contain letters or digits")],
         )
     return cleaned
 
@@ -110,13 +111,9 @@ def check_declared_upload(
     else:
         allowed, limit = CSV_CONTENT_TYPES, max_csv_bytes
     if content_type.lower() not in allowed:
-        issues.append(
-            FieldIssue("body.content_type", f"must be one of {', '.join(sorted(allowed))}")
-        )
+        issues.append(FieldIssue("body.content_type", f"must be one of {', '.join(sorted(allowed))}"))
     if size_bytes > limit:
-        issues.append(
-            FieldIssue("body.size_bytes", f"{size_bytes} bytes is over the {limit}-byte limit")
-        )
+        issues.append(FieldIssue("body.size_bytes", f"{size_bytes} bytes is over the {limit}-byte limit"))
     if issues:
         raise InvalidInputError("upload refused", issues)
 
@@ -132,9 +129,7 @@ def check_stored_size(size_bytes: int, limit: int) -> None:
     if size_bytes == 0:
         raise UploadRejectedError("the file is empty")
     if size_bytes > limit:
-        raise UploadRejectedError(
-            f"the file is {_mb(size_bytes)}, over the {_mb(limit)} limit"
-        )
+        raise UploadRejectedError(f"the file is {_mb(size_bytes)}, over the {_mb(limit)} limit")
 
 
 def check_video(probe: VideoProbe, max_seconds: float) -> None:

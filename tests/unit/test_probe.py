@@ -83,9 +83,7 @@ def test_webm(
 ) -> None:
     require_encoder(encoder)
     require_encoder(audio_encoder)
-    clip = samples.make_video(
-        tmp_path / "clip.webm", seconds=1, vcodec=encoder, acodec=audio_encoder
-    )
+    clip = samples.make_video(tmp_path / "clip.webm", seconds=1, vcodec=encoder, acodec=audio_encoder)
 
     result = probe.probe(clip)
 
@@ -129,9 +127,7 @@ def test_avi(probe: PyAVMediaProbe, tmp_path: Path) -> None:
     assert result.duration_seconds == pytest.approx(2.0, abs=0.1)
 
 
-def test_live_recorded_webm_without_declared_duration(
-    probe: PyAVMediaProbe, tmp_path: Path
-) -> None:
+def test_live_recorded_webm_without_declared_duration(probe: PyAVMediaProbe, tmp_path: Path) -> None:
     # GIVEN a WebM as browser recorders (Loom-style tools) write it: no duration in the header
     require_encoder("libvpx-vp9")
     clip = samples.make_video(
@@ -221,9 +217,7 @@ def test_video_data_that_does_not_decode(probe: PyAVMediaProbe, tmp_path: Path) 
     assert rejection(probe, broken) == "the video track could not be decoded"
 
 
-def test_text_file_named_mp4(
-    probe: PyAVMediaProbe, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_text_file_named_mp4(probe: PyAVMediaProbe, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake = tmp_path / "notes.mp4"
     fake.write_text("Hi Sam, here is the script for the video.\n" * 20)
 

@@ -88,7 +88,7 @@ def decode_cursor(cursor: str | None, sk_prefix: str) -> str | None:
     return sk
 
 
-def _version(version: int) -> dict[str, int]:
+def _version(version: int) -> dict[str, Any]:
     """Version kwarg for a PynamoDB item: absent for a new item (→ attribute_not_exists)."""
     return {"version": version} if version else {}
 
@@ -187,9 +187,7 @@ class DynamoAccountRepository:
 
     def user_by_subject(self, subject: str) -> User:
         claim = _get(SubjectClaimItem, subject_pk(subject), "SUBJECT", "user", subject)
-        item = _get(
-            UserItem, account_pk(claim.account_id), f"USER#{claim.user_id}", "user", subject
-        )
+        item = _get(UserItem, account_pk(claim.account_id), f"USER#{claim.user_id}", "user", subject)
         return User(
             account_id=claim.account_id,
             user_id=claim.user_id,
@@ -271,9 +269,7 @@ class DynamoCampaignRepository:
             if not _is_condition_failure(exc):
                 raise
             self.get(campaign.account_id, campaign.campaign_id)  # NotFoundError if deleted
-            raise ConflictError(
-                "the campaign was changed by someone else; reload it and try again"
-            ) from exc
+            raise ConflictError("the campaign was changed by someone else; reload it and try again") from exc
         return _campaign_from_item(item)
 
     def update(
@@ -373,9 +369,7 @@ class DynamoProspectRepository:
             )
         )
 
-    def list(
-        self, account_id: str, campaign_id: str, limit: int, cursor: str | None
-    ) -> Page[Prospect]:
+    def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[Prospect]:
         return _page(
             ProspectItem,
             campaign_pk(account_id, campaign_id),
