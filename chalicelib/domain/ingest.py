@@ -85,6 +85,9 @@ def _ingest_video(
     campaign = campaigns.get(key.account_id, key.campaign_id)
     if not current(campaign):
         return IngestOutcome(key.key, key.kind, "ignored", "superseded by a newer upload")
+    assert campaign.base_video is not None
+    if campaign.base_video.status in (UploadStatus.VALID, UploadStatus.REJECTED):
+        return IngestOutcome(key.key, key.kind, "ignored", "already validated")  # duplicate delivery
 
     size: int | None = None
     found: VideoProbe | None = None

@@ -289,7 +289,7 @@ class DynamoCampaignRepository:
     def delete(self, account_id: str, campaign_id: str) -> None:
         item = CampaignItem(account_pk(account_id), f"CAMPAIGN#{campaign_id}")
         try:
-            item.delete(condition=CampaignItem.pk.exists())
+            item.delete(condition=CampaignItem.pk.exists(), add_version_condition=False)
         except DeleteError as exc:
             if _is_condition_failure(exc):
                 raise NotFoundError("campaign", campaign_id) from exc
@@ -383,7 +383,7 @@ class DynamoProspectRepository:
         prospect = self.get(account_id, campaign_id, prospect_id)
         pk = campaign_pk(account_id, campaign_id)
         with TransactWrite(connection=Connection(region=ProspectItem.Meta.region)) as tx:
-            tx.delete(ProspectItem(pk, f"PROSPECT#{prospect_id}"))
+            tx.delete(ProspectItem(pk, f"PROSPECT#{prospect_id}"), add_version_condition=False)
             tx.delete(EmailClaimItem(pk, f"EMAIL#{prospect.email_key}"))
 
     def delete_campaign(self, account_id: str, campaign_id: str) -> int:

@@ -1,0 +1,57 @@
+"""CDK entry point: ``cdk synth`` / ``cdk deploy -c stage=prod`` from this directory.
+
+Context (``-c key=value``):
+
+``stage``
+    Stage name, default ``dev``. ``prod`` retains the table and user pool on delete.
+``dependencies``
+    ``requirements`` (default: Chalice pip-downloads Lambda wheels for ``requirements.txt``),
+    ``app-only`` (template work without the network; the bundle is not deployable) or a path
+    to a prebuilt Linux ``site-packages`` directory.
+``upload_origins``
+    Comma-separated browser origins allowed to POST uploads, default ``*``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# The stack imports the application's own schema and ASL loader from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import aws_cdk as cdk  # noqa: E402
+
+from infrastructure.cdk.chalice_packaging import APP_ONLY, REQUIREMENTS, Dependencies  # noqa: E402
+from infrastructure.cdk.tailorcast_stack import TailorcastStack  # noqa: E402
+
+
+def _dependencies(value: str | None) -> Dependencies:
+    if value in (None, REQUIREMENTS):
+        return REQUIREMENTS
+    if value == APP_ONLY:
+        return APP_ONLY
+    return Path(value).resolve()
+
+
+def main() -> None:
+    app = cdk.App()
+    stage = app.node.try_get_context("stage") or "dev"
+    origins = app.node.try_get_context("upload_origins") or "*"
+    TailorcastStack(
+        app,
+        f"Tailorcast-{stage}",
+        stage=stage,
+        dependencies=_dependencies(app.node.try_get_context("dependencies")),
+        upload_origins=[origin.strip() for origin in origins.split(",")],
+        env=cdk.Environment(
+            account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+            region=os.environ.get("CDK_DEFAULT_REGION"),
+        ),
+    )
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,398 @@
+"""One CloudFormation stack per stage: data, auth, the Chalice app and its state machines.
+
+Nothing here restates the application's shape: the table comes from
+``chalicelib.adapters.dynamodb.schema.table_definition``, the Lambdas, API and S3 subscriptions
+from ``app.py`` (through ``chalice package``), and the state machines from
+``state_machines/*.asl.json`` through the same loader the local stack uses.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import (
+    Annotations,
+    CfnOutput,
+    CfnResource,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Token,
+)
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_stepfunctions as sfn
+from chalice.cdk import Chalice
+from constructs import Construct
+
+import state_machines
+from chalicelib.adapters.dynamodb import schema
+from infrastructure.cdk.chalice_packaging import (
+    APP_ONLY,
+    REQUIREMENTS,
+    Dependencies,
+    PackagingError,
+    S3Subscription,
+    captured_s3_subscriptions,
+    isolated_app_import,
+    missing_requirements,
+    s3_event_type,
+    stage_project,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROD_STAGE = "prod"
+# Chalice needs a region only to spell service principals; they are the same across the
+# `aws` partition, so an environment-agnostic synth can use any of its regions.
+_FALLBACK_PACKAGING_REGION = "us-east-1"
+
+
+class TailorcastStack(Stack):
+    """Everything one Tailorcast stage runs on.
+
+    Parameters
+    ----------
+    stage
+        Stage name (``dev``, ``prod``, ``alice`` …); names the table and state machines and
+        is exported to the Lambdas as ``TAILORCAST_STAGE``. ``prod`` retains stateful resources.
+    project_dir
+        The Chalice project (``app.py``, ``chalicelib/``, ``.chalice/config.json``,
+        ``requirements.txt``). Defaults to this repository.
+    definitions_dir
+        Where the ``*.asl.json`` state machine definitions are; defaults to ``state_machines/``.
+    dependencies
+        Where the Lambda bundle's third-party packages come from; see
+        :data:`infrastructure.cdk.chalice_packaging.Dependencies`.
+    upload_origins
+        Browser origins allowed to POST to the uploads bucket (CORS).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        project_dir: Path = PROJECT_DIR,
+        definitions_dir: Path | None = None,
+        dependencies: Dependencies = REQUIREMENTS,
+        upload_origins: Sequence[str] = ("*",),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.stage = stage
+        stateful_removal = RemovalPolicy.RETAIN if stage == PROD_STAGE else RemovalPolicy.DESTROY
+
+        self.table = self._table(stateful_removal)
+        self.uploads_bucket = self._uploads_bucket(upload_origins)
+        self.media_bucket = s3.Bucket(
+            self,
+            "MediaBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.user_pool, self.user_pool_client = self._user_pool(stateful_removal)
+        self.jwt_issuer = (
+            f"https://cognito-idp.{self.region}.{self.url_suffix}/{self.user_pool.user_pool_id}"
+        )
+
+        self.chalice = self._chalice_app(project_dir, dependencies)
+        self.functions = self._resources_of_type("AWS::Serverless::Function")
+        for role_id in self._resources_of_type("AWS::IAM::Role"):
+            role = self.chalice.get_role(role_id)
+            self.table.grant_read_write_data(role)
+            self.uploads_bucket.grant_read_write(role)
+            self.media_bucket.grant_read_write(role)
+
+        self.state_machines = self._state_machines(
+            definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal
+        )
+
+        for name, value in {
+            "TableName": self.table.table_name,
+            "UploadsBucketName": self.uploads_bucket.bucket_name,
+            "MediaBucketName": self.media_bucket.bucket_name,
+            "UserPoolId": self.user_pool.user_pool_id,
+            "UserPoolClientId": self.user_pool_client.user_pool_client_id,
+            "JwtIssuer": self.jwt_issuer,
+        }.items():
+            CfnOutput(self, name, value=value)
+
+    # -- data -------------------------------------------------------------------------------
+
+    def _table(self, removal_policy: RemovalPolicy) -> dynamodb.Table:
+        definition = schema.table_definition(f"tailorcast-{self.stage}")
+        unmapped = definition.keys() - {
+            "TableName",
+            "BillingMode",
+            "AttributeDefinitions",
+            "KeySchema",
+            "GlobalSecondaryIndexes",
+        }
+        if unmapped:
+            raise ValueError(f"table_definition sets {sorted(unmapped)}; map them in the stack")
+        if definition["BillingMode"] != "PAY_PER_REQUEST":
+            raise ValueError(f"unsupported BillingMode {definition['BillingMode']!r}")
+
+        types = {
+            attribute["AttributeName"]: attribute["AttributeType"]
+            for attribute in definition["AttributeDefinitions"]
+        }
+        table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=definition["TableName"],
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=schema.TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=removal_policy,
+            **_key_props(definition["KeySchema"], types),
+        )
+        for index in definition.get("GlobalSecondaryIndexes", []):
+            projection = index["Projection"]
+            table.add_global_secondary_index(
+                index_name=index["IndexName"],
+                projection_type=dynamodb.ProjectionType[projection["ProjectionType"]],
+                non_key_attributes=projection.get("NonKeyAttributes"),
+                **_key_props(index["KeySchema"], types),
+            )
+        return table
+
+    def _uploads_bucket(self, origins: Sequence[str]) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "UploadsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            event_bridge_enabled=False,
+            # Browsers upload with presigned POSTs straight to the bucket.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_origins=list(origins),
+                    allowed_headers=["*"],
+                    max_age=3000,
+                )
+            ],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def _user_pool(
+        self, removal_policy: RemovalPolicy
+    ) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        pool = cognito.UserPool(
+            self,
+            "UserPool",
+            user_pool_name=f"tailorcast-{self.stage}",
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            self_sign_up_enabled=False,
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            removal_policy=removal_policy,
+        )
+        client = pool.add_client(
+            "WebClient",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            prevent_user_existence_errors=True,
+        )
+        return pool, client
+
+    # -- application ------------------------------------------------------------------------
+
+    def _chalice_app(self, project_dir: Path, dependencies: Dependencies) -> Chalice:
+        environment = {
+            "TAILORCAST_STAGE": self.stage,
+            "TAILORCAST_TABLE_NAME": self.table.table_name,
+            "TAILORCAST_UPLOADS_BUCKET": self.uploads_bucket.bucket_name,
+            "TAILORCAST_MEDIA_BUCKET": self.media_bucket.bucket_name,
+            "TAILORCAST_AUTH_MODE": "cognito",
+            "TAILORCAST_JWT_ISSUER": self.jwt_issuer,
+            "TAILORCAST_JWKS_URL": f"{self.jwt_issuer}/.well-known/jwks.json",
+            "TAILORCAST_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
+            "POWERTOOLS_SERVICE_NAME": "tailorcast",
+            "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
+        }
+        stage_config = {
+            "api_gateway_stage": "api",
+            "automatic_layer": False,
+            "xray": True,
+            "environment_variables": environment,
+        }
+        region = self.region if not Token.is_unresolved(self.region) else None
+        with tempfile.TemporaryDirectory(prefix="tailorcast-chalice-") as staging:
+            if dependencies == REQUIREMENTS:
+                source_dir = project_dir
+            else:
+                vendor = None if dependencies == APP_ONLY else Path(dependencies)
+                source_dir = stage_project(project_dir, Path(staging), vendor)
+            if dependencies == APP_ONLY:
+                Annotations.of(self).add_warning_v2(
+                    "tailorcast:app-only-bundle",
+                    "Lambda bundle built without third-party packages: do not deploy it.",
+                )
+            with (
+                isolated_app_import(region or _FALLBACK_PACKAGING_REGION),
+                captured_s3_subscriptions() as subscriptions,
+            ):
+                app = Chalice(
+                    self, "Api", source_dir=str(source_dir), stage_config=stage_config
+                )
+
+        if dependencies == REQUIREMENTS and (project_dir / "requirements.txt").is_file():
+            # pinned chalice==1.34: the construct keeps its package dir only privately
+            bundle = Path(app._sam_package_dir) / "deployment.zip"
+            python = f"{sys.version_info.major}.{sys.version_info.minor}"
+            missing = missing_requirements(project_dir / "requirements.txt", bundle, python)
+            if missing:
+                raise PackagingError(
+                    f"chalice package found no Lambda python{python} build of {missing}; "
+                    "pin a version with a compatible wheel or pass prebuilt dependencies"
+                )
+        for subscription in subscriptions:
+            self._subscribe(app, subscription)
+        return app
+
+    def _subscribe(self, app: Chalice, subscription: S3Subscription) -> None:
+        if subscription.bucket != self.uploads_bucket.bucket_name:
+            raise PackagingError(
+                f"@app.on_s3_event handler {subscription.function_logical_id} listens to "
+                f"{subscription.bucket!r}; the stack only owns the uploads bucket: read its "
+                "name from TAILORCAST_UPLOADS_BUCKET when app.py is imported"
+            )
+        arn = app.get_resource(subscription.function_logical_id).get_att("Arn").to_string()
+        # same_environment: the function is in this stack, so CDK may add the invoke
+        # permission S3 checks when the notification is created.
+        function = lambda_.Function.from_function_attributes(
+            self,
+            f"{subscription.function_logical_id}S3Target",
+            function_arn=arn,
+            same_environment=True,
+        )
+        key_filters = (
+            [s3.NotificationKeyFilter(prefix=subscription.prefix, suffix=subscription.suffix)]
+            if subscription.prefix or subscription.suffix
+            else []
+        )
+        for event in subscription.events:
+            self.uploads_bucket.add_event_notification(
+                s3_event_type(event), s3n.LambdaDestination(function), *key_filters
+            )
+
+    def _resources_of_type(self, resource_type: str) -> dict[str, CfnResource]:
+        """Logical id → resource for every resource of a type in Chalice's SAM template."""
+        found = {}
+        for child in self.chalice.sam_template.node.children:
+            if CfnResource.is_cfn_resource(child):
+                resource: CfnResource = child  # type: ignore[assignment]
+                if resource.cfn_resource_type == resource_type:
+                    # CfnInclude names each construct after its logical id in the template.
+                    found[resource.node.id] = resource
+        return found
+
+    # -- orchestration ----------------------------------------------------------------------
+
+    def _state_machines(
+        self, definitions_dir: Path, removal_policy: RemovalPolicy
+    ) -> dict[str, sfn.StateMachine]:
+        function_arns = {
+            f"{logical_id}FunctionArn": function.get_att("Arn").to_string()
+            for logical_id, function in self.functions.items()
+        }
+        substitutions = {
+            **function_arns,
+            "TableName": self.table.table_name,
+            "UploadsBucket": self.uploads_bucket.bucket_name,
+            "MediaBucket": self.media_bucket.bucket_name,
+        }
+        machines = {}
+        for name, path in state_machines.definition_files(definitions_dir).items():
+            definition = state_machines.load_definition(path, substitutions)
+            construct_name = _pascal(name)
+            log_group = logs.LogGroup(
+                self,
+                f"{construct_name}StateMachineLogs",
+                # The vendedlogs prefix keeps CloudWatch's resource policy from growing per group.
+                log_group_name=f"/aws/vendedlogs/states/tailorcast-{self.stage}-{name}",
+                retention=logs.RetentionDays.ONE_MONTH,
+                removal_policy=removal_policy,
+            )
+            machine = sfn.StateMachine(
+                self,
+                f"{construct_name}StateMachine",
+                state_machine_name=f"tailorcast-{self.stage}-{name}",
+                definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
+                # No execution data in logs: state carries prospects' names and emails.
+                logs=sfn.LogOptions(
+                    destination=log_group,
+                    level=sfn.LogLevel.ALL,
+                    include_execution_data=False,
+                ),
+                tracing_enabled=True,
+            )
+            self._grant_definition_access(
+                machine, state_machines.placeholders(path.read_text()), function_arns
+            )
+            machines[name] = machine
+        return machines
+
+    def _grant_definition_access(
+        self,
+        machine: sfn.StateMachine,
+        used: set[str],
+        function_arns: Mapping[str, str],
+    ) -> None:
+        """Grant a state machine what its definition's placeholders point at, and no more."""
+        invoked = sorted(function_arns[name] for name in used if name in function_arns)
+        if invoked:
+            machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=invoked + [f"{arn}:*" for arn in invoked],
+                )
+            )
+        if "TableName" in used:
+            self.table.grant_read_write_data(machine)
+        if "UploadsBucket" in used:
+            self.uploads_bucket.grant_read_write(machine)
+        if "MediaBucket" in used:
+            self.media_bucket.grant_read_write(machine)
+
+
+def _key_props(key_schema: list[dict[str, str]], types: Mapping[str, str]) -> dict[str, Any]:
+    """``partition_key``/``sort_key`` props from a DynamoDB ``KeySchema``."""
+    cdk_types = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
+                 "B": dynamodb.AttributeType.BINARY}
+    props = {}
+    for key in key_schema:
+        prop = {"HASH": "partition_key", "RANGE": "sort_key"}[key["KeyType"]]
+        name = key["AttributeName"]
+        props[prop] = dynamodb.Attribute(name=name, type=cdk_types[types[name]])
+    return props
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_"))

@@ -1,0 +1,63 @@
+"""Shared fixtures. Env is set before anything imports ``app`` (which validates settings)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "TAILORCAST_STAGE": "test",
+    "TAILORCAST_TABLE_NAME": "tailorcast-test",
+    "TAILORCAST_UPLOADS_BUCKET": "tailorcast-test-uploads",
+    "TAILORCAST_MEDIA_BUCKET": "tailorcast-test-media",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+os.environ.update(TEST_ENV)
+
+
+@pytest.fixture(scope="session")
+def issuer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from devstack.issuer import LocalIssuer
+
+    issuer = LocalIssuer(tmp_path_factory.mktemp("issuer"))
+    os.environ.update(issuer.settings_env())
+    return issuer
+
+
+@pytest.fixture
+def aws(issuer) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """moto in-process, with the table and buckets created from the cloud's definitions."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb.schema import table_definition
+
+    with mock_aws():
+        dependencies.reset()
+        boto3.client("dynamodb").create_table(**table_definition(TEST_ENV["TAILORCAST_TABLE_NAME"]))
+        s3 = boto3.client("s3")
+        for bucket in (TEST_ENV["TAILORCAST_UPLOADS_BUCKET"], TEST_ENV["TAILORCAST_MEDIA_BUCKET"]):
+            s3.create_bucket(Bucket=bucket)
+        yield
+        dependencies.reset()
+
+
+@pytest.fixture(scope="session")
+def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real H.264/AAC MP4 (2 s, 320x180), made once per session with ffmpeg."""
+    from devstack.samples import make_base_video
+
+    return make_base_video(tmp_path_factory.mktemp("media") / "base.mp4", seconds=2.0, width=320, height=180)

@@ -1,0 +1,210 @@
+"""In-memory fakes of the domain ports, with the same semantics as the DynamoDB adapters.
+
+The repository contract tests (tests/unit/test_repository_contract.py) run one suite against
+both, so a fake can never quietly drift from the real thing.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from chalicelib.adapters.dynamodb.repositories import UPDATE_ATTEMPTS, decode_cursor, encode_cursor
+from chalicelib.domain.errors import ConflictError, NotFoundError, UploadRejectedError
+from chalicelib.domain.models import Account, Campaign, CsvImport, Page, Prospect, User, VideoProbe
+from chalicelib.domain.ports import ObjectInfo, PresignedPost
+
+
+class FakeAccountRepository:
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.users: dict[str, User] = {}
+
+    def create(self, account: Account, owner: User) -> None:
+        if owner.subject in self.users or account.account_id in self.accounts:
+            raise ConflictError("that login already belongs to an account")
+        self.accounts[account.account_id] = account.model_copy(update={"version": 1})
+        self.users[owner.subject] = owner
+
+    def get(self, account_id: str) -> Account:
+        if account_id not in self.accounts:
+            raise NotFoundError("account", account_id)
+        return self.accounts[account_id]
+
+    def user_by_subject(self, subject: str) -> User:
+        if subject not in self.users:
+            raise NotFoundError("user", subject)
+        return self.users[subject]
+
+
+def _page(items: dict[str, object], prefix: str, limit: int, cursor: str | None) -> Page:  # type: ignore[type-arg]
+    start = decode_cursor(cursor, prefix)
+    keys = sorted(items, reverse=True)
+    if start is not None:
+        keys = [k for k in keys if k < start]
+    chunk = keys[:limit]
+    more = len(keys) > limit
+    return Page(items=[copy.deepcopy(items[k]) for k in chunk], cursor=encode_cursor(chunk[-1]) if more else None)
+
+
+class FakeCampaignRepository:
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Campaign]] = {}
+        self._lock = threading.Lock()
+
+    def _tenant(self, account_id: str) -> dict[str, Campaign]:
+        return self.items.setdefault(account_id, {})
+
+    def add(self, campaign: Campaign) -> Campaign:
+        key = f"CAMPAIGN#{campaign.campaign_id}"
+        with self._lock:
+            if key in self._tenant(campaign.account_id):
+                raise ConflictError("exists")
+            stored = campaign.model_copy(update={"version": 1})
+            self._tenant(campaign.account_id)[key] = stored
+        return stored
+
+    def get(self, account_id: str, campaign_id: str) -> Campaign:
+        found = self._tenant(account_id).get(f"CAMPAIGN#{campaign_id}")
+        if found is None:
+            raise NotFoundError("campaign", campaign_id)
+        return found.model_copy(deep=True)
+
+    def list(self, account_id: str, limit: int, cursor: str | None) -> Page[Campaign]:
+        return _page(self._tenant(account_id), "CAMPAIGN#", limit, cursor)  # type: ignore[arg-type]
+
+    def save(self, campaign: Campaign) -> Campaign:
+        key = f"CAMPAIGN#{campaign.campaign_id}"
+        with self._lock:
+            current = self._tenant(campaign.account_id).get(key)
+            if current is None:
+                raise NotFoundError("campaign", campaign.campaign_id)
+            if current.version != campaign.version:
+                raise ConflictError("changed by someone else")
+            stored = campaign.model_copy(update={"version": campaign.version + 1})
+            self._tenant(campaign.account_id)[key] = stored
+        return stored
+
+    def update(
+        self, account_id: str, campaign_id: str, change: Callable[[Campaign], Campaign | None]
+    ) -> Campaign:
+        for _ in range(UPDATE_ATTEMPTS):
+            current = self.get(account_id, campaign_id)
+            changed = change(current)
+            if changed is None:
+                return current
+            try:
+                return self.save(changed)
+            except ConflictError:
+                continue
+        raise ConflictError("concurrent")
+
+    def delete(self, account_id: str, campaign_id: str) -> None:
+        if self._tenant(account_id).pop(f"CAMPAIGN#{campaign_id}", None) is None:
+            raise NotFoundError("campaign", campaign_id)
+
+
+class FakeProspectRepository:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Prospect]] = {}
+
+    def _part(self, account_id: str, campaign_id: str) -> dict[str, Prospect]:
+        return self.items.setdefault((account_id, campaign_id), {})
+
+    def add(self, prospect: Prospect) -> Prospect:
+        part = self._part(prospect.account_id, prospect.campaign_id)
+        if any(p.email_key == prospect.email_key for p in part.values()):
+            raise ConflictError(f"a prospect with email {prospect.email_key!r} is already in this campaign")
+        stored = prospect.model_copy(update={"version": 1})
+        part[f"PROSPECT#{prospect.prospect_id}"] = stored
+        return stored
+
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect:
+        found = self._part(account_id, campaign_id).get(f"PROSPECT#{prospect_id}")
+        if found is None:
+            raise NotFoundError("prospect", prospect_id)
+        return found
+
+    def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[Prospect]:
+        return _page(self._part(account_id, campaign_id), "PROSPECT#", limit, cursor)  # type: ignore[arg-type]
+
+    def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
+        if self._part(account_id, campaign_id).pop(f"PROSPECT#{prospect_id}", None) is None:
+            raise NotFoundError("prospect", prospect_id)
+
+    def delete_campaign(self, account_id: str, campaign_id: str) -> int:
+        return len(self.items.pop((account_id, campaign_id), {}))
+
+
+class FakeCsvImportRepository:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str, str], CsvImport] = {}
+
+    def add(self, item: CsvImport) -> CsvImport:
+        key = (item.account_id, item.campaign_id, item.import_id)
+        if key in self.items:
+            raise ConflictError("exists")
+        self.items[key] = item.model_copy(update={"version": 1})
+        return self.items[key]
+
+    def get(self, account_id: str, campaign_id: str, import_id: str) -> CsvImport:
+        try:
+            return self.items[(account_id, campaign_id, import_id)]
+        except KeyError:
+            raise NotFoundError("import", import_id) from None
+
+    def list(self, account_id: str, campaign_id: str) -> list[CsvImport]:
+        found = [i for (a, c, _), i in self.items.items() if (a, c) == (account_id, campaign_id)]
+        return sorted(found, key=lambda i: i.import_id, reverse=True)
+
+    def save(self, item: CsvImport) -> CsvImport:
+        key = (item.account_id, item.campaign_id, item.import_id)
+        current = self.items.get(key)
+        if current is not None and current.version != item.version:
+            raise ConflictError("changed concurrently")
+        self.items[key] = item.model_copy(update={"version": item.version + 1})
+        return self.items[key]
+
+
+class FakeObjectStore:
+    """Objects in a dict; ``presign_post`` returns a URL nobody can reach (unit tests only)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def presign_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> PresignedPost:
+        return PresignedPost(
+            url="https://uploads.invalid/", fields={"key": key, "Content-Type": content_type}, expires_in=expires_in
+        )
+
+    def head(self, key: str) -> ObjectInfo:
+        if key not in self.objects:
+            raise NotFoundError("object", key)
+        return ObjectInfo(key=key, size=len(self.objects[key]), content_type=None)
+
+    def download(self, key: str, dest: Path) -> Path:
+        dest.write_bytes(self.objects[key])
+        return dest
+
+    def read_prefix(self, key: str, max_bytes: int) -> bytes:
+        return self.objects[key][:max_bytes]
+
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [k for k in self.objects if k.startswith(prefix)]
+        for k in doomed:
+            del self.objects[k]
+        return len(doomed)
+
+
+class FakeMediaProbe:
+    """Returns a fixed probe for files whose bytes start with ``b"VIDEO"``, rejects others."""
+
+    def __init__(self, result: VideoProbe) -> None:
+        self.result = result
+
+    def probe(self, path: Path) -> VideoProbe:
+        if not path.read_bytes().startswith(b"VIDEO"):
+            raise UploadRejectedError("this file is not a video")
+        return self.result

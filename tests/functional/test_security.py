@@ -1,0 +1,129 @@
+"""Auth on every route, and tenant isolation on every route, driven by ``app.routes``."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import jwt
+import pytest
+
+from chalicelib.api._http import ROUTES
+from tests.functional.conftest import call
+
+# The only routes anyone may call without a token. Adding a public route means adding it here.
+PUBLIC = {("/health", "GET"), ("/openapi.json", "GET")}
+
+# A valid body for each request model, so isolation is proven past validation (not by a 422).
+VALID_BODIES = {
+    "CampaignCreate": {"name": "x"},
+    "CampaignUpdate": {"name": "stolen"},
+    "UploadRequest": {"kind": "prospects_csv", "filename": "a.csv", "content_type": "text/csv", "size_bytes": 5},
+}
+
+
+def _all_routes():  # type: ignore[no-untyped-def]
+    import app
+
+    return sorted((path, method) for path, entries in app.app.routes.items() for method in entries)
+
+
+def _body_for(path: str, method: str):  # type: ignore[no-untyped-def]
+    doc = next(r for r in ROUTES if r.path == path and r.method == method)
+    return VALID_BODIES[doc.body.__name__] if doc.body else None
+
+
+def test_every_body_model_has_a_valid_example() -> None:
+    models = {r.body.__name__ for r in ROUTES if r.body is not None}
+    assert models <= VALID_BODIES.keys()
+
+
+def test_every_non_public_route_requires_a_token(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    routes = _all_routes()
+    assert {r for r in routes if r in PUBLIC} == PUBLIC
+    for path, method in routes:
+        concrete = re.sub(r"{[^}]+}", "camp_00000000000000000000000000", path)
+        response = call(client, method, concrete, body=_body_for(path, method))
+        if (path, method) in PUBLIC:
+            assert response.status_code == 200, (path, method)
+        else:
+            assert response.status_code == 401, (path, method, response.status_code)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            assert json.loads(response.body)["error"]["code"] == "unauthenticated"
+
+
+def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    alice, mallory = new_tenant("alice@a.io"), new_tenant("mallory@m.io")
+    campaign = json.loads(call(client, "POST", "/campaigns", alice, {"name": "secret"}).body)
+    upload = json.loads(
+        call(client, "POST", f"/campaigns/{campaign['campaign_id']}/uploads", alice, VALID_BODIES["UploadRequest"]).body
+    )
+    ids = {"campaign_id": campaign["campaign_id"], "import_id": upload["upload_id"]}
+    missing = {"campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa", "import_id": "upl_01aaaaaaaaaaaaaaaaaaaaaaaa"}
+    checked = 0
+    for path, method in _all_routes():
+        names = re.findall(r"{([^}]+)}", path)
+        if not names:
+            continue
+        body = _body_for(path, method)
+        theirs = call(client, method, path.format(**ids), mallory, body)
+        nowhere = call(client, method, path.format(**missing), mallory, body)
+        assert theirs.status_code == 404, (path, method, theirs.status_code, theirs.body)
+        # Indistinguishable from an id that exists nowhere: nothing leaks.
+        strip = lambda r: {k: v for k, v in json.loads(r.body)["error"].items() if k not in ("request_id", "message")}  # noqa: E731
+        assert strip(theirs) == strip(nowhere)
+        checked += 1
+    assert checked >= 6
+    # And Alice's data is untouched by all of that.
+    still = json.loads(call(client, "GET", f"/campaigns/{campaign['campaign_id']}", alice).body)
+    assert still["name"] == "secret" and still["version"] == 1
+    listed = json.loads(call(client, "GET", "/campaigns", mallory).body)["items"]
+    assert [c["campaign_id"] for c in listed] == []
+
+
+def _forge(claims: dict, key, kid: str) -> str:  # type: ignore[no-untyped-def]
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+@pytest.mark.parametrize(
+    ("mutate", "says"),
+    [
+        pytest.param(lambda c: {**c, "exp": int(time.time()) - 120}, "expired", id="expired"),
+        pytest.param(lambda c: {**c, "iss": "https://evil.example"}, "not valid", id="wrong-issuer"),
+        pytest.param(lambda c: {**c, "client_id": "other-app"}, "not an access token", id="wrong-client"),
+        pytest.param(lambda c: {**c, "token_use": "id"}, "not an access token", id="id-token"),
+        pytest.param(lambda c: {k: v for k, v in c.items() if k != "exp"}, "not valid", id="no-expiry"),
+    ],
+)
+def test_bad_tokens_are_401(client, new_tenant, issuer, mutate, says) -> None:  # type: ignore[no-untyped-def]
+    me = new_tenant()
+    good = jwt.decode(me.token, options={"verify_signature": False})
+    assert call(client, "GET", "/campaigns", me).status_code == 200  # the unmodified token works
+    token = _forge(mutate(good), issuer._key, issuer.kid)
+    response = call(client, "GET", "/campaigns", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert says in json.loads(response.body)["error"]["message"]
+
+
+def test_token_signed_by_another_key_is_401(client, new_tenant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from devstack.issuer import LocalIssuer
+
+    me = new_tenant()
+    good = jwt.decode(me.token, options={"verify_signature": False})
+    impostor = LocalIssuer(tmp_path)
+    for kid in (impostor.kid, jwt.get_unverified_header(me.token)["kid"]):  # unknown kid, and a stolen kid
+        forged = _forge(good, impostor._key, kid)
+        assert call(client, "GET", "/campaigns", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+@pytest.mark.parametrize("header", ["", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not.a.jwt"])
+def test_malformed_authorization_is_401(client, header) -> None:  # type: ignore[no-untyped-def]
+    response = call(client, "GET", "/me", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401
+
+
+def test_valid_token_without_account_is_401(client, issuer, aws) -> None:  # type: ignore[no-untyped-def]
+    token = issuer.issue("subject-with-no-account")
+    response = call(client, "GET", "/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401

@@ -1,0 +1,160 @@
+"""One contract, two implementations: the in-memory fakes and the DynamoDB adapters (moto)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.domain.models import Account, Campaign, Prospect, User, new_id
+from tests import fakes
+
+
+@pytest.fixture(params=["fake", "dynamodb"])
+def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    if request.param == "fake":
+        yield {
+            "accounts": fakes.FakeAccountRepository(),
+            "campaigns": fakes.FakeCampaignRepository(),
+            "prospects": fakes.FakeProspectRepository(),
+            "imports": fakes.FakeCsvImportRepository(),
+        }
+        return
+    request.getfixturevalue("aws")
+    from chalicelib import dependencies
+
+    yield {
+        "accounts": dependencies.get_account_repo(),
+        "campaigns": dependencies.get_campaign_repo(),
+        "prospects": dependencies.get_prospect_repo(),
+        "imports": dependencies.get_import_repo(),
+    }
+
+
+def _campaign(account_id: str, name: str = "Q4") -> Campaign:
+    return Campaign(account_id=account_id, campaign_id=new_id("camp"), name=name)
+
+
+def _prospect(account_id: str, campaign_id: str, email: str) -> Prospect:
+    return Prospect(
+        account_id=account_id,
+        campaign_id=campaign_id,
+        prospect_id=new_id("pros"),
+        first_name="Siobhan",
+        email=email,
+        custom_fields={"deal_size": "40k"},
+    )
+
+
+class TestAccountContract:
+    def test_create_and_resolve_subject(self, repos: dict[str, Any]) -> None:
+        account = Account.start_trial("Acme")
+        owner = User(account_id=account.account_id, user_id=new_id("user"), subject="sub-1", email="a@x.io")
+        repos["accounts"].create(account, owner)
+        assert repos["accounts"].user_by_subject("sub-1").account_id == account.account_id
+        assert repos["accounts"].get(account.account_id).name == "Acme"
+
+    def test_subject_bound_to_one_account(self, repos: dict[str, Any]) -> None:
+        first, second = Account.start_trial("A"), Account.start_trial("B")
+        repos["accounts"].create(
+            first, User(account_id=first.account_id, user_id=new_id("user"), subject="s", email="a@x.io")
+        )
+        with pytest.raises(ConflictError):
+            repos["accounts"].create(
+                second, User(account_id=second.account_id, user_id=new_id("user"), subject="s", email="b@x.io")
+            )
+        with pytest.raises(NotFoundError):
+            repos["accounts"].get(second.account_id)  # the failed transaction wrote nothing
+
+    def test_unknown_subject(self, repos: dict[str, Any]) -> None:
+        with pytest.raises(NotFoundError):
+            repos["accounts"].user_by_subject("nobody")
+
+
+class TestCampaignContract:
+    def test_add_get_roundtrip(self, repos: dict[str, Any]) -> None:
+        c = repos["campaigns"].add(_campaign("acct_a"))
+        got = repos["campaigns"].get("acct_a", c.campaign_id)
+        assert got.name == "Q4" and got.version == 1
+        assert got.model_dump(exclude={"version"}) == c.model_dump(exclude={"version"})
+
+    def test_tenant_scoped_get(self, repos: dict[str, Any]) -> None:
+        c = repos["campaigns"].add(_campaign("acct_a"))
+        with pytest.raises(NotFoundError):
+            repos["campaigns"].get("acct_b", c.campaign_id)
+
+    def test_optimistic_lock(self, repos: dict[str, Any]) -> None:
+        c = repos["campaigns"].add(_campaign("acct_a"))
+        first = repos["campaigns"].get("acct_a", c.campaign_id)
+        second = repos["campaigns"].get("acct_a", c.campaign_id)
+        repos["campaigns"].save(first.model_copy(update={"name": "one"}))
+        with pytest.raises(ConflictError):
+            repos["campaigns"].save(second.model_copy(update={"name": "two"}))
+        assert repos["campaigns"].get("acct_a", c.campaign_id).name == "one"
+
+    def test_concurrent_updates_all_apply(self, repos: dict[str, Any]) -> None:
+        c = repos["campaigns"].add(_campaign("acct_a"))
+
+        def bump() -> None:
+            repos["campaigns"].update(
+                "acct_a",
+                c.campaign_id,
+                lambda cur: cur.model_copy(update={"description": cur.description + "x"}),
+            )
+
+        threads = [threading.Thread(target=bump) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert repos["campaigns"].get("acct_a", c.campaign_id).description == "xxx"
+
+    def test_pagination_newest_first_and_complete(self, repos: dict[str, Any]) -> None:
+        created = [repos["campaigns"].add(_campaign("acct_a", f"c{i}")) for i in range(5)]
+        repos["campaigns"].add(_campaign("acct_other"))
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = repos["campaigns"].list("acct_a", 2, cursor)
+            seen.extend(c.campaign_id for c in page.items)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        assert seen == [c.campaign_id for c in reversed(created)]
+
+    def test_bad_cursor(self, repos: dict[str, Any]) -> None:
+        with pytest.raises(InvalidInputError):
+            repos["campaigns"].list("acct_a", 2, "not-a-cursor")
+
+    def test_delete(self, repos: dict[str, Any]) -> None:
+        c = repos["campaigns"].add(_campaign("acct_a"))
+        with pytest.raises(NotFoundError):
+            repos["campaigns"].delete("acct_b", c.campaign_id)
+        repos["campaigns"].delete("acct_a", c.campaign_id)
+        with pytest.raises(NotFoundError):
+            repos["campaigns"].get("acct_a", c.campaign_id)
+
+
+class TestProspectContract:
+    def test_email_unique_per_campaign_case_insensitive(self, repos: dict[str, Any]) -> None:
+        repos["prospects"].add(_prospect("acct_a", "camp_1", "Siobhan@Example.com"))
+        with pytest.raises(ConflictError):
+            repos["prospects"].add(_prospect("acct_a", "camp_1", "siobhan@example.COM"))
+        # same email in another campaign, or another tenant's campaign, is fine
+        repos["prospects"].add(_prospect("acct_a", "camp_2", "siobhan@example.com"))
+        repos["prospects"].add(_prospect("acct_b", "camp_1", "siobhan@example.com"))
+
+    def test_roundtrip_with_custom_fields(self, repos: dict[str, Any]) -> None:
+        p = repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
+        got = repos["prospects"].get("acct_a", "camp_1", p.prospect_id)
+        assert got.custom_fields == {"deal_size": "40k"} and got.first_name == "Siobhan"
+        with pytest.raises(NotFoundError):
+            repos["prospects"].get("acct_b", "camp_1", p.prospect_id)
+
+    def test_delete_frees_the_email(self, repos: dict[str, Any]) -> None:
+        p = repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
+        repos["prospects"].delete("acct_a", "camp_1", p.prospect_id)
+        repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
