@@ -35,19 +35,18 @@ logger = logging.getLogger("devstack")
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-STAGE = "local"
 APP_NAME = "tailorcast"
 ROLE_NAME = "tailorcast-local-lambda"
 S3_SYNC_DEBOUNCE_SECONDS = 0.3
 
 
-def function_name(name: str) -> str:
+def function_name(stage: str, name: str) -> str:
     """Deployed name of a Chalice function, as ``chalice deploy`` names it."""
-    return f"{APP_NAME}-{STAGE}-{name}"
+    return f"{APP_NAME}-{stage}-{name}"
 
 
-def function_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name(name)}"
+def function_arn(stage: str, name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name(stage, name)}"
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,10 @@ class LocalStack:
         self.endpoints: Endpoints | None = None
         self.state_machine_arns: dict[str, str] = {}
         self.app_module: ModuleType | None = None
+        # Names come from the same Settings model the app reads (defaults: tailorcast-local-*).
+        from chalicelib.settings import Settings
+
+        self.settings = Settings()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,12 +141,16 @@ class LocalStack:
     # ------------------------------------------------------------------ helpers
 
     @property
+    def stage(self) -> str:
+        return self.settings.stage
+
+    @property
     def table_name(self) -> str:
-        return f"{APP_NAME}-{STAGE}"
+        return self.settings.table_name
 
     @property
     def buckets(self) -> list[str]:
-        return [f"{APP_NAME}-{STAGE}-uploads", f"{APP_NAME}-{STAGE}-media"]
+        return [self.settings.uploads_bucket, self.settings.media_bucket]
 
     def client(self, service: str) -> Any:
         assert self.endpoints is not None or os.environ.get("AWS_ENDPOINT_URL")
@@ -156,7 +163,7 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "MOTO_PORT": aws_url.rsplit(":", 1)[-1],
-            "TAILORCAST_STAGE": STAGE,
+            "TAILORCAST_STAGE": self.stage,
             "TAILORCAST_TABLE_NAME": self.table_name,
             "TAILORCAST_UPLOADS_BUCKET": self.buckets[0],
             "TAILORCAST_MEDIA_BUCKET": self.buckets[1],
@@ -197,9 +204,9 @@ class LocalStack:
         import importlib
         import sys
 
-        if "app" in sys.modules:
-            return importlib.reload(sys.modules["app"])
-        return importlib.import_module("app")
+        # Never reload: Chalice blueprints can be registered on one app per process, and the
+        # names the app registered at import are the ones the Settings above produced.
+        return sys.modules.get("app") or importlib.import_module("app")
 
     def _start_api(self) -> str:
         from chalice.config import Config
@@ -207,7 +214,7 @@ class LocalStack:
 
         assert self.app_module is not None
         app = self.app_module.app
-        config = Config.create(chalice_app=app, app_name=APP_NAME, chalice_stage=STAGE)
+        config = Config.create(chalice_app=app, app_name=APP_NAME, chalice_stage=self.stage)
         server = LocalDevServer(app, config, self.host, self._api_port)
         self._api_server = server
         self._spawn(server.server.serve_forever, "chalice-local")
@@ -227,7 +234,10 @@ class LocalStack:
             "state_machines": self.state_machine_arns,
             "env": self.settings_env(self.endpoints.aws),
         }
-        (self.state_dir / "stack.json").write_text(json.dumps(info, indent=2))
+        # Atomic: `tailorcast account create` and tests may read it while it is being written.
+        tmp = self.state_dir / "stack.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2))
+        os.replace(tmp, self.state_dir / "stack.json")
 
     # ------------------------------------------------------------------ bootstrap
 
@@ -313,7 +323,7 @@ class LocalStack:
         names = [f.name for f in app.pure_lambda_functions] + [e.name for e in app.event_sources]
         for name in names:
             awslambda.create_function(
-                FunctionName=function_name(name),
+                FunctionName=function_name(self.stage, name),
                 Runtime="python3.11",
                 Role=role_arn,
                 Handler=f"app.{name}",
@@ -321,7 +331,9 @@ class LocalStack:
                 Timeout=900,
                 MemorySize=1024,
             )
-            self.dispatcher.register(function_name(name), function_arn(name), app.handler_map[name])
+            self.dispatcher.register(
+                function_name(self.stage, name), function_arn(self.stage, name), app.handler_map[name]
+            )
 
     def _configure_notifications(self) -> None:
         from chalice.app import S3EventConfig
@@ -337,7 +349,7 @@ class LocalStack:
                 rules.append({"Name": "suffix", "Value": source.suffix})
             config: dict[str, Any] = {
                 "Id": source.name,
-                "LambdaFunctionArn": function_arn(source.name),
+                "LambdaFunctionArn": function_arn(self.stage, source.name),
                 "Events": source.events,
             }
             if rules:
@@ -359,14 +371,14 @@ class LocalStack:
             "MediaBucket": self.buckets[1],
         }
         for f in app.pure_lambda_functions:
-            substitutions[function_placeholder(f.name)] = function_arn(f.name)
+            substitutions[function_placeholder(f.name)] = function_arn(self.stage, f.name)
         sfn = self.client("stepfunctions")
         role = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
         files = {**definition_files(), **self._extra_state_machines}
         for name, path in files.items():
             definition = load_definition(path, substitutions)
             arn = sfn.create_state_machine(
-                name=f"{APP_NAME}-{STAGE}-{name}", definition=json.dumps(definition), roleArn=role
+                name=f"{APP_NAME}-{self.stage}-{name}", definition=json.dumps(definition), roleArn=role
             )["stateMachineArn"]
             self.state_machine_arns[name] = arn
 

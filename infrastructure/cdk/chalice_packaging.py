@@ -19,6 +19,7 @@ things about that need care, and live here so the stack reads as resources only:
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -178,6 +179,25 @@ def missing_requirements(requirements_file: Path, bundle: Path, python_version: 
         if version is None or not requirement.specifier.contains(version, prereleases=True):
             missing.append(f"{requirement.name}{requirement.specifier}")
     return missing
+
+
+def unresolvable_handlers(sam_template: dict[str, Any]) -> list[str]:
+    """Lambda ``Handler`` strings in a Chalice SAM template that do not import.
+
+    Chalice names a handler ``<module>.<function __name__>``; a handler registered by calling a
+    decorator without binding the result in ``app.py`` (``app.on_s3_event(...)(fn)``) gets a
+    name the module does not have, and Lambda fails every invocation with
+    ``Runtime.HandlerNotFound``. Call this while the app's modules are importable.
+    """
+    broken = []
+    for resource in sam_template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        handler = resource["Properties"]["Handler"]
+        module_name, _, attribute = handler.rpartition(".")
+        if not hasattr(importlib.import_module(module_name), attribute):
+            broken.append(handler)
+    return sorted(broken)
 
 
 def _requirement_lines(requirements_file: Path) -> Iterator[str]:

@@ -48,6 +48,7 @@ from infrastructure.cdk.chalice_packaging import (
     missing_requirements,
     s3_event_type,
     stage_project,
+    unresolvable_handlers,
 )
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -249,24 +250,31 @@ class TailorcastStack(Stack):
             else:
                 vendor = None if dependencies == APP_ONLY else Path(dependencies)
                 source_dir = stage_project(project_dir, Path(staging), vendor)
-            if dependencies == APP_ONLY:
-                Annotations.of(self).add_warning_v2(
-                    "tailorcast:app-only-bundle",
-                    "Lambda bundle built without third-party packages: do not deploy it.",
-                )
             with (
                 isolated_app_import(region or _FALLBACK_PACKAGING_REGION),
                 captured_s3_subscriptions() as subscriptions,
             ):
-                app = Chalice(
-                    self, "Api", source_dir=str(source_dir), stage_config=stage_config
+                app = Chalice(self, "Api", source_dir=str(source_dir), stage_config=stage_config)
+                # pinned chalice==1.34: the construct keeps its `chalice package` output privately
+                package_dir = Path(app._sam_package_dir)
+                sam_template = json.loads((package_dir / "sam.json").read_text())
+                broken = unresolvable_handlers(sam_template)
+            if broken:
+                raise PackagingError(
+                    f"Lambda handlers {broken} do not exist in their modules; bind the result "
+                    "of each Chalice decorator to a module-level name of the same name"
                 )
 
-        if dependencies == REQUIREMENTS and (project_dir / "requirements.txt").is_file():
-            # pinned chalice==1.34: the construct keeps its package dir only privately
-            bundle = Path(app._sam_package_dir) / "deployment.zip"
+        if dependencies == APP_ONLY:
+            Annotations.of(self).add_warning_v2(
+                "tailorcast:app-only-bundle",
+                "Lambda bundle built without third-party packages: do not deploy it.",
+            )
+        elif dependencies == REQUIREMENTS and (project_dir / "requirements.txt").is_file():
             python = f"{sys.version_info.major}.{sys.version_info.minor}"
-            missing = missing_requirements(project_dir / "requirements.txt", bundle, python)
+            missing = missing_requirements(
+                project_dir / "requirements.txt", package_dir / "deployment.zip", python
+            )
             if missing:
                 raise PackagingError(
                     f"chalice package found no Lambda python{python} build of {missing}; "
