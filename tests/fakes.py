@@ -46,7 +46,9 @@ def _page(items: dict[str, object], prefix: str, limit: int, cursor: str | None)
         keys = [k for k in keys if k < start]
     chunk = keys[:limit]
     more = len(keys) > limit
-    return Page(items=[copy.deepcopy(items[k]) for k in chunk], cursor=encode_cursor(chunk[-1]) if more else None)
+    return Page(
+        items=[copy.deepcopy(items[k]) for k in chunk], cursor=encode_cursor(chunk[-1]) if more else None
+    )
 
 
 class FakeCampaignRepository:
@@ -176,7 +178,9 @@ class FakeObjectStore:
 
     def presign_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> PresignedPost:
         return PresignedPost(
-            url="https://uploads.invalid/", fields={"key": key, "Content-Type": content_type}, expires_in=expires_in
+            url="https://uploads.invalid/",
+            fields={"key": key, "Content-Type": content_type},
+            expires_in=expires_in,
         )
 
     def head(self, key: str) -> ObjectInfo:

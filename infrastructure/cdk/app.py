@@ -21,10 +21,10 @@ from pathlib import Path
 # The stack imports the application's own schema and ASL loader from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from infrastructure.cdk.chalice_packaging import APP_ONLY, REQUIREMENTS, Dependencies  # noqa: E402
-from infrastructure.cdk.tailorcast_stack import TailorcastStack  # noqa: E402
+from infrastructure.cdk.chalice_packaging import APP_ONLY, REQUIREMENTS, Dependencies
+from infrastructure.cdk.tailorcast_stack import TailorcastStack
 
 
 def _dependencies(value: str | None) -> Dependencies:

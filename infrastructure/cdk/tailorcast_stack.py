@@ -105,11 +105,11 @@ class TailorcastStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.user_pool, self.user_pool_client = self._user_pool(stateful_removal)
-        self.jwt_issuer = (
-            f"https://cognito-idp.{self.region}.{self.url_suffix}/{self.user_pool.user_pool_id}"
-        )
+        self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{self.user_pool.user_pool_id}"
 
-        self.chalice = self._chalice_app(project_dir, dependencies)
+        self.chalice, self.s3_subscriptions = self._chalice_app(project_dir, dependencies)
+        for subscription in self.s3_subscriptions:
+            self._subscribe(subscription)
         self.functions = self._resources_of_type("AWS::Serverless::Function")
         for role_id in self._resources_of_type("AWS::IAM::Role"):
             role = self.chalice.get_role(role_id)
@@ -201,9 +201,7 @@ class TailorcastStack(Stack):
 
     # -- auth -------------------------------------------------------------------------------
 
-    def _user_pool(
-        self, removal_policy: RemovalPolicy
-    ) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+    def _user_pool(self, removal_policy: RemovalPolicy) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
         pool = cognito.UserPool(
             self,
             "UserPool",
@@ -224,7 +222,9 @@ class TailorcastStack(Stack):
 
     # -- application ------------------------------------------------------------------------
 
-    def _chalice_app(self, project_dir: Path, dependencies: Dependencies) -> Chalice:
+    def _chalice_app(
+        self, project_dir: Path, dependencies: Dependencies
+    ) -> tuple[Chalice, tuple[S3Subscription, ...]]:
         environment = {
             "TAILORCAST_STAGE": self.stage,
             "TAILORCAST_TABLE_NAME": self.table.table_name,
@@ -280,18 +280,16 @@ class TailorcastStack(Stack):
                     f"chalice package found no Lambda python{python} build of {missing}; "
                     "pin a version with a compatible wheel or pass prebuilt dependencies"
                 )
-        for subscription in subscriptions:
-            self._subscribe(app, subscription)
-        return app
+        return app, tuple(subscriptions)
 
-    def _subscribe(self, app: Chalice, subscription: S3Subscription) -> None:
+    def _subscribe(self, subscription: S3Subscription) -> None:
         if subscription.bucket != self.uploads_bucket.bucket_name:
             raise PackagingError(
                 f"@app.on_s3_event handler {subscription.function_logical_id} listens to "
                 f"{subscription.bucket!r}; the stack only owns the uploads bucket: read its "
                 "name from TAILORCAST_UPLOADS_BUCKET when app.py is imported"
             )
-        arn = app.get_resource(subscription.function_logical_id).get_att("Arn").to_string()
+        arn = self.chalice.get_resource(subscription.function_logical_id).get_att("Arn").to_string()
         # same_environment: the function is in this stack, so CDK may add the invoke
         # permission S3 checks when the notification is created.
         function = lambda_.Function.from_function_attributes(
@@ -392,8 +390,11 @@ class TailorcastStack(Stack):
 
 def _key_props(key_schema: list[dict[str, str]], types: Mapping[str, str]) -> dict[str, Any]:
     """``partition_key``/``sort_key`` props from a DynamoDB ``KeySchema``."""
-    cdk_types = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER,
-                 "B": dynamodb.AttributeType.BINARY}
+    cdk_types = {
+        "S": dynamodb.AttributeType.STRING,
+        "N": dynamodb.AttributeType.NUMBER,
+        "B": dynamodb.AttributeType.BINARY,
+    }
     props = {}
     for key in key_schema:
         prop = {"HASH": "partition_key", "RANGE": "sort_key"}[key["KeyType"]]

@@ -50,7 +50,9 @@ def test_rejected_upload_through_the_stack(stack, tmp_path: Path) -> None:  # ty
 def _run(stack, payload: dict) -> dict:  # type: ignore[no-untyped-def,type-arg]
     sfn = stack.client("stepfunctions")
     arn = sfn.start_execution(
-        stateMachineArn=stack.state_machine_arns["smoke"], name=f"smoke-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
+        stateMachineArn=stack.state_machine_arns["smoke"],
+        name=f"smoke-{uuid.uuid4().hex[:12]}",
+        input=json.dumps(payload),
     )["executionArn"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -41,8 +41,15 @@ def new_tenant(aws: None, issuer: Any):  # type: ignore[no-untyped-def]
     return make
 
 
-def call(client: Client, method: str, path: str, tenant: Tenant | None = None, body: Any = None, **kw: Any) -> Any:
+def call(
+    client: Client, method: str, path: str, tenant: Tenant | None = None, body: Any = None, **kw: Any
+) -> Any:
     headers = dict(tenant.headers) if tenant else {"Content-Type": "application/json"}
     headers.update(kw.pop("headers", {}))
-    payload = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
-    return client.http.request(method, path, headers=headers, body=payload or b"")
+    if body is None:
+        payload = b""
+    elif isinstance(body, bytes):
+        payload = body
+    else:
+        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+    return client.http.request(method, path, headers=headers, body=payload)

@@ -23,11 +23,15 @@ def test_create_get_update_delete(client, new_tenant) -> None:  # type: ignore[n
     got = call(client, "GET", f"/campaigns/{cid}", me)
     assert got.status_code == 200 and got.headers["ETag"] == '"1"'
 
-    patched = call(client, "PATCH", f"/campaigns/{cid}", me, {"description": "new"}, headers={"If-Match": '"1"'})
+    patched = call(
+        client, "PATCH", f"/campaigns/{cid}", me, {"description": "new"}, headers={"If-Match": '"1"'}
+    )
     assert patched.status_code == 200, patched.body
     assert _json(patched)["description"] == "new" and _json(patched)["name"] == "Q4"
 
-    stale = call(client, "PATCH", f"/campaigns/{cid}", me, {"name": "lost update"}, headers={"If-Match": '"1"'})
+    stale = call(
+        client, "PATCH", f"/campaigns/{cid}", me, {"name": "lost update"}, headers={"If-Match": '"1"'}
+    )
     assert stale.status_code == 412
     assert _json(call(client, "GET", f"/campaigns/{cid}", me))["name"] == "Q4"
 
@@ -98,7 +102,12 @@ def test_presigned_upload_limits(client, new_tenant) -> None:  # type: ignore[no
         "POST",
         f"/campaigns/{cid}/uploads",
         me,
-        {"kind": "base_video", "filename": "My Pitch (final).mov", "content_type": "video/quicktime", "size_bytes": 1000},
+        {
+            "kind": "base_video",
+            "filename": "My Pitch (final).mov",
+            "content_type": "video/quicktime",
+            "size_bytes": 1000,
+        },
     )
     assert ok.status_code == 201, ok.body
     ticket = _json(ok)
@@ -113,7 +122,12 @@ def test_presigned_upload_limits(client, new_tenant) -> None:  # type: ignore[no
         "POST",
         f"/campaigns/{cid}/uploads",
         me,
-        {"kind": "base_video", "filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 101 * 1024 * 1024},
+        {
+            "kind": "base_video",
+            "filename": "a.mp4",
+            "content_type": "video/mp4",
+            "size_bytes": 101 * 1024 * 1024,
+        },
     )
     assert too_big.status_code == 422
     assert [f["field"] for f in _json(too_big)["error"]["fields"]] == ["body.size_bytes"]

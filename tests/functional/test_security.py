@@ -19,7 +19,12 @@ PUBLIC = {("/health", "GET"), ("/openapi.json", "GET")}
 VALID_BODIES = {
     "CampaignCreate": {"name": "x"},
     "CampaignUpdate": {"name": "stolen"},
-    "UploadRequest": {"kind": "prospects_csv", "filename": "a.csv", "content_type": "text/csv", "size_bytes": 5},
+    "UploadRequest": {
+        "kind": "prospects_csv",
+        "filename": "a.csv",
+        "content_type": "text/csv",
+        "size_bytes": 5,
+    },
 }
 
 
@@ -57,10 +62,19 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     alice, mallory = new_tenant("alice@a.io"), new_tenant("mallory@m.io")
     campaign = json.loads(call(client, "POST", "/campaigns", alice, {"name": "secret"}).body)
     upload = json.loads(
-        call(client, "POST", f"/campaigns/{campaign['campaign_id']}/uploads", alice, VALID_BODIES["UploadRequest"]).body
+        call(
+            client,
+            "POST",
+            f"/campaigns/{campaign['campaign_id']}/uploads",
+            alice,
+            VALID_BODIES["UploadRequest"],
+        ).body
     )
     ids = {"campaign_id": campaign["campaign_id"], "import_id": upload["upload_id"]}
-    missing = {"campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa", "import_id": "upl_01aaaaaaaaaaaaaaaaaaaaaaaa"}
+    missing = {
+        "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "import_id": "upl_01aaaaaaaaaaaaaaaaaaaaaaaa",
+    }
     checked = 0
     for path, method in _all_routes():
         names = re.findall(r"{([^}]+)}", path)
@@ -71,7 +85,9 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         nowhere = call(client, method, path.format(**missing), mallory, body)
         assert theirs.status_code == 404, (path, method, theirs.status_code, theirs.body)
         # Indistinguishable from an id that exists nowhere: nothing leaks.
-        strip = lambda r: {k: v for k, v in json.loads(r.body)["error"].items() if k not in ("request_id", "message")}  # noqa: E731
+        strip = lambda r: {
+            k: v for k, v in json.loads(r.body)["error"].items() if k not in ("request_id", "message")
+        }
         assert strip(theirs) == strip(nowhere)
         checked += 1
     assert checked >= 6
@@ -82,7 +98,7 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     assert [c["campaign_id"] for c in listed] == []
 
 
-def _forge(claims: dict, key, kid: str) -> str:  # type: ignore[no-untyped-def]
+def _forge(claims: dict[str, object], key, kid: str) -> str:  # type: ignore[no-untyped-def]
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
@@ -114,7 +130,10 @@ def test_token_signed_by_another_key_is_401(client, new_tenant, tmp_path) -> Non
     impostor = LocalIssuer(tmp_path)
     for kid in (impostor.kid, jwt.get_unverified_header(me.token)["kid"]):  # unknown kid, and a stolen kid
         forged = _forge(good, impostor._key, kid)
-        assert call(client, "GET", "/campaigns", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        assert (
+            call(client, "GET", "/campaigns", headers={"Authorization": f"Bearer {forged}"}).status_code
+            == 401
+        )
 
 
 @pytest.mark.parametrize("header", ["", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not.a.jwt"])

@@ -54,7 +54,10 @@ def test_valid_video_is_probed_and_campaign_ready(client, campaign, sample_video
     assert body["status"] == "ready"
     video = body["base_video"]
     assert video["status"] == "valid" and video["size_bytes"] == len(data)
-    assert video["probe"]["video_codec"] == "h264" and (video["probe"]["width"], video["probe"]["height"]) == (320, 180)
+    assert video["probe"]["video_codec"] == "h264" and (
+        video["probe"]["width"],
+        video["probe"]["height"],
+    ) == (320, 180)
     assert abs(video["probe"]["duration_seconds"] - 2.0) < 0.1
 
 
@@ -118,8 +121,13 @@ def test_csv_received_or_rejected(client, campaign, monkeypatch) -> None:  # typ
     assert _deliver(client, xlsx["key"], b"PK\x03\x04" + b"\x00" * 40)["status"] == "rejected"
     utf16 = _ticket(client, me, cid, "prospects_csv", "leads.csv", "text/csv", 30)
     assert _deliver(client, utf16["key"], "first_name\nZoë\n".encode("utf-16"))["status"] == "received"
-    imports = {i["import_id"]: i for i in json.loads(call(client, "GET", f"/campaigns/{cid}/imports", me).body)["items"]}
-    assert imports[good["upload_id"]]["status"] == "received" and imports[good["upload_id"]]["size_bytes"] == 30
+    imports = {
+        i["import_id"]: i
+        for i in json.loads(call(client, "GET", f"/campaigns/{cid}/imports", me).body)["items"]
+    }
+    assert (
+        imports[good["upload_id"]]["status"] == "received" and imports[good["upload_id"]]["size_bytes"] == 30
+    )
     assert "Excel" in imports[xlsx["upload_id"]]["reason"]
     one = json.loads(call(client, "GET", f"/campaigns/{cid}/imports/{xlsx['upload_id']}", me).body)
     assert one["status"] == "rejected"

@@ -64,7 +64,8 @@ class TestAccountContract:
         )
         with pytest.raises(ConflictError):
             repos["accounts"].create(
-                second, User(account_id=second.account_id, user_id=new_id("user"), subject="s", email="b@x.io")
+                second,
+                User(account_id=second.account_id, user_id=new_id("user"), subject="s", email="b@x.io"),
             )
         with pytest.raises(NotFoundError):
             repos["accounts"].get(second.account_id)  # the failed transaction wrote nothing

@@ -1,0 +1,57 @@
+# Tailorcast — every target does its own set-up from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Runtime pins only; chalice is left out because `chalice package` vendors its own runtime.
+EXPORT_FLAGS := --frozen --no-dev --no-hashes --no-header --no-emit-project --prune chalice -q
+
+help:  ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+system-deps:  ## Debian packages the toolchain needs (Node.js for the CDK's jsii runtime)
+	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(SYNCED)  ## Create .venv with the locked dependencies
+
+demo: setup  ## Run the main job end to end on the local stack, offline
+	$(VENV)/bin/tailorcast demo
+
+up: setup  ## Start the local stack and keep it running (Ctrl-C stops, state is kept)
+	$(VENV)/bin/tailorcast up
+
+test: setup system-deps  ## Run the whole test suite (unit, functional, e2e, infrastructure)
+	$(VENV)/bin/pytest
+
+lint: setup  ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+requirements.txt: uv.lock | $(UV)  ## Export runtime pins for Chalice packaging
+	$(UV) export $(EXPORT_FLAGS) > $@
+
+check-requirements: | $(UV)  ## Fail if requirements.txt is stale
+	@$(UV) export $(EXPORT_FLAGS) | diff -u requirements.txt - \
+		|| { echo "requirements.txt is stale: run 'make requirements.txt'"; exit 1; }
+
+clean:  ## Remove local state and caches (keeps .venv)
+	rm -rf .tailorcast .pytest_cache .mypy_cache .ruff_cache cdk.out
+
+.PHONY: help setup system-deps demo up test lint check-requirements clean

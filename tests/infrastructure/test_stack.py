@@ -1,0 +1,509 @@
+"""CDK template assertions for ``TailorcastStack``.
+
+The stack is synthesized once per stage for the whole module, against the real ``app.py``.
+Chalice packages it with ``dependencies="app-only"``: ``chalice package`` still imports the app and
+writes the real SAM template (functions, API, roles, S3 subscriptions all come from ``app.py``);
+only the pip download of ``requirements.txt`` is skipped, which changes the code bundle's
+contents and nothing in the template. State machines come from ASL files written here, so these
+tests do not depend on what ``state_machines/`` holds today.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from chalicelib.adapters.dynamodb.schema import TTL_ATTRIBUTE, table_definition
+from chalicelib.settings import Settings
+from infrastructure.cdk.chalice_packaging import (
+    APP_ONLY,
+    PackagingError,
+    missing_requirements,
+    s3_event_type,
+    stage_project,
+)
+from infrastructure.cdk.tailorcast_stack import TailorcastStack
+from state_machines import MissingPlaceholderError
+
+pytestmark = pytest.mark.infra
+
+# Two files, so "one state machine per file" is not satisfied by a single hard-coded machine.
+# APIHandler is the Lambda every Chalice app with routes has.
+ASL_FILES: dict[str, dict[str, Any]] = {
+    "render_campaign": {
+        "StartAt": "Render",
+        "States": {
+            "Render": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": "${APIHandlerFunctionArn}",
+                    "Payload": {"table": "${TableName}", "media": "${MediaBucket}"},
+                },
+                "End": True,
+            }
+        },
+    },
+    "import-prospects": {
+        "StartAt": "Done",
+        "States": {"Done": {"Type": "Pass", "Result": "${UploadsBucket}", "End": True}},
+    },
+}
+
+
+@dataclass
+class Synth:
+    stack: TailorcastStack
+    template: Template
+    environ_before: dict[str, str]
+    environ_after: dict[str, str]
+
+    def ref(self, token: str) -> Any:
+        """The CloudFormation expression a CDK token string resolves to."""
+        return self.stack.resolve(token)
+
+    def resources(self, resource_type: str) -> dict[str, Any]:
+        return self.template.find_resources(resource_type)
+
+
+def _synth(workdir: Path, stage: str, definitions_dir: Path) -> Synth:
+    environ_before = dict(os.environ)
+    # The Chalice construct writes its `chalice package` output under the working directory.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        app = cdk.App(outdir=str(workdir / "cdk.out"))
+        stack = TailorcastStack(
+            app,
+            f"Tailorcast-{stage}",
+            stage=stage,
+            definitions_dir=definitions_dir,
+            dependencies=APP_ONLY,
+        )
+        template = Template.from_stack(stack)
+    return Synth(stack, template, environ_before, dict(os.environ))
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    definitions = tmp_path_factory.mktemp("asl")
+    for name, definition in ASL_FILES.items():
+        (definitions / f"{name}.asl.json").write_text(json.dumps(definition))
+    return _synth(tmp_path_factory.mktemp("synth-dev"), "dev", definitions)
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth(tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"))
+
+
+def _only(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    assert len(resources) == 1, sorted(resources)
+    return next(iter(resources.items()))
+
+
+def _chalice_functions(synth: Synth) -> dict[str, Any]:
+    functions = synth.resources("AWS::Serverless::Function")
+    assert "APIHandler" in functions
+    return functions
+
+
+# -- table ------------------------------------------------------------------------------------
+
+
+def test_table_is_the_schema_definition(dev: Synth) -> None:
+    # GIVEN the CreateTable arguments the app, moto and the local stack use
+    expected = table_definition("tailorcast-dev")
+    _, table = _only(dev.resources("AWS::DynamoDB::Table"))
+    props = table["Properties"]
+
+    # THEN every one of them is what CloudFormation creates (a key schema.py gains and the
+    # stack does not map fails synth, so it cannot silently go missing here either)
+    for key, value in expected.items():
+        if key == "AttributeDefinitions":
+            assert sorted(props[key], key=str) == sorted(value, key=str)
+        else:
+            assert props[key] == value, key
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_table_is_retained_in_prod_only(dev: Synth, prod: Synth) -> None:
+    _, dev_table = _only(dev.resources("AWS::DynamoDB::Table"))
+    _, prod_table = _only(prod.resources("AWS::DynamoDB::Table"))
+
+    assert dev_table["DeletionPolicy"] == "Delete"
+    assert prod_table["DeletionPolicy"] == "Retain"
+    assert prod_table["UpdateReplacePolicy"] == "Retain"
+
+
+# -- buckets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bucket", ["uploads_bucket", "media_bucket"])
+def test_buckets_block_public_access_and_require_tls(dev: Synth, bucket: str) -> None:
+    ref = dev.ref(getattr(dev.stack, bucket).bucket_name)
+    logical_id = ref["Ref"]
+    props = dev.resources("AWS::S3::Bucket")[logical_id]["Properties"]
+
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    dev.template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": ref,
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "s3:*",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_uploads_bucket_takes_browser_posts_and_cleans_up(dev: Synth) -> None:
+    logical_id = dev.ref(dev.stack.uploads_bucket.bucket_name)["Ref"]
+    props = dev.resources("AWS::S3::Bucket")[logical_id]["Properties"]
+
+    [cors] = props["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["POST"]
+    assert cors["AllowedOrigins"]
+    assert props["LifecycleConfiguration"]["Rules"] == [
+        {
+            "Id": "abort-incomplete-multipart-uploads",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            "Status": "Enabled",
+        }
+    ]
+    for _, notifications in dev.resources("Custom::S3BucketNotifications").items():
+        assert "EventBridgeConfiguration" not in notifications["Properties"]["NotificationConfiguration"]
+
+
+def test_media_bucket_has_no_browser_access(dev: Synth) -> None:
+    logical_id = dev.ref(dev.stack.media_bucket.bucket_name)["Ref"]
+    props = dev.resources("AWS::S3::Bucket")[logical_id]["Properties"]
+
+    assert "CorsConfiguration" not in props
+    assert "WebsiteConfiguration" not in props
+
+
+# -- auth -------------------------------------------------------------------------------------
+
+
+def test_user_pool_signs_in_by_email_without_self_sign_up(dev: Synth) -> None:
+    pool_id, pool = _only(dev.resources("AWS::Cognito::UserPool"))
+    _, client = _only(dev.resources("AWS::Cognito::UserPoolClient"))
+
+    assert pool["Properties"]["UsernameAttributes"] == ["email"]
+    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert client["Properties"]["UserPoolId"] == {"Ref": pool_id}
+    assert client["Properties"].get("GenerateSecret", False) is False
+
+
+# -- the Chalice application ------------------------------------------------------------------
+
+
+def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
+    pool_id, _ = _only(dev.resources("AWS::Cognito::UserPool"))
+    client_id, _ = _only(dev.resources("AWS::Cognito::UserPoolClient"))
+    issuer_parts = [
+        "https://cognito-idp.",
+        {"Ref": "AWS::Region"},
+        ".",
+        {"Ref": "AWS::URLSuffix"},
+        "/",
+        {"Ref": pool_id},
+    ]
+    expected = {
+        "TAILORCAST_STAGE": "dev",
+        "TAILORCAST_TABLE_NAME": dev.ref(dev.stack.table.table_name),
+        "TAILORCAST_UPLOADS_BUCKET": dev.ref(dev.stack.uploads_bucket.bucket_name),
+        "TAILORCAST_MEDIA_BUCKET": dev.ref(dev.stack.media_bucket.bucket_name),
+        "TAILORCAST_AUTH_MODE": "cognito",
+        "TAILORCAST_JWT_ISSUER": {"Fn::Join": ["", issuer_parts]},
+        "TAILORCAST_JWKS_URL": {"Fn::Join": ["", [*issuer_parts, "/.well-known/jwks.json"]]},
+        "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
+        "POWERTOOLS_SERVICE_NAME": "tailorcast",
+        "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
+    }
+
+    for name, function in _chalice_functions(dev).items():
+        assert function["Properties"]["Environment"]["Variables"] == expected, name
+        assert function["Properties"]["Tracing"] == "Active", name
+    # Every TAILORCAST_ variable is a field of the one Settings model (no typo goes unread).
+    for variable in expected:
+        if variable.startswith("TAILORCAST_"):
+            assert variable.removeprefix("TAILORCAST_").lower() in Settings.model_fields, variable
+
+
+def test_lambda_roles_may_read_and_write_the_table_index_and_buckets(dev: Synth) -> None:
+    table_arn = {"Fn::GetAtt": [dev.ref(dev.stack.table.table_name)["Ref"], "Arn"]}
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    assert roles
+
+    for role in roles:
+        role_name = {
+            "Fn::Select": [
+                1,
+                {
+                    "Fn::Split": [
+                        "/",
+                        {"Fn::Select": [5, {"Fn::Split": [":", {"Fn::GetAtt": [role, "Arn"]}]}]},
+                    ]
+                },
+            ]
+        }
+        statements = [
+            statement
+            for policy in dev.resources("AWS::IAM::Policy").values()
+            if role_name in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert any(
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+            <= set(s["Action"])
+            and s["Resource"] == [table_arn, {"Fn::Join": ["", [table_arn, "/index/*"]]}]
+            for s in statements
+        ), role
+        for bucket in (dev.stack.uploads_bucket, dev.stack.media_bucket):
+            bucket_arn = {"Fn::GetAtt": [dev.ref(bucket.bucket_name)["Ref"], "Arn"]}
+            assert any(
+                {"s3:GetObject*", "s3:PutObject", "s3:DeleteObject*"} <= set(s["Action"])
+                and isinstance(s["Resource"], list)
+                and bucket_arn in s["Resource"]
+                for s in statements
+            ), (role, bucket_arn)
+
+
+def test_s3_subscriptions_of_the_app_are_wired_to_the_uploads_bucket(dev: Synth) -> None:
+    uploads = dev.ref(dev.stack.uploads_bucket.bucket_name)
+    configurations = [
+        configuration
+        for notifications in dev.resources("Custom::S3BucketNotifications").values()
+        if notifications["Properties"]["BucketName"] == uploads
+        for configuration in notifications["Properties"]["NotificationConfiguration"][
+            "LambdaFunctionConfigurations"
+        ]
+    ]
+    # app.py subscribes the upload ingest to the uploads bucket; chalice package cannot.
+    assert dev.stack.s3_subscriptions
+
+    for subscription in dev.stack.s3_subscriptions:
+        function_arn = {"Fn::GetAtt": [subscription.function_logical_id, "Arn"]}
+        for event in subscription.events:
+            expected: dict[str, Any] = {"Events": [event], "LambdaFunctionArn": function_arn}
+            if subscription.prefix:
+                expected["Filter"] = {
+                    "Key": {"FilterRules": [{"Name": "prefix", "Value": subscription.prefix}]}
+                }
+            assert expected in configurations
+        dev.template.has_resource_properties(
+            "AWS::Lambda::Permission",
+            {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": function_arn,
+                "Principal": "s3.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": [uploads["Ref"], "Arn"]},
+            },
+        )
+
+
+def test_synth_leaves_the_process_environment_alone(dev: Synth) -> None:
+    # Chalice imports app.py with the stage's env (CDK tokens) in os.environ.
+    assert dev.environ_after == dev.environ_before
+    # ... and imports it from a staged copy that is gone after synth: none of it may linger.
+    lingering = [
+        name
+        for name, module in sys.modules.items()
+        if "tailorcast-chalice-" in str(getattr(module, "__file__", None))
+    ]
+    assert lingering == []
+
+
+# -- state machines ---------------------------------------------------------------------------
+
+
+def _render(value: Any) -> str:
+    """A resolved DefinitionString with each CloudFormation expression as a readable marker."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    if "Ref" in value:
+        return f"<Ref {value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<GetAtt {}.{}>".format(*value["Fn::GetAtt"])
+    raise AssertionError(f"unexpected expression {value}")
+
+
+def test_one_state_machine_per_asl_file_with_every_placeholder_substituted(dev: Synth) -> None:
+    machines = dev.resources("AWS::StepFunctions::StateMachine")
+    by_name = {m["Properties"]["StateMachineName"]: m for m in machines.values()}
+    assert set(by_name) == {f"tailorcast-dev-{name}" for name in ASL_FILES}
+
+    markers = {
+        "${APIHandlerFunctionArn}": "<GetAtt APIHandler.Arn>",
+        "${TableName}": f"<Ref {dev.ref(dev.stack.table.table_name)['Ref']}>",
+        "${MediaBucket}": f"<Ref {dev.ref(dev.stack.media_bucket.bucket_name)['Ref']}>",
+        "${UploadsBucket}": f"<Ref {dev.ref(dev.stack.uploads_bucket.bucket_name)['Ref']}>",
+    }
+    for name, source in ASL_FILES.items():
+        props = by_name[f"tailorcast-dev-{name}"]["Properties"]
+        rendered = _render(props["DefinitionString"])
+        assert "${" not in rendered
+        expected = json.dumps(source)
+        for placeholder, marker in markers.items():
+            expected = expected.replace(placeholder, marker)
+        assert json.loads(rendered) == json.loads(expected)
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+        [destination] = props["LoggingConfiguration"]["Destinations"]
+        log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+        assert dev.resources("AWS::Logs::LogGroup")[log_group]
+
+
+def test_state_machine_may_invoke_and_touch_what_its_definition_names(dev: Synth) -> None:
+    machine = next(
+        m
+        for m in dev.resources("AWS::StepFunctions::StateMachine").values()
+        if m["Properties"]["StateMachineName"] == "tailorcast-dev-render_campaign"
+    )
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        statement
+        for policy in dev.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    function_arn = {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    assert {
+        "Action": "lambda:InvokeFunction",
+        "Effect": "Allow",
+        "Resource": [function_arn, {"Fn::Join": ["", [function_arn, ":*"]]}],
+    } in statements
+    table_arn = {"Fn::GetAtt": [dev.ref(dev.stack.table.table_name)["Ref"], "Arn"]}
+    assert any("dynamodb:PutItem" in s["Action"] and table_arn in s["Resource"] for s in statements)
+    uploads_arn = {"Fn::GetAtt": [dev.ref(dev.stack.uploads_bucket.bucket_name)["Ref"], "Arn"]}
+    assert not any(uploads_arn in s["Resource"] for s in statements if isinstance(s["Resource"], list))
+
+
+def test_no_asl_files_means_no_state_machines(prod: Synth) -> None:
+    assert prod.resources("AWS::StepFunctions::StateMachine") == {}
+
+
+def test_unknown_placeholder_fails_synth(tmp_path: Path) -> None:
+    definitions = tmp_path / "asl"
+    definitions.mkdir()
+    (definitions / "broken.asl.json").write_text(
+        json.dumps(
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${NoSuchFunctionArn}", "End": True}}}
+        )
+    )
+    environ_before = dict(os.environ)
+
+    with pytest.raises(MissingPlaceholderError, match="NoSuchFunctionArn"):
+        _synth(tmp_path, "dev", definitions)
+    assert dict(os.environ) == environ_before
+
+
+# -- packaging helpers (no synth) -------------------------------------------------------------
+
+
+def _bundle(path: Path, *dist_infos: str) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("app.py", "")
+        for dist_info in dist_infos:
+            archive.writestr(f"{dist_info}/METADATA", "")
+    return path
+
+
+def test_missing_requirements_names_what_chalice_could_not_bundle(tmp_path: Path) -> None:
+    # GIVEN a uv-exported requirements file and a bundle where av got no Lambda wheel
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "# exported\n"
+        "-e .\n"
+        "av==18.1.0 \\\n    --hash=sha256:abc\n"
+        "PyJWT[crypto]==2.15.1\n"
+        "pydantic-core==2.50.4    # via pydantic\n"
+        "colorama==0.4.6 ; sys_platform == 'win32'\n"
+        "tomli==2.0.1 ; python_version < '3.11'\n"
+    )
+    bundle = _bundle(tmp_path / "deployment.zip", "PyJWT-2.15.1.dist-info", "pydantic_core-2.50.4.dist-info")
+
+    # THEN only av is reported: markers that exclude Lambda on 3.11 are skipped
+    assert missing_requirements(requirements, bundle, "3.11") == ["av==18.1.0"]
+
+
+def test_missing_requirements_notices_a_wrong_version(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("boto3==1.43.11\n")
+    bundle = _bundle(tmp_path / "deployment.zip", "boto3-1.40.0.dist-info")
+
+    assert missing_requirements(requirements, bundle, "3.11") == ["boto3==1.43.11"]
+
+
+def test_stage_project_copies_what_chalice_packages_and_vendors_prebuilt(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "chalicelib" / "__pycache__").mkdir(parents=True)
+    (project / ".chalice").mkdir()
+    (project / "app.py").write_text("app = None\n")
+    (project / "chalicelib" / "__init__.py").write_text("")
+    (project / "chalicelib" / "__pycache__" / "x.pyc").write_text("")
+    (project / ".chalice" / "config.json").write_text("{}")
+    (project / "requirements.txt").write_text("boto3==1.43.11\n")
+    (project / "README.md").write_text("")
+    prebuilt = tmp_path / "site-packages"
+    (prebuilt / "ulid").mkdir(parents=True)
+    (prebuilt / "ulid" / "__init__.py").write_text("")
+
+    staged = stage_project(project, tmp_path / "staged", prebuilt)
+
+    files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
+    assert files == [".chalice/config.json", "app.py", "chalicelib/__init__.py", "vendor/ulid/__init__.py"]
+
+
+def test_stage_project_refuses_a_directory_that_is_not_a_chalice_project(tmp_path: Path) -> None:
+    with pytest.raises(PackagingError, match="app.py"):
+        stage_project(tmp_path, tmp_path / "staged", None)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ("s3:ObjectCreated:*", s3.EventType.OBJECT_CREATED),
+        ("s3:ObjectCreated:CompleteMultipartUpload", s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD),
+        ("s3:ObjectRemoved:DeleteMarkerCreated", s3.EventType.OBJECT_REMOVED_DELETE_MARKER_CREATED),
+    ],
+)
+def test_s3_event_names_map_to_cdk_event_types(event: str, expected: s3.EventType) -> None:
+    assert s3_event_type(event) is expected
+
+
+def test_unknown_s3_event_name_is_an_error() -> None:
+    with pytest.raises(PackagingError):
+        s3_event_type("s3:ObjectExploded:*")
