@@ -35,7 +35,6 @@ from unittest import mock
 from aws_cdk import aws_s3 as s3
 from chalice.package import SAMTemplateGenerator
 from chalice.utils import to_cfn_resource_name
-from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -158,11 +157,11 @@ def missing_requirements(requirements_file: Path, bundle: Path, python_version: 
         for name in archive.namelist():
             top = name.split("/", 1)[0]
             if top.endswith(".dist-info"):
-                dist, _, version = top.removesuffix(".dist-info").rpartition("-")
-                installed[canonicalize_name(dist)] = version
+                dist, _, dist_version = top.removesuffix(".dist-info").rpartition("-")
+                installed[canonicalize_name(dist)] = dist_version
 
-    environment: dict[str, str] = {
-        **default_environment(),
+    # Marker.evaluate overrides the synthesizing machine's environment with these keys.
+    environment = {
         **_LAMBDA_MARKER_ENV,
         "python_version": python_version,
         "python_full_version": f"{python_version}.0",

@@ -201,7 +201,10 @@ class TailorcastStack(Stack):
 
     # -- auth -------------------------------------------------------------------------------
 
-    def _user_pool(self, removal_policy: RemovalPolicy) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+    def _user_pool(
+        self,
+        removal_policy: RemovalPolicy,
+    ) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
         pool = cognito.UserPool(
             self,
             "UserPool",

@@ -488,7 +488,7 @@ def test_stage_project_copies_what_chalice_packages_and_vendors_prebuilt(tmp_pat
 
 
 def test_stage_project_refuses_a_directory_that_is_not_a_chalice_project(tmp_path: Path) -> None:
-    with pytest.raises(PackagingError, match="app.py"):
+    with pytest.raises(PackagingError, match=r"app\.py"):
         stage_project(tmp_path, tmp_path / "staged", None)
 
 
