@@ -210,12 +210,16 @@ class LocalStack:
 
     def _start_api(self) -> str:
         from chalice.config import Config
-        from chalice.local import LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+        class QuietHandler(ChaliceRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                logger.debug("api: " + format, *args)
 
         assert self.app_module is not None
         app = self.app_module.app
         config = Config.create(chalice_app=app, app_name=APP_NAME, chalice_stage=self.stage)
-        server = LocalDevServer(app, config, self.host, self._api_port)
+        server = LocalDevServer(app, config, self.host, self._api_port, handler_cls=QuietHandler)
         self._api_server = server
         self._spawn(server.server.serve_forever, "chalice-local")
         return f"http://{self.host}:{server.server.server_port}"

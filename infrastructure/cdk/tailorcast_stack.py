@@ -105,7 +105,8 @@ class TailorcastStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.user_pool, self.user_pool_client = self._user_pool(stateful_removal)
-        self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{self.user_pool.user_pool_id}"
+        pool_id = self.user_pool.user_pool_id
+        self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{pool_id}"
 
         self.chalice, self.s3_subscriptions = self._chalice_app(project_dir, dependencies)
         for subscription in self.s3_subscriptions:

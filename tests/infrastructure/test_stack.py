@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from infrastructure.cdk.chalice_packaging import (
     missing_requirements,
     s3_event_type,
     stage_project,
+    unresolvable_handlers,
 )
 from infrastructure.cdk.tailorcast_stack import TailorcastStack
 from state_machines import MissingPlaceholderError
@@ -72,7 +74,7 @@ class Synth:
         """The CloudFormation expression a CDK token string resolves to."""
         return self.stack.resolve(token)
 
-    def resources(self, resource_type: str) -> dict[str, Any]:
+    def resources(self, resource_type: str) -> Mapping[str, Any]:
         return self.template.find_resources(resource_type)
 
 
@@ -106,12 +108,12 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return _synth(tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"))
 
 
-def _only(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _only(resources: Mapping[str, Any]) -> tuple[str, Any]:
     assert len(resources) == 1, sorted(resources)
     return next(iter(resources.items()))
 
 
-def _chalice_functions(synth: Synth) -> dict[str, Any]:
+def _chalice_functions(synth: Synth) -> Mapping[str, Any]:
     functions = synth.resources("AWS::Serverless::Function")
     assert "APIHandler" in functions
     return functions
@@ -197,8 +199,9 @@ def test_uploads_bucket_takes_browser_posts_and_cleans_up(dev: Synth) -> None:
             "Status": "Enabled",
         }
     ]
-    for _, notifications in dev.resources("Custom::S3BucketNotifications").items():
-        assert "EventBridgeConfiguration" not in notifications["Properties"]["NotificationConfiguration"]
+    for notifications in dev.resources("Custom::S3BucketNotifications").values():
+        configuration = notifications["Properties"]["NotificationConfiguration"]
+        assert "EventBridgeConfiguration" not in configuration
 
 
 def test_media_bucket_has_no_browser_access(dev: Synth) -> None:
@@ -408,7 +411,8 @@ def test_state_machine_may_invoke_and_touch_what_its_definition_names(dev: Synth
     table_arn = {"Fn::GetAtt": [dev.ref(dev.stack.table.table_name)["Ref"], "Arn"]}
     assert any("dynamodb:PutItem" in s["Action"] and table_arn in s["Resource"] for s in statements)
     uploads_arn = {"Fn::GetAtt": [dev.ref(dev.stack.uploads_bucket.bucket_name)["Ref"], "Arn"]}
-    assert not any(uploads_arn in s["Resource"] for s in statements if isinstance(s["Resource"], list))
+    resources = [s["Resource"] for s in statements if isinstance(s["Resource"], list)]
+    assert not any(uploads_arn in resource for resource in resources)
 
 
 def test_no_asl_files_means_no_state_machines(prod: Synth) -> None:
@@ -418,11 +422,9 @@ def test_no_asl_files_means_no_state_machines(prod: Synth) -> None:
 def test_unknown_placeholder_fails_synth(tmp_path: Path) -> None:
     definitions = tmp_path / "asl"
     definitions.mkdir()
-    (definitions / "broken.asl.json").write_text(
-        json.dumps(
-            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${NoSuchFunctionArn}", "End": True}}}
-        )
-    )
+    state = {"Type": "Pass", "Result": "${NoSuchFunctionArn}", "End": True}
+    definition = {"StartAt": "A", "States": {"A": state}}
+    (definitions / "broken.asl.json").write_text(json.dumps(definition))
     environ_before = dict(os.environ)
 
     with pytest.raises(MissingPlaceholderError, match="NoSuchFunctionArn"):
@@ -453,7 +455,8 @@ def test_missing_requirements_names_what_chalice_could_not_bundle(tmp_path: Path
         "colorama==0.4.6 ; sys_platform == 'win32'\n"
         "tomli==2.0.1 ; python_version < '3.11'\n"
     )
-    bundle = _bundle(tmp_path / "deployment.zip", "PyJWT-2.15.1.dist-info", "pydantic_core-2.50.4.dist-info")
+    installed = ["PyJWT-2.15.1.dist-info", "pydantic_core-2.50.4.dist-info"]
+    bundle = _bundle(tmp_path / "deployment.zip", *installed)
 
     # THEN only av is reported: markers that exclude Lambda on 3.11 are skipped
     assert missing_requirements(requirements, bundle, "3.11") == ["av==18.1.0"]
@@ -484,7 +487,12 @@ def test_stage_project_copies_what_chalice_packages_and_vendors_prebuilt(tmp_pat
     staged = stage_project(project, tmp_path / "staged", prebuilt)
 
     files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
-    assert files == [".chalice/config.json", "app.py", "chalicelib/__init__.py", "vendor/ulid/__init__.py"]
+    assert files == [
+        ".chalice/config.json",
+        "app.py",
+        "chalicelib/__init__.py",
+        "vendor/ulid/__init__.py",
+    ]
 
 
 def test_stage_project_refuses_a_directory_that_is_not_a_chalice_project(tmp_path: Path) -> None:
@@ -492,11 +500,27 @@ def test_stage_project_refuses_a_directory_that_is_not_a_chalice_project(tmp_pat
         stage_project(tmp_path, tmp_path / "staged", None)
 
 
+def test_unresolvable_handlers_finds_a_decorated_function_app_py_did_not_bind() -> None:
+    # GIVEN handlers as Chalice writes them: `<module>.<function __name__>`
+    def function(handler: str) -> dict[str, Any]:
+        return {"Type": "AWS::Serverless::Function", "Properties": {"Handler": handler}}
+
+    template = {
+        "Resources": {
+            "Bound": function("json.dumps"),
+            "Unbound": function("json.on_upload"),
+            "DefaultRole": {"Type": "AWS::IAM::Role", "Properties": {}},
+        }
+    }
+
+    assert unresolvable_handlers(template) == ["json.on_upload"]
+
+
 @pytest.mark.parametrize(
     ("event", "expected"),
     [
         ("s3:ObjectCreated:*", s3.EventType.OBJECT_CREATED),
-        ("s3:ObjectCreated:CompleteMultipartUpload", s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD),
+        ("s3:ObjectCreated:Post", s3.EventType.OBJECT_CREATED_POST),
         ("s3:ObjectRemoved:DeleteMarkerCreated", s3.EventType.OBJECT_REMOVED_DELETE_MARKER_CREATED),
     ],
 )
