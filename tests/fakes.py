@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from chalicelib.adapters.dynamodb.repositories import UPDATE_ATTEMPTS, decode_cursor, encode_cursor
+from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor
+from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import ConflictError, NotFoundError, UploadRejectedError
 from chalicelib.domain.models import Account, Campaign, CsvImport, Page, Prospect, User, VideoProbe
 from chalicelib.domain.ports import ObjectInfo, PresignedPost
@@ -92,16 +93,7 @@ class FakeCampaignRepository:
     def update(
         self, account_id: str, campaign_id: str, change: Callable[[Campaign], Campaign | None]
     ) -> Campaign:
-        for _ in range(UPDATE_ATTEMPTS):
-            current = self.get(account_id, campaign_id)
-            changed = change(current)
-            if changed is None:
-                return current
-            try:
-                return self.save(changed)
-            except ConflictError:
-                continue
-        raise ConflictError("concurrent")
+        return optimistic_update(lambda: self.get(account_id, campaign_id), self.save, change)
 
     def delete(self, account_id: str, campaign_id: str) -> None:
         if self._tenant(account_id).pop(f"CAMPAIGN#{campaign_id}", None) is None:

@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamodb.models import (
     TableItem,
     UserItem,
 )
+from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 from chalicelib.domain.models import (
     Account,
@@ -41,8 +42,6 @@ from chalicelib.domain.models import (
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Model)
-
-UPDATE_ATTEMPTS = 5
 
 
 def account_pk(account_id: str) -> str:
@@ -275,16 +274,7 @@ class DynamoCampaignRepository:
     def update(
         self, account_id: str, campaign_id: str, change: Callable[[Campaign], Campaign | None]
     ) -> Campaign:
-        for attempt in range(UPDATE_ATTEMPTS):
-            current = self.get(account_id, campaign_id)
-            changed = change(current)
-            if changed is None:
-                return current
-            try:
-                return self.save(changed)
-            except ConflictError:
-                logger.info("campaign write conflict, retrying", extra={"attempt": attempt})
-        raise ConflictError("the campaign is being changed concurrently; try again")
+        return optimistic_update(lambda: self.get(account_id, campaign_id), self.save, change)
 
     def delete(self, account_id: str, campaign_id: str) -> None:
         item = CampaignItem(account_pk(account_id), f"CAMPAIGN#{campaign_id}")
