@@ -19,7 +19,8 @@ for prefix, blueprint in (("health_", health.bp), ("accounts_", accounts.bp), ("
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)
 
-app.on_s3_event(
+# Bound to a module name: Lambda's handler string for this function is `app.on_upload`.
+on_upload = app.on_s3_event(
     bucket=settings.uploads_bucket,
     events=["s3:ObjectCreated:*"],
     prefix="uploads/",

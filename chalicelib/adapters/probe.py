@@ -106,8 +106,10 @@ class PyAVMediaProbe:
             # an MP4 cut off before its moov atom; anything else was never a video.
             reason = TRUNCATED if _looks_like_video_container(head) else NOT_A_VIDEO
             raise _reject(reason, "open failed", exc) from None
-        with container:
+        try:
             return _describe(container, head)
+        finally:
+            container.close()
 
 
 def _describe(container: InputContainer, head: bytes) -> VideoProbe:
@@ -194,7 +196,7 @@ def _scan_packets(container: InputContainer, video: VideoStream) -> _Scan:
     return scan
 
 
-def _try_decode(video: VideoStream, packet: Packet[Stream] | None) -> VideoFrame | None:
+def _try_decode(video: VideoStream, packet: Packet | None) -> VideoFrame | None:
     try:
         frames = video.decode(packet)
     except av.error.FFmpegError as exc:
