@@ -4,6 +4,7 @@ from chalice.app import Chalice
 
 from chalicelib import observability
 from chalicelib.api import accounts, campaigns, health
+from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
 from chalicelib.tasks import uploads
@@ -12,6 +13,7 @@ settings = get_settings()  # validated once, at cold start
 
 app = Chalice(app_name="tailorcast")
 observability.register(app)
+app.register_middleware(normalize_framework_errors, "http")
 
 # API views get a prefix so names like `get` never collide across blueprints; task Lambdas keep
 # theirs, since the state machines address them by name.

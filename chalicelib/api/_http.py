@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import dependencies
@@ -157,7 +158,7 @@ def route(
         @functools.wraps(view)
         def handler(**uri_params: str) -> Response:
             request = bp.current_request
-            rid = (request.context or {}).get("requestId")
+            rid = _request_id(request)
             try:
                 kwargs: dict[str, Any] = dict(uri_params)
                 if not public:
@@ -197,6 +198,25 @@ def route(
         return handler
 
     return decorator
+
+
+def _request_id(request: Request) -> str | None:
+    """API Gateway's request id, else the Lambda invocation's (what support will search logs for)."""
+    rid = (request.context or {}).get("requestId") or getattr(request.lambda_context, "aws_request_id", None)
+    return str(rid) if rid else None
+
+
+def normalize_framework_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Give Chalice's own errors (415 unsupported media type, 405, …) our error shape.
+
+    Those are produced before any view runs, so the route decorator never sees them.
+    """
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", str(body["Code"])).lower()
+        return error_response(response.status_code, code, str(body["Message"]), request_id=_request_id(event))
+    return response
 
 
 def _principal(authorization: str | None) -> Principal:

@@ -166,3 +166,13 @@ def test_openapi_document_covers_every_route(client) -> None:  # type: ignore[no
     assert "CampaignCreate" in doc["components"]["schemas"]
     assert doc["paths"]["/campaigns"]["post"]["security"] == [{"bearer": []}]
     assert "security" not in doc["paths"]["/health"]["get"]
+
+
+def test_framework_errors_use_the_same_shape(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    me = new_tenant()
+    response = call(client, "POST", "/campaigns", me, {"name": "x"}, headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    error = _json(response)["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert "text/plain" in error["message"]
+    assert error["request_id"]
