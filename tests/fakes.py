@@ -14,7 +14,16 @@ from pathlib import Path
 from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor
 from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import ConflictError, NotFoundError, UploadRejectedError
-from chalicelib.domain.models import Account, Campaign, CsvImport, Page, Prospect, User, VideoProbe
+from chalicelib.domain.models import (
+    Account,
+    Campaign,
+    CsvImport,
+    Page,
+    Prospect,
+    RenderBatch,
+    User,
+    VideoProbe,
+)
 from chalicelib.domain.ports import ObjectInfo, PresignedPost
 
 
@@ -204,3 +213,25 @@ class FakeMediaProbe:
         if not path.read_bytes().startswith(b"VIDEO"):
             raise UploadRejectedError("this file is not a video")
         return self.result
+
+
+class FakeRenderBatchRepository:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str, str], RenderBatch] = {}
+
+    def add(self, batch: RenderBatch) -> RenderBatch:
+        return self.save(batch.model_copy(update={"version": 0}))
+
+    def get(self, account_id: str, campaign_id: str, batch_id: str) -> RenderBatch:
+        try:
+            return self.items[(account_id, campaign_id, batch_id)]
+        except KeyError:
+            raise NotFoundError("render batch", batch_id) from None
+
+    def save(self, batch: RenderBatch) -> RenderBatch:
+        key = (batch.account_id, batch.campaign_id, batch.batch_id)
+        current = self.items.get(key)
+        if (current.version if current else 0) != batch.version:
+            raise ConflictError("changed concurrently")
+        self.items[key] = batch.model_copy(update={"version": batch.version + 1})
+        return self.items[key]

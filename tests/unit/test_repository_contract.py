@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from chalicelib.domain.models import Account, Campaign, Prospect, User, new_id
+from chalicelib.domain.models import (
+    Account,
+    Campaign,
+    CsvImport,
+    CsvImportStatus,
+    Prospect,
+    RenderBatch,
+    User,
+    new_id,
+)
 from tests import fakes
 
 
@@ -21,6 +30,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "campaigns": fakes.FakeCampaignRepository(),
             "prospects": fakes.FakeProspectRepository(),
             "imports": fakes.FakeCsvImportRepository(),
+            "batches": fakes.FakeRenderBatchRepository(),
         }
         return
     request.getfixturevalue("aws")
@@ -31,6 +41,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "campaigns": dependencies.get_campaign_repo(),
         "prospects": dependencies.get_prospect_repo(),
         "imports": dependencies.get_import_repo(),
+        "batches": dependencies.get_batch_repo(),
     }
 
 
@@ -159,3 +170,37 @@ class TestProspectContract:
         p = repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
         repos["prospects"].delete("acct_a", "camp_1", p.prospect_id)
         repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
+
+
+class TestImportAndBatchContract:
+    def test_import_lifecycle(self, repos: dict[str, Any]) -> None:
+        item = CsvImport(
+            account_id="acct_a", campaign_id="camp_1", import_id=new_id("upl"), filename="a.csv", key="k"
+        )
+        added = repos["imports"].add(item)
+        assert added.version == 1
+        with pytest.raises(ConflictError):
+            repos["imports"].add(item)  # same id twice
+        saved = repos["imports"].save(
+            added.model_copy(update={"status": CsvImportStatus.RECEIVED, "size_bytes": 10})
+        )
+        assert repos["imports"].get("acct_a", "camp_1", item.import_id) == saved
+        with pytest.raises(ConflictError):
+            repos["imports"].save(
+                added.model_copy(update={"status": CsvImportStatus.REJECTED})
+            )  # stale version
+        assert [i.import_id for i in repos["imports"].list("acct_a", "camp_1")] == [item.import_id]
+        assert repos["imports"].list("acct_b", "camp_1") == []
+        with pytest.raises(NotFoundError):
+            repos["imports"].get("acct_b", "camp_1", item.import_id)
+
+    def test_batch_lifecycle(self, repos: dict[str, Any]) -> None:
+        batch = RenderBatch(account_id="acct_a", campaign_id="camp_1", batch_id=new_id("batch"), total=3)
+        added = repos["batches"].add(batch)
+        bumped = repos["batches"].save(added.model_copy(update={"completed": 1}))
+        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).completed == 1
+        assert bumped.version == added.version + 1
+        with pytest.raises(ConflictError):
+            repos["batches"].save(added.model_copy(update={"completed": 2}))
+        with pytest.raises(NotFoundError):
+            repos["batches"].get("acct_b", "camp_1", batch.batch_id)
