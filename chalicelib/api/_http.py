@@ -29,6 +29,7 @@ from chalicelib.domain.errors import (
     StorageError,
     TailorcastError,
     UploadRejectedError,
+    issues_from_validation,
 )
 from chalicelib.observability import log_keys, logger
 
@@ -97,17 +98,6 @@ def error_response(
     return Response(body=body.model_dump_json(), status_code=status, headers=headers)
 
 
-def _issues_from_validation(exc: ValidationError, prefix: str) -> list[FieldIssue]:
-    issues = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in (prefix, *err["loc"]))
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        issues.append(FieldIssue(loc, message))
-    return issues
-
-
 def _parse_body(raw: str | bytes | None, model: type[BaseModel]) -> BaseModel:
     if not raw:
         raise _MalformedBody("the request needs a JSON object body")
@@ -121,14 +111,14 @@ def _parse_body(raw: str | bytes | None, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError("the request body is invalid", _issues_from_validation(exc, "body")) from exc
+        raise InvalidInputError("the request body is invalid", issues_from_validation(exc, "body")) from exc
 
 
 def _parse_query(params: dict[str, str] | None, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(params or {})
     except ValidationError as exc:
-        raise InvalidInputError("the query string is invalid", _issues_from_validation(exc, "query")) from exc
+        raise InvalidInputError("the query string is invalid", issues_from_validation(exc, "query")) from exc
 
 
 class _MalformedBody(Exception):
@@ -176,7 +166,7 @@ def route(
                 code = 422 if exc.issues else 400
                 return error_response(code, exc.code, exc.message, exc.issues, rid)
             except TailorcastError as exc:
-                status_code = STATUS_BY_ERROR.get(type(exc), 400)
+                status_code = _status_for(exc)
                 return error_response(status_code, exc.code, exc.message, request_id=rid)
             except Exception:
                 logger.exception("unhandled error")
@@ -198,6 +188,14 @@ def route(
         return handler
 
     return decorator
+
+
+def _status_for(exc: TailorcastError) -> int:
+    """The most specific mapped class in the error's hierarchy decides (412 before 409)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
 
 
 def _request_id(request: Request) -> str | None:

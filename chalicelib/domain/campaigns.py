@@ -7,7 +7,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.domain.errors import FieldIssue, InvalidInputError, PreconditionFailedError
+from chalicelib.domain.errors import (
+    FieldIssue,
+    InvalidInputError,
+    PreconditionFailedError,
+    issues_from_validation,
+)
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
@@ -88,10 +93,7 @@ def update_campaign(
         try:
             return Campaign.model_validate({**current.model_dump(), **changes, "updated_at": utcnow()})
         except ValidationError as exc:
-            raise InvalidInputError(
-                "the change is invalid",
-                [FieldIssue(".".join(map(str, ("body", *e["loc"]))), e["msg"]) for e in exc.errors()],
-            ) from exc
+            raise InvalidInputError("the change is invalid", issues_from_validation(exc, "body")) from exc
 
     return campaigns.update(account_id, campaign_id, change)
 
@@ -143,10 +145,9 @@ def request_upload(
     NotFoundError
         No such campaign for this account.
     """
-    check_declared_upload(kind, content_type, size_bytes, max_video_bytes, max_csv_bytes)
+    limit = check_declared_upload(kind, content_type, size_bytes, max_video_bytes, max_csv_bytes)
     campaigns.get(account_id, campaign_id)
     key = UploadKey(account_id, campaign_id, kind, new_id("upl"), safe_filename(filename))
-    limit = max_video_bytes if kind is UploadKind.BASE_VIDEO else max_csv_bytes
     if kind is UploadKind.BASE_VIDEO:
         # The newest requested upload wins; an older one arriving later is ignored.
         campaigns.update(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 
 @dataclass(frozen=True)
 class FieldIssue:
@@ -11,6 +13,16 @@ class FieldIssue:
 
     loc: str
     message: str
+
+
+def issues_from_validation(exc: ValidationError, prefix: str) -> list[FieldIssue]:
+    """One :class:`FieldIssue` per pydantic error, located under ``prefix`` (``body``, ``query``)."""
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in (prefix, *err["loc"]))
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        issues.append(FieldIssue(loc, message))
+    return issues
 
 
 class TailorcastError(Exception):

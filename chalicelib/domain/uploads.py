@@ -97,8 +97,10 @@ def safe_filename(name: str) -> str:
 
 def check_declared_upload(
     kind: UploadKind, content_type: str, size_bytes: int, max_video_bytes: int, max_csv_bytes: int
-) -> None:
+) -> int:
     """Refuse an upload before issuing a URL when what the client declares already fails.
+
+    Returns the size limit for ``kind``, which the presigned policy then enforces.
 
     Raises
     ------
@@ -116,6 +118,7 @@ def check_declared_upload(
         issues.append(FieldIssue("body.size_bytes", f"{size_bytes} bytes is over the {limit}-byte limit"))
     if issues:
         raise InvalidInputError("upload refused", issues)
+    return limit
 
 
 def check_stored_size(size_bytes: int, limit: int) -> None:
