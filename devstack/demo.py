@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from devstack.client import TailorcastClient
 from devstack.samples import make_base_video
@@ -20,8 +21,6 @@ SCRIPT = "Hi {first_name}, I recorded this for you and the team at {company}."
 
 def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
     """Start the stack in this process, run the seller's first steps through the API, stop."""
-    from tailorcast_cli.main import campaign_table
-
     stack = LocalStack(state_dir)
     endpoints = stack.start()
     try:
@@ -58,3 +57,29 @@ def _demo_token(stack: LocalStack) -> str:
     with contextlib.suppress(ConflictError):
         create_account(dependencies.get_account_repo(), DEMO_EMAIL, "Demo Seller Inc.", DEMO_SUBJECT)
     return stack.issuer.issue(DEMO_SUBJECT)
+
+
+def campaign_table(campaign: dict[str, Any]) -> Table:
+    table = Table(title=f"Campaign {campaign['campaign_id']}", show_header=False)
+    video = campaign.get("base_video") or {}
+    probe = video.get("probe") or {}
+    rows = [
+        ("name", campaign["name"]),
+        ("status", campaign["status"]),
+        ("script", campaign["script"]),
+        ("base video", f"{video.get('filename')} — {video.get('status')}"),
+    ]
+    if probe:
+        rows.append(
+            (
+                "probe",
+                f"{probe['container']} {probe['video_codec']} {probe['width']}x{probe['height']} "
+                f"{probe['frame_rate']:.2f} fps, {probe['duration_seconds']:.1f} s, "
+                f"audio {probe.get('audio_codec')}",
+            )
+        )
+    if video.get("reason"):
+        rows.append(("rejected because", video["reason"]))
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 app = typer.Typer(help="Tailorcast: personalized video outreach.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts on the local stack.", no_args_is_help=True)
@@ -148,29 +147,3 @@ def _logging(verbose: bool) -> None:
         # Powertools logs JSON to stdout for CloudWatch; locally it would drown the CLI output.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-
-def campaign_table(campaign: dict[str, Any]) -> Table:
-    table = Table(title=f"Campaign {campaign['campaign_id']}", show_header=False)
-    video = campaign.get("base_video") or {}
-    probe = video.get("probe") or {}
-    rows = [
-        ("name", campaign["name"]),
-        ("status", campaign["status"]),
-        ("script", campaign["script"]),
-        ("base video", f"{video.get('filename')} — {video.get('status')}"),
-    ]
-    if probe:
-        rows.append(
-            (
-                "probe",
-                f"{probe['container']} {probe['video_codec']} {probe['width']}x{probe['height']} "
-                f"{probe['frame_rate']:.2f} fps, {probe['duration_seconds']:.1f} s, "
-                f"audio {probe.get('audio_codec')}",
-            )
-        )
-    if video.get("reason"):
-        rows.append(("rejected because", video["reason"]))
-    for key, value in rows:
-        table.add_row(key, str(value))
-    return table
