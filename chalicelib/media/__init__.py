@@ -1,0 +1,1 @@
+"""Media helpers for prospect-facing previews: name-card overlays, posters, animated previews."""

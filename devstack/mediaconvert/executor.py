@@ -1,0 +1,850 @@
+"""The local MediaConvert's engine: executes ``CreateJob`` settings with the ffmpeg binary.
+
+It honours exactly the settings listed in :data:`HONOURED` (what Tailorcast's job builder emits,
+with the values it can reproduce); anything else is refused at ``CreateJob`` with the path of the
+offending setting, never silently ignored.
+
+Two kinds of job, told apart by ``InputClippings``:
+
+* **ladder** (no clipping): one ffmpeg process decodes the input once, ``split``s it into the
+  video rungs and encodes the audio; each output is an fMP4 HLS rendition with 2 s segments.
+* **window** (clipped to whole segments): the segments of the clip are re-encoded so that they
+  replace the ladder's one for one. Video is re-encoded from the clip start (which is a segment
+  start, hence a keyframe) with the same encoder settings and the image inserter's overlay.
+  Audio must land on the ladder's AAC frame grid: the source audio is decoded exactly as the
+  ladder decoded it, the external audio is laid over it at the selector's offset, the encoder is
+  primed with two frames of what precedes the first segment, and the packets of each audio
+  segment are cut out by timestamp (``noise`` bitstream filter) into their own fragment whose
+  decode time is absolute (``frag_discont``). The result uses the ladder's own init segment.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.media.ladder import (
+    AAC_FRAME_SAMPLES,
+    audio_segment_start,
+    frame_rate_for,
+    parse_timecode,
+)
+from devstack.mediaconvert.server import JobContext, JobError, UnsupportedSettingsError
+
+# --------------------------------------------------------------------------- honoured settings
+
+_ANY = object()  # any value of the model's type
+_STR, _INT, _NUM = _ANY, _ANY, _ANY
+
+_H264: dict[str, Any] = {
+    "RateControlMode": {"QVBR", "VBR", "CBR"},
+    "QvbrSettings": {"QvbrQualityLevel": _INT},
+    "Bitrate": _INT,
+    "MaxBitrate": _INT,
+    "HrdBufferSize": _INT,
+    "CodecProfile": {"HIGH", "MAIN", "BASELINE"},
+    "CodecLevel": {"AUTO"},
+    "GopSize": _NUM,
+    "GopSizeUnits": {"SECONDS"},
+    "GopClosedCadence": {1},
+    "NumberBFramesBetweenReferenceFrames": {0},
+    "SceneChangeDetect": {"DISABLED"},
+    "FramerateControl": {"SPECIFIED"},
+    "FramerateConversionAlgorithm": {"DUPLICATE_DROP"},
+    "FramerateNumerator": _INT,
+    "FramerateDenominator": {1},
+    "ParControl": {"SPECIFIED"},
+    "ParNumerator": {1},
+    "ParDenominator": {1},
+}
+_AAC: dict[str, Any] = {
+    "CodecProfile": {"LC"},
+    "CodingMode": {"CODING_MODE_2_0", "CODING_MODE_1_0"},
+    "RateControlMode": {"CBR"},
+    "Bitrate": _INT,
+    "SampleRate": {48000, 44100},
+}
+HONOURED: dict[str, Any] = {
+    "TimecodeConfig": {"Source": {"ZEROBASED"}},
+    "Inputs": [
+        {
+            "FileInput": _STR,
+            "TimecodeSource": {"ZEROBASED"},
+            "VideoSelector": {"Rotate": {"AUTO"}},
+            "InputClippings": [{"StartTimecode": _STR, "EndTimecode": _STR}],
+            "AudioSelectors": {
+                "*": {"DefaultSelection": {"DEFAULT"}, "ExternalAudioFileInput": _STR, "Offset": _INT}
+            },
+            "ImageInserter": {
+                "InsertableImages": [
+                    {
+                        "ImageInserterInput": _STR,
+                        "Layer": _INT,
+                        "ImageX": _INT,
+                        "ImageY": _INT,
+                        "Opacity": _INT,
+                        "StartTime": _STR,
+                        "Duration": _INT,
+                        "FadeIn": _INT,
+                        "FadeOut": _INT,
+                    }
+                ]
+            },
+        }
+    ],
+    "OutputGroups": [
+        {
+            "Name": _STR,
+            "OutputGroupSettings": {
+                "Type": {"CMAF_GROUP_SETTINGS"},
+                "CmafGroupSettings": {
+                    "Destination": _STR,
+                    "SegmentLength": _INT,
+                    "FragmentLength": _INT,
+                    "SegmentControl": {"SEGMENTED_FILES"},
+                    "SegmentLengthControl": {"GOP_MULTIPLE", "EXACT"},
+                    "WriteHlsManifest": {"ENABLED"},
+                    "WriteDashManifest": {"DISABLED"},
+                    "ManifestDurationFormat": {"FLOATING_POINT"},
+                    "StreamInfResolution": {"INCLUDE"},
+                    "CodecSpecification": {"RFC_6381"},
+                    "ClientCache": {"ENABLED", "DISABLED"},
+                },
+            },
+            "Outputs": [
+                {
+                    "NameModifier": _STR,
+                    "ContainerSettings": {
+                        "Container": {"CMFC"},
+                        "CmfcSettings": {
+                            "AudioRenditionSets": _STR,
+                            "AudioGroupId": _STR,
+                            "AudioTrackType": {"ALTERNATE_AUDIO_AUTO_SELECT_DEFAULT"},
+                        },
+                    },
+                    "VideoDescription": {
+                        "Width": _INT,
+                        "Height": _INT,
+                        "ScalingBehavior": {"DEFAULT"},
+                        "CodecSettings": {"Codec": {"H_264"}, "H264Settings": _H264},
+                    },
+                    "AudioDescriptions": [
+                        {
+                            "AudioSourceName": _STR,
+                            "CodecSettings": {"Codec": {"AAC"}, "AacSettings": _AAC},
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+def check_honoured(value: Any, spec: Any, path: str = "Settings") -> None:
+    """Raise :class:`UnsupportedSettingsError` naming the first setting the stand-in can't honour."""
+    if spec is _ANY:
+        return
+    if isinstance(spec, set):
+        if value not in spec:
+            allowed = ", ".join(sorted(map(str, spec)))
+            raise UnsupportedSettingsError(
+                f"{path}={value!r} is not supported by the local MediaConvert (supported: {allowed})"
+            )
+        return
+    if isinstance(spec, list):
+        for i, item in enumerate(value):
+            check_honoured(item, spec[0], f"{path}[{i}]")
+        return
+    if "*" in spec:  # a map with free keys
+        for key, item in value.items():
+            check_honoured(item, spec["*"], f"{path}.{key}")
+        return
+    for key, item in value.items():
+        if key not in spec:
+            raise UnsupportedSettingsError(f"{path}.{key} is not supported by the local MediaConvert")
+        check_honoured(item, spec[key], f"{path}.{key}")
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class VideoOut:
+    modifier: str
+    width: int
+    height: int
+    fps: int
+    gop_seconds: float
+    profile: str
+    rate_control: str
+    bitrate: int | None
+    max_bitrate: int | None
+    buffer: int | None
+    qvbr: int | None
+
+
+@dataclass(frozen=True)
+class AudioOut:
+    modifier: str
+    bitrate: int
+    sample_rate: int
+    channels: int
+    group: str
+
+
+@dataclass(frozen=True)
+class Image:
+    uri: str
+    x: int
+    y: int
+    opacity: float
+    start_timecode: str
+    duration: float
+    fade_in: float
+    fade_out: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str
+    destination: str
+    segment_seconds: int
+    videos: list[VideoOut]
+    audio: AudioOut
+    clip: tuple[str, str] | None
+    external_audio: str | None
+    audio_offset_ms: int
+    images: list[Image]
+
+
+def plan_job(settings: dict[str, Any]) -> Plan:
+    """Turn validated settings into a plan; raise ``UnsupportedSettingsError`` on combinations
+    that are well-formed for AWS but that this stand-in does not implement."""
+    check_honoured(settings, HONOURED)
+    inputs, groups = settings.get("Inputs", []), settings.get("OutputGroups", [])
+    if len(inputs) != 1 or len(groups) != 1:
+        raise UnsupportedSettingsError(
+            "the local MediaConvert runs jobs with exactly one input and one output group"
+        )
+    the_input, group = inputs[0], groups[0]
+    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
+    seg = int(cmaf.get("SegmentLength", 10))
+    if int(cmaf.get("FragmentLength", seg)) != seg:
+        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
+    videos: list[VideoOut] = []
+    audios: list[AudioOut] = []
+    for i, out in enumerate(group.get("Outputs", [])):
+        where = f"Settings.OutputGroups[0].Outputs[{i}]"
+        has_video, has_audio = "VideoDescription" in out, bool(out.get("AudioDescriptions"))
+        if has_video == has_audio:
+            raise UnsupportedSettingsError(
+                f"{where}: a CMAF output carries exactly one video or one audio track"
+            )
+        if "NameModifier" not in out:
+            raise UnsupportedSettingsError(f"{where}.NameModifier is required locally")
+        cmfc = out.get("ContainerSettings", {}).get("CmfcSettings", {})
+        if has_video:
+            vd = out["VideoDescription"]
+            h264 = vd["CodecSettings"]["H264Settings"]
+            gop = float(h264.get("GopSize", seg))
+            if gop != seg:
+                raise UnsupportedSettingsError(f"{where}: GopSize must equal the segment length")
+            if "FramerateNumerator" not in h264 or "Width" not in vd or "Height" not in vd:
+                raise UnsupportedSettingsError(
+                    f"{where}: Width, Height and FramerateNumerator are required locally"
+                )
+            videos.append(
+                VideoOut(
+                    modifier=out["NameModifier"],
+                    width=int(vd["Width"]),
+                    height=int(vd["Height"]),
+                    fps=int(h264["FramerateNumerator"]),
+                    gop_seconds=gop,
+                    profile=str(h264.get("CodecProfile", "HIGH")).lower(),
+                    rate_control=str(h264.get("RateControlMode", "QVBR")),
+                    bitrate=h264.get("Bitrate"),
+                    max_bitrate=h264.get("MaxBitrate"),
+                    buffer=h264.get("HrdBufferSize"),
+                    qvbr=(h264.get("QvbrSettings") or {}).get("QvbrQualityLevel"),
+                )
+            )
+        else:
+            if len(out["AudioDescriptions"]) != 1:
+                raise UnsupportedSettingsError(f"{where}: one audio description per CMAF output")
+            aac = out["AudioDescriptions"][0]["CodecSettings"]["AacSettings"]
+            audios.append(
+                AudioOut(
+                    modifier=out["NameModifier"],
+                    bitrate=int(aac.get("Bitrate", 128000)),
+                    sample_rate=int(aac.get("SampleRate", 48000)),
+                    channels=2 if aac.get("CodingMode", "CODING_MODE_2_0") == "CODING_MODE_2_0" else 1,
+                    group=str(cmfc.get("AudioGroupId", "program_audio")),
+                )
+            )
+    if len(audios) != 1:
+        raise UnsupportedSettingsError("the local MediaConvert needs exactly one audio output")
+    if len({v.fps for v in videos}) > 1:
+        raise UnsupportedSettingsError("all video outputs must share one frame rate locally")
+    clippings = the_input.get("InputClippings", [])
+    if len(clippings) > 1:
+        raise UnsupportedSettingsError("at most one InputClipping is supported locally")
+    selectors = list(the_input.get("AudioSelectors", {}).values())
+    if len(selectors) > 1:
+        raise UnsupportedSettingsError("at most one audio selector is supported locally")
+    external = selectors[0].get("ExternalAudioFileInput") if selectors else None
+    images = the_input.get("ImageInserter", {}).get("InsertableImages", [])
+    if images and not clippings:
+        raise UnsupportedSettingsError("the image inserter is supported on clipped inputs only")
+    if not videos and images:
+        raise UnsupportedSettingsError("ImageInserter needs at least one video output")
+    return Plan(
+        source=the_input["FileInput"],
+        destination=cmaf["Destination"],
+        segment_seconds=seg,
+        videos=videos,
+        audio=audios[0],
+        clip=(clippings[0]["StartTimecode"], clippings[0]["EndTimecode"]) if clippings else None,
+        external_audio=external,
+        audio_offset_ms=int(selectors[0].get("Offset", 0)) if selectors else 0,
+        images=[
+            Image(
+                uri=img["ImageInserterInput"],
+                x=int(img.get("ImageX", 0)),
+                y=int(img.get("ImageY", 0)),
+                opacity=int(img.get("Opacity", 50)) / 100,
+                start_timecode=str(img.get("StartTime", "00:00:00:00")),
+                duration=int(img.get("Duration", 0)) / 1000,
+                fade_in=int(img.get("FadeIn", 0)) / 1000,
+                fade_out=int(img.get("FadeOut", 0)) / 1000,
+            )
+            for img in images
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- the executor
+
+S3Factory = Callable[[], Any]
+_OUT_TIME = re.compile(r"out_time_us=(\d+)")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    duration: float
+    fps: int
+    has_audio: bool
+
+
+class FfmpegExecutor:
+    """A :class:`~devstack.mediaconvert.server.JobExecutor` backed by ffmpeg and the local S3."""
+
+    def __init__(self, s3: S3Factory, ffmpeg: str | None = None, preset: str = "veryfast") -> None:
+        if ffmpeg is None:
+            import imageio_ffmpeg
+
+            ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        self.ffmpeg = ffmpeg
+        self.preset = preset
+        self._s3 = s3
+        self._local = threading.local()
+
+    # JobExecutor -----------------------------------------------------------------------
+
+    def validate(self, settings: dict[str, Any]) -> None:
+        plan_job(settings)
+
+    def run(self, job: JobContext) -> list[dict[str, Any]]:
+        plan = plan_job(job.settings)
+        with tempfile.TemporaryDirectory(prefix=f"mc-{job.job_id}-") as tmp:
+            work = Path(tmp)
+            job.progress(0, "PROBING")
+            source = self._fetch(plan.source, work / "input", "FileInput")
+            info = probe_source(source)
+            if not info.has_audio and plan.external_audio is None:
+                raise JobError(1030, "the input has no audio track to encode")
+            out = work / "out"
+            out.mkdir()
+            name = plan.destination.rstrip("/").rsplit("/", 1)[-1] or "index"
+            if plan.clip is None:
+                renditions = self._ladder(plan, source, info, out, name, job)
+            else:
+                renditions = self._window(plan, source, info, work, out, name, job)
+            job.progress(95, "UPLOADING")
+            master = write_master(out, name, plan, renditions)
+            keys = self._upload(out, plan.destination)
+        return [
+            {
+                "Type": "CMAF_GROUP",
+                "PlaylistFilePaths": [_join(plan.destination, master.name)],
+                "OutputDetails": [
+                    {
+                        "DurationInMs": round(r.duration * 1000),
+                        "OutputFilePaths": [_join(plan.destination, r.playlist.name)],
+                        **(
+                            {"VideoDetails": {"WidthInPx": r.width, "HeightInPx": r.height}}
+                            if r.width
+                            else {}
+                        ),
+                    }
+                    for r in renditions
+                ],
+                "_files": keys,
+            }
+        ]
+
+    # ladder ----------------------------------------------------------------------------
+
+    def _ladder(
+        self, plan: Plan, source: Path, info: SourceInfo, out: Path, name: str, job: JobContext
+    ) -> list[Rendition]:
+        fps = plan.videos[0].fps if plan.videos else info.fps
+        chains = ";".join(
+            f"[s{i}]scale={v.width}:{v.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
+            for i, v in enumerate(plan.videos)
+        )
+        graph = f"[0:v:0]fps={fps},split={len(plan.videos)}" + "".join(
+            f"[s{i}]" for i in range(len(plan.videos))
+        )
+        args = [*self._base_args(), "-i", str(source), "-filter_complex", f"{graph};{chains}"]
+        for i, v in enumerate(plan.videos):
+            args += ["-map", f"[v{i}]", "-an", *self._x264(v, plan.segment_seconds)]
+            args += self._hls(out, f"{name}{v.modifier}", plan.segment_seconds)
+        args += ["-map", "0:a:0", "-vn", *self._aac(plan.audio)]
+        args += self._hls(out, f"{name}{plan.audio.modifier}", plan.segment_seconds)
+        self._ffmpeg(args, job, expected_seconds=info.duration)
+        return collect_renditions(out, name, plan)
+
+    # window ----------------------------------------------------------------------------
+
+    def _window(
+        self, plan: Plan, source: Path, info: SourceInfo, work: Path, out: Path, name: str, job: JobContext
+    ) -> list[Rendition]:
+        assert plan.clip is not None
+        fps = plan.videos[0].fps if plan.videos else frame_rate_for(info.fps)
+        seg = plan.segment_seconds
+        first_frame, last_frame = (parse_timecode(tc, fps) for tc in plan.clip)
+        start, end = first_frame / fps, min((last_frame + 1) / fps, info.duration)
+        if first_frame % (fps * seg) != 0 or start >= info.duration or last_frame < first_frame:
+            raise JobError(1040, f"InputClippings must start on a {seg} s segment boundary inside the input")
+        first_seg = first_frame // (fps * seg)
+        last_seg = max(first_seg, math.ceil(end / seg - 1e-9) - 1)
+        job.progress(10, "TRANSCODING")
+        if plan.videos:
+            self._window_video(plan, source, work, out, name, fps, start, end, first_seg, job)
+        job.progress(60, "TRANSCODING")
+        self._window_audio(plan, source, info, work, out, name, first_seg, last_seg, job)
+        return collect_renditions(out, name, plan)
+
+    def _window_video(
+        self,
+        plan: Plan,
+        source: Path,
+        work: Path,
+        out: Path,
+        name: str,
+        fps: int,
+        start: float,
+        end: float,
+        first_seg: int,
+        job: JobContext,
+    ) -> None:
+        # Same pipeline as the ladder (fps → [overlay] → split → scale) on the clip, with the
+        # clip's timestamps put back on the input timeline so keyframes land on 2 s marks.
+        inputs = ["-ss", f"{start:.6f}", "-t", f"{end - start + 1:.6f}", "-i", str(source)]
+        graph = [f"[0:v:0]fps={fps},setpts=PTS+{start:.6f}/TB,trim=end={end:.6f}[main]"]
+        current = "main"
+        for i, img in enumerate(plan.images):
+            png = self._fetch(img.uri, work / f"image{i}.png", "ImageInserterInput")
+            inputs += ["-loop", "1", "-framerate", str(fps), "-t", f"{end - start + 1:.6f}", "-i", str(png)]
+            t0 = parse_timecode(img.start_timecode, fps) / fps
+            t1 = t0 + img.duration
+            fades = f"format=rgba,colorchannelmixer=aa={img.opacity:.3f},setpts=PTS+{start:.6f}/TB"
+            if img.fade_in:
+                fades += f",fade=t=in:st={t0:.3f}:d={img.fade_in:.3f}:alpha=1"
+            if img.fade_out:
+                fades += f",fade=t=out:st={max(t0, t1 - img.fade_out):.3f}:d={img.fade_out:.3f}:alpha=1"
+            graph.append(f"[{i + 1}:v]{fades}[img{i}]")
+            graph.append(
+                f"[{current}][img{i}]overlay=x={img.x}:y={img.y}:eof_action=pass:"
+                f"enable='between(t,{t0:.3f},{t1:.3f})'[ov{i}]"
+            )
+            current = f"ov{i}"
+        graph.append(
+            f"[{current}]split={len(plan.videos)}" + "".join(f"[s{i}]" for i in range(len(plan.videos)))
+        )
+        graph += [
+            f"[s{i}]scale={v.width}:{v.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
+            for i, v in enumerate(plan.videos)
+        ]
+        args = [*self._base_args(), *inputs, "-filter_complex", ";".join(graph)]
+        # The HLS muxer cuts relative to 0 and would emit catch-up segments for a clip that starts
+        # at 6 s; a fragmented MP4 with one fragment per (2 s, closed) GOP and absolute decode
+        # times is cut into init + segments instead, which is exactly what a segment file holds.
+        for i, v in enumerate(plan.videos):
+            args += ["-map", f"[v{i}]", "-an", *self._x264(v, plan.segment_seconds, start)]
+            args += ["-f", "mp4", "-movflags", _FRAGMENTED, str(work / f"window{i}.mp4")]
+        self._ffmpeg(args, job, expected_seconds=None)
+        expected = math.ceil((end - start) / plan.segment_seconds - 1e-9)
+        for i, v in enumerate(plan.videos):
+            init, fragments = split_fragments((work / f"window{i}.mp4").read_bytes())
+            if len(fragments) != expected:
+                raise JobError(1020, f"{v.modifier}: expected {expected} GOPs in the clip, got {len(fragments)}")
+            frames = [v.fps * plan.segment_seconds] * expected
+            frames[-1] = round((end - start) * v.fps) - v.fps * plan.segment_seconds * (expected - 1)
+            write_rendition(out, f"{name}{v.modifier}", init, fragments, [f / v.fps for f in frames], plan)
+
+    def _window_audio(
+        self,
+        plan: Plan,
+        source: Path,
+        info: SourceInfo,
+        work: Path,
+        out: Path,
+        name: str,
+        first_seg: int,
+        last_seg: int,
+        job: JobContext,
+    ) -> None:
+        a = plan.audio
+        rate, frame_bytes = a.sample_rate, 4 * a.channels
+        seg_starts = [audio_segment_start(i) for i in range(first_seg, last_seg + 2)]
+        preroll = 2 * AAC_FRAME_SAMPLES
+        lo = max(0, seg_starts[0] - preroll)
+        hi = seg_starts[-1] + preroll
+        # The source's audio exactly as the ladder's encoder received it: same resampler chain.
+        pcm = bytearray(self._decode_pcm(source, a, limit_seconds=hi / rate + 0.5) if info.has_audio else b"")
+        total = len(pcm) // frame_bytes
+        if plan.external_audio is not None:
+            ext = self._decode_pcm(
+                self._fetch(plan.external_audio, work / "external", "ExternalAudioFileInput"), a
+            )
+            offset = plan.audio_offset_ms * rate // 1000
+            if len(pcm) < (offset * frame_bytes + len(ext)):
+                pcm.extend(bytes(offset * frame_bytes + len(ext) - len(pcm)))
+            pcm[offset * frame_bytes : offset * frame_bytes + len(ext)] = ext
+        available = max(total, len(pcm) // frame_bytes)
+        hi = min(hi, available)
+        cuts = [min(s, available) for s in seg_starts]
+        encoded = work / "audio.nut"
+        self._run(
+            [
+                *self._base_args(progress=False),
+                *("-f", "f32le", "-ar", str(rate), "-ac", str(a.channels), "-i", "pipe:0"),
+                *("-af", f"asetpts=PTS+{lo}", *self._aac(a), "-f", "nut", str(encoded)),
+            ],
+            stdin=bytes(pcm[lo * frame_bytes : hi * frame_bytes]),
+            job=job,
+        )
+        args = [*self._base_args(progress=False), "-copyts", "-i", str(encoded)]
+        pieces: list[tuple[int, Path, float]] = []
+        for n, (s, e) in enumerate(zip(cuts, cuts[1:], strict=False)):
+            if e <= s:
+                continue
+            piece = work / f"apiece{n}"
+            piece.mkdir()
+            args += ["-map", "0:a", "-c", "copy", "-bsf:a", f"noise=drop=lt(pts\\,{s})+gte(pts\\,{e})"]
+            args += self._hls(piece, "p", 10_000, discont=True)
+            pieces.append((n, piece, (e - s) / rate))
+        self._run(args, job=job)
+        init = (pieces[0][1] / "p_init.mp4").read_bytes()
+        fragments = [(piece / "p_00001.mp4").read_bytes() for _, piece, _ in pieces]
+        write_rendition(out, f"{name}{a.modifier}", init, fragments, [sec for _, _, sec in pieces], plan)
+
+    # ffmpeg plumbing -------------------------------------------------------------------
+
+    def _base_args(self, progress: bool = True) -> list[str]:
+        args = [self.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y"]
+        return [*args, "-progress", "pipe:1"] if progress else args
+
+    def _x264(self, v: VideoOut, seg: int, start: float = 0.0) -> list[str]:
+        """x264 for one rung: closed 2 s GOPs forced on the input timeline's segment marks."""
+        gop = int(round(v.gop_seconds * v.fps))
+        args = ["-c:v", "libx264", "-preset", self.preset, "-profile:v", v.profile, "-pix_fmt", "yuv420p"]
+        args += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-bf", "0"]
+        args += ["-force_key_frames", f"expr:gte(t,{start:.6f}+n_forced*{seg})", "-x264-params", "open-gop=0:scenecut=0"]
+        if v.rate_control == "QVBR":
+            # QVBR 1..10 → CRF 36..18 under the same peak-rate cap MediaConvert applies.
+            args += ["-crf", str(38 - 2 * (v.qvbr or 7))]
+            if v.max_bitrate:
+                args += ["-maxrate", str(v.max_bitrate), "-bufsize", str(v.buffer or 2 * v.max_bitrate)]
+        else:
+            rate = v.bitrate or v.max_bitrate or 2_000_000
+            args += [
+                "-b:v",
+                str(rate),
+                "-maxrate",
+                str(v.max_bitrate or rate),
+                "-bufsize",
+                str(v.buffer or 2 * rate),
+            ]
+        return args
+
+    def _aac(self, a: AudioOut) -> list[str]:
+        return ["-c:a", "aac", "-b:a", str(a.bitrate), "-ar", str(a.sample_rate), "-ac", str(a.channels)]
+
+    def _hls(self, out: Path, stem: str, seg: int, discont: bool = False) -> list[str]:
+        args = ["-f", "hls", "-hls_time", str(seg), "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4"]
+        args += ["-hls_flags", "independent_segments", "-start_number", "1"]
+        if discont:  # absolute decode times in every fragment (tfdt), no edit-list shift
+            args += ["-hls_segment_options", "movflags=+frag_discont"]
+        args += ["-hls_fmp4_init_filename", f"{stem}_init.mp4"]
+        return [*args, "-hls_segment_filename", str(out / f"{stem}_%05d.mp4"), str(out / f"{stem}.m3u8")]
+
+    def _decode_pcm(self, path: Path, a: AudioOut, limit_seconds: float | None = None) -> bytes:
+        args = [*self._base_args(progress=False), "-i", str(path)]
+        if limit_seconds is not None:
+            args += ["-t", f"{limit_seconds:.6f}"]
+        args += ["-map", "0:a:0", "-f", "f32le", "-ar", str(a.sample_rate), "-ac", str(a.channels), "pipe:1"]
+        proc = subprocess.run(args, capture_output=True, check=False)  # noqa: S603 - our own argv
+        if proc.returncode != 0:
+            raise JobError(1010, f"could not decode audio from {path.name}: {_tail(proc.stderr)}")
+        return proc.stdout
+
+    def _run(self, args: list[str], job: JobContext, stdin: bytes | None = None) -> None:
+        if job.cancelled():
+            raise JobError(1050, "the job was cancelled")
+        proc = subprocess.run(args, input=stdin, capture_output=True, check=False)  # noqa: S603
+        if proc.returncode != 0:
+            raise JobError(1020, f"ffmpeg failed: {_tail(proc.stderr)}")
+
+    def _ffmpeg(self, args: list[str], job: JobContext, expected_seconds: float | None) -> None:
+        """Run ffmpeg, turning its ``-progress`` output into job progress; kill it on cancel."""
+        with _popen(args) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if job.cancelled():
+                    proc.kill()
+                    raise JobError(1050, "the job was cancelled")
+                m = _OUT_TIME.match(line)
+                if m and expected_seconds:
+                    done = int(m.group(1)) / 1e6 / expected_seconds
+                    job.progress(min(90, 5 + int(done * 85)), "TRANSCODING")
+            proc.wait()
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            if proc.returncode != 0:
+                raise JobError(1020, f"ffmpeg failed: {_tail(err.encode())}")
+
+    # S3 --------------------------------------------------------------------------------
+
+    def _fetch(self, uri: str, dest: Path, setting: str) -> Path:
+        bucket, key = _split_s3(uri, setting)
+        try:
+            self._s3().download_file(bucket, key, str(dest))
+        except Exception as exc:  # botocore raises several types for a missing object
+            raise JobError(1404, f"{setting} {uri} could not be read: {exc}") from exc
+        return dest
+
+    def _upload(self, out: Path, destination: str) -> list[str]:
+        bucket, key = _split_s3(destination, "Destination")
+        prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        s3 = self._s3()
+        uploaded = []
+        for f in sorted(out.iterdir()):
+            content_type = _CONTENT_TYPES.get(f.suffix, "application/octet-stream")
+            s3.upload_file(str(f), bucket, prefix + f.name, ExtraArgs={"ContentType": content_type})
+            uploaded.append(f"s3://{bucket}/{prefix}{f.name}")
+        return uploaded
+
+
+_FRAGMENTED = "+frag_keyframe+empty_moov+default_base_moof+delay_moov+frag_discont"
+_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4"}
+
+
+@contextmanager
+def _popen(args: list[str]) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(  # noqa: S603 - argv built from validated settings
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _tail(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace").strip().splitlines()
+    return " | ".join(text[-3:]) or "no output"
+
+
+def _split_s3(uri: str, setting: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise JobError(1404, f"{setting} must be an s3://bucket/key URI, got {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def _join(destination: str, filename: str) -> str:
+    return destination.rsplit("/", 1)[0] + "/" + filename
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def probe_source(path: Path) -> SourceInfo:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            video = container.streams.video[0] if container.streams.video else None
+            if video is None:
+                raise JobError(1030, "the input has no video track")
+            rate = float(video.average_rate or video.guessed_rate or 30)
+            duration = (
+                float(container.duration / 1_000_000)
+                if container.duration
+                else float((video.duration or 0) * video.time_base)
+            )
+            return SourceInfo(duration, frame_rate_for(rate), bool(container.streams.audio))
+    except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+        raise JobError(1010, f"the input could not be read: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Rendition:
+    playlist: Path
+    init: Path
+    segments: list[Path]
+    durations: list[float]
+    width: int
+    height: int
+    fps: int
+    codecs: str
+    audio_group: str | None
+
+    @property
+    def duration(self) -> float:
+        return sum(self.durations)
+
+    def peak_bitrate(self) -> int:
+        return max(
+            (
+                round(s.stat().st_size * 8 / d)
+                for s, d in zip(self.segments, self.durations, strict=True)
+                if d > 0
+            ),
+            default=0,
+        )
+
+    def average_bitrate(self) -> int:
+        total = sum(s.stat().st_size for s in self.segments)
+        return round(total * 8 / self.duration) if self.duration else 0
+
+
+def collect_renditions(out: Path, name: str, plan: Plan) -> list[Rendition]:
+    import m3u8
+
+    renditions = []
+    outputs: list[tuple[str, VideoOut | None]] = [(v.modifier, v) for v in plan.videos]
+    outputs.append((plan.audio.modifier, None))
+    for modifier, video in outputs:
+        playlist = out / f"{name}{modifier}.m3u8"
+        parsed = m3u8.load(str(playlist))
+        init = out / parsed.segment_map[0].uri
+        renditions.append(
+            Rendition(
+                playlist=playlist,
+                init=init,
+                segments=[out / s.uri for s in parsed.segments],
+                durations=[float(s.duration) for s in parsed.segments],
+                width=video.width if video else 0,
+                height=video.height if video else 0,
+                fps=video.fps if video else 0,
+                codecs=codec_string(init.read_bytes()),
+                audio_group=None if video else plan.audio.group,
+            )
+        )
+    return renditions
+
+
+def split_fragments(data: bytes) -> tuple[bytes, list[bytes]]:
+    """Cut a fragmented MP4 into its init (``ftyp`` + ``moov``) and one ``moof``+``mdat`` per fragment.
+
+    Only top-level box headers are read (size, type); nothing inside a box is touched.
+    """
+    init, fragments = bytearray(), []
+    off = 0
+    while off + 8 <= len(data):
+        size, kind = int.from_bytes(data[off : off + 4], "big"), data[off + 4 : off + 8]
+        if size == 1:
+            size = int.from_bytes(data[off + 8 : off + 16], "big")
+        if size < 8 or off + size > len(data):
+            raise JobError(1020, f"malformed MP4 box {kind!r} at byte {off}")
+        box = data[off : off + size]
+        if kind in (b"ftyp", b"moov"):
+            init += box
+        elif kind == b"moof":
+            fragments.append(bytearray(box))
+        elif kind == b"mdat" and fragments:
+            fragments[-1] += box
+        off += size
+    return bytes(init), [bytes(f) for f in fragments]
+
+
+def write_rendition(
+    out: Path, stem: str, init: bytes, fragments: list[bytes], durations: list[float], plan: Plan
+) -> None:
+    """Write one rendition the way the ladder's muxer does: an init, numbered segments, a VOD playlist."""
+    (out / f"{stem}_init.mp4").write_bytes(init)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{plan.segment_seconds}"]
+    lines += ["#EXT-X-MEDIA-SEQUENCE:1", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    lines.append(f'#EXT-X-MAP:URI="{stem}_init.mp4"')
+    for n, (fragment, seconds) in enumerate(zip(fragments, durations, strict=True)):
+        segment = f"{stem}_{n + 1:05d}.mp4"
+        (out / segment).write_bytes(fragment)
+        lines += [f"#EXTINF:{seconds:.6f},", segment]
+    lines.append("#EXT-X-ENDLIST")
+    (out / f"{stem}.m3u8").write_text("\n".join(lines) + "\n")
+
+
+def codec_string(init: bytes) -> str:
+    """RFC 6381 codec of an init segment: ``avc1.PPCCLL`` from avcC, ``mp4a.40.N`` from esds."""
+    at = init.find(b"avcC")
+    if at >= 0:
+        profile, compat, level = init[at + 5], init[at + 6], init[at + 7]
+        return f"avc1.{profile:02x}{compat:02x}{level:02x}"
+    at = init.find(b"esds")
+    if at >= 0:
+        # DecoderSpecificInfo (tag 5) holds the AudioSpecificConfig; its first 5 bits are the object type.
+        tag = init.find(b"\x05", at + 4 + 20)
+        if tag >= 0:
+            j = tag + 1
+            while init[j] & 0x80:
+                j += 1
+            return f"mp4a.40.{init[j + 1] >> 3}"
+        return "mp4a.40.2"
+    raise ValueError("init segment has neither avcC nor esds")
+
+
+def write_master(out: Path, name: str, plan: Plan, renditions: list[Rendition]) -> Path:
+    """The multivariant playlist MediaConvert writes for a CMAF group with HLS on."""
+    audio = next(r for r in renditions if r.audio_group)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    lines.append(
+        f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.audio_group}",NAME="Audio",LANGUAGE="und",'
+        f'AUTOSELECT=YES,DEFAULT=YES,CHANNELS="{plan.audio.channels}",URI="{audio.playlist.name}"'
+    )
+    for r in sorted((r for r in renditions if r.width), key=lambda r: r.height):
+        peak = r.peak_bitrate() + audio.peak_bitrate()
+        average = r.average_bitrate() + audio.average_bitrate()
+        lines.append(
+            f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
+            f'CODECS="{r.codecs},{audio.codecs}",RESOLUTION={r.width}x{r.height},'
+            f'FRAME-RATE={r.fps:.3f},AUDIO="{audio.audio_group}"'
+        )
+        lines.append(r.playlist.name)
+    master = out / f"{name}.m3u8"
+    master.write_text("\n".join(lines) + "\n")
+    return master

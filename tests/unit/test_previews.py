@@ -1,0 +1,346 @@
+"""Name-card overlay and email previews (poster, animated WebP, MP4 download) on a real HLS rendition.
+
+The rendition is made once per module by imageio-ffmpeg's ffmpeg: 6 s of 1280x720 30 fps test
+pattern in H.264 (with B-frames, as real renders have) plus a 440 Hz AAC tone, packaged as HLS
+fMP4 with demuxed audio and 2 s segments, and read back through its playlists like the
+Lambdas do.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import imageio_ffmpeg
+import m3u8  # type: ignore[import-untyped]  # m3u8 ships no type hints
+import pytest
+from PIL import Image, ImageChops
+from PIL.WebPImagePlugin import WebPImageFile
+
+from chalicelib.media.overlay import card_box, render_overlay
+from chalicelib.media.previews import animated_preview, mp4_download, poster_jpeg
+
+WIDTH, HEIGHT, FPS, SECONDS = 1280, 720, 30, 6
+
+
+@dataclass(frozen=True)
+class Track:
+    init: bytes
+    segments: list[bytes]
+
+
+@dataclass(frozen=True)
+class Rendition:
+    video: Track
+    audio: Track
+
+
+def _track(playlist: Path) -> Track:
+    parsed = m3u8.load(str(playlist))
+    base = playlist.parent
+    return Track(
+        init=(base / parsed.segment_map[0].uri).read_bytes(),
+        segments=[(base / segment.uri).read_bytes() for segment in parsed.segments],
+    )
+
+
+@pytest.fixture(scope="module")
+def rendition(tmp_path_factory: pytest.TempPathFactory) -> Rendition:
+    out = tmp_path_factory.mktemp("hls")
+    # fmt: off
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", str(SECONDS), "-map", "0:v", "-map", "1:a",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        "-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0",
+        "-c:a", "aac", "-b:a", "64k",
+        "-f", "hls", "-hls_time", "2", "-hls_segment_type", "fmp4", "-hls_playlist_type", "vod",
+        "-var_stream_map", "v:0 a:0", "-hls_fmp4_init_filename", "init.mp4",
+        "-hls_segment_filename", str(out / "seg%v_%d.m4s"), str(out / "media%v.m3u8"),
+    ]
+    # fmt: on
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    video, audio = _track(out / "media0.m3u8"), _track(out / "media1.m3u8")
+    assert len(video.segments) == SECONDS // 2
+    return Rendition(video=video, audio=audio)
+
+
+def _image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _webp(data: bytes) -> WebPImageFile:
+    image = _image(data)
+    assert isinstance(image, WebPImageFile)
+    return image
+
+
+def _differs(a: Image.Image, b: Image.Image) -> bool:
+    return ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is not None
+
+
+def _white_bbox(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """Bounding box of the near-white, near-opaque pixels (the card's text)."""
+    rgba = image.convert("RGBA")
+    bright = rgba.convert("L").point(lambda v: 255 if v > 200 else 0)
+    opaque = rgba.getchannel("A").point(lambda v: 255 if v > 200 else 0)
+    return ImageChops.multiply(bright, opaque).getbbox()
+
+
+# --- overlay -------------------------------------------------------------------------------
+
+
+def test_overlay_is_a_transparent_png_but_for_the_card() -> None:
+    image = _image(render_overlay("José Nguyễn", WIDTH, HEIGHT, subtitle="Acme Corp"))
+
+    assert image.format == "PNG"
+    assert image.mode == "RGBA"
+    assert image.size == (WIDTH, HEIGHT)
+    box = card_box(WIDTH, HEIGHT)
+    outside = image.getchannel("A")
+    outside.paste(0, box)
+    assert outside.getbbox() is None  # fully transparent outside the card
+    inset = (box[0] + 30, box[1] + 30, box[2] - 30, box[3] - 30)  # inside the rounded corners
+    transparent = image.getchannel("A").crop(inset).point(lambda v: 255 if v == 0 else 0)
+    assert transparent.getbbox() is None  # the panel fills the box
+    text = _white_bbox(image)
+    assert text is not None
+    assert box[0] <= text[0] and text[2] <= box[2] and box[1] <= text[1] and text[3] <= box[3]
+
+
+@pytest.mark.parametrize("name", ["José", "Zoë", "Nguyễn", "Łukasz", "O'Brien", "山田", "Ma\u0301rta"])
+def test_unicode_names_render(name: str) -> None:
+    # 山田: DejaVu has no CJK glyphs, so it draws placeholder boxes, but it must not fail.
+    image = _image(render_overlay(name, 640, 360))
+    assert _white_bbox(image) is not None
+
+
+def test_long_name_shrinks_and_stays_inside_the_card() -> None:
+    name = "Wolfeschlegelsteinhausenbergerdorff " * 6
+    box = card_box(WIDTH, HEIGHT)
+
+    text = _white_bbox(_image(render_overlay(name, WIDTH, HEIGHT, subtitle="A company " * 20)))
+
+    assert text is not None
+    assert box[0] < text[0] and text[2] < box[2]
+    assert text[2] - text[0] <= WIDTH * 0.8
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+def test_blank_overlay_text_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        render_overlay(text, WIDTH, HEIGHT)
+
+
+def test_overlay_is_deterministic_and_scales_with_the_frame() -> None:
+    first = render_overlay("Zoë O'Brien", WIDTH, HEIGHT, subtitle="Initech")
+    assert render_overlay("Zoë O'Brien", WIDTH, HEIGHT, subtitle="Initech") == first
+    small, large = card_box(640, 360), card_box(1920, 1080)
+    assert large == pytest.approx(tuple(3 * v for v in small), abs=2)
+    with pytest.raises(ValueError, match="too small"):
+        render_overlay("Ann", 16, 16)
+
+
+# --- poster --------------------------------------------------------------------------------
+
+
+def test_poster_is_a_progressive_jpeg_of_the_frame(rendition: Rendition) -> None:
+    poster = _image(poster_jpeg(rendition.video.init, rendition.video.segments, at_seconds=0.5))
+
+    assert poster.format == "JPEG"
+    assert poster.size == (WIDTH, HEIGHT)
+    assert poster.info.get("progressive")
+
+
+def test_poster_downscales_to_max_width(rendition: Rendition) -> None:
+    data = poster_jpeg(rendition.video.init, rendition.video.segments, at_seconds=1.0, max_width=640)
+    assert _image(data).size == (640, 360)
+
+
+def test_overlay_changes_the_card_region_of_the_poster(rendition: Rendition) -> None:
+    video = rendition.video
+    overlay = render_overlay("Łukasz Nowak", WIDTH, HEIGHT, subtitle="Globex")
+    plain = _image(poster_jpeg(video.init, video.segments, at_seconds=1.0, play_button=False))
+    carded = _image(
+        poster_jpeg(video.init, video.segments, at_seconds=1.0, overlay_png=overlay, play_button=False)
+    )
+    box = card_box(WIDTH, HEIGHT)
+
+    assert _differs(plain.crop(box), carded.crop(box))
+    assert not _differs(plain.crop((0, 0, WIDTH, box[1] - 8)), carded.crop((0, 0, WIDTH, box[1] - 8)))
+
+
+def test_overlay_of_another_size_is_scaled_to_the_frame(rendition: Rendition) -> None:
+    video = rendition.video
+    overlay = render_overlay("Ann", 640, 360)
+    plain = _image(poster_jpeg(video.init, video.segments, at_seconds=1.0, play_button=False))
+    carded = _image(
+        poster_jpeg(video.init, video.segments, at_seconds=1.0, overlay_png=overlay, play_button=False)
+    )
+    assert _differs(plain.crop(card_box(WIDTH, HEIGHT)), carded.crop(card_box(WIDTH, HEIGHT)))
+
+
+def test_play_button_is_drawn_in_the_centre(rendition: Rendition) -> None:
+    video = rendition.video
+    plain = _image(poster_jpeg(video.init, video.segments, at_seconds=1.0, play_button=False))
+    button = _image(poster_jpeg(video.init, video.segments, at_seconds=1.0))
+    centre = (WIDTH // 2 - 40, HEIGHT // 2 - 40, WIDTH // 2 + 40, HEIGHT // 2 + 40)
+    assert _differs(plain.crop(centre), button.crop(centre))
+    assert not _differs(plain.crop((0, 0, 200, 200)), button.crop((0, 0, 200, 200)))
+
+
+def test_at_seconds_selects_the_frame(rendition: Rendition) -> None:
+    video = rendition.video
+    early = _image(poster_jpeg(video.init, video.segments, at_seconds=0.5))
+    late = _image(poster_jpeg(video.init, video.segments, at_seconds=4.5))
+    assert _differs(early, late)
+
+
+def test_poster_times_are_on_the_absolute_timeline(rendition: Rendition) -> None:
+    # GIVEN only the third segment (4-6 s), as a caller fetching just what it needs would
+    video = rendition.video
+    whole = _image(poster_jpeg(video.init, video.segments, at_seconds=4.5))
+    tail = _image(poster_jpeg(video.init, video.segments[2:], at_seconds=4.5))
+    also_tail = _image(poster_jpeg(video.init, video.segments[1:], at_seconds=4.5))
+
+    assert not _differs(whole, tail)  # the very same frame
+    assert not _differs(whole, also_tail)
+    with pytest.raises(ValueError, match="segments start at"):
+        poster_jpeg(video.init, video.segments[2:], at_seconds=0.5)
+
+
+@pytest.mark.parametrize(
+    ("segments", "at", "message"),
+    [
+        ([], 1.0, "at least one video segment"),
+        ([b""], 1.0, "at least one video segment"),
+        ([b"not an mp4 fragment at all" * 10], 1.0, "video"),
+        (None, 60.0, "end before"),
+    ],
+)
+def test_poster_refuses_bad_input(
+    rendition: Rendition, segments: list[bytes] | None, at: float, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        poster_jpeg(
+            rendition.video.init, rendition.video.segments if segments is None else segments, at_seconds=at
+        )
+
+
+def test_poster_refuses_an_undecodable_init(rendition: Rendition) -> None:
+    with pytest.raises(ValueError, match="video"):
+        poster_jpeg(b"\x00" * 64, rendition.video.segments, at_seconds=1.0)
+    with pytest.raises(ValueError, match="overlay_png"):
+        poster_jpeg(rendition.video.init, rendition.video.segments, at_seconds=1.0, overlay_png=b"nope")
+
+
+# --- animated preview ----------------------------------------------------------------------
+
+
+def test_animated_preview_is_a_looping_webp(rendition: Rendition) -> None:
+    overlay = render_overlay("Zoë", WIDTH, HEIGHT)
+    data = animated_preview(
+        rendition.video.init, rendition.video.segments, start_seconds=1.0, overlay_png=overlay
+    )
+
+    image = _webp(data)
+    assert image.format == "WEBP"
+    assert image.is_animated
+    assert image.n_frames == 24  # 3 s at 8 fps
+    assert image.info["loop"] == 0
+    assert image.size == (480, 270)
+    assert len(data) < 1_000_000
+    image.seek(0)
+    first = image.convert("RGB")
+    image.seek(image.n_frames - 1)
+    assert _differs(first, image.convert("RGB"))  # it moves
+
+
+def test_animated_preview_ends_with_the_video(rendition: Rendition) -> None:
+    data = animated_preview(rendition.video.init, rendition.video.segments, start_seconds=5.0, seconds=3.0)
+    assert 8 <= _webp(data).n_frames <= 9  # only ~1 s of video is left
+
+
+def test_tight_budget_steps_down_until_it_fits(rendition: Rendition) -> None:
+    video = rendition.video
+    full = animated_preview(video.init, video.segments, start_seconds=0.0)
+    budget = len(full) // 3
+
+    data = animated_preview(video.init, video.segments, start_seconds=0.0, max_bytes=budget)
+
+    assert len(data) <= budget
+    image = _webp(data)
+    assert image.is_animated
+    assert image.size[0] <= 480
+
+
+def test_impossible_budget_is_refused(rendition: Rendition) -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        animated_preview(rendition.video.init, rendition.video.segments, start_seconds=0.0, max_bytes=2_000)
+
+
+# --- MP4 download --------------------------------------------------------------------------
+
+
+def test_mp4_download_remuxes_both_tracks(rendition: Rendition, tmp_path: Path) -> None:
+    video, audio = rendition.video, rendition.audio
+    dest = tmp_path / "download.mp4"
+
+    result = mp4_download(video.init, iter(video.segments), audio.init, iter(audio.segments), dest)
+
+    assert result == dest
+    assert [p.name for p in tmp_path.iterdir()] == ["download.mp4"]  # no temporary files left
+    head = dest.read_bytes()
+    assert head.index(b"moov") < head.index(b"mdat")  # faststart
+    with av.open(str(dest)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
+        assert container.duration is not None
+        assert container.duration / av.time_base == pytest.approx(SECONDS, abs=0.1)
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(dest)) as container:
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert frames == FPS * SECONDS
+    assert samples / 48_000 == pytest.approx(SECONDS, abs=0.1)
+
+
+def _earliest(source: str | io.BytesIO) -> dict[str, float]:
+    """Each track's earliest presentation time, in seconds, by track type."""
+    earliest: dict[str, float] = {}
+    with av.open(source, "r") as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                seconds = float(packet.pts * packet.time_base)
+                kind = packet.stream.type
+                earliest[kind] = min(seconds, earliest.get(kind, seconds))
+    return earliest
+
+
+def test_mp4_download_keeps_the_tracks_timestamps(rendition: Rendition, tmp_path: Path) -> None:
+    video, audio = rendition.video, rendition.audio
+    dest = mp4_download(video.init, video.segments, audio.init, audio.segments, tmp_path / "out.mp4")
+
+    source = _earliest(io.BytesIO(video.init + b"".join(video.segments)))
+    source |= _earliest(io.BytesIO(audio.init + b"".join(audio.segments)))
+    remuxed = _earliest(str(dest))
+
+    assert source["video"] > 0 and source["audio"] > 0  # encoder delay: a start offset to keep
+    # The MP4 edit list stores a track's start in milliseconds, hence the tolerance.
+    assert remuxed == pytest.approx(source, abs=0.001)
+
+
+def test_mp4_download_refuses_missing_segments(rendition: Rendition, tmp_path: Path) -> None:
+    video, audio = rendition.video, rendition.audio
+    with pytest.raises(ValueError, match="no audio segments"):
+        mp4_download(video.init, iter(video.segments), audio.init, iter([]), tmp_path / "a.mp4")
+    with pytest.raises(ValueError, match="video init"):
+        mp4_download(b"", video.segments, audio.init, audio.segments, tmp_path / "b.mp4")
+    with pytest.raises(ValueError, match="no packets"):
+        mp4_download(video.init, [b"garbage" * 100], audio.init, audio.segments, tmp_path / "c.mp4")
+    assert list(tmp_path.iterdir()) == []
