@@ -7,6 +7,7 @@ from chalicelib.api import accounts, campaigns, health
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
+from chalicelib.tasks import media as media_tasks
 from chalicelib.tasks import uploads
 
 settings = get_settings()  # validated once, at cold start
@@ -20,6 +21,7 @@ app.register_middleware(normalize_framework_errors, "http")
 for prefix, blueprint in (("health_", health.bp), ("accounts_", accounts.bp), ("campaigns_", campaigns.bp)):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)
+app.register_blueprint(media_tasks.bp)
 
 # Bound to a module name: Lambda's handler string for this function is `app.on_upload`.
 on_upload = app.on_s3_event(

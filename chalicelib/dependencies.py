@@ -18,9 +18,12 @@ from chalicelib.adapters.dynamodb.repositories import (
     DynamoCsvImportRepository,
     DynamoProspectRepository,
     DynamoRenderBatchRepository,
+    DynamoVideoRepository,
 )
+from chalicelib.adapters.mediaconvert import MediaConvertJobs
 from chalicelib.adapters.s3 import S3ObjectStore
 from chalicelib.domain.ingest import IngestLimits
+from chalicelib.domain.media import MediaConfig
 from chalicelib.settings import Settings, get_settings
 
 
@@ -62,6 +65,12 @@ def get_batch_repo() -> DynamoRenderBatchRepository:
 
 
 @lru_cache(maxsize=1)
+def get_video_repo() -> DynamoVideoRepository:
+    _bound_table()
+    return DynamoVideoRepository()
+
+
+@lru_cache(maxsize=1)
 def s3_client() -> Any:
     return boto3.client("s3", region_name=get_settings().region)
 
@@ -69,6 +78,21 @@ def s3_client() -> Any:
 @lru_cache(maxsize=1)
 def get_upload_store() -> S3ObjectStore:
     return S3ObjectStore(s3_client(), get_settings().uploads_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_media_store() -> S3ObjectStore:
+    return S3ObjectStore(s3_client(), get_settings().media_bucket)
+
+
+@lru_cache(maxsize=1)
+def get_media_jobs() -> MediaConvertJobs:
+    return MediaConvertJobs(boto3.client("mediaconvert", region_name=get_settings().region))
+
+
+def media_config() -> MediaConfig:
+    s = get_settings()
+    return MediaConfig(role_arn=s.mediaconvert_role_arn, queue_arn=s.mediaconvert_queue_arn)
 
 
 @lru_cache(maxsize=1)
@@ -105,8 +129,11 @@ def reset() -> None:
         get_prospect_repo,
         get_import_repo,
         get_batch_repo,
+        get_video_repo,
         s3_client,
         get_upload_store,
+        get_media_store,
+        get_media_jobs,
         get_media_probe,
         get_token_verifier,
     ):

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     local_jwks_path: str | None = None
 
+    # MediaConvert: the role its jobs assume (read uploads, write media) and, optionally, a queue.
+    # The endpoint is AWS_ENDPOINT_URL_MEDIACONVERT locally; in AWS botocore resolves it.
+    mediaconvert_role_arn: str = "arn:aws:iam::123456789012:role/tailorcast-local-mediaconvert"
+    mediaconvert_queue_arn: str | None = None
+    download_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB
     max_video_seconds: float = 300.0

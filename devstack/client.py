@@ -75,12 +75,12 @@ class TailorcastClient:
             raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})
         return ticket
 
-    def wait_for_base_video(self, campaign_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Poll until the base video leaves ``awaiting_upload``/``validating``."""
+    def wait_for_base_video(self, campaign_id: str, timeout: float = 300.0) -> dict[str, Any]:
+        """Poll until the base video is ready, rejected or failed (validation, then the ladder encode)."""
         deadline = time.monotonic() + timeout
         while True:
             campaign = self.campaign(campaign_id)
             video = campaign.get("base_video") or {}
-            if video.get("status") in ("valid", "rejected") or time.monotonic() > deadline:
+            if video.get("status") in ("ready", "rejected", "failed") or time.monotonic() > deadline:
                 return campaign
             time.sleep(0.2)

@@ -2,6 +2,8 @@
 
 * moto server (DynamoDB, S3, Lambda, Step Functions, IAM, SQS …) with Step Functions execution on;
 * Lambda invocations dispatched in-process to the Chalice app's own handlers (``lambdas.py``);
+* MediaConvert: the API stand-in in ``mediaconvert/`` (ffmpeg underneath); its job events reach
+  the app's ``on_cw_event`` handlers whose EventBridge pattern matches, as in AWS;
 * the Chalice HTTP API (``chalice local``'s server, in a thread);
 * bootstrap of the table, buckets, notifications, functions and state machines from the same
   definitions the cloud uses (``schema.py``, the app's event sources, ``state_machines/``);
@@ -53,6 +55,7 @@ def function_arn(stage: str, name: str) -> str:
 class Endpoints:
     aws: str
     api: str
+    mediaconvert: str
 
 
 class LocalStack:
@@ -72,6 +75,7 @@ class LocalStack:
         self._api_port = api_port
         self._extra_state_machines = extra_state_machines or {}
         self.dispatcher = lambdas.Dispatcher()
+        self.mediaconvert: Any = None  # MediaConvertStandIn, started with the stack
         self.issuer = LocalIssuer(self.state_dir / "issuer")
         self.journal: DynamoJournal | None = None
         self.mirror = S3Mirror(self.state_dir / "s3")
@@ -94,11 +98,12 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = DynamoJournal(self.state_dir / "dynamodb")
         aws_url = self._start_moto()
-        self._configure_environment(aws_url)
+        mediaconvert_url = self._start_mediaconvert()
+        self._configure_environment(aws_url, mediaconvert_url)
         self.app_module = self._load_app()
         self._bootstrap()
         api_url = self._start_api()
-        self.endpoints = Endpoints(aws=aws_url, api=api_url)
+        self.endpoints = Endpoints(aws=aws_url, api=api_url, mediaconvert=mediaconvert_url)
         self._write_stack_file()
         self._spawn(self._s3_sync_loop, "s3-mirror")
         logger.info("local stack up: aws=%s api=%s", aws_url, api_url)
@@ -106,6 +111,8 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop cleanly: finish async work, checkpoint state, then close servers."""
+        if self.mediaconvert is not None:
+            self.mediaconvert.stop(drain=True)
         self.dispatcher.drain(timeout=30)
         self._stopping.set()
         if self.endpoints is not None:
@@ -155,9 +162,10 @@ class LocalStack:
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
-    def settings_env(self, aws_url: str) -> dict[str, str]:
+    def settings_env(self, aws_url: str, mediaconvert_url: str) -> dict[str, str]:
         env = {
             "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ENDPOINT_URL_MEDIACONVERT": mediaconvert_url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
@@ -173,8 +181,8 @@ class LocalStack:
         env.update(self.issuer.settings_env())
         return env
 
-    def _configure_environment(self, aws_url: str) -> None:
-        os.environ.update(self.settings_env(aws_url))
+    def _configure_environment(self, aws_url: str, mediaconvert_url: str) -> None:
+        os.environ.update(self.settings_env(aws_url, mediaconvert_url))
         from chalicelib import dependencies
 
         dependencies.reset()
@@ -198,6 +206,30 @@ class LocalStack:
         )
         self._spawn(self._aws_server.serve_forever, "moto")
         return f"http://{self.host}:{self._aws_server.server_port}"
+
+    def _start_mediaconvert(self) -> str:
+        from devstack.mediaconvert import MediaConvertStandIn
+        from devstack.mediaconvert.executor import FfmpegExecutor
+
+        executor = FfmpegExecutor(lambda: self.client("s3"))
+        self.mediaconvert = MediaConvertStandIn(
+            executor, self._deliver_event, region=REGION, account_id=ACCOUNT_ID, host=self.host
+        )
+        self.mediaconvert.start()
+        return str(self.mediaconvert.url)
+
+    def _deliver_event(self, event: dict[str, Any]) -> None:
+        """EventBridge: hand the event to every function whose rule pattern matches it."""
+        from chalice.app import CloudWatchEventConfig
+        from moto.events.models import EventPattern
+
+        if self.app_module is None:
+            return
+        for source in self.app_module.app.event_sources:
+            if isinstance(source, CloudWatchEventConfig) and EventPattern.load(
+                json.dumps(source.event_pattern)
+            ).matches_event(event):  # type: ignore[arg-type]
+                self.dispatcher.invoke_async(function_name(self.stage, source.name), event)
 
     def _load_app(self) -> ModuleType:
         import importlib
@@ -235,7 +267,8 @@ class LocalStack:
             "aws": self.endpoints.aws,
             "api": self.endpoints.api,
             "state_machines": self.state_machine_arns,
-            "env": self.settings_env(self.endpoints.aws),
+            "mediaconvert": self.endpoints.mediaconvert,
+            "env": self.settings_env(self.endpoints.aws, self.endpoints.mediaconvert),
         }
         # Atomic: `tailorcast account create` and tests may read it while it is being written.
         tmp = self.state_dir / "stack.json.tmp"

@@ -109,7 +109,7 @@ def demo(
     _logging(verbose)
     campaign = run_demo(state_dir, console)
     video = campaign.get("base_video") or {}
-    if video.get("status") != "valid":
+    if video.get("status") != "ready":
         raise typer.Exit(1)
 
 

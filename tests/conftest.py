@@ -61,3 +61,29 @@ def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from devstack.samples import make_base_video
 
     return make_base_video(tmp_path_factory.mktemp("media") / "base.mp4", seconds=2.0, width=320, height=180)
+
+
+@pytest.fixture
+def mediaconvert(aws: None) -> Iterator[object]:
+    """The local MediaConvert (real ffmpeg executor over moto's S3); events are collected in
+    ``.events`` instead of being delivered, so tests hand them to the app themselves."""
+    import boto3
+
+    from chalicelib import dependencies
+    from devstack.mediaconvert import MediaConvertStandIn
+    from devstack.mediaconvert.executor import FfmpegExecutor
+
+    events: list[dict[str, object]] = []
+    standin = MediaConvertStandIn(
+        FfmpegExecutor(lambda: boto3.client("s3"), preset="ultrafast"), events.append
+    )
+    standin.start()
+    standin.events = events  # type: ignore[attr-defined]
+    os.environ["AWS_ENDPOINT_URL_MEDIACONVERT"] = standin.url
+    dependencies.reset()
+    try:
+        yield standin
+    finally:
+        standin.stop(drain=False)
+        os.environ.pop("AWS_ENDPOINT_URL_MEDIACONVERT", None)
+        dependencies.reset()

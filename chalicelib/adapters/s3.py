@@ -73,3 +73,34 @@ class S3ObjectStore:
                 self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                 deleted += len(keys)
         return deleted
+
+    def get_bytes(self, key: str, first: int | None = None, last: int | None = None) -> bytes:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if first is not None:
+            kwargs["Range"] = f"bytes={first}-{'' if last is None else last}"
+        try:
+            obj = self._s3.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise NotFoundError("object", key) from exc
+            logger.exception("get_object failed")
+            raise StorageError("could not read a media object") from exc
+        data: bytes = obj["Body"].read()
+        return data
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except ClientError as exc:
+            logger.exception("put_object failed")
+            raise StorageError("could not store a media object") from exc
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return url

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.domain import media
 from chalicelib.domain import uploads as rules
-from chalicelib.domain.errors import InvalidInputError, NotFoundError, UploadRejectedError
+from chalicelib.domain.errors import InvalidInputError, NotFoundError, TailorcastError, UploadRejectedError
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
@@ -48,6 +50,10 @@ class IngestOutcome:
     reason: str | None = None
 
 
+#: Submits the ladder job for a campaign whose base video just validated; returns the job id.
+LadderStarter = Callable[[Campaign], str]
+
+
 def ingest_upload(
     key: str,
     campaigns: CampaignRepository,
@@ -55,8 +61,14 @@ def ingest_upload(
     store: ObjectStore,
     probe: MediaProbe,
     limits: IngestLimits,
+    start_ladder: LadderStarter,
 ) -> IngestOutcome:
-    """Validate one uploaded object and record the verdict on its campaign or import."""
+    """Validate one uploaded object and record the verdict on its campaign or import.
+
+    A valid base video goes on to the ladder encode (status ``processing``); if that cannot
+    even be submitted, or anything unexpected breaks, the base ends ``failed`` with a reason,
+    never stuck in ``processing``.
+    """
     try:
         parsed = rules.UploadKey.parse(key)
     except InvalidInputError:
@@ -64,7 +76,7 @@ def ingest_upload(
         return IngestOutcome(key, None, "ignored", "not an upload key")
     try:
         if parsed.kind is UploadKind.BASE_VIDEO:
-            return _ingest_video(parsed, campaigns, store, probe, limits)
+            return _ingest_video(parsed, campaigns, store, probe, limits, start_ladder)
         return _ingest_csv(parsed, imports, store, limits)
     except NotFoundError:
         # Campaign deleted (or never requested this upload) before the event arrived.
@@ -78,6 +90,7 @@ def _ingest_video(
     store: ObjectStore,
     probe: MediaProbe,
     limits: IngestLimits,
+    start_ladder: LadderStarter,
 ) -> IngestOutcome:
     def current(c: Campaign) -> bool:
         return c.base_video is not None and c.base_video.upload_id == key.upload_id
@@ -86,7 +99,7 @@ def _ingest_video(
     if not current(campaign):
         return IngestOutcome(key.key, key.kind, "ignored", "superseded by a newer upload")
     assert campaign.base_video is not None
-    if campaign.base_video.status in (UploadStatus.VALID, UploadStatus.REJECTED):
+    if campaign.base_video.status is not UploadStatus.AWAITING_UPLOAD:
         return IngestOutcome(key.key, key.kind, "ignored", "already validated")  # duplicate delivery
 
     size: int | None = None
@@ -101,8 +114,41 @@ def _ingest_video(
     except UploadRejectedError as exc:
         verdict = _set_base_video(campaigns, key, UploadStatus.REJECTED, size, found, exc.message)
         return IngestOutcome(key.key, key.kind, verdict, exc.message)
-    verdict = _set_base_video(campaigns, key, UploadStatus.VALID, size, found, None)
+    except Exception:
+        logger.exception("unexpected failure while validating the base video")
+        verdict = _set_base_video(
+            campaigns,
+            key,
+            UploadStatus.FAILED,
+            size,
+            found,
+            "we could not process this video; please upload it again",
+        )
+        return IngestOutcome(key.key, key.kind, verdict, "internal error")
+    verdict = _set_base_video(campaigns, key, UploadStatus.PROCESSING, size, found, None)
+    if verdict != UploadStatus.PROCESSING.value:
+        return IngestOutcome(key.key, key.kind, verdict)
+    try:
+        job_id = start_ladder(campaigns.get(key.account_id, key.campaign_id))
+    except Exception as exc:
+        logger.exception("the ladder job could not be submitted")
+        reason = exc.message if isinstance(exc, TailorcastError) else "the encoder is unavailable"
+        media.fail_base(
+            campaigns, key.account_id, key.campaign_id, key.upload_id, f"encoding failed: {reason}"
+        )
+        return IngestOutcome(key.key, key.kind, UploadStatus.FAILED.value, reason)
+    _record_job(campaigns, key, job_id)
     return IngestOutcome(key.key, key.kind, verdict)
+
+
+def _record_job(campaigns: CampaignRepository, key: rules.UploadKey, job_id: str) -> None:
+    def change(c: Campaign) -> Campaign | None:
+        video = c.base_video
+        if video is None or video.upload_id != key.upload_id or video.job_id:
+            return None
+        return c.model_copy(update={"base_video": video.model_copy(update={"job_id": job_id})})
+
+    campaigns.update(key.account_id, key.campaign_id, change)
 
 
 def _set_base_video(
@@ -129,8 +175,9 @@ def _set_base_video(
             probe=probe,
             reason=reason,
         )
-        campaign_status = CampaignStatus.READY if status is UploadStatus.VALID else CampaignStatus.DRAFT
-        return c.model_copy(update={"base_video": video, "status": campaign_status, "updated_at": utcnow()})
+        return c.model_copy(
+            update={"base_video": video, "status": CampaignStatus.DRAFT, "updated_at": utcnow()}
+        )
 
     campaigns.update(key.account_id, key.campaign_id, change)
     return applied

@@ -91,10 +91,17 @@ class UploadKind(StrEnum):
 
 
 class UploadStatus(StrEnum):
+    """A base video's life: uploaded → validated and encoding (``processing``) → ``ready``.
+
+    ``rejected`` means the file itself is unusable (the seller must upload another);
+    ``failed`` means encoding it failed on our side (the reason says so).
+    """
+
     AWAITING_UPLOAD = "awaiting_upload"
-    VALIDATING = "validating"
-    VALID = "valid"
+    PROCESSING = "processing"
+    READY = "ready"
     REJECTED = "rejected"
+    FAILED = "failed"
 
 
 class VideoProbe(Entity):
@@ -112,6 +119,21 @@ class VideoProbe(Entity):
     audio_sample_rate: int | None = None
 
 
+class Ladder(Entity):
+    """The base video encoded once: the shared HLS ladder every prospect's video reuses."""
+
+    prefix: str  # media bucket key prefix of every object below
+    master: str  # multivariant playlist, relative to ``prefix``
+    audio_playlist: str
+    pcm: str  # the audio as WAV (what window audio is spliced into)
+    renditions: list[str]  # video media playlists, lowest rung first
+    width: int  # the source as displayed (rotation applied): overlays are drawn at this size
+    height: int
+    fps: int
+    duration_seconds: float
+    segment_count: int
+
+
 class BaseVideo(Entity):
     upload_id: str
     key: str
@@ -119,7 +141,10 @@ class BaseVideo(Entity):
     status: UploadStatus = UploadStatus.AWAITING_UPLOAD
     size_bytes: int | None = None
     probe: VideoProbe | None = None
-    reason: str | None = None  # why it was rejected, in words a seller understands
+    reason: str | None = None  # why it was rejected or failed, in words a seller understands
+    job_id: str | None = None  # the ladder's MediaConvert job
+    progress: int = 0  # percent of the ladder encode
+    ladder: Ladder | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -224,6 +249,43 @@ class CsvImport(Entity):
     failed: int = 0
     errors: list[RowError] = Field(default_factory=list)
     reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    version: int = 0
+
+
+class RenderWindow(Entity):
+    start: float
+    end: float
+
+
+class OverlayText(Entity):
+    text: str = Field(min_length=1, max_length=80)
+    subtitle: str | None = Field(default=None, max_length=80)
+
+
+class ProspectVideo(Entity):
+    """A prospect's personalized video: a few re-encoded segments plus playlists over the base."""
+
+    account_id: str
+    campaign_id: str
+    prospect_id: str
+    render_id: str  # also the unguessable part of every object key of this render
+    status: VideoStatus = VideoStatus.RENDERING
+    base_upload_id: str
+    window: RenderWindow
+    overlay: OverlayText | None = None
+    first_segment: int
+    segment_count: int
+    job_id: str | None = None
+    progress: int = 0
+    prefix: str  # media bucket prefix of this render's objects
+    master: str | None = None  # set when completed, relative to ``prefix`` like the rest
+    poster: str | None = None
+    preview: str | None = None
+    download: str | None = None
+    new_bytes: int = 0  # storage this prospect added on top of the shared base
+    error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
     version: int = 0

@@ -17,10 +17,12 @@ from chalicelib.domain.models import (
     CsvImport,
     Page,
     Prospect,
+    ProspectVideo,
     RenderBatch,
     User,
     VideoProbe,
 )
+from chalicelib.media.jobs import JobRequest
 
 
 class AccountRepository(Protocol):
@@ -101,6 +103,33 @@ class RenderBatchRepository(Protocol):
     def save(self, batch: RenderBatch) -> RenderBatch: ...
 
 
+class VideoRepository(Protocol):
+    """One :class:`ProspectVideo` per prospect (its latest render), version-checked like campaigns."""
+
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo: ...
+    def save(self, video: ProspectVideo) -> ProspectVideo: ...
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        prospect_id: str,
+        change: Callable[[ProspectVideo], ProspectVideo | None],
+    ) -> ProspectVideo: ...
+
+
+class MediaJobs(Protocol):
+    """MediaConvert, as the domain needs it."""
+
+    def submit(self, request: JobRequest) -> str:
+        """Create the job and return its id. Idempotent on ``request.client_request_token``.
+
+        Raises
+        ------
+        StorageError
+            If the service refused or could not be reached (the message says which).
+        """
+
+
 @dataclass(frozen=True)
 class PresignedPost:
     url: str
@@ -121,6 +150,14 @@ class ObjectStore(Protocol):
     def download(self, key: str, dest: Path) -> Path: ...
     def read_prefix(self, key: str, max_bytes: int) -> bytes: ...
     def delete_prefix(self, prefix: str) -> int: ...
+    def get_bytes(self, key: str, first: int | None = None, last: int | None = None) -> bytes:
+        """The object, or bytes ``first``..``last`` (inclusive) of it. NotFoundError if absent."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+    def uri(self, key: str) -> str:
+        """``s3://bucket/key``: how other AWS services (MediaConvert) address the object."""
+
+    def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str: ...
 
 
 class MediaProbe(Protocol):

@@ -151,6 +151,8 @@ def check_video(probe: VideoProbe, max_seconds: float) -> None:
         raise UploadRejectedError(
             f"{probe.video_codec} video is not supported; use H.264, H.265, VP8, VP9 or AV1"
         )
+    if probe.audio_codec is None:
+        raise UploadRejectedError("the video has no sound; Tailorcast personalizes what you say in it")
     if probe.duration_seconds > max_seconds:
         raise UploadRejectedError(
             f"the video is {probe.duration_seconds:.0f} s long, over the {max_seconds:.0f} s limit"

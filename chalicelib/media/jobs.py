@@ -149,10 +149,43 @@ def _hls_group(destination: str, outputs: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def _pcm_group(destination: str) -> dict[str, Any]:
+    """The base's audio as 16-bit WAV: what every prospect's window audio is spliced into.
+
+    A WAV is addressable by byte range, so a render reads only the seconds it replaces."""
+    return {
+        "Name": "PCM",
+        "OutputGroupSettings": {
+            "Type": "FILE_GROUP_SETTINGS",
+            "FileGroupSettings": {"Destination": destination},
+        },
+        "Outputs": [
+            {
+                "ContainerSettings": {"Container": "RAW"},
+                "AudioDescriptions": [
+                    {
+                        "AudioSourceName": AUDIO_SELECTOR,
+                        "CodecSettings": {
+                            "Codec": "WAV",
+                            "WavSettings": {
+                                "BitDepth": 16,
+                                "Channels": AUDIO_CHANNELS,
+                                "SampleRate": AUDIO_SAMPLE_RATE,
+                                "Format": "RIFF",
+                            },
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
 def base_ladder_job(
     *,
     source: str,
     destination: str,
+    pcm_destination: str,
     rungs: list[Rung],
     fps: int,
     role: str,
@@ -160,7 +193,8 @@ def base_ladder_job(
     token: str,
 ) -> JobRequest:
     """Encode the base video once into the shared HLS ladder at ``destination`` (an s3:// prefix
-    ending in the manifest's base name, e.g. ``s3://media/acct/camp/base/upl/main``)."""
+    ending in the manifest's base name, e.g. ``s3://media/acct/camp/base/upl/main``), plus its
+    audio as a WAV at ``pcm_destination`` (``…/base/upl/audio`` → ``audio.wav``)."""
     settings = {
         "TimecodeConfig": {"Source": "ZEROBASED"},
         "Inputs": [
@@ -171,7 +205,10 @@ def base_ladder_job(
                 "AudioSelectors": {AUDIO_SELECTOR: {"DefaultSelection": "DEFAULT"}},
             }
         ],
-        "OutputGroups": [_hls_group(destination, [*(_video_output(r, fps) for r in rungs), _audio_output()])],
+        "OutputGroups": [
+            _hls_group(destination, [*(_video_output(r, fps) for r in rungs), _audio_output()]),
+            _pcm_group(pcm_destination),
+        ],
     }
     return JobRequest(settings=settings, user_metadata=metadata, role=role, client_request_token=token)
 

@@ -45,7 +45,7 @@ _ALWAYS = 720  # 360p, 480p and 720p are always produced; 1080p only when the so
 
 
 def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
+    return max(2, round(x / 2) * 2)
 
 
 def ladder_for(width: int, height: int) -> list[Rung]:

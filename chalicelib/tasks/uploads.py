@@ -1,4 +1,4 @@
-"""S3 ``ObjectCreated`` on the uploads bucket → validate and record the upload."""
+"""S3 ``ObjectCreated`` on the uploads bucket → validate and record the upload, start the ladder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from chalice.app import S3Event
 
 from chalicelib import dependencies as deps
 from chalicelib.domain.ingest import ingest_upload
+from chalicelib.domain.media import start_base_ladder
+from chalicelib.domain.models import Campaign
 from chalicelib.observability import log_keys, logger
+
+
+def _start_ladder(campaign: Campaign) -> str:
+    return start_base_ladder(
+        campaign, deps.get_upload_store(), deps.get_media_store(), deps.get_media_jobs(), deps.media_config()
+    )
 
 
 def on_upload(event: S3Event) -> dict[str, Any]:
@@ -21,6 +29,7 @@ def on_upload(event: S3Event) -> dict[str, Any]:
         deps.get_upload_store(),
         deps.get_media_probe(),
         deps.ingest_limits(),
+        _start_ladder,
     )
     log_keys(upload_kind=outcome.kind.value if outcome.kind else None)
     logger.info("upload ingested", extra={"status": outcome.status, "reason": outcome.reason})

@@ -20,9 +20,9 @@ Two kinds of job, told apart by ``InputClippings``:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -73,6 +73,12 @@ _AAC: dict[str, Any] = {
     "Bitrate": _INT,
     "SampleRate": {48000, 44100},
 }
+_WAV: dict[str, Any] = {
+    "BitDepth": {16},
+    "Channels": {1, 2},
+    "SampleRate": {48000, 44100},
+    "Format": {"RIFF"},
+}
 HONOURED: dict[str, Any] = {
     "TimecodeConfig": {"Source": {"ZEROBASED"}},
     "Inputs": [
@@ -105,7 +111,8 @@ HONOURED: dict[str, Any] = {
         {
             "Name": _STR,
             "OutputGroupSettings": {
-                "Type": {"CMAF_GROUP_SETTINGS"},
+                "Type": {"CMAF_GROUP_SETTINGS", "FILE_GROUP_SETTINGS"},
+                "FileGroupSettings": {"Destination": _STR},
                 "CmafGroupSettings": {
                     "Destination": _STR,
                     "SegmentLength": _INT,
@@ -124,7 +131,7 @@ HONOURED: dict[str, Any] = {
                 {
                     "NameModifier": _STR,
                     "ContainerSettings": {
-                        "Container": {"CMFC"},
+                        "Container": {"CMFC", "RAW"},
                         "CmfcSettings": {
                             "AudioRenditionSets": _STR,
                             "AudioGroupId": _STR,
@@ -140,7 +147,11 @@ HONOURED: dict[str, Any] = {
                     "AudioDescriptions": [
                         {
                             "AudioSourceName": _STR,
-                            "CodecSettings": {"Codec": {"AAC"}, "AacSettings": _AAC},
+                            "CodecSettings": {
+                                "Codec": {"AAC", "WAV"},
+                                "AacSettings": _AAC,
+                                "WavSettings": _WAV,
+                            },
                         }
                     ],
                 }
@@ -203,6 +214,16 @@ class AudioOut:
 
 
 @dataclass(frozen=True)
+class PcmOut:
+    """A WAV of the whole audio track (a FILE group output): the PCM the AAC encoder received."""
+
+    destination: str
+    modifier: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
 class Image:
     uri: str
     x: int
@@ -225,6 +246,7 @@ class Plan:
     external_audio: str | None
     audio_offset_ms: int
     images: list[Image]
+    pcm: PcmOut | None = None
 
 
 def plan_job(settings: dict[str, Any]) -> Plan:
@@ -232,11 +254,14 @@ def plan_job(settings: dict[str, Any]) -> Plan:
     that are well-formed for AWS but that this stand-in does not implement."""
     check_honoured(settings, HONOURED)
     inputs, groups = settings.get("Inputs", []), settings.get("OutputGroups", [])
-    if len(inputs) != 1 or len(groups) != 1:
+    cmaf_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "CMAF_GROUP_SETTINGS"]
+    file_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "FILE_GROUP_SETTINGS"]
+    if len(inputs) != 1 or len(cmaf_groups) != 1 or len(file_groups) > 1:
         raise UnsupportedSettingsError(
-            "the local MediaConvert runs jobs with exactly one input and one output group"
+            "the local MediaConvert runs jobs with one input, one CMAF group and at most one file group"
         )
-    the_input, group = inputs[0], groups[0]
+    the_input, group = inputs[0], cmaf_groups[0]
+    pcm = _plan_pcm(file_groups[0]) if file_groups else None
     cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
     seg = int(cmaf.get("SegmentLength", 10))
     if int(cmaf.get("FragmentLength", seg)) != seg:
@@ -245,6 +270,8 @@ def plan_job(settings: dict[str, Any]) -> Plan:
     audios: list[AudioOut] = []
     for i, out in enumerate(group.get("Outputs", [])):
         where = f"Settings.OutputGroups[0].Outputs[{i}]"
+        if out.get("ContainerSettings", {}).get("Container") != "CMFC":
+            raise UnsupportedSettingsError(f"{where}: CMAF outputs use the CMFC container")
         has_video, has_audio = "VideoDescription" in out, bool(out.get("AudioDescriptions"))
         if has_video == has_audio:
             raise UnsupportedSettingsError(
@@ -281,7 +308,10 @@ def plan_job(settings: dict[str, Any]) -> Plan:
         else:
             if len(out["AudioDescriptions"]) != 1:
                 raise UnsupportedSettingsError(f"{where}: one audio description per CMAF output")
-            aac = out["AudioDescriptions"][0]["CodecSettings"]["AacSettings"]
+            codec = out["AudioDescriptions"][0]["CodecSettings"]
+            if codec.get("Codec") != "AAC":
+                raise UnsupportedSettingsError(f"{where}: CMAF audio outputs are AAC locally")
+            aac = codec.get("AacSettings", {})
             audios.append(
                 AudioOut(
                     modifier=out["NameModifier"],
@@ -303,6 +333,8 @@ def plan_job(settings: dict[str, Any]) -> Plan:
         raise UnsupportedSettingsError("at most one audio selector is supported locally")
     external = selectors[0].get("ExternalAudioFileInput") if selectors else None
     images = the_input.get("ImageInserter", {}).get("InsertableImages", [])
+    if pcm is not None and clippings:
+        raise UnsupportedSettingsError("a WAV file group is supported on unclipped inputs only")
     if images and not clippings:
         raise UnsupportedSettingsError("the image inserter is supported on clipped inputs only")
     if not videos and images:
@@ -316,6 +348,7 @@ def plan_job(settings: dict[str, Any]) -> Plan:
         clip=(clippings[0]["StartTimecode"], clippings[0]["EndTimecode"]) if clippings else None,
         external_audio=external,
         audio_offset_ms=int(selectors[0].get("Offset", 0)) if selectors else 0,
+        pcm=pcm,
         images=[
             Image(
                 uri=img["ImageInserterInput"],
@@ -330,6 +363,35 @@ def plan_job(settings: dict[str, Any]) -> Plan:
             for img in images
         ],
     )
+
+
+def _plan_pcm(group: dict[str, Any]) -> PcmOut:
+    outputs = group.get("Outputs", [])
+    where = "Settings.OutputGroups[FILE_GROUP_SETTINGS]"
+    if (
+        len(outputs) != 1
+        or "VideoDescription" in outputs[0]
+        or len(outputs[0].get("AudioDescriptions", [])) != 1
+    ):
+        raise UnsupportedSettingsError(f"{where}: locally a file group holds one audio-only WAV output")
+    out = outputs[0]
+    codec = out["AudioDescriptions"][0]["CodecSettings"]
+    if codec.get("Codec") != "WAV" or out.get("ContainerSettings", {}).get("Container") != "RAW":
+        raise UnsupportedSettingsError(f"{where}: locally a file group output is WAV in the RAW container")
+    wav = codec.get("WavSettings", {})
+    return PcmOut(
+        destination=group["OutputGroupSettings"]["FileGroupSettings"]["Destination"],
+        modifier=str(out.get("NameModifier", "")),
+        sample_rate=int(wav.get("SampleRate", 48000)),
+        channels=int(wav.get("Channels", 2)),
+    )
+
+
+def _detail(seconds: float, path: str, rendition: Rendition | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"DurationInMs": round(seconds * 1000), "OutputFilePaths": [path]}
+    if rendition is not None and rendition.width:
+        detail["VideoDetails"] = {"WidthInPx": rendition.width, "HeightInPx": rendition.height}
+    return detail
 
 
 # --------------------------------------------------------------------------- the executor
@@ -372,40 +434,35 @@ class FfmpegExecutor:
             info = probe_source(source)
             if not info.has_audio and plan.external_audio is None:
                 raise JobError(1030, "the input has no audio track to encode")
-            out = work / "out"
+            out, files = work / "out", work / "files"
             out.mkdir()
+            files.mkdir()
             name = plan.destination.rstrip("/").rsplit("/", 1)[-1] or "index"
             if plan.clip is None:
-                renditions = self._ladder(plan, source, info, out, name, job)
+                renditions = self._ladder(plan, source, info, out, files, name, job)
             else:
                 renditions = self._window(plan, source, info, work, out, name, job)
             job.progress(95, "UPLOADING")
             master = write_master(out, name, plan, renditions)
-            keys = self._upload(out, plan.destination)
-        return [
+            self._upload(out, plan.destination)
+            wavs = self._upload(files, plan.pcm.destination) if plan.pcm else []
+        details: list[dict[str, Any]] = [
             {
                 "Type": "CMAF_GROUP",
                 "PlaylistFilePaths": [_join(plan.destination, master.name)],
                 "OutputDetails": [
-                    {
-                        "DurationInMs": round(r.duration * 1000),
-                        "OutputFilePaths": [_join(plan.destination, r.playlist.name)],
-                        **(
-                            {"VideoDetails": {"WidthInPx": r.width, "HeightInPx": r.height}}
-                            if r.width
-                            else {}
-                        ),
-                    }
-                    for r in renditions
+                    _detail(r.duration, _join(plan.destination, r.playlist.name), r) for r in renditions
                 ],
-                "_files": keys,
             }
         ]
+        if wavs:
+            details.append({"Type": "FILE_GROUP", "OutputDetails": [_detail(info.duration, wavs[0], None)]})
+        return details
 
     # ladder ----------------------------------------------------------------------------
 
     def _ladder(
-        self, plan: Plan, source: Path, info: SourceInfo, out: Path, name: str, job: JobContext
+        self, plan: Plan, source: Path, info: SourceInfo, out: Path, files: Path, name: str, job: JobContext
     ) -> list[Rendition]:
         fps = plan.videos[0].fps if plan.videos else info.fps
         chains = ";".join(
@@ -421,6 +478,17 @@ class FfmpegExecutor:
             args += self._hls(out, f"{name}{v.modifier}", plan.segment_seconds)
         args += ["-map", "0:a:0", "-vn", *self._aac(plan.audio)]
         args += self._hls(out, f"{name}{plan.audio.modifier}", plan.segment_seconds)
+        if plan.pcm is not None:  # same decode, same resampler: the PCM the AAC encoder received
+            stem = plan.pcm.destination.rstrip("/").rsplit("/", 1)[-1] or "audio"
+            args += ["-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", "-ar", str(plan.pcm.sample_rate)]
+            args += [
+                "-ac",
+                str(plan.pcm.channels),
+                "-bitexact",
+                "-f",
+                "wav",
+                str(files / f"{stem}{plan.pcm.modifier}.wav"),
+            ]
         self._ffmpeg(args, job, expected_seconds=info.duration)
         return collect_renditions(out, name, plan)
 
@@ -498,7 +566,9 @@ class FfmpegExecutor:
         for i, v in enumerate(plan.videos):
             init, fragments = split_fragments((work / f"window{i}.mp4").read_bytes())
             if len(fragments) != expected:
-                raise JobError(1020, f"{v.modifier}: expected {expected} GOPs in the clip, got {len(fragments)}")
+                raise JobError(
+                    1020, f"{v.modifier}: expected {expected} GOPs in the clip, got {len(fragments)}"
+                )
             frames = [v.fps * plan.segment_seconds] * expected
             frames[-1] = round((end - start) * v.fps) - v.fps * plan.segment_seconds * (expected - 1)
             write_rendition(out, f"{name}{v.modifier}", init, fragments, [f / v.fps for f in frames], plan)
@@ -547,7 +617,7 @@ class FfmpegExecutor:
         )
         args = [*self._base_args(progress=False), "-copyts", "-i", str(encoded)]
         pieces: list[tuple[int, Path, float]] = []
-        for n, (s, e) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        for n, (s, e) in enumerate(itertools.pairwise(cuts)):
             if e <= s:
                 continue
             piece = work / f"apiece{n}"
@@ -568,10 +638,15 @@ class FfmpegExecutor:
 
     def _x264(self, v: VideoOut, seg: int, start: float = 0.0) -> list[str]:
         """x264 for one rung: closed 2 s GOPs forced on the input timeline's segment marks."""
-        gop = int(round(v.gop_seconds * v.fps))
+        gop = round(v.gop_seconds * v.fps)
         args = ["-c:v", "libx264", "-preset", self.preset, "-profile:v", v.profile, "-pix_fmt", "yuv420p"]
         args += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-bf", "0"]
-        args += ["-force_key_frames", f"expr:gte(t,{start:.6f}+n_forced*{seg})", "-x264-params", "open-gop=0:scenecut=0"]
+        args += [
+            "-force_key_frames",
+            f"expr:gte(t,{start:.6f}+n_forced*{seg})",
+            "-x264-params",
+            "open-gop=0:scenecut=0",
+        ]
         if v.rate_control == "QVBR":
             # QVBR 1..10 → CRF 36..18 under the same peak-rate cap MediaConvert applies.
             args += ["-crf", str(38 - 2 * (v.qvbr or 7))]
@@ -605,7 +680,7 @@ class FfmpegExecutor:
         if limit_seconds is not None:
             args += ["-t", f"{limit_seconds:.6f}"]
         args += ["-map", "0:a:0", "-f", "f32le", "-ar", str(a.sample_rate), "-ac", str(a.channels), "pipe:1"]
-        proc = subprocess.run(args, capture_output=True, check=False)  # noqa: S603 - our own argv
+        proc = subprocess.run(args, capture_output=True, check=False)
         if proc.returncode != 0:
             raise JobError(1010, f"could not decode audio from {path.name}: {_tail(proc.stderr)}")
         return proc.stdout
@@ -613,7 +688,7 @@ class FfmpegExecutor:
     def _run(self, args: list[str], job: JobContext, stdin: bytes | None = None) -> None:
         if job.cancelled():
             raise JobError(1050, "the job was cancelled")
-        proc = subprocess.run(args, input=stdin, capture_output=True, check=False)  # noqa: S603
+        proc = subprocess.run(args, input=stdin, capture_output=True, check=False)
         if proc.returncode != 0:
             raise JobError(1020, f"ffmpeg failed: {_tail(proc.stderr)}")
 
@@ -646,6 +721,7 @@ class FfmpegExecutor:
         return dest
 
     def _upload(self, out: Path, destination: str) -> list[str]:
+        """Upload every file in ``out`` next to ``destination``; return their s3:// URIs."""
         bucket, key = _split_s3(destination, "Destination")
         prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
         s3 = self._s3()
@@ -658,14 +734,12 @@ class FfmpegExecutor:
 
 
 _FRAGMENTED = "+frag_keyframe+empty_moov+default_base_moof+delay_moov+frag_discont"
-_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4"}
+_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".wav": "audio/wav"}
 
 
 @contextmanager
 def _popen(args: list[str]) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(  # noqa: S603 - argv built from validated settings
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         yield proc
     finally:
@@ -694,22 +768,26 @@ def _join(destination: str, filename: str) -> str:
 
 
 def probe_source(path: Path) -> SourceInfo:
+    """What the job needs to know of its input (MediaConvert's PROBING phase)."""
     import av
 
     try:
-        with av.open(str(path)) as container:
-            video = container.streams.video[0] if container.streams.video else None
-            if video is None:
-                raise JobError(1030, "the input has no video track")
-            rate = float(video.average_rate or video.guessed_rate or 30)
-            duration = (
-                float(container.duration / 1_000_000)
-                if container.duration
-                else float((video.duration or 0) * video.time_base)
-            )
-            return SourceInfo(duration, frame_rate_for(rate), bool(container.streams.audio))
-    except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
         raise JobError(1010, f"the input could not be read: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise JobError(1030, "the input has no video track")
+        video = container.streams.video[0]
+        rate = float(video.average_rate or video.guessed_rate or 30)
+        if container.duration:
+            duration = container.duration / 1_000_000
+        elif video.duration is not None and video.time_base is not None:
+            duration = float(video.duration * video.time_base)
+        else:
+            raise JobError(1010, "the input's duration is unknown")
+        has_audio = bool(container.streams.audio)
+    return SourceInfo(duration, frame_rate_for(rate), has_audio)
 
 
 @dataclass(frozen=True)

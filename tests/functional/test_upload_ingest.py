@@ -44,21 +44,77 @@ def _campaign(client, me, cid):  # type: ignore[no-untyped-def]
     return json.loads(call(client, "GET", f"/campaigns/{cid}", me).body)
 
 
-def test_valid_video_is_probed_and_campaign_ready(client, campaign, sample_video: Path) -> None:  # type: ignore[no-untyped-def]
+def _job_events(client, standin, job_id: str):  # type: ignore[no-untyped-def]
+    """Wait for the local MediaConvert job, then hand its events to the app's EventBridge handler."""
+    standin.wait(job_id, timeout=120)
+    results = []
+    for event in [e for e in standin.events if e["detail"]["jobId"] == job_id]:
+        results.append(client.lambda_.invoke("media_job_events", event).payload)
+    return results
+
+
+def test_valid_video_is_probed_encoded_and_campaign_ready(
+    client, campaign, sample_video: Path, mediaconvert
+) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
     data = sample_video.read_bytes()
     ticket = _ticket(client, me, cid, "base_video", "pitch.mp4", "video/mp4", len(data))
     outcome = _deliver(client, ticket["key"], data)
-    assert outcome["status"] == "valid"
+    assert outcome["status"] == "processing"
     body = _campaign(client, me, cid)
-    assert body["status"] == "ready"
+    assert body["status"] == "draft"
     video = body["base_video"]
-    assert video["status"] == "valid" and video["size_bytes"] == len(data)
+    assert video["status"] == "processing" and video["size_bytes"] == len(data) and video["job_id"]
     assert video["probe"]["video_codec"] == "h264" and (
         video["probe"]["width"],
         video["probe"]["height"],
     ) == (320, 180)
     assert abs(video["probe"]["duration_seconds"] - 2.0) < 0.1
+
+    actions = [r["action"] for r in _job_events(client, mediaconvert, video["job_id"])]
+    assert actions[-1] == "ready"
+    body = _campaign(client, me, cid)
+    assert body["status"] == "ready"
+    video = body["base_video"]
+    assert video["status"] == "ready" and video["progress"] == 100
+    ladder = video["ladder"]
+    assert ladder["renditions"] == ["main_360p.m3u8", "main_480p.m3u8", "main_720p.m3u8"]
+    assert (ladder["width"], ladder["height"], ladder["fps"], ladder["segment_count"]) == (320, 180, 30, 1)
+    assert abs(ladder["duration_seconds"] - 2.0) < 1 / 30
+    # A replayed COMPLETE event (EventBridge is at-least-once) changes nothing.
+    assert [r["action"] for r in _job_events(client, mediaconvert, video["job_id"])][-1] == "ignored"
+
+
+def test_encoder_error_fails_the_base_with_the_reason(
+    client, campaign, sample_video: Path, mediaconvert, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib import dependencies
+    from chalicelib.adapters.probe import PyAVMediaProbe
+
+    me, cid = campaign
+    data = sample_video.read_bytes()
+    ticket = _ticket(client, me, cid, "base_video", "pitch.mp4", "video/mp4", len(data))
+
+    class VanishingUpload(PyAVMediaProbe):
+        """Probes fine, then the upload disappears before the encoder reads it."""
+
+        def probe(self, path):  # type: ignore[no-untyped-def]
+            found = super().probe(path)
+            boto3.client("s3").delete_object(Bucket=BUCKET, Key=ticket["key"])
+            return found
+
+    monkeypatch.setattr(dependencies, "get_media_probe", lambda: VanishingUpload())
+    assert _deliver(client, ticket["key"], data)["status"] == "processing"
+    job_id = _campaign(client, me, cid)["base_video"]["job_id"]
+    actions = [r["action"] for r in _job_events(client, mediaconvert, job_id)]
+    assert actions[-1] == "failed"
+    body = _campaign(client, me, cid)
+    video = body["base_video"]
+    assert video["status"] == "failed" and body["status"] == "draft"
+    assert (
+        video["reason"].startswith("encoding failed: FileInput s3://")
+        and "MediaConvert error 1404" in video["reason"]
+    )
 
 
 def test_non_video_is_rejected_with_reason(client, campaign) -> None:  # type: ignore[no-untyped-def]
@@ -99,14 +155,14 @@ def test_limits_checked_on_arrival(client, campaign, sample_video: Path, monkeyp
     assert video["status"] == "rejected" and "over the 1 s limit" in video["reason"]
 
 
-def test_superseded_upload_is_ignored(client, campaign, sample_video: Path) -> None:  # type: ignore[no-untyped-def]
+def test_superseded_upload_is_ignored(client, campaign, sample_video: Path, mediaconvert) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
     data = sample_video.read_bytes()
     old = _ticket(client, me, cid, "base_video", "old.mp4", "video/mp4", len(data))
     new = _ticket(client, me, cid, "base_video", "new.mp4", "video/mp4", len(data))
     assert _deliver(client, old["key"], data)["status"] == "ignored"
     assert _campaign(client, me, cid)["base_video"]["upload_id"] == new["upload_id"]
-    assert _deliver(client, new["key"], data)["status"] == "valid"
+    assert _deliver(client, new["key"], data)["status"] == "processing"
     # S3 delivers at least once: a duplicate event changes nothing.
     before = _campaign(client, me, cid)
     assert _deliver(client, new["key"], data)["status"] == "ignored"

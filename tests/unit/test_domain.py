@@ -9,6 +9,7 @@ from chalicelib.domain.errors import (
     InvalidInputError,
     NotFoundError,
     PreconditionFailedError,
+    StorageError,
     UploadRejectedError,
 )
 from chalicelib.domain.ingest import IngestLimits, ingest_upload
@@ -26,7 +27,14 @@ MB = 1024 * 1024
 A, B = new_id("acct"), new_id("acct")
 LIMITS = IngestLimits(max_video_bytes=10 * MB, max_video_seconds=300, max_csv_bytes=1 * MB)
 PROBE = VideoProbe(
-    container="mp4", video_codec="h264", width=1280, height=720, duration_seconds=42.0, frame_rate=30.0
+    container="mp4",
+    video_codec="h264",
+    width=1280,
+    height=720,
+    duration_seconds=42.0,
+    frame_rate=30.0,
+    audio_codec="aac",
+    audio_sample_rate=48000,
 )
 
 
@@ -132,13 +140,21 @@ def test_ingest_valid_rejected_and_ignored(world) -> None:  # type: ignore[no-un
     c = svc.create_campaign(world["campaigns"], A, "Q4")
     t = _ticket(world, A, c.campaign_id)
     world["store"].objects[t.key] = b"VIDEO bytes"
+    submitted: list[str] = []
+
+    def start_ladder(campaign):  # type: ignore[no-untyped-def]
+        submitted.append(campaign.base_video.upload_id)
+        return f"job-{len(submitted)}"
+
     run = lambda key: ingest_upload(
-        key, world["campaigns"], world["imports"], world["store"], world["probe"], LIMITS
+        key, world["campaigns"], world["imports"], world["store"], world["probe"], LIMITS, start_ladder
     )
-    assert run(t.key).status == "valid"
+    assert run(t.key).status == "processing"
     got = world["campaigns"].get(A, c.campaign_id)
-    assert got.base_video is not None and got.base_video.status is UploadStatus.VALID
-    assert got.base_video.probe == PROBE and got.status.value == "ready"
+    assert got.base_video is not None and got.base_video.status is UploadStatus.PROCESSING
+    assert got.base_video.probe == PROBE and got.base_video.job_id == "job-1"
+    assert got.status.value == "draft"  # ready only once the ladder is encoded
+    assert run(t.key).status == "ignored" and len(submitted) == 1  # duplicate delivery
 
     t2 = _ticket(world, A, c.campaign_id)
     world["store"].objects[t2.key] = b"GIF89a"
@@ -146,6 +162,39 @@ def test_ingest_valid_rejected_and_ignored(world) -> None:  # type: ignore[no-un
     assert (outcome.status, outcome.reason) == ("rejected", "this file is not a video")
     assert world["campaigns"].get(A, c.campaign_id).status.value == "draft"
     assert run(t.key).status == "ignored"  # superseded by t2
+
+
+def test_ingest_never_leaves_the_base_processing_when_the_encoder_refuses(world) -> None:  # type: ignore[no-untyped-def]
+    c = svc.create_campaign(world["campaigns"], A, "Q4")
+    t = _ticket(world, A, c.campaign_id)
+    world["store"].objects[t.key] = b"VIDEO bytes"
+
+    def refuse(campaign):  # type: ignore[no-untyped-def]
+        raise StorageError("MediaConvert refused the job: quota exceeded")
+
+    outcome = ingest_upload(
+        t.key, world["campaigns"], world["imports"], world["store"], world["probe"], LIMITS, refuse
+    )
+    assert outcome.status == "failed"
+    video = world["campaigns"].get(A, c.campaign_id).base_video
+    assert video.status is UploadStatus.FAILED and "quota exceeded" in video.reason
+
+
+def test_ingest_unexpected_probe_crash_fails_the_base_with_a_reason(world) -> None:  # type: ignore[no-untyped-def]
+    c = svc.create_campaign(world["campaigns"], A, "Q4")
+    t = _ticket(world, A, c.campaign_id)
+    world["store"].objects[t.key] = b"VIDEO bytes"
+
+    class Exploding:
+        def probe(self, path):  # type: ignore[no-untyped-def]
+            raise RuntimeError("segfault-ish")
+
+    outcome = ingest_upload(
+        t.key, world["campaigns"], world["imports"], world["store"], Exploding(), LIMITS, lambda c: "never"
+    )
+    assert outcome.status == "failed"
+    video = world["campaigns"].get(A, c.campaign_id).base_video
+    assert video.status is UploadStatus.FAILED and "upload it again" in video.reason
 
 
 def test_delete_removes_uploads_and_partition(world) -> None:  # type: ignore[no-untyped-def]

@@ -126,8 +126,18 @@ class RenderBatchItem(TableItem):
     version = VersionAttribute()
 
 
+class VideoItem(TableItem):
+    """A prospect's current render (``sk = VIDEO#{prospect_id}``); the entity as a JSON map."""
+
+    render_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    data = MapAttribute[str, Any]()
+    version = VersionAttribute()
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
+    VideoItem,
     AccountItem,
     UserItem,
     SubjectClaimItem,

@@ -24,6 +24,7 @@ from chalicelib.adapters.dynamodb.models import (
     SubjectClaimItem,
     TableItem,
     UserItem,
+    VideoItem,
 )
 from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
@@ -35,6 +36,7 @@ from chalicelib.domain.models import (
     CsvImport,
     Page,
     Prospect,
+    ProspectVideo,
     RenderBatch,
     RowError,
     User,
@@ -521,3 +523,57 @@ class DynamoRenderBatchRepository:
                 raise ConflictError(f"render batch {batch.batch_id!r} was changed concurrently") from exc
             raise
         return _batch_from_item(record)
+
+
+# --------------------------------------------------------------------------- prospect videos
+
+
+def _video_from_item(item: VideoItem) -> ProspectVideo:
+    account_id, campaign_id = _split_campaign_pk(item.pk)
+    return ProspectVideo.model_validate(
+        {
+            **item.data.as_dict(),
+            "account_id": account_id,
+            "campaign_id": campaign_id,
+            "prospect_id": item.sk.removeprefix("VIDEO#"),
+            "version": int(item.version or 0),
+        }
+    )
+
+
+class DynamoVideoRepository:
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
+        return _video_from_item(
+            _get(
+                VideoItem, campaign_pk(account_id, campaign_id), f"VIDEO#{prospect_id}", "video", prospect_id
+            )
+        )
+
+    def save(self, video: ProspectVideo) -> ProspectVideo:
+        data = video.model_dump(mode="json", exclude={"account_id", "campaign_id", "prospect_id", "version"})
+        record = VideoItem(
+            campaign_pk(video.account_id, video.campaign_id),
+            f"VIDEO#{video.prospect_id}",
+            render_id=video.render_id,
+            status=video.status.value,
+            data=data,
+            **_version(video.version),
+        )
+        try:
+            record.save()
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(
+                    f"the video of prospect {video.prospect_id!r} was changed concurrently"
+                ) from exc
+            raise
+        return _video_from_item(record)
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        prospect_id: str,
+        change: Callable[[ProspectVideo], ProspectVideo | None],
+    ) -> ProspectVideo:
+        return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)

@@ -1,0 +1,34 @@
+"""MediaConvert through boto3. The endpoint comes from ``AWS_ENDPOINT_URL_MEDIACONVERT`` (the
+local stand-in) or, in AWS, from the regional endpoint botocore resolves; nothing else differs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.errors import StorageError
+from chalicelib.media.jobs import JobRequest
+
+logger = logging.getLogger(__name__)
+
+
+class MediaConvertJobs:
+    def __init__(self, client: Any) -> None:
+        self._mc = client
+
+    def submit(self, request: JobRequest) -> str:
+        try:
+            job = self._mc.create_job(**request.kwargs())["Job"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            logger.exception("CreateJob refused")
+            raise StorageError(
+                f"MediaConvert refused the job: {error.get('Message') or error.get('Code')}"
+            ) from exc
+        except BotoCoreError as exc:
+            logger.exception("CreateJob failed")
+            raise StorageError("MediaConvert could not be reached") from exc
+        job_id: str = job["Id"]
+        return job_id

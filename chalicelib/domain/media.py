@@ -1,0 +1,528 @@
+"""The media engine's use cases: encode the base once, render a prospect's window, react to jobs.
+
+Flow (every step idempotent, because S3 and EventBridge deliver at least once):
+
+1. ingest validates the upload → :func:`start_base_ladder` submits the ladder job; base
+   ``processing``.
+2. MediaConvert's state changes arrive as events → :func:`on_job_event`: progress, then ``ready``
+   (the ladder read back from its own playlists) or ``failed`` with the service's reason.
+3. :func:`start_render` (a Step Functions task) takes a prospect's window and replacement audio,
+   splices the audio into the base's WAV for the span of segments it touches, draws the name card,
+   and submits a window job clipped to that span.
+4. Its COMPLETE event → the prospect's playlists (the base's, with the span's segments swapped),
+   a poster and an animated preview. A failed window job marks only that prospect's video failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.errors import ConflictError, NotFoundError, TailorcastError
+from chalicelib.domain.models import (
+    BaseVideo,
+    Campaign,
+    CampaignStatus,
+    Ladder,
+    OverlayText,
+    ProspectVideo,
+    RenderWindow,
+    UploadStatus,
+    VideoStatus,
+    new_id,
+    utcnow,
+)
+from chalicelib.domain.ports import (
+    CampaignRepository,
+    MediaJobs,
+    ObjectStore,
+    ProspectRepository,
+    VideoRepository,
+)
+from chalicelib.media import audio, hls, jobs, ladder
+
+logger = logging.getLogger(__name__)
+
+BASE_NAME = "main"  # the ladder's manifest base name → main.m3u8, main_720p.m3u8, …
+PCM_NAME = "audio"  # → audio.wav
+WINDOW_DIR = "window"
+PROSPECT_MASTER = "index.m3u8"
+#: Extra base audio read past the span, for the encoder's look-ahead at the last AAC frame.
+SPAN_TAIL_SECONDS = 0.1
+POSTER_NAME = "poster.jpg"
+PREVIEW_NAME = "preview.webp"
+PREVIEW_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    role_arn: str
+    queue_arn: str | None = None
+
+
+def base_prefix(account_id: str, campaign_id: str, upload_id: str) -> str:
+    return f"{account_id}/{campaign_id}/base/{upload_id}"
+
+
+def render_prefix(account_id: str, campaign_id: str, prospect_id: str, render_id: str) -> str:
+    return f"{account_id}/{campaign_id}/videos/{prospect_id}/{render_id}"
+
+
+# --------------------------------------------------------------------------- base ladder
+
+
+def start_base_ladder(
+    campaign: Campaign, uploads: ObjectStore, media: ObjectStore, media_jobs: MediaJobs, config: MediaConfig
+) -> str:
+    """Submit the ladder job for the campaign's validated base video; returns the job id."""
+    video = campaign.base_video
+    if video is None or video.probe is None:
+        raise ConflictError("the base video has not been validated")
+    width, height = _display_size(video)
+    prefix = base_prefix(campaign.account_id, campaign.campaign_id, video.upload_id)
+    request = jobs.base_ladder_job(
+        source=uploads.uri(video.key),
+        destination=media.uri(f"{prefix}/{BASE_NAME}"),
+        pcm_destination=media.uri(f"{prefix}/{PCM_NAME}"),
+        rungs=ladder.ladder_for(width, height),
+        fps=ladder.frame_rate_for(video.probe.frame_rate),
+        role=config.role_arn,
+        metadata={
+            "kind": "base",
+            "account_id": campaign.account_id,
+            "campaign_id": campaign.campaign_id,
+            "upload_id": video.upload_id,
+        },
+        token=f"base-{video.upload_id}",
+    )
+    return media_jobs.submit(_queued(request, config))
+
+
+def _queued(request: jobs.JobRequest, config: MediaConfig) -> jobs.JobRequest:
+    if config.queue_arn is None:
+        return request
+    return jobs.JobRequest(
+        request.settings, request.user_metadata, request.role, request.client_request_token, config.queue_arn
+    )
+
+
+def _display_size(video: BaseVideo) -> tuple[int, int]:
+    assert video.probe is not None
+    w, h = video.probe.width, video.probe.height
+    return (h, w) if video.probe.rotation % 180 == 90 else (w, h)
+
+
+def read_ladder(video: BaseVideo, media: ObjectStore, prefix: str) -> Ladder:
+    """Read the ladder back from the playlists the job wrote, and check they are what we asked for."""
+    master = hls.parse_master(media.get_bytes(f"{prefix}/{BASE_NAME}.m3u8").decode())
+    variants = sorted(master.variants, key=lambda v: v.resolution[1])
+    first = hls.parse_media(media.get_bytes(posixpath.join(prefix, variants[0].uri)).decode())
+    audio_list = hls.parse_media(media.get_bytes(posixpath.join(prefix, master.audio_uri)).decode())
+    if len(audio_list.segments) < len(first.segments):
+        raise hls.PlaylistError("the audio rendition has fewer segments than the video")
+    width, height = _display_size(video)
+    assert video.probe is not None
+    return Ladder(
+        prefix=prefix,
+        master=f"{BASE_NAME}.m3u8",
+        audio_playlist=master.audio_uri,
+        pcm=f"{PCM_NAME}.wav",
+        renditions=[v.uri for v in variants],
+        width=width,
+        height=height,
+        fps=ladder.frame_rate_for(video.probe.frame_rate),
+        duration_seconds=round(first.duration, 6),
+        segment_count=len(first.segments),
+    )
+
+
+# --------------------------------------------------------------------------- job events
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A MediaConvert "Job State Change" event, as EventBridge delivers it."""
+
+    job_id: str
+    status: str  # SUBMITTED PROGRESSING STATUS_UPDATE COMPLETE ERROR CANCELED INPUT_INFORMATION
+    metadata: dict[str, str]
+    percent: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_detail(cls, detail: dict[str, Any]) -> JobEvent:
+        progress = detail.get("jobProgress") or {}
+        error = None
+        if detail.get("status") == "ERROR":
+            message = detail.get("errorMessage") or "unknown error"
+            error = f"{message} (MediaConvert error {detail.get('errorCode')})"
+        return cls(
+            job_id=str(detail.get("jobId", "")),
+            status=str(detail.get("status", "")),
+            metadata={str(k): str(v) for k, v in (detail.get("userMetadata") or {}).items()},
+            percent=progress.get("jobPercentComplete"),
+            error=error,
+        )
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    kind: str
+    action: str  # what was done: progress, ready, completed, failed, ignored
+
+
+def on_job_event(
+    event: JobEvent,
+    campaigns: CampaignRepository,
+    videos: VideoRepository,
+    media: ObjectStore,
+) -> EventOutcome:
+    kind = event.metadata.get("kind", "")
+    try:
+        if kind == "base":
+            return EventOutcome(kind, _base_event(event, campaigns, media))
+        if kind == "window":
+            return EventOutcome(kind, _window_event(event, videos, media))
+    except NotFoundError:
+        return EventOutcome(kind, "ignored")  # the campaign or prospect was deleted meanwhile
+    return EventOutcome(kind or "unknown", "ignored")
+
+
+def _base_event(event: JobEvent, campaigns: CampaignRepository, media: ObjectStore) -> str:
+    m = event.metadata
+    account_id, campaign_id, upload_id = m["account_id"], m["campaign_id"], m["upload_id"]
+    action = "ignored"
+    ladder_read: Ladder | None = None
+    failure: str | None = event.error
+    if event.status == "COMPLETE":
+        campaign = campaigns.get(account_id, campaign_id)
+        video = campaign.base_video
+        if video is not None and video.upload_id == upload_id and video.status is UploadStatus.PROCESSING:
+            try:
+                ladder_read = read_ladder(video, media, base_prefix(account_id, campaign_id, upload_id))
+            except (TailorcastError, UnicodeDecodeError) as exc:
+                logger.exception("ladder output unreadable")
+                failure = f"the encoded ladder is incomplete: {exc}"
+
+    def change(c: Campaign) -> Campaign | None:
+        nonlocal action
+        video = c.base_video
+        if video is None or video.upload_id != upload_id or video.status is not UploadStatus.PROCESSING:
+            return None  # superseded, or already final (duplicate event)
+        update: dict[str, Any] = {"job_id": event.job_id, "updated_at": utcnow()}
+        status = c.status
+        if event.status in ("PROGRESSING", "STATUS_UPDATE"):
+            if event.percent is None or event.percent <= video.progress:
+                return None
+            update["progress"] = int(event.percent)
+            action = "progress"
+        elif event.status == "COMPLETE" and ladder_read is not None:
+            update |= {"status": UploadStatus.READY, "progress": 100, "ladder": ladder_read, "reason": None}
+            status, action = CampaignStatus.READY, "ready"
+        elif event.status in ("COMPLETE", "ERROR", "CANCELED"):
+            reason = failure or "the video encode was cancelled"
+            update |= {"status": UploadStatus.FAILED, "reason": f"encoding failed: {reason}"}
+            action = "failed"
+        else:
+            return None
+        return c.model_copy(update={"base_video": video.model_copy(update=update), "status": status})
+
+    campaigns.update(account_id, campaign_id, change)
+    return action
+
+
+def fail_base(
+    campaigns: CampaignRepository, account_id: str, campaign_id: str, upload_id: str, reason: str
+) -> None:
+    """Mark the base failed (submission refused, or an unexpected error): never stuck in processing."""
+
+    def change(c: Campaign) -> Campaign | None:
+        video = c.base_video
+        if video is None or video.upload_id != upload_id or video.status is not UploadStatus.PROCESSING:
+            return None
+        failed = video.model_copy(
+            update={"status": UploadStatus.FAILED, "reason": reason, "updated_at": utcnow()}
+        )
+        return c.model_copy(update={"base_video": failed, "status": CampaignStatus.DRAFT})
+
+    campaigns.update(account_id, campaign_id, change)
+
+
+# --------------------------------------------------------------------------- prospect render
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    account_id: str
+    campaign_id: str
+    prospect_id: str
+    window: RenderWindow
+    audio_key: str  # replacement audio in the media bucket (any format PyAV reads)
+    overlay: OverlayText | None = None
+
+
+def start_render(
+    request: RenderRequest,
+    campaigns: CampaignRepository,
+    prospects: ProspectRepository,
+    videos: VideoRepository,
+    media: ObjectStore,
+    uploads: ObjectStore,
+    media_jobs: MediaJobs,
+    config: MediaConfig,
+) -> ProspectVideo:
+    """Validate, prepare the window's inputs and submit its job. Nothing is encoded here.
+
+    Raises
+    ------
+    InvalidInputError
+        Window outside the video or over 30 s; audio undecodable or longer than the window.
+    ConflictError
+        The base video is not ready.
+    """
+    campaign = campaigns.get(request.account_id, request.campaign_id)
+    prospects.get(request.account_id, request.campaign_id, request.prospect_id)  # NotFoundError
+    base = campaign.base_video
+    if base is None or base.status is not UploadStatus.READY or base.ladder is None:
+        raise ConflictError("the campaign's base video is not ready yet")
+    lad = base.ladder
+    window = ladder.check_window(request.window.start, request.window.end, lad.duration_seconds)
+    span = ladder.span_for(window, lad.duration_seconds)
+    render_id = new_id("rnd")
+    prefix = render_prefix(request.account_id, request.campaign_id, request.prospect_id, render_id)
+
+    replacement = audio.decode_pcm(media.get_bytes(request.audio_key), what="replacement audio")
+    span_audio = _span_audio(media, lad, span, window, replacement)
+    media.put_bytes(f"{prefix}/input/audio.wav", span_audio, "audio/wav")
+    overlay: jobs.Overlay | None = None
+    if request.overlay is not None:
+        from chalicelib.media.overlay import render_overlay
+
+        png = render_overlay(request.overlay.text, lad.width, lad.height, subtitle=request.overlay.subtitle)
+        media.put_bytes(f"{prefix}/input/overlay.png", png, "image/png")
+        overlay = jobs.Overlay(media.uri(f"{prefix}/input/overlay.png"), window)
+
+    job = jobs.window_job(
+        source=uploads.uri(base.key),
+        destination=media.uri(f"{prefix}/{WINDOW_DIR}/{BASE_NAME}"),
+        span=span,
+        duration=lad.duration_seconds,
+        fps=lad.fps,
+        audio=media.uri(f"{prefix}/input/audio.wav"),
+        rungs=_rungs(lad),
+        overlay=overlay,
+        role=config.role_arn,
+        metadata={
+            "kind": "window",
+            "account_id": request.account_id,
+            "campaign_id": request.campaign_id,
+            "prospect_id": request.prospect_id,
+            "render_id": render_id,
+        },
+        token=render_id,
+    )
+    video = ProspectVideo(
+        account_id=request.account_id,
+        campaign_id=request.campaign_id,
+        prospect_id=request.prospect_id,
+        render_id=render_id,
+        base_upload_id=base.upload_id,
+        window=RenderWindow(start=window.start, end=window.end),
+        overlay=request.overlay,
+        first_segment=span.first,
+        segment_count=span.count,
+        prefix=prefix,
+    )
+    job_id = media_jobs.submit(_queued(job, config))
+    return _put_video(videos, video.model_copy(update={"job_id": job_id}))
+
+
+def _put_video(videos: VideoRepository, video: ProspectVideo) -> ProspectVideo:
+    """Make ``video`` the prospect's current render (a newer render replaces an older one)."""
+    try:
+        current = videos.get(video.account_id, video.campaign_id, video.prospect_id)
+    except NotFoundError:
+        return videos.save(video)
+    return videos.save(video.model_copy(update={"version": current.version}))
+
+
+def _rungs(lad: Ladder) -> list[ladder.Rung]:
+    rungs = ladder.ladder_for(lad.width, lad.height)
+    names = {r.modifier for r in rungs}
+    if {f"_{p.removeprefix(BASE_NAME + '_').removesuffix('.m3u8')}" for p in lad.renditions} != names:
+        raise ConflictError("the base ladder was encoded with other renditions; re-upload the base video")
+    return rungs
+
+
+def _span_audio(
+    media: ObjectStore, lad: Ladder, span: ladder.Span, window: ladder.Window, replacement: bytes
+) -> bytes:
+    """The span's audio: the base's PCM with the window replaced, as a WAV starting at the span."""
+    pcm_key = f"{lad.prefix}/{lad.pcm}"
+    layout = audio.wav_layout(media.get_bytes(pcm_key, 0, audio.HEADER_PROBE_BYTES - 1))
+    if (layout.channels, layout.sample_rate, layout.bits) != (
+        ladder.AUDIO_CHANNELS,
+        ladder.AUDIO_SAMPLE_RATE,
+        16,
+    ):
+        raise ConflictError("the base audio is not 48 kHz 16-bit stereo")
+    rate = ladder.AUDIO_SAMPLE_RATE
+    first = span.start_seconds * rate
+    end = round((span.end_seconds + SPAN_TAIL_SECONDS) * rate)
+    lo, hi = layout.byte_range(first, end)
+    base = media.get_bytes(pcm_key, lo, hi)
+    at = round(window.start * rate) - first
+    spliced = audio.splice(base, at, replacement, round(window.duration * rate))
+    return audio.wav_bytes(spliced)
+
+
+def _window_event(event: JobEvent, videos: VideoRepository, media: ObjectStore) -> str:
+    m = event.metadata
+    key = (m["account_id"], m["campaign_id"], m["prospect_id"])
+    current = videos.get(*key)
+    if current.render_id != m["render_id"] or current.status is not VideoStatus.RENDERING:
+        return "ignored"  # superseded by a newer render, or a duplicate event
+    if event.status in ("PROGRESSING", "STATUS_UPDATE"):
+        if event.percent is None or event.percent <= current.progress:
+            return "ignored"
+        percent = int(event.percent)
+        _update_video(videos, current, {"progress": percent, "job_id": event.job_id})
+        return "progress"
+    if event.status == "COMPLETE":
+        try:
+            update = publish_render(current, media)
+        except (TailorcastError, UnicodeDecodeError, ValueError) as exc:
+            logger.exception("publishing the render failed")
+            _update_video(
+                videos, current, {"status": VideoStatus.FAILED, "error": f"publishing failed: {exc}"}
+            )
+            return "failed"
+        _update_video(videos, current, update | {"status": VideoStatus.COMPLETED, "completed_at": utcnow()})
+        return "completed"
+    if event.status in ("ERROR", "CANCELED"):
+        reason = event.error or "the render was cancelled"
+        _update_video(videos, current, {"status": VideoStatus.FAILED, "error": f"rendering failed: {reason}"})
+        return "failed"
+    return "ignored"
+
+
+def _update_video(videos: VideoRepository, seen: ProspectVideo, update: dict[str, Any]) -> None:
+    def change(v: ProspectVideo) -> ProspectVideo | None:
+        if v.render_id != seen.render_id or v.status is not VideoStatus.RENDERING:
+            return None
+        return v.model_copy(update=update)
+
+    videos.update(seen.account_id, seen.campaign_id, seen.prospect_id, change)
+
+
+def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
+    """Write the prospect's playlists (base + swapped segments), poster and preview.
+
+    Returns the fields to set on the video. Only the render's own prefix is written: the base and
+    every other prospect stay untouched whatever happens here.
+    """
+    from chalicelib.media import previews
+
+    base_dir = base_prefix(video.account_id, video.campaign_id, video.base_upload_id)
+    window_dir = f"{video.prefix}/{WINDOW_DIR}"
+    base_master = hls.parse_master(media.get_bytes(f"{base_dir}/{BASE_NAME}.m3u8").decode())
+    replaced: dict[str, str] = {}
+    new_bytes = 0
+    playlists = [base_master.audio_uri]
+    if video.overlay is not None:
+        playlists += [v.uri for v in base_master.variants]
+    media_lists: dict[str, tuple[hls.MediaPlaylist, hls.MediaPlaylist]] = {}
+    for uri in playlists:
+        base_list = hls.parse_media(media.get_bytes(posixpath.join(base_dir, uri)).decode())
+        window_list = hls.parse_media(media.get_bytes(posixpath.join(window_dir, uri)).decode())
+        if len(window_list.segments) != video.segment_count:
+            raise hls.PlaylistError(
+                f"{uri}: the window job wrote {len(window_list.segments)} segments, "
+                f"expected {video.segment_count}"
+            )
+        text = hls.spliced_media(
+            base_list, base_dir, window_list, window_dir, video.first_segment, video.prefix
+        )
+        media.put_bytes(f"{video.prefix}/{uri}", text.encode(), "application/vnd.apple.mpegurl")
+        replaced[uri] = f"{video.prefix}/{uri}"
+        media_lists[uri] = (base_list, window_list)
+        new_bytes += len(text.encode()) + _segment_bytes(media, window_dir, window_list)
+    master = hls.prospect_master(base_master, base_dir, video.prefix, replaced)
+    media.put_bytes(f"{video.prefix}/{PROSPECT_MASTER}", master.encode(), "application/vnd.apple.mpegurl")
+    new_bytes += len(master.encode())
+
+    # Poster and preview from the best rung up to 720p, read through the prospect's own playlist
+    # so that the name card shows when there is one.
+    rung = [v for v in base_master.variants if v.resolution[1] <= 720][-1:] or base_master.variants[:1]
+    uri = rung[0].uri
+    if uri in media_lists:
+        base_list, window_list = media_lists[uri]
+        init = media.get_bytes(posixpath.join(base_dir, base_list.map_uri))
+        segments = [media.get_bytes(posixpath.join(window_dir, s)) for s, _ in window_list.segments]
+        seg_start = video.first_segment * ladder.SEGMENT_SECONDS
+    else:
+        base_list = hls.parse_media(media.get_bytes(posixpath.join(base_dir, uri)).decode())
+        init = media.get_bytes(posixpath.join(base_dir, base_list.map_uri))
+        segments = [
+            media.get_bytes(posixpath.join(base_dir, s))
+            for s, _ in base_list.segments[video.first_segment : video.first_segment + video.segment_count]
+        ]
+        seg_start = video.first_segment * ladder.SEGMENT_SECONDS
+    span_end = seg_start + len(segments) * ladder.SEGMENT_SECONDS
+    at = min(max(video.window.start + 0.5, seg_start), span_end - 0.1)
+    poster = previews.poster_jpeg(init, segments, at_seconds=at)
+    start = max(seg_start, min(video.window.start - 0.5, span_end - PREVIEW_SECONDS))
+    preview = previews.animated_preview(init, segments, start_seconds=start, seconds=PREVIEW_SECONDS)
+    media.put_bytes(f"{video.prefix}/{POSTER_NAME}", poster, "image/jpeg")
+    media.put_bytes(f"{video.prefix}/{PREVIEW_NAME}", preview, "image/webp")
+    return {
+        "master": PROSPECT_MASTER,
+        "poster": POSTER_NAME,
+        "preview": PREVIEW_NAME,
+        "new_bytes": new_bytes,
+        "progress": 100,
+    }
+
+
+def _segment_bytes(media: ObjectStore, folder: str, playlist: hls.MediaPlaylist) -> int:
+    return sum(media.head(posixpath.join(folder, uri)).size for uri, _ in playlist.segments)
+
+
+def download_key(video: ProspectVideo) -> str:
+    return f"{video.prefix}/download.mp4"
+
+
+def build_download(video: ProspectVideo, media: ObjectStore, workdir: Any) -> str:
+    """Build (once) the MP4 download of a completed render from its playlists; returns its key."""
+    from pathlib import Path
+
+    from chalicelib.media import previews
+
+    if video.status is not VideoStatus.COMPLETED or video.master is None:
+        raise ConflictError("the video is not rendered yet")
+    key = download_key(video)
+    try:
+        media.head(key)
+        return key
+    except NotFoundError:
+        pass
+    master = hls.parse_master(media.get_bytes(f"{video.prefix}/{video.master}").decode())
+    best = [v for v in master.variants if v.resolution[1] <= 1080][-1]
+
+    def fetch(playlist_uri: str) -> tuple[bytes, list[bytes]]:
+        key = posixpath.normpath(posixpath.join(video.prefix, playlist_uri))
+        here = posixpath.dirname(key)
+        parsed = hls.parse_media(media.get_bytes(key).decode())
+        init = media.get_bytes(posixpath.normpath(posixpath.join(here, parsed.map_uri)))
+        return init, [
+            media.get_bytes(posixpath.normpath(posixpath.join(here, s))) for s, _ in parsed.segments
+        ]
+
+    v_init, v_segments = fetch(best.uri)
+    a_init, a_segments = fetch(master.audio_uri)
+    dest = Path(workdir) / "download.mp4"
+    previews.mp4_download(v_init, v_segments, a_init, a_segments, dest)
+    media.put_bytes(key, dest.read_bytes(), "video/mp4")
+    return key

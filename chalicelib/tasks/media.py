@@ -1,0 +1,67 @@
+"""Media Lambdas: MediaConvert job events (EventBridge) and the per-prospect render task."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chalice.app import Blueprint, CloudWatchEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import dependencies as deps
+from chalicelib.domain import media
+from chalicelib.domain.models import OverlayText, RenderWindow
+from chalicelib.observability import log_keys, logger
+
+bp = Blueprint(__name__)
+
+#: The rule in both worlds: EventBridge in AWS, the local MediaConvert's delivery in devstack.
+JOB_STATE_CHANGES = {"source": ["aws.mediaconvert"], "detail-type": ["MediaConvert Job State Change"]}
+
+
+@bp.on_cw_event(JOB_STATE_CHANGES, name="media_job_events")
+def on_media_job(event: CloudWatchEvent) -> dict[str, Any]:
+    job = media.JobEvent.from_detail(event.detail)
+    log_keys(job_id=job.job_id, **{k: v for k, v in job.metadata.items() if k.endswith("_id")})
+    outcome = media.on_job_event(job, deps.get_campaign_repo(), deps.get_video_repo(), deps.get_media_store())
+    logger.info("media job event", extra={"status": job.status, **dataclasses.asdict(outcome)})
+    return dataclasses.asdict(outcome)
+
+
+class RenderInput(BaseModel):
+    """What the render state (issue 5's Map) passes for one prospect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str
+    campaign_id: str
+    prospect_id: str
+    window: RenderWindow
+    audio_key: str = Field(min_length=1, max_length=1024)
+    overlay: OverlayText | None = None
+
+
+@bp.lambda_function(name="render_prospect")
+def render_prospect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Prepare and submit one prospect's window job; returns the render's id and job id.
+
+    Bad input raises ``InvalidInputError`` (a Step Functions error name the state machine can
+    Catch per prospect), so one prospect's bad data never stops the others.
+    """
+    request = RenderInput.model_validate(event)
+    log_keys(account_id=request.account_id, campaign_id=request.campaign_id, prospect_id=request.prospect_id)
+    video = media.start_render(
+        media.RenderRequest(
+            **request.model_dump(exclude={"window", "overlay"}),
+            window=request.window,
+            overlay=request.overlay,
+        ),
+        deps.get_campaign_repo(),
+        deps.get_prospect_repo(),
+        deps.get_video_repo(),
+        deps.get_media_store(),
+        deps.get_upload_store(),
+        deps.get_media_jobs(),
+        deps.media_config(),
+    )
+    return {"render_id": video.render_id, "job_id": video.job_id, "status": video.status.value}
