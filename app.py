@@ -3,7 +3,7 @@
 from chalice.app import Chalice
 
 from chalicelib import observability
-from chalicelib.api import accounts, campaigns, health
+from chalicelib.api import accounts, campaigns, health, videos
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
@@ -18,7 +18,12 @@ app.register_middleware(normalize_framework_errors, "http")
 
 # API views get a prefix so names like `get` never collide across blueprints; task Lambdas keep
 # theirs, since the state machines address them by name.
-for prefix, blueprint in (("health_", health.bp), ("accounts_", accounts.bp), ("campaigns_", campaigns.bp)):
+for prefix, blueprint in (
+    ("health_", health.bp),
+    ("accounts_", accounts.bp),
+    ("campaigns_", campaigns.bp),
+    ("videos_", videos.bp),
+):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)
 app.register_blueprint(media_tasks.bp)

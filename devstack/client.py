@@ -75,6 +75,25 @@ class TailorcastClient:
             raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})
         return ticket
 
+    def video(self, campaign_id: str, prospect_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects/{prospect_id}/video")
+        return body
+
+    def download_link(self, campaign_id: str, prospect_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call(
+            "POST", f"/campaigns/{campaign_id}/prospects/{prospect_id}/video/download"
+        )
+        return body
+
+    def wait_for_video(self, campaign_id: str, prospect_id: str, timeout: float = 300.0) -> dict[str, Any]:
+        """Poll until the prospect's render is completed or failed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            video = self.video(campaign_id, prospect_id)
+            if video["status"] in ("completed", "failed") or time.monotonic() > deadline:
+                return video
+            time.sleep(0.2)
+
     def wait_for_base_video(self, campaign_id: str, timeout: float = 300.0) -> dict[str, Any]:
         """Poll until the base video is ready, rejected or failed (validation, then the ladder encode)."""
         deadline = time.monotonic() + timeout

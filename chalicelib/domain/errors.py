@@ -44,6 +44,11 @@ class InvalidInputError(TailorcastError):
         super().__init__(message)
         self.issues = issues or []
 
+    def __str__(self) -> str:
+        """The message and each field's problem: what a Step Functions Catch or a log shows."""
+        details = "; ".join(f"{i.loc}: {i.message}" for i in self.issues)
+        return f"{self.message} ({details})" if details else self.message
+
 
 class AuthenticationError(TailorcastError):
     """No credentials, or credentials that do not verify (expired, wrong issuer, …)."""

@@ -923,6 +923,12 @@ def write_master(out: Path, name: str, plan: Plan, renditions: list[Rendition]) 
             f'FRAME-RATE={r.fps:.3f},AUDIO="{audio.audio_group}"'
         )
         lines.append(r.playlist.name)
+    if not any(r.width for r in renditions):  # audio-only job: the audio is the one variant
+        lines.append(
+            f"#EXT-X-STREAM-INF:BANDWIDTH={audio.peak_bitrate()},AVERAGE-BANDWIDTH={audio.average_bitrate()},"
+            f'CODECS="{audio.codecs}"'
+        )
+        lines.append(audio.playlist.name)
     master = out / f"{name}.m3u8"
     master.write_text("\n".join(lines) + "\n")
     return master

@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from chalicelib.api._http import ROUTES
+from chalicelib.domain.models import Prospect, new_id
 from tests.functional.conftest import call
 
 # The only routes anyone may call without a token. Adding a public route means adding it here.
@@ -70,10 +71,16 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
             VALID_BODIES["UploadRequest"],
         ).body
     )
-    ids = {"campaign_id": campaign["campaign_id"], "import_id": upload["upload_id"]}
+    prospect_id = _alice_prospect_with_video(alice.account_id, campaign["campaign_id"])
+    ids = {
+        "campaign_id": campaign["campaign_id"],
+        "import_id": upload["upload_id"],
+        "prospect_id": prospect_id,
+    }
     missing = {
         "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "import_id": "upl_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "prospect_id": "pros_01aaaaaaaaaaaaaaaaaaaaaaaa",
     }
     checked = 0
     for path, method in _all_routes():
@@ -96,6 +103,35 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     assert still["name"] == "secret" and still["version"] == 1
     listed = json.loads(call(client, "GET", "/campaigns", mallory).body)["items"]
     assert [c["campaign_id"] for c in listed] == []
+
+
+def _alice_prospect_with_video(account_id: str, campaign_id: str) -> str:
+    from chalicelib import dependencies
+    from chalicelib.domain.models import ProspectVideo, RenderWindow
+
+    prospect = dependencies.get_prospect_repo().add(
+        Prospect(
+            account_id=account_id,
+            campaign_id=campaign_id,
+            prospect_id=new_id("pros"),
+            first_name="Jane",
+            email="jane@example.com",
+        )
+    )
+    dependencies.get_video_repo().save(
+        ProspectVideo(
+            account_id=account_id,
+            campaign_id=campaign_id,
+            prospect_id=prospect.prospect_id,
+            render_id=new_id("rnd"),
+            base_upload_id="upl_x",
+            window=RenderWindow(start=0.5, end=1.5),
+            first_segment=0,
+            segment_count=1,
+            prefix=f"{account_id}/{campaign_id}/videos/{prospect.prospect_id}/r",
+        )
+    )
+    return prospect.prospect_id
 
 
 def _forge(claims: dict[str, object], key, kid: str) -> str:  # type: ignore[no-untyped-def]
