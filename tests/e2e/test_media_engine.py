@@ -92,7 +92,7 @@ def _check_strict_hls(path: Path) -> m3u8.M3U8:
 
 @pytest.fixture
 def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
-    account, user = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
+    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
     client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
     campaign = client.create_campaign("Q4", "", "Hi {first_name}")
     base = make_base_video(tmp_path / "base.mp4", seconds=BASE_SECONDS)
@@ -112,7 +112,7 @@ def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_p
 
     # Two prospects, two different name recordings: one at the very start, one mid-video with a card.
     media = boto3.client("s3")
-    renders = {
+    renders: dict[str, dict[str, Any]] = {
         "start": {"window": {"start": 0.3, "end": 1.3}, "seconds": 0.9, "pitch": 220.0, "overlay": None},
         "middle": {
             "window": {"start": 4.6, "end": 5.9},
@@ -149,7 +149,7 @@ def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_p
         reply = lam.invoke(
             FunctionName=f"tailorcast-{settings.stage}-render_prospect", Payload=json.dumps(payload)
         )
-        assert "FunctionError" not in reply, reply["Payload"].read()
+        assert reply.get("FunctionError") is None, reply["Payload"].read()
         spec["prospect_id"] = prospect.prospect_id
     for spec in renders.values():
         spec["video"] = client.wait_for_video(cid, spec["prospect_id"])
@@ -157,7 +157,6 @@ def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_p
 
     root = _mirror(settings.media_bucket, f"{account_id}/{cid}/", tmp_path / "media")
     base_dir = root / ladder["prefix"]
-    base_master = base_dir / "main.m3u8"
 
     # --- strict HLS, and the tags hls.js and Safari rely on -------------------------------------
     playlists = sorted(root.rglob("*.m3u8"))
@@ -165,15 +164,17 @@ def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_p
     for path in playlists:
         parsed = _check_strict_hls(path)
         if parsed.is_variant:
-            audio = [m for m in parsed.media if m.type == "AUDIO"]
-            assert audio and audio[0].uri and audio[0].group_id and audio[0].default == "YES", path
+            groups = [m for m in parsed.media if m.type == "AUDIO"]
+            assert groups and groups[0].uri and groups[0].group_id and groups[0].default == "YES", path
             for variant in parsed.playlists:
                 info = variant.stream_info
                 assert info.bandwidth > 0 and "mp4a.40.2" in info.codecs, path
                 if info.codecs == "mp4a.40.2":  # an audio-only window job's own master
                     assert "window" in path.parts and len(parsed.playlists) == 1
                     continue
-                assert info.resolution and info.codecs.startswith("avc1.") and info.audio == audio[0].group_id
+                assert (
+                    info.resolution and info.codecs.startswith("avc1.") and info.audio == groups[0].group_id
+                )
         else:
             assert parsed.segment_map and parsed.segment_map[0].uri, path
             assert parsed.target_duration >= max(s.duration for s in parsed.segments) - 0.5, path
@@ -275,7 +276,7 @@ def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_p
 def test_bad_windows_are_refused_before_any_encode_and_nothing_changes(
     stack: Any, seller: Any, tmp_path: Path
 ) -> None:
-    client, account_id, cid = seller
+    _, account_id, cid = seller
     settings = stack.settings
     prospect = deps.get_prospect_repo().add(
         Prospect(
