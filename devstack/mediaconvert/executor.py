@@ -335,8 +335,6 @@ def plan_job(settings: dict[str, Any]) -> Plan:
     images = the_input.get("ImageInserter", {}).get("InsertableImages", [])
     if pcm is not None and clippings:
         raise UnsupportedSettingsError("a WAV file group is supported on unclipped inputs only")
-    if images and not clippings:
-        raise UnsupportedSettingsError("the image inserter is supported on clipped inputs only")
     if not videos and images:
         raise UnsupportedSettingsError("ImageInserter needs at least one video output")
     return Plan(
@@ -465,32 +463,70 @@ class FfmpegExecutor:
         self, plan: Plan, source: Path, info: SourceInfo, out: Path, files: Path, name: str, job: JobContext
     ) -> list[Rendition]:
         fps = plan.videos[0].fps if plan.videos else info.fps
-        chains = ";".join(
-            f"[s{i}]scale={v.width}:{v.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
-            for i, v in enumerate(plan.videos)
-        )
-        graph = f"[0:v:0]fps={fps},split={len(plan.videos)}" + "".join(
-            f"[s{i}]" for i in range(len(plan.videos))
-        )
-        args = [*self._base_args(), "-i", str(source), "-filter_complex", f"{graph};{chains}"]
+        work = out.parent
+        inputs, graph = self._compose(plan, work, ["-i", str(source)], fps, 0.0, None, info.duration)
+        audio_map = "0:a:0"
+        if plan.external_audio is not None:  # the selector's file replaces the input's audio
+            ext = self._fetch(plan.external_audio, work / "external", "ExternalAudioFileInput")
+            inputs += ["-itsoffset", f"{plan.audio_offset_ms / 1000:.3f}", "-i", str(ext)]
+            audio_map = f"{1 + len(plan.images)}:a:0"
+        args = [*self._base_args(), *inputs, "-filter_complex", ";".join(graph)]
         for i, v in enumerate(plan.videos):
             args += ["-map", f"[v{i}]", "-an", *self._x264(v, plan.segment_seconds)]
             args += self._hls(out, f"{name}{v.modifier}", plan.segment_seconds)
-        args += ["-map", "0:a:0", "-vn", *self._aac(plan.audio)]
+        args += ["-map", audio_map, "-vn", *self._aac(plan.audio)]
         args += self._hls(out, f"{name}{plan.audio.modifier}", plan.segment_seconds)
         if plan.pcm is not None:  # same decode, same resampler: the PCM the AAC encoder received
             stem = plan.pcm.destination.rstrip("/").rsplit("/", 1)[-1] or "audio"
-            args += ["-map", "0:a:0", "-vn", "-c:a", "pcm_s16le", "-ar", str(plan.pcm.sample_rate)]
-            args += [
-                "-ac",
-                str(plan.pcm.channels),
-                "-bitexact",
-                "-f",
-                "wav",
-                str(files / f"{stem}{plan.pcm.modifier}.wav"),
-            ]
+            wav = files / f"{stem}{plan.pcm.modifier}.wav"
+            args += ["-map", audio_map, "-vn", "-c:a", "pcm_s16le", "-ar", str(plan.pcm.sample_rate)]
+            args += ["-ac", str(plan.pcm.channels), "-bitexact", "-f", "wav", str(wav)]
         self._ffmpeg(args, job, expected_seconds=info.duration)
         return collect_renditions(out, name, plan)
+
+    def _compose(
+        self,
+        plan: Plan,
+        work: Path,
+        inputs: list[str],
+        fps: int,
+        start: float,
+        end: float | None,
+        duration: float,
+    ) -> tuple[list[str], list[str]]:
+        """Inputs and filter graph shared by ladders and windows: input 0's video at the output
+        frame rate (on the input's timeline from ``start``) → image inserter → one scaled branch
+        per rendition, labelled ``[v0]``, ``[v1]``…"""
+        inputs = list(inputs)
+        trim = f",trim=end={end:.6f}" if end is not None else ""
+        graph = [f"[0:v:0]fps={fps},setpts=PTS+{start:.6f}/TB{trim}[main]"]
+        current = "main"
+        length = ["-t", f"{(duration if end is None else end) - start + 1:.6f}"]  # looped images end
+        for i, img in enumerate(plan.images):
+            png = self._fetch(img.uri, work / f"image{i}.png", "ImageInserterInput")
+            inputs += ["-loop", "1", "-framerate", str(fps), *length, "-i", str(png)]
+            t0 = parse_timecode(img.start_timecode, fps) / fps
+            t1 = t0 + img.duration
+            fades = f"format=rgba,colorchannelmixer=aa={img.opacity:.3f},setpts=PTS+{start:.6f}/TB"
+            if img.fade_in:
+                fades += f",fade=t=in:st={t0:.3f}:d={img.fade_in:.3f}:alpha=1"
+            if img.fade_out:
+                fades += f",fade=t=out:st={max(t0, t1 - img.fade_out):.3f}:d={img.fade_out:.3f}:alpha=1"
+            graph.append(f"[{i + 1}:v]{fades}[img{i}]")
+            # shortest=0 + eof_action=pass: the picture goes on when a looped image ends.
+            graph.append(
+                f"[{current}][img{i}]overlay=x={img.x}:y={img.y}:eof_action=pass:"
+                f"enable='between(t,{t0:.3f},{t1:.3f})'[ov{i}]"
+            )
+            current = f"ov{i}"
+        graph.append(
+            f"[{current}]split={len(plan.videos)}" + "".join(f"[s{i}]" for i in range(len(plan.videos)))
+        )
+        graph += [
+            f"[s{i}]scale={v.width}:{v.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
+            for i, v in enumerate(plan.videos)
+        ]
+        return inputs, graph
 
     # window ----------------------------------------------------------------------------
 
@@ -528,32 +564,8 @@ class FfmpegExecutor:
     ) -> None:
         # Same pipeline as the ladder (fps → [overlay] → split → scale) on the clip, with the
         # clip's timestamps put back on the input timeline so keyframes land on 2 s marks.
-        inputs = ["-ss", f"{start:.6f}", "-t", f"{end - start + 1:.6f}", "-i", str(source)]
-        graph = [f"[0:v:0]fps={fps},setpts=PTS+{start:.6f}/TB,trim=end={end:.6f}[main]"]
-        current = "main"
-        for i, img in enumerate(plan.images):
-            png = self._fetch(img.uri, work / f"image{i}.png", "ImageInserterInput")
-            inputs += ["-loop", "1", "-framerate", str(fps), "-t", f"{end - start + 1:.6f}", "-i", str(png)]
-            t0 = parse_timecode(img.start_timecode, fps) / fps
-            t1 = t0 + img.duration
-            fades = f"format=rgba,colorchannelmixer=aa={img.opacity:.3f},setpts=PTS+{start:.6f}/TB"
-            if img.fade_in:
-                fades += f",fade=t=in:st={t0:.3f}:d={img.fade_in:.3f}:alpha=1"
-            if img.fade_out:
-                fades += f",fade=t=out:st={max(t0, t1 - img.fade_out):.3f}:d={img.fade_out:.3f}:alpha=1"
-            graph.append(f"[{i + 1}:v]{fades}[img{i}]")
-            graph.append(
-                f"[{current}][img{i}]overlay=x={img.x}:y={img.y}:eof_action=pass:"
-                f"enable='between(t,{t0:.3f},{t1:.3f})'[ov{i}]"
-            )
-            current = f"ov{i}"
-        graph.append(
-            f"[{current}]split={len(plan.videos)}" + "".join(f"[s{i}]" for i in range(len(plan.videos)))
-        )
-        graph += [
-            f"[s{i}]scale={v.width}:{v.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
-            for i, v in enumerate(plan.videos)
-        ]
+        clip = ["-ss", f"{start:.6f}", "-t", f"{end - start + 1:.6f}", "-i", str(source)]
+        inputs, graph = self._compose(plan, work, clip, fps, start, end, end)
         args = [*self._base_args(), *inputs, "-filter_complex", ";".join(graph)]
         # The HLS muxer cuts relative to 0 and would emit catch-up segments for a clip that starts
         # at 6 s; a fragmented MP4 with one fragment per (2 s, closed) GOP and absolute decode
