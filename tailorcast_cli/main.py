@@ -113,6 +113,24 @@ def demo(
         raise typer.Exit(1)
 
 
+bench = typer.Typer(help="Benchmarks: figures as JSON, each against the baseline it names.")
+app.add_typer(bench, name="bench")
+
+
+@bench.command("render")
+def bench_render(
+    prospects: Annotated[int, typer.Option(help="prospects rendered segment-level (ours)")] = 20,
+    naive: Annotated[int, typer.Option(help="prospects rendered the naive way (full re-encode each)")] = 2,
+    seconds: Annotated[float, typer.Option(help="length of the generated 720p base video")] = 120.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """Segment-level personalized renders vs a full per-prospect ladder re-encode, side by side."""
+    from devstack.bench import run_render_bench
+
+    result = run_render_bench(prospects, naive, seconds, progress=lambda m: err.print(f"[dim]… {m}[/]"))
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
 @app.command()
 def openapi() -> None:
     """Print the API's OpenAPI document (generated from the pydantic models)."""

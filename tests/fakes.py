@@ -13,18 +13,20 @@ from pathlib import Path
 
 from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor
 from chalicelib.domain.concurrency import optimistic_update
-from chalicelib.domain.errors import ConflictError, NotFoundError, UploadRejectedError
+from chalicelib.domain.errors import ConflictError, NotFoundError, StorageError, UploadRejectedError
 from chalicelib.domain.models import (
     Account,
     Campaign,
     CsvImport,
     Page,
     Prospect,
+    ProspectVideo,
     RenderBatch,
     User,
     VideoProbe,
 )
 from chalicelib.domain.ports import ObjectInfo, PresignedPost
+from chalicelib.media.jobs import JobRequest
 
 
 class FakeAccountRepository:
@@ -172,10 +174,15 @@ class FakeCsvImportRepository:
 
 
 class FakeObjectStore:
-    """Objects in a dict; ``presign_post`` returns a URL nobody can reach (unit tests only)."""
+    """Objects in a dict; ``presign_post`` returns a URL nobody can reach (unit tests only).
 
-    def __init__(self) -> None:
+    ``get_bytes`` follows S3's ``Range: bytes=first-last`` (inclusive, clamped to the object).
+    """
+
+    def __init__(self, bucket: str = "fake-bucket") -> None:
+        self.bucket = bucket
         self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
 
     def presign_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> PresignedPost:
         return PresignedPost(
@@ -187,7 +194,7 @@ class FakeObjectStore:
     def head(self, key: str) -> ObjectInfo:
         if key not in self.objects:
             raise NotFoundError("object", key)
-        return ObjectInfo(key=key, size=len(self.objects[key]), content_type=None)
+        return ObjectInfo(key=key, size=len(self.objects[key]), content_type=self.content_types.get(key))
 
     def download(self, key: str, dest: Path) -> Path:
         dest.write_bytes(self.objects[key])
@@ -200,7 +207,29 @@ class FakeObjectStore:
         doomed = [k for k in self.objects if k.startswith(prefix)]
         for k in doomed:
             del self.objects[k]
+            self.content_types.pop(k, None)
         return len(doomed)
+
+    def get_bytes(self, key: str, first: int | None = None, last: int | None = None) -> bytes:
+        if key not in self.objects:
+            raise NotFoundError("object", key)
+        data = self.objects[key]
+        if first is None:
+            return data
+        if first >= len(data):
+            raise StorageError(f"range {first}- is not satisfiable for {key!r} ({len(data)} bytes)")
+        return data[first : None if last is None else last + 1]
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.objects[key] = bytes(data)
+        self.content_types[key] = content_type
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        suffix = f"&filename={filename}" if filename else ""
+        return f"https://{self.bucket}.invalid/{key}?expires_in={expires_in}{suffix}"
 
 
 class FakeMediaProbe:
@@ -235,3 +264,57 @@ class FakeRenderBatchRepository:
             raise ConflictError("changed concurrently")
         self.items[key] = batch.model_copy(update={"version": batch.version + 1})
         return self.items[key]
+
+
+class FakeVideoRepository:
+    """One :class:`ProspectVideo` per prospect, with the DynamoDB adapter's version semantics:
+    version 0 creates (and conflicts if one exists), version N overwrites only version N."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str, str], ProspectVideo] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
+        found = self.items.get((account_id, campaign_id, prospect_id))
+        if found is None:
+            raise NotFoundError("video", prospect_id)
+        return found.model_copy(deep=True)
+
+    def save(self, video: ProspectVideo) -> ProspectVideo:
+        key = (video.account_id, video.campaign_id, video.prospect_id)
+        with self._lock:
+            current = self.items.get(key)
+            if (current.version if current else 0) != video.version:
+                raise ConflictError(f"the video of prospect {video.prospect_id!r} was changed concurrently")
+            stored = video.model_copy(update={"version": video.version + 1}, deep=True)
+            self.items[key] = stored
+        return stored.model_copy(deep=True)
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        prospect_id: str,
+        change: Callable[[ProspectVideo], ProspectVideo | None],
+    ) -> ProspectVideo:
+        return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
+
+
+class FakeMediaJobs:
+    """Records every submitted :class:`JobRequest`; idempotent on the client request token like
+    MediaConvert. ``refuse`` makes the next submissions fail as the adapter does."""
+
+    def __init__(self) -> None:
+        self.submitted: list[JobRequest] = []
+        self.by_token: dict[str, str] = {}
+        self.refuse: str | None = None
+
+    def submit(self, request: JobRequest) -> str:
+        if self.refuse is not None:
+            raise StorageError(f"MediaConvert refused the job: {self.refuse}")
+        if request.client_request_token in self.by_token:
+            return self.by_token[request.client_request_token]
+        self.submitted.append(request)
+        job_id = f"job-{len(self.submitted):04d}"
+        self.by_token[request.client_request_token] = job_id
+        return job_id

@@ -298,11 +298,9 @@ def start_render(
     media.put_bytes(f"{prefix}/input/audio.wav", span_audio, "audio/wav")
     overlay: jobs.Overlay | None = None
     if request.overlay is not None:
-        from chalicelib.media.overlay import render_overlay
-
-        png = render_overlay(request.overlay.text, lad.width, lad.height, subtitle=request.overlay.subtitle)
+        png, (x, y) = name_card(request.overlay, lad.width, lad.height)
         media.put_bytes(f"{prefix}/input/overlay.png", png, "image/png")
-        overlay = jobs.Overlay(media.uri(f"{prefix}/input/overlay.png"), window)
+        overlay = jobs.Overlay(media.uri(f"{prefix}/input/overlay.png"), window, x, y)
 
     job = jobs.window_job(
         source=uploads.uri(base.key),
@@ -337,6 +335,22 @@ def start_render(
     )
     job_id = media_jobs.submit(_queued(job, config))
     return _put_video(videos, video.model_copy(update={"job_id": job_id}))
+
+
+def name_card(text: OverlayText, width: int, height: int) -> tuple[bytes, tuple[int, int]]:
+    """The name card cropped to its own box, and where it goes: the encoder then composites a
+    few hundred pixels per frame instead of a whole transparent frame."""
+    import io
+
+    from PIL import Image
+
+    from chalicelib.media.overlay import card_box, render_overlay
+
+    full = render_overlay(text.text, width, height, subtitle=text.subtitle)
+    box = card_box(width, height)
+    out = io.BytesIO()
+    Image.open(io.BytesIO(full)).crop(box).save(out, format="PNG", optimize=False)
+    return out.getvalue(), (box[0], box[1])
 
 
 def _put_video(videos: VideoRepository, video: ProspectVideo) -> ProspectVideo:
@@ -418,13 +432,16 @@ def _update_video(videos: VideoRepository, seen: ProspectVideo, update: dict[str
 
 
 def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
-    """Write the prospect's playlists (base + swapped segments), poster and preview.
+    """Write the prospect's playlists, poster and preview; return the fields to set on the video.
 
-    Returns the fields to set on the video. Only the render's own prefix is written: the base and
-    every other prospect stay untouched whatever happens here.
+    Only the render's own prefix is written: the base and every other prospect stay untouched
+    whatever happens here.
     """
-    from chalicelib.media import previews
+    return publish_playlists(video, media) | publish_previews(video, media)
 
+
+def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
+    """The prospect's media playlists (the base's, with the span's segments swapped) and master."""
     base_dir = base_prefix(video.account_id, video.campaign_id, video.base_upload_id)
     window_dir = f"{video.prefix}/{WINDOW_DIR}"
     base_master = hls.parse_master(media.get_bytes(f"{base_dir}/{BASE_NAME}.m3u8").decode())
@@ -433,7 +450,6 @@ def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
     playlists = [base_master.audio_uri]
     if video.overlay is not None:
         playlists += [v.uri for v in base_master.variants]
-    media_lists: dict[str, tuple[hls.MediaPlaylist, hls.MediaPlaylist]] = {}
     for uri in playlists:
         base_list = hls.parse_media(media.get_bytes(posixpath.join(base_dir, uri)).decode())
         window_list = hls.parse_media(media.get_bytes(posixpath.join(window_dir, uri)).decode())
@@ -447,29 +463,35 @@ def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
         )
         media.put_bytes(f"{video.prefix}/{uri}", text.encode(), "application/vnd.apple.mpegurl")
         replaced[uri] = f"{video.prefix}/{uri}"
-        media_lists[uri] = (base_list, window_list)
         new_bytes += len(text.encode()) + _segment_bytes(media, window_dir, window_list)
     master = hls.prospect_master(base_master, base_dir, video.prefix, replaced)
     media.put_bytes(f"{video.prefix}/{PROSPECT_MASTER}", master.encode(), "application/vnd.apple.mpegurl")
     new_bytes += len(master.encode())
+    media.delete_prefix(f"{video.prefix}/input/")  # the span WAV and card PNG were only job inputs
+    return {"master": PROSPECT_MASTER, "new_bytes": new_bytes, "progress": 100}
 
-    # Poster and preview from the best rung up to 720p, read through the prospect's own playlist
-    # so that the name card shows when there is one.
+
+def publish_previews(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
+    """Poster JPEG and animated WebP for email, from the best rung up to 720p of the span, read
+    through the prospect's own playlist so that the name card shows when there is one."""
+    from chalicelib.media import previews
+
+    base_dir = base_prefix(video.account_id, video.campaign_id, video.base_upload_id)
+    base_master = hls.parse_master(media.get_bytes(f"{base_dir}/{BASE_NAME}.m3u8").decode())
     rung = [v for v in base_master.variants if v.resolution[1] <= 720][-1:] or base_master.variants[:1]
-    uri = rung[0].uri
-    if uri in media_lists:
-        base_list, window_list = media_lists[uri]
-        init = media.get_bytes(posixpath.join(base_dir, base_list.map_uri))
-        segments = [media.get_bytes(posixpath.join(window_dir, s)) for s, _ in window_list.segments]
-        seg_start = video.first_segment * ladder.SEGMENT_SECONDS
-    else:
-        base_list = hls.parse_media(media.get_bytes(posixpath.join(base_dir, uri)).decode())
-        init = media.get_bytes(posixpath.join(base_dir, base_list.map_uri))
-        segments = [
-            media.get_bytes(posixpath.join(base_dir, s))
-            for s, _ in base_list.segments[video.first_segment : video.first_segment + video.segment_count]
-        ]
-        seg_start = video.first_segment * ladder.SEGMENT_SECONDS
+    here = (
+        f"{video.prefix}/{rung[0].uri}"
+        if video.overlay is not None
+        else posixpath.join(base_dir, rung[0].uri)
+    )
+    folder = posixpath.dirname(here)
+    playlist = hls.parse_media(media.get_bytes(here).decode())
+    init = media.get_bytes(posixpath.normpath(posixpath.join(folder, playlist.map_uri)))
+    segments = [
+        media.get_bytes(posixpath.normpath(posixpath.join(folder, uri)))
+        for uri, _ in playlist.segments[video.first_segment : video.first_segment + video.segment_count]
+    ]
+    seg_start = video.first_segment * ladder.SEGMENT_SECONDS
     span_end = seg_start + len(segments) * ladder.SEGMENT_SECONDS
     at = min(max(video.window.start + 0.5, seg_start), span_end - 0.1)
     poster = previews.poster_jpeg(init, segments, at_seconds=at)
@@ -477,13 +499,7 @@ def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
     preview = previews.animated_preview(init, segments, start_seconds=start, seconds=PREVIEW_SECONDS)
     media.put_bytes(f"{video.prefix}/{POSTER_NAME}", poster, "image/jpeg")
     media.put_bytes(f"{video.prefix}/{PREVIEW_NAME}", preview, "image/webp")
-    return {
-        "master": PROSPECT_MASTER,
-        "poster": POSTER_NAME,
-        "preview": PREVIEW_NAME,
-        "new_bytes": new_bytes,
-        "progress": 100,
-    }
+    return {"poster": POSTER_NAME, "preview": PREVIEW_NAME}
 
 
 def _segment_bytes(media: ObjectStore, folder: str, playlist: hls.MediaPlaylist) -> int:

@@ -215,10 +215,13 @@ def base_ladder_job(
 
 @dataclass(frozen=True)
 class Overlay:
-    """A transparent PNG burnt into every rung while ``window`` plays."""
+    """A PNG burnt into the input's picture at (``x``, ``y``) while ``window`` plays; it is
+    scaled with the picture into every rung."""
 
-    image: str  # s3:// URI of a PNG the size of the largest rung
+    image: str  # s3:// URI of the PNG, in source (display) pixels
     window: Window
+    x: int = 0
+    y: int = 0
 
 
 def window_job(
@@ -267,8 +270,8 @@ def window_job(
                 {
                     "ImageInserterInput": overlay.image,
                     "Layer": 1,
-                    "ImageX": 0,
-                    "ImageY": 0,
+                    "ImageX": overlay.x,
+                    "ImageY": overlay.y,
                     "Opacity": 100,
                     "StartTime": _ms_timecode(start_ms, fps),
                     "Duration": max(1, round(overlay.window.duration * 1000)),

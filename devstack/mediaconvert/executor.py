@@ -20,6 +20,7 @@ Two kinds of job, told apart by ``InputClippings``:
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import re
@@ -416,7 +417,8 @@ class FfmpegExecutor:
         self.ffmpeg = ffmpeg
         self.preset = preset
         self._s3 = s3
-        self._local = threading.local()
+        self._cache = Path(tempfile.mkdtemp(prefix="mc-inputs-"))
+        self._cache_lock = threading.Lock()
 
     # JobExecutor -----------------------------------------------------------------------
 
@@ -428,7 +430,7 @@ class FfmpegExecutor:
         with tempfile.TemporaryDirectory(prefix=f"mc-{job.job_id}-") as tmp:
             work = Path(tmp)
             job.progress(0, "PROBING")
-            source = self._fetch(plan.source, work / "input", "FileInput")
+            source = self._fetch_input(plan.source, work)
             info = probe_source(source)
             if not info.has_audio and plan.external_audio is None:
                 raise JobError(1030, "the input has no audio track to encode")
@@ -603,18 +605,24 @@ class FfmpegExecutor:
         preroll = 2 * AAC_FRAME_SAMPLES
         lo = max(0, seg_starts[0] - preroll)
         hi = seg_starts[-1] + preroll
-        # The source's audio exactly as the ladder's encoder received it: same resampler chain.
-        pcm = bytearray(self._decode_pcm(source, a, limit_seconds=hi / rate + 0.5) if info.has_audio else b"")
-        total = len(pcm) // frame_bytes
+        # The source's audio as the ladder's encoder received it (same resampler chain), decoded
+        # from a second before the preroll; ``origin`` is the input sample at pcm[0].
+        origin = max(0, lo - rate)
+        pcm = bytearray()
+        if info.has_audio:
+            pcm += self._decode_pcm(source, a, start=origin / rate, limit_seconds=(hi - origin) / rate + 0.5)
+        total = len(pcm) // frame_bytes + origin
         if plan.external_audio is not None:
             ext = self._decode_pcm(
                 self._fetch(plan.external_audio, work / "external", "ExternalAudioFileInput"), a
             )
-            offset = plan.audio_offset_ms * rate // 1000
-            if len(pcm) < (offset * frame_bytes + len(ext)):
-                pcm.extend(bytes(offset * frame_bytes + len(ext) - len(pcm)))
-            pcm[offset * frame_bytes : offset * frame_bytes + len(ext)] = ext
-        available = max(total, len(pcm) // frame_bytes)
+            at = (plan.audio_offset_ms * rate // 1000 - origin) * frame_bytes
+            if at < 0:
+                raise JobError(1040, "the external audio starts before the clip's audio preroll")
+            if len(pcm) < at + len(ext):
+                pcm.extend(bytes(at + len(ext) - len(pcm)))
+            pcm[at : at + len(ext)] = ext
+        available = max(total, len(pcm) // frame_bytes + origin)
         hi = min(hi, available)
         cuts = [min(s, available) for s in seg_starts]
         encoded = work / "audio.nut"
@@ -624,7 +632,7 @@ class FfmpegExecutor:
                 *("-f", "f32le", "-ar", str(rate), "-ac", str(a.channels), "-i", "pipe:0"),
                 *("-af", f"asetpts=PTS+{lo}", *self._aac(a), "-f", "nut", str(encoded)),
             ],
-            stdin=bytes(pcm[lo * frame_bytes : hi * frame_bytes]),
+            stdin=bytes(pcm[(lo - origin) * frame_bytes : (hi - origin) * frame_bytes]),
             job=job,
         )
         args = [*self._base_args(progress=False), "-copyts", "-i", str(encoded)]
@@ -687,8 +695,12 @@ class FfmpegExecutor:
         args += ["-hls_fmp4_init_filename", f"{stem}_init.mp4"]
         return [*args, "-hls_segment_filename", str(out / f"{stem}_%05d.mp4"), str(out / f"{stem}.m3u8")]
 
-    def _decode_pcm(self, path: Path, a: AudioOut, limit_seconds: float | None = None) -> bytes:
-        args = [*self._base_args(progress=False), "-i", str(path)]
+    def _decode_pcm(
+        self, path: Path, a: AudioOut, start: float = 0.0, limit_seconds: float | None = None
+    ) -> bytes:
+        """Interleaved f32 at the output's rate and layout, from ``start`` seconds (sample-exact)."""
+        seek = ["-ss", f"{start:.6f}"] if start > 0 else []
+        args = [*self._base_args(progress=False), *seek, "-i", str(path)]
         if limit_seconds is not None:
             args += ["-t", f"{limit_seconds:.6f}"]
         args += ["-map", "0:a:0", "-f", "f32le", "-ar", str(a.sample_rate), "-ac", str(a.channels), "pipe:1"]
@@ -732,6 +744,25 @@ class FfmpegExecutor:
             raise JobError(1404, f"{setting} {uri} could not be read: {exc}") from exc
         return dest
 
+    def _fetch_input(self, uri: str, work: Path) -> Path:
+        """The job's FileInput. Every prospect's window job reads the same base upload, so the last
+        few inputs stay on local disk, keyed by their ETag (a changed object is fetched again)."""
+        bucket, key = _split_s3(uri, "FileInput")
+        try:
+            etag = str(self._s3().head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
+        except Exception as exc:
+            raise JobError(1404, f"FileInput {uri} could not be read: {exc}") from exc
+        cached = self._cache / hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()
+        with self._cache_lock:
+            if not cached.exists():
+                partial = cached.with_suffix(".part")
+                self._fetch(uri, partial, "FileInput")
+                partial.rename(cached)
+                for stale in sorted(self._cache.iterdir(), key=lambda f: f.stat().st_mtime)[:-_CACHED_INPUTS]:
+                    stale.unlink(missing_ok=True)
+            cached.touch()
+        return cached
+
     def _upload(self, out: Path, destination: str) -> list[str]:
         """Upload every file in ``out`` next to ``destination``; return their s3:// URIs."""
         bucket, key = _split_s3(destination, "Destination")
@@ -745,6 +776,7 @@ class FfmpegExecutor:
         return uploaded
 
 
+_CACHED_INPUTS = 4
 _FRAGMENTED = "+frag_keyframe+empty_moov+default_base_moof+delay_moov+frag_discont"
 _CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".wav": "audio/wav"}
 

@@ -14,9 +14,13 @@ from chalicelib.domain.models import (
     Campaign,
     CsvImport,
     CsvImportStatus,
+    OverlayText,
     Prospect,
+    ProspectVideo,
     RenderBatch,
+    RenderWindow,
     User,
+    VideoStatus,
     new_id,
 )
 from tests import fakes
@@ -31,6 +35,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "prospects": fakes.FakeProspectRepository(),
             "imports": fakes.FakeCsvImportRepository(),
             "batches": fakes.FakeRenderBatchRepository(),
+            "videos": fakes.FakeVideoRepository(),
         }
         return
     request.getfixturevalue("aws")
@@ -42,6 +47,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "prospects": dependencies.get_prospect_repo(),
         "imports": dependencies.get_import_repo(),
         "batches": dependencies.get_batch_repo(),
+        "videos": dependencies.get_video_repo(),
     }
 
 
@@ -204,3 +210,119 @@ class TestImportAndBatchContract:
             repos["batches"].save(added.model_copy(update={"completed": 2}))
         with pytest.raises(NotFoundError):
             repos["batches"].get("acct_b", "camp_1", batch.batch_id)
+
+
+def _video(account_id: str, campaign_id: str, prospect_id: str, **fields: Any) -> ProspectVideo:
+    render_id = new_id("rnd")
+    defaults: dict[str, Any] = {
+        "account_id": account_id,
+        "campaign_id": campaign_id,
+        "prospect_id": prospect_id,
+        "render_id": render_id,
+        "base_upload_id": new_id("upl"),
+        "window": RenderWindow(start=4.6, end=5.9),
+        "overlay": OverlayText(text="Zoë O'Brien", subtitle="Acme Corp"),
+        "first_segment": 2,
+        "segment_count": 1,
+        "prefix": f"{account_id}/{campaign_id}/videos/{prospect_id}/{render_id}",
+    }
+    return ProspectVideo(**(defaults | fields))
+
+
+class TestVideoContract:
+    def test_get_missing(self, repos: dict[str, Any]) -> None:
+        with pytest.raises(NotFoundError):
+            repos["videos"].get("acct_a", "camp_1", "pros_nobody")
+
+    def test_save_get_roundtrip_keeps_nested_models_and_floats(self, repos: dict[str, Any]) -> None:
+        video = _video("acct_a", "camp_1", "pros_1", job_id="1700000000000-abcdef", progress=37, new_bytes=12345)
+        saved = repos["videos"].save(video)
+        assert saved.version == 1
+        got = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        assert got.version == 1
+        assert got.model_dump(exclude={"version"}) == video.model_dump(exclude={"version"})
+        # floats that have no exact binary form survive the store's number type unchanged
+        assert got.window == RenderWindow(start=4.6, end=5.9)
+        assert isinstance(got.window.start, float) and isinstance(got.window.end, float)
+        assert got.overlay == OverlayText(text="Zoë O'Brien", subtitle="Acme Corp")
+        assert got.created_at == video.created_at and got.created_at.tzinfo is not None
+
+    def test_roundtrip_without_overlay_and_with_a_completed_render(self, repos: dict[str, Any]) -> None:
+        video = _video(
+            "acct_a",
+            "camp_1",
+            "pros_1",
+            overlay=None,
+            window=RenderWindow(start=0.1, end=0.3),
+            status=VideoStatus.FAILED,
+            error="rendering failed: boom (MediaConvert error 1010)",
+        )
+        repos["videos"].save(video)
+        got = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        assert got.overlay is None and got.window.start == 0.1 and got.window.end == 0.3
+        assert got.status is VideoStatus.FAILED and got.error == video.error
+
+    def test_optimistic_lock(self, repos: dict[str, Any]) -> None:
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+        first = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        second = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        won = repos["videos"].save(first.model_copy(update={"progress": 10}))
+        assert won.version == 2
+        with pytest.raises(ConflictError):
+            repos["videos"].save(second.model_copy(update={"progress": 20}))
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1").progress == 10
+
+    def test_a_new_render_cannot_blindly_overwrite_an_existing_one(self, repos: dict[str, Any]) -> None:
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+        newer = _video("acct_a", "camp_1", "pros_1")  # version 0: "create"
+        with pytest.raises(ConflictError):
+            repos["videos"].save(newer)
+        current = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        replaced = repos["videos"].save(newer.model_copy(update={"version": current.version}))
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1").render_id == newer.render_id
+        assert replaced.version == current.version + 1
+
+    def test_saving_a_stale_version_of_a_missing_video_conflicts(self, repos: dict[str, Any]) -> None:
+        with pytest.raises(ConflictError):
+            repos["videos"].save(_video("acct_a", "camp_1", "pros_1", version=3))
+        with pytest.raises(NotFoundError):
+            repos["videos"].get("acct_a", "camp_1", "pros_1")
+
+    def test_concurrent_updates_all_apply(self, repos: dict[str, Any]) -> None:
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+
+        def bump() -> None:
+            repos["videos"].update(
+                "acct_a",
+                "camp_1",
+                "pros_1",
+                lambda cur: cur.model_copy(update={"new_bytes": cur.new_bytes + 1}),
+            )
+
+        threads = [threading.Thread(target=bump) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        assert got.new_bytes == 3 and got.version == 4
+
+    def test_update_that_changes_nothing_writes_nothing(self, repos: dict[str, Any]) -> None:
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+        result = repos["videos"].update("acct_a", "camp_1", "pros_1", lambda cur: None)
+        assert result.version == 1
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1").version == 1
+        with pytest.raises(NotFoundError):
+            repos["videos"].update("acct_a", "camp_1", "pros_2", lambda cur: None)
+
+    def test_tenant_isolation(self, repos: dict[str, Any]) -> None:
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+        with pytest.raises(NotFoundError):
+            repos["videos"].get("acct_b", "camp_1", "pros_1")
+        with pytest.raises(NotFoundError):
+            repos["videos"].get("acct_a", "camp_2", "pros_1")
+        # another tenant's video under the same ids is a separate item
+        other = repos["videos"].save(_video("acct_b", "camp_1", "pros_1", progress=99))
+        assert other.version == 1
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1").progress == 0
+        assert repos["videos"].get("acct_b", "camp_1", "pros_1").progress == 99
