@@ -239,7 +239,7 @@ class _Bench:
                 "platform": platform.platform(),
                 "ffmpeg": _ffmpeg_version(),
             },
-            "baseline": "a full HLS ladder re-encode per prospect (the naive peer approach), same machine and run",
+            "baseline": "a full HLS ladder re-encode per prospect (naive peers), same machine and run",
             "base": {
                 "seconds": seconds,
                 "source": f"{ladder.width}x{ladder.height} {ladder.fps} fps H.264/AAC, speech-like audio",
