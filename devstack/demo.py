@@ -39,13 +39,128 @@ def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
         console.print(
             f"[green]✓[/] uploaded {sample.name} ({sample.stat().st_size / 1e6:.1f} MB) by presigned POST"
         )
-        campaign = client.wait_for_base_video(campaign["campaign_id"])
+        with console.status("validating, then encoding the HLS ladder once…"):
+            campaign = client.wait_for_base_video(campaign["campaign_id"])
         console.print(campaign_table(campaign))
-        console.print_json(json.dumps(campaign))
+        video = campaign.get("base_video") or {}
+        if video.get("status") != "ready":
+            client.close()
+            return campaign
+        ladder = video["ladder"]
+        console.print(
+            f"[green]✓[/] base ladder ready: {', '.join(ladder['renditions'])} "
+            f"({ladder['segment_count']} × 2 s segments, {ladder['duration_seconds']:.1f} s)"
+        )
+        renders = _render_prospects(
+            stack, client, me["account"]["account_id"], campaign["campaign_id"], console
+        )
+        out = _export(
+            stack, f"{me['account']['account_id']}/{campaign['campaign_id']}/", state_dir / "demo-output"
+        )
+        console.print(renders_table(renders))
+        for render in renders:
+            if render.get("playlist_key"):
+                console.print(f"  play: ffplay {out / render['playlist_key']}")
         client.close()
+        campaign["renders"] = renders
         return campaign
     finally:
         stack.stop()
+
+
+DEMO_PROSPECTS = (
+    # (first name, company, window seconds, overlay): one name spoken near the start, one with a card
+    ("Jane", "Acme", (0.45, 1.25), False),
+    ("Zoë", "Globex", (2.4, 3.4), True),
+)
+
+
+def _render_prospects(
+    stack: LocalStack, client: TailorcastClient, account_id: str, campaign_id: str, console: Console
+) -> list[dict[str, Any]]:
+    """Render two prospects through the render task, as the state machine will (issue 5).
+
+    Their "name audio" is synthesized speech-like sound at another pitch until the voice step
+    (issue 4) speaks real names.
+    """
+    import boto3
+
+    from chalicelib import dependencies
+    from chalicelib.domain.models import Prospect, new_id
+    from devstack.samples import speech_wav
+
+    media = boto3.client("s3")
+    lam = boto3.client("lambda")
+    started: list[tuple[str, str]] = []
+    for i, (first, company, window, overlay) in enumerate(DEMO_PROSPECTS):
+        prospect = dependencies.get_prospect_repo().add(
+            Prospect(
+                account_id=account_id,
+                campaign_id=campaign_id,
+                prospect_id=new_id("pros"),
+                first_name=first,
+                company=company,
+                email=f"{first.lower()}.{new_id('x')[-6:]}@{company.lower()}.example",
+            )
+        )
+        key = f"{account_id}/{campaign_id}/voice/{prospect.prospect_id}.wav"
+        media.put_object(
+            Bucket=stack.settings.media_bucket,
+            Key=key,
+            Body=speech_wav((window[1] - window[0]) * 0.9, pitch=180 + 60 * i),
+        )
+        payload = {
+            "account_id": account_id,
+            "campaign_id": campaign_id,
+            "prospect_id": prospect.prospect_id,
+            "window": {"start": window[0], "end": window[1]},
+            "audio_key": key,
+            "overlay": {"text": first, "subtitle": company} if overlay else None,
+        }
+        reply = lam.invoke(
+            FunctionName=f"tailorcast-{stack.stage}-render_prospect", Payload=json.dumps(payload).encode()
+        )
+        body = json.loads(reply["Payload"].read())
+        if reply.get("FunctionError"):
+            console.print(f"[red]✗[/] {first}: {body.get('errorMessage')}")
+            continue
+        started.append((first, prospect.prospect_id))
+    renders = []
+    with console.status("rendering the windows (only the segments that change)…"):
+        for first, prospect_id in started:
+            video = client.wait_for_video(campaign_id, prospect_id)
+            renders.append({"first_name": first, **video})
+    return renders
+
+
+def _export(stack: LocalStack, prefix: str, dest: Path) -> Path:
+    """Copy the campaign's media objects out of the local S3, keys as paths: playable as files."""
+    s3 = stack.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.settings.media_bucket, Prefix=prefix
+    ):
+        for obj in page.get("Contents", []):
+            path = dest / obj["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(stack.settings.media_bucket, obj["Key"], str(path))
+    return dest.resolve()
+
+
+def renders_table(renders: list[dict[str, Any]]) -> Table:
+    table = Table(title="Personalized renders")
+    for column in ("prospect", "status", "window", "card", "segments", "new storage", "poster"):
+        table.add_column(column)
+    for r in renders:
+        table.add_row(
+            r["first_name"],
+            r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
+            f"{r['window']['start']:.2f}–{r['window']['end']:.2f} s",
+            (r.get("overlay") or {}).get("text") or "—",
+            str(r["segments_rendered"]),
+            f"{r['new_bytes'] / 1000:.0f} KB",
+            "yes" if r.get("poster_key") else "—",
+        )
+    return table
 
 
 def _demo_token(stack: LocalStack) -> str:
@@ -79,7 +194,7 @@ def campaign_table(campaign: dict[str, Any]) -> Table:
             )
         )
     if video.get("reason"):
-        rows.append(("rejected because", video["reason"]))
+        rows.append((f"{video.get('status')} because", video["reason"]))
     for key, value in rows:
         table.add_row(key, str(value))
     return table

@@ -202,3 +202,13 @@ def _run(args: Sequence[str]) -> str:
     if done.returncode != 0:
         raise SampleError(f"ffmpeg {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
     return done.stdout
+
+
+def speech_wav(seconds: float, pitch: float = 180.0) -> bytes:
+    """Speech-like sound as WAV bytes (16-bit, 48 kHz): a stand-in for a spoken name."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi"]
+    cmd += ["-i", speechlike(seconds, pitch), "-c:a", "pcm_s16le", "-f", "wav", "pipe:1"]
+    done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
+    if done.returncode != 0:
+        raise SampleError(f"ffmpeg could not synthesize speech-like audio: {done.stderr.decode()[-500:]}")
+    return done.stdout

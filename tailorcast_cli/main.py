@@ -109,7 +109,8 @@ def demo(
     _logging(verbose)
     campaign = run_demo(state_dir, console)
     video = campaign.get("base_video") or {}
-    if video.get("status") != "ready":
+    renders = campaign.get("renders") or []
+    if video.get("status") != "ready" or not renders or any(r["status"] != "completed" for r in renders):
         raise typer.Exit(1)
 
 
