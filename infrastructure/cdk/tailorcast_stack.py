@@ -104,6 +104,16 @@ class TailorcastStack(Stack):
             encryption=s3.BucketEncryption.S3_MANAGED,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # MediaConvert jobs run as this role: read the uploads (and the render inputs the app
+        # writes to the media bucket), write the ladder and the prospects' segments.
+        self.mediaconvert_role = iam.Role(
+            self,
+            "MediaConvertRole",
+            assumed_by=iam.ServicePrincipal("mediaconvert.amazonaws.com"),
+            description="Tailorcast MediaConvert jobs: read uploads, read/write media",
+        )
+        self.uploads_bucket.grant_read(self.mediaconvert_role)
+        self.media_bucket.grant_read_write(self.mediaconvert_role)
         self.user_pool, self.user_pool_client = self._user_pool(stateful_removal)
         pool_id = self.user_pool.user_pool_id
         self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{pool_id}"
@@ -117,6 +127,17 @@ class TailorcastStack(Stack):
             self.table.grant_read_write_data(role)
             self.uploads_bucket.grant_read_write(role)
             self.media_bucket.grant_read_write(role)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "mediaconvert:CreateJob",
+                        "mediaconvert:GetJob",
+                        "mediaconvert:DescribeEndpoints",
+                    ],
+                    resources=["*"],
+                )
+            )
+            self.mediaconvert_role.grant_pass_role(role)
 
         self.state_machines = self._state_machines(
             definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal
@@ -238,6 +259,7 @@ class TailorcastStack(Stack):
             "TAILORCAST_JWT_ISSUER": self.jwt_issuer,
             "TAILORCAST_JWKS_URL": f"{self.jwt_issuer}/.well-known/jwks.json",
             "TAILORCAST_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
+            "TAILORCAST_MEDIACONVERT_ROLE_ARN": self.mediaconvert_role.role_arn,
             "POWERTOOLS_SERVICE_NAME": "tailorcast",
             "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
         }

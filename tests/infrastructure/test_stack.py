@@ -248,6 +248,7 @@ def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
         "TAILORCAST_JWT_ISSUER": {"Fn::Join": ["", issuer_parts]},
         "TAILORCAST_JWKS_URL": {"Fn::Join": ["", [*issuer_parts, "/.well-known/jwks.json"]]},
         "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
+        "TAILORCAST_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [_mediaconvert_role(dev), "Arn"]},
         "POWERTOOLS_SERVICE_NAME": "tailorcast",
         "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
     }
@@ -298,6 +299,39 @@ def test_lambda_roles_may_read_and_write_the_table_index_and_buckets(dev: Synth)
                 and bucket_arn in s["Resource"]
                 for s in statements
             ), (role, bucket_arn)
+        # …and submit MediaConvert jobs as the MediaConvert role, and only pass that role.
+        assert any("mediaconvert:CreateJob" in s["Action"] for s in statements), role
+        passes = [s for s in statements if s["Action"] == "iam:PassRole"]
+        assert passes and all(
+            s["Resource"] == {"Fn::GetAtt": [_mediaconvert_role(dev), "Arn"]} for s in passes
+        ), role
+
+
+def _mediaconvert_role(synth: Synth) -> str:
+    roles = {
+        rid: r
+        for rid, r in synth.resources("AWS::IAM::Role").items()
+        if any(
+            st["Principal"].get("Service") == "mediaconvert.amazonaws.com"
+            for st in r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        )
+    }
+    return _only(roles)[0]
+
+
+def test_mediaconvert_role_reads_uploads_and_writes_media_only(dev: Synth) -> None:
+    role = _mediaconvert_role(dev)
+    statements = [
+        st
+        for policy in dev.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    uploads = {"Fn::GetAtt": [dev.ref(dev.stack.uploads_bucket.bucket_name)["Ref"], "Arn"]}
+    media = {"Fn::GetAtt": [dev.ref(dev.stack.media_bucket.bucket_name)["Ref"], "Arn"]}
+    writes = [st for st in statements if "s3:PutObject" in st["Action"]]
+    assert writes and all(media in st["Resource"] and uploads not in st["Resource"] for st in writes)
+    assert any("s3:GetObject*" in st["Action"] and uploads in st["Resource"] for st in statements)
 
 
 def test_s3_subscriptions_of_the_app_are_wired_to_the_uploads_bucket(dev: Synth) -> None:
@@ -531,3 +565,14 @@ def test_s3_event_names_map_to_cdk_event_types(event: str, expected: s3.EventTyp
 def test_unknown_s3_event_name_is_an_error() -> None:
     with pytest.raises(PackagingError):
         s3_event_type("s3:ObjectExploded:*")
+
+
+def test_mediaconvert_job_events_reach_their_function_by_eventbridge_rule(dev: Synth) -> None:
+    functions = _chalice_functions(dev)
+    patterns = [
+        event["Properties"]["Pattern"]
+        for fn in functions.values()
+        for event in (fn["Properties"].get("Events") or {}).values()
+        if event["Type"] == "CloudWatchEvent"
+    ]
+    assert {"source": ["aws.mediaconvert"], "detail-type": ["MediaConvert Job State Change"]} in patterns

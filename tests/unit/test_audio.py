@@ -54,7 +54,9 @@ def test_wav_layout_skips_extra_chunks_and_their_padding() -> None:
     info = _chunk(b"LIST", b"INFOISFT\x05\x00\x00\x00Lavf\x00")
     assert len(info) % 2 == 0 and struct.unpack("<I", info[4:8])[0] % 2 == 1
     samples = bytes(range(256)) * 4
-    data = _riff(_fmt(channels=1, rate=22_050), info, _chunk(b"fact", b"\x00\x01\x00\x00"), _chunk(b"data", samples))
+    data = _riff(
+        _fmt(channels=1, rate=22_050), info, _chunk(b"fact", b"\x00\x01\x00\x00"), _chunk(b"data", samples)
+    )
     layout = wav_layout(data)
     assert (layout.channels, layout.sample_rate, layout.bits) == (1, 22_050, 16)
     assert layout.data_bytes == len(samples)
@@ -85,7 +87,9 @@ def test_wav_layout_errors(data: bytes, says: str) -> None:
 
 
 def test_byte_range_is_inclusive_and_clamped_to_the_data() -> None:
-    layout = WavLayout(data_offset=44, data_bytes=4000, channels=2, sample_rate=48_000, bits=16)  # 1000 frames
+    layout = WavLayout(
+        data_offset=44, data_bytes=4000, channels=2, sample_rate=48_000, bits=16
+    )  # 1000 frames
     assert layout.byte_range(0, 1) == (44, 47)
     assert layout.byte_range(10, 20) == (44 + 40, 44 + 80 - 1)
     assert layout.byte_range(900, 1000) == (44 + 3600, 44 + 3999)
@@ -187,7 +191,9 @@ def test_splice_crossfades_stay_between_the_two_signals(signals: tuple[np.ndarra
     # the first sample is (almost) the base's, the last one (almost) the base's again
     assert np.all(np.abs(out[at] - base[at]) <= np.abs(replacement[0].astype(int) - base[at]) * 0.01 + 1)
     last = at + window - 1
-    assert np.all(np.abs(out[last] - base[last]) <= np.abs(replacement[-1].astype(int) - base[last]) * 0.01 + 1)
+    assert np.all(
+        np.abs(out[last] - base[last]) <= np.abs(replacement[-1].astype(int) - base[last]) * 0.01 + 1
+    )
 
 
 def test_splice_fades_are_monotone() -> None:

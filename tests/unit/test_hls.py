@@ -134,7 +134,10 @@ def test_parse_media() -> None:
             ),
             "one EXT-X-MAP",
         ),
-        (_media("main_audio", AUDIO_DURATIONS).replace('#EXT-X-MAP:URI="main_audio_init.mp4"\n', ""), "EXT-X-MAP"),
+        (
+            _media("main_audio", AUDIO_DURATIONS).replace('#EXT-X-MAP:URI="main_audio_init.mp4"\n', ""),
+            "EXT-X-MAP",
+        ),
         ("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-ENDLIST\n", "with segments"),
         (MASTER, "with segments"),
     ],

@@ -204,7 +204,9 @@ def _locs(exc: pytest.ExceptionInfo[InvalidInputError]) -> list[str]:
         (-1.0, 40.0, 20.0, ["window.start", "window.end", "window"]),
     ],
 )
-def test_check_window_names_the_bad_fields(start: float, end: float, duration: float, fields: list[str]) -> None:
+def test_check_window_names_the_bad_fields(
+    start: float, end: float, duration: float, fields: list[str]
+) -> None:
     with pytest.raises(InvalidInputError) as exc:
         check_window(start, end, duration)
     assert _locs(exc) == fields

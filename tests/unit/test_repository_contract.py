@@ -235,7 +235,9 @@ class TestVideoContract:
             repos["videos"].get("acct_a", "camp_1", "pros_nobody")
 
     def test_save_get_roundtrip_keeps_nested_models_and_floats(self, repos: dict[str, Any]) -> None:
-        video = _video("acct_a", "camp_1", "pros_1", job_id="1700000000000-abcdef", progress=37, new_bytes=12345)
+        video = _video(
+            "acct_a", "camp_1", "pros_1", job_id="1700000000000-abcdef", progress=37, new_bytes=12345
+        )
         saved = repos["videos"].save(video)
         assert saved.version == 1
         got = repos["videos"].get("acct_a", "camp_1", "pros_1")
