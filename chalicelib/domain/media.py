@@ -290,6 +290,7 @@ def start_render(
     lad = base.ladder
     window = ladder.check_window(request.window.start, request.window.end, lad.duration_seconds)
     span = ladder.span_for(window, lad.duration_seconds)
+    rungs = _rungs(lad)  # before anything is written: a mismatched ladder leaves no litter
     render_id = new_id("rnd")
     prefix = render_prefix(request.account_id, request.campaign_id, request.prospect_id, render_id)
 
@@ -309,7 +310,7 @@ def start_render(
         duration=lad.duration_seconds,
         fps=lad.fps,
         audio=media.uri(f"{prefix}/input/audio.wav"),
-        rungs=_rungs(lad),
+        rungs=rungs,
         overlay=overlay,
         role=config.role_arn,
         metadata={

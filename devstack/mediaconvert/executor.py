@@ -624,7 +624,9 @@ class FfmpegExecutor:
             pcm[at : at + len(ext)] = ext
         available = max(total, len(pcm) // frame_bytes + origin)
         hi = min(hi, available)
-        cuts = [min(s, available) for s in seg_starts]
+        # Cuts are not clamped to the input's end: the encoder's final flush packets lie past it,
+        # and the ladder's last segments hold them too.
+        cuts = seg_starts
         encoded = work / "audio.nut"
         self._run(
             [
@@ -939,15 +941,44 @@ def codec_string(init: bytes) -> str:
         return f"avc1.{profile:02x}{compat:02x}{level:02x}"
     at = init.find(b"esds")
     if at >= 0:
-        # DecoderSpecificInfo (tag 5) holds the AudioSpecificConfig; its first 5 bits are the object type.
-        tag = init.find(b"\x05", at + 4 + 20)
-        if tag >= 0:
-            j = tag + 1
-            while init[j] & 0x80:
-                j += 1
-            return f"mp4a.40.{init[j + 1] >> 3}"
-        return "mp4a.40.2"
+        return f"mp4a.40.{_aac_object_type(init, at + 8)}"  # after the box type and version/flags
     raise ValueError("init segment has neither avcC nor esds")
+
+
+def _aac_object_type(data: bytes, pos: int) -> int:
+    """The AudioSpecificConfig's object type, reached by walking the MPEG-4 descriptors of an
+    ``esds`` payload at ``pos``: ES_Descriptor (3) → DecoderConfigDescriptor (4) →
+    DecoderSpecificInfo (5), whose first 5 bits are the object type (2 = AAC-LC)."""
+
+    def header(p: int) -> tuple[int, int, int]:
+        tag, p = data[p], p + 1
+        size = 0
+        for _ in range(4):  # expandable size: 7 bits per byte, high bit = more
+            byte, p = data[p], p + 1
+            size = (size << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        return tag, size, p
+
+    tag, _, p = header(pos)
+    if tag != 0x03:
+        raise ValueError("esds does not start with an ES_Descriptor")
+    flags = data[p + 2]
+    p += 3  # ES_ID, flags
+    if flags & 0x80:
+        p += 2  # dependsOn_ES_ID
+    if flags & 0x40:
+        p += 1 + data[p]  # URL
+    if flags & 0x20:
+        p += 2  # OCR_ES_ID
+    tag, _, p = header(p)
+    if tag != 0x04:
+        raise ValueError("esds has no DecoderConfigDescriptor")
+    p += 13  # objectTypeIndication, streamType, bufferSizeDB, maxBitrate, avgBitrate
+    tag, _, p = header(p)
+    if tag != 0x05:
+        raise ValueError("esds has no DecoderSpecificInfo")
+    return int(data[p] >> 3)
 
 
 def write_master(out: Path, name: str, plan: Plan, renditions: list[Rendition]) -> Path:

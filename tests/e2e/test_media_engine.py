@@ -103,17 +103,19 @@ def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
     return client, account.account_id, campaign["campaign_id"]
 
 
-def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_path: Path) -> None:
+def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path: Path) -> None:
     client, account_id, cid = seller
     settings = stack.settings
     ladder = client.campaign(cid)["base_video"]["ladder"]
     assert ladder["renditions"] == ["main_360p.m3u8", "main_480p.m3u8", "main_720p.m3u8"]
     assert ladder["segment_count"] == BASE_SECONDS / SEGMENT_SECONDS
 
-    # Two prospects, two different name recordings: one at the very start, one mid-video with a card.
+    # Three prospects, three different name recordings: at the very start, in the final segment,
+    # and mid-video with a name card.
     media = boto3.client("s3")
     renders: dict[str, dict[str, Any]] = {
         "start": {"window": {"start": 0.3, "end": 1.3}, "seconds": 0.9, "pitch": 220.0, "overlay": None},
+        "end": {"window": {"start": 8.9, "end": 9.95}, "seconds": 1.0, "pitch": 300.0, "overlay": None},
         "middle": {
             "window": {"start": 4.6, "end": 5.9},
             "seconds": 1.2,
@@ -160,7 +162,7 @@ def test_base_ladder_and_two_personalized_renders(stack: Any, seller: Any, tmp_p
 
     # --- strict HLS, and the tags hls.js and Safari rely on -------------------------------------
     playlists = sorted(root.rglob("*.m3u8"))
-    assert len(playlists) >= 5 + 2 + 4  # base (master + 3 video + audio), 2 prospect masters…
+    assert len(playlists) >= 5 + 3 + 4  # base (master + 3 video + audio), 3 prospect masters…
     for path in playlists:
         parsed = _check_strict_hls(path)
         if parsed.is_variant:

@@ -272,7 +272,13 @@ def test_span_for_known_windows(start: float, end: float, duration: float, span:
 @st.composite
 def _windows(draw: st.DrawFn) -> tuple[Window, float]:
     duration = draw(st.floats(0.2, 600.0, allow_nan=False))
-    start = draw(st.floats(0.0, duration - MIN_WINDOW_SECONDS))
+    latest = duration - MIN_WINDOW_SECONDS
+    if draw(st.booleans()):
+        start = draw(st.floats(0.0, latest))
+    else:
+        # just after a 2 s mark, where the audio segment still is the previous one (≤ 5.33 ms)
+        mark = draw(st.integers(0, int(latest // SEGMENT_SECONDS))) * SEGMENT_SECONDS
+        start = min(mark + draw(st.floats(0.0, 0.008)), latest)
     length = draw(st.floats(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS))
     end = min(start + length, duration)
     assume(end - start >= MIN_WINDOW_SECONDS)

@@ -35,8 +35,9 @@ from devstack.mediaconvert.executor import plan_job
 from devstack.mediaconvert.server import UnsupportedSettingsError
 
 MODEL = botocore.session.get_session().get_service_model("mediaconvert")
-CREATE_JOB = MODEL.operation_model("CreateJob").input_shape
-assert CREATE_JOB is not None
+_INPUT = MODEL.operation_model("CreateJob").input_shape
+assert _INPUT is not None
+CREATE_JOB: StructureShape = _INPUT
 ROLE = "arn:aws:iam::123456789012:role/tailorcast-test-mediaconvert"
 SOURCE = "s3://tailorcast-test-uploads/acct_1/camp_1/base_video/upl_1/pitch.mp4"
 MEDIA = "s3://tailorcast-test-media"
@@ -49,6 +50,8 @@ LADDERS = {
     "portrait": (1080, 1920),
     "small": (320, 180),
 }
+MIDDLE_SPAN = Span(2, 2)
+MIDDLE_WINDOW = Window(4.6, 5.9)
 
 
 def _base(size: str, fps: int = 30) -> JobRequest:
@@ -68,8 +71,8 @@ def _window(
     size: str,
     *,
     overlay: bool,
-    span: Span = Span(2, 2),
-    window: Window = Window(4.6, 5.9),
+    span: Span = MIDDLE_SPAN,
+    window: Window = MIDDLE_WINDOW,
     duration: float = 10.0,
     fps: int = 30,
 ) -> JobRequest:

@@ -157,6 +157,10 @@ def test_codec_string_of_aac_lc(media_dir: Path) -> None:
     assert codec_string(patched) == "mp4a.40.5"
 
 
+def test_codec_string_of_aac_lc_at_384_kbps(media_dir: Path) -> None:
+    assert codec_string(_aac_init(media_dir, "384k")) == "mp4a.40.2"
+
+
 def test_codec_string_refuses_an_init_without_a_codec() -> None:
     with pytest.raises(ValueError, match="neither avcC nor esds"):
         codec_string(b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00")
@@ -180,7 +184,9 @@ def test_create_job_refuses_a_valid_but_unsupported_setting(mediaconvert: Any) -
         metadata={"kind": "base"},
         token="refused-1",
     )
-    h264 = request.settings["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["CodecSettings"]["H264Settings"]
+    h264 = request.settings["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["CodecSettings"][
+        "H264Settings"
+    ]
     h264["Syntax"] = "RP2027"
     with pytest.raises(ClientError) as err:
         _client().create_job(**request.kwargs())
@@ -199,98 +205,125 @@ def _get(key: str) -> bytes:
     return data
 
 
-def _playlist(key: str) -> m3u8.M3U8:
-    text = _get(key).decode()
-    m3u8.parse(text, strict=True)
-    return m3u8.loads(text)
+def _keys(prefix: str) -> list[str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=MEDIA, Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]
 
 
-def test_ladder_job_then_an_audio_window_on_it(mediaconvert: Any, media_dir: Path) -> None:
-    source = make_base_video(media_dir / "base.mp4", seconds=BASE_SECONDS, width=320, height=180)
-    boto3.client("s3").upload_file(str(source), UPLOADS, "acct/camp/base_video/upl/base.mp4")
-    prefix = "acct/camp/base/upl"
+SOURCE_KEY = "acct/camp/base_video/upl/base.mp4"
+BASE_PREFIX = "acct/camp/base/upl"
+RENDER_PREFIX = "acct/camp/videos/pros/rnd"
+
+
+@pytest.fixture(scope="module")
+def base_source(media_dir: Path) -> Path:
+    return make_base_video(media_dir / "base.mp4", seconds=BASE_SECONDS, width=320, height=180)
+
+
+def _run_ladder(mediaconvert: Any, source: Path) -> tuple[hls.Master, hls.MediaPlaylist]:
+    """Upload the source and run the base ladder job on the stand-in through boto3."""
+    boto3.client("s3").upload_file(str(source), UPLOADS, SOURCE_KEY)
     client = _client()
-    base = base_ladder_job(
-        source=f"s3://{UPLOADS}/acct/camp/base_video/upl/base.mp4",
-        destination=f"s3://{MEDIA}/{prefix}/main",
-        pcm_destination=f"s3://{MEDIA}/{prefix}/audio",
+    request = base_ladder_job(
+        source=f"s3://{UPLOADS}/{SOURCE_KEY}",
+        destination=f"s3://{MEDIA}/{BASE_PREFIX}/main",
+        pcm_destination=f"s3://{MEDIA}/{BASE_PREFIX}/audio",
         rungs=ladder_for(320, 180),
         fps=30,
         role=ROLE,
         metadata={"kind": "base", "upload_id": "upl"},
         token="base-upl",
     )
-    job_id = client.create_job(**base.kwargs())["Job"]["Id"]
-    assert client.create_job(**base.kwargs())["Job"]["Id"] == job_id  # idempotent on the token
+    job_id = client.create_job(**request.kwargs())["Job"]["Id"]
+    assert client.create_job(**request.kwargs())["Job"]["Id"] == job_id  # idempotent on the token
     job = mediaconvert.wait(job_id, 120)
     assert job["Status"] == "COMPLETE", job.get("ErrorMessage")
     assert job["UserMetadata"] == {"kind": "base", "upload_id": "upl"}
+    master = hls.parse_master(_get(f"{BASE_PREFIX}/main.m3u8").decode())
+    return master, hls.parse_media(_get(f"{BASE_PREFIX}/{master.audio_uri}").decode())
 
-    # the multivariant playlist: three video variants bound to one audio rendition group
-    master = _playlist(f"{prefix}/main.m3u8")
-    assert master.is_variant and len(master.playlists) == 3
-    (group,) = [m for m in master.media if m.type == "AUDIO"]
-    assert group.group_id == "audio" and group.uri == "main_audio.m3u8"
-    assert [p.stream_info.resolution for p in master.playlists] == [(640, 360), (854, 480), (1280, 720)]
-    for variant in master.playlists:
-        assert variant.stream_info.audio == "audio" and variant.stream_info.codecs.endswith(",mp4a.40.2")
-        assert variant.stream_info.codecs.startswith("avc1.")
-    parsed = hls.parse_master(_get(f"{prefix}/main.m3u8").decode())  # what the app will read back
 
-    # the WAV the windows splice into, next to the ladder
-    wav_head = _get(f"{prefix}/audio.wav")[: audio.HEADER_PROBE_BYTES]
-    layout = audio.wav_layout(wav_head)
-    assert (layout.channels, layout.sample_rate, layout.bits) == (2, AUDIO_SAMPLE_RATE, 16)
-    assert abs(layout.data_bytes / layout.frame_bytes - BASE_SECONDS * AUDIO_SAMPLE_RATE) <= 1024
-
-    # audio segments start on the AAC frame grid: segment i at audio_segment_start(i)
-    segments = round(BASE_SECONDS / SEGMENT_SECONDS)
-    base_audio = hls.parse_media(_get(f"{prefix}/{parsed.audio_uri}").decode())
-    print("BASE", base_audio.segments)
-    elapsed = 0.0
-    for i, (_, seconds) in enumerate(base_audio.segments[:-1]):
-        elapsed += seconds
-        assert abs(elapsed * AUDIO_SAMPLE_RATE - audio_segment_start(i + 1)) <= 1, i
-    assert abs(base_audio.duration - BASE_SECONDS) < 1024 / AUDIO_SAMPLE_RATE
-    for variant in parsed.variants:
-        video = hls.parse_media(_get(f"{prefix}/{variant.uri}").decode())
-        assert [d for _, d in video.segments] == [float(SEGMENT_SECONDS)] * segments
-
-    # a window over the last two segments, with the base's own audio around a replaced second
-    span = Span(1, 2)
-    pcm = _get(f"{prefix}/audio.wav")[layout.data_offset :]
+def _run_audio_window(mediaconvert: Any, span: Span, duration: float) -> hls.MediaPlaylist:
+    """Splice one second of other sound into the base's WAV for ``span`` and re-encode the span."""
+    wav = _get(f"{BASE_PREFIX}/audio.wav")
+    layout = audio.wav_layout(wav[: audio.HEADER_PROBE_BYTES])
     first = span.start_seconds * AUDIO_SAMPLE_RATE
-    span_pcm = pcm[first * layout.frame_bytes :]
-    tone = bytes(range(256)) * (AUDIO_SAMPLE_RATE * 4 // 256)  # 1 s of loud noise-like bytes
-    spliced = audio.splice(span_pcm, AUDIO_SAMPLE_RATE // 2, tone, AUDIO_SAMPLE_RATE)
-    render = "acct/camp/videos/pros/rnd"
-    boto3.client("s3").put_object(Bucket=MEDIA, Key=f"{render}/input/audio.wav", Body=audio.wav_bytes(spliced))
-    window = window_job(
-        source=f"s3://{UPLOADS}/acct/camp/base_video/upl/base.mp4",
-        destination=f"s3://{MEDIA}/{render}/window/main",
+    span_pcm = wav[layout.data_offset + first * layout.frame_bytes :]
+    other = bytes(range(256)) * (AUDIO_SAMPLE_RATE * 4 // 256)  # 1 s of a loud buzz
+    spliced = audio.splice(span_pcm, AUDIO_SAMPLE_RATE // 2, other, AUDIO_SAMPLE_RATE)
+    key = f"{RENDER_PREFIX}/input/audio.wav"
+    boto3.client("s3").put_object(Bucket=MEDIA, Key=key, Body=audio.wav_bytes(spliced))
+    request = window_job(
+        source=f"s3://{UPLOADS}/{SOURCE_KEY}",
+        destination=f"s3://{MEDIA}/{RENDER_PREFIX}/window/main",
         span=span,
-        duration=base_audio.duration,
+        duration=duration,
         fps=30,
-        audio=f"s3://{MEDIA}/{render}/input/audio.wav",
+        audio=f"s3://{MEDIA}/{key}",
         rungs=ladder_for(320, 180),
         overlay=None,
         role=ROLE,
         metadata={"kind": "window", "render_id": "rnd"},
         token="rnd",
     )
-    window_id = client.create_job(**window.kwargs())["Job"]["Id"]
-    done = mediaconvert.wait(window_id, 120)
+    done = mediaconvert.wait(_client().create_job(**request.kwargs())["Job"]["Id"], 120)
     assert done["Status"] == "COMPLETE", done.get("ErrorMessage")
-    cut = hls.parse_media(_get(f"{render}/window/{parsed.audio_uri}").decode())
-    print("CUT", cut.segments)
+    assert not [k for k in _keys(f"{RENDER_PREFIX}/window/") if "_360p" in k]  # audio only
+    return hls.parse_media(_get(f"{RENDER_PREFIX}/window/main_audio.m3u8").decode())
+
+
+def test_ladder_job_then_an_audio_window_on_it(mediaconvert: Any, base_source: Path) -> None:
+    parsed, base_audio = _run_ladder(mediaconvert, base_source)
+
+    # the multivariant playlist: three video variants bound to one audio rendition group
+    text = _get(f"{BASE_PREFIX}/main.m3u8").decode()
+    m3u8.parse(text, strict=True)
+    master = m3u8.loads(text)
+    assert master.is_variant and len(master.playlists) == 3
+    (group,) = [m for m in master.media if m.type == "AUDIO"]
+    assert group.group_id == "audio" and group.uri == "main_audio.m3u8" and group.default == "YES"
+    assert [p.stream_info.resolution for p in master.playlists] == [(640, 360), (854, 480), (1280, 720)]
+    for variant in master.playlists:
+        assert variant.stream_info.audio == "audio"
+        assert variant.stream_info.codecs.startswith("avc1.") and variant.stream_info.codecs.endswith(
+            ",mp4a.40.2"
+        )
+    assert [v.uri for v in parsed.variants] == ["main_360p.m3u8", "main_480p.m3u8", "main_720p.m3u8"]
+
+    # the WAV the windows splice into, next to the ladder: the whole source, 48 kHz 16-bit stereo
+    layout = audio.wav_layout(_get(f"{BASE_PREFIX}/audio.wav")[: audio.HEADER_PROBE_BYTES])
+    assert (layout.channels, layout.sample_rate, layout.bits) == (2, AUDIO_SAMPLE_RATE, 16)
+    assert abs(layout.data_bytes / layout.frame_bytes - BASE_SECONDS * AUDIO_SAMPLE_RATE) <= 1024
+
+    # video: 2 s segments; audio: segment i starts at audio_segment_start(i), on the AAC grid
+    segments = round(BASE_SECONDS / SEGMENT_SECONDS)
+    for variant in parsed.variants:
+        video = hls.parse_media(_get(f"{BASE_PREFIX}/{variant.uri}").decode())
+        assert [d for _, d in video.segments] == [float(SEGMENT_SECONDS)] * segments
+    elapsed = 0.0
+    for i in range(1, segments + 1):
+        elapsed += base_audio.segments[i - 1][1]
+        assert abs(elapsed * AUDIO_SAMPLE_RATE - audio_segment_start(i)) <= 1, i
+    # the encoder's flush may add one last AAC frame past the video's end, never more
+    assert len(base_audio.segments) in (segments, segments + 1)
+    assert BASE_SECONDS <= base_audio.duration < BASE_SECONDS + 2 * 1024 / AUDIO_SAMPLE_RATE
+
+    # a window over the first two segments: its audio segments replace the base's one for one
+    span = Span(0, 1)
+    cut = _run_audio_window(mediaconvert, span, BASE_SECONDS)
+    assert len(cut.segments) == span.count
     for i, (_, seconds) in enumerate(cut.segments):
-        assert abs(seconds - base_audio.segments[span.first + i][1]) <= hls.DURATION_TOLERANCE, i
-    # and the app's splice accepts it as a one-for-one replacement
-    text = hls.spliced_media(base_audio, prefix, cut, f"{render}/window", span.first, render)
-    assert len(m3u8.loads(text).segments) == segments
-    assert not [k for k in _keys(f"{render}/window/") if "_360p" in k]  # audio-only: no video re-encoded
+        assert abs(seconds - base_audio.segments[span.first + i][1]) <= 1 / AUDIO_SAMPLE_RATE, i
+    # and the app's splice accepts it
+    text = hls.spliced_media(
+        base_audio, BASE_PREFIX, cut, f"{RENDER_PREFIX}/window", span.first, RENDER_PREFIX
+    )
+    assert len(m3u8.loads(text).segments) == len(base_audio.segments)
 
 
-def _keys(prefix: str) -> list[str]:
-    listed = boto3.client("s3").list_objects_v2(Bucket=MEDIA, Prefix=prefix)
-    return [o["Key"] for o in listed.get("Contents", [])]
+def test_a_window_on_the_final_segment_matches_the_base(mediaconvert: Any, sample_video: Path) -> None:
+    _, base_audio = _run_ladder(mediaconvert, sample_video)  # 2 s: one segment, the final one
+    span = Span(0, 0)
+    cut = _run_audio_window(mediaconvert, span, 2.0)
+    assert len(cut.segments) == 1
+    assert abs(cut.segments[0][1] - base_audio.segments[span.first][1]) <= 1 / AUDIO_SAMPLE_RATE
