@@ -25,7 +25,7 @@ from chalicelib.domain.models import (
     User,
     VideoProbe,
 )
-from chalicelib.domain.ports import ObjectInfo, PresignedPost
+from chalicelib.domain.ports import JobStatus, ObjectInfo, PresignedPost
 from chalicelib.media.jobs import JobRequest
 
 
@@ -308,6 +308,7 @@ class FakeMediaJobs:
         self.submitted: list[JobRequest] = []
         self.by_token: dict[str, str] = {}
         self.refuse: str | None = None
+        self.statuses: dict[str, JobStatus] = {}  # tests set a job's status here
 
     def submit(self, request: JobRequest) -> str:
         if self.refuse is not None:
@@ -317,4 +318,8 @@ class FakeMediaJobs:
         self.submitted.append(request)
         job_id = f"job-{len(self.submitted):04d}"
         self.by_token[request.client_request_token] = job_id
+        self.statuses[job_id] = JobStatus("SUBMITTED", 0)
         return job_id
+
+    def status(self, job_id: str) -> JobStatus | None:
+        return self.statuses.get(job_id)

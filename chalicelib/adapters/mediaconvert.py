@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import StorageError
+from chalicelib.domain.ports import JobStatus
 from chalicelib.media.jobs import JobRequest
 
 logger = logging.getLogger(__name__)
@@ -32,3 +33,20 @@ class MediaConvertJobs:
             raise StorageError("MediaConvert could not be reached") from exc
         job_id: str = job["Id"]
         return job_id
+
+    def status(self, job_id: str) -> JobStatus | None:
+        try:
+            job = self._mc.get_job(Id=job_id)["Job"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NotFoundException", "NotFound", "404"):
+                return None
+            logger.exception("GetJob failed")
+            raise StorageError("MediaConvert could not report the job") from exc
+        except BotoCoreError as exc:
+            raise StorageError("MediaConvert could not be reached") from exc
+        return JobStatus(
+            status=job["Status"],
+            percent=job.get("JobPercentComplete"),
+            error_code=job.get("ErrorCode"),
+            error_message=job.get("ErrorMessage"),
+        )

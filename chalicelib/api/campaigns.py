@@ -17,7 +17,7 @@ from chalicelib.api.schemas import (
     UploadOut,
     UploadRequest,
 )
-from chalicelib.domain import campaigns
+from chalicelib.domain import campaigns, media
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.settings import get_settings
@@ -57,7 +57,11 @@ def list_(principal: Principal, query: PageQuery) -> CampaignPage:
 
 @route(bp, "/campaigns/{campaign_id}", "GET", summary="Get a campaign", response=CampaignOut)
 def get(principal: Principal, campaign_id: str) -> Response:
-    return _with_etag(CampaignOut.of(deps.get_campaign_repo().get(principal.account_id, campaign_id)))
+    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = media.reconcile_base(
+        campaign, deps.get_campaign_repo(), deps.get_media_store(), deps.get_media_jobs()
+    )
+    return _with_etag(CampaignOut.of(campaign))
 
 
 @route(

@@ -76,7 +76,9 @@ def _video(principal: Principal, campaign_id: str, prospect_id: str) -> Prospect
     response=VideoOut,
 )
 def get(principal: Principal, campaign_id: str, prospect_id: str) -> VideoOut:
-    return VideoOut.of(_video(principal, campaign_id, prospect_id))
+    video = _video(principal, campaign_id, prospect_id)
+    video = media.reconcile_video(video, deps.get_video_repo(), deps.get_media_store(), deps.get_media_jobs())
+    return VideoOut.of(video)
 
 
 @route(

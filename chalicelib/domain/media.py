@@ -36,6 +36,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import (
     CampaignRepository,
+    JobStatus,
     MediaJobs,
     ObjectStore,
     ProspectRepository,
@@ -248,6 +249,66 @@ def fail_base(
         return c.model_copy(update={"base_video": failed, "status": CampaignStatus.DRAFT})
 
     campaigns.update(account_id, campaign_id, change)
+
+
+#: A base or render still processing after this long without news is checked with the service:
+#: an event can be lost (its handler failed past its retries, or the local stack restarted).
+RECONCILE_AFTER_SECONDS = 120
+
+
+def _synthetic_event(job_id: str, metadata: dict[str, str], found: JobStatus | None) -> JobEvent:
+    if found is None:
+        return JobEvent(
+            job_id, "ERROR", metadata, error="the encode was interrupted and is gone; upload again"
+        )
+    error = None
+    if found.status == "ERROR":
+        error = f"{found.error_message or 'unknown error'} (MediaConvert error {found.error_code})"
+    return JobEvent(job_id, found.status, metadata, percent=found.percent, error=error)
+
+
+def reconcile_base(
+    campaign: Campaign, campaigns: CampaignRepository, media: ObjectStore, media_jobs: MediaJobs
+) -> Campaign:
+    """If the base has been processing for long, ask MediaConvert and apply what it says."""
+    video = campaign.base_video
+    if video is None or video.status is not UploadStatus.PROCESSING or video.job_id is None:
+        return campaign
+    if (utcnow() - video.updated_at).total_seconds() < RECONCILE_AFTER_SECONDS:
+        return campaign
+    found = media_jobs.status(video.job_id)
+    if found is not None and found.status in ("SUBMITTED", "PROGRESSING"):
+        return campaign
+    metadata = {
+        "kind": "base",
+        "account_id": campaign.account_id,
+        "campaign_id": campaign.campaign_id,
+        "upload_id": video.upload_id,
+    }
+    _base_event(_synthetic_event(video.job_id, metadata, found), campaigns, media)
+    return campaigns.get(campaign.account_id, campaign.campaign_id)
+
+
+def reconcile_video(
+    video: ProspectVideo, videos: VideoRepository, media: ObjectStore, media_jobs: MediaJobs
+) -> ProspectVideo:
+    """The same for a prospect's render."""
+    if video.status is not VideoStatus.RENDERING or video.job_id is None:
+        return video
+    if (utcnow() - video.created_at).total_seconds() < RECONCILE_AFTER_SECONDS:
+        return video
+    found = media_jobs.status(video.job_id)
+    if found is not None and found.status in ("SUBMITTED", "PROGRESSING"):
+        return video
+    metadata = {
+        "kind": "window",
+        "account_id": video.account_id,
+        "campaign_id": video.campaign_id,
+        "prospect_id": video.prospect_id,
+        "render_id": video.render_id,
+    }
+    _window_event(_synthetic_event(video.job_id, metadata, found), videos, media)
+    return videos.get(video.account_id, video.campaign_id, video.prospect_id)
 
 
 # --------------------------------------------------------------------------- prospect render

@@ -117,8 +117,19 @@ class VideoRepository(Protocol):
     ) -> ProspectVideo: ...
 
 
+@dataclass(frozen=True)
+class JobStatus:
+    status: str  # SUBMITTED PROGRESSING COMPLETE ERROR CANCELED
+    percent: int | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
 class MediaJobs(Protocol):
     """MediaConvert, as the domain needs it."""
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The job's current status, or ``None`` if the service does not know the job."""
 
     def submit(self, request: JobRequest) -> str:
         """Create the job and return its id. Idempotent on ``request.client_request_token``.

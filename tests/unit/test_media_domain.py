@@ -697,3 +697,76 @@ def test_start_render_refuses_a_ladder_encoded_with_other_rungs(ready: World) ->
     with pytest.raises(ConflictError, match="other renditions"):
         _render(ready, 2.0, 3.0)
     assert ready.jobs.submitted == [] and ready.videos.items == {}
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def _stale(world: World, seconds: float) -> None:
+    """Pretend the base went processing ``seconds`` ago with job-0001 submitted."""
+    from datetime import timedelta
+
+    from chalicelib.domain.models import utcnow
+
+    base = world.base.model_copy(
+        update={"job_id": "job-0001", "updated_at": utcnow() - timedelta(seconds=seconds)}
+    )
+    world.campaigns.save(world.campaign.model_copy(update={"base_video": base}))
+
+
+def test_a_recent_processing_base_is_not_checked(world: World) -> None:
+    _stale(world, 5)
+    # No job is known to the fake service: were it asked, the base would fail.
+    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    assert after.base_video is not None and after.base_video.status is UploadStatus.PROCESSING
+
+
+def test_a_base_whose_job_is_lost_fails_instead_of_hanging(world: World) -> None:
+    _stale(world, svc.RECONCILE_AFTER_SECONDS + 1)
+    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    assert after.base_video is not None and after.base_video.status is UploadStatus.FAILED
+    assert "interrupted" in (after.base_video.reason or "")
+
+
+def test_a_base_whose_error_event_was_lost_gets_the_services_reason(world: World) -> None:
+    from chalicelib.domain.ports import JobStatus
+
+    _stale(world, svc.RECONCILE_AFTER_SECONDS + 1)
+    world.jobs.statuses["job-0001"] = JobStatus("ERROR", error_code=1010, error_message="input unreadable")
+    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    assert after.base_video is not None and after.base_video.status is UploadStatus.FAILED
+    assert "input unreadable (MediaConvert error 1010)" in (after.base_video.reason or "")
+
+
+def test_a_base_still_encoding_is_left_alone(world: World) -> None:
+    from chalicelib.domain.ports import JobStatus
+
+    _stale(world, svc.RECONCILE_AFTER_SECONDS + 1)
+    world.jobs.statuses["job-0001"] = JobStatus("PROGRESSING", 40)
+    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    assert after.base_video is not None and after.base_video.status is UploadStatus.PROCESSING
+
+
+def test_a_render_whose_job_is_lost_fails_only_that_prospect(world: World) -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain.models import utcnow
+
+    video = world.videos.save(
+        ProspectVideo(
+            account_id=world.account_id,
+            campaign_id=world.campaign_id,
+            prospect_id=world.prospect_id,
+            render_id=new_id("rnd"),
+            base_upload_id=world.upload_id,
+            window=RenderWindow(start=1.0, end=2.0),
+            first_segment=0,
+            segment_count=1,
+            job_id="job-0042",
+            prefix="x",
+            created_at=utcnow() - timedelta(seconds=svc.RECONCILE_AFTER_SECONDS + 1),
+        )
+    )
+    after = svc.reconcile_video(video, world.videos, world.media, world.jobs)
+    assert after.status is VideoStatus.FAILED and "interrupted" in (after.error or "")
+    assert world.base.status is UploadStatus.PROCESSING  # the campaign is not touched
