@@ -27,6 +27,7 @@ import re
 import subprocess
 import tempfile
 import threading
+import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -416,9 +417,16 @@ class FfmpegExecutor:
             ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
         self.ffmpeg = ffmpeg
         self.preset = preset
-        self._s3 = s3
+        self._s3_factory = s3
+        self._s3_client: Any = None
         self._cache = Path(tempfile.mkdtemp(prefix="mc-inputs-"))
         self._cache_lock = threading.Lock()
+
+    def _s3(self) -> Any:
+        """One S3 client for every job (boto3 clients are thread-safe, and costly to create)."""
+        if self._s3_client is None:
+            self._s3_client = self._s3_factory()
+        return self._s3_client
 
     # JobExecutor -----------------------------------------------------------------------
 
@@ -600,7 +608,7 @@ class FfmpegExecutor:
         job: JobContext,
     ) -> None:
         a = plan.audio
-        rate, frame_bytes = a.sample_rate, 4 * a.channels
+        rate, frame_bytes = a.sample_rate, 2 * a.channels  # interleaved s16
         seg_starts = [audio_segment_start(i) for i in range(first_seg, last_seg + 2)]
         preroll = 2 * AAC_FRAME_SAMPLES
         lo = max(0, seg_starts[0] - preroll)
@@ -613,7 +621,7 @@ class FfmpegExecutor:
             pcm += self._decode_pcm(source, a, start=origin / rate, limit_seconds=(hi - origin) / rate + 0.5)
         total = len(pcm) // frame_bytes + origin
         if plan.external_audio is not None:
-            ext = self._decode_pcm(
+            ext = self._external_pcm(
                 self._fetch(plan.external_audio, work / "external", "ExternalAudioFileInput"), a
             )
             at = (plan.audio_offset_ms * rate // 1000 - origin) * frame_bytes
@@ -624,33 +632,35 @@ class FfmpegExecutor:
             pcm[at : at + len(ext)] = ext
         available = max(total, len(pcm) // frame_bytes + origin)
         hi = min(hi, available)
-        # Cuts are not clamped to the input's end: the encoder's final flush packets lie past it,
-        # and the ladder's last segments hold them too.
-        cuts = seg_starts
-        encoded = work / "audio.nut"
-        self._run(
-            [
-                *self._base_args(progress=False),
-                *("-f", "f32le", "-ar", str(rate), "-ac", str(a.channels), "-i", "pipe:0"),
-                *("-af", f"asetpts=PTS+{lo}", *self._aac(a), "-f", "nut", str(encoded)),
-            ],
-            stdin=bytes(pcm[(lo - origin) * frame_bytes : (hi - origin) * frame_bytes]),
-            job=job,
-        )
-        args = [*self._base_args(progress=False), "-copyts", "-i", str(encoded)]
-        pieces: list[tuple[int, Path, float]] = []
-        for n, (s, e) in enumerate(itertools.pairwise(cuts)):
-            if e <= s:
-                continue
+        # One process: the span is encoded once per segment output (identical, deterministic
+        # encoders: a few seconds of audio each) and each output keeps its segment's packets by
+        # timestamp. Cuts are not clamped to the input's end: the encoder's final flush packets
+        # lie past it, and the ladder's last segments hold them too.
+        args = [*self._base_args(progress=False)]
+        args += ["-f", "s16le", "-ar", str(rate), "-ac", str(a.channels), "-i", "pipe:0"]
+        pieces: list[tuple[Path, float]] = []
+        for n, (s, e) in enumerate(itertools.pairwise(seg_starts)):
             piece = work / f"apiece{n}"
             piece.mkdir()
-            args += ["-map", "0:a", "-c", "copy", "-bsf:a", f"noise=drop=lt(pts\\,{s})+gte(pts\\,{e})"]
+            args += ["-map", "0:a", "-af", f"asetpts=PTS+{lo}", *self._aac(a)]
+            args += ["-bsf:a", f"noise=drop=lt(pts\\,{s})+gte(pts\\,{e})"]
             args += self._hls(piece, "p", 10_000, discont=True)
-            pieces.append((n, piece, (e - s) / rate))
-        self._run(args, job=job)
-        init = (pieces[0][1] / "p_init.mp4").read_bytes()
-        fragments = [(piece / "p_00001.mp4").read_bytes() for _, piece, _ in pieces]
-        write_rendition(out, f"{name}{a.modifier}", init, fragments, [sec for _, _, sec in pieces], plan)
+            pieces.append((piece, (e - s) / rate))
+        self._run(args, job=job, stdin=bytes(pcm[(lo - origin) * frame_bytes : (hi - origin) * frame_bytes]))
+        init = (pieces[0][0] / "p_init.mp4").read_bytes()
+        fragments = [(piece / "p_00001.mp4").read_bytes() for piece, _ in pieces]
+        write_rendition(out, f"{name}{a.modifier}", init, fragments, [sec for _, sec in pieces], plan)
+
+    def _external_pcm(self, path: Path, a: AudioOut) -> bytes:
+        """The external audio as interleaved s16: read directly when it already is a 16-bit WAV at
+        the output's rate and layout (what Tailorcast sends), decoded by ffmpeg otherwise."""
+        try:
+            with wave.open(str(path), "rb") as w:
+                if (w.getsampwidth(), w.getframerate(), w.getnchannels()) == (2, a.sample_rate, a.channels):
+                    return w.readframes(w.getnframes())
+        except (wave.Error, EOFError):
+            pass
+        return self._decode_pcm(path, a)
 
     # ffmpeg plumbing -------------------------------------------------------------------
 
@@ -700,12 +710,12 @@ class FfmpegExecutor:
     def _decode_pcm(
         self, path: Path, a: AudioOut, start: float = 0.0, limit_seconds: float | None = None
     ) -> bytes:
-        """Interleaved f32 at the output's rate and layout, from ``start`` seconds (sample-exact)."""
+        """Interleaved s16 at the output's rate and layout, from ``start`` seconds (sample-exact)."""
         seek = ["-ss", f"{start:.6f}"] if start > 0 else []
         args = [*self._base_args(progress=False), *seek, "-i", str(path)]
         if limit_seconds is not None:
             args += ["-t", f"{limit_seconds:.6f}"]
-        args += ["-map", "0:a:0", "-f", "f32le", "-ar", str(a.sample_rate), "-ac", str(a.channels), "pipe:1"]
+        args += ["-map", "0:a:0", "-f", "s16le", "-ar", str(a.sample_rate), "-ac", str(a.channels), "pipe:1"]
         proc = subprocess.run(args, capture_output=True, check=False)
         if proc.returncode != 0:
             raise JobError(1010, f"could not decode audio from {path.name}: {_tail(proc.stderr)}")
