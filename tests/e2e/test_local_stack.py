@@ -30,8 +30,10 @@ def test_s3_upload_reaches_its_handler_through_the_stack(stack, sample_video: Pa
     # notification (configured from the app's @on_s3_event) invokes the Lambda asynchronously.
     client.upload(campaign["campaign_id"], "base_video", sample_video, "video/mp4")
     done = client.wait_for_base_video(campaign["campaign_id"], timeout=60)
-    assert done["base_video"]["status"] == "valid", done["base_video"]
-    assert done["status"] == "ready"
+    # …then the ladder job runs on the local MediaConvert and its COMPLETE event (EventBridge
+    # pattern matched) makes the base ready.
+    assert done["base_video"]["status"] == "ready", done["base_video"]
+    assert done["status"] == "ready" and done["base_video"]["ladder"]["segment_count"] == 1
     assert done["base_video"]["probe"]["video_codec"] == "h264"
     assert stack.dispatcher.dead_letters == []
 

@@ -68,8 +68,9 @@ def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> 
         campaign = api.create_campaign("kept across restarts", script="Hi {first_name}")
         api.upload(campaign["campaign_id"], "base_video", sample_video, "video/mp4")
         validated = api.wait_for_base_video(campaign["campaign_id"])
-        assert validated["base_video"]["status"] == "valid"
+        assert validated["base_video"]["status"] == "ready"
         key = validated["base_video"]["key"]
+        ladder = validated["base_video"]["ladder"]
 
     with running_stack(state, stop=signal.SIGKILL) as info:
         api = TailorcastClient(info["api"], token)  # same token: the signing key is state too
@@ -78,6 +79,11 @@ def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> 
         s3 = boto3.client("s3", endpoint_url=info["aws"], region_name="us-east-1")
         head = s3.head_object(Bucket=info["env"]["TAILORCAST_UPLOADS_BUCKET"], Key=key)
         assert head["ContentLength"] == sample_video.stat().st_size
+        # The encoded ladder survives too (media bucket).
+        master = s3.get_object(
+            Bucket=info["env"]["TAILORCAST_MEDIA_BUCKET"], Key=f"{ladder['prefix']}/main.m3u8"
+        )
+        assert b"#EXT-X-STREAM-INF" in master["Body"].read()
         # Written just before a hard kill: only the journal has it.
         second = api.create_campaign("written before a kill -9")
 
