@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, TailorcastError
@@ -36,7 +37,6 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import (
     CampaignRepository,
-    JobStatus,
     MediaJobs,
     ObjectStore,
     ProspectRepository,
@@ -256,11 +256,20 @@ def fail_base(
 RECONCILE_AFTER_SECONDS = 120
 
 
-def _synthetic_event(job_id: str, metadata: dict[str, str], found: JobStatus | None) -> JobEvent:
+def _lost_event(
+    job_id: str | None, since: datetime, metadata: dict[str, str], jobs: MediaJobs
+) -> JobEvent | None:
+    """The event to apply for a job that has gone quiet for too long, or ``None`` to wait more:
+    the job's final state if it has one, an ERROR if the service no longer knows the job."""
+    if job_id is None or (utcnow() - since).total_seconds() < RECONCILE_AFTER_SECONDS:
+        return None
+    found = jobs.status(job_id)
     if found is None:
         return JobEvent(
             job_id, "ERROR", metadata, error="the encode was interrupted and is gone; upload again"
         )
+    if found.status in ("SUBMITTED", "PROGRESSING"):
+        return None
     error = None
     if found.status == "ERROR":
         error = f"{found.error_message or 'unknown error'} (MediaConvert error {found.error_code})"
@@ -272,20 +281,13 @@ def reconcile_base(
 ) -> Campaign:
     """If the base has been processing for long, ask MediaConvert and apply what it says."""
     video = campaign.base_video
-    if video is None or video.status is not UploadStatus.PROCESSING or video.job_id is None:
+    if video is None or video.status is not UploadStatus.PROCESSING:
         return campaign
-    if (utcnow() - video.updated_at).total_seconds() < RECONCILE_AFTER_SECONDS:
+    metadata = {"kind": "base", "account_id": campaign.account_id, "campaign_id": campaign.campaign_id}
+    event = _lost_event(video.job_id, video.updated_at, metadata | {"upload_id": video.upload_id}, media_jobs)
+    if event is None:
         return campaign
-    found = media_jobs.status(video.job_id)
-    if found is not None and found.status in ("SUBMITTED", "PROGRESSING"):
-        return campaign
-    metadata = {
-        "kind": "base",
-        "account_id": campaign.account_id,
-        "campaign_id": campaign.campaign_id,
-        "upload_id": video.upload_id,
-    }
-    _base_event(_synthetic_event(video.job_id, metadata, found), campaigns, media)
+    _base_event(event, campaigns, media)
     return campaigns.get(campaign.account_id, campaign.campaign_id)
 
 
@@ -293,21 +295,14 @@ def reconcile_video(
     video: ProspectVideo, videos: VideoRepository, media: ObjectStore, media_jobs: MediaJobs
 ) -> ProspectVideo:
     """The same for a prospect's render."""
-    if video.status is not VideoStatus.RENDERING or video.job_id is None:
+    if video.status is not VideoStatus.RENDERING:
         return video
-    if (utcnow() - video.created_at).total_seconds() < RECONCILE_AFTER_SECONDS:
+    metadata = {"kind": "window", "account_id": video.account_id, "campaign_id": video.campaign_id}
+    metadata |= {"prospect_id": video.prospect_id, "render_id": video.render_id}
+    event = _lost_event(video.job_id, video.created_at, metadata, media_jobs)
+    if event is None:
         return video
-    found = media_jobs.status(video.job_id)
-    if found is not None and found.status in ("SUBMITTED", "PROGRESSING"):
-        return video
-    metadata = {
-        "kind": "window",
-        "account_id": video.account_id,
-        "campaign_id": video.campaign_id,
-        "prospect_id": video.prospect_id,
-        "render_id": video.render_id,
-    }
-    _window_event(_synthetic_event(video.job_id, metadata, found), videos, media)
+    _window_event(event, videos, media)
     return videos.get(video.account_id, video.campaign_id, video.prospect_id)
 
 
