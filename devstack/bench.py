@@ -4,9 +4,9 @@ Both ways run in one process on the same machine, side by side, through the same
 product runs: the domain's render use case, the MediaConvert API (the local stand-in, called with
 boto3), the same ffmpeg settings. AWS storage is moto, in memory.
 
-* **ours**: :func:`chalicelib.domain.media.start_render` (span audio, name card) → the window job
-  (only the segments the window touches) → the prospect's playlists. Email previews are timed
-  separately: they are a by-product both approaches need.
+* **ours**: the render task's :func:`chalicelib.tasks.media.submit_render` (span audio, name
+  card) → the window job (only the segments the window touches) → the prospect's playlists.
+  Email previews are timed separately: they are a by-product both approaches need.
 * **naive** (what peers do): a full ladder job per prospect, from the whole base video with the
   prospect's audio laid in (and the card burnt in for the overlay case).
 
@@ -286,10 +286,11 @@ class _Bench:
         from chalicelib import dependencies as deps
         from chalicelib.domain import media
         from chalicelib.domain.models import OverlayText, RenderWindow
+        from chalicelib.tasks.media import submit_render
 
         prospect_id, audio_key = self._prospect(campaign, index, (window[1] - window[0]) * 0.9)
         t0 = time.perf_counter()
-        video = media.start_render(
+        video = submit_render(
             media.RenderRequest(
                 account_id=campaign.account_id,
                 campaign_id=campaign.campaign_id,
@@ -297,14 +298,7 @@ class _Bench:
                 window=RenderWindow(start=window[0], end=window[1]),
                 audio_key=audio_key,
                 overlay=OverlayText(text=f"Prospect {index}", subtitle="Acme Corp") if overlay else None,
-            ),
-            deps.get_campaign_repo(),
-            deps.get_prospect_repo(),
-            deps.get_video_repo(),
-            deps.get_media_store(),
-            deps.get_upload_store(),
-            deps.get_media_jobs(),
-            deps.media_config(),
+            )
         )
         t1 = time.perf_counter()
         assert video.job_id is not None

@@ -54,8 +54,8 @@ def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
         renders = _render_prospects(
             stack, client, me["account"]["account_id"], campaign["campaign_id"], console
         )
-        out = _export(
-            stack, f"{me['account']['account_id']}/{campaign['campaign_id']}/", state_dir / "demo-output"
+        out = stack.export_media(
+            f"{me['account']['account_id']}/{campaign['campaign_id']}/", state_dir / "demo-output"
         )
         console.print(renders_table(renders))
         for render in renders:
@@ -131,19 +131,6 @@ def _render_prospects(
             video = client.wait_for_video(campaign_id, prospect_id)
             renders.append({"first_name": first, **video})
     return renders
-
-
-def _export(stack: LocalStack, prefix: str, dest: Path) -> Path:
-    """Copy the campaign's media objects out of the local S3, keys as paths: playable as files."""
-    s3 = stack.client("s3")
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.settings.media_bucket, Prefix=prefix
-    ):
-        for obj in page.get("Contents", []):
-            path = dest / obj["Key"]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(stack.settings.media_bucket, obj["Key"], str(path))
-    return dest.resolve()
 
 
 def renders_table(renders: list[dict[str, Any]]) -> Table:

@@ -14,6 +14,7 @@ The app is configured only through environment variables, exactly as in Lambda.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -159,6 +160,18 @@ class LocalStack:
     def buckets(self) -> list[str]:
         return [self.settings.uploads_bucket, self.settings.media_bucket]
 
+    def export_media(self, prefix: str, dest: Path) -> Path:
+        """Copy the media bucket's objects under ``prefix`` to ``dest``, keys as paths, so that the
+        playlists' relative URIs resolve: a folder ffplay or a browser can play."""
+        s3 = self.client("s3")
+        bucket = self.settings.media_bucket
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                path = dest / obj["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(path))
+        return dest.resolve()
+
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
@@ -220,16 +233,22 @@ class LocalStack:
 
     def _deliver_event(self, event: dict[str, Any]) -> None:
         """EventBridge: hand the event to every function whose rule pattern matches it."""
+        for name, pattern in self._event_rules():
+            if pattern.matches_event(event):
+                self.dispatcher.invoke_async(function_name(self.stage, name), event)
+
+    @functools.cache  # noqa: B019 - one stack per process; its app never changes
+    def _event_rules(self) -> list[tuple[str, Any]]:
+        """The app's ``@on_cw_event`` rules, parsed once (moto's EventBridge pattern matcher)."""
         from chalice.app import CloudWatchEventConfig
         from moto.events.models import EventPattern
 
-        if self.app_module is None:
-            return
-        for source in self.app_module.app.event_sources:
-            if isinstance(source, CloudWatchEventConfig) and EventPattern.load(
-                json.dumps(source.event_pattern)
-            ).matches_event(event):  # type: ignore[arg-type]
-                self.dispatcher.invoke_async(function_name(self.stage, source.name), event)
+        assert self.app_module is not None
+        return [
+            (source.name, EventPattern.load(json.dumps(source.event_pattern)))
+            for source in self.app_module.app.event_sources
+            if isinstance(source, CloudWatchEventConfig)
+        ]
 
     def _load_app(self) -> ModuleType:
         import importlib

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -90,23 +90,34 @@ def start_base_ladder(
         rungs=ladder.ladder_for(width, height),
         fps=ladder.frame_rate_for(video.probe.frame_rate),
         role=config.role_arn,
-        metadata={
-            "kind": "base",
-            "account_id": campaign.account_id,
-            "campaign_id": campaign.campaign_id,
-            "upload_id": video.upload_id,
-        },
+        metadata=_base_metadata(campaign.account_id, campaign.campaign_id, video.upload_id),
         token=f"base-{video.upload_id}",
     )
     return media_jobs.submit(_queued(request, config))
 
 
 def _queued(request: jobs.JobRequest, config: MediaConfig) -> jobs.JobRequest:
-    if config.queue_arn is None:
-        return request
-    return jobs.JobRequest(
-        request.settings, request.user_metadata, request.role, request.client_request_token, config.queue_arn
-    )
+    return request if config.queue_arn is None else replace(request, queue=config.queue_arn)
+
+
+def _base_metadata(account_id: str, campaign_id: str, upload_id: str) -> dict[str, str]:
+    """A ladder job's ``UserMetadata``: what its events are routed and matched by."""
+    return {"kind": "base", "account_id": account_id, "campaign_id": campaign_id, "upload_id": upload_id}
+
+
+def _window_metadata(video: ProspectVideo) -> dict[str, str]:
+    """A window job's ``UserMetadata``."""
+    return {
+        "kind": "window",
+        "account_id": video.account_id,
+        "campaign_id": video.campaign_id,
+        "prospect_id": video.prospect_id,
+        "render_id": video.render_id,
+    }
+
+
+def _service_error(message: str | None, code: object) -> str:
+    return f"{message or 'unknown error'} (MediaConvert error {code})"
 
 
 def _display_size(video: BaseVideo) -> tuple[int, int]:
@@ -157,8 +168,7 @@ class JobEvent:
         progress = detail.get("jobProgress") or {}
         error = None
         if detail.get("status") == "ERROR":
-            message = detail.get("errorMessage") or "unknown error"
-            error = f"{message} (MediaConvert error {detail.get('errorCode')})"
+            error = _service_error(detail.get("errorMessage"), detail.get("errorCode"))
         return cls(
             job_id=str(detail.get("jobId", "")),
             status=str(detail.get("status", "")),
@@ -270,9 +280,7 @@ def _lost_event(
         )
     if found.status in ("SUBMITTED", "PROGRESSING"):
         return None
-    error = None
-    if found.status == "ERROR":
-        error = f"{found.error_message or 'unknown error'} (MediaConvert error {found.error_code})"
+    error = _service_error(found.error_message, found.error_code) if found.status == "ERROR" else None
     return JobEvent(job_id, found.status, metadata, percent=found.percent, error=error)
 
 
@@ -283,8 +291,8 @@ def reconcile_base(
     video = campaign.base_video
     if video is None or video.status is not UploadStatus.PROCESSING:
         return campaign
-    metadata = {"kind": "base", "account_id": campaign.account_id, "campaign_id": campaign.campaign_id}
-    event = _lost_event(video.job_id, video.updated_at, metadata | {"upload_id": video.upload_id}, media_jobs)
+    metadata = _base_metadata(campaign.account_id, campaign.campaign_id, video.upload_id)
+    event = _lost_event(video.job_id, video.updated_at, metadata, media_jobs)
     if event is None:
         return campaign
     _base_event(event, campaigns, media)
@@ -297,9 +305,7 @@ def reconcile_video(
     """The same for a prospect's render."""
     if video.status is not VideoStatus.RENDERING:
         return video
-    metadata = {"kind": "window", "account_id": video.account_id, "campaign_id": video.campaign_id}
-    metadata |= {"prospect_id": video.prospect_id, "render_id": video.render_id}
-    event = _lost_event(video.job_id, video.created_at, metadata, media_jobs)
+    event = _lost_event(video.job_id, video.created_at, _window_metadata(video), media_jobs)
     if event is None:
         return video
     _window_event(event, videos, media)
@@ -359,25 +365,6 @@ def start_render(
         media.put_bytes(f"{prefix}/input/overlay.png", png, "image/png")
         overlay = jobs.Overlay(media.uri(f"{prefix}/input/overlay.png"), window, x, y)
 
-    job = jobs.window_job(
-        source=uploads.uri(base.key),
-        destination=media.uri(f"{prefix}/{WINDOW_DIR}/{BASE_NAME}"),
-        span=span,
-        duration=lad.duration_seconds,
-        fps=lad.fps,
-        audio=media.uri(f"{prefix}/input/audio.wav"),
-        rungs=rungs,
-        overlay=overlay,
-        role=config.role_arn,
-        metadata={
-            "kind": "window",
-            "account_id": request.account_id,
-            "campaign_id": request.campaign_id,
-            "prospect_id": request.prospect_id,
-            "render_id": render_id,
-        },
-        token=render_id,
-    )
     video = ProspectVideo(
         account_id=request.account_id,
         campaign_id=request.campaign_id,
@@ -389,6 +376,19 @@ def start_render(
         first_segment=span.first,
         segment_count=span.count,
         prefix=prefix,
+    )
+    job = jobs.window_job(
+        source=uploads.uri(base.key),
+        destination=media.uri(f"{prefix}/{WINDOW_DIR}/{BASE_NAME}"),
+        span=span,
+        duration=lad.duration_seconds,
+        fps=lad.fps,
+        audio=media.uri(f"{prefix}/input/audio.wav"),
+        rungs=rungs,
+        overlay=overlay,
+        role=config.role_arn,
+        metadata=_window_metadata(video),
+        token=render_id,
     )
     job_id = media_jobs.submit(_queued(job, config))
     return _put_video(videos, video.model_copy(update={"job_id": job_id}))
@@ -541,13 +541,7 @@ def publish_previews(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]
         if video.overlay is not None
         else posixpath.join(base_dir, rung[0].uri)
     )
-    folder = posixpath.dirname(here)
-    playlist = hls.parse_media(media.get_bytes(here).decode())
-    init = media.get_bytes(posixpath.normpath(posixpath.join(folder, playlist.map_uri)))
-    segments = [
-        media.get_bytes(posixpath.normpath(posixpath.join(folder, uri)))
-        for uri, _ in playlist.segments[video.first_segment : video.first_segment + video.segment_count]
-    ]
+    init, segments = _rendition(media, here, video.first_segment, video.segment_count)
     seg_start = video.first_segment * ladder.SEGMENT_SECONDS
     span_end = seg_start + len(segments) * ladder.SEGMENT_SECONDS
     at = min(max(video.window.start + 0.5, seg_start), span_end - 0.1)
@@ -557,6 +551,18 @@ def publish_previews(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]
     media.put_bytes(f"{video.prefix}/{POSTER_NAME}", poster, "image/jpeg")
     media.put_bytes(f"{video.prefix}/{PREVIEW_NAME}", preview, "image/webp")
     return {"poster": POSTER_NAME, "preview": PREVIEW_NAME}
+
+
+def _rendition(
+    media: ObjectStore, playlist_key: str, first: int = 0, count: int | None = None
+) -> tuple[bytes, list[bytes]]:
+    """A rendition's init segment and its segments ``first``… (``count`` of them, or all), read
+    through the media playlist at ``playlist_key`` (URIs relative to it, as players resolve them)."""
+    folder = posixpath.dirname(playlist_key)
+    playlist = hls.parse_media(media.get_bytes(playlist_key).decode())
+    init = media.get_bytes(posixpath.normpath(posixpath.join(folder, playlist.map_uri)))
+    chosen = playlist.segments[first:] if count is None else playlist.segments[first : first + count]
+    return init, [media.get_bytes(posixpath.normpath(posixpath.join(folder, uri))) for uri, _ in chosen]
 
 
 def _segment_bytes(media: ObjectStore, folder: str, playlist: hls.MediaPlaylist) -> int:
@@ -584,17 +590,8 @@ def build_download(video: ProspectVideo, media: ObjectStore, workdir: Any) -> st
     master = hls.parse_master(media.get_bytes(f"{video.prefix}/{video.master}").decode())
     best = [v for v in master.variants if v.resolution[1] <= 1080][-1]
 
-    def fetch(playlist_uri: str) -> tuple[bytes, list[bytes]]:
-        key = posixpath.normpath(posixpath.join(video.prefix, playlist_uri))
-        here = posixpath.dirname(key)
-        parsed = hls.parse_media(media.get_bytes(key).decode())
-        init = media.get_bytes(posixpath.normpath(posixpath.join(here, parsed.map_uri)))
-        return init, [
-            media.get_bytes(posixpath.normpath(posixpath.join(here, s))) for s, _ in parsed.segments
-        ]
-
-    v_init, v_segments = fetch(best.uri)
-    a_init, a_segments = fetch(master.audio_uri)
+    v_init, v_segments = _rendition(media, posixpath.normpath(posixpath.join(video.prefix, best.uri)))
+    a_init, a_segments = _rendition(media, posixpath.normpath(posixpath.join(video.prefix, master.audio_uri)))
     dest = Path(workdir) / "download.mp4"
     previews.mp4_download(v_init, v_segments, a_init, a_segments, dest)
     media.put_bytes(key, dest.read_bytes(), "video/mp4")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import dependencies as deps
 from chalicelib.domain import media
-from chalicelib.domain.models import OverlayText, RenderWindow
+from chalicelib.domain.models import OverlayText, ProspectVideo, RenderWindow
 from chalicelib.observability import log_keys, logger
 
 bp = Blueprint(__name__)
@@ -50,12 +50,20 @@ def render_prospect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """
     request = RenderInput.model_validate(event)
     log_keys(account_id=request.account_id, campaign_id=request.campaign_id, prospect_id=request.prospect_id)
-    video = media.start_render(
+    video = submit_render(
         media.RenderRequest(
             **request.model_dump(exclude={"window", "overlay"}),
             window=request.window,
             overlay=request.overlay,
-        ),
+        )
+    )
+    return {"render_id": video.render_id, "job_id": video.job_id, "status": video.status.value}
+
+
+def submit_render(request: media.RenderRequest) -> ProspectVideo:
+    """:func:`media.start_render` on this container's adapters (the task above, and the benchmark)."""
+    return media.start_render(
+        request,
         deps.get_campaign_repo(),
         deps.get_prospect_repo(),
         deps.get_video_repo(),
@@ -64,4 +72,3 @@ def render_prospect(event: dict[str, Any], context: Any) -> dict[str, Any]:
         deps.get_media_jobs(),
         deps.media_config(),
     )
-    return {"render_id": video.render_id, "job_id": video.job_id, "status": video.status.value}

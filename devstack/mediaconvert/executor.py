@@ -445,7 +445,7 @@ class FfmpegExecutor:
             out, files = work / "out", work / "files"
             out.mkdir()
             files.mkdir()
-            name = plan.destination.rstrip("/").rsplit("/", 1)[-1] or "index"
+            name = _basename(plan.destination, "index")
             if plan.clip is None:
                 renditions = self._ladder(plan, source, info, out, files, name, job)
             else:
@@ -487,8 +487,7 @@ class FfmpegExecutor:
         args += ["-map", audio_map, "-vn", *self._aac(plan.audio)]
         args += self._hls(out, f"{name}{plan.audio.modifier}", plan.segment_seconds)
         if plan.pcm is not None:  # same decode, same resampler: the PCM the AAC encoder received
-            stem = plan.pcm.destination.rstrip("/").rsplit("/", 1)[-1] or "audio"
-            wav = files / f"{stem}{plan.pcm.modifier}.wav"
+            wav = files / f"{_basename(plan.pcm.destination, 'audio')}{plan.pcm.modifier}.wav"
             args += ["-map", audio_map, "-vn", "-c:a", "pcm_s16le", "-ar", str(plan.pcm.sample_rate)]
             args += ["-ac", str(plan.pcm.channels), "-bitexact", "-f", "wav", str(wav)]
         self._ffmpeg(args, job, expected_seconds=info.duration)
@@ -544,7 +543,7 @@ class FfmpegExecutor:
         self, plan: Plan, source: Path, info: SourceInfo, work: Path, out: Path, name: str, job: JobContext
     ) -> list[Rendition]:
         assert plan.clip is not None
-        fps = plan.videos[0].fps if plan.videos else frame_rate_for(info.fps)
+        fps = plan.videos[0].fps if plan.videos else info.fps
         seg = plan.segment_seconds
         first_frame, last_frame = (parse_timecode(tc, fps) for tc in plan.clip)
         start, end = first_frame / fps, min((last_frame + 1) / fps, info.duration)
@@ -554,7 +553,7 @@ class FfmpegExecutor:
         last_seg = max(first_seg, math.ceil(end / seg - 1e-9) - 1)
         job.progress(10, "TRANSCODING")
         if plan.videos:
-            self._window_video(plan, source, work, out, name, fps, start, end, first_seg, job)
+            self._window_video(plan, source, work, out, name, fps, start, end, job)
         job.progress(60, "TRANSCODING")
         self._window_audio(plan, source, info, work, out, name, first_seg, last_seg, job)
         return collect_renditions(out, name, plan)
@@ -569,7 +568,6 @@ class FfmpegExecutor:
         fps: int,
         start: float,
         end: float,
-        first_seg: int,
         job: JobContext,
     ) -> None:
         # Same pipeline as the ladder (fps → [overlay] → split → scale) on the clip, with the
@@ -814,6 +812,11 @@ def _split_s3(uri: str, setting: str) -> tuple[str, str]:
         raise JobError(1404, f"{setting} must be an s3://bucket/key URI, got {uri!r}")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+def _basename(destination: str, default: str) -> str:
+    """The file name part of an s3:// Destination (MediaConvert's output base name)."""
+    return destination.rstrip("/").rsplit("/", 1)[-1] or default
 
 
 def _join(destination: str, filename: str) -> str:

@@ -65,16 +65,6 @@ def _frames(playlist: Path) -> list[str]:
     ]
 
 
-def _mirror(bucket: str, prefix: str, dest: Path) -> Path:
-    s3 = boto3.client("s3")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            path = dest / obj["Key"]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(path))
-    return dest
-
-
 def _name_audio(dest: Path, seconds: float, pitch: float) -> bytes:
     """A different 'voice' per prospect: speech-like sound at another pitch, as a WAV."""
     done = _ffmpeg(
@@ -157,7 +147,7 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
         spec["video"] = client.wait_for_video(cid, spec["prospect_id"])
         assert spec["video"]["status"] == "completed", spec["video"]
 
-    root = _mirror(settings.media_bucket, f"{account_id}/{cid}/", tmp_path / "media")
+    root = stack.export_media(f"{account_id}/{cid}/", tmp_path / "media")
     base_dir = root / ladder["prefix"]
 
     # --- strict HLS, and the tags hls.js and Safari rely on -------------------------------------
