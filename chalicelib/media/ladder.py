@@ -20,6 +20,10 @@ AAC_FRAME_SAMPLES = 1024
 #: A prospect's window (the spoken name, the on-screen card) is at most this long.
 MAX_WINDOW_SECONDS = 30.0
 MIN_WINDOW_SECONDS = 0.1
+#: How far a window may end past a 2 s mark and still count as ending on it: float noise from
+#: arithmetic on seconds, far below a frame.
+END_TOLERANCE_SECONDS = 1e-6
+_SAMPLE_NOISE = 1e-6  # the same, for positions in samples
 #: Output frame rates. Sources are conformed to one of these so that every 2 s segment holds a
 #: whole number of frames and a window re-encode lands on exactly the base's frame times.
 FRAME_RATES = (24, 25, 30)
@@ -156,12 +160,19 @@ def check_window(start: float, end: float, duration: float) -> Window:
 def span_for(window: Window, duration: float) -> Span:
     """Segments to re-encode for ``window``: every segment of any rendition that it touches.
 
-    Audio segment i starts up to one AAC frame after 2 s·i, so a window starting just after a
-    2 s mark may still lie in the previous audio segment; the span starts there.
+    Both edges are placed on both grids. Audio segment i starts up to one AAC frame after
+    2 s·i, so a window starting just after a 2 s mark may still lie in the previous audio
+    segment (the span starts there). At the end the video mark decides, an end past it by
+    float noise only (:data:`END_TOLERANCE_SECONDS`, far less than a frame) being on it; then
+    the span grows while the window still reaches into the next audio segment's samples (the
+    grids coincide every 16 s, where the audio is the finer of the two).
     """
     start_sample = window.start * AUDIO_SAMPLE_RATE
+    end_sample = window.end * AUDIO_SAMPLE_RATE
     first = max(0, math.floor(window.start / SEGMENT_SECONDS))
     while first > 0 and audio_segment_start(first) > start_sample:
         first -= 1
-    last = max(first, math.ceil(window.end / SEGMENT_SECONDS - 1e-9) - 1)
+    last = max(first, math.ceil((window.end - END_TOLERANCE_SECONDS) / SEGMENT_SECONDS) - 1)
+    while audio_segment_start(last + 1) < end_sample - _SAMPLE_NOISE:
+        last += 1
     return Span(first=first, last=min(last, video_segment_count(duration) - 1))
