@@ -27,6 +27,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
     PreconditionFailedError,
     StorageError,
+    SynthesisError,
     TailorcastError,
     UploadRejectedError,
     issues_from_validation,
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: dict[type[TailorcastError], int] = {
     UploadRejectedError: 422,
     LimitExceededError: 422,
     StorageError: 503,
+    SynthesisError: 503,
 }
 
 

@@ -95,3 +95,9 @@ class PreconditionFailedError(ConflictError):
     """The caller's expected version (``If-Match``) is not the current one."""
 
     code = "precondition_failed"
+
+
+class SynthesisError(TailorcastError):
+    """A speech engine failed, or is not available here (not installed, no API key, refused)."""
+
+    code = "synthesis_error"

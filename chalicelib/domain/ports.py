@@ -23,6 +23,7 @@ from chalicelib.domain.models import (
     VideoProbe,
 )
 from chalicelib.media.jobs import JobRequest
+from chalicelib.voice.speech import Speech, Utterance
 
 
 class AccountRepository(Protocol):
@@ -190,4 +191,36 @@ class TokenVerifier(Protocol):
         ------
         AuthenticationError
             If the token is malformed, expired, or not from our issuer/audience.
+        """
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One voice an engine offers, with where it came from (shown to sellers and in the README)."""
+
+    voice_id: str
+    engine: str
+    language: str
+    description: str
+    licence: str
+    provenance: str
+    clones: bool = False  # a true clone of the seller (no pitch/timbre matching needed)
+
+
+class SpeechSynthesizer(Protocol):
+    """A text-to-speech engine (piper, flite, espeak-ng, Amazon Polly, ElevenLabs)."""
+
+    name: str
+
+    def voices(self) -> list[VoiceInfo]: ...
+
+    def synthesize(self, utterance: Utterance, voice_id: str | None = None) -> Speech:
+        """Say ``utterance`` (honouring its IPA or respelling) with ``voice_id`` or the default.
+
+        Raises
+        ------
+        SynthesisError
+            The engine is unavailable (not installed, no API key), refused, or produced no audio.
+        InvalidInputError
+            The voice is unknown to this engine.
         """

@@ -1,0 +1,36 @@
+"""The values every voice module passes around: mono audio and what to say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Samples = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Mono audio as float32 in [-1, 1] at ``sample_rate``."""
+
+    samples: Samples
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """What an engine is asked to say.
+
+    ``text`` is always the sanitized written form ("Siobhan"). At most one of ``ipa`` (IPA
+    without slashes, stress marked with ˈ) and ``respelling`` ("shi-VAWN": hyphenated syllables,
+    the stressed one in capitals) says how, when the written form alone would be mispronounced.
+    """
+
+    text: str
+    ipa: str | None = None
+    respelling: str | None = None
