@@ -11,7 +11,13 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Runtime pins only; chalice is left out because `chalice package` vendors its own runtime.
-EXPORT_FLAGS := --frozen --no-dev --no-hashes --no-header --no-emit-project --prune chalice -q
+EXPORT_FLAGS := --frozen --no-default-groups --no-hashes --no-header --no-emit-project --prune chalice -q
+# The voice Lambda's image: the same runtime pins plus the `voice` group (too big for a zip, see layers/README.md).
+VOICE_REQUIREMENTS := layers/voice/requirements.txt
+VOICE_EXPORT_FLAGS := $(EXPORT_FLAGS) --group voice
+# Debian packages the tests and the demo use: the voice engines flite and espeak-ng, and
+# pocketsphinx-testdata (real LibriVox speech under /usr/share/pocketsphinx/test/data/librivox).
+SYSTEM_DEBS := flite espeak-ng pocketsphinx-testdata
 
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -21,8 +27,18 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-system-deps:  ## Debian packages the toolchain needs (Node.js for the CDK's jsii runtime)
-	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
+system-deps:  ## Debian packages: Node.js (the CDK's jsii runtime), voice engines and test speech
+	@missing="$$(command -v node >/dev/null || echo nodejs)"; \
+	for pkg in $(SYSTEM_DEBS); do \
+		dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$${missing// }" ]; then \
+		command -v apt-get >/dev/null || { echo "install these Debian packages:$$missing"; exit 1; }; \
+		sudo="$$([ "$$(id -u)" = 0 ] || echo sudo)"; \
+		$$sudo apt-get update -qq \
+			&& DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(SYNCED): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
@@ -30,7 +46,7 @@ $(SYNCED): pyproject.toml uv.lock | $(UV)
 
 setup: $(SYNCED)  ## Create .venv with the locked dependencies
 
-demo: setup  ## Run the main job end to end on the local stack, offline
+demo: setup system-deps  ## Run the main job end to end on the local stack, offline
 	$(VENV)/bin/tailorcast demo
 
 up: setup  ## Start the local stack and keep it running (Ctrl-C stops, state is kept)
@@ -47,9 +63,14 @@ lint: setup  ## ruff (lint + format check) and mypy
 requirements.txt: uv.lock | $(UV)  ## Export runtime pins for Chalice packaging
 	$(UV) export $(EXPORT_FLAGS) > $@
 
-check-requirements: | $(UV)  ## Fail if requirements.txt is stale
+layers/voice/requirements.txt: uv.lock | $(UV)  ## Export the voice image's pins (runtime + voice group)
+	$(UV) export $(VOICE_EXPORT_FLAGS) > $@
+
+check-requirements: | $(UV)  ## Fail if requirements.txt or the voice image's pins are stale
 	@$(UV) export $(EXPORT_FLAGS) | diff -u requirements.txt - \
 		|| { echo "requirements.txt is stale: run 'make requirements.txt'"; exit 1; }
+	@$(UV) export $(VOICE_EXPORT_FLAGS) | diff -u $(VOICE_REQUIREMENTS) - \
+		|| { echo "$(VOICE_REQUIREMENTS) is stale: run 'make $(VOICE_REQUIREMENTS)'"; exit 1; }
 
 clean:  ## Remove local state and caches (keeps .venv)
 	rm -rf .tailorcast .pytest_cache .mypy_cache .ruff_cache cdk.out
