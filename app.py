@@ -3,7 +3,7 @@
 from chalice.app import Chalice
 
 from chalicelib import observability
-from chalicelib.api import accounts, campaigns, health, videos
+from chalicelib.api import accounts, campaigns, health, videos, voice
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
@@ -23,6 +23,7 @@ for prefix, blueprint in (
     ("accounts_", accounts.bp),
     ("campaigns_", campaigns.bp),
     ("videos_", videos.bp),
+    ("voice_", voice.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)

@@ -16,14 +16,18 @@ from chalicelib.adapters.dynamodb.repositories import (
     DynamoAccountRepository,
     DynamoCampaignRepository,
     DynamoCsvImportRepository,
+    DynamoLexiconRepository,
     DynamoProspectRepository,
     DynamoRenderBatchRepository,
     DynamoVideoRepository,
 )
 from chalicelib.adapters.mediaconvert import MediaConvertJobs
 from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.adapters.voice_runner import LambdaVoiceRunner
 from chalicelib.domain.ingest import IngestLimits
 from chalicelib.domain.media import MediaConfig
+from chalicelib.domain.models import VoiceEngine
+from chalicelib.domain.ports import SpeechSynthesizer
 from chalicelib.settings import Settings, get_settings
 
 
@@ -68,6 +72,36 @@ def get_batch_repo() -> DynamoRenderBatchRepository:
 def get_video_repo() -> DynamoVideoRepository:
     _bound_table()
     return DynamoVideoRepository()
+
+
+@lru_cache(maxsize=1)
+def get_lexicon_repo() -> DynamoLexiconRepository:
+    _bound_table()
+    return DynamoLexiconRepository()
+
+
+@lru_cache(maxsize=1)
+def get_voice_runner() -> LambdaVoiceRunner:
+    return LambdaVoiceRunner(
+        boto3.client("lambda", region_name=get_settings().region), get_settings().voice_function_name
+    )
+
+
+@lru_cache(maxsize=8)
+def get_synthesizer(engine: VoiceEngine) -> SpeechSynthesizer:
+    """The campaign's engine; loaded once per container (piper's model stays warm)."""
+    from pathlib import Path
+
+    from chalicelib.adapters.voice import build_synthesizer
+
+    settings = get_settings()
+    key = settings.elevenlabs_api_key
+    return build_synthesizer(
+        VoiceEngine(engine).value,
+        polly_client_factory=lambda: boto3.client("polly", region_name=settings.region),
+        elevenlabs_api_key=key.get_secret_value() if key else None,
+        piper_model=Path(settings.piper_model_path) if settings.piper_model_path else None,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -130,6 +164,9 @@ def reset() -> None:
         get_import_repo,
         get_batch_repo,
         get_video_repo,
+        get_lexicon_repo,
+        get_voice_runner,
+        get_synthesizer,
         s3_client,
         get_upload_store,
         get_media_store,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     mediaconvert_role_arn: str = "arn:aws:iam::123456789012:role/tailorcast-local-mediaconvert"
     mediaconvert_queue_arn: str | None = None
     download_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    # Voice: the container-image function that runs the engines (invoked by name), the engine a
+    # new campaign starts with, and the cloud engines' credentials.
+    voice_function_name: str = "tailorcast-local-voice"
+    default_voice_engine: Literal["piper", "flite", "espeak", "polly", "elevenlabs"] = "piper"
+    piper_model_path: str | None = None  # an operator-supplied .onnx voice instead of the packaged one
+    elevenlabs_api_key: SecretStr | None = None
 
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB

@@ -19,6 +19,7 @@ from chalicelib.domain.models import (
     Campaign,
     CsvImport,
     Page,
+    PronunciationEntry,
     Prospect,
     ProspectVideo,
     RenderBatch,
@@ -171,6 +172,28 @@ class FakeCsvImportRepository:
             raise ConflictError("changed concurrently")
         self.items[key] = item.model_copy(update={"version": item.version + 1})
         return self.items[key]
+
+
+class FakeLexiconRepository:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], PronunciationEntry] = {}
+
+    def put(self, entry: PronunciationEntry) -> PronunciationEntry:
+        self.items[(entry.account_id, entry.key)] = entry
+        return entry
+
+    def get(self, account_id: str, key: str) -> PronunciationEntry:
+        try:
+            return self.items[(account_id, key)]
+        except KeyError:
+            raise NotFoundError("pronunciation", key) from None
+
+    def list(self, account_id: str) -> list[PronunciationEntry]:
+        return sorted((e for (a, _), e in self.items.items() if a == account_id), key=lambda e: e.key)
+
+    def delete(self, account_id: str, key: str) -> None:
+        self.get(account_id, key)
+        del self.items[(account_id, key)]
 
 
 class FakeObjectStore:

@@ -13,6 +13,7 @@ from chalicelib.domain.models import (
     Campaign,
     CampaignCounters,
     CampaignStatus,
+    CampaignVoice,
     CsvImport,
     CsvImportStatus,
     Plan,
@@ -51,6 +52,7 @@ class CampaignOut(BaseModel):
     script: str
     status: CampaignStatus
     base_video: BaseVideo | None
+    voice: CampaignVoice
     counters: CampaignCounters
     created_at: datetime
     updated_at: datetime

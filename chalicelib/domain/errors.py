@@ -101,3 +101,35 @@ class SynthesisError(TailorcastError):
     """A speech engine failed, or is not available here (not installed, no API key, refused)."""
 
     code = "synthesis_error"
+
+
+def error_to_dict(exc: TailorcastError) -> dict[str, object]:
+    """A domain error as JSON, so it can cross a Lambda invocation intact (see :func:`error_from_dict`)."""
+    out: dict[str, object] = {"code": exc.code, "message": exc.message}
+    if isinstance(exc, InvalidInputError):
+        out["issues"] = [{"loc": i.loc, "message": i.message} for i in exc.issues]
+    if isinstance(exc, NotFoundError):
+        out["kind"], out["ident"] = exc.kind, exc.ident
+    return out
+
+
+def error_from_dict(data: dict[str, object]) -> TailorcastError:
+    """The domain error :func:`error_to_dict` described (an unknown code becomes a StorageError)."""
+    code, message = str(data.get("code")), str(data.get("message", ""))
+    if code == InvalidInputError.code:
+        raw = data.get("issues")
+        issues = [FieldIssue(str(i["loc"]), str(i["message"])) for i in raw] if isinstance(raw, list) else []
+        return InvalidInputError(message, issues)
+    if code == NotFoundError.code:
+        return NotFoundError(str(data.get("kind", "resource")), str(data.get("ident", "")))
+    by_code: dict[str, type[TailorcastError]] = {
+        cls.code: cls
+        for cls in (
+            ConflictError,
+            PreconditionFailedError,
+            LimitExceededError,
+            UploadRejectedError,
+            SynthesisError,
+        )
+    }
+    return by_code.get(code, StorageError)(message)

@@ -148,6 +148,86 @@ class BaseVideo(Entity):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class VoiceEngine(StrEnum):
+    """Which engine says the names. ``piper`` (local, offline) is the default; ``flite`` and
+    ``espeak`` are local fallbacks; ``polly`` and ``elevenlabs`` are cloud services."""
+
+    PIPER = "piper"
+    FLITE = "flite"
+    ESPEAK = "espeak"
+    POLLY = "polly"
+    ELEVENLABS = "elevenlabs"
+
+
+class SlotSource(StrEnum):
+    ALIGNED = "aligned"  # found by forced alignment of the script
+    MANUAL = "manual"  # set by the seller
+
+
+class VoiceSlot(Entity):
+    """Where a variable (``first_name`` …) is spoken in the base audio, in seconds."""
+
+    variable: str
+    start: float = Field(ge=0)
+    end: float = Field(gt=0)
+    pause_before: float = Field(default=0.0, ge=0)
+    pause_after: float = Field(default=0.0, ge=0)
+    confidence: float | None = None  # alignment agreement, 0–1 (None when set by hand)
+    source: SlotSource = SlotSource.ALIGNED
+
+
+class SpeakerProfile(Entity):
+    """The seller's voice and room, learnt once per campaign (see ``chalicelib/voice/profile.py``)."""
+
+    f0_median_hz: float
+    log_f0_mean: float
+    log_f0_std: float
+    f0_p5_hz: float
+    f0_p95_hz: float
+    ltas_db: list[float]
+    loudness_lufs: float
+    room_tone_start: float  # seconds into the analysed audio
+    room_tone_end: float
+    room_tone_dbfs: float
+    source: str  # "base_video" or "voice_sample"
+    seconds_analysed: float
+
+
+class VoiceStatus(StrEnum):
+    NOT_READY = "not_ready"  # no ready base video or no script yet
+    PREPARING = "preparing"
+    READY = "ready"
+    NEEDS_ATTENTION = "needs_attention"  # ``error`` says what the seller should do
+
+
+class CampaignVoice(Entity):
+    """How a campaign's names are spoken: engine, slots in the base audio, speaker profile."""
+
+    engine: VoiceEngine = VoiceEngine.PIPER
+    voice_id: str | None = Field(default=None, max_length=200)
+    # What the seller said in each slot ("John"); a variable left out was recorded as a pause.
+    placeholders: dict[str, str] = Field(default_factory=dict)
+    # Optional separate recording of the seller's voice (uploads bucket) that the profile uses.
+    voice_sample_key: str | None = Field(default=None, max_length=1024)
+    status: VoiceStatus = VoiceStatus.NOT_READY
+    error: str | None = None
+    slots: list[VoiceSlot] = Field(default_factory=list)
+    alignment_confidence: float | None = None  # the lowest slot confidence
+    profile: SpeakerProfile | None = None
+    prepared_upload_id: str | None = None  # the base video the slots and profile belong to
+    prepared_at: datetime | None = None
+
+
+class PronunciationEntry(Entity):
+    """One entry of an account's pronunciation lexicon: how to say a name, everywhere."""
+
+    account_id: str
+    key: str  # the name, normalized (case-folded, NFKC, single spaces)
+    name: str = Field(min_length=1, max_length=100)
+    pronunciation: str = Field(min_length=1, max_length=200)  # /IPA/ or a respelling like shi-VAWN
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
     READY = "ready"
@@ -170,6 +250,7 @@ class Campaign(Entity):
     script: str = Field(default="", max_length=5000)
     status: CampaignStatus = CampaignStatus.DRAFT
     base_video: BaseVideo | None = None
+    voice: CampaignVoice = Field(default_factory=CampaignVoice)
     counters: CampaignCounters = Field(default_factory=CampaignCounters)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

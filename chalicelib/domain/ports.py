@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.domain.models import (
     Account,
     Campaign,
     CsvImport,
     Page,
+    PronunciationEntry,
     Prospect,
     ProspectVideo,
     RenderBatch,
@@ -116,6 +117,34 @@ class VideoRepository(Protocol):
         prospect_id: str,
         change: Callable[[ProspectVideo], ProspectVideo | None],
     ) -> ProspectVideo: ...
+
+
+class LexiconRepository(Protocol):
+    """An account's pronunciation lexicon, keyed by the normalized name."""
+
+    def put(self, entry: PronunciationEntry) -> PronunciationEntry: ...
+    def get(self, account_id: str, key: str) -> PronunciationEntry: ...
+    def list(self, account_id: str) -> list[PronunciationEntry]: ...
+    def delete(self, account_id: str, key: str) -> None: ...
+
+
+class VoiceRunner(Protocol):
+    """The voice function (a container-image Lambda: the engines and models are too big to ride
+    with the API's functions), called by name with an action and its payload."""
+
+    def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run ``action`` and return its result.
+
+        Raises
+        ------
+        InvalidInputError, NotFoundError, ConflictError, SynthesisError
+            As the action raised them (message and field issues kept).
+        StorageError
+            The function could not be reached or crashed.
+        """
+
+    def start(self, action: str, payload: dict[str, Any]) -> None:
+        """Run ``action`` asynchronously (retried by the Lambda service on failure)."""
 
 
 @dataclass(frozen=True)

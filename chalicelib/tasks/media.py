@@ -25,6 +25,10 @@ def on_media_job(event: CloudWatchEvent) -> dict[str, Any]:
     log_keys(job_id=job.job_id, **{k: v for k, v in job.metadata.items() if k.endswith("_id")})
     outcome = media.on_job_event(job, deps.get_campaign_repo(), deps.get_video_repo(), deps.get_media_store())
     logger.info("media job event", extra={"status": job.status, **dataclasses.asdict(outcome)})
+    if outcome.kind == "base" and outcome.action == "ready":
+        # The seller's voice is learnt and the slots located as soon as there is audio to read.
+        ids = {k: job.metadata[k] for k in ("account_id", "campaign_id")}
+        deps.get_voice_runner().start("prepare", ids)
     return dataclasses.asdict(outcome)
 
 

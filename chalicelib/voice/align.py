@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.voice.pcm import Samples
 from chalicelib.voice.script import ScriptToken
-from chalicelib.voice.speech import Samples
 
 RATE = 16000  # the acoustic model's rate
 FRAMES_PER_SECOND = 100  # pocketsphinx's 10 ms frames
@@ -31,13 +31,65 @@ MIN_PAUSE_SECONDS = 0.15
 
 # espeak-ng IPA → CMU ARPAbet, to add words the dictionary lacks (product names, surnames).
 _IPA_TO_ARPABET = {
-    "tʃ": "CH", "dʒ": "JH", "aɪ": "AY", "aʊ": "AW", "ɔɪ": "OY", "eɪ": "EY", "oʊ": "OW", "əʊ": "OW",
-    "ɪə": "IH R", "eə": "EH R", "ʊə": "UH R", "ɜː": "ER", "ɝ": "ER", "ɚ": "ER", "ɐ": "AH", "ə": "AH",
-    "ʌ": "AH", "æ": "AE", "ɑː": "AA", "ɑ": "AA", "ɒ": "AA", "ɔː": "AO", "ɔ": "AO", "ɛ": "EH", "e": "EH",
-    "ɪ": "IH", "i": "IY", "iː": "IY", "ʊ": "UH", "u": "UW", "uː": "UW", "ᵻ": "IH",
-    "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "ɡ": "G", "g": "G", "f": "F", "v": "V",
-    "θ": "TH", "ð": "DH", "s": "S", "z": "Z", "ʃ": "SH", "ʒ": "ZH", "h": "HH", "m": "M", "n": "N",
-    "ŋ": "NG", "l": "L", "ɹ": "R", "r": "R", "ɾ": "D", "j": "Y", "w": "W", "ʔ": "T", "x": "K",
+    "tʃ": "CH",
+    "dʒ": "JH",
+    "aɪ": "AY",
+    "aʊ": "AW",
+    "ɔɪ": "OY",
+    "eɪ": "EY",
+    "oʊ": "OW",
+    "əʊ": "OW",
+    "ɪə": "IH R",
+    "eə": "EH R",
+    "ʊə": "UH R",
+    "ɜː": "ER",
+    "ɝ": "ER",
+    "ɚ": "ER",
+    "ɐ": "AH",
+    "ə": "AH",
+    "ʌ": "AH",
+    "æ": "AE",
+    "ɑː": "AA",
+    "ɑ": "AA",
+    "ɒ": "AA",
+    "ɔː": "AO",
+    "ɔ": "AO",
+    "ɛ": "EH",
+    "e": "EH",
+    "ɪ": "IH",
+    "i": "IY",
+    "iː": "IY",
+    "ʊ": "UH",
+    "u": "UW",
+    "uː": "UW",
+    "ᵻ": "IH",
+    "p": "P",
+    "b": "B",
+    "t": "T",
+    "d": "D",
+    "k": "K",
+    "ɡ": "G",
+    "g": "G",
+    "f": "F",
+    "v": "V",
+    "θ": "TH",
+    "ð": "DH",
+    "s": "S",
+    "z": "Z",
+    "ʃ": "SH",
+    "ʒ": "ZH",
+    "h": "HH",
+    "m": "M",
+    "n": "N",
+    "ŋ": "NG",
+    "l": "L",
+    "ɹ": "R",
+    "r": "R",
+    "ɾ": "D",
+    "j": "Y",
+    "w": "W",
+    "ʔ": "T",
+    "x": "K",
 }
 _IPA_KEYS = sorted(_IPA_TO_ARPABET, key=len, reverse=True)
 
@@ -210,7 +262,9 @@ class Aligner:
         expected = [w.text for w in words if w.end > lo and w.start < hi]
         clip = audio[int(lo * RATE) : int(hi * RATE)]
         decoder.start_utt()
-        decoder.process_raw(np.clip(np.round(clip * 32767.0), -32768, 32767).astype("<i2").tobytes(), full_utt=True)
+        decoder.process_raw(
+            np.clip(np.round(clip * 32767.0), -32768, 32767).astype("<i2").tobytes(), full_utt=True
+        )
         decoder.end_utt()
         hyp = decoder.hyp()
         heard = hyp.hypstr.split() if hyp is not None else []

@@ -18,15 +18,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from chalicelib.domain.models import SpeakerProfile
+from chalicelib.voice.pcm import resample
 from chalicelib.voice.profile import (
     BAND_EDGES_HZ,
     PITCH_CEILING_HZ,
     PITCH_FLOOR_HZ,
-    SpeakerProfile,
     loudness_lufs,
     ltas_db,
 )
-from chalicelib.voice.speech import Speech, resample
+from chalicelib.voice.speech import Speech
 
 FRAME_PERIOD_MS = 5.0
 MAX_EQ_DB = 9.0
@@ -56,10 +57,14 @@ def match_voice(
     return Speech(_normalize(y, out_rate, target_lufs), out_rate)
 
 
-def _world(x: npt.NDArray[np.float64], fs: int, profile: SpeakerProfile | None, stretch: float) -> npt.NDArray[np.float64]:
+def _world(
+    x: npt.NDArray[np.float64], fs: int, profile: SpeakerProfile | None, stretch: float
+) -> npt.NDArray[np.float64]:
     import pyworld
 
-    f0, t = pyworld.harvest(x, fs, f0_floor=PITCH_FLOOR_HZ, f0_ceil=PITCH_CEILING_HZ, frame_period=FRAME_PERIOD_MS)
+    f0, t = pyworld.harvest(
+        x, fs, f0_floor=PITCH_FLOOR_HZ, f0_ceil=PITCH_CEILING_HZ, frame_period=FRAME_PERIOD_MS
+    )
     sp = pyworld.cheaptrick(x, f0, t, fs)
     ap = pyworld.d4c(x, f0, t, fs)
     if profile is not None:
@@ -87,7 +92,9 @@ def map_f0(f0: npt.NDArray[np.float64], profile: SpeakerProfile) -> npt.NDArray[
     return out
 
 
-def equalizer(x: npt.NDArray[np.float64], fs: int, profile: SpeakerProfile, bins: int) -> npt.NDArray[np.float64]:
+def equalizer(
+    x: npt.NDArray[np.float64], fs: int, profile: SpeakerProfile, bins: int
+) -> npt.NDArray[np.float64]:
     """Power gain per envelope bin that moves ``x``'s long-term spectrum to the speaker's."""
     mine = np.array(ltas_db(x.astype(np.float32), fs))
     theirs = np.array(profile.ltas_db)
@@ -105,7 +112,7 @@ def _stretch_frames(
     f0: npt.NDArray[np.float64], sp: npt.NDArray[np.float64], ap: npt.NDArray[np.float64], stretch: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     n = len(f0)
-    m = max(2, int(round(n * stretch)))
+    m = max(2, round(n * stretch))
     pos = np.linspace(0, n - 1, m)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, n - 1)

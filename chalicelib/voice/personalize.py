@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chalicelib.domain.models import SpeakerProfile
 from chalicelib.voice.align import Slot
 from chalicelib.voice.match import match_voice
-from chalicelib.voice.profile import SpeakerProfile, f0_track, loudness_lufs
-from chalicelib.voice.speech import Speech, resample
+from chalicelib.voice.pcm import resample
+from chalicelib.voice.profile import f0_track, loudness_lufs
+from chalicelib.voice.speech import Speech
 from chalicelib.voice.splice import FADE_SECONDS, Frames, Placement, lay_in, plan_fit
 
 #: Seconds of speech either side of a slot whose loudness the name is matched to.
@@ -37,8 +39,14 @@ class NameQuality:
 
     @property
     def ok(self) -> bool:
-        pitch_ok = self.f0_offset_semitones is None or abs(self.f0_offset_semitones) <= MAX_F0_OFFSET_SEMITONES
-        return pitch_ok and abs(self.loudness_offset_lu) <= MAX_LOUDNESS_OFFSET_LU and self.click_ratio <= MAX_CLICK_RATIO
+        pitch_ok = (
+            self.f0_offset_semitones is None or abs(self.f0_offset_semitones) <= MAX_F0_OFFSET_SEMITONES
+        )
+        return (
+            pitch_ok
+            and abs(self.loudness_offset_lu) <= MAX_LOUDNESS_OFFSET_LU
+            and self.click_ratio <= MAX_CLICK_RATIO
+        )
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,9 @@ def personalize(
         target = surrounding_loudness(audio, rate, offset, placement.replace_start, placement.replace_end)
         if not math.isfinite(target):
             target = profile.loudness_lufs
-        matched = match_voice(speech, profile, target_lufs=target, out_rate=rate, stretch=placement.stretch, convert=convert)
+        matched = match_voice(
+            speech, profile, target_lufs=target, out_rate=rate, stretch=placement.stretch, convert=convert
+        )
         out = lay_in(out, rate, offset, placement, matched, room_tone)
         placements.append(placement)
         targets.append(target)
@@ -96,7 +106,9 @@ def surrounding_loudness(audio: Frames, rate: int, offset: float, start: float, 
     return loudness_lufs(around.astype(np.float32), rate)
 
 
-def measure(audio: Frames, rate: int, offset: float, placement: Placement, profile: SpeakerProfile, target_lufs: float) -> NameQuality:
+def measure(
+    audio: Frames, rate: int, offset: float, placement: Placement, profile: SpeakerProfile, target_lufs: float
+) -> NameQuality:
     """How the laid-in name compares with the seller (pitch), its context (loudness) and itself (clicks)."""
     mono = audio.mean(axis=1).astype(np.float32)
     a = int((placement.name_start - offset) * rate)
@@ -109,7 +121,9 @@ def measure(audio: Frames, rate: int, offset: float, placement: Placement, profi
         variable=placement.variable,
         f0_offset_semitones=None if offset_st is None else round(offset_st, 3),
         loudness_offset_lu=round(float(loud), 3),
-        click_ratio=round(click_ratio(audio, rate, offset, [placement.replace_start, placement.replace_end]), 3),
+        click_ratio=round(
+            click_ratio(audio, rate, offset, [placement.replace_start, placement.replace_end]), 3
+        ),
     )
 
 
@@ -120,7 +134,7 @@ def click_ratio(audio: Frames, rate: int, offset: float, points: list[float]) ->
     near = np.zeros(len(jumps), dtype=bool)
     reach = int(FADE_SECONDS * rate) + 1
     for point in points:
-        i = int(round((point - offset) * rate))
+        i = round((point - offset) * rate)
         near[max(0, i - reach) : min(len(jumps), i + reach)] = True
     if near.all() or not near.any():
         return 0.0

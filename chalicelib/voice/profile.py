@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.errors import InvalidInputError
-from chalicelib.voice.speech import Samples
+from chalicelib.domain.models import SpeakerProfile
+from chalicelib.voice.pcm import Samples
 
 ANALYSIS_RATE = 16000
 PITCH_FLOOR_HZ = 60.0
@@ -23,25 +25,6 @@ PITCH_CEILING_HZ = 500.0
 BAND_EDGES_HZ = tuple(float(f) for f in np.geomspace(100.0, 7600.0, 25))
 ROOM_TONE_SECONDS = 0.3
 _FRAME = 0.02  # seconds per RMS frame
-
-
-class SpeakerProfile(BaseModel):
-    """What voice matching needs to know about the seller's voice and room."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    f0_median_hz: float
-    log_f0_mean: float
-    log_f0_std: float
-    f0_p5_hz: float
-    f0_p95_hz: float
-    ltas_db: list[float]  # one value per band of BAND_EDGES_HZ
-    loudness_lufs: float
-    room_tone_start: float  # seconds into the analysed audio
-    room_tone_end: float
-    room_tone_dbfs: float
-    source: str  # "base_video" or "voice_sample"
-    seconds_analysed: float
 
 
 def f0_track(samples: Samples, rate: int) -> npt.NDArray[np.float64]:
@@ -61,7 +44,7 @@ def ltas_db(samples: Samples, rate: int) -> list[float]:
 
     freqs, power = welch(samples, fs=rate, nperseg=min(1024, len(samples)))
     out = []
-    for lo, hi in zip(BAND_EDGES_HZ[:-1], BAND_EDGES_HZ[1:], strict=True):
+    for lo, hi in itertools.pairwise(BAND_EDGES_HZ):
         band = power[(freqs >= lo) & (freqs < hi)]
         out.append(float(10 * np.log10(max(float(band.mean()) if band.size else 0.0, 1e-20))))
     return out
@@ -77,11 +60,13 @@ def loudness_lufs(samples: Samples, rate: int) -> float:
     return float(pyloudnorm.Meter(rate, block_size=block).integrated_loudness(samples.astype(np.float64)))
 
 
-def quietest_stretch(samples: Samples, rate: int, seconds: float = ROOM_TONE_SECONDS) -> tuple[float, float, float]:
+def quietest_stretch(
+    samples: Samples, rate: int, seconds: float = ROOM_TONE_SECONDS
+) -> tuple[float, float, float]:
     """(start, end, level dBFS) of the quietest ``seconds`` of ``samples`` that is not digital silence."""
     hop = int(_FRAME * rate)
     frames = len(samples) // hop
-    need = max(1, int(round(seconds / _FRAME)))
+    need = max(1, round(seconds / _FRAME))
     if frames < need:
         raise InvalidInputError("the audio is too short to find the room tone")
     rms = np.sqrt(np.mean(samples[: frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1))

@@ -63,13 +63,21 @@ def parse_script(script: str, placeholders: Mapping[str, str] | None = None) -> 
         if variable not in VARIABLES:
             raise InvalidInputError(
                 "the script names an unknown variable",
-                [FieldIssue("script", f"{{{variable}}} is not one of: " + ", ".join(f"{{{v}}}" for v in VARIABLES))],
+                [
+                    FieldIssue(
+                        "script", f"{{{variable}}} is not one of: " + ", ".join(f"{{{v}}}" for v in VARIABLES)
+                    )
+                ],
             )
         spoken = " ".join(_words(placeholders.get(variable, "")))
         if placeholders.get(variable) and not spoken:
             raise InvalidInputError(
                 "a placeholder value cannot be spoken",
-                [FieldIssue(f"placeholders.{variable}", "use letters only: what you actually said, e.g. John")],
+                [
+                    FieldIssue(
+                        f"placeholders.{variable}", "use letters only: what you actually said, e.g. John"
+                    )
+                ],
             )
         tokens.append(ScriptToken(spoken, variable))
         pos = match.end()

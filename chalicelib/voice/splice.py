@@ -100,14 +100,16 @@ def room_tone_bed(tone: Frames, samples: int) -> Frames:
     return np.tile(pair, (reps, 1))[:samples].astype(np.float32)
 
 
-def lay_in(audio: Frames, rate: int, offset: float, placement: Placement, name: Speech, tone: Frames) -> Frames:
+def lay_in(
+    audio: Frames, rate: int, offset: float, placement: Placement, name: Speech, tone: Frames
+) -> Frames:
     """``audio`` (which starts at ``offset`` s in the base) with ``name`` laid in per ``placement``.
 
     ``name`` must already be at ``rate`` and time-scaled; it is mixed equally into every channel.
     """
     out = audio.copy()
-    lo = int(round((placement.replace_start - offset) * rate))
-    hi = int(round((placement.replace_end - offset) * rate))
+    lo = round((placement.replace_start - offset) * rate)
+    hi = round((placement.replace_end - offset) * rate)
     if lo < 0 or hi > len(out):
         raise ValueError("the placement reaches outside the audio given")
     channels = out.shape[1]
@@ -120,13 +122,13 @@ def lay_in(audio: Frames, rate: int, offset: float, placement: Placement, name: 
         ramp = np.linspace(0.0, 1.0, edge, dtype=np.float32)
         voice[:edge] *= ramp
         voice[-edge:] *= ramp[::-1]
-    at = int(round((placement.name_start - placement.replace_start) * rate))
+    at = round((placement.name_start - placement.replace_start) * rate)
     length = min(len(voice), len(region) - at)
     region[at : at + length] += voice[:length, np.newaxis]
     fade = min((hi - lo) // 2, int(FADE_SECONDS * rate))
     gain = np.ones(hi - lo, dtype=np.float32)
     if fade:
-        ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade
+        ramp = ((np.arange(fade) + 0.5) / fade).astype(np.float32)
         gain[:fade] = ramp
         gain[-fade:] = ramp[::-1]
     original = out[lo:hi]

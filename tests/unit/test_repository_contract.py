@@ -15,6 +15,7 @@ from chalicelib.domain.models import (
     CsvImport,
     CsvImportStatus,
     OverlayText,
+    PronunciationEntry,
     Prospect,
     ProspectVideo,
     RenderBatch,
@@ -36,6 +37,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "imports": fakes.FakeCsvImportRepository(),
             "batches": fakes.FakeRenderBatchRepository(),
             "videos": fakes.FakeVideoRepository(),
+            "lexicon": fakes.FakeLexiconRepository(),
         }
         return
     request.getfixturevalue("aws")
@@ -48,6 +50,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "imports": dependencies.get_import_repo(),
         "batches": dependencies.get_batch_repo(),
         "videos": dependencies.get_video_repo(),
+        "lexicon": dependencies.get_lexicon_repo(),
     }
 
 
@@ -328,3 +331,38 @@ class TestVideoContract:
         assert other.version == 1
         assert repos["videos"].get("acct_a", "camp_1", "pros_1").progress == 0
         assert repos["videos"].get("acct_b", "camp_1", "pros_1").progress == 99
+
+
+class TestLexiconContract:
+    def test_put_get_list_delete(self, repos: dict[str, Any]) -> None:
+        lexicon = repos["lexicon"]
+        lexicon.put(
+            PronunciationEntry(account_id="acct_a", key="siobhan", name="Siobhan", pronunciation="shi-VAWN")
+        )
+        lexicon.put(
+            PronunciationEntry(account_id="acct_a", key="niamh", name="Niamh", pronunciation="/niːv/")
+        )
+        assert lexicon.get("acct_a", "siobhan").pronunciation == "shi-VAWN"
+        assert [e.key for e in lexicon.list("acct_a")] == ["niamh", "siobhan"]
+        # a second put replaces
+        lexicon.put(
+            PronunciationEntry(account_id="acct_a", key="siobhan", name="Siobhan", pronunciation="/ʃɪˈvɔːn/")
+        )
+        assert lexicon.get("acct_a", "siobhan").pronunciation == "/ʃɪˈvɔːn/"
+        lexicon.delete("acct_a", "niamh")
+        with pytest.raises(NotFoundError):
+            lexicon.get("acct_a", "niamh")
+        with pytest.raises(NotFoundError):
+            lexicon.delete("acct_a", "niamh")
+
+    def test_tenant_isolation(self, repos: dict[str, Any]) -> None:
+        lexicon = repos["lexicon"]
+        lexicon.put(
+            PronunciationEntry(account_id="acct_a", key="siobhan", name="Siobhan", pronunciation="shi-VAWN")
+        )
+        assert lexicon.list("acct_b") == []
+        with pytest.raises(NotFoundError):
+            lexicon.get("acct_b", "siobhan")
+        with pytest.raises(NotFoundError):
+            lexicon.delete("acct_b", "siobhan")
+        assert lexicon.get("acct_a", "siobhan").name == "Siobhan"

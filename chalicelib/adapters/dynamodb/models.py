@@ -61,6 +61,7 @@ class CampaignItem(TableItem):
     script = UnicodeAttribute(default="")
     status = UnicodeAttribute()
     base_video = MapAttribute[str, Any](null=True)
+    voice = MapAttribute[str, Any](null=True)
     prospects = NumberAttribute(default=0)
     videos_rendered = NumberAttribute(default=0)
     videos_failed = NumberAttribute(default=0)
@@ -96,6 +97,14 @@ class EmailClaimItem(TableItem):
     """Enforces UNIQUE(campaign, normalized email): written in one transaction with the prospect."""
 
     prospect_id = UnicodeAttribute()
+
+
+class PronunciationItem(TableItem):
+    """An account lexicon entry: pk ``ACCOUNT#{id}``, sk ``LEXICON#{normalized name}``."""
+
+    name = UnicodeAttribute()
+    pronunciation = UnicodeAttribute()
+    updated_at = UTCDateTimeAttribute()
 
 
 class CsvImportItem(TableItem):
@@ -145,6 +154,7 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     ProspectItem,
     EmailClaimItem,
     CsvImportItem,
+    PronunciationItem,
     RenderBatchItem,
 )
 

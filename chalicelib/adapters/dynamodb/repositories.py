@@ -19,6 +19,7 @@ from chalicelib.adapters.dynamodb.models import (
     CampaignItem,
     CsvImportItem,
     EmailClaimItem,
+    PronunciationItem,
     ProspectItem,
     RenderBatchItem,
     SubjectClaimItem,
@@ -33,8 +34,10 @@ from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
     CampaignCounters,
+    CampaignVoice,
     CsvImport,
     Page,
+    PronunciationEntry,
     Prospect,
     ProspectVideo,
     RenderBatch,
@@ -212,6 +215,7 @@ def _campaign_from_item(item: CampaignItem) -> Campaign:
         script=item.script,
         status=item.status,
         base_video=BaseVideo.model_validate(item.base_video.as_dict()) if item.base_video else None,
+        voice=CampaignVoice.model_validate(item.voice.as_dict()) if item.voice else CampaignVoice(),
         counters=CampaignCounters(
             prospects=int(item.prospects),
             videos_rendered=int(item.videos_rendered),
@@ -233,6 +237,7 @@ def _campaign_to_item(c: Campaign) -> CampaignItem:
         script=c.script,
         status=c.status.value,
         base_video=c.base_video.model_dump(mode="json") if c.base_video else None,
+        voice=c.voice.model_dump(mode="json"),
         prospects=c.counters.prospects,
         videos_rendered=c.counters.videos_rendered,
         videos_failed=c.counters.videos_failed,
@@ -577,3 +582,46 @@ class DynamoVideoRepository:
         change: Callable[[ProspectVideo], ProspectVideo | None],
     ) -> ProspectVideo:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
+
+
+# --------------------------------------------------------------------------- pronunciation lexicon
+
+
+def _entry_from_item(item: PronunciationItem) -> PronunciationEntry:
+    return PronunciationEntry(
+        account_id=item.pk.removeprefix("ACCOUNT#"),
+        key=item.sk.removeprefix("LEXICON#"),
+        name=item.name,
+        pronunciation=item.pronunciation,
+        updated_at=item.updated_at,
+    )
+
+
+class DynamoLexiconRepository:
+    """An account's pronunciation lexicon, in the account's own partition."""
+
+    def put(self, entry: PronunciationEntry) -> PronunciationEntry:
+        item = PronunciationItem(
+            account_pk(entry.account_id),
+            f"LEXICON#{entry.key}",
+            name=entry.name,
+            pronunciation=entry.pronunciation,
+            updated_at=entry.updated_at,
+        )
+        item.save()
+        return _entry_from_item(item)
+
+    def get(self, account_id: str, key: str) -> PronunciationEntry:
+        return _entry_from_item(
+            _get(PronunciationItem, account_pk(account_id), f"LEXICON#{key}", "pronunciation", key)
+        )
+
+    def list(self, account_id: str) -> list[PronunciationEntry]:
+        query = PronunciationItem.query(
+            account_pk(account_id), PronunciationItem.sk.startswith("LEXICON#"), consistent_read=True
+        )
+        return [_entry_from_item(i) for i in query]
+
+    def delete(self, account_id: str, key: str) -> None:
+        self.get(account_id, key)  # NotFoundError for a name that is not there
+        PronunciationItem(account_pk(account_id), f"LEXICON#{key}").delete()

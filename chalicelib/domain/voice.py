@@ -1,0 +1,213 @@
+"""Voice use cases the API runs itself (pure): campaign voice settings, hand-set slots, and the
+account's pronunciation lexicon. The heavy work (alignment, synthesis) is in the voice function
+(``chalicelib/voice/service.py``), reached through :class:`~chalicelib.domain.ports.VoiceRunner`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.domain.models import (
+    Campaign,
+    CampaignVoice,
+    PronunciationEntry,
+    SlotSource,
+    UploadStatus,
+    VoiceEngine,
+    VoiceSlot,
+    VoiceStatus,
+    utcnow,
+)
+from chalicelib.domain.ports import CampaignRepository, LexiconRepository
+from chalicelib.voice.names import sanitize_name
+from chalicelib.voice.pronounce import normalize_key, parse_pronunciation
+from chalicelib.voice.script import parse_script, slot_variables
+
+#: The longest a hand-set slot may be: a name, not a sentence.
+MAX_SLOT_SECONDS = 5.0
+
+
+def base_ready(campaign: Campaign) -> bool:
+    base = campaign.base_video
+    return base is not None and base.status is UploadStatus.READY and base.ladder is not None
+
+
+def configure_voice(
+    campaigns: CampaignRepository,
+    account_id: str,
+    campaign_id: str,
+    *,
+    engine: VoiceEngine | None = None,
+    voice_id: str | None = None,
+    placeholders: dict[str, str] | None = None,
+    voice_sample_key: str | None = None,
+) -> tuple[Campaign, bool]:
+    """Change how the campaign's names are spoken. Returns the campaign and whether the slots or
+    profile must be prepared again (placeholders or voice sample changed, base video ready).
+
+    Raises
+    ------
+    InvalidInputError
+        Placeholders for variables the script does not use, or that cannot be spoken.
+    """
+
+    def change(current: Campaign) -> Campaign | None:
+        voice = current.voice
+        updates: dict[str, object] = {}
+        if engine is not None:
+            updates["engine"] = engine
+        if voice_id is not None:
+            updates["voice_id"] = voice_id or None
+        if placeholders is not None and placeholders != voice.placeholders:
+            if current.script.strip():
+                parse_script(current.script, placeholders)  # raises with the field at fault
+            updates["placeholders"] = placeholders
+        if voice_sample_key is not None and voice_sample_key != voice.voice_sample_key:
+            updates["voice_sample_key"] = voice_sample_key or None
+        if not updates:
+            return None
+        if {"placeholders", "voice_sample_key"} & updates.keys():
+            updates |= {"status": VoiceStatus.NOT_READY, "error": None}
+        return current.model_copy(update={"voice": voice.model_copy(update=updates), "updated_at": utcnow()})
+
+    before = campaigns.get(account_id, campaign_id)
+    after = campaigns.update(account_id, campaign_id, change)
+    again = after.voice.status is VoiceStatus.NOT_READY and after.voice != before.voice
+    return after, again and base_ready(after) and bool(after.script.strip())
+
+
+@dataclass(frozen=True)
+class SlotInput:
+    variable: str
+    start: float
+    end: float
+    pause_before: float = 0.0
+    pause_after: float = 0.0
+
+
+def set_slots(
+    campaigns: CampaignRepository, account_id: str, campaign_id: str, slots: list[SlotInput]
+) -> CampaignVoice:
+    """Set the slots by hand (the seller's override of the alignment).
+
+    Raises
+    ------
+    InvalidInputError
+        A variable the script does not use or given twice, a slot outside the audio, reversed,
+        longer than :data:`MAX_SLOT_SECONDS` or overlapping another.
+    ConflictError
+        The base video is not ready (there is no audio to place a slot in yet).
+    """
+    from chalicelib.domain.errors import ConflictError
+
+    campaign = campaigns.get(account_id, campaign_id)
+    if not base_ready(campaign):
+        raise ConflictError("the campaign's base video is not ready yet")
+    assert campaign.base_video is not None
+    assert campaign.base_video.ladder is not None
+    duration = campaign.base_video.ladder.duration_seconds
+    allowed = slot_variables(campaign.script)
+    issues: list[FieldIssue] = []
+    seen: set[str] = set()
+    for i, s in enumerate(slots):
+        where = f"body.slots.{i}"
+        if s.variable not in allowed:
+            issues.append(FieldIssue(f"{where}.variable", f"the script has no {{{s.variable}}}"))
+        elif s.variable in seen:
+            issues.append(FieldIssue(f"{where}.variable", "given twice"))
+        seen.add(s.variable)
+        if not 0 <= s.start < s.end:
+            issues.append(FieldIssue(f"{where}.end", "must be after start (seconds, start ≥ 0)"))
+        elif s.end > duration + 1e-6:
+            issues.append(
+                FieldIssue(
+                    f"{where}.end",
+                    f"is past the end of the video ({duration:.2f} s); the slot must be in the audio",
+                )
+            )
+        elif s.end - s.start > MAX_SLOT_SECONDS:
+            issues.append(
+                FieldIssue(
+                    f"{where}.end", f"the slot is {s.end - s.start:.2f} s; at most {MAX_SLOT_SECONDS:.0f} s"
+                )
+            )
+    ordered = sorted(slots, key=lambda s: s.start)
+    for a, b in itertools.pairwise(ordered):
+        if b.start < a.end:
+            issues.append(FieldIssue("body.slots", f"{{{a.variable}}} and {{{b.variable}}} overlap"))
+    if not slots:
+        issues.append(FieldIssue("body.slots", "give at least one slot"))
+    if issues:
+        raise InvalidInputError("the slots are invalid", issues)
+
+    def change(current: Campaign) -> Campaign:
+        voice = current.voice
+        status = VoiceStatus.READY if voice.profile is not None else VoiceStatus.NOT_READY
+        new = [
+            VoiceSlot(
+                variable=s.variable,
+                start=s.start,
+                end=s.end,
+                pause_before=s.pause_before,
+                pause_after=s.pause_after,
+                confidence=None,
+                source=SlotSource.MANUAL,
+            )
+            for s in ordered
+        ]
+        error = (
+            None if voice.profile is not None else "the voice profile is learnt when the voice is prepared"
+        )
+        return current.model_copy(
+            update={
+                "voice": voice.model_copy(update={"slots": new, "status": status, "error": error}),
+                "updated_at": utcnow(),
+            }
+        )
+
+    return campaigns.update(account_id, campaign_id, change).voice
+
+
+def put_pronunciation(
+    lexicon: LexiconRepository, account_id: str, name: str, pronunciation: str
+) -> PronunciationEntry:
+    """Add or replace how ``name`` is said across the account.
+
+    Raises
+    ------
+    InvalidInputError
+        The name cannot be spoken, or the pronunciation is malformed.
+    """
+    clean = sanitize_name(name, "name", has_pronunciation=True)
+    parse_pronunciation(pronunciation, "body.pronunciation")
+    return lexicon.put(
+        PronunciationEntry(
+            account_id=account_id,
+            key=normalize_key(clean.text),
+            name=clean.text,
+            pronunciation=pronunciation.strip(),
+        )
+    )
+
+
+def delete_pronunciation(lexicon: LexiconRepository, account_id: str, name: str) -> None:
+    lexicon.delete(account_id, normalize_key(name))
+
+
+def check_preview(values: dict[str, str], pronunciations: dict[str, str]) -> None:
+    """Reject an unspeakable name or malformed pronunciation before calling the voice function."""
+    issues: list[FieldIssue] = []
+    for variable, value in values.items():
+        try:
+            sanitize_name(value, f"body.{variable}", has_pronunciation=bool(pronunciations.get(variable)))
+        except InvalidInputError as exc:
+            issues += exc.issues
+    for variable, text in pronunciations.items():
+        try:
+            parse_pronunciation(text, f"body.pronunciations.{variable}")
+        except InvalidInputError as exc:
+            issues += exc.issues
+    if issues:
+        raise InvalidInputError("the preview request is invalid", issues)

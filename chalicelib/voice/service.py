@@ -1,0 +1,308 @@
+"""The voice function's use cases: prepare a campaign's voice, personalize a prospect, preview a name.
+
+These run in the voice container (engines, models, numpy); the API reaches them through
+:class:`chalicelib.domain.ports.VoiceRunner`. Storage and engines come in through ports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import wave
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError
+from chalicelib.domain.models import (
+    Campaign,
+    CampaignVoice,
+    Ladder,
+    SlotSource,
+    UploadStatus,
+    VoiceEngine,
+    VoiceSlot,
+    VoiceStatus,
+    utcnow,
+)
+from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore, SpeechSynthesizer
+from chalicelib.media.audio import wav_bytes, wav_layout
+from chalicelib.media.ladder import MAX_WINDOW_SECONDS
+from chalicelib.voice import align, profile
+from chalicelib.voice.align import Aligner, Slot
+from chalicelib.voice.names import sanitize_name
+from chalicelib.voice.pcm import float_to_pcm, pcm_to_float, resample
+from chalicelib.voice.personalize import NameQuality, personalize
+from chalicelib.voice.pronounce import resolve_utterance
+from chalicelib.voice.script import parse_script
+from chalicelib.voice.speech import Speech
+from chalicelib.voice.splice import Frames
+
+#: Audio kept either side of the slots when personalizing: loudness context and crossfade room.
+CONTEXT_SECONDS = 2.5
+#: The render window reaches this far past the replaced audio, so its crossfades sit in it.
+WINDOW_MARGIN_SECONDS = 0.1
+#: A preview plays this much of the video's own audio either side of the name.
+PREVIEW_CONTEXT_SECONDS = 1.5
+
+Synthesizers = Callable[[VoiceEngine], SpeechSynthesizer]
+
+
+@dataclass(frozen=True)
+class BaseAudio:
+    """Reads the base video's WAV (written by the ladder job) by byte range."""
+
+    store: ObjectStore
+    key: str
+    rate: int
+    channels: int
+    duration: float
+    _layout: Any
+
+    @classmethod
+    def open(cls, store: ObjectStore, ladder: Ladder) -> BaseAudio:
+        key = f"{ladder.prefix}/{ladder.pcm}"
+        layout = wav_layout(store.get_bytes(key, 0, 4095))
+        duration = layout.data_bytes / layout.frame_bytes / layout.sample_rate
+        return cls(store, key, layout.sample_rate, layout.channels, duration, layout)
+
+    def read(self, start: float, end: float) -> Frames:
+        """Samples from ``start`` to ``end`` seconds as float32 (samples, channels)."""
+        first = max(0, round(start * self.rate))
+        last = min(round(end * self.rate), int(self.duration * self.rate))
+        if last <= first:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        lo, hi = self._layout.byte_range(first, last)
+        return pcm_to_float(self.store.get_bytes(self.key, lo, hi), self.channels)
+
+    def mono(self, rate: int, start: float = 0.0, end: float | None = None) -> np.ndarray[Any, Any]:
+        frames = self.read(start, self.duration if end is None else end)
+        return resample(frames.mean(axis=1).astype(np.float32), self.rate, rate)
+
+
+# ------------------------------------------------------------------------------------- prepare
+
+
+def prepare_voice(
+    account_id: str,
+    campaign_id: str,
+    campaigns: CampaignRepository,
+    media: ObjectStore,
+    uploads: ObjectStore,
+    aligner: Aligner,
+) -> CampaignVoice:
+    """Locate the campaign's slots and learn the seller's voice; store both on the campaign.
+
+    A problem the seller must fix (no script, no placeholder, alignment below the threshold, …)
+    does not raise: it is stored as ``needs_attention`` with the reason, and returned.
+
+    Raises
+    ------
+    ConflictError
+        The base video is not ready yet.
+    """
+    campaign = campaigns.get(account_id, campaign_id)
+    ladder = _ready_ladder(campaign)
+    upload_id = campaign.base_video.upload_id if campaign.base_video else None
+    _set_voice(campaigns, account_id, campaign_id, status=VoiceStatus.PREPARING, error=None)
+    try:
+        base = BaseAudio.open(media, ladder)
+        tokens = parse_script(campaign.script, campaign.voice.placeholders)
+        speech = base.mono(align.RATE)
+        found = aligner.locate(speech, tokens)
+        _check_one_window(found)
+        learnt = _profile(speech, campaign.voice, uploads)
+    except InvalidInputError as exc:
+        return _set_voice(
+            campaigns, account_id, campaign_id, status=VoiceStatus.NEEDS_ATTENTION, error=str(exc), slots=[]
+        )
+    slots = [
+        VoiceSlot(
+            variable=s.variable,
+            start=s.start,
+            end=s.end,
+            pause_before=s.pause_before,
+            pause_after=s.pause_after,
+            confidence=s.confidence,
+            source=SlotSource.ALIGNED,
+        )
+        for s in found
+    ]
+    return _set_voice(
+        campaigns,
+        account_id,
+        campaign_id,
+        status=VoiceStatus.READY,
+        error=None,
+        slots=slots,
+        alignment_confidence=min(s.confidence for s in found),
+        profile=learnt,
+        prepared_upload_id=upload_id,
+        prepared_at=utcnow(),
+    )
+
+
+def _profile(speech: np.ndarray[Any, Any], voice: CampaignVoice, uploads: ObjectStore) -> Any:
+    """The profile from the voice sample if there is one, else the base audio; room tone always
+    from the base (it is the video's room the name must sit in)."""
+    from_base = profile.build_profile(speech, align.RATE)
+    if not voice.voice_sample_key:
+        return from_base
+    from chalicelib.media.audio import decode_pcm
+    from chalicelib.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
+
+    frames = pcm_to_float(
+        decode_pcm(uploads.get_bytes(voice.voice_sample_key), what="voice sample"), AUDIO_CHANNELS
+    )
+    sample = resample(frames.mean(axis=1).astype(np.float32), AUDIO_SAMPLE_RATE, align.RATE)
+    learnt = profile.build_profile(sample, align.RATE, source="voice_sample")
+    return learnt.model_copy(
+        update={k: getattr(from_base, k) for k in ("room_tone_start", "room_tone_end", "room_tone_dbfs")}
+    )
+
+
+def _check_one_window(slots: list[Slot]) -> None:
+    span = max(s.end for s in slots) - min(s.start for s in slots) + 2 * WINDOW_MARGIN_SECONDS
+    if span > MAX_WINDOW_SECONDS:
+        raise InvalidInputError(
+            "the slots are too far apart",
+            [
+                FieldIssue(
+                    "script",
+                    f"the placeholders span {span:.1f} s of the video; they must all fall within "
+                    f"{MAX_WINDOW_SECONDS:.0f} s so one short re-render covers them",
+                )
+            ],
+        )
+
+
+def _ready_ladder(campaign: Campaign) -> Ladder:
+    base = campaign.base_video
+    if base is None or base.status is not UploadStatus.READY or base.ladder is None:
+        raise ConflictError("the campaign's base video is not ready yet")
+    return base.ladder
+
+
+def _set_voice(
+    campaigns: CampaignRepository, account_id: str, campaign_id: str, **changes: Any
+) -> CampaignVoice:
+    updated = campaigns.update(
+        account_id,
+        campaign_id,
+        lambda c: c.model_copy(update={"voice": c.voice.model_copy(update=changes), "updated_at": utcnow()}),
+    )
+    return updated.voice
+
+
+# ------------------------------------------------------------------------------- personalize
+
+
+@dataclass(frozen=True)
+class VoicedWindow:
+    """A prospect's names laid into the base audio: what the media engine's render consumes."""
+
+    start: float
+    end: float
+    audio_key: str
+    spoken: dict[str, str]  # variable → what was said (sanitized text, or the respelling/IPA)
+    notes: list[str]  # sanitizing the names changed something (shown to the seller)
+    quality: list[NameQuality]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["quality"] = [{**asdict(q), "ok": q.ok} for q in self.quality]
+        return out
+
+
+def voice_names(
+    campaign: Campaign,
+    values: Mapping[str, str],
+    pronunciations: Mapping[str, str | None],
+    lexicon: Mapping[str, str],
+    media: ObjectStore,
+    synthesizers: Synthesizers,
+    key_prefix: str,
+    *,
+    context_seconds: float = 0.0,
+) -> VoicedWindow:
+    """Say ``values[variable]`` in each slot and write the window's audio under ``key_prefix``.
+
+    ``context_seconds`` widens the written audio (previews play the name in context).
+
+    Raises
+    ------
+    InvalidInputError
+        A value is missing, unspeakable or does not fit (the field says which); the campaign's
+        voice is not ready.
+    SynthesisError
+        The engine is unavailable.
+    """
+    voice = campaign.voice
+    if voice.status is not VoiceStatus.READY or not voice.slots or voice.profile is None:
+        raise InvalidInputError(
+            "the campaign's voice is not ready",
+            [FieldIssue("voice", voice.error or "the slots and voice profile are still being prepared")],
+        )
+    ladder = _ready_ladder(campaign)
+    engine = synthesizers(voice.engine)
+    clones = (
+        any(v.clones for v in engine.voices() if v.voice_id == voice.voice_id) if voice.voice_id else False
+    )
+    names: dict[str, Speech] = {}
+    shown: dict[str, str] = {}
+    notes: list[str] = []
+    issues: list[FieldIssue] = []
+    for slot in voice.slots:
+        raw = values.get(slot.variable) or ""
+        override = pronunciations.get(slot.variable)
+        try:
+            clean = sanitize_name(raw, slot.variable, has_pronunciation=bool(override))
+        except InvalidInputError as exc:
+            issues += exc.issues
+            continue
+        notes += [f"{slot.variable}: {change}" for change in clean.changes]
+        utterance = resolve_utterance(clean.text, override, lexicon)
+        names[slot.variable] = engine.synthesize(utterance, voice.voice_id)
+        shown[slot.variable] = clean.text
+    if issues:
+        raise InvalidInputError("a name cannot be spoken", issues)
+
+    base = BaseAudio.open(media, ladder)
+    slots = [
+        Slot(s.variable, s.start, s.end, s.confidence or 0.0, s.pause_before, s.pause_after)
+        for s in voice.slots
+    ]
+    lo = max(0.0, min(s.start for s in slots) - CONTEXT_SECONDS)
+    hi = min(base.duration, max(s.end for s in slots) + CONTEXT_SECONDS)
+    audio = base.read(lo, hi)
+    tone_lo, tone_hi = voice.profile.room_tone_start, voice.profile.room_tone_end
+    tone = base.read(tone_lo, tone_hi)
+    done = personalize(audio, base.rate, lo, slots, names, shown, voice.profile, tone, convert=not clones)
+    margin = WINDOW_MARGIN_SECONDS + context_seconds
+    start = max(lo, min(p.replace_start for p in done.placements) - margin)
+    end = min(hi, max(p.replace_end for p in done.placements) + margin)
+    window = done.audio[round((start - lo) * base.rate) : round((end - lo) * base.rate)]
+    pcm = float_to_pcm(window)
+    digest = hashlib.sha256(pcm).hexdigest()[:16]
+    key = f"{key_prefix}/{digest}.wav"
+    media.put_bytes(key, wav_bytes(pcm, base.rate, base.channels), "audio/wav")
+    return VoicedWindow(
+        start=round(start, 4),
+        end=round(end, 4),
+        audio_key=key,
+        spoken={v: shown[v] for v in shown},
+        notes=notes,
+        quality=done.quality,
+    )
+
+
+def lexicon_map(lexicon: LexiconRepository, account_id: str) -> dict[str, str]:
+    return {e.key: e.pronunciation for e in lexicon.list(account_id)}
+
+
+def decode_wav(data: bytes) -> tuple[Frames, int]:
+    """A 16-bit WAV as float32 frames and its rate (tests and the CLI read previews with it)."""
+    with wave.open(io.BytesIO(data)) as w:
+        return pcm_to_float(w.readframes(w.getnframes()), w.getnchannels()), w.getframerate()
