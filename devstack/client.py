@@ -103,3 +103,43 @@ class TailorcastClient:
             if video.get("status") in ("ready", "rejected", "failed") or time.monotonic() > deadline:
                 return campaign
             time.sleep(0.2)
+
+    # -- voice ---------------------------------------------------------------------------------
+
+    def voice(self, campaign_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/voice")
+        return result
+
+    def update_voice(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/campaigns/{campaign_id}/voice", json=changes)
+        return result
+
+    def align_voice(self, campaign_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/voice/align")
+        return result
+
+    def set_slots(self, campaign_id: str, slots: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/campaigns/{campaign_id}/voice/slots", json={"slots": slots}
+        )
+        return result
+
+    def preview_voice(self, campaign_id: str, **names: Any) -> dict[str, Any]:
+        """Synthesize a name into the video's audio; the reply's ``url`` serves the WAV."""
+        result: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/voice/preview", json=names)
+        return result
+
+    def put_pronunciation(self, name: str, pronunciation: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/pronunciations/{name}", json={"pronunciation": pronunciation}
+        )
+        return result
+
+    def wait_for_voice(self, campaign_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the campaign's voice is ready or needs the seller's attention."""
+        deadline = time.monotonic() + timeout
+        while True:
+            voice = self.voice(campaign_id)
+            if voice["status"] in ("ready", "needs_attention") or time.monotonic() > deadline:
+                return voice
+            time.sleep(0.2)

@@ -118,9 +118,11 @@ def make_video(
     return dest
 
 
-def make_base_video(dest: Path, seconds: float = 8.0, width: int = 1280, height: int = 720) -> Path:
+def make_base_video(
+    dest: Path, seconds: float = 8.0, width: int = 1280, height: int = 720, audio: Path | None = None
+) -> Path:
     """A seller's base video as the app expects it: H.264 + AAC MP4, moov up front, 30 fps, with
-    speech-like sound (see :func:`speechlike`).
+    speech-like sound (see :func:`speechlike`), or with ``audio`` (a real recording) as its sound.
 
     Raises
     ------
@@ -130,8 +132,10 @@ def make_base_video(dest: Path, seconds: float = 8.0, width: int = 1280, height:
     source = f"testsrc2=size={width}x{height}:rate=30:duration={seconds}"
     _run(
         [
-            *("-f", "lavfi", "-i", source, "-f", "lavfi", "-i", speechlike(seconds)),
-            *("-c:v", "libx264", *_FAST_ENCODER_ARGS["libx264"], "-c:a", "aac", "-shortest"),
+            *("-f", "lavfi", "-i", source),
+            *(("-i", str(audio)) if audio else ("-f", "lavfi", "-i", speechlike(seconds))),
+            *("-c:v", "libx264", *_FAST_ENCODER_ARGS["libx264"], "-c:a", "aac", "-ac", "2", "-ar", "48000"),
+            "-shortest",
             *("-threads", "1", *_BITEXACT, "-movflags", "+faststart", "-y", str(dest)),
         ]
     )

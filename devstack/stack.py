@@ -41,6 +41,8 @@ REGION = "us-east-1"
 APP_NAME = "tailorcast"
 ROLE_NAME = "tailorcast-local-lambda"
 S3_SYNC_DEBOUNCE_SECONDS = 0.3
+#: The voice function is not a Chalice function (a container image in AWS); same handler here.
+VOICE_FUNCTION = "voice"
 
 
 def function_name(stage: str, name: str) -> str:
@@ -187,6 +189,7 @@ class LocalStack:
             "TAILORCAST_TABLE_NAME": self.table_name,
             "TAILORCAST_UPLOADS_BUCKET": self.buckets[0],
             "TAILORCAST_MEDIA_BUCKET": self.buckets[1],
+            "TAILORCAST_VOICE_FUNCTION_NAME": function_name(self.stage, VOICE_FUNCTION),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": APP_NAME,
@@ -391,6 +394,19 @@ class LocalStack:
             self.dispatcher.register(
                 function_name(self.stage, name), function_arn(self.stage, name), app.handler_map[name]
             )
+        from chalicelib.tasks import voice
+
+        awslambda.create_function(
+            FunctionName=function_name(self.stage, VOICE_FUNCTION),
+            Role=role_arn,
+            PackageType="Image",
+            Code={"ImageUri": f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{APP_NAME}-voice:local"},
+            Timeout=300,
+            MemorySize=3008,
+        )
+        self.dispatcher.register(
+            function_name(self.stage, VOICE_FUNCTION), function_arn(self.stage, VOICE_FUNCTION), voice.handler
+        )
 
     def _configure_notifications(self) -> None:
         from chalice.app import S3EventConfig

@@ -18,6 +18,7 @@ TEST_ENV = {
     "TAILORCAST_TABLE_NAME": "tailorcast-test",
     "TAILORCAST_UPLOADS_BUCKET": "tailorcast-test-uploads",
     "TAILORCAST_MEDIA_BUCKET": "tailorcast-test-media",
+    "TAILORCAST_VOICE_FUNCTION_NAME": "tailorcast-test-voice",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -87,3 +88,35 @@ def mediaconvert(aws: None) -> Iterator[object]:
         standin.stop(drain=False)
         os.environ.pop("AWS_ENDPOINT_URL_MEDIACONVERT", None)
         dependencies.reset()
+
+
+@pytest.fixture
+def voice_function(aws: None) -> Iterator[object]:
+    """The voice function registered with moto's Lambda and run in-process (as the local stack
+    does), so the API's ``lambda.invoke`` reaches the real handler."""
+    import json
+
+    import boto3
+
+    from chalicelib.tasks import voice
+    from devstack import lambdas
+
+    dispatcher = lambdas.Dispatcher()
+    lambdas.install(dispatcher)
+    role = boto3.client("iam").create_role(
+        RoleName="voice-test",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    name = TEST_ENV["TAILORCAST_VOICE_FUNCTION_NAME"]
+    arn = boto3.client("lambda").create_function(
+        FunctionName=name,
+        Role=role,
+        PackageType="Image",
+        Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tailorcast-voice:test"},
+    )["FunctionArn"]
+    dispatcher.register(name, arn, voice.handler)
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.drain()
+        dispatcher.shutdown()

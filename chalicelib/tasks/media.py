@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import dependencies as deps
 from chalicelib.domain import media
+from chalicelib.domain.errors import StorageError
 from chalicelib.domain.models import OverlayText, ProspectVideo, RenderWindow
 from chalicelib.observability import log_keys, logger
 
@@ -28,7 +29,10 @@ def on_media_job(event: CloudWatchEvent) -> dict[str, Any]:
     if outcome.kind == "base" and outcome.action == "ready":
         # The seller's voice is learnt and the slots located as soon as there is audio to read.
         ids = {k: job.metadata[k] for k in ("account_id", "campaign_id")}
-        deps.get_voice_runner().start("prepare", ids)
+        try:
+            deps.get_voice_runner().start("prepare", ids)
+        except StorageError:  # the base is ready regardless; the seller can prepare the voice later
+            logger.warning("could not start preparing the voice", extra=ids)
     return dataclasses.asdict(outcome)
 
 

@@ -38,7 +38,7 @@ from chalicelib.voice.personalize import NameQuality, personalize
 from chalicelib.voice.pronounce import resolve_utterance
 from chalicelib.voice.script import parse_script
 from chalicelib.voice.speech import Speech
-from chalicelib.voice.splice import Frames
+from chalicelib.voice.splice import Frames, Placement
 
 #: Audio kept either side of the slots when personalizing: loudness context and crossfade room.
 CONTEXT_SECONDS = 2.5
@@ -209,6 +209,7 @@ class VoicedWindow:
     spoken: dict[str, str]  # variable → what was said (sanitized text, or the respelling/IPA)
     notes: list[str]  # sanitizing the names changed something (shown to the seller)
     quality: list[NameQuality]
+    placements: list[Placement]
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -295,6 +296,7 @@ def voice_names(
         spoken={v: shown[v] for v in shown},
         notes=notes,
         quality=done.quality,
+        placements=done.placements,
     )
 
 
