@@ -132,6 +132,18 @@ def bench_render(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench.command("voice")
+def bench_voice(
+    names: Annotated[int, typer.Option(help="generated names to synthesize, match and splice")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """One name synthesized, matched and spliced (warm engine) vs a naive cut-in, side by side."""
+    from devstack.voicebench import run_voice_bench
+
+    result = run_voice_bench(names, progress=lambda m: err.print(f"[dim]… {m}[/]"))
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
 @app.command()
 def openapi() -> None:
     """Print the API's OpenAPI document (generated from the pydantic models)."""
