@@ -26,7 +26,14 @@ VALID_BODIES = {
         "content_type": "text/csv",
         "size_bytes": 5,
     },
+    "VoiceUpdate": {"engine": "flite"},
+    "SlotsIn": {"slots": [{"variable": "first_name", "start": 0.5, "end": 1.0}]},
+    "PreviewIn": {"first_name": "Priya"},
+    "PronunciationIn": {"pronunciation": "shi-VAWN"},
 }
+# Routes keyed by the caller's own account only (no other tenant's id can be named in them):
+# isolation for these is proven by test_lexicon_is_per_account instead.
+OWN_ACCOUNT_ONLY = {("/pronunciations/{name}", "PUT")}
 
 
 def _all_routes():  # type: ignore[no-untyped-def]
@@ -72,20 +79,26 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         ).body
     )
     prospect_id = _alice_prospect_with_video(alice.account_id, campaign["campaign_id"])
+    assert (
+        call(client, "PUT", "/pronunciations/Siobhan", alice, {"pronunciation": "shi-VAWN"}).status_code
+        == 200
+    )
     ids = {
         "campaign_id": campaign["campaign_id"],
         "import_id": upload["upload_id"],
         "prospect_id": prospect_id,
+        "name": "Siobhan",
     }
     missing = {
         "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "import_id": "upl_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "prospect_id": "pros_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "name": "Nobody",
     }
     checked = 0
     for path, method in _all_routes():
         names = re.findall(r"{([^}]+)}", path)
-        if not names:
+        if not names or (path, method) in OWN_ACCOUNT_ONLY:
             continue
         body = _body_for(path, method)
         theirs = call(client, method, path.format(**ids), mallory, body)
@@ -97,12 +110,29 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         }
         assert strip(theirs) == strip(nowhere)
         checked += 1
-    assert checked >= 6
+    assert checked >= 12
     # And Alice's data is untouched by all of that.
     still = json.loads(call(client, "GET", f"/campaigns/{campaign['campaign_id']}", alice).body)
     assert still["name"] == "secret" and still["version"] == 1
     listed = json.loads(call(client, "GET", "/campaigns", mallory).body)["items"]
     assert [c["campaign_id"] for c in listed] == []
+
+
+def test_lexicon_is_per_account(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    alice, mallory = new_tenant("alice@a.io"), new_tenant("mallory@m.io")
+    assert (
+        call(client, "PUT", "/pronunciations/Siobhan", alice, {"pronunciation": "shi-VAWN"}).status_code
+        == 200
+    )
+    # Mallory sees none of Alice's entries, cannot delete them, and her own entry is hers alone.
+    assert json.loads(call(client, "GET", "/pronunciations", mallory).body)["items"] == []
+    assert call(client, "DELETE", "/pronunciations/Siobhan", mallory).status_code == 404
+    assert (
+        call(client, "PUT", "/pronunciations/Siobhan", mallory, {"pronunciation": "/ʃɪˈvɔːn/"}).status_code
+        == 200
+    )
+    mine = json.loads(call(client, "GET", "/pronunciations", alice).body)["items"]
+    assert mine == [{"name": "Siobhan", "pronunciation": "shi-VAWN"}]
 
 
 def _alice_prospect_with_video(account_id: str, campaign_id: str) -> str:
