@@ -34,7 +34,7 @@ _CODAS = ("", "", "n", "l", "r", "s")
 
 def generated_names(count: int, seed: int = 7) -> list[str]:
     """``count`` distinct pronounceable one- and two-syllable names, the same for a seed."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - repeatable test names, not secrets
     names: list[str] = []
     while len(names) < count:
         syllables = [rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(rng.choice((1, 2, 2)))]
@@ -55,8 +55,8 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 def run_voice_bench(count: int = 30, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     from chalicelib.adapters.voice.piper import PiperSynthesizer
-    from chalicelib.voice.align import Aligner
     from chalicelib.voice.align import RATE as ALIGN_RATE
+    from chalicelib.voice.align import Aligner
     from chalicelib.voice.pcm import resample
     from chalicelib.voice.personalize import Personalized, measure, personalize, surrounding_loudness
     from chalicelib.voice.profile import build_profile
@@ -67,7 +67,8 @@ def run_voice_bench(count: int = 30, progress: Callable[[str], None] = lambda _:
     if not CLIP.exists():
         raise SystemExit(f"{CLIP} is missing: run `make system-deps` (Debian's pocketsphinx-testdata)")
     with wave.open(str(CLIP)) as w:
-        clip = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    clip = (raw / np.float32(32768)).astype(np.float32)
     progress("aligning the script and learning the voice")
     t = time.perf_counter()
     (slot,) = Aligner().locate(clip, parse_script(SCRIPT, {"first_name": "John"}))
