@@ -67,8 +67,8 @@ def run_voice_bench(count: int = 30, progress: Callable[[str], None] = lambda _:
     if not CLIP.exists():
         raise SystemExit(f"{CLIP} is missing: run `make system-deps` (Debian's pocketsphinx-testdata)")
     with wave.open(str(CLIP)) as w:
-        raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    clip = (raw / np.float32(32768)).astype(np.float32)
+        pcm16 = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    clip = (pcm16 / np.float32(32768)).astype(np.float32)
     progress("aligning the script and learning the voice")
     t = time.perf_counter()
     (slot,) = Aligner().locate(clip, parse_script(SCRIPT, {"first_name": "John"}))
