@@ -35,7 +35,7 @@ from chalicelib.voice.align import Aligner, Slot
 from chalicelib.voice.names import sanitize_name
 from chalicelib.voice.pcm import float_to_pcm, pcm_to_float, resample
 from chalicelib.voice.personalize import NameQuality, personalize
-from chalicelib.voice.pronounce import resolve_utterance
+from chalicelib.voice.pronounce import has_pronunciation, resolve_utterance
 from chalicelib.voice.script import parse_script
 from chalicelib.voice.speech import Speech
 from chalicelib.voice.splice import Frames, Placement
@@ -259,7 +259,9 @@ def voice_names(
         raw = values.get(slot.variable) or ""
         override = pronunciations.get(slot.variable)
         try:
-            clean = sanitize_name(raw, slot.variable, has_pronunciation=bool(override))
+            clean = sanitize_name(
+                raw, slot.variable, has_pronunciation=has_pronunciation(raw, override, lexicon)
+            )
         except InvalidInputError as exc:
             issues += exc.issues
             continue
