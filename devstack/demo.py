@@ -16,7 +16,15 @@ from devstack.stack import LocalStack
 
 DEMO_SUBJECT = "demo-seller"
 DEMO_EMAIL = "seller@tailorcast.example"
-SCRIPT = "Hi {first_name}, I recorded this for you and the team at {company}."
+#: The seller's recording: a public-domain LibriVox reader (Debian's pocketsphinx-testdata, which
+#: `make demo` installs). The script marks where the reader says "John" as the name's slot.
+SELLER_RECORDING = Path(
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
+)
+SCRIPT = (
+    "And Mister {first_name} Dashwood had then leisure to consider how much there might be "
+    "prudently in his power to do for them."
+)
 
 
 def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
@@ -30,11 +38,14 @@ def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
         me = client.me()
         console.print(f"[green]✓[/] signed in as {me['email']} (account {me['account']['account_id']})")
         campaign = client.create_campaign("Q4 outbound — demo", "Created by make demo", SCRIPT)
-        console.print(f"[green]✓[/] created campaign {campaign['campaign_id']}")
-        sample = state_dir.resolve() / "samples" / "base-video.mp4"
+        client.update_voice(campaign["campaign_id"], placeholders={"first_name": "John"})
+        console.print(
+            f"[green]✓[/] created campaign {campaign['campaign_id']} (the seller says 'John' in the slot)"
+        )
+        sample = state_dir.resolve() / "samples" / "base-video-voice.mp4"
         if not sample.exists():
             sample.parent.mkdir(parents=True, exist_ok=True)
-            make_base_video(sample)
+            make_base_video(sample, seconds=7.0, audio=SELLER_RECORDING)
         client.upload(campaign["campaign_id"], "base_video", sample, "video/mp4")
         console.print(
             f"[green]✓[/] uploaded {sample.name} ({sample.stat().st_size / 1e6:.1f} MB) by presigned POST"
@@ -50,6 +61,18 @@ def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
         console.print(
             f"[green]✓[/] base ladder ready: {', '.join(ladder['renditions'])} "
             f"({ladder['segment_count']} × 2 s segments, {ladder['duration_seconds']:.1f} s)"
+        )
+        with console.status("locating the name's slot and learning the seller's voice…"):
+            voice = client.wait_for_voice(campaign["campaign_id"])
+        if voice["status"] != "ready":
+            console.print(f"[red]✗[/] voice: {voice['error']}")
+            client.close()
+            return campaign
+        slot = voice["slots"][0]
+        console.print(
+            f"[green]✓[/] slot {{{slot['variable']}}} at {slot['start']:.2f}–{slot['end']:.2f} s "
+            f"(confidence {slot['confidence']:.0%}); "
+            f"seller's median pitch {voice['profile']['f0_median_hz']:.0f} Hz"
         )
         renders = _render_prospects(
             stack, client, me["account"]["account_id"], campaign["campaign_id"], console
@@ -69,30 +92,26 @@ def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
 
 
 DEMO_PROSPECTS = (
-    # (first name, company, window seconds, overlay): one name spoken near the start, one with a card
-    ("Jane", "Acme", (0.45, 1.25), False),
-    ("Zoë", "Globex", (2.4, 3.4), True),
+    # (first name, pronunciation, company, name card)
+    ("Priya", None, "Acme", False),
+    ("Siobhan", "shi-VAWN", "Globex", True),
 )
 
 
 def _render_prospects(
     stack: LocalStack, client: TailorcastClient, account_id: str, campaign_id: str, console: Console
 ) -> list[dict[str, Any]]:
-    """Render two prospects through the render task, as the state machine will (issue 5).
-
-    Their "name audio" is synthesized speech-like sound at another pitch until the voice step
-    (issue 4) speaks real names.
-    """
+    """Voice, then render, each prospect through the two task functions, as the state machine will
+    chain them (issue 5): the voice function lays the name into the audio, the render task
+    re-encodes only the segments that change."""
     import boto3
 
     from chalicelib import dependencies
     from chalicelib.domain.models import Prospect, new_id
-    from devstack.samples import speech_wav
 
-    media = boto3.client("s3")
     lam = boto3.client("lambda")
-    started: list[tuple[str, str]] = []
-    for i, (first, company, window, overlay) in enumerate(DEMO_PROSPECTS):
+    started: list[tuple[str, str, dict[str, Any]]] = []
+    for first, pronunciation, company, card in DEMO_PROSPECTS:
         prospect = dependencies.get_prospect_repo().add(
             Prospect(
                 account_id=account_id,
@@ -100,22 +119,25 @@ def _render_prospects(
                 prospect_id=new_id("pros"),
                 first_name=first,
                 company=company,
+                pronunciation=pronunciation,
                 email=f"{first.lower()}.{new_id('x')[-6:]}@{company.lower()}.example",
             )
         )
-        key = f"{account_id}/{campaign_id}/voice/{prospect.prospect_id}.wav"
-        media.put_object(
-            Bucket=stack.settings.media_bucket,
-            Key=key,
-            Body=speech_wav((window[1] - window[0]) * 0.9, pitch=180 + 60 * i),
+        ids = {"account_id": account_id, "campaign_id": campaign_id, "prospect_id": prospect.prospect_id}
+        reply = lam.invoke(
+            FunctionName=stack.settings.voice_function_name,
+            Payload=json.dumps({"action": "synthesize", **ids}).encode(),
         )
+        body = json.loads(reply["Payload"].read())
+        if reply.get("FunctionError"):
+            console.print(f"[red]✗[/] {first}: {body.get('errorMessage')}")
+            continue
+        voiced = body["result"]
         payload = {
-            "account_id": account_id,
-            "campaign_id": campaign_id,
-            "prospect_id": prospect.prospect_id,
-            "window": {"start": window[0], "end": window[1]},
-            "audio_key": key,
-            "overlay": {"text": first, "subtitle": company} if overlay else None,
+            **ids,
+            "window": {"start": voiced["start"], "end": voiced["end"]},
+            "audio_key": voiced["audio_key"],
+            "overlay": {"text": first, "subtitle": company} if card else None,
         }
         reply = lam.invoke(
             FunctionName=f"tailorcast-{stack.stage}-render_prospect", Payload=json.dumps(payload).encode()
@@ -124,28 +146,40 @@ def _render_prospects(
         if reply.get("FunctionError"):
             console.print(f"[red]✗[/] {first}: {body.get('errorMessage')}")
             continue
-        started.append((first, prospect.prospect_id))
+        started.append((first, prospect.prospect_id, voiced))
     renders = []
     with console.status("rendering the windows (only the segments that change)…"):
-        for first, prospect_id in started:
+        for first, prospect_id, voiced in started:
             video = client.wait_for_video(campaign_id, prospect_id)
-            renders.append({"first_name": first, **video})
+            renders.append({"first_name": first, "voice": voiced["quality"][0], **video})
     return renders
 
 
 def renders_table(renders: list[dict[str, Any]]) -> Table:
     table = Table(title="Personalized renders")
-    for column in ("prospect", "status", "window", "card", "segments", "new storage", "poster"):
+    for column in (
+        "prospect",
+        "status",
+        "window",
+        "pitch Δ",
+        "loudness Δ",
+        "click",
+        "card",
+        "segments",
+        "storage",
+    ):
         table.add_column(column)
     for r in renders:
         table.add_row(
             r["first_name"],
             r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
             f"{r['window']['start']:.2f}–{r['window']['end']:.2f} s",
+            f"{r['voice']['f0_offset_semitones'] or 0:+.2f} st" if r.get("voice") else "—",
+            f"{r['voice']['loudness_offset_lu']:+.2f} LU" if r.get("voice") else "—",
+            f"{r['voice']['click_ratio']:.2f}" if r.get("voice") else "—",
             (r.get("overlay") or {}).get("text") or "—",
             str(r["segments_rendered"]),
             f"{r['new_bytes'] / 1000:.0f} KB",
-            "yes" if r.get("poster_key") else "—",
         )
     return table
 

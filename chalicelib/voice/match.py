@@ -60,7 +60,11 @@ def match_voice(
 def _world(
     x: npt.NDArray[np.float64], fs: int, profile: SpeakerProfile | None, stretch: float
 ) -> npt.NDArray[np.float64]:
-    import pyworld
+    import warnings
+
+    with warnings.catch_warnings():  # pyworld 0.3.5 imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        import pyworld
 
     f0, t = pyworld.harvest(
         x, fs, f0_floor=PITCH_FLOOR_HZ, f0_ceil=PITCH_CEILING_HZ, frame_period=FRAME_PERIOD_MS
