@@ -144,6 +144,49 @@ def bench_voice(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+voice_app = typer.Typer(help="The campaign's voice on the running local stack.", no_args_is_help=True)
+app.add_typer(voice_app, name="voice")
+
+
+@voice_app.command("preview")
+def voice_preview(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign whose video the name goes into")],
+    name: Annotated[str, typer.Option(help="The first name to say")],
+    token: Annotated[
+        str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")
+    ],
+    say: Annotated[str | None, typer.Option(help="How to say it: a respelling (shi-VAWN) or /IPA/")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the spliced audio")] = Path("preview.wav"),
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Hear a name spliced into the video's audio before anything is rendered."""
+    import httpx
+
+    from devstack.client import ApiError, TailorcastClient
+
+    info = _running_stack(state_dir)
+    client = TailorcastClient(info["api"], token)
+    try:
+        reply = client.preview_voice(
+            campaign_id, first_name=name, pronunciations={"first_name": say} if say else {}
+        )
+    except ApiError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    out.write_bytes(httpx.get(reply["url"]).content)
+    for q in reply["quality"]:
+        err.print(
+            f"{q['variable']}: pitch {q['f0_offset_semitones'] or 0:+.2f} st, loudness "
+            f"{q['loudness_offset_lu']:+.2f} LU, click ratio {q['click_ratio']:.2f} "
+            + ("[green]ok[/]" if q["ok"] else "[yellow]outside targets[/]")
+        )
+    for note in reply["notes"]:
+        err.print(f"[yellow]note:[/] {note}")
+    print(out)
+
+
 @app.command()
 def openapi() -> None:
     """Print the API's OpenAPI document (generated from the pydantic models)."""
