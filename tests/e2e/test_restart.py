@@ -69,6 +69,11 @@ def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> 
         api.upload(campaign["campaign_id"], "base_video", sample_video, "video/mp4")
         validated = api.wait_for_base_video(campaign["campaign_id"])
         assert validated["base_video"]["status"] == "ready"
+        # A ready base starts the voice preparation; its outcome is state too. The sample's sound is
+        # synthetic, so the aligner (rightly) finds no speech following the script.
+        voice = api.wait_for_voice(campaign["campaign_id"])
+        assert voice["status"] == "needs_attention" and "script" in voice["error"], voice
+        validated = api.campaign(campaign["campaign_id"])
         key = validated["base_video"]["key"]
         ladder = validated["base_video"]["ladder"]
 
