@@ -1,9 +1,11 @@
-"""One CloudFormation stack per stage: data, auth, the Chalice app and its state machines.
+"""One CloudFormation stack per stage: data, auth, the Chalice app, the voice function and the
+state machines.
 
 Nothing here restates the application's shape: the table comes from
 ``chalicelib.adapters.dynamodb.schema.table_definition``, the Lambdas, API and S3 subscriptions
-from ``app.py`` (through ``chalice package``), and the state machines from
-``state_machines/*.asl.json`` through the same loader the local stack uses.
+from ``app.py`` (through ``chalice package``), the voice function's image from
+``layers/voice/Dockerfile``, and the state machines from ``state_machines/*.asl.json`` through the
+same loader the local stack uses.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from aws_cdk import (
     CfnOutput,
     CfnResource,
     Duration,
+    IgnoreMode,
     RemovalPolicy,
     Stack,
     Token,
 )
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -56,6 +60,8 @@ PROD_STAGE = "prod"
 # Chalice needs a region only to spell service principals; they are the same across the
 # `aws` partition, so an environment-agnostic synth can use any of its regions.
 _FALLBACK_PACKAGING_REGION = "us-east-1"
+# The voice function's image; its build context is the project root (see the Dockerfile).
+VOICE_DOCKERFILE = "layers/voice/Dockerfile"
 
 
 class TailorcastStack(Stack):
@@ -118,12 +124,25 @@ class TailorcastStack(Stack):
         pool_id = self.user_pool.user_pool_id
         self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{pool_id}"
 
-        self.chalice, self.s3_subscriptions = self._chalice_app(project_dir, dependencies)
+        settings = self._settings_environment()
+        self.voice_function = self._voice_function(project_dir, settings)
+        self.chalice, self.s3_subscriptions = self._chalice_app(
+            project_dir,
+            dependencies,
+            {**settings, "TAILORCAST_VOICE_FUNCTION_NAME": self.voice_function.function_name},
+        )
         for subscription in self.s3_subscriptions:
             self._subscribe(subscription)
         self.functions = self._resources_of_type("AWS::Serverless::Function")
         for role_id in self._resources_of_type("AWS::IAM::Role"):
             role = self.chalice.get_role(role_id)
+            # The API runs the voice engines by invoking this one function (by name).
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=[self.voice_function.function_arn],
+                )
+            )
             self.table.grant_read_write_data(role)
             self.uploads_bucket.grant_read_write(role)
             self.media_bucket.grant_read_write(role)
@@ -150,6 +169,7 @@ class TailorcastStack(Stack):
             "UserPoolId": self.user_pool.user_pool_id,
             "UserPoolClientId": self.user_pool_client.user_pool_client_id,
             "JwtIssuer": self.jwt_issuer,
+            "VoiceFunctionName": self.voice_function.function_name,
         }.items():
             CfnOutput(self, name, value=value)
 
@@ -247,10 +267,9 @@ class TailorcastStack(Stack):
 
     # -- application ------------------------------------------------------------------------
 
-    def _chalice_app(
-        self, project_dir: Path, dependencies: Dependencies
-    ) -> tuple[Chalice, tuple[S3Subscription, ...]]:
-        environment = {
+    def _settings_environment(self) -> dict[str, str]:
+        """The ``chalicelib.settings.Settings`` values every function gets by environment."""
+        return {
             "TAILORCAST_STAGE": self.stage,
             "TAILORCAST_TABLE_NAME": self.table.table_name,
             "TAILORCAST_UPLOADS_BUCKET": self.uploads_bucket.bucket_name,
@@ -263,11 +282,53 @@ class TailorcastStack(Stack):
             "POWERTOOLS_SERVICE_NAME": "tailorcast",
             "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
         }
+
+    def _voice_function(self, project_dir: Path, settings: Mapping[str, str]) -> lambda_.Function:
+        """The voice engines' Lambda: a container image, too big for a zip (``layers/README.md``).
+
+        Synth only stages the build context (``chalicelib/`` and ``layers/voice/``) into the
+        cloud assembly; ``cdk deploy`` builds and pushes the image, so only deploying needs Docker.
+        """
+        # An explicit name, so the function can be told its own name without a circular Ref.
+        name = f"tailorcast-{self.stage}-voice"
+        code = lambda_.DockerImageCode.from_image_asset(
+            str(project_dir),
+            file=VOICE_DOCKERFILE,
+            exclude=dockerignore_patterns(project_dir / f"{VOICE_DOCKERFILE}.dockerignore"),
+            ignore_mode=IgnoreMode.DOCKER,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+        function = lambda_.DockerImageFunction(
+            self,
+            "VoiceFunction",
+            function_name=name,
+            description="Tailorcast voice engines: prepare, synthesize, preview",
+            code=code,
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=3008,
+            timeout=Duration.minutes(5),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={**settings, "TAILORCAST_VOICE_FUNCTION_NAME": name},
+        )
+        self.table.grant_read_write_data(function)
+        self.media_bucket.grant_read_write(function)
+        self.uploads_bucket.grant_read(function)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["polly:SynthesizeSpeech", "polly:DescribeVoices"],
+                resources=["*"],
+            )
+        )
+        return function
+
+    def _chalice_app(
+        self, project_dir: Path, dependencies: Dependencies, environment: Mapping[str, str]
+    ) -> tuple[Chalice, tuple[S3Subscription, ...]]:
         stage_config = {
             "api_gateway_stage": "api",
             "automatic_layer": False,
             "xray": True,
-            "environment_variables": environment,
+            "environment_variables": dict(environment),
         }
         region = self.region if not Token.is_unresolved(self.region) else None
         with tempfile.TemporaryDirectory(prefix="tailorcast-chalice-") as staging:
@@ -412,6 +473,18 @@ class TailorcastStack(Stack):
             self.uploads_bucket.grant_read_write(machine)
         if "MediaBucket" in used:
             self.media_bucket.grant_read_write(machine)
+
+
+def dockerignore_patterns(path: Path) -> list[str]:
+    """The patterns of a ``.dockerignore`` file (comments and blank lines dropped).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _key_props(key_schema: list[dict[str, str]], types: Mapping[str, str]) -> dict[str, Any]:

@@ -119,6 +119,68 @@ def _chalice_functions(synth: Synth) -> Mapping[str, Any]:
     return functions
 
 
+def _role_statements(synth: Synth, role: str) -> list[dict[str, Any]]:
+    """Every policy statement attached to a role of the template, by its logical id.
+
+    CDK attaches a stack's own roles by ``Ref``; Chalice's roles are imported by ARN, so theirs
+    name the role by a split of that ARN.
+    """
+    role_name = {
+        "Fn::Select": [
+            1,
+            {
+                "Fn::Split": [
+                    "/",
+                    {"Fn::Select": [5, {"Fn::Split": [":", {"Fn::GetAtt": [role, "Arn"]}]}]},
+                ]
+            },
+        ]
+    }
+    return [
+        statement
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"] or role_name in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _settings_environment(synth: Synth) -> dict[str, Any]:
+    """The Settings values every function gets (the voice function's name aside)."""
+    pool_id, _ = _only(synth.resources("AWS::Cognito::UserPool"))
+    client_id, _ = _only(synth.resources("AWS::Cognito::UserPoolClient"))
+    issuer_parts = [
+        "https://cognito-idp.",
+        {"Ref": "AWS::Region"},
+        ".",
+        {"Ref": "AWS::URLSuffix"},
+        "/",
+        {"Ref": pool_id},
+    ]
+    return {
+        "TAILORCAST_STAGE": synth.stack.stage,
+        "TAILORCAST_TABLE_NAME": synth.ref(synth.stack.table.table_name),
+        "TAILORCAST_UPLOADS_BUCKET": synth.ref(synth.stack.uploads_bucket.bucket_name),
+        "TAILORCAST_MEDIA_BUCKET": synth.ref(synth.stack.media_bucket.bucket_name),
+        "TAILORCAST_AUTH_MODE": "cognito",
+        "TAILORCAST_JWT_ISSUER": {"Fn::Join": ["", issuer_parts]},
+        "TAILORCAST_JWKS_URL": {"Fn::Join": ["", [*issuer_parts, "/.well-known/jwks.json"]]},
+        "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
+        "TAILORCAST_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [_mediaconvert_role(synth), "Arn"]},
+        "POWERTOOLS_SERVICE_NAME": "tailorcast",
+        "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
+    }
+
+
+def _voice_function(synth: Synth) -> tuple[str, Any]:
+    return _only(
+        {
+            logical_id: function
+            for logical_id, function in synth.resources("AWS::Lambda::Function").items()
+            if function["Properties"].get("PackageType") == "Image"
+        }
+    )
+
+
 # -- table ------------------------------------------------------------------------------------
 
 
@@ -229,29 +291,8 @@ def test_user_pool_signs_in_by_email_without_self_sign_up(dev: Synth) -> None:
 
 
 def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
-    pool_id, _ = _only(dev.resources("AWS::Cognito::UserPool"))
-    client_id, _ = _only(dev.resources("AWS::Cognito::UserPoolClient"))
-    issuer_parts = [
-        "https://cognito-idp.",
-        {"Ref": "AWS::Region"},
-        ".",
-        {"Ref": "AWS::URLSuffix"},
-        "/",
-        {"Ref": pool_id},
-    ]
-    expected = {
-        "TAILORCAST_STAGE": "dev",
-        "TAILORCAST_TABLE_NAME": dev.ref(dev.stack.table.table_name),
-        "TAILORCAST_UPLOADS_BUCKET": dev.ref(dev.stack.uploads_bucket.bucket_name),
-        "TAILORCAST_MEDIA_BUCKET": dev.ref(dev.stack.media_bucket.bucket_name),
-        "TAILORCAST_AUTH_MODE": "cognito",
-        "TAILORCAST_JWT_ISSUER": {"Fn::Join": ["", issuer_parts]},
-        "TAILORCAST_JWKS_URL": {"Fn::Join": ["", [*issuer_parts, "/.well-known/jwks.json"]]},
-        "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
-        "TAILORCAST_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [_mediaconvert_role(dev), "Arn"]},
-        "POWERTOOLS_SERVICE_NAME": "tailorcast",
-        "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
-    }
+    voice_id, _ = _voice_function(dev)
+    expected = {**_settings_environment(dev), "TAILORCAST_VOICE_FUNCTION_NAME": {"Ref": voice_id}}
 
     for name, function in _chalice_functions(dev).items():
         assert function["Properties"]["Environment"]["Variables"] == expected, name
@@ -268,23 +309,7 @@ def test_lambda_roles_may_read_and_write_the_table_index_and_buckets(dev: Synth)
     assert roles
 
     for role in roles:
-        role_name = {
-            "Fn::Select": [
-                1,
-                {
-                    "Fn::Split": [
-                        "/",
-                        {"Fn::Select": [5, {"Fn::Split": [":", {"Fn::GetAtt": [role, "Arn"]}]}]},
-                    ]
-                },
-            ]
-        }
-        statements = [
-            statement
-            for policy in dev.resources("AWS::IAM::Policy").values()
-            if role_name in policy["Properties"]["Roles"]
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        ]
+        statements = _role_statements(dev, role)
         assert any(
             {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
             <= set(s["Action"])
@@ -332,6 +357,91 @@ def test_mediaconvert_role_reads_uploads_and_writes_media_only(dev: Synth) -> No
     writes = [st for st in statements if "s3:PutObject" in st["Action"]]
     assert writes and all(media in st["Resource"] and uploads not in st["Resource"] for st in writes)
     assert any("s3:GetObject*" in st["Action"] and uploads in st["Resource"] for st in statements)
+
+
+# -- the voice function -----------------------------------------------------------------------
+
+
+def test_voice_function_is_a_container_image_with_the_settings(dev: Synth) -> None:
+    _, function = _voice_function(dev)
+    props = function["Properties"]
+
+    assert "ImageUri" in props["Code"]
+    assert props["FunctionName"] == "tailorcast-dev-voice"
+    assert props["MemorySize"] == 3008
+    assert props["Timeout"] == 300
+    assert props["Architectures"] == ["x86_64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    # The same settings as the Chalice functions, and its own name as a plain string (a Ref to
+    # itself in its own environment would be a circular dependency).
+    expected = {**_settings_environment(dev), "TAILORCAST_VOICE_FUNCTION_NAME": "tailorcast-dev-voice"}
+    assert props["Environment"]["Variables"] == expected
+    for variable in expected:
+        if variable.startswith("TAILORCAST_"):
+            assert variable.removeprefix("TAILORCAST_").lower() in Settings.model_fields, variable
+    dev.template.has_output("VoiceFunctionName", {"Value": {"Ref": _voice_function(dev)[0]}})
+
+
+def test_voice_function_reads_uploads_writes_media_and_table_and_may_use_polly(dev: Synth) -> None:
+    _, function = _voice_function(dev)
+    statements = _role_statements(dev, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    table_arn = {"Fn::GetAtt": [dev.ref(dev.stack.table.table_name)["Ref"], "Arn"]}
+    uploads = {"Fn::GetAtt": [dev.ref(dev.stack.uploads_bucket.bucket_name)["Ref"], "Arn"]}
+    media = {"Fn::GetAtt": [dev.ref(dev.stack.media_bucket.bucket_name)["Ref"], "Arn"]}
+
+    assert any(
+        {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"} <= set(s["Action"])
+        and table_arn in s["Resource"]
+        for s in statements
+    )
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert writes and all(media in s["Resource"] and uploads not in s["Resource"] for s in writes)
+    assert any("s3:GetObject*" in s["Action"] and uploads in s["Resource"] for s in statements)
+    assert {
+        "Action": ["polly:SynthesizeSpeech", "polly:DescribeVoices"],
+        "Effect": "Allow",
+        "Resource": "*",
+    } in statements
+
+
+def test_chalice_functions_may_invoke_exactly_the_voice_function(dev: Synth) -> None:
+    voice_id, _ = _voice_function(dev)
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    assert roles
+
+    for role in roles:
+        invokes = [s for s in _role_statements(dev, role) if "lambda:InvokeFunction" in str(s["Action"])]
+        assert invokes == [
+            {
+                "Action": "lambda:InvokeFunction",
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [voice_id, "Arn"]},
+            }
+        ], role
+
+
+def test_voice_image_asset_stages_only_its_build_context(dev: Synth) -> None:
+    # GIVEN the cloud assembly: synth stages the Docker build context, it builds nothing
+    stage = cdk.Stage.of(dev.stack)
+    assert stage is not None
+    outdir = Path(stage.outdir)
+    manifest = json.loads((outdir / f"{dev.stack.stack_name}.assets.json").read_text())
+    [image] = manifest["dockerImages"].values()
+    context = outdir / image["source"]["directory"]
+    staged = sorted(str(p.relative_to(context)) for p in context.rglob("*") if p.is_file())
+
+    # THEN the Dockerfile is there, with the code and pins it copies, and nothing else: no .venv,
+    # .git, cdk.out, tests or bytecode (the fingerprint and the copy walk only these).
+    assert image["source"]["dockerFile"] == "layers/voice/Dockerfile"
+    assert image["source"]["platform"] == "linux/amd64"
+    assert {
+        "layers/voice/Dockerfile",
+        "layers/voice/requirements.txt",
+        "layers/voice/runtime-client.txt",
+        "chalicelib/tasks/voice.py",
+    } <= set(staged)
+    assert all(path.startswith(("chalicelib/", "layers/voice/")) for path in staged), staged
+    assert not any("__pycache__" in path for path in staged)
 
 
 def test_s3_subscriptions_of_the_app_are_wired_to_the_uploads_bucket(dev: Synth) -> None:
