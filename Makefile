@@ -12,7 +12,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Runtime pins only; chalice is left out because `chalice package` vendors its own runtime.
 EXPORT_FLAGS := --frozen --no-default-groups --no-hashes --no-header --no-emit-project --prune chalice -q
-# The voice Lambda's image: the same runtime pins plus the `voice` group (too big for a zip, see layers/README.md).
+# The voice Lambda's container image: the same runtime pins plus the `voice` group (too big for a
+# zip; see layers/README.md). Its Dockerfile copies in Chalice's runtime module itself.
 VOICE_REQUIREMENTS := layers/voice/requirements.txt
 VOICE_EXPORT_FLAGS := $(EXPORT_FLAGS) --group voice
 # Debian packages the tests and the demo use: the voice engines flite and espeak-ng, and
