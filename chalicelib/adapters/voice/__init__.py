@@ -16,6 +16,9 @@ onnxruntime and the 63 MB piper model only load when piper is used, once per pro
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import tempfile
 import threading
 import wave
 from collections.abc import Callable
@@ -26,7 +29,9 @@ from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisErr
 
 if TYPE_CHECKING:  # numpy stays out of import time: the API Lambda imports the factory too
     from chalicelib.domain.ports import SpeechSynthesizer
-    from chalicelib.voice.speech import Samples
+    from chalicelib.voice.speech import Samples, Speech
+
+logger = logging.getLogger(__name__)
 
 ENGINES = ("piper", "flite", "espeak", "polly", "elevenlabs")
 
@@ -182,3 +187,44 @@ def read_wav(path: Path, engine: str) -> tuple[Samples, int]:
             return pcm16_to_samples(wav.readframes(wav.getnframes())), wav.getframerate()
     except (OSError, EOFError, wave.Error) as exc:
         raise SynthesisError(f"{engine} wrote no readable audio") from exc
+
+
+def speech_from_binary(
+    label: str, command: Callable[[Path], list[str]], timeout: float, stdin: str | None = None
+) -> Speech:
+    """Run a local engine's program, which writes a mono 16-bit WAV to the path it is given, and
+    return that audio with the edge silence trimmed (flite, espeak-ng).
+
+    Raises
+    ------
+    SynthesisError
+        The program is missing, fails, times out, or writes no audio.
+    """
+    from chalicelib.voice.speech import Speech
+
+    with tempfile.TemporaryDirectory(prefix=f"{label}-") as tmp:
+        out = Path(tmp) / "name.wav"
+        argv = command(out)
+        try:
+            done = subprocess.run(
+                argv,
+                input=None if stdin is None else stdin.encode("utf-8"),
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise SynthesisError(f"{label} is not installed here (no {argv[0]!r} binary)") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise SynthesisError(f"{label} did not finish within {timeout:g} s") from exc
+        except OSError as exc:
+            raise SynthesisError(f"{label} could not be run: {exc.strerror or exc}") from exc
+        if done.returncode != 0:
+            detail = done.stderr.decode("utf-8", "replace").strip()[-300:]
+            logger.error("%s failed", label, extra={"returncode": done.returncode, "stderr": detail})
+            raise SynthesisError(f"{label} failed (exit status {done.returncode}): {detail or 'no message'}")
+        samples, rate = read_wav(out, label)
+    trimmed = trim_silence(samples, rate)
+    if trimmed.size == 0:
+        raise SynthesisError(f"{label} produced no audio for the name")
+    return Speech(trimmed, rate)

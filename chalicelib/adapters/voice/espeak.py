@@ -15,12 +15,9 @@ does not extend the GPL to this code, but redistributing the binary carries its 
 from __future__ import annotations
 
 import logging
-import subprocess
-import tempfile
-from pathlib import Path
 
-from chalicelib.adapters.voice import read_wav, trim_silence
-from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisError
+from chalicelib.adapters.voice import speech_from_binary
+from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.domain.ports import VoiceInfo
 from chalicelib.voice.pronounce import ipa_segments, is_vowel, respelling_words, word_to_ipa
 from chalicelib.voice.speech import Speech, Utterance
@@ -103,34 +100,13 @@ class EspeakSynthesizer:
         voice = voice_id or self._default_voice
         if voice not in _VOICES:
             raise InvalidInputError(f"unknown espeak voice {voice!r}", [_voice_issue()])
-        text = espeak_input(utterance)
-        with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:
-            out = Path(tmp) / "name.wav"
-            # The text goes on stdin so a name starting with "-" is never read as an option.
-            self._run([self._binary, "-v", voice, "-s", str(self._wpm), "-w", str(out)], text)
-            samples, rate = read_wav(out, self.name)
-        trimmed = trim_silence(samples, rate)
-        if trimmed.size == 0:
-            raise SynthesisError("espeak-ng produced no audio for the name")
-        return Speech(trimmed, rate)
-
-    def _run(self, command: list[str], text: str) -> None:
-        try:
-            done = subprocess.run(
-                command, input=text.encode("utf-8"), capture_output=True, timeout=self._timeout, check=False
-            )
-        except FileNotFoundError as exc:
-            raise SynthesisError(f"espeak-ng is not installed here (no {self._binary!r} binary)") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise SynthesisError(f"espeak-ng did not finish within {self._timeout:g} s") from exc
-        except OSError as exc:
-            raise SynthesisError(f"espeak-ng could not be run: {exc.strerror or exc}") from exc
-        if done.returncode != 0:
-            detail = done.stderr.decode("utf-8", "replace").strip()[-300:]
-            logger.error("espeak-ng failed", extra={"returncode": done.returncode, "stderr": detail})
-            raise SynthesisError(
-                f"espeak-ng failed (exit status {done.returncode}): {detail or 'no message'}"
-            )
+        # The text goes on stdin so a name starting with "-" is never read as an option.
+        return speech_from_binary(
+            "espeak-ng",
+            lambda out: [self._binary, "-v", voice, "-s", str(self._wpm), "-w", str(out)],
+            self._timeout,
+            stdin=espeak_input(utterance),
+        )
 
 
 def espeak_input(utterance: Utterance) -> str:

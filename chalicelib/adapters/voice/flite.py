@@ -14,12 +14,9 @@ use, modify and distribute, keep the notice, mark modifications, no endorsement)
 from __future__ import annotations
 
 import logging
-import subprocess
-import tempfile
-from pathlib import Path
 
-from chalicelib.adapters.voice import read_wav, trim_silence
-from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisError
+from chalicelib.adapters.voice import speech_from_binary
+from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.domain.ports import VoiceInfo
 from chalicelib.voice.pronounce import ipa_segments, respelling_to_ipa
 from chalicelib.voice.speech import Speech, Utterance
@@ -94,29 +91,10 @@ class FliteSynthesizer:
         if voice not in _VOICES:
             raise InvalidInputError(f"unknown flite voice {voice!r}", [_voice_issue()])
         phones = flite_phones(utterance)
-        with tempfile.TemporaryDirectory(prefix="flite-") as tmp:
-            out = Path(tmp) / "name.wav"
-            source = ["-p", phones] if phones else ["-t", utterance.text]
-            self._run([self._binary, "-voice", voice, *source, "-o", str(out)])
-            samples, rate = read_wav(out, self.name)
-        trimmed = trim_silence(samples, rate)
-        if trimmed.size == 0:
-            raise SynthesisError("flite produced no audio for the name")
-        return Speech(trimmed, rate)
-
-    def _run(self, command: list[str]) -> None:
-        try:
-            done = subprocess.run(command, capture_output=True, timeout=self._timeout, check=False)
-        except FileNotFoundError as exc:
-            raise SynthesisError(f"flite is not installed here (no {self._binary!r} binary)") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise SynthesisError(f"flite did not finish within {self._timeout:g} s") from exc
-        except OSError as exc:
-            raise SynthesisError(f"flite could not be run: {exc.strerror or exc}") from exc
-        if done.returncode != 0:
-            detail = done.stderr.decode("utf-8", "replace").strip()[-300:]
-            logger.error("flite failed", extra={"returncode": done.returncode, "stderr": detail})
-            raise SynthesisError(f"flite failed (exit status {done.returncode}): {detail or 'no message'}")
+        source = ["-p", phones] if phones else ["-t", utterance.text]
+        return speech_from_binary(
+            "flite", lambda out: [self._binary, "-voice", voice, *source, "-o", str(out)], self._timeout
+        )
 
 
 def flite_phones(utterance: Utterance) -> str | None:
