@@ -7,11 +7,8 @@ pronunciation (mapped to ARPAbet), as the product does for script words.
 
 from __future__ import annotations
 
-import numpy as np
-
-from chalicelib.voice.align import FRAMES_PER_SECOND, RATE, ipa_to_arpabet
+from chalicelib.voice.align import FRAMES_PER_SECOND, RATE, ensure_word, pcm16
 from chalicelib.voice.pcm import Samples
-from chalicelib.voice.phonemes import espeak_ipa
 
 #: Keyword-spotting threshold: low enough to hear a name in running speech, measured on the
 #: LibriVox clips (the original "john" is heard at 1e-30 and above).
@@ -24,14 +21,11 @@ def heard(audio: Samples, word: str, threshold: float = KWS_THRESHOLD) -> list[t
 
     decoder = Decoder(samprate=RATE, loglevel="FATAL", kws_threshold=threshold)
     word = word.lower()
-    if decoder.lookup_word(word) is None:
-        decoder.add_word(word, ipa_to_arpabet(espeak_ipa(word)), True)
+    ensure_word(decoder, word, update=True)
     decoder.add_keyphrase("name", word)
     decoder.activate_search("name")
     decoder.start_utt()
-    decoder.process_raw(
-        np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2").tobytes(), full_utt=True
-    )
+    decoder.process_raw(pcm16(audio), full_utt=True)
     decoder.end_utt()
     return [
         (s.start_frame / FRAMES_PER_SECOND, (s.end_frame + 1) / FRAMES_PER_SECOND)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
@@ -196,8 +198,6 @@ def list_pronunciations(principal: Principal) -> PronunciationList:
     response=PronunciationOut,
 )
 def put_pronunciation(principal: Principal, name: str, body: PronunciationIn) -> PronunciationOut:
-    from urllib.parse import unquote
-
     entry = voice.put_pronunciation(
         deps.get_lexicon_repo(), principal.account_id, unquote(name), body.pronunciation
     )
@@ -206,6 +206,4 @@ def put_pronunciation(principal: Principal, name: str, body: PronunciationIn) ->
 
 @route(bp, "/pronunciations/{name}", "DELETE", summary="Forget how to say this name", status=204)
 def delete_pronunciation(principal: Principal, name: str) -> None:
-    from urllib.parse import unquote
-
     voice.delete_pronunciation(deps.get_lexicon_repo(), principal.account_id, unquote(name))

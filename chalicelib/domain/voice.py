@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError
 from chalicelib.domain.models import (
     Campaign,
     CampaignVoice,
@@ -100,8 +100,6 @@ def set_slots(
     ConflictError
         The base video is not ready (there is no audio to place a slot in yet).
     """
-    from chalicelib.domain.errors import ConflictError
-
     campaign = campaigns.get(account_id, campaign_id)
     if not base_ready(campaign):
         raise ConflictError("the campaign's base video is not ready yet")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import dependencies as deps
 from chalicelib.domain.errors import InvalidInputError, TailorcastError, error_to_dict, issues_from_validation
@@ -118,12 +118,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             )
         try:
             result = action(event)
-        except ValueError as exc:  # pydantic's ValidationError
-            from pydantic import ValidationError
-
-            if isinstance(exc, ValidationError):
-                raise InvalidInputError("bad voice request", issues_from_validation(exc, "event")) from exc
-            raise
+        except ValidationError as exc:
+            raise InvalidInputError("bad voice request", issues_from_validation(exc, "event")) from exc
     except TailorcastError as exc:
         logger.info("voice action refused", extra={"action": event.get("action"), "error": exc.code})
         if raise_errors:

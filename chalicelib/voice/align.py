@@ -130,6 +130,33 @@ def ipa_to_arpabet(ipa: str) -> str:
     return " ".join(phones)
 
 
+def pcm16(audio: Samples) -> bytes:
+    """Float samples as the 16-bit PCM bytes pocketsphinx decodes."""
+    return bytes(np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2").tobytes())
+
+
+def ensure_word(decoder: Any, word: str, *, update: bool = False) -> None:
+    """Give ``decoder`` a pronunciation for ``word`` if its dictionary lacks one (espeak-ng's IPA
+    as ARPAbet). ``update`` rebuilds the active search at once (needed before a keyphrase).
+
+    Raises
+    ------
+    InvalidInputError
+        espeak-ng has no pronunciation for it either.
+    """
+    if decoder.lookup_word(word) is not None:
+        return
+    from chalicelib.voice.phonemes import espeak_ipa
+
+    phones = ipa_to_arpabet(espeak_ipa(word))
+    if not phones:
+        raise InvalidInputError(
+            "a script word cannot be pronounced",
+            [FieldIssue("script", f"'{word}' has no pronunciation; spell it out as it sounds")],
+        )
+    decoder.add_word(word, phones, update)
+
+
 class Aligner:
     """Two pocketsphinx decoders, loaded once per process: one aligns, one recognizes."""
 
@@ -155,7 +182,7 @@ class Aligner:
             The recording does not follow the script, a pause slot has no pause, or a slot's
             confidence is below :data:`MIN_CONFIDENCE` (the message says what to do).
         """
-        raw = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2").tobytes()
+        raw = pcm16(audio)
         duration = len(audio) / RATE
         with self._lock:
             align, recognize = self._decoders()
@@ -172,7 +199,7 @@ class Aligner:
         spoken: list[str] = []
         for index, token in enumerate(tokens):
             for word in token.text.split():
-                self._ensure_word(decoder, word)
+                ensure_word(decoder, word)
                 spoken.append(word)
                 owners.append(index)
         try:
@@ -197,20 +224,6 @@ class Aligner:
         if len(words) != len(spoken):
             raise _not_following(f"only {len(words)} of the script's {len(spoken)} words were placed")
         return words, silences
-
-    @staticmethod
-    def _ensure_word(decoder: Any, word: str) -> None:
-        if decoder.lookup_word(word) is not None:
-            return
-        from chalicelib.voice.phonemes import espeak_ipa
-
-        phones = ipa_to_arpabet(espeak_ipa(word))
-        if not phones:
-            raise InvalidInputError(
-                "a script word cannot be pronounced",
-                [FieldIssue("script", f"'{word}' has no pronunciation; spell it out as it sounds")],
-            )
-        decoder.add_word(word, phones, False)
 
     @staticmethod
     def _slot(
@@ -262,9 +275,7 @@ class Aligner:
         expected = [w.text for w in words if w.end > lo and w.start < hi]
         clip = audio[int(lo * RATE) : int(hi * RATE)]
         decoder.start_utt()
-        decoder.process_raw(
-            np.clip(np.round(clip * 32767.0), -32768, 32767).astype("<i2").tobytes(), full_utt=True
-        )
+        decoder.process_raw(pcm16(clip), full_utt=True)
         decoder.end_utt()
         hyp = decoder.hyp()
         heard = hyp.hypstr.split() if hyp is not None else []

@@ -21,6 +21,7 @@ from chalicelib.domain.models import (
     CampaignVoice,
     Ladder,
     SlotSource,
+    SpeakerProfile,
     UploadStatus,
     VoiceEngine,
     VoiceSlot,
@@ -28,7 +29,7 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore, SpeechSynthesizer
-from chalicelib.media.audio import wav_bytes, wav_layout
+from chalicelib.media.audio import WavLayout, wav_bytes, wav_layout
 from chalicelib.media.ladder import MAX_WINDOW_SECONDS
 from chalicelib.voice import align, profile
 from chalicelib.voice.align import Aligner, Slot
@@ -59,7 +60,7 @@ class BaseAudio:
     rate: int
     channels: int
     duration: float
-    _layout: Any
+    _layout: WavLayout
 
     @classmethod
     def open(cls, store: ObjectStore, ladder: Ladder) -> BaseAudio:
@@ -144,12 +145,11 @@ def prepare_voice(
     )
 
 
-def _profile(speech: np.ndarray[Any, Any], voice: CampaignVoice, uploads: ObjectStore) -> Any:
+def _profile(speech: np.ndarray[Any, Any], voice: CampaignVoice, uploads: ObjectStore) -> SpeakerProfile:
     """The profile from the voice sample if there is one, else the base audio; room tone always
     from the base (it is the video's room the name must sit in)."""
-    from_base = profile.build_profile(speech, align.RATE)
     if not voice.voice_sample_key:
-        return from_base
+        return profile.build_profile(speech, align.RATE)
     from chalicelib.media.audio import decode_pcm
     from chalicelib.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
 
@@ -158,9 +158,8 @@ def _profile(speech: np.ndarray[Any, Any], voice: CampaignVoice, uploads: Object
     )
     sample = resample(frames.mean(axis=1).astype(np.float32), AUDIO_SAMPLE_RATE, align.RATE)
     learnt = profile.build_profile(sample, align.RATE, source="voice_sample")
-    return learnt.model_copy(
-        update={k: getattr(from_base, k) for k in ("room_tone_start", "room_tone_end", "room_tone_dbfs")}
-    )
+    start, end, level = profile.quietest_stretch(speech, align.RATE)
+    return learnt.model_copy(update={"room_tone_start": start, "room_tone_end": end, "room_tone_dbfs": level})
 
 
 def _check_one_window(slots: list[Slot]) -> None:
@@ -307,6 +306,6 @@ def lexicon_map(lexicon: LexiconRepository, account_id: str) -> dict[str, str]:
 
 
 def decode_wav(data: bytes) -> tuple[Frames, int]:
-    """A 16-bit WAV as float32 frames and its rate (tests and the CLI read previews with it)."""
+    """A 16-bit WAV as float32 frames and its rate (how a preview's audio reads back)."""
     with wave.open(io.BytesIO(data)) as w:
         return pcm_to_float(w.readframes(w.getnframes()), w.getnchannels()), w.getframerate()
