@@ -3,12 +3,14 @@
 from chalice.app import Chalice
 
 from chalicelib import observability
-from chalicelib.api import accounts, campaigns, health, videos, voice
+from chalicelib.api import accounts, campaigns, health, prospects, renders, videos, voice, webhooks
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
 from chalicelib.tasks import media as media_tasks
+from chalicelib.tasks import render as render_tasks
 from chalicelib.tasks import uploads
+from chalicelib.tasks import webhooks as webhook_tasks
 
 settings = get_settings()  # validated once, at cold start
 
@@ -22,12 +24,17 @@ for prefix, blueprint in (
     ("health_", health.bp),
     ("accounts_", accounts.bp),
     ("campaigns_", campaigns.bp),
+    ("prospects_", prospects.bp),
     ("videos_", videos.bp),
     ("voice_", voice.bp),
+    ("renders_", renders.bp),
+    ("webhooks_", webhooks.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)
 app.register_blueprint(media_tasks.bp)
+app.register_blueprint(render_tasks.bp)
+app.register_blueprint(webhook_tasks.bp)
 
 # Bound to a module name: Lambda's handler string for this function is `app.on_upload`.
 on_upload = app.on_s3_event(

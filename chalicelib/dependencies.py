@@ -20,14 +20,18 @@ from chalicelib.adapters.dynamodb.repositories import (
     DynamoProspectRepository,
     DynamoRenderBatchRepository,
     DynamoVideoRepository,
+    DynamoWebhookRepository,
 )
 from chalicelib.adapters.mediaconvert import MediaConvertJobs
 from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsOrchestrator
 from chalicelib.adapters.voice_runner import LambdaVoiceRunner
+from chalicelib.adapters.webhooks import StepFunctionsEventPublisher, Urllib3WebhookSender
 from chalicelib.domain.ingest import IngestLimits
 from chalicelib.domain.media import MediaConfig
 from chalicelib.domain.models import VoiceEngine
 from chalicelib.domain.ports import SpeechSynthesizer
+from chalicelib.domain.render import RenderPorts
 from chalicelib.settings import Settings, get_settings
 
 
@@ -81,6 +85,28 @@ def get_lexicon_repo() -> DynamoLexiconRepository:
 
 
 @lru_cache(maxsize=1)
+def get_webhook_repo() -> DynamoWebhookRepository:
+    _bound_table()
+    return DynamoWebhookRepository()
+
+
+@lru_cache(maxsize=1)
+def get_event_publisher() -> StepFunctionsEventPublisher:
+    """Outgoing webhooks: each delivery is an execution of the ``deliver_webhook`` state machine."""
+    settings = get_settings()
+    return StepFunctionsEventPublisher(
+        boto3.client("stepfunctions", region_name=settings.region),
+        settings.webhook_state_machine_arn,
+        get_webhook_repo(),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_webhook_sender() -> Urllib3WebhookSender:
+    return Urllib3WebhookSender(allow_loopback=get_settings().webhook_allow_insecure_localhost)
+
+
+@lru_cache(maxsize=1)
 def get_voice_runner() -> LambdaVoiceRunner:
     return LambdaVoiceRunner(
         boto3.client("lambda", region_name=get_settings().region), get_settings().voice_function_name
@@ -124,6 +150,45 @@ def get_media_jobs() -> MediaConvertJobs:
     return MediaConvertJobs(boto3.client("mediaconvert", region_name=get_settings().region))
 
 
+@lru_cache(maxsize=1)
+def sfn_client() -> Any:
+    return boto3.client("stepfunctions", region_name=get_settings().region)
+
+
+@lru_cache(maxsize=1)
+def get_orchestrator() -> StepFunctionsOrchestrator:
+    return StepFunctionsOrchestrator(sfn_client(), get_settings().render_state_machine_arn)
+
+
+@lru_cache(maxsize=1)
+def get_task_callbacks() -> StepFunctionsCallbacks:
+    return StepFunctionsCallbacks(sfn_client())
+
+
+def media_url(key: str) -> str | None:
+    """The URL viewers fetch a media object from, if a media base URL is configured."""
+    base = get_settings().media_base_url
+    return f"{base.rstrip('/')}/{key}" if base else None
+
+
+def render_ports() -> RenderPorts:
+    return RenderPorts(
+        campaigns=get_campaign_repo(),
+        prospects=get_prospect_repo(),
+        videos=get_video_repo(),
+        batches=get_batch_repo(),
+        lexicon=get_lexicon_repo(),
+        media=get_media_store(),
+        uploads=get_upload_store(),
+        jobs=get_media_jobs(),
+        config=media_config(),
+        orchestrator=get_orchestrator(),
+        callbacks=get_task_callbacks(),
+        events=get_event_publisher(),
+        media_url=media_url,
+    )
+
+
 def media_config() -> MediaConfig:
     s = get_settings()
     return MediaConfig(role_arn=s.mediaconvert_role_arn, queue_arn=s.mediaconvert_queue_arn)
@@ -165,12 +230,18 @@ def reset() -> None:
         get_batch_repo,
         get_video_repo,
         get_lexicon_repo,
+        get_webhook_repo,
+        get_event_publisher,
+        get_webhook_sender,
         get_voice_runner,
         get_synthesizer,
         s3_client,
         get_upload_store,
         get_media_store,
         get_media_jobs,
+        sfn_client,
+        get_orchestrator,
+        get_task_callbacks,
         get_media_probe,
         get_token_verifier,
     ):

@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     piper_model_path: str | None = None  # an operator-supplied .onnx voice instead of the packaged one
     elevenlabs_api_key: SecretStr | None = None
 
+    # Outgoing webhooks: the state machine that delivers each one (its name is deterministic, so
+    # infrastructure passes it without a dependency cycle), and whether receivers may be on
+    # http://localhost (the local stack only; never in the cloud).
+    webhook_state_machine_arn: str = (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:tailorcast-local-deliver_webhook"
+    )
+    webhook_allow_insecure_localhost: bool = False
+
+    # Rendering: the render state machine (its ARN is deterministic from its name, so functions
+    # and state machine need not reference each other), how many prospects render at once, and
+    # above how many a batch is read from an S3 manifest by a Distributed Map.
+    render_state_machine_arn: str = (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:tailorcast-local-render_campaign"
+    )
+    render_concurrency: int = Field(default=8, ge=1, le=1000)
+    render_inline_max: int = Field(default=1000, ge=1, le=2000)
+    # Where viewers fetch media from: CloudFront in AWS, the local media gateway in devstack.
+    # Unset, the API gives object keys but no URLs.
+    media_base_url: str | None = None
+
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB
     max_video_seconds: float = 300.0

@@ -129,14 +129,14 @@ class _Bench:
 
     def _deliver(self, job_id: str) -> None:
         from chalicelib import dependencies as deps
-        from chalicelib.domain import media
+        from chalicelib.domain import media, render
 
         for event in [e for e in self.events if e["detail"]["jobId"] == job_id]:
             media.on_job_event(
                 media.JobEvent.from_detail(event["detail"]),
                 deps.get_campaign_repo(),
-                deps.get_video_repo(),
                 deps.get_media_store(),
+                on_window=lambda e: render.on_window_event(deps.render_ports(), e),
             )
 
     def _measure(self, prospects: int, naive: int, seconds: float) -> dict[str, Any]:

@@ -143,3 +143,58 @@ class TailorcastClient:
             if voice["status"] in ("ready", "needs_attention") or time.monotonic() > deadline:
                 return voice
             time.sleep(0.2)
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def start_batch(
+        self,
+        campaign_id: str,
+        prospect_ids: list[str] | None = None,
+        force: bool = False,
+        tolerated_failure_percent: float | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"force": force}
+        if prospect_ids is not None:
+            body["prospect_ids"] = prospect_ids
+        if tolerated_failure_percent is not None:
+            body["tolerated_failure_percent"] = tolerated_failure_percent
+        result: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/batches", json=body)
+        return result
+
+    def render_prospect(self, campaign_id: str, prospect_id: str, force: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/campaigns/{campaign_id}/prospects/{prospect_id}/render", json={"force": force}
+        )
+        return result
+
+    def batch(self, campaign_id: str, batch_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/batches/{batch_id}")
+        return result
+
+    def batches(self, campaign_id: str) -> list[dict[str, Any]]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/batches")
+        return list(result["items"])
+
+    def cancel_batch(self, campaign_id: str, batch_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/batches/{batch_id}/cancel")
+        return result
+
+    def resume_batch(self, campaign_id: str, batch_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/batches/{batch_id}/resume")
+        return result
+
+    def batch_prospects(self, campaign_id: str, batch_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else None
+        result: dict[str, Any] = self._call(
+            "GET", f"/campaigns/{campaign_id}/batches/{batch_id}/prospects", params=params
+        )
+        return list(result["items"])
+
+    def wait_for_batch(self, campaign_id: str, batch_id: str, timeout: float = 900.0) -> dict[str, Any]:
+        """Poll until the batch is no longer pending or running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self.batch(campaign_id, batch_id)
+            if batch["status"] not in ("pending", "running") or time.monotonic() > deadline:
+                return batch
+            time.sleep(0.25)

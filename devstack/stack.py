@@ -54,11 +54,17 @@ def function_arn(stage: str, name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name(stage, name)}"
 
 
+def state_machine_arn(stage: str, name: str) -> str:
+    """ARN of a state machine loaded from ``state_machines/{name}.asl.json``."""
+    return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{APP_NAME}-{stage}-{name}"
+
+
 @dataclass(frozen=True)
 class Endpoints:
     aws: str
     api: str
     mediaconvert: str
+    media: str  # the media gateway (CloudFront's stand-in)
 
 
 class LocalStack:
@@ -79,6 +85,7 @@ class LocalStack:
         self._extra_state_machines = extra_state_machines or {}
         self.dispatcher = lambdas.Dispatcher()
         self.mediaconvert: Any = None  # MediaConvertStandIn, started with the stack
+        self.gateway: Any = None  # MediaGateway, started with the stack
         self.issuer = LocalIssuer(self.state_dir / "issuer")
         self.journal: DynamoJournal | None = None
         self.mirror = S3Mirror(self.state_dir / "s3")
@@ -102,11 +109,17 @@ class LocalStack:
         self.journal = DynamoJournal(self.state_dir / "dynamodb")
         aws_url = self._start_moto()
         mediaconvert_url = self._start_mediaconvert()
+        from devstack.gateway import MediaGateway
+
+        self.gateway = MediaGateway(lambda: self.client("s3"), self.settings.media_bucket, host=self.host)
+        self.gateway.start()
         self._configure_environment(aws_url, mediaconvert_url)
         self.app_module = self._load_app()
         self._bootstrap()
         api_url = self._start_api()
-        self.endpoints = Endpoints(aws=aws_url, api=api_url, mediaconvert=mediaconvert_url)
+        self.endpoints = Endpoints(
+            aws=aws_url, api=api_url, mediaconvert=mediaconvert_url, media=self.gateway.url
+        )
         self._write_stack_file()
         self._spawn(self._s3_sync_loop, "s3-mirror")
         logger.info("local stack up: aws=%s api=%s", aws_url, api_url)
@@ -125,6 +138,8 @@ class LocalStack:
                 logger.exception("checkpoint failed; the journal is kept and replays next start")
         if self._api_server is not None:
             self._api_server.shutdown()
+        if self.gateway is not None:
+            self.gateway.stop()
         if self._aws_server is not None:
             self._aws_server.shutdown()
         for thread in self._threads:
@@ -190,6 +205,13 @@ class LocalStack:
             "TAILORCAST_UPLOADS_BUCKET": self.buckets[0],
             "TAILORCAST_MEDIA_BUCKET": self.buckets[1],
             "TAILORCAST_VOICE_FUNCTION_NAME": function_name(self.stage, VOICE_FUNCTION),
+            "TAILORCAST_RENDER_STATE_MACHINE_ARN": state_machine_arn(self.stage, "render_campaign"),
+            "TAILORCAST_MEDIA_BASE_URL": self.gateway.url if self.gateway is not None else "",
+            # Executions of this machine deliver webhooks; receivers may run on this machine.
+            "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": (
+                f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{APP_NAME}-{self.stage}-deliver_webhook"
+            ),
+            "TAILORCAST_WEBHOOK_ALLOW_INSECURE_LOCALHOST": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": APP_NAME,
@@ -290,6 +312,7 @@ class LocalStack:
             "api": self.endpoints.api,
             "state_machines": self.state_machine_arns,
             "mediaconvert": self.endpoints.mediaconvert,
+            "media": self.endpoints.media,
             "env": self.settings_env(self.endpoints.aws, self.endpoints.mediaconvert),
         }
         # Atomic: `tailorcast account create` and tests may read it while it is being written.
@@ -445,6 +468,7 @@ class LocalStack:
         }
         for f in app.pure_lambda_functions:
             substitutions[function_placeholder(f.name)] = function_arn(self.stage, f.name)
+        substitutions[function_placeholder(VOICE_FUNCTION)] = function_arn(self.stage, VOICE_FUNCTION)
         sfn = self.client("stepfunctions")
         role = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
         files = {**definition_files(), **self._extra_state_machines}

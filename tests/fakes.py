@@ -7,15 +7,25 @@ both, so a fake can never quietly drift from the real thing.
 from __future__ import annotations
 
 import copy
+import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor
 from chalicelib.domain.concurrency import optimistic_update
-from chalicelib.domain.errors import ConflictError, NotFoundError, StorageError, UploadRejectedError
+from chalicelib.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+    UploadRejectedError,
+)
 from chalicelib.domain.models import (
     Account,
+    BatchCounters,
     Campaign,
     CsvImport,
     Page,
@@ -25,8 +35,11 @@ from chalicelib.domain.models import (
     RenderBatch,
     User,
     VideoProbe,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
-from chalicelib.domain.ports import JobStatus, ObjectInfo, PresignedPost
+from chalicelib.domain.ports import CounterMove, JobStatus, ObjectInfo, PresignedPost
+from chalicelib.domain.webhooks import EVENT_TYPES
 from chalicelib.media.jobs import JobRequest
 
 
@@ -226,6 +239,11 @@ class FakeObjectStore:
     def read_prefix(self, key: str, max_bytes: int) -> bytes:
         return self.objects[key][:max_bytes]
 
+    def open_stream(self, key: str) -> BinaryIO:
+        if key not in self.objects:
+            raise NotFoundError("object", key)
+        return io.BytesIO(self.objects[key])
+
     def delete_prefix(self, prefix: str) -> int:
         doomed = [k for k in self.objects if k.startswith(prefix)]
         for k in doomed:
@@ -270,32 +288,59 @@ class FakeMediaProbe:
 class FakeRenderBatchRepository:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str, str], RenderBatch] = {}
+        self.counters: dict[tuple[str, str, str], BatchCounters] = {}
+        self._lock = threading.Lock()
 
     def add(self, batch: RenderBatch) -> RenderBatch:
         return self.save(batch.model_copy(update={"version": 0}))
 
     def get(self, account_id: str, campaign_id: str, batch_id: str) -> RenderBatch:
+        key = (account_id, campaign_id, batch_id)
         try:
-            return self.items[(account_id, campaign_id, batch_id)]
+            found = self.items[key]
         except KeyError:
             raise NotFoundError("render batch", batch_id) from None
+        return found.model_copy(update={"counters": self.counters.get(key, BatchCounters())}, deep=True)
+
+    def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[RenderBatch]:
+        mine = {
+            f"BATCH#{k[2]}": self.get(*k) for k in self.items if k[:2] == (account_id, campaign_id)
+        }
+        return _page(mine, "BATCH#", limit, cursor)  # type: ignore[arg-type]
 
     def save(self, batch: RenderBatch) -> RenderBatch:
         key = (batch.account_id, batch.campaign_id, batch.batch_id)
-        current = self.items.get(key)
-        if (current.version if current else 0) != batch.version:
-            raise ConflictError("changed concurrently")
-        self.items[key] = batch.model_copy(update={"version": batch.version + 1})
-        return self.items[key]
+        with self._lock:
+            current = self.items.get(key)
+            if (current.version if current else 0) != batch.version:
+                raise ConflictError("changed concurrently")
+            self.items[key] = batch.model_copy(update={"version": batch.version + 1}, deep=True)
+        return self.get(*key)
+
+    def update(
+        self, account_id: str, campaign_id: str, batch_id: str, change: Callable[[RenderBatch], RenderBatch | None]
+    ) -> RenderBatch:
+        return optimistic_update(lambda: self.get(account_id, campaign_id, batch_id), self.save, change)
+
+    def set_counters(self, account_id: str, campaign_id: str, batch_id: str, counters: BatchCounters) -> None:
+        self.counters[(account_id, campaign_id, batch_id)] = counters.model_copy()
+
+    def add_to_counters(self, account_id: str, campaign_id: str, move: CounterMove) -> None:
+        key = (account_id, campaign_id, move.batch_id)
+        current = self.counters.get(key, BatchCounters()).model_dump()
+        for name, delta in move.deltas.items():
+            current[name] += delta
+        self.counters[key] = BatchCounters(**current)
 
 
 class FakeVideoRepository:
     """One :class:`ProspectVideo` per prospect, with the DynamoDB adapter's version semantics:
     version 0 creates (and conflicts if one exists), version N overwrites only version N."""
 
-    def __init__(self) -> None:
+    def __init__(self, batches: FakeRenderBatchRepository | None = None) -> None:
         self.items: dict[tuple[str, str, str], ProspectVideo] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self.batches = batches
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
         found = self.items.get((account_id, campaign_id, prospect_id))
@@ -322,6 +367,70 @@ class FakeVideoRepository:
     ) -> ProspectVideo:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
 
+    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
+        """Like DynamoDB's transaction: the counters move only if the version-checked save wins."""
+        with self._lock:
+            saved = self.save(video)
+            if counters is not None:
+                assert self.batches is not None, "give the fake its batch repository to move counters"
+                self.batches.add_to_counters(video.account_id, video.campaign_id, counters)
+            return saved
+
+    def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
+        for key, video in sorted(self.items.items()):
+            if key[:2] == (account_id, campaign_id):
+                yield video.model_copy(deep=True)
+
+
+class FakeOrchestrator:
+    """Records executions; ``states`` is what :meth:`status` reports (tests set it)."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int]] = []
+        self.stopped: list[str] = []
+        self.states: dict[str, str | None] = {}
+        self.refuse: str | None = None
+
+    def start(self, batch: RenderBatch, attempt: int) -> str:
+        if self.refuse is not None:
+            raise StorageError(self.refuse)
+        arn = f"arn:aws:states:us-east-1:123456789012:execution:render:{batch.batch_id}-{attempt}"
+        if (batch.batch_id, attempt) not in self.started:
+            self.started.append((batch.batch_id, attempt))
+            self.states[arn] = "RUNNING"
+        return arn
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        self.stopped.append(execution_arn)
+        if execution_arn in self.states:
+            self.states[execution_arn] = "ABORTED"
+
+    def status(self, execution_arn: str) -> str | None:
+        return self.states.get(execution_arn)
+
+
+class FakeCallbacks:
+    """Records task callbacks; tokens in ``dead`` answer as Step Functions does for a stopped task."""
+
+    def __init__(self) -> None:
+        self.succeeded: list[tuple[str, dict[str, object]]] = []
+        self.failed: list[tuple[str, str, str]] = []
+        self.dead: set[str] = set()
+
+    def succeed(self, token: str, output: dict[str, object]) -> bool:
+        if token in self.dead:
+            return False
+        self.succeeded.append((token, output))
+        self.dead.add(token)
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        if token in self.dead:
+            return False
+        self.failed.append((token, error, cause))
+        self.dead.add(token)
+        return True
+
 
 class FakeMediaJobs:
     """Records every submitted :class:`JobRequest`; idempotent on the client request token like
@@ -346,3 +455,145 @@ class FakeMediaJobs:
 
     def status(self, job_id: str) -> JobStatus | None:
         return self.statuses.get(job_id)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+class FakeWebhookRepository:
+    """Endpoints and deliveries in dicts, with the DynamoDB adapter's semantics (one delivery
+    per endpoint and event, saving a deleted delivery is NotFoundError, newest first)."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[tuple[str, str], WebhookEndpoint] = {}
+        self.deliveries: dict[tuple[str, str], dict[str, WebhookDelivery]] = {}
+        self.claims: dict[tuple[str, str, str], str] = {}  # (account, endpoint, event) → delivery
+        self._lock = threading.Lock()
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        key = (endpoint.account_id, endpoint.endpoint_id)
+        if key in self.endpoints:
+            raise ConflictError(f"webhook endpoint {endpoint.endpoint_id!r} already exists")
+        self.endpoints[key] = endpoint.model_copy(deep=True)
+        return endpoint.model_copy(deep=True)
+
+    def get_endpoint(self, account_id: str, endpoint_id: str) -> WebhookEndpoint:
+        found = self.endpoints.get((account_id, endpoint_id))
+        if found is None:
+            raise NotFoundError("webhook endpoint", endpoint_id)
+        return found.model_copy(deep=True)
+
+    def list_endpoints(self, account_id: str) -> list[WebhookEndpoint]:
+        mine = [e for (a, _), e in self.endpoints.items() if a == account_id]
+        return [e.model_copy(deep=True) for e in sorted(mine, key=lambda e: e.endpoint_id, reverse=True)]
+
+    def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+        if self.endpoints.pop((account_id, endpoint_id), None) is None:
+            raise NotFoundError("webhook endpoint", endpoint_id)
+        self.deliveries.pop((account_id, endpoint_id), None)
+        for key in [k for k in self.claims if k[:2] == (account_id, endpoint_id)]:
+            del self.claims[key]
+
+    def _part(self, account_id: str, endpoint_id: str) -> dict[str, WebhookDelivery]:
+        return self.deliveries.setdefault((account_id, endpoint_id), {})
+
+    def add_delivery(self, delivery: WebhookDelivery) -> tuple[WebhookDelivery, bool]:
+        claim = (delivery.account_id, delivery.endpoint_id, delivery.event_id)
+        with self._lock:
+            if claim in self.claims:
+                return self.get_delivery(delivery.account_id, delivery.endpoint_id, self.claims[claim]), False
+            self.claims[claim] = delivery.delivery_id
+            self._part(delivery.account_id, delivery.endpoint_id)[f"DELIVERY#{delivery.delivery_id}"] = (
+                delivery.model_copy(deep=True)
+            )
+        return delivery.model_copy(deep=True), True
+
+    def get_delivery(self, account_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+        found = self._part(account_id, endpoint_id).get(f"DELIVERY#{delivery_id}")
+        if found is None:
+            raise NotFoundError("webhook delivery", delivery_id)
+        return found.model_copy(deep=True)
+
+    def save_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        part = self._part(delivery.account_id, delivery.endpoint_id)
+        key = f"DELIVERY#{delivery.delivery_id}"
+        with self._lock:
+            if key not in part:
+                raise NotFoundError("webhook delivery", delivery.delivery_id)
+            part[key] = delivery.model_copy(deep=True)
+        return delivery.model_copy(deep=True)
+
+    def list_deliveries(
+        self, account_id: str, endpoint_id: str, limit: int, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        return _page(self._part(account_id, endpoint_id), "DELIVERY#", limit, cursor)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    account_id: str
+    event_type: str
+    event_id: str
+    data: dict[str, Any]
+
+
+class FakeEventPublisher:
+    """Records published events, so tests of the publishers (the render pipeline) can assert on
+    them. Like the real one it is idempotent on ``event_id`` (a repeat returns 0) and refuses an
+    unknown event type; ``refuse`` makes it raise ``StorageError`` as the real one can."""
+
+    def __init__(self) -> None:
+        self.events: list[PublishedEvent] = []
+        self.refuse: str | None = None
+
+    def publish(self, account_id: str, event_type: str, event_id: str, data: dict[str, Any]) -> int:
+        if event_type not in EVENT_TYPES:
+            raise InvalidInputError(f"unknown event type {event_type!r}")
+        if self.refuse is not None:
+            raise StorageError(f"the webhook deliveries could not be queued: {self.refuse}")
+        if any(e.account_id == account_id and e.event_id == event_id for e in self.events):
+            return 0
+        self.events.append(PublishedEvent(account_id, event_type, event_id, copy.deepcopy(data)))
+        return 1
+
+    def of_type(self, event_type: str) -> list[PublishedEvent]:
+        return [e for e in self.events if e.event_type == event_type]
+
+
+class FakeDeliveryQueue:
+    """Records queued delivery ids; idempotent like Step Functions' execution names."""
+
+    def __init__(self) -> None:
+        self.queued: list[str] = []
+        self.refuse: str | None = None
+
+    def enqueue(self, delivery: WebhookDelivery) -> bool:
+        if self.refuse is not None:
+            raise StorageError(f"the webhook delivery could not be queued: {self.refuse}")
+        if delivery.delivery_id in self.queued:
+            return False
+        self.queued.append(delivery.delivery_id)
+        return True
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class FakeWebhookSender:
+    """Answers each POST with the next scripted reply: a status code, or an exception to raise
+    (``WebhookDeliveryError`` for a timeout or refused connection); 200 once the script is out."""
+
+    def __init__(self, *replies: int | Exception) -> None:
+        self.replies = list(replies)
+        self.sent: list[SentRequest] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        self.sent.append(SentRequest(url, body, dict(headers)))
+        reply = self.replies.pop(0) if self.replies else 200
+        if isinstance(reply, Exception):
+            raise reply
+        return reply

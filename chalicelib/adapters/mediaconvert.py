@@ -8,11 +8,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.domain.errors import StorageError
+from chalicelib.domain.errors import StorageError, ThrottledError
 from chalicelib.domain.ports import JobStatus
 from chalicelib.media.jobs import JobRequest
 
 logger = logging.getLogger(__name__)
+
+#: What MediaConvert (and AWS generally) answers when it throttles a caller.
+THROTTLING_CODES = ("TooManyRequestsException", "ThrottlingException", "Throttling")
 
 
 class MediaConvertJobs:
@@ -24,6 +27,11 @@ class MediaConvertJobs:
             job = self._mc.create_job(**request.kwargs())["Job"]
         except ClientError as exc:
             error = exc.response.get("Error", {})
+            if error.get("Code") in THROTTLING_CODES:
+                logger.warning("CreateJob throttled")
+                raise ThrottledError(
+                    f"MediaConvert is throttling job submissions: {error.get('Message')}"
+                ) from exc
             logger.exception("CreateJob refused")
             raise StorageError(
                 f"MediaConvert refused the job: {error.get('Message') or error.get('Code')}"

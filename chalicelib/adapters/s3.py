@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from botocore.exceptions import ClientError
 
@@ -63,6 +63,17 @@ class S3ObjectStore:
             raise StorageError("could not read the upload") from exc
         data: bytes = obj["Body"].read()
         return data
+
+    def open_stream(self, key: str) -> BinaryIO:
+        """The object's body as botocore streams it (a file-like ``StreamingBody``)."""
+        try:
+            obj = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise NotFoundError("object", key) from exc
+            logger.exception("get_object failed")
+            raise StorageError("could not read the upload") from exc
+        return cast(BinaryIO, obj["Body"])
 
     def delete_prefix(self, prefix: str) -> int:
         deleted = 0

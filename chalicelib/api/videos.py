@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from chalicelib import dependencies as deps
 from chalicelib.api._http import route
-from chalicelib.domain import media
+from chalicelib.domain import media, render
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.models import OverlayText, ProspectVideo, RenderWindow, VideoStatus
+from chalicelib.domain.render import RenderPorts
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -21,39 +22,60 @@ bp = Blueprint(__name__)
 class VideoOut(BaseModel):
     prospect_id: str
     render_id: str
+    render_version: int
+    batch_id: str | None
     status: VideoStatus
     progress: int
-    window: RenderWindow
+    window: RenderWindow | None
     overlay: OverlayText | None
-    segments_rendered: int
+    segments_rendered: int | None
     new_bytes: int
     playlist_key: str | None
     poster_key: str | None
     preview_key: str | None
+    playlist_url: str | None
+    poster_url: str | None
+    preview_url: str | None
     error: str | None
     created_at: datetime
+    queued_at: datetime | None
+    synthesizing_at: datetime | None
+    rendering_at: datetime | None
     completed_at: datetime | None
+    failed_at: datetime | None
 
     @classmethod
-    def of(cls, v: ProspectVideo) -> VideoOut:
+    def of(cls, v: ProspectVideo, ports: RenderPorts | None = None) -> VideoOut:
         def key(name: str | None) -> str | None:
-            return f"{v.prefix}/{name}" if name else None
+            return f"{v.prefix}/{name}" if name and v.prefix else None
 
+        urls = render.video_urls(ports or deps.render_ports(), v)
         return cls(
-            prospect_id=v.prospect_id,
-            render_id=v.render_id,
-            status=v.status,
-            progress=v.progress,
-            window=v.window,
-            overlay=v.overlay,
+            **v.model_dump(
+                include={
+                    "prospect_id",
+                    "render_id",
+                    "render_version",
+                    "batch_id",
+                    "status",
+                    "progress",
+                    "window",
+                    "overlay",
+                    "new_bytes",
+                    "error",
+                    "created_at",
+                    "queued_at",
+                    "synthesizing_at",
+                    "rendering_at",
+                    "completed_at",
+                    "failed_at",
+                }
+            ),
             segments_rendered=v.segment_count,
-            new_bytes=v.new_bytes,
             playlist_key=key(v.master),
             poster_key=key(v.poster),
             preview_key=key(v.preview),
-            error=v.error,
-            created_at=v.created_at,
-            completed_at=v.completed_at,
+            **urls,
         )
 
 
@@ -77,8 +99,8 @@ def _video(principal: Principal, campaign_id: str, prospect_id: str) -> Prospect
 )
 def get(principal: Principal, campaign_id: str, prospect_id: str) -> VideoOut:
     video = _video(principal, campaign_id, prospect_id)
-    video = media.reconcile_video(video, deps.get_video_repo(), deps.get_media_store(), deps.get_media_jobs())
-    return VideoOut.of(video)
+    ports = deps.render_ports()
+    return VideoOut.of(render.reconcile_video(ports, video), ports)
 
 
 @route(

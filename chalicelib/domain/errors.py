@@ -91,6 +91,12 @@ class StorageError(TailorcastError):
     code = "storage_error"
 
 
+class ThrottledError(StorageError):
+    """A service is throttling us; retry later, with backoff and jitter."""
+
+    code = "throttled"
+
+
 class PreconditionFailedError(ConflictError):
     """The caller's expected version (``If-Match``) is not the current one."""
 
@@ -101,6 +107,15 @@ class SynthesisError(TailorcastError):
     """A speech engine failed, or is not available here (not installed, no API key, refused)."""
 
     code = "synthesis_error"
+
+
+class WebhookDeliveryError(TailorcastError):
+    """A webhook endpoint did not accept an event (non-2xx, timeout, connection refused …).
+
+    Raised by the delivery task so that Step Functions retries it by this error's name.
+    """
+
+    code = "webhook_delivery_failed"
 
 
 def error_to_dict(exc: TailorcastError) -> dict[str, object]:
@@ -130,6 +145,7 @@ def error_from_dict(data: dict[str, object]) -> TailorcastError:
             LimitExceededError,
             UploadRejectedError,
             SynthesisError,
+            WebhookDeliveryError,
         )
     }
     return by_code.get(code, StorageError)(message)

@@ -13,9 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib.domain import media
+from chalicelib.domain import media, prospects_csv
 from chalicelib.domain import uploads as rules
-from chalicelib.domain.errors import InvalidInputError, NotFoundError, TailorcastError, UploadRejectedError
+from chalicelib.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    TailorcastError,
+    UploadRejectedError,
+)
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
@@ -26,7 +32,13 @@ from chalicelib.domain.models import (
     VideoProbe,
     utcnow,
 )
-from chalicelib.domain.ports import CampaignRepository, CsvImportRepository, MediaProbe, ObjectStore
+from chalicelib.domain.ports import (
+    CampaignRepository,
+    CsvImportRepository,
+    MediaProbe,
+    ObjectStore,
+    ProspectRepository,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +70,15 @@ def ingest_upload(
     key: str,
     campaigns: CampaignRepository,
     imports: CsvImportRepository,
+    prospects: ProspectRepository,
     store: ObjectStore,
     probe: MediaProbe,
     limits: IngestLimits,
     start_ladder: LadderStarter,
 ) -> IngestOutcome:
     """Validate one uploaded object and record the verdict on its campaign or import.
+
+    A prospects CSV is imported into ``prospects`` (see :func:`_ingest_csv`).
 
     A valid base video goes on to the ladder encode (status ``processing``); if that cannot
     even be submitted, or anything unexpected breaks, the base ends ``failed`` with a reason,
@@ -77,7 +92,7 @@ def ingest_upload(
     try:
         if parsed.kind is UploadKind.BASE_VIDEO:
             return _ingest_video(parsed, campaigns, store, probe, limits, start_ladder)
-        return _ingest_csv(parsed, imports, store, limits)
+        return _ingest_csv(parsed, campaigns, imports, prospects, store, limits)
     except NotFoundError:
         # Campaign deleted (or never requested this upload) before the event arrived.
         logger.info("upload for a missing campaign or import ignored")
@@ -185,29 +200,91 @@ def _set_base_video(
 
 def _ingest_csv(
     key: rules.UploadKey,
+    campaigns: CampaignRepository,
     imports: CsvImportRepository,
+    prospects: ProspectRepository,
     store: ObjectStore,
     limits: IngestLimits,
 ) -> IngestOutcome:
+    """Check an uploaded prospects CSV, import its rows, and record the outcome on the import.
+
+    The import is claimed (``processing``, version-checked) before any row is read, so a
+    duplicate S3 delivery changes nothing. A file unusable as a whole ends ``rejected`` with the
+    reason; otherwise ``completed`` with its counts, row errors and warnings, and the campaign's
+    prospect counter grows by the rows imported. Progress is saved every 2,000 rows.
+    """
     record = imports.get(key.account_id, key.campaign_id, key.upload_id)
     if record.status is not CsvImportStatus.AWAITING_UPLOAD:
         return IngestOutcome(key.key, key.kind, "ignored", "already received")
-    reason: str | None = None
     size = store.head(key.key).size
     try:
         rules.check_stored_size(size, limits.max_csv_bytes)
         rules.check_text(store.read_prefix(key.key, CSV_SNIFF_BYTES))
-        status = CsvImportStatus.RECEIVED
-    except UploadRejectedError as exc:
-        status, reason = CsvImportStatus.REJECTED, exc.message
-    imports.save(
-        record.model_copy(
-            update={
-                "status": status,
-                "size_bytes": size,
-                "reason": reason,
-                "completed_at": utcnow() if status is CsvImportStatus.REJECTED else None,
-            }
+        record = imports.save(
+            record.model_copy(update={"status": CsvImportStatus.PROCESSING, "size_bytes": size})
         )
-    )
+    except UploadRejectedError as exc:
+        imports.save(
+            record.model_copy(
+                update={
+                    "status": CsvImportStatus.REJECTED,
+                    "size_bytes": size,
+                    "reason": exc.message,
+                    "completed_at": utcnow(),
+                }
+            )
+        )
+        return IngestOutcome(key.key, key.kind, CsvImportStatus.REJECTED.value, exc.message)
+    except ConflictError:
+        return IngestOutcome(key.key, key.kind, "ignored", "already received")  # a twin delivery won
+
+    tally = prospects_csv.ImportTally()
+    parsed: prospects_csv.ProspectsCsv | None = None
+
+    def outcome(**extra: object) -> dict[str, object]:
+        update: dict[str, object] = {
+            "total_rows": tally.total_rows,
+            "imported": tally.imported,
+            "duplicates": tally.duplicates,
+            "failed": tally.failed,
+            "errors": list(tally.errors),
+        }
+        if parsed is not None:
+            update.update(
+                encoding=parsed.encoding,
+                delimiter=parsed.delimiter,
+                mapping=parsed.mapping.as_dict(),
+                warnings=list(parsed.warnings),
+            )
+        return {**update, **extra}
+
+    def save_progress(_: prospects_csv.ImportTally) -> None:
+        nonlocal record
+        record = imports.save(record.model_copy(update=outcome()))
+
+    status, reason = CsvImportStatus.COMPLETED, None
+    try:
+        with store.open_stream(key.key) as body:
+            parsed = prospects_csv.read_prospects_csv(body)
+            prospects_csv.import_prospects(
+                parsed, key.account_id, key.campaign_id, prospects, tally=tally, on_progress=save_progress
+            )
+    except (UploadRejectedError, InvalidInputError) as exc:
+        status, reason = CsvImportStatus.REJECTED, exc.message
+    except Exception:
+        # What was imported stays imported (and counted); importing the file again adds the rest.
+        logger.exception("the prospects import stopped", extra={"row": tally.last_row})
+        status = CsvImportStatus.REJECTED
+        reason = (
+            f"the import stopped at row {tally.last_row:,} because of a problem on our side; upload the "
+            "file again to import the rest (prospects already imported are skipped as duplicates)"
+        )
+    if tally.imported:
+
+        def count_imported(c: Campaign) -> Campaign:
+            counters = c.counters.model_copy(update={"prospects": c.counters.prospects + tally.imported})
+            return c.model_copy(update={"counters": counters, "updated_at": utcnow()})
+
+        campaigns.update(key.account_id, key.campaign_id, count_imported)
+    imports.save(record.model_copy(update=outcome(status=status, reason=reason, completed_at=utcnow())))
     return IngestOutcome(key.key, key.kind, status.value, reason)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -105,18 +106,18 @@ def _base_metadata(account_id: str, campaign_id: str, upload_id: str) -> dict[st
     return {"kind": "base", "account_id": account_id, "campaign_id": campaign_id, "upload_id": upload_id}
 
 
-def _window_metadata(video: ProspectVideo) -> dict[str, str]:
-    """A window job's ``UserMetadata``."""
+def window_metadata(account_id: str, campaign_id: str, prospect_id: str, render_id: str) -> dict[str, str]:
+    """A window job's ``UserMetadata``: what its events are routed and matched by."""
     return {
         "kind": "window",
-        "account_id": video.account_id,
-        "campaign_id": video.campaign_id,
-        "prospect_id": video.prospect_id,
-        "render_id": video.render_id,
+        "account_id": account_id,
+        "campaign_id": campaign_id,
+        "prospect_id": prospect_id,
+        "render_id": render_id,
     }
 
 
-def _service_error(message: str | None, code: object) -> str:
+def service_error(message: str | None, code: object) -> str:
     return f"{message or 'unknown error'} (MediaConvert error {code})"
 
 
@@ -168,7 +169,7 @@ class JobEvent:
         progress = detail.get("jobProgress") or {}
         error = None
         if detail.get("status") == "ERROR":
-            error = _service_error(detail.get("errorMessage"), detail.get("errorCode"))
+            error = service_error(detail.get("errorMessage"), detail.get("errorCode"))
         return cls(
             job_id=str(detail.get("jobId", "")),
             status=str(detail.get("status", "")),
@@ -187,15 +188,17 @@ class EventOutcome:
 def on_job_event(
     event: JobEvent,
     campaigns: CampaignRepository,
-    videos: VideoRepository,
     media: ObjectStore,
+    on_window: Callable[[JobEvent], str],
 ) -> EventOutcome:
+    """Route a job's event: the base ladder's here, a prospect window's to ``on_window`` (the
+    render pipeline, which resumes the task waiting for it)."""
     kind = event.metadata.get("kind", "")
     try:
         if kind == "base":
             return EventOutcome(kind, _base_event(event, campaigns, media))
         if kind == "window":
-            return EventOutcome(kind, _window_event(event, videos, media))
+            return EventOutcome(kind, on_window(event))
     except NotFoundError:
         return EventOutcome(kind, "ignored")  # the campaign or prospect was deleted meanwhile
     return EventOutcome(kind or "unknown", "ignored")
@@ -266,7 +269,7 @@ def fail_base(
 RECONCILE_AFTER_SECONDS = 120
 
 
-def _lost_event(
+def lost_event(
     job_id: str | None, since: datetime, metadata: dict[str, str], jobs: MediaJobs
 ) -> JobEvent | None:
     """The event to apply for a job that has gone quiet for too long, or ``None`` to wait more:
@@ -280,7 +283,7 @@ def _lost_event(
         )
     if found.status in ("SUBMITTED", "PROGRESSING"):
         return None
-    error = _service_error(found.error_message, found.error_code) if found.status == "ERROR" else None
+    error = service_error(found.error_message, found.error_code) if found.status == "ERROR" else None
     return JobEvent(job_id, found.status, metadata, percent=found.percent, error=error)
 
 
@@ -292,24 +295,11 @@ def reconcile_base(
     if video is None or video.status is not UploadStatus.PROCESSING:
         return campaign
     metadata = _base_metadata(campaign.account_id, campaign.campaign_id, video.upload_id)
-    event = _lost_event(video.job_id, video.updated_at, metadata, media_jobs)
+    event = lost_event(video.job_id, video.updated_at, metadata, media_jobs)
     if event is None:
         return campaign
     _base_event(event, campaigns, media)
     return campaigns.get(campaign.account_id, campaign.campaign_id)
-
-
-def reconcile_video(
-    video: ProspectVideo, videos: VideoRepository, media: ObjectStore, media_jobs: MediaJobs
-) -> ProspectVideo:
-    """The same for a prospect's render."""
-    if video.status is not VideoStatus.RENDERING:
-        return video
-    event = _lost_event(video.job_id, video.created_at, _window_metadata(video), media_jobs)
-    if event is None:
-        return video
-    _window_event(event, videos, media)
-    return videos.get(video.account_id, video.campaign_id, video.prospect_id)
 
 
 # --------------------------------------------------------------------------- prospect render
@@ -325,17 +315,26 @@ class RenderRequest:
     overlay: OverlayText | None = None
 
 
-def start_render(
+@dataclass(frozen=True)
+class PreparedWindow:
+    """A window job ready to submit, and the render's fields that describe it."""
+
+    fields: dict[str, Any]  # base_upload_id, window, overlay, first_segment, segment_count, prefix
+    job: jobs.JobRequest
+
+
+def prepare_window(
     request: RenderRequest,
-    campaigns: CampaignRepository,
-    prospects: ProspectRepository,
-    videos: VideoRepository,
+    render_id: str,
+    campaign: Campaign,
     media: ObjectStore,
     uploads: ObjectStore,
-    media_jobs: MediaJobs,
     config: MediaConfig,
-) -> ProspectVideo:
-    """Validate, prepare the window's inputs and submit its job. Nothing is encoded here.
+) -> PreparedWindow:
+    """Validate the window, write the job's inputs (the span's audio with the window replaced,
+    the name card) under the render's prefix, and build the job, clipped to the span. Writing the
+    same render's inputs again writes the same objects; the job's client token is the render id,
+    so submitting it twice gives one job.
 
     Raises
     ------
@@ -344,8 +343,6 @@ def start_render(
     ConflictError
         The base video is not ready.
     """
-    campaign = campaigns.get(request.account_id, request.campaign_id)
-    prospects.get(request.account_id, request.campaign_id, request.prospect_id)  # NotFoundError
     base = campaign.base_video
     if base is None or base.status is not UploadStatus.READY or base.ladder is None:
         raise ConflictError("the campaign's base video is not ready yet")
@@ -353,7 +350,6 @@ def start_render(
     window = ladder.check_window(request.window.start, request.window.end, lad.duration_seconds)
     span = ladder.span_for(window, lad.duration_seconds)
     rungs = _rungs(lad)  # before anything is written: a mismatched ladder leaves no litter
-    render_id = new_id("rnd")
     prefix = render_prefix(request.account_id, request.campaign_id, request.prospect_id, render_id)
 
     replacement = audio.decode_pcm(media.get_bytes(request.audio_key), what="replacement audio")
@@ -364,19 +360,15 @@ def start_render(
         png, (x, y) = name_card(request.overlay, lad.width, lad.height)
         media.put_bytes(f"{prefix}/input/overlay.png", png, "image/png")
         overlay = jobs.Overlay(media.uri(f"{prefix}/input/overlay.png"), window, x, y)
-
-    video = ProspectVideo(
-        account_id=request.account_id,
-        campaign_id=request.campaign_id,
-        prospect_id=request.prospect_id,
-        render_id=render_id,
-        base_upload_id=base.upload_id,
-        window=RenderWindow(start=window.start, end=window.end),
-        overlay=request.overlay,
-        first_segment=span.first,
-        segment_count=span.count,
-        prefix=prefix,
-    )
+    fields: dict[str, Any] = {
+        "base_upload_id": base.upload_id,
+        "window": RenderWindow(start=window.start, end=window.end),
+        "overlay": request.overlay,
+        "first_segment": span.first,
+        "segment_count": span.count,
+        "prefix": prefix,
+    }
+    metadata = window_metadata(request.account_id, request.campaign_id, request.prospect_id, render_id)
     job = jobs.window_job(
         source=uploads.uri(base.key),
         destination=media.uri(f"{prefix}/{WINDOW_DIR}/{BASE_NAME}"),
@@ -387,10 +379,43 @@ def start_render(
         rungs=rungs,
         overlay=overlay,
         role=config.role_arn,
-        metadata=_window_metadata(video),
+        metadata=metadata,
         token=render_id,
     )
-    job_id = media_jobs.submit(_queued(job, config))
+    return PreparedWindow(fields, _queued(job, config))
+
+
+def start_render(
+    request: RenderRequest,
+    campaigns: CampaignRepository,
+    prospects: ProspectRepository,
+    videos: VideoRepository,
+    media: ObjectStore,
+    uploads: ObjectStore,
+    media_jobs: MediaJobs,
+    config: MediaConfig,
+) -> ProspectVideo:
+    """Render one prospect's window directly, outside a batch (the media benchmark and tests);
+    the render pipeline uses :func:`prepare_window` step by step instead.
+
+    Raises
+    ------
+    InvalidInputError, ConflictError
+        As :func:`prepare_window`.
+    """
+    campaign = campaigns.get(request.account_id, request.campaign_id)
+    prospects.get(request.account_id, request.campaign_id, request.prospect_id)  # NotFoundError
+    render_id = new_id("rnd")
+    prepared = prepare_window(request, render_id, campaign, media, uploads, config)
+    video = ProspectVideo(
+        account_id=request.account_id,
+        campaign_id=request.campaign_id,
+        prospect_id=request.prospect_id,
+        render_id=render_id,
+        rendering_at=utcnow(),
+        **prepared.fields,
+    )
+    job_id = media_jobs.submit(prepared.job)
     return _put_video(videos, video.model_copy(update={"job_id": job_id}))
 
 
@@ -449,43 +474,27 @@ def _span_audio(
     return audio.wav_bytes(spliced)
 
 
-def _window_event(event: JobEvent, videos: VideoRepository, media: ObjectStore) -> str:
-    m = event.metadata
-    key = (m["account_id"], m["campaign_id"], m["prospect_id"])
-    current = videos.get(*key)
-    if current.render_id != m["render_id"] or current.status is not VideoStatus.RENDERING:
-        return "ignored"  # superseded by a newer render, or a duplicate event
-    if event.status in ("PROGRESSING", "STATUS_UPDATE"):
-        if event.percent is None or event.percent <= current.progress:
-            return "ignored"
-        percent = int(event.percent)
-        _update_video(videos, current, {"progress": percent, "job_id": event.job_id})
-        return "progress"
-    if event.status == "COMPLETE":
-        try:
-            update = publish_render(current, media)
-        except (TailorcastError, UnicodeDecodeError, ValueError) as exc:
-            logger.exception("publishing the render failed")
-            _update_video(
-                videos, current, {"status": VideoStatus.FAILED, "error": f"publishing failed: {exc}"}
-            )
-            return "failed"
-        _update_video(videos, current, update | {"status": VideoStatus.COMPLETED, "completed_at": utcnow()})
-        return "completed"
-    if event.status in ("ERROR", "CANCELED"):
-        reason = event.error or "the render was cancelled"
-        _update_video(videos, current, {"status": VideoStatus.FAILED, "error": f"rendering failed: {reason}"})
-        return "failed"
-    return "ignored"
+@dataclass(frozen=True)
+class Submitted:
+    """A render's span, known once its job was submitted (what publishing reads)."""
 
+    base_upload_id: str
+    prefix: str
+    first_segment: int
+    segment_count: int
+    window: RenderWindow
 
-def _update_video(videos: VideoRepository, seen: ProspectVideo, update: dict[str, Any]) -> None:
-    def change(v: ProspectVideo) -> ProspectVideo | None:
-        if v.render_id != seen.render_id or v.status is not VideoStatus.RENDERING:
-            return None
-        return v.model_copy(update=update)
-
-    videos.update(seen.account_id, seen.campaign_id, seen.prospect_id, change)
+    @classmethod
+    def of(cls, video: ProspectVideo) -> Submitted:
+        if (
+            video.base_upload_id is None
+            or video.prefix is None
+            or video.first_segment is None
+            or video.segment_count is None
+            or video.window is None
+        ):
+            raise ConflictError(f"the render of prospect {video.prospect_id} has not been submitted")
+        return cls(video.base_upload_id, video.prefix, video.first_segment, video.segment_count, video.window)
 
 
 def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
@@ -499,8 +508,9 @@ def publish_render(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
 
 def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
     """The prospect's media playlists (the base's, with the span's segments swapped) and master."""
-    base_dir = base_prefix(video.account_id, video.campaign_id, video.base_upload_id)
-    window_dir = f"{video.prefix}/{WINDOW_DIR}"
+    done = Submitted.of(video)
+    base_dir = base_prefix(video.account_id, video.campaign_id, done.base_upload_id)
+    window_dir = f"{done.prefix}/{WINDOW_DIR}"
     base_master = hls.parse_master(media.get_bytes(f"{base_dir}/{BASE_NAME}.m3u8").decode())
     replaced: dict[str, str] = {}
     new_bytes = 0
@@ -510,21 +520,21 @@ def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any
     for uri in playlists:
         base_list = hls.parse_media(media.get_bytes(posixpath.join(base_dir, uri)).decode())
         window_list = hls.parse_media(media.get_bytes(posixpath.join(window_dir, uri)).decode())
-        if len(window_list.segments) != video.segment_count:
+        if len(window_list.segments) != done.segment_count:
             raise hls.PlaylistError(
                 f"{uri}: the window job wrote {len(window_list.segments)} segments, "
-                f"expected {video.segment_count}"
+                f"expected {done.segment_count}"
             )
         text = hls.spliced_media(
-            base_list, base_dir, window_list, window_dir, video.first_segment, video.prefix
+            base_list, base_dir, window_list, window_dir, done.first_segment, done.prefix
         )
-        media.put_bytes(f"{video.prefix}/{uri}", text.encode(), "application/vnd.apple.mpegurl")
-        replaced[uri] = f"{video.prefix}/{uri}"
+        media.put_bytes(f"{done.prefix}/{uri}", text.encode(), "application/vnd.apple.mpegurl")
+        replaced[uri] = f"{done.prefix}/{uri}"
         new_bytes += len(text.encode()) + _segment_bytes(media, window_dir, window_list)
-    master = hls.prospect_master(base_master, base_dir, video.prefix, replaced)
-    media.put_bytes(f"{video.prefix}/{PROSPECT_MASTER}", master.encode(), "application/vnd.apple.mpegurl")
+    master = hls.prospect_master(base_master, base_dir, done.prefix, replaced)
+    media.put_bytes(f"{done.prefix}/{PROSPECT_MASTER}", master.encode(), "application/vnd.apple.mpegurl")
     new_bytes += len(master.encode())
-    media.delete_prefix(f"{video.prefix}/input/")  # the span WAV and card PNG were only job inputs
+    media.delete_prefix(f"{done.prefix}/input/")  # the span WAV and card PNG were only job inputs
     return {"master": PROSPECT_MASTER, "new_bytes": new_bytes, "progress": 100}
 
 
@@ -533,23 +543,22 @@ def publish_previews(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]
     through the prospect's own playlist so that the name card shows when there is one."""
     from chalicelib.media import previews
 
-    base_dir = base_prefix(video.account_id, video.campaign_id, video.base_upload_id)
+    done = Submitted.of(video)
+    base_dir = base_prefix(video.account_id, video.campaign_id, done.base_upload_id)
     base_master = hls.parse_master(media.get_bytes(f"{base_dir}/{BASE_NAME}.m3u8").decode())
     rung = [v for v in base_master.variants if v.resolution[1] <= 720][-1:] or base_master.variants[:1]
     here = (
-        f"{video.prefix}/{rung[0].uri}"
-        if video.overlay is not None
-        else posixpath.join(base_dir, rung[0].uri)
+        f"{done.prefix}/{rung[0].uri}" if video.overlay is not None else posixpath.join(base_dir, rung[0].uri)
     )
-    init, segments = _rendition(media, here, video.first_segment, video.segment_count)
-    seg_start = video.first_segment * ladder.SEGMENT_SECONDS
+    init, segments = _rendition(media, here, done.first_segment, done.segment_count)
+    seg_start = done.first_segment * ladder.SEGMENT_SECONDS
     span_end = seg_start + len(segments) * ladder.SEGMENT_SECONDS
-    at = min(max(video.window.start + 0.5, seg_start), span_end - 0.1)
+    at = min(max(done.window.start + 0.5, seg_start), span_end - 0.1)
     poster = previews.poster_jpeg(init, segments, at_seconds=at)
-    start = max(seg_start, min(video.window.start - 0.5, span_end - PREVIEW_SECONDS))
+    start = max(seg_start, min(done.window.start - 0.5, span_end - PREVIEW_SECONDS))
     preview = previews.animated_preview(init, segments, start_seconds=start, seconds=PREVIEW_SECONDS)
-    media.put_bytes(f"{video.prefix}/{POSTER_NAME}", poster, "image/jpeg")
-    media.put_bytes(f"{video.prefix}/{PREVIEW_NAME}", preview, "image/webp")
+    media.put_bytes(f"{done.prefix}/{POSTER_NAME}", poster, "image/jpeg")
+    media.put_bytes(f"{done.prefix}/{PREVIEW_NAME}", preview, "image/webp")
     return {"poster": POSTER_NAME, "preview": PREVIEW_NAME}
 
 
@@ -570,7 +579,7 @@ def _segment_bytes(media: ObjectStore, folder: str, playlist: hls.MediaPlaylist)
 
 
 def download_key(video: ProspectVideo) -> str:
-    return f"{video.prefix}/download.mp4"
+    return f"{Submitted.of(video).prefix}/download.mp4"
 
 
 def build_download(video: ProspectVideo, media: ObjectStore, workdir: Any) -> str:
@@ -587,11 +596,12 @@ def build_download(video: ProspectVideo, media: ObjectStore, workdir: Any) -> st
         return key
     except NotFoundError:
         pass
-    master = hls.parse_master(media.get_bytes(f"{video.prefix}/{video.master}").decode())
+    prefix = Submitted.of(video).prefix
+    master = hls.parse_master(media.get_bytes(f"{prefix}/{video.master}").decode())
     best = [v for v in master.variants if v.resolution[1] <= 1080][-1]
 
-    v_init, v_segments = _rendition(media, posixpath.normpath(posixpath.join(video.prefix, best.uri)))
-    a_init, a_segments = _rendition(media, posixpath.normpath(posixpath.join(video.prefix, master.audio_uri)))
+    v_init, v_segments = _rendition(media, posixpath.normpath(posixpath.join(prefix, best.uri)))
+    a_init, a_segments = _rendition(media, posixpath.normpath(posixpath.join(prefix, master.audio_uri)))
     dest = Path(workdir) / "download.mp4"
     previews.mp4_download(v_init, v_segments, a_init, a_segments, dest)
     media.put_bytes(key, dest.read_bytes(), "video/mp4")

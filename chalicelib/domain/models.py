@@ -242,6 +242,15 @@ class CampaignCounters(Entity):
     views: int = 0
 
 
+class NameCard(Entity):
+    """The optional on-screen text: templates over the prospect's fields (``{first_name}``,
+    ``{last_name}``, ``{company}``), drawn over the name's window. A subtitle that renders empty
+    (no company) is left off; a card whose text renders empty is not drawn."""
+
+    text: str = Field(default="{first_name}", min_length=1, max_length=80)
+    subtitle: str | None = Field(default="{company}", max_length=80)
+
+
 class Campaign(Entity):
     account_id: str
     campaign_id: str
@@ -251,6 +260,8 @@ class Campaign(Entity):
     status: CampaignStatus = CampaignStatus.DRAFT
     base_video: BaseVideo | None = None
     voice: CampaignVoice = Field(default_factory=CampaignVoice)
+    name_card: NameCard | None = None
+    active_batch_id: str | None = None  # the render batch running now (one at a time)
     counters: CampaignCounters = Field(default_factory=CampaignCounters)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -328,8 +339,12 @@ class CsvImport(Entity):
     imported: int = 0
     duplicates: int = 0
     failed: int = 0
-    errors: list[RowError] = Field(default_factory=list)
+    errors: list[RowError] = Field(default_factory=list)  # the first 1,000; `failed` counts every row
     reason: str | None = None
+    encoding: str | None = None  # the Python codec the file was read with ("utf-8", "cp1252", …)
+    delimiter: str | None = None
+    mapping: dict[str, str] = Field(default_factory=dict)  # source column → field, "custom" or "ignore"
+    warnings: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
     version: int = 0
@@ -346,21 +361,31 @@ class OverlayText(Entity):
 
 
 class ProspectVideo(Entity):
-    """A prospect's personalized video: a few re-encoded segments plus playlists over the base."""
+    """A prospect's current render: a few re-encoded segments plus playlists over the base.
+
+    One per prospect, keyed by ``(prospect, render_version)``: ``render_id`` belongs to that
+    version, so a retried or redriven step finds the render it started instead of starting
+    another. The render pipeline moves it ``queued → synthesizing → rendering → completed`` or
+    ``failed``; the span fields are set once the render is submitted.
+    """
 
     account_id: str
     campaign_id: str
     prospect_id: str
     render_id: str  # also the unguessable part of every object key of this render
+    render_version: int = 1
     status: VideoStatus = VideoStatus.RENDERING
-    base_upload_id: str
-    window: RenderWindow
+    batch_id: str | None = None  # the batch that rendered it (None: rendered directly)
+    inputs_hash: str | None = None  # what it was rendered from (see domain/render.py)
+    task_token: str | None = None  # the waiting Step Functions task, while rendering
+    base_upload_id: str | None = None
+    window: RenderWindow | None = None
     overlay: OverlayText | None = None
-    first_segment: int
-    segment_count: int
+    first_segment: int | None = None
+    segment_count: int | None = None
     job_id: str | None = None
     progress: int = 0
-    prefix: str  # media bucket prefix of this render's objects
+    prefix: str | None = None  # media bucket prefix of this render's objects
     master: str | None = None  # set when completed, relative to ``prefix`` like the rest
     poster: str | None = None
     preview: str | None = None
@@ -368,16 +393,39 @@ class ProspectVideo(Entity):
     new_bytes: int = 0  # storage this prospect added on top of the shared base
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    queued_at: datetime | None = None
+    synthesizing_at: datetime | None = None
+    rendering_at: datetime | None = None
     completed_at: datetime | None = None
+    failed_at: datetime | None = None
     version: int = 0
 
 
 class RenderBatchStatus(StrEnum):
+    """``interrupted``: its orchestration stopped before finishing (the local stack was killed,
+    or the execution failed); ``POST …/resume`` carries on where it stopped."""
+
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+ACTIVE_BATCH = frozenset(
+    {RenderBatchStatus.PENDING, RenderBatchStatus.RUNNING, RenderBatchStatus.INTERRUPTED}
+)
+
+
+class BatchCounters(Entity):
+    """Where the batch's prospects stand; moved atomically with each prospect's status."""
+
+    queued: int = 0
+    in_progress: int = 0  # synthesizing or rendering
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0  # never started: the batch was cancelled or stopped first
 
 
 class RenderBatch(Entity):
@@ -385,12 +433,21 @@ class RenderBatch(Entity):
     campaign_id: str
     batch_id: str
     status: RenderBatchStatus = RenderBatchStatus.PENDING
-    total: int = 0
-    completed: int = 0
-    failed: int = 0
-    in_progress: int = 0
+    # What to render: every prospect of the campaign that needs it, or these ids.
+    prospect_ids: list[str] | None = None
+    force: bool = False  # re-render even completed prospects whose inputs did not change
+    tolerated_failure_percent: float = Field(default=25.0, ge=0, le=100)
+    total: int = 0  # prospects this batch renders
+    skipped: int = 0  # selected but already rendered from the same inputs, or in progress elsewhere
+    counters: BatchCounters = Field(default_factory=BatchCounters)
     execution_arn: str | None = None
+    executions: int = 0  # how many times it was started (first run, then each resume)
+    mode: str | None = None  # "inline" or "distributed" (Map flavour, set when prepared)
+    prepared_at: datetime | None = None
+    error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
 
@@ -400,3 +457,40 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     cursor: str | None = None
+
+
+class WebhookEndpoint(Entity):
+    """A URL an account registered to receive its events, signed with ``secret``."""
+
+    account_id: str
+    endpoint_id: str
+    url: str = Field(min_length=1, max_length=2048)
+    description: str = Field(default="", max_length=200)
+    events: list[str] = Field(min_length=1)
+    secret: str  # HMAC key; shown to the seller once, when the endpoint is created
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # queued, or failed an attempt and waiting to be retried
+    DELIVERED = "delivered"
+    FAILED = "failed"  # retries exhausted, or the endpoint was deleted or disabled
+
+
+class WebhookDelivery(Entity):
+    """One event on its way to one endpoint. ``payload`` is the exact body every attempt sends."""
+
+    account_id: str
+    endpoint_id: str
+    delivery_id: str
+    event_id: str
+    event_type: str
+    payload: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None

@@ -6,13 +6,14 @@ in-memory fakes that the same contract tests run against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from chalicelib.domain.models import (
     Account,
+    BatchCounters,
     Campaign,
     CsvImport,
     Page,
@@ -22,6 +23,8 @@ from chalicelib.domain.models import (
     RenderBatch,
     User,
     VideoProbe,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from chalicelib.media.jobs import JobRequest
 from chalicelib.voice.speech import Speech, Utterance
@@ -100,9 +103,41 @@ class CsvImportRepository(Protocol):
 
 
 class RenderBatchRepository(Protocol):
+    """Render batches; a batch's :class:`BatchCounters` live beside it and are only ever moved
+    by :meth:`VideoRepository.move` (atomically with a prospect's status) or :meth:`set_counters`."""
+
     def add(self, batch: RenderBatch) -> RenderBatch: ...
     def get(self, account_id: str, campaign_id: str, batch_id: str) -> RenderBatch: ...
-    def save(self, batch: RenderBatch) -> RenderBatch: ...
+    def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[RenderBatch]:
+        """The campaign's batches, newest first."""
+
+    def save(self, batch: RenderBatch) -> RenderBatch:
+        """Write back a batch read earlier (its counters are not written; see above).
+
+        Raises
+        ------
+        ConflictError
+            If it was saved by someone else since it was read.
+        """
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        batch_id: str,
+        change: Callable[[RenderBatch], RenderBatch | None],
+    ) -> RenderBatch: ...
+
+    def set_counters(self, account_id: str, campaign_id: str, batch_id: str, counters: BatchCounters) -> None:
+        """Overwrite the counters (when a batch is prepared, before any prospect moves)."""
+
+
+@dataclass(frozen=True)
+class CounterMove:
+    """Which batch counters a prospect's status change moves (``-1`` from one, ``+1`` to another)."""
+
+    batch_id: str
+    deltas: dict[str, int]
 
 
 class VideoRepository(Protocol):
@@ -117,6 +152,19 @@ class VideoRepository(Protocol):
         prospect_id: str,
         change: Callable[[ProspectVideo], ProspectVideo | None],
     ) -> ProspectVideo: ...
+
+    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
+        """Save ``video`` (read earlier: version-checked) and move its batch's counters, in one
+        transaction, so a status change is counted exactly once however often it is retried.
+
+        Raises
+        ------
+        ConflictError
+            If the video changed since it was read (nothing is written).
+        """
+
+    def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
+        """Every prospect video of the campaign (paged underneath)."""
 
 
 class LexiconRepository(Protocol):
@@ -145,6 +193,50 @@ class VoiceRunner(Protocol):
 
     def start(self, action: str, payload: dict[str, Any]) -> None:
         """Run ``action`` asynchronously (retried by the Lambda service on failure)."""
+
+
+class EventPublisher(Protocol):
+    """Outgoing webhooks: an account's registered endpoints receive its events, signed."""
+
+    def publish(self, account_id: str, event_type: str, event_id: str, data: dict[str, Any]) -> int:
+        """Queue delivery of one event to every enabled endpoint of the account subscribed to
+        ``event_type`` (``video.completed``, ``video.failed``, ``batch.completed``); returns how
+        many deliveries were queued.
+
+        ``event_id`` is stable for the same occurrence (a retried task publishes the same id), so
+        a repeated publish queues nothing new and receivers can deduplicate on it.
+
+        Raises
+        ------
+        StorageError
+            The deliveries could not be queued (the caller's own work is unaffected and it may
+            retry with the same ``event_id``).
+        """
+
+
+class RenderOrchestrator(Protocol):
+    """The render state machine (Step Functions), as the domain starts and stops it."""
+
+    def start(self, batch: RenderBatch, attempt: int) -> str:
+        """Start an execution for the batch (named after it and ``attempt``); returns its ARN.
+        Starting the same batch and attempt twice returns the same execution."""
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        """Stop the execution (already stopped or gone is fine)."""
+
+    def status(self, execution_arn: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED; ``None`` if the service has no such
+        execution (the local stack was restarted)."""
+
+
+class TaskCallbacks(Protocol):
+    """Step Functions' callback pattern: resume a task that waits on a token."""
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        """Resume the task with ``output``; ``False`` if the token is dead (execution gone)."""
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        """Fail the task with an error name its ``Catch`` matches; ``False`` if the token is dead."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +282,17 @@ class ObjectStore(Protocol):
     def head(self, key: str) -> ObjectInfo: ...
     def download(self, key: str, dest: Path) -> Path: ...
     def read_prefix(self, key: str, max_bytes: int) -> bytes: ...
+    def open_stream(self, key: str) -> BinaryIO:
+        """The object as a binary stream read on demand (close it, or use it in ``with``).
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such object.
+        StorageError
+            If the store cannot be read.
+        """
+
     def delete_prefix(self, prefix: str) -> int: ...
     def get_bytes(self, key: str, first: int | None = None, last: int | None = None) -> bytes:
         """The object, or bytes ``first``..``last`` (inclusive) of it. NotFoundError if absent."""
@@ -252,4 +355,82 @@ class SpeechSynthesizer(Protocol):
             The engine is unavailable (not installed, no API key), refused, or produced no audio.
         InvalidInputError
             The voice is unknown to this engine.
+        """
+
+
+class WebhookRepository(Protocol):
+    """An account's webhook endpoints and their deliveries (all in the account's partition)."""
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint: ...
+
+    def get_endpoint(self, account_id: str, endpoint_id: str) -> WebhookEndpoint:
+        """Return the tenant's endpoint.
+
+        Raises
+        ------
+        NotFoundError
+            If it does not exist for *this* account.
+        """
+
+    def list_endpoints(self, account_id: str) -> list[WebhookEndpoint]:
+        """Every endpoint of the account, newest first (an account has at most a handful)."""
+
+    def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+        """Delete the endpoint and its delivery records.
+
+        Raises
+        ------
+        NotFoundError
+            If it does not exist for this account.
+        """
+
+    def add_delivery(self, delivery: WebhookDelivery) -> tuple[WebhookDelivery, bool]:
+        """Store a delivery unless the endpoint already has one for the same ``event_id``.
+
+        Returns the stored delivery (the earlier one, with its id and payload, when the event was
+        already queued to this endpoint) and whether it was added now.
+        """
+
+    def get_delivery(self, account_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+        """Raises ``NotFoundError`` if there is no such delivery for this account and endpoint."""
+
+    def save_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        """Write back a delivery read earlier.
+
+        Raises
+        ------
+        NotFoundError
+            If it was deleted meanwhile (its endpoint was deleted): nothing is written.
+        """
+
+    def list_deliveries(
+        self, account_id: str, endpoint_id: str, limit: int, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        """The endpoint's deliveries, newest first."""
+
+
+class WebhookSender(Protocol):
+    """HTTP for outgoing webhooks: one POST, no redirects, a short timeout."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST ``body`` and return the response's status code (any status, 3xx included).
+
+        Raises
+        ------
+        WebhookDeliveryError
+            The request timed out, could not connect, or the destination is not allowed (a host
+            that resolves to a private or loopback address).
+        """
+
+
+class DeliveryQueue(Protocol):
+    """Where a stored delivery is handed over to be attempted (and retried) asynchronously."""
+
+    def enqueue(self, delivery: WebhookDelivery) -> bool:
+        """Start delivering; ``False`` if this delivery was already queued (idempotent).
+
+        Raises
+        ------
+        StorageError
+            It could not be queued; the caller may try again with the same delivery.
         """

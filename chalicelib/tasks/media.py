@@ -1,4 +1,8 @@
-"""Media Lambdas: MediaConvert job events (EventBridge) and the per-prospect render task."""
+"""Media Lambdas: MediaConvert job events (EventBridge), and one window rendered directly.
+
+The render pipeline's own steps are in :mod:`chalicelib.tasks.render`; ``render_window`` here
+renders a given window with given audio for a prospect, outside any batch: the media engine's
+entry point for operators, its end-to-end tests and its benchmark."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from chalice.app import Blueprint, CloudWatchEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import dependencies as deps
-from chalicelib.domain import media
+from chalicelib.domain import media, render
 from chalicelib.domain.errors import StorageError
 from chalicelib.domain.models import OverlayText, ProspectVideo, RenderWindow
 from chalicelib.observability import log_keys, logger
@@ -24,7 +28,12 @@ JOB_STATE_CHANGES = {"source": ["aws.mediaconvert"], "detail-type": ["MediaConve
 def on_media_job(event: CloudWatchEvent) -> dict[str, Any]:
     job = media.JobEvent.from_detail(event.detail)
     log_keys(job_id=job.job_id, **{k: v for k, v in job.metadata.items() if k.endswith("_id")})
-    outcome = media.on_job_event(job, deps.get_campaign_repo(), deps.get_video_repo(), deps.get_media_store())
+    outcome = media.on_job_event(
+        job,
+        deps.get_campaign_repo(),
+        deps.get_media_store(),
+        on_window=lambda e: render.on_window_event(deps.render_ports(), e),
+    )
     logger.info("media job event", extra={"status": job.status, **dataclasses.asdict(outcome)})
     if outcome.kind == "base" and outcome.action == "ready":
         # The seller's voice is learnt and the slots located as soon as there is audio to read.
@@ -37,7 +46,7 @@ def on_media_job(event: CloudWatchEvent) -> dict[str, Any]:
 
 
 class RenderInput(BaseModel):
-    """What the render state (issue 5's Map) passes for one prospect."""
+    """One prospect's window and its replacement audio."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,12 +58,11 @@ class RenderInput(BaseModel):
     overlay: OverlayText | None = None
 
 
-@bp.lambda_function(name="render_prospect")
-def render_prospect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@bp.lambda_function(name="render_window")
+def render_window(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Prepare and submit one prospect's window job; returns the render's id and job id.
 
-    Bad input raises ``InvalidInputError`` (a Step Functions error name the state machine can
-    Catch per prospect), so one prospect's bad data never stops the others.
+    Bad input raises ``InvalidInputError`` (by name, for a caller's ``Catch``).
     """
     request = RenderInput.model_validate(event)
     log_keys(account_id=request.account_id, campaign_id=request.campaign_id, prospect_id=request.prospect_id)

@@ -1,4 +1,5 @@
-"""S3 ``ObjectCreated`` on the uploads bucket → validate and record the upload, start the ladder."""
+"""S3 ``ObjectCreated`` on the uploads bucket → validate and record the upload, start the ladder
+or import the prospects."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def on_upload(event: S3Event) -> dict[str, Any]:
         event.key,  # chalice has already URL-decoded the key
         deps.get_campaign_repo(),
         deps.get_import_repo(),
+        deps.get_prospect_repo(),
         deps.get_upload_store(),
         deps.get_media_probe(),
         deps.ingest_limits(),

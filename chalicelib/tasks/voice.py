@@ -3,7 +3,7 @@
 * ``prepare`` — locate the slots and learn the seller's voice (after the base video is ready,
   or when the seller asks);
 * ``synthesize`` — one prospect's names laid into the base audio (the render pipeline's step
-  before ``render_prospect``);
+  before the render state);
 * ``preview`` — one name in context, before anything is rendered.
 
 Not a Chalice function: its engines and models are too big for a zip package. It reads the same

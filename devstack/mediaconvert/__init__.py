@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from devstack.mediaconvert.server import (
+    Fault,
     JobContext,
     JobError,
     JobExecutor,
@@ -10,4 +11,11 @@ from devstack.mediaconvert.server import (
     UnsupportedSettingsError,
 )
 
-__all__ = ["JobContext", "JobError", "JobExecutor", "MediaConvertStandIn", "UnsupportedSettingsError"]
+__all__ = [
+    "Fault",
+    "JobContext",
+    "JobError",
+    "JobExecutor",
+    "MediaConvertStandIn",
+    "UnsupportedSettingsError",
+]

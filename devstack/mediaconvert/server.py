@@ -87,6 +87,28 @@ class JobExecutor(Protocol):
     def run(self, job: JobContext) -> list[dict[str, Any]]: ...
 
 
+@dataclass
+class Fault:
+    """An injected fault, for tests of what callers do when MediaConvert misbehaves.
+
+    ``throttle``: CreateJob answers 429 TooManyRequestsException (``times`` times, or forever
+    when ``times`` is None); ``error``: the job is accepted and then ends in ERROR with
+    ``code`` and ``message``, as a real transcode failure does.
+    """
+
+    match: dict[str, str]  # UserMetadata entries a job must carry to be affected
+    kind: str  # "throttle" | "error"
+    times: int | None = None
+    code: int = 1040
+    message: str = "injected failure: the input could not be transcoded"
+    hits: int = 0
+
+    def applies(self, metadata: dict[str, str]) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        return all(metadata.get(k) == v for k, v in self.match.items())
+
+
 class ApiError(Exception):
     """An error answer in MediaConvert's form: status, ``x-amzn-ErrorType``, ``{"message"}``."""
 
@@ -148,6 +170,7 @@ class MediaConvertStandIn:
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[str, _Job] = {}
         self._tokens: dict[str, str] = {}
+        self.faults: list[Fault] = []
         self._seq = 0
         self._events: queue.Queue[tuple[_Job, dict[str, Any]] | None] = queue.Queue()
         self._server: BaseWSGIServer | None = None
@@ -282,6 +305,8 @@ class MediaConvertStandIn:
             token = params.get("ClientRequestToken")
             if token and token in self._tokens:
                 return {"Job": copy.deepcopy(self._jobs[self._tokens[token]].record)}
+            if fault := self._fault("throttle", params.get("UserMetadata", {})):
+                raise ApiError(429, "TooManyRequestsException", f"Too Many Requests ({fault.message})")
             suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
             job_id = f"{time.time_ns() // 1_000_000}-{suffix}"
             echoed = {k: v for k, v in params.items() if k in self._job_members}
@@ -355,6 +380,20 @@ class MediaConvertStandIn:
 
     # execution
 
+    def inject(self, fault: Fault) -> Fault:
+        """Add a fault (tests); remove it from :attr:`faults` to heal."""
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def _fault(self, kind: str, metadata: dict[str, str]) -> Fault | None:
+        """The first matching fault of ``kind``, counted as hit (under the lock)."""
+        for fault in self.faults:
+            if fault.kind == kind and fault.applies(metadata):
+                fault.hits += 1
+                return fault
+        return None
+
     def _execute(self, job: _Job) -> None:
         with self._lock:
             if job.record["Status"] != "SUBMITTED":
@@ -369,7 +408,11 @@ class MediaConvertStandIn:
                 progress=lambda percent, phase: self._progress(job, percent, phase),
                 cancelled=job.cancel.is_set,
             )
+        with self._lock:
+            injected = self._fault("error", context.user_metadata)
         try:
+            if injected is not None:
+                raise JobError(injected.code, injected.message)
             raw = self._executor.run(context)
             details = self._check_details(raw)
         except JobError as exc:

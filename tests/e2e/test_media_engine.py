@@ -139,7 +139,7 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
             "overlay": spec["overlay"],
         }
         reply = lam.invoke(
-            FunctionName=f"tailorcast-{settings.stage}-render_prospect", Payload=json.dumps(payload)
+            FunctionName=f"tailorcast-{settings.stage}-render_window", Payload=json.dumps(payload)
         )
         assert reply.get("FunctionError") is None, reply["Payload"].read()
         spec["prospect_id"] = prospect.prospect_id
@@ -310,7 +310,7 @@ def test_bad_windows_are_refused_before_any_encode_and_nothing_changes(
             "audio_key": audio_key,
         }
         reply = lam.invoke(
-            FunctionName=f"tailorcast-{settings.stage}-render_prospect", Payload=json.dumps(payload)
+            FunctionName=f"tailorcast-{settings.stage}-render_window", Payload=json.dumps(payload)
         )
         body = json.loads(reply["Payload"].read())
         assert reply.get("FunctionError"), label

@@ -109,7 +109,7 @@ def test_slot_found_names_replaced_and_heard(stack: Any, seller: Any, tmp_path: 
             "audio_key": voiced["audio_key"],
         }
         reply = lam.invoke(
-            FunctionName=f"tailorcast-{settings.stage}-render_prospect", Payload=json.dumps(render)
+            FunctionName=f"tailorcast-{settings.stage}-render_window", Payload=json.dumps(render)
         )
         assert reply.get("FunctionError") is None, reply["Payload"].read()
         results[name] = {"voiced": voiced, "prospect_id": prospect.prospect_id}

@@ -172,17 +172,18 @@ def test_superseded_upload_is_ignored(client, campaign, sample_video: Path, medi
 def test_csv_received_or_rejected(client, campaign, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
     good = _ticket(client, me, cid, "prospects_csv", "leads.csv", "text/csv", 30)
-    assert _deliver(client, good["key"], b"first_name,email\nAda,ada@x.io\n")["status"] == "received"
+    assert _deliver(client, good["key"], b"first_name,email\nAda,ada@x.io\n")["status"] == "completed"
     xlsx = _ticket(client, me, cid, "prospects_csv", "leads.csv", "text/csv", 30)
     assert _deliver(client, xlsx["key"], b"PK\x03\x04" + b"\x00" * 40)["status"] == "rejected"
     utf16 = _ticket(client, me, cid, "prospects_csv", "leads.csv", "text/csv", 30)
-    assert _deliver(client, utf16["key"], "first_name\nZoë\n".encode("utf-16"))["status"] == "received"
+    utf16_csv = "first_name,email\nZoë,zoe@x.io\n".encode("utf-16")
+    assert _deliver(client, utf16["key"], utf16_csv)["status"] == "completed"
     imports = {
         i["import_id"]: i
         for i in json.loads(call(client, "GET", f"/campaigns/{cid}/imports", me).body)["items"]
     }
     assert (
-        imports[good["upload_id"]]["status"] == "received" and imports[good["upload_id"]]["size_bytes"] == 30
+        imports[good["upload_id"]]["status"] == "completed" and imports[good["upload_id"]]["size_bytes"] == 30
     )
     assert "Excel" in imports[xlsx["upload_id"]]["reason"]
     one = json.loads(call(client, "GET", f"/campaigns/{cid}/imports/{xlsx['upload_id']}", me).body)

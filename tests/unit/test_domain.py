@@ -147,7 +147,14 @@ def test_ingest_valid_rejected_and_ignored(world) -> None:  # type: ignore[no-un
         return f"job-{len(submitted)}"
 
     run = lambda key: ingest_upload(
-        key, world["campaigns"], world["imports"], world["store"], world["probe"], LIMITS, start_ladder
+        key,
+        world["campaigns"],
+        world["imports"],
+        world["prospects"],
+        world["store"],
+        world["probe"],
+        LIMITS,
+        start_ladder,
     )
     assert run(t.key).status == "processing"
     got = world["campaigns"].get(A, c.campaign_id)
@@ -173,7 +180,14 @@ def test_ingest_never_leaves_the_base_processing_when_the_encoder_refuses(world)
         raise StorageError("MediaConvert refused the job: quota exceeded")
 
     outcome = ingest_upload(
-        t.key, world["campaigns"], world["imports"], world["store"], world["probe"], LIMITS, refuse
+        t.key,
+        world["campaigns"],
+        world["imports"],
+        world["prospects"],
+        world["store"],
+        world["probe"],
+        LIMITS,
+        refuse,
     )
     assert outcome.status == "failed"
     video = world["campaigns"].get(A, c.campaign_id).base_video
@@ -190,7 +204,14 @@ def test_ingest_unexpected_probe_crash_fails_the_base_with_a_reason(world) -> No
             raise RuntimeError("segfault-ish")
 
     outcome = ingest_upload(
-        t.key, world["campaigns"], world["imports"], world["store"], Exploding(), LIMITS, lambda c: "never"
+        t.key,
+        world["campaigns"],
+        world["imports"],
+        world["prospects"],
+        world["store"],
+        Exploding(),
+        LIMITS,
+        lambda c: "never",
     )
     assert outcome.status == "failed"
     video = world["campaigns"].get(A, c.campaign_id).base_video

@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
@@ -118,21 +120,32 @@ class CsvImportItem(TableItem):
     failed = NumberAttribute(default=0)
     errors = ListAttribute[Any](default=list)
     reason = UnicodeAttribute(null=True)
+    encoding = UnicodeAttribute(null=True)
+    delimiter = UnicodeAttribute(null=True)
+    mapping = ListAttribute[Any](default=list)  # [source column, target] pairs: a map would lose their order
+    warnings = ListAttribute[Any](default=list)
     created_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
 
 
 class RenderBatchItem(TableItem):
+    """A render batch (``sk = BATCH#{batch_id}``); the entity as a JSON map, counters apart."""
+
     status = UnicodeAttribute()
-    total = NumberAttribute(default=0)
+    data = MapAttribute[str, Any]()
+    version = VersionAttribute()
+
+
+class BatchCountersItem(TableItem):
+    """A batch's counters (``sk = BATCHCOUNT#{batch_id}``): unversioned, moved only by atomic
+    ``ADD`` in the same transaction as the prospect status change they count."""
+
+    queued = NumberAttribute(default=0)
+    in_progress = NumberAttribute(default=0)
     completed = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
-    in_progress = NumberAttribute(default=0)
-    execution_arn = UnicodeAttribute(null=True)
-    created_at = UTCDateTimeAttribute()
-    updated_at = UTCDateTimeAttribute()
-    version = VersionAttribute()
+    cancelled = NumberAttribute(default=0)
 
 
 class VideoItem(TableItem):
@@ -142,6 +155,41 @@ class VideoItem(TableItem):
     status = UnicodeAttribute()
     data = MapAttribute[str, Any]()
     version = VersionAttribute()
+
+
+class WebhookEndpointItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``WEBHOOK#{endpoint_id}``."""
+
+    url = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    events = ListAttribute[str](default=list)
+    secret = UnicodeAttribute()
+    enabled = BooleanAttribute(default=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class WebhookDeliveryItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``DELIVERY#{endpoint_id}#{delivery_id}`` (ULIDs: by time)."""
+
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    payload = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    last_status_code = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    last_attempt_at = UTCDateTimeAttribute(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class WebhookEventClaimItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``WHEVENT#{endpoint_id}#{sha256(event_id)}``: the delivery
+    an event got on an endpoint, written with it in one transaction (publishing is idempotent)."""
+
+    delivery_id = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[TableItem], ...] = (
@@ -156,6 +204,9 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     CsvImportItem,
     PronunciationItem,
     RenderBatchItem,
+    WebhookEndpointItem,
+    WebhookDeliveryItem,
+    WebhookEventClaimItem,
 )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
@@ -16,6 +17,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.models import (
     AccountItem,
+    BatchCountersItem,
     CampaignItem,
     CsvImportItem,
     EmailClaimItem,
@@ -26,12 +28,16 @@ from chalicelib.adapters.dynamodb.models import (
     TableItem,
     UserItem,
     VideoItem,
+    WebhookDeliveryItem,
+    WebhookEndpointItem,
+    WebhookEventClaimItem,
 )
 from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 from chalicelib.domain.models import (
     Account,
     BaseVideo,
+    BatchCounters,
     Campaign,
     CampaignCounters,
     CampaignVoice,
@@ -43,7 +49,11 @@ from chalicelib.domain.models import (
     RenderBatch,
     RowError,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
+from chalicelib.domain.ports import CounterMove
+from chalicelib.domain.webhooks import DELIVERY_RETENTION as WEBHOOK_DELIVERY_RETENTION
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Model)
@@ -413,6 +423,10 @@ def _import_from_item(item: CsvImportItem) -> CsvImport:
         failed=int(item.failed),
         errors=[RowError.model_validate(e) for e in item.errors or []],
         reason=item.reason,
+        encoding=item.encoding,
+        delimiter=item.delimiter,
+        mapping={str(source): str(target) for source, target in item.mapping or []},
+        warnings=[str(w) for w in item.warnings or []],
         created_at=item.created_at,
         completed_at=item.completed_at,
         version=int(item.version or 0),
@@ -433,6 +447,10 @@ def _import_to_item(i: CsvImport) -> CsvImportItem:
         failed=i.failed,
         errors=[e.model_dump(mode="json") for e in i.errors],
         reason=i.reason,
+        encoding=i.encoding,
+        delimiter=i.delimiter,
+        mapping=[[source, target] for source, target in i.mapping.items()],
+        warnings=list(i.warnings),
         created_at=i.created_at,
         completed_at=i.completed_at,
         **_version(i.version),
@@ -474,22 +492,33 @@ class DynamoCsvImportRepository:
         return _import_from_item(record)
 
 
-def _batch_from_item(item: RenderBatchItem) -> RenderBatch:
+def _batch_from_item(item: RenderBatchItem, counters: BatchCounters | None = None) -> RenderBatch:
     account_id, campaign_id = _split_campaign_pk(item.pk)
-    return RenderBatch(
-        account_id=account_id,
-        campaign_id=campaign_id,
-        batch_id=item.sk.removeprefix("BATCH#"),
-        status=item.status,
-        total=int(item.total),
-        completed=int(item.completed),
-        failed=int(item.failed),
-        in_progress=int(item.in_progress),
-        execution_arn=item.execution_arn,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-        version=int(item.version or 0),
+    return RenderBatch.model_validate(
+        {
+            **item.data.as_dict(),
+            "account_id": account_id,
+            "campaign_id": campaign_id,
+            "batch_id": item.sk.removeprefix("BATCH#"),
+            "counters": counters or BatchCounters(),
+            "version": int(item.version or 0),
+        }
     )
+
+
+def _counters_from_item(item: BatchCountersItem | None) -> BatchCounters:
+    if item is None:
+        return BatchCounters()
+    return BatchCounters(
+        queued=int(item.queued or 0),
+        in_progress=int(item.in_progress or 0),
+        completed=int(item.completed or 0),
+        failed=int(item.failed or 0),
+        cancelled=int(item.cancelled or 0),
+    )
+
+
+COUNTER_NAMES = tuple(BatchCounters.model_fields)
 
 
 class DynamoRenderBatchRepository:
@@ -497,28 +526,33 @@ class DynamoRenderBatchRepository:
         return self.save(batch.model_copy(update={"version": 0}))
 
     def get(self, account_id: str, campaign_id: str, batch_id: str) -> RenderBatch:
-        return _batch_from_item(
-            _get(
-                RenderBatchItem,
-                campaign_pk(account_id, campaign_id),
-                f"BATCH#{batch_id}",
-                "render batch",
-                batch_id,
+        pk = campaign_pk(account_id, campaign_id)
+        item = _get(RenderBatchItem, pk, f"BATCH#{batch_id}", "render batch", batch_id)
+        return _batch_from_item(item, self._counters(pk, batch_id))
+
+    def _counters(self, pk: str, batch_id: str) -> BatchCounters:
+        try:
+            return _counters_from_item(
+                BatchCountersItem.get(pk, f"BATCHCOUNT#{batch_id}", consistent_read=True)
             )
-        )
+        except BatchCountersItem.DoesNotExist:
+            return BatchCounters()
+
+    def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[RenderBatch]:
+        pk = campaign_pk(account_id, campaign_id)
+        page = _page(RenderBatchItem, pk, "BATCH#", limit, cursor, _batch_from_item)
+        items = [b.model_copy(update={"counters": self._counters(pk, b.batch_id)}) for b in page.items]
+        return Page(items=items, cursor=page.cursor)
 
     def save(self, batch: RenderBatch) -> RenderBatch:
+        data = batch.model_dump(
+            mode="json", exclude={"account_id", "campaign_id", "batch_id", "counters", "version"}
+        )
         record = RenderBatchItem(
             campaign_pk(batch.account_id, batch.campaign_id),
             f"BATCH#{batch.batch_id}",
             status=batch.status.value,
-            total=batch.total,
-            completed=batch.completed,
-            failed=batch.failed,
-            in_progress=batch.in_progress,
-            execution_arn=batch.execution_arn,
-            created_at=batch.created_at,
-            updated_at=batch.updated_at,
+            data=data,
             **_version(batch.version),
         )
         try:
@@ -527,7 +561,21 @@ class DynamoRenderBatchRepository:
             if _is_condition_failure(exc):
                 raise ConflictError(f"render batch {batch.batch_id!r} was changed concurrently") from exc
             raise
-        return _batch_from_item(record)
+        return _batch_from_item(record, batch.counters)
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        batch_id: str,
+        change: Callable[[RenderBatch], RenderBatch | None],
+    ) -> RenderBatch:
+        return optimistic_update(lambda: self.get(account_id, campaign_id, batch_id), self.save, change)
+
+    def set_counters(self, account_id: str, campaign_id: str, batch_id: str, counters: BatchCounters) -> None:
+        BatchCountersItem(
+            campaign_pk(account_id, campaign_id), f"BATCHCOUNT#{batch_id}", **counters.model_dump()
+        ).save()
 
 
 # --------------------------------------------------------------------------- prospect videos
@@ -554,9 +602,10 @@ class DynamoVideoRepository:
             )
         )
 
-    def save(self, video: ProspectVideo) -> ProspectVideo:
+    @staticmethod
+    def _record(video: ProspectVideo) -> VideoItem:
         data = video.model_dump(mode="json", exclude={"account_id", "campaign_id", "prospect_id", "version"})
-        record = VideoItem(
+        return VideoItem(
             campaign_pk(video.account_id, video.campaign_id),
             f"VIDEO#{video.prospect_id}",
             render_id=video.render_id,
@@ -564,6 +613,9 @@ class DynamoVideoRepository:
             data=data,
             **_version(video.version),
         )
+
+    def save(self, video: ProspectVideo) -> ProspectVideo:
+        record = self._record(video)
         try:
             record.save()
         except PutError as exc:
@@ -582,6 +634,32 @@ class DynamoVideoRepository:
         change: Callable[[ProspectVideo], ProspectVideo | None],
     ) -> ProspectVideo:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
+
+    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
+        if counters is None:
+            return self.save(video)
+        record = self._record(video)
+        pk = campaign_pk(video.account_id, video.campaign_id)
+        tally = BatchCountersItem(pk, f"BATCHCOUNT#{counters.batch_id}")
+        actions = [getattr(BatchCountersItem, name).add(delta) for name, delta in counters.deltas.items()]
+        try:
+            with TransactWrite(connection=Connection(region=VideoItem.Meta.region)) as tx:
+                tx.save(record)
+                tx.update(tally, actions=actions)
+        except TransactWriteError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(
+                    f"the video of prospect {video.prospect_id!r} was changed concurrently"
+                ) from exc
+            raise
+        return _video_from_item(record)
+
+    def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
+        query = VideoItem.query(
+            campaign_pk(account_id, campaign_id), VideoItem.sk.startswith("VIDEO#"), consistent_read=True
+        )
+        for item in query:
+            yield _video_from_item(item)
 
 
 # --------------------------------------------------------------------------- pronunciation lexicon
@@ -625,3 +703,183 @@ class DynamoLexiconRepository:
     def delete(self, account_id: str, key: str) -> None:
         self.get(account_id, key)  # NotFoundError for a name that is not there
         PronunciationItem(account_pk(account_id), f"LEXICON#{key}").delete()
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def _endpoint_from_item(item: WebhookEndpointItem) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        account_id=item.pk.removeprefix("ACCOUNT#"),
+        endpoint_id=item.sk.removeprefix("WEBHOOK#"),
+        url=item.url,
+        description=item.description,
+        events=list(item.events or []),
+        secret=item.secret,
+        enabled=bool(item.enabled),
+        created_at=item.created_at,
+    )
+
+
+def _delivery_sk(endpoint_id: str, delivery_id: str) -> str:
+    return f"DELIVERY#{endpoint_id}#{delivery_id}"
+
+
+def _event_claim_sk(endpoint_id: str, event_id: str) -> str:
+    # Hashed: event ids are the publisher's strings, of any shape; sort keys have a size limit.
+    return f"WHEVENT#{endpoint_id}#{hashlib.sha256(event_id.encode()).hexdigest()}"
+
+
+def _delivery_from_item(item: WebhookDeliveryItem) -> WebhookDelivery:
+    endpoint_id, delivery_id = item.sk.removeprefix("DELIVERY#").split("#", 1)
+    return WebhookDelivery(
+        account_id=item.pk.removeprefix("ACCOUNT#"),
+        endpoint_id=endpoint_id,
+        delivery_id=delivery_id,
+        event_id=item.event_id,
+        event_type=item.event_type,
+        payload=item.payload,
+        status=item.status,
+        attempts=int(item.attempts),
+        last_status_code=int(item.last_status_code) if item.last_status_code is not None else None,
+        last_error=item.last_error,
+        created_at=item.created_at,
+        last_attempt_at=item.last_attempt_at,
+        delivered_at=item.delivered_at,
+    )
+
+
+def _delivery_to_item(d: WebhookDelivery) -> WebhookDeliveryItem:
+    return WebhookDeliveryItem(
+        account_pk(d.account_id),
+        _delivery_sk(d.endpoint_id, d.delivery_id),
+        event_id=d.event_id,
+        event_type=d.event_type,
+        payload=d.payload,
+        status=d.status.value,
+        attempts=d.attempts,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        last_attempt_at=d.last_attempt_at,
+        delivered_at=d.delivered_at,
+        expires_at=d.created_at + WEBHOOK_DELIVERY_RETENTION,
+    )
+
+
+class DynamoWebhookRepository:
+    """Endpoints and deliveries in the account's partition (see ``WebhookRepository``)."""
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        item = WebhookEndpointItem(
+            account_pk(endpoint.account_id),
+            f"WEBHOOK#{endpoint.endpoint_id}",
+            url=endpoint.url,
+            description=endpoint.description,
+            events=list(endpoint.events),
+            secret=endpoint.secret,
+            enabled=endpoint.enabled,
+            created_at=endpoint.created_at,
+        )
+        try:
+            item.save(condition=WebhookEndpointItem.sk.does_not_exist())
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise ConflictError(f"webhook endpoint {endpoint.endpoint_id!r} already exists") from exc
+            raise
+        return _endpoint_from_item(item)
+
+    def get_endpoint(self, account_id: str, endpoint_id: str) -> WebhookEndpoint:
+        return _endpoint_from_item(
+            _get(
+                WebhookEndpointItem,
+                account_pk(account_id),
+                f"WEBHOOK#{endpoint_id}",
+                "webhook endpoint",
+                endpoint_id,
+            )
+        )
+
+    def list_endpoints(self, account_id: str) -> list[WebhookEndpoint]:
+        query = WebhookEndpointItem.query(
+            account_pk(account_id),
+            WebhookEndpointItem.sk.startswith("WEBHOOK#"),
+            consistent_read=True,
+            scan_index_forward=False,
+        )
+        return [_endpoint_from_item(i) for i in query]
+
+    def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+        pk = account_pk(account_id)
+        try:
+            WebhookEndpointItem(pk, f"WEBHOOK#{endpoint_id}").delete(
+                condition=WebhookEndpointItem.sk.exists()
+            )
+        except DeleteError as exc:
+            if _is_condition_failure(exc):
+                raise NotFoundError("webhook endpoint", endpoint_id) from exc
+            raise
+        # Its deliveries and event claims go with it (an attempt in flight then finds nothing).
+        with TableItem.batch_write() as batch:
+            for prefix in (f"DELIVERY#{endpoint_id}#", f"WHEVENT#{endpoint_id}#"):
+                query = TableItem.query(
+                    pk,
+                    TableItem.sk.startswith(prefix),
+                    consistent_read=True,
+                    attributes_to_get=["pk", "sk"],
+                )
+                for item in query:
+                    batch.delete(item)
+
+    def add_delivery(self, delivery: WebhookDelivery) -> tuple[WebhookDelivery, bool]:
+        item = _delivery_to_item(delivery)
+        claim = WebhookEventClaimItem(
+            account_pk(delivery.account_id),
+            _event_claim_sk(delivery.endpoint_id, delivery.event_id),
+            delivery_id=delivery.delivery_id,
+            expires_at=delivery.created_at + WEBHOOK_DELIVERY_RETENTION,
+        )
+        try:
+            with TransactWrite(connection=Connection(region=WebhookDeliveryItem.Meta.region)) as tx:
+                tx.save(claim, condition=WebhookEventClaimItem.sk.does_not_exist())
+                tx.save(item, condition=WebhookDeliveryItem.sk.does_not_exist())
+        except TransactWriteError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            # The event already reached this endpoint: hand back that delivery, not a second one.
+            existing = _get(WebhookEventClaimItem, claim.pk, claim.sk, "webhook delivery", delivery.event_id)
+            return self.get_delivery(delivery.account_id, delivery.endpoint_id, existing.delivery_id), False
+        return _delivery_from_item(item), True
+
+    def get_delivery(self, account_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+        return _delivery_from_item(
+            _get(
+                WebhookDeliveryItem,
+                account_pk(account_id),
+                _delivery_sk(endpoint_id, delivery_id),
+                "webhook delivery",
+                delivery_id,
+            )
+        )
+
+    def save_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        item = _delivery_to_item(delivery)
+        try:
+            item.save(condition=WebhookDeliveryItem.sk.exists())
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                raise NotFoundError("webhook delivery", delivery.delivery_id) from exc
+            raise
+        return _delivery_from_item(item)
+
+    def list_deliveries(
+        self, account_id: str, endpoint_id: str, limit: int, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        return _page(
+            WebhookDeliveryItem,
+            account_pk(account_id),
+            f"DELIVERY#{endpoint_id}#",
+            limit,
+            cursor,
+            _delivery_from_item,
+        )
