@@ -75,6 +75,35 @@ class TailorcastClient:
             raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})
         return ticket
 
+    def update_campaign(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/campaigns/{campaign_id}", json=changes)
+        return result
+
+    def csv_import(self, campaign_id: str, import_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/imports/{import_id}")
+        return result
+
+    def wait_for_import(self, campaign_id: str, import_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the CSV import is completed or rejected."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.csv_import(campaign_id, import_id)
+            if found["status"] in ("completed", "rejected") or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
+    def prospects(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Every prospect of the campaign (all pages)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects", params=params)
+            items += page["items"]
+            cursor = page.get("cursor")
+            if not cursor:
+                return items
+
     def video(self, campaign_id: str, prospect_id: str) -> dict[str, Any]:
         body: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects/{prospect_id}/video")
         return body
@@ -183,7 +212,9 @@ class TailorcastClient:
         result: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/batches/{batch_id}/resume")
         return result
 
-    def batch_prospects(self, campaign_id: str, batch_id: str, status: str | None = None) -> list[dict[str, Any]]:
+    def batch_prospects(
+        self, campaign_id: str, batch_id: str, status: str | None = None
+    ) -> list[dict[str, Any]]:
         params = {"status": status} if status else None
         result: dict[str, Any] = self._call(
             "GET", f"/campaigns/{campaign_id}/batches/{batch_id}/prospects", params=params
@@ -198,3 +229,8 @@ class TailorcastClient:
             if batch["status"] not in ("pending", "running") or time.monotonic() > deadline:
                 return batch
             time.sleep(0.25)
+
+    def update_campaign(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
+        """``PATCH /campaigns/{id}`` (e.g. ``name_card={"text": "{first_name}"}``; None removes it)."""
+        result: dict[str, Any] = self._call("PATCH", f"/campaigns/{campaign_id}", json=changes)
+        return result

@@ -1,9 +1,17 @@
-"""The end-to-end demo on the local stack (``make demo``)."""
+"""The end-to-end demo on the local stack (``make demo``): the product's main job.
+
+A seller signs in, creates a campaign, uploads a base video with their speech and a CRM export of
+25 prospects; the slot is found in the recording; the render state machine makes one video per
+prospect; each printed link is decoded with ffmpeg before it is shown; then the stack keeps
+serving (API and media) until Ctrl-C, unless told not to.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
+import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.client import TailorcastClient
-from devstack.samples import make_base_video
+from devstack.samples import ffmpeg_exe, make_base_video, write_prospects_csv
 from devstack.stack import LocalStack
 
 DEMO_SUBJECT = "demo-seller"
@@ -25,161 +33,142 @@ SCRIPT = (
     "And Mister {first_name} Dashwood had then leisure to consider how much there might be "
     "prudently in his power to do for them."
 )
+NAME_CARD = {"text": "{first_name}", "subtitle": "{company}"}
 
 
-def run_demo(state_dir: Path, console: Console) -> dict[str, Any]:
-    """Start the stack in this process, run the seller's first steps through the API, stop."""
+def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str, Any]:
+    """Start the stack in this process, run the seller's job through the API, then serve."""
     stack = LocalStack(state_dir)
     endpoints = stack.start()
     try:
-        console.print(f"[green]✓[/] local stack up — API {endpoints.api}, AWS {endpoints.aws}")
-        token = _demo_token(stack)
-        client = TailorcastClient(endpoints.api, token)
-        me = client.me()
-        console.print(f"[green]✓[/] signed in as {me['email']} (account {me['account']['account_id']})")
-        campaign = client.create_campaign("Q4 outbound — demo", "Created by make demo", SCRIPT)
-        client.update_voice(campaign["campaign_id"], placeholders={"first_name": "John"})
         console.print(
-            f"[green]✓[/] created campaign {campaign['campaign_id']} (the seller says 'John' in the slot)"
+            f"[green]✓[/] local stack up — API {endpoints.api}, media {endpoints.media}, AWS {endpoints.aws}"
         )
-        sample = state_dir.resolve() / "samples" / "base-video-voice.mp4"
-        if not sample.exists():
-            sample.parent.mkdir(parents=True, exist_ok=True)
-            make_base_video(sample, seconds=7.0, audio=SELLER_RECORDING)
-        client.upload(campaign["campaign_id"], "base_video", sample, "video/mp4")
-        console.print(
-            f"[green]✓[/] uploaded {sample.name} ({sample.stat().st_size / 1e6:.1f} MB) by presigned POST"
-        )
-        with console.status("validating, then encoding the HLS ladder once…"):
-            campaign = client.wait_for_base_video(campaign["campaign_id"])
-        console.print(campaign_table(campaign))
-        video = campaign.get("base_video") or {}
-        if video.get("status") != "ready":
-            client.close()
-            return campaign
-        ladder = video["ladder"]
-        console.print(
-            f"[green]✓[/] base ladder ready: {', '.join(ladder['renditions'])} "
-            f"({ladder['segment_count']} × 2 s segments, {ladder['duration_seconds']:.1f} s)"
-        )
-        with console.status("locating the name's slot and learning the seller's voice…"):
-            voice = client.wait_for_voice(campaign["campaign_id"])
-        if voice["status"] != "ready":
-            console.print(f"[red]✗[/] voice: {voice['error']}")
-            client.close()
-            return campaign
-        slot = voice["slots"][0]
-        console.print(
-            f"[green]✓[/] slot {{{slot['variable']}}} at {slot['start']:.2f}–{slot['end']:.2f} s "
-            f"(confidence {slot['confidence']:.0%}); "
-            f"seller's median pitch {voice['profile']['f0_median_hz']:.0f} Hz"
-        )
-        renders = _render_prospects(
-            stack, client, me["account"]["account_id"], campaign["campaign_id"], console
-        )
-        out = stack.export_media(
-            f"{me['account']['account_id']}/{campaign['campaign_id']}/", state_dir / "demo-output"
-        )
-        console.print(renders_table(renders))
-        for render in renders:
-            if render.get("playlist_key"):
-                console.print(f"  play: ffplay {out / render['playlist_key']}")
+        client = TailorcastClient(endpoints.api, _demo_token(stack))
+        result = _seller_job(client, state_dir, console)
         client.close()
-        campaign["renders"] = renders
-        return campaign
+        if serve and result.get("ok"):
+            console.print(
+                "\n[bold]Serving[/] — the links above play while this runs "
+                f"(API {endpoints.api}). Ctrl-C stops; state is kept in {stack.state_dir}."
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        return result
     finally:
         stack.stop()
 
 
-DEMO_PROSPECTS = (
-    # (first name, pronunciation, company, name card)
-    ("Priya", None, "Acme", False),
-    ("Siobhan", "shi-VAWN", "Globex", True),
-)
+def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> dict[str, Any]:
+    me = client.me()
+    console.print(f"[green]✓[/] signed in as {me['email']} (account {me['account']['account_id']})")
+    campaign = client.create_campaign("Q4 outbound — demo", "Created by make demo", SCRIPT)
+    campaign_id = campaign["campaign_id"]
+    client.update_voice(campaign_id, placeholders={"first_name": "John"})
+    client.update_campaign(campaign_id, name_card=NAME_CARD)
+    console.print(f"[green]✓[/] campaign {campaign_id}: the seller says 'John' where each name goes")
+    samples = state_dir.resolve() / "samples"
+    video_file = samples / "base-video-voice.mp4"
+    if not video_file.exists():
+        samples.mkdir(parents=True, exist_ok=True)
+        make_base_video(video_file, seconds=7.0, audio=SELLER_RECORDING)
+    client.upload(campaign_id, "base_video", video_file, "video/mp4")
+    console.print(f"[green]✓[/] uploaded {video_file.name} ({video_file.stat().st_size / 1e6:.1f} MB)")
+    csv_file = write_prospects_csv(samples / "hubspot-contacts.csv")
+    ticket = client.upload(campaign_id, "prospects_csv", csv_file, "text/csv")
+    with console.status("importing the prospects, validating and encoding the base video…"):
+        imported = client.wait_for_import(campaign_id, ticket["upload_id"])
+        campaign = client.wait_for_base_video(campaign_id)
+    console.print(
+        f"[green]✓[/] imported {imported.get('imported', 0)} prospects from {csv_file.name} "
+        f"({imported.get('duplicates', 0)} duplicates, {imported.get('failed', 0)} rejected)"
+    )
+    video = campaign.get("base_video") or {}
+    if video.get("status") != "ready":
+        console.print(f"[red]✗[/] base video {video.get('status')}: {video.get('reason')}")
+        return {"ok": False, "campaign": campaign}
+    ladder = video["ladder"]
+    console.print(
+        f"[green]✓[/] base ladder ready once for everyone: {', '.join(ladder['renditions'])} "
+        f"({ladder['segment_count']} × 2 s segments)"
+    )
+    with console.status("locating the name's slot and learning the seller's voice…"):
+        voice = client.wait_for_voice(campaign_id)
+    if voice["status"] != "ready":
+        console.print(f"[red]✗[/] voice: {voice['error']}")
+        return {"ok": False, "campaign": campaign}
+    slot = voice["slots"][0]
+    console.print(
+        f"[green]✓[/] slot {{{slot['variable']}}} at {slot['start']:.2f}–{slot['end']:.2f} s "
+        f"(confidence {slot['confidence']:.0%}); seller's median pitch {voice['profile']['f0_median_hz']:.0f} Hz"
+    )
+    started = time.monotonic()
+    batch = client.start_batch(campaign_id)
+    batch = _watch(client, campaign_id, batch["batch_id"], console)
+    seconds = time.monotonic() - started
+    videos = client.batch_prospects(campaign_id, batch["batch_id"])
+    people = {p["prospect_id"]: p for p in client.prospects(campaign_id)}
+    with console.status("decoding every link with ffmpeg…"):
+        checked = {v["prospect_id"]: decode_check(v["playlist_url"]) for v in videos if v.get("playlist_url")}
+    console.print(videos_table(videos, people, checked))
+    console.print("[bold]Watch links[/] (HLS; open in Safari, VLC or ffplay):")
+    for v in sorted(videos, key=lambda v: people.get(v["prospect_id"], {}).get("first_name", "")):
+        if v.get("playlist_url"):
+            name = people.get(v["prospect_id"], {}).get("first_name", v["prospect_id"])
+            console.print(f"  {name:<10} {v['playlist_url']}", soft_wrap=True, highlight=False)
+    good = sum(1 for v in videos if v["status"] == "completed" and checked.get(v["prospect_id"]) is None)
+    console.print(
+        f"[green]✓[/] batch {batch['batch_id']} {batch['status']}: {good} of {batch['total']} videos "
+        f"rendered and decoded in {seconds:.0f} s ({seconds / max(1, batch['total']):.2f} s per prospect)"
+    )
+    ok = batch["status"] == "completed" and good == batch["total"] and batch["total"] > 0
+    return {"ok": ok, "campaign": campaign, "batch": batch, "videos": videos, "decode_errors": checked}
 
 
-def _render_prospects(
-    stack: LocalStack, client: TailorcastClient, account_id: str, campaign_id: str, console: Console
-) -> list[dict[str, Any]]:
-    """Voice, then render, each prospect through the two task functions, as the state machine will
-    chain them (issue 5): the voice function lays the name into the audio, the render task
-    re-encodes only the segments that change."""
-    import boto3
-
-    from chalicelib import dependencies
-    from chalicelib.domain.models import Prospect, new_id
-
-    lam = boto3.client("lambda")
-    started: list[tuple[str, str, dict[str, Any]]] = []
-    for first, pronunciation, company, card in DEMO_PROSPECTS:
-        prospect = dependencies.get_prospect_repo().add(
-            Prospect(
-                account_id=account_id,
-                campaign_id=campaign_id,
-                prospect_id=new_id("pros"),
-                first_name=first,
-                company=company,
-                pronunciation=pronunciation,
-                email=f"{first.lower()}.{new_id('x')[-6:]}@{company.lower()}.example",
-            )
-        )
-        ids = {"account_id": account_id, "campaign_id": campaign_id, "prospect_id": prospect.prospect_id}
-        reply = lam.invoke(
-            FunctionName=stack.settings.voice_function_name,
-            Payload=json.dumps({"action": "synthesize", **ids}).encode(),
-        )
-        body = json.loads(reply["Payload"].read())
-        if reply.get("FunctionError"):
-            console.print(f"[red]✗[/] {first}: {body.get('errorMessage')}")
-            continue
-        voiced = body["result"]
-        payload = {
-            **ids,
-            "window": {"start": voiced["start"], "end": voiced["end"]},
-            "audio_key": voiced["audio_key"],
-            "overlay": {"text": first, "subtitle": company} if card else None,
-        }
-        reply = lam.invoke(
-            FunctionName=f"tailorcast-{stack.stage}-render_prospect", Payload=json.dumps(payload).encode()
-        )
-        body = json.loads(reply["Payload"].read())
-        if reply.get("FunctionError"):
-            console.print(f"[red]✗[/] {first}: {body.get('errorMessage')}")
-            continue
-        started.append((first, prospect.prospect_id, voiced))
-    renders = []
-    with console.status("rendering the windows (only the segments that change)…"):
-        for first, prospect_id, voiced in started:
-            video = client.wait_for_video(campaign_id, prospect_id)
-            renders.append({"first_name": first, "voice": voiced["quality"][0], **video})
-    return renders
+def _watch(client: TailorcastClient, campaign_id: str, batch_id: str, console: Console) -> dict[str, Any]:
+    try:
+        from devstack.progress import watch_batch
+    except ImportError:  # pragma: no cover - the progress view is optional for the demo
+        return client.wait_for_batch(campaign_id, batch_id)
+    return watch_batch(client, campaign_id, batch_id, console)
 
 
-def renders_table(renders: list[dict[str, Any]]) -> Table:
-    table = Table(title="Personalized renders")
-    for column in (
-        "prospect",
-        "status",
-        "window",
-        "pitch Δ",
-        "loudness Δ",
-        "click",
-        "card",
-        "segments",
-        "storage",
-    ):
-        table.add_column(column)
-    for r in renders:
+def decode_check(url: str) -> str | None:
+    """Decode the whole HLS playlist at ``url`` (every rendition ffmpeg picks); ``None`` when it
+    decodes without a single error, else ffmpeg's complaint."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", url, "-map", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0 or proc.stderr.strip():
+        return proc.stderr.strip()[-500:] or f"ffmpeg exited {proc.returncode}"
+    return None
+
+
+def videos_table(
+    videos: list[dict[str, Any]], people: dict[str, dict[str, Any]], checked: dict[str, str | None]
+) -> Table:
+    table = Table(title="Personalized videos (each link decoded with ffmpeg)")
+    for column in ("prospect", "company", "status", "card", "segments", "new storage", "decodes"):
+        table.add_column(column, overflow="fold")
+    for v in sorted(videos, key=lambda v: people.get(v["prospect_id"], {}).get("first_name", "")):
+        person = people.get(v["prospect_id"], {})
+        name = " ".join(filter(None, (person.get("first_name"), person.get("last_name"))))
+        problem = checked.get(v["prospect_id"])
+        status = v["status"] if not v.get("error") else f"{v['status']}: {v['error']}"
+        if problem:
+            status += f" — ffmpeg: {problem}"
         table.add_row(
-            r["first_name"],
-            r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
-            f"{r['window']['start']:.2f}–{r['window']['end']:.2f} s",
-            f"{r['voice']['f0_offset_semitones'] or 0:+.2f} st" if r.get("voice") else "—",
-            f"{r['voice']['loudness_offset_lu']:+.2f} LU" if r.get("voice") else "—",
-            f"{r['voice']['click_ratio']:.2f}" if r.get("voice") else "—",
-            (r.get("overlay") or {}).get("text") or "—",
-            str(r["segments_rendered"]),
-            f"{r['new_bytes'] / 1000:.0f} KB",
+            name,
+            person.get("company") or "—",
+            status,
+            (v.get("overlay") or {}).get("text") or "—",
+            str(v.get("segments_rendered") or "—"),
+            f"{v['new_bytes'] / 1000:.0f} KB",
+            "—" if not v.get("playlist_url") else ("[red]no[/]" if problem else "[green]yes[/]"),
         )
     return table
 
@@ -193,29 +182,3 @@ def _demo_token(stack: LocalStack) -> str:
     with contextlib.suppress(ConflictError):
         create_account(dependencies.get_account_repo(), DEMO_EMAIL, "Demo Seller Inc.", DEMO_SUBJECT)
     return stack.issuer.issue(DEMO_SUBJECT)
-
-
-def campaign_table(campaign: dict[str, Any]) -> Table:
-    table = Table(title=f"Campaign {campaign['campaign_id']}", show_header=False)
-    video = campaign.get("base_video") or {}
-    probe = video.get("probe") or {}
-    rows = [
-        ("name", campaign["name"]),
-        ("status", campaign["status"]),
-        ("script", campaign["script"]),
-        ("base video", f"{video.get('filename')} — {video.get('status')}"),
-    ]
-    if probe:
-        rows.append(
-            (
-                "probe",
-                f"{probe['container']} {probe['video_codec']} {probe['width']}x{probe['height']} "
-                f"{probe['frame_rate']:.2f} fps, {probe['duration_seconds']:.1f} s, "
-                f"audio {probe.get('audio_codec')}",
-            )
-        )
-    if video.get("reason"):
-        rows.append((f"{video.get('status')} because", video["reason"]))
-    for key, value in rows:
-        table.add_row(key, str(value))
-    return table

@@ -216,3 +216,49 @@ def speech_wav(seconds: float, pitch: float = 180.0) -> bytes:
     if done.returncode != 0:
         raise SampleError(f"ffmpeg could not synthesize speech-like audio: {done.stderr.decode()[-500:]}")
     return done.stdout
+
+
+#: The demo's prospects: (first, last, company, job title, pronunciation override). Names from
+#: many languages, so the voice is heard at work on more than English; two carry a respelling.
+SAMPLE_PROSPECTS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("Priya", "Raman", "Acme Analytics", "VP Sales", ""),
+    ("Siobhan", "Kelly", "Globex", "Head of Growth", "shi-VAWN"),
+    ("Mateo", "García", "Initech", "Sales Director", ""),
+    ("Aisha", "Bello", "Umbrella Health", "RevOps Lead", ""),
+    ("Lukas", "Schmidt", "Hooli", "Account Executive", ""),
+    ("Mei", "Chen", "Soylent Foods", "CRO", ""),
+    ("Oliver", "Brown", "Stark Logistics", "Founder", ""),
+    ("Sofia", "Rossi", "Wayne Finance", "Marketing Manager", ""),
+    ("Noah", "Cohen", "Vandelay Imports", "BDR Manager", ""),
+    ("Amara", "Okafor", "Cyberdyne", "Partnerships", ""),
+    ("Ethan", "Walker", "Tyrell Labs", "CEO", ""),
+    ("Chloe", "Martin", "Gringotts", "Head of Sales", ""),
+    ("Ravi", "Patel", "Pied Piper", "CTO", ""),
+    ("Emma", "Johansson", "Nakatomi", "Demand Gen", ""),
+    ("Ana", "Fernández", "Oscorp", "Sales Ops", ""),
+    ("Hannah", "Müller", "Aperture", "VP Marketing", ""),
+    ("Kenji", "Tanaka", "Monarch", "Country Manager", ""),
+    ("Grace", "Lee", "Wonka Industries", "Enablement", ""),
+    ("Liam", "O'Connor", "Dunder Mifflin", "Regional Manager", ""),
+    ("Zara", "Ahmed", "Bluth Company", "COO", ""),
+    ("Lucas", "Silva", "Massive Dynamic", "Head of SDRs", ""),
+    ("Isla", "Campbell", "Prestige Worldwide", "Growth Lead", ""),
+    ("Niamh", "Byrne", "Sterling Cooper", "Creative Director", "NEEV"),
+    ("Omar", "Haddad", "Los Pollos", "Owner", ""),
+    ("Julia", "Nowak", "Virtucon", "Procurement", ""),
+)
+
+
+def write_prospects_csv(dest: Path) -> Path:
+    """The demo's prospects as a HubSpot-style contacts export (its header names, UTF-8)."""
+    import csv
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["First Name", "Last Name", "Email", "Company Name", "Job Title", "Pronunciation"])
+        for first, last, company, title, say in SAMPLE_PROSPECTS:
+            local = "".join(c for c in f"{first}.{last}".lower() if c.isascii() and (c.isalnum() or c == "."))
+            domain = "".join(c for c in company.lower() if c.isascii() and c.isalnum())
+            writer.writerow([first, last, f"{local}@{domain}.example", company, title, say])
+    return dest

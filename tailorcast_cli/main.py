@@ -8,12 +8,17 @@ import os
 import signal
 import threading
 import uuid
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
+
+if TYPE_CHECKING:
+    from devstack.client import TailorcastClient
 
 app = typer.Typer(help="Tailorcast: personalized video outreach.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts on the local stack.", no_args_is_help=True)
@@ -101,16 +106,17 @@ def account_create(
 @app.command()
 def demo(
     state_dir: StateDir = DEFAULT_STATE_DIR,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", envvar="NO_SERVE", help="exit after rendering (for scripts)")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Start the stack, create an account and a campaign, upload a sample video, show the result."""
+    """The main job on the local stack: a base video and 25 prospects in, one video each out."""
     from devstack.demo import run_demo
 
     _logging(verbose)
-    campaign = run_demo(state_dir, console)
-    video = campaign.get("base_video") or {}
-    renders = campaign.get("renders") or []
-    if video.get("status") != "ready" or not renders or any(r["status"] != "completed" for r in renders):
+    result = run_demo(state_dir, console, serve=not no_serve)
+    if not result.get("ok"):
         raise typer.Exit(1)
 
 
@@ -185,6 +191,156 @@ def voice_preview(
     for note in reply["notes"]:
         err.print(f"[yellow]note:[/] {note}")
     print(out)
+
+
+render_app = typer.Typer(
+    help=(
+        "Render a campaign's personalized videos on the running local stack, in batches.\n\n"
+        "Start one with `tailorcast render start CAMPAIGN [--prospect ID …] [--watch]`; follow, "
+        "cancel or resume it with `render watch|cancel|resume CAMPAIGN BATCH`; `render list CAMPAIGN` "
+        "shows the campaign's batches. Every command takes --token (or TAILORCAST_TOKEN) from "
+        "`tailorcast account create`."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(render_app, name="render")
+
+Token = Annotated[
+    str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")
+]
+CampaignArg = Annotated[str, typer.Argument(help="The campaign")]
+BatchArg = Annotated[str, typer.Argument(help="The batch (`tailorcast render list CAMPAIGN`)")]
+WatchOpt = Annotated[bool, typer.Option("--watch", "-w", help="follow the batch until it finishes")]
+IntervalOpt = Annotated[float, typer.Option(help="seconds between polls while watching", min=0)]
+
+
+@render_app.command("start")
+def render_start(
+    campaign_id: CampaignArg,
+    token: Token,
+    prospect: Annotated[
+        list[str] | None,
+        typer.Option("--prospect", "-p", help="render only this prospect (repeat for more); default: all"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="re-render videos already rendered from the same inputs")
+    ] = False,
+    watch: WatchOpt = False,
+    interval: IntervalOpt = 1.0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Start a batch (every prospect that needs a render, or the --prospect ones); print its id.
+
+    --watch shows its progress until it finishes, then the failed prospects and why.
+
+    Exit status 1: the batch ended failed, cancelled or interrupted (or the API refused).
+    """
+    with closing(_render_client(state_dir, token)) as client:
+        batch = _api(lambda: client.start_batch(campaign_id, prospect_ids=prospect or None, force=force))
+        err.print(f"started batch [bold]{batch['batch_id']}[/] for campaign {campaign_id}")
+        print(batch["batch_id"])
+        if watch:
+            _watch(client, campaign_id, batch["batch_id"], interval)
+
+
+@render_app.command("watch")
+def render_watch(
+    campaign_id: CampaignArg,
+    batch_id: BatchArg,
+    token: Token,
+    interval: IntervalOpt = 1.0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Follow a batch until it finishes; exit 1 if it ended failed, cancelled or interrupted."""
+    with closing(_render_client(state_dir, token)) as client:
+        _watch(client, campaign_id, batch_id, interval)
+
+
+@render_app.command("cancel")
+def render_cancel(
+    campaign_id: CampaignArg, batch_id: BatchArg, token: Token, state_dir: StateDir = DEFAULT_STATE_DIR
+) -> None:
+    """Cancel a batch: no new renders start; videos already rendered (or rendering) stay."""
+    from devstack.progress import summary_text
+
+    with closing(_render_client(state_dir, token)) as client:
+        batch = _api(lambda: client.cancel_batch(campaign_id, batch_id))
+    console.print(summary_text(batch))
+
+
+@render_app.command("resume")
+def render_resume(
+    campaign_id: CampaignArg,
+    batch_id: BatchArg,
+    token: Token,
+    watch: WatchOpt = False,
+    interval: IntervalOpt = 1.0,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Resume an interrupted batch where it stopped (e.g. after the stack was restarted)."""
+    with closing(_render_client(state_dir, token)) as client:
+        batch = _api(lambda: client.resume_batch(campaign_id, batch_id))
+        err.print(f"resumed batch [bold]{batch['batch_id']}[/] (execution {batch['executions']})")
+        if watch:
+            _watch(client, campaign_id, batch_id, interval)
+
+
+@render_app.command("list")
+def render_list(campaign_id: CampaignArg, token: Token, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """The campaign's render batches, newest first."""
+    from devstack.progress import batches_table
+
+    with closing(_render_client(state_dir, token)) as client:
+        batches = _api(lambda: client.batches(campaign_id))
+    if not batches:
+        console.print("no render batches yet — start one with `tailorcast render start CAMPAIGN`")
+        return
+    console.print(batches_table(batches))
+
+
+def _render_client(state_dir: Path, token: str) -> TailorcastClient:
+    """A client of the running local stack's API (tests replace this)."""
+    from devstack.client import TailorcastClient
+
+    return TailorcastClient(_running_stack(state_dir)["api"], token)
+
+
+T = TypeVar("T")
+
+
+def _api(call: Callable[[], T]) -> T:
+    """Run one API call; an API error is printed (message and fields) and exits 1."""
+    import httpx
+
+    from devstack.client import ApiError
+
+    try:
+        return call()
+    except ApiError as exc:
+        error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
+        err.print(f"[red]error:[/] {error.get('message') or exc} [dim](HTTP {exc.status})[/]")
+        for field in error.get("fields") or []:
+            err.print(f"  [yellow]{field.get('field')}[/]: {field.get('message')}")
+        raise typer.Exit(1) from None
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error:[/] the API could not be reached: {exc}")
+        raise typer.Exit(1) from None
+
+
+def _watch(client: TailorcastClient, campaign_id: str, batch_id: str, interval: float) -> None:
+    from devstack.progress import UNSUCCESSFUL, failures_table, summary_text, watch_batch
+
+    try:
+        batch = _api(lambda: watch_batch(client, campaign_id, batch_id, err, interval=interval))
+    except KeyboardInterrupt:
+        err.print(f"stopped watching; the batch goes on — `tailorcast render watch {campaign_id} {batch_id}`")
+        raise typer.Exit(130) from None
+    console.print(summary_text(batch))
+    if (batch.get("counters") or {}).get("failed"):
+        failed = _api(lambda: client.batch_prospects(campaign_id, batch_id, status="failed"))
+        console.print(failures_table(failed))
+    if batch["status"] in UNSUCCESSFUL:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from chalicelib.domain import webhooks
@@ -112,6 +113,8 @@ class Urllib3WebhookSender:
             )
             status = int(response.status)
             response.release_conn()  # the body is not read: only the status matters
+        except NewConnectionError as exc:  # a ConnectTimeoutError subclass, but a refusal
+            raise WebhookDeliveryError(f"could not connect to the endpoint: {_reason(exc)}") from exc
         except Urllib3Timeout as exc:
             raise WebhookDeliveryError(f"the endpoint did not answer within {self._timeout:g} s") from exc
         except Urllib3Error as exc:

@@ -16,6 +16,7 @@ from chalicelib.domain.models import (
     CampaignVoice,
     CsvImport,
     CsvImportStatus,
+    NameCard,
     Plan,
     RowError,
     UploadKind,
@@ -38,6 +39,11 @@ class CampaignUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     script: str | None = Field(default=None, max_length=5000)
+    name_card: NameCard | None = Field(
+        default=None,
+        description="on-screen text over the name's window, e.g. {\"text\": \"{first_name}\", "
+        "\"subtitle\": \"{company}\"}; null removes it",
+    )
 
 
 class PageQuery(Strict):
@@ -53,6 +59,8 @@ class CampaignOut(BaseModel):
     status: CampaignStatus
     base_video: BaseVideo | None
     voice: CampaignVoice
+    name_card: NameCard | None
+    active_batch_id: str | None
     counters: CampaignCounters
     created_at: datetime
     updated_at: datetime

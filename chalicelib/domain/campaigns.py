@@ -31,7 +31,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.uploads import UPLOAD_PREFIX, UploadKey, check_declared_upload, safe_filename
 
-EDITABLE_FIELDS = frozenset({"name", "description", "script"})
+EDITABLE_FIELDS = frozenset({"name", "description", "script", "name_card"})
 
 
 def create_campaign(

@@ -424,6 +424,13 @@ def finalize_batch(
                 f"more than the {batch.tolerated_failure_percent:g}% this batch tolerates"
             )
         batch = _set_batch(ports, batch, status=status, error=reason, finished_at=utcnow())
+        # A prospect the Map left unfinished (its own failure step failed, or the batch failed)
+        # is failed here, never left "in progress" for ever.
+        for video in ports.videos.list_campaign(account_id, campaign_id):
+            if video.batch_id == batch_id and video.status in ACTIVE_VIDEO:
+                left = f"the render did not finish: {reason}" if reason else "the render did not finish"
+                fail_prospect(ports, account_id, campaign_id, video.prospect_id, video.render_id, left)
+        batch = ports.batches.get(account_id, campaign_id, batch_id)
     _release(ports, batch)
     _recount_campaign(ports, account_id, campaign_id)
     _publish(ports, account_id, EVENT_BATCH_COMPLETED, f"{batch_id}.{batch.status.value}", batch_event(batch))

@@ -19,6 +19,7 @@ from typing import Any
 
 from aws_cdk import (
     Annotations,
+    ArnFormat,
     CfnOutput,
     CfnResource,
     Duration,
@@ -62,6 +63,13 @@ PROD_STAGE = "prod"
 _FALLBACK_PACKAGING_REGION = "us-east-1"
 # The voice function's image; its build context is the project root (see the Dockerfile).
 VOICE_DOCKERFILE = "layers/voice/Dockerfile"
+# The render pipeline (``state_machines/render_campaign.asl.json``): the app starts and cancels its
+# executions and answers its task tokens; its ARN is spelled from the name, never referenced.
+RENDER_STATE_MACHINE = "render_campaign"
+# MediaConvert's default on-demand queue runs 100+ jobs at once; each prospect holds one.
+RENDER_CONCURRENCY = 40
+# Where prepare_batch writes a Distributed Map's items (``chalicelib.domain.render.manifest_key``).
+RENDER_MANIFEST_KEYS = "*/batches/*/manifest.json"
 
 
 class TailorcastStack(Stack):
@@ -126,10 +134,18 @@ class TailorcastStack(Stack):
 
         settings = self._settings_environment()
         self.voice_function = self._voice_function(project_dir, settings)
+        render_machine_arn = self._states_arn("stateMachine", self._state_machine_name(RENDER_STATE_MACHINE))
         self.chalice, self.s3_subscriptions = self._chalice_app(
             project_dir,
             dependencies,
-            {**settings, "TAILORCAST_VOICE_FUNCTION_NAME": self.voice_function.function_name},
+            {
+                **settings,
+                "TAILORCAST_VOICE_FUNCTION_NAME": self.voice_function.function_name,
+                "TAILORCAST_RENDER_STATE_MACHINE_ARN": render_machine_arn,
+                "TAILORCAST_RENDER_CONCURRENCY": str(RENDER_CONCURRENCY),
+                # No TAILORCAST_MEDIA_BASE_URL yet: issue 7 puts CloudFront in front of the media
+                # bucket; until then the API gives object keys and no URLs.
+            },
         )
         for subscription in self.s3_subscriptions:
             self._subscribe(subscription)
@@ -157,6 +173,7 @@ class TailorcastStack(Stack):
                 )
             )
             self.mediaconvert_role.grant_pass_role(role)
+            self._grant_render_control(role)
 
         self.state_machines = self._state_machines(
             definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal
@@ -408,6 +425,54 @@ class TailorcastStack(Stack):
 
     # -- orchestration ----------------------------------------------------------------------
 
+    def _state_machine_name(self, name: str) -> str:
+        return f"tailorcast-{self.stage}-{name}"
+
+    def _states_arn(self, resource: str, resource_name: str) -> str:
+        """``arn:<partition>:states:<region>:<account>:<resource>:<resource_name>``.
+
+        State machines are named deterministically, so their ARNs are spelled rather than
+        referenced: the functions a machine invokes can be told its ARN, and its own role can
+        name it, without a circular dependency.
+        """
+        return self.format_arn(
+            service="states",
+            resource=resource,
+            resource_name=resource_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _grant_render_control(self, role: iam.IRole) -> None:
+        """What the app does to the render state machine, and to nothing else.
+
+        The API starts a batch's execution, reads its status and stops it on cancel; the
+        MediaConvert event handler answers the task token a prospect's render waits on.
+        """
+        name = self._state_machine_name(RENDER_STATE_MACHINE)
+        machine = self._states_arn("stateMachine", name)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[self._states_arn("execution", f"{name}:*")],
+            )
+        )
+        # Task responses are authorized against the state machine that issued the token (CDK's
+        # grantTaskResponse does the same). A token from a Distributed Map's child workflow may
+        # name the machine qualified by the map run's label (`stateMachine:NAME/<label>`).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "states:SendTaskSuccess",
+                    "states:SendTaskFailure",
+                    "states:SendTaskHeartbeat",
+                ],
+                resources=[machine, self._states_arn("stateMachine", f"{name}/*")],
+            )
+        )
+
     def _state_machines(
         self, definitions_dir: Path, removal_policy: RemovalPolicy
     ) -> dict[str, sfn.StateMachine]:
@@ -415,6 +480,12 @@ class TailorcastStack(Stack):
             f"{logical_id}FunctionArn": function.get_att("Arn").to_string()
             for logical_id, function in self.functions.items()
         }
+        # The voice function is the stack's, not Chalice's; definitions name it as the local stack
+        # does, as if it were a task Lambda called `voice`.
+        voice = state_machines.function_placeholder("voice")
+        if voice in function_arns:
+            raise PackagingError(f"a Chalice function's {voice} would shadow the voice function's")
+        function_arns[voice] = self.voice_function.function_arn
         substitutions = {
             **function_arns,
             "TableName": self.table.table_name,
@@ -436,7 +507,7 @@ class TailorcastStack(Stack):
             machine = sfn.StateMachine(
                 self,
                 f"{construct_name}StateMachine",
-                state_machine_name=f"tailorcast-{self.stage}-{name}",
+                state_machine_name=self._state_machine_name(name),
                 definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
                 # No execution data in logs: state carries prospects' names and emails.
                 logs=sfn.LogOptions(
@@ -449,6 +520,7 @@ class TailorcastStack(Stack):
             self._grant_definition_access(
                 machine, state_machines.placeholders(path.read_text()), function_arns
             )
+            self._grant_distributed_maps(machine, name, distributed_maps(definition))
             machines[name] = machine
         return machines
 
@@ -473,6 +545,63 @@ class TailorcastStack(Stack):
             self.uploads_bucket.grant_read_write(machine)
         if "MediaBucket" in used:
             self.media_bucket.grant_read_write(machine)
+
+    def _grant_distributed_maps(
+        self, machine: sfn.StateMachine, name: str, maps: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Let a machine's Distributed Maps run: child workflows are executions of the machine
+        itself, started, watched and stopped by its own role; an ``ItemReader`` reads S3.
+
+        Raises
+        ------
+        PackagingError
+            If an ``ItemReader`` reads anything but one object (``s3:getObject``).
+        """
+        if not maps:
+            return
+        full_name = self._state_machine_name(name)
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution"],
+                resources=[self._states_arn("stateMachine", full_name)],
+            )
+        )
+        # AWS documents `execution:NAME:*`; child workflows' ARNs are `execution:NAME/<label>:…`.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[
+                    self._states_arn("execution", f"{full_name}:*"),
+                    self._states_arn("execution", f"{full_name}/*"),
+                ],
+            )
+        )
+        readers = {m["ItemReader"]["Resource"] for m in maps if "ItemReader" in m}
+        unmapped = readers - {"arn:aws:states:::s3:getObject"}
+        if unmapped:
+            raise PackagingError(f"{name}: ItemReader {sorted(unmapped)} is not mapped in the stack")
+        if readers:
+            # The reader's bucket and key come from the execution's state, so IAM cannot follow
+            # the definition: prepare_batch writes every manifest to the media bucket.
+            machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[self.media_bucket.arn_for_objects(RENDER_MANIFEST_KEYS)],
+                )
+            )
+
+
+def distributed_maps(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every ``Map`` state in ``DISTRIBUTED`` mode of an ASL definition, nested ones included."""
+    found: list[Mapping[str, Any]] = []
+    for state in definition.get("States", {}).values():
+        processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+        mode = processor.get("ProcessorConfig", {}).get("Mode")
+        if state.get("Type") == "Map" and mode == "DISTRIBUTED":
+            found.append(state)
+        for graph in (processor, *state.get("Branches", [])):
+            found.extend(distributed_maps(graph))
+    return found
 
 
 def dockerignore_patterns(path: Path) -> list[str]:

@@ -30,6 +30,7 @@ VALID_BODIES = {
     "SlotsIn": {"slots": [{"variable": "first_name", "start": 0.5, "end": 1.0}]},
     "PreviewIn": {"first_name": "Priya"},
     "PronunciationIn": {"pronunciation": "shi-VAWN"},
+    "WebhookCreate": {"url": "https://hooks.example.com/tailorcast"},
 }
 # Routes keyed by the caller's own account only (no other tenant's id can be named in them):
 # isolation for these is proven by test_lexicon_is_per_account instead.
@@ -83,17 +84,20 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         call(client, "PUT", "/pronunciations/Siobhan", alice, {"pronunciation": "shi-VAWN"}).status_code
         == 200
     )
+    webhook = json.loads(call(client, "POST", "/webhooks", alice, VALID_BODIES["WebhookCreate"]).body)
     ids = {
         "campaign_id": campaign["campaign_id"],
         "import_id": upload["upload_id"],
         "prospect_id": prospect_id,
         "name": "Siobhan",
+        "endpoint_id": webhook["endpoint_id"],
     }
     missing = {
         "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "import_id": "upl_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "prospect_id": "pros_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "name": "Nobody",
+        "endpoint_id": "whk_01aaaaaaaaaaaaaaaaaaaaaaaa",
     }
     checked = 0
     for path, method in _all_routes():

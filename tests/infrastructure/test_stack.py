@@ -10,8 +10,10 @@ tests do not depend on what ``state_machines/`` holds today.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import shutil
 import sys
 import zipfile
 from collections.abc import Mapping
@@ -24,7 +26,10 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
+import state_machines
 from chalicelib.adapters.dynamodb.schema import TTL_ATTRIBUTE, table_definition
+from chalicelib.domain.models import RenderBatch
+from chalicelib.domain.render import manifest_key
 from chalicelib.settings import Settings
 from infrastructure.cdk.chalice_packaging import (
     APP_ONLY,
@@ -34,7 +39,7 @@ from infrastructure.cdk.chalice_packaging import (
     stage_project,
     unresolvable_handlers,
 )
-from infrastructure.cdk.tailorcast_stack import TailorcastStack
+from infrastructure.cdk.tailorcast_stack import TailorcastStack, distributed_maps
 from state_machines import MissingPlaceholderError
 
 pytestmark = pytest.mark.infra
@@ -181,6 +186,24 @@ def _voice_function(synth: Synth) -> tuple[str, Any]:
     )
 
 
+def _states_arn(resource: str) -> dict[str, Any]:
+    """``arn:<partition>:states:<region>:<account>:<resource>`` as CloudFormation spells it."""
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":states:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":{resource}",
+            ],
+        ]
+    }
+
+
 # -- table ------------------------------------------------------------------------------------
 
 
@@ -292,7 +315,13 @@ def test_user_pool_signs_in_by_email_without_self_sign_up(dev: Synth) -> None:
 
 def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
     voice_id, _ = _voice_function(dev)
-    expected = {**_settings_environment(dev), "TAILORCAST_VOICE_FUNCTION_NAME": {"Ref": voice_id}}
+    expected = {
+        **_settings_environment(dev),
+        "TAILORCAST_VOICE_FUNCTION_NAME": {"Ref": voice_id},
+        # Spelled from the machine's name, not a Ref: the machine references these functions.
+        "TAILORCAST_RENDER_STATE_MACHINE_ARN": _states_arn("stateMachine:tailorcast-dev-render_campaign"),
+        "TAILORCAST_RENDER_CONCURRENCY": "40",
+    }
 
     for name, function in _chalice_functions(dev).items():
         assert function["Properties"]["Environment"]["Variables"] == expected, name
@@ -686,3 +715,178 @@ def test_mediaconvert_job_events_reach_their_function_by_eventbridge_rule(dev: S
         if event["Type"] == "CloudWatchEvent"
     ]
     assert {"source": ["aws.mediaconvert"], "detail-type": ["MediaConvert Job State Change"]} in patterns
+
+
+# -- the render pipeline (the real state_machines/render_campaign.asl.json) -------------------
+
+RENDER_MACHINE = "tailorcast-dev-render_campaign"
+# The task Lambdas the render definition names, by their Chalice names (chalicelib/tasks/render.py).
+RENDER_TASKS = (
+    "prepare_batch",
+    "begin_prospect",
+    "render_prospect",
+    "publish_prospect",
+    "fail_prospect",
+    "finalize_batch",
+)
+
+
+@pytest.fixture(scope="module")
+def rendering(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    definitions = tmp_path_factory.mktemp("render-asl")
+    shutil.copy(state_machines.DEFINITIONS_DIR / "render_campaign.asl.json", definitions)
+    return _synth(tmp_path_factory.mktemp("synth-render"), "dev", definitions)
+
+
+def _machine(synth: Synth, name: str) -> dict[str, Any]:
+    [machine] = [
+        m
+        for m in synth.resources("AWS::StepFunctions::StateMachine").values()
+        if m["Properties"]["StateMachineName"] == name
+    ]
+    return machine
+
+
+def _machine_statements(synth: Synth, name: str) -> list[dict[str, Any]]:
+    return _role_statements(synth, _machine(synth, name)["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+
+
+def _task_function_ids(synth: Synth) -> set[str]:
+    """The logical ids the render definition's placeholders must resolve to."""
+    # Chalice names a function's resource like state_machines.function_placeholder names its
+    # placeholder, which is what the local stack substitutes: the same file works in both.
+    chalice_ids = {state_machines.function_placeholder(n).removesuffix("FunctionArn") for n in RENDER_TASKS}
+    assert chalice_ids <= set(_chalice_functions(synth))
+    return {*chalice_ids, _voice_function(synth)[0]}
+
+
+def _function_names(definition: Any) -> set[str]:
+    """Every ``FunctionName`` a Task of a (rendered) definition invokes, nested states included."""
+    if isinstance(definition, dict):
+        found = {definition["FunctionName"]} if isinstance(definition.get("FunctionName"), str) else set()
+        return found.union(*(_function_names(value) for value in definition.values()))
+    if isinstance(definition, list):
+        return set().union(*(_function_names(value) for value in definition))
+    return set()
+
+
+def test_render_state_machine_is_its_definition_with_every_placeholder_resolved(rendering: Synth) -> None:
+    props = _machine(rendering, RENDER_MACHINE)["Properties"]
+
+    # GIVEN the definition as CloudFormation will create it
+    rendered = _render(props["DefinitionString"])
+
+    # THEN nothing is left for Step Functions to choke on, and each Lambda task is one of ours
+    assert "${" not in rendered
+    definition = json.loads(rendered)
+    assert distributed_maps(definition), "the render definition lost its Distributed Map"
+    assert _function_names(definition) == {f"<GetAtt {i}.Arn>" for i in _task_function_ids(rendering)}
+    # … and it is logged, without execution data, to its own group, and traced
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    [destination] = props["LoggingConfiguration"]["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert rendering.resources("AWS::Logs::LogGroup")[log_group]["Properties"]["LogGroupName"] == (
+        f"/aws/vendedlogs/states/{RENDER_MACHINE}"
+    )
+
+
+def test_render_state_machine_may_invoke_exactly_its_tasks_and_the_voice_function(
+    rendering: Synth,
+) -> None:
+    statements = _machine_statements(rendering, RENDER_MACHINE)
+
+    [statement] = [s for s in statements if "lambda:InvokeFunction" in str(s["Action"])]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    arns = [{"Fn::GetAtt": [i, "Arn"]} for i in _task_function_ids(rendering)]
+    expected = arns + [{"Fn::Join": ["", [arn, ":*"]]} for arn in arns]
+    assert sorted(map(json.dumps, statement["Resource"])) == sorted(map(json.dumps, expected))
+    # Not the API, the upload ingest or any other function of the app.
+    assert "APIHandler" not in json.dumps(statement["Resource"])
+
+
+def test_render_state_machine_may_run_its_distributed_map(rendering: Synth) -> None:
+    statements = _machine_statements(rendering, RENDER_MACHINE)
+    media_arn = {"Fn::GetAtt": [rendering.ref(rendering.stack.media_bucket.bucket_name)["Ref"], "Arn"]}
+
+    # Child workflows are executions of the machine itself, run by its own role …
+    assert {
+        "Action": "states:StartExecution",
+        "Effect": "Allow",
+        "Resource": _states_arn(f"stateMachine:{RENDER_MACHINE}"),
+    } in statements
+    assert {
+        "Action": ["states:DescribeExecution", "states:StopExecution"],
+        "Effect": "Allow",
+        "Resource": [
+            _states_arn(f"execution:{RENDER_MACHINE}:*"),
+            _states_arn(f"execution:{RENDER_MACHINE}/*"),
+        ],
+    } in statements
+    # … and the ItemReader reads the manifests prepare_batch writes to the media bucket, and
+    # nothing else of it (the machine names no bucket, so it gets no other S3 access).
+    assert [s for s in statements if "s3:" in str(s["Action"])] == [
+        {
+            "Action": "s3:GetObject",
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [media_arn, "/*/batches/*/manifest.json"]]},
+        }
+    ]
+    batch = RenderBatch(account_id="acct_1", campaign_id="camp_1", batch_id="bat_1")
+    assert fnmatch.fnmatchcase(manifest_key(batch), "*/batches/*/manifest.json")
+    # No Step Functions action on every resource.
+    assert not [s for s in statements if "states:" in str(s["Action"]) and s["Resource"] == "*"]
+
+
+def test_a_state_machine_without_a_distributed_map_may_not_start_itself(dev: Synth) -> None:
+    statements = _machine_statements(dev, RENDER_MACHINE)  # the stand-in definition of ASL_FILES
+
+    assert not [s for s in statements if "states:" in str(s["Action"])]
+
+
+def test_chalice_functions_control_the_render_state_machine_and_nothing_else(dev: Synth) -> None:
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    assert roles
+    machine = _states_arn(f"stateMachine:{RENDER_MACHINE}")
+
+    for role in roles:
+        states = [s for s in _role_statements(dev, role) if "states:" in str(s["Action"])]
+        assert states == [
+            # the API starts a batch's execution …
+            {"Action": "states:StartExecution", "Effect": "Allow", "Resource": machine},
+            # … reports and cancels it …
+            {
+                "Action": ["states:DescribeExecution", "states:StopExecution"],
+                "Effect": "Allow",
+                "Resource": _states_arn(f"execution:{RENDER_MACHINE}:*"),
+            },
+            # … and media_job_events answers the task token a prospect's render waits on.
+            {
+                "Action": ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                "Effect": "Allow",
+                "Resource": [machine, _states_arn(f"stateMachine:{RENDER_MACHINE}/*")],
+            },
+        ], role
+
+
+def test_mediaconvert_job_events_still_reach_media_job_events(rendering: Synth) -> None:
+    events = _chalice_functions(rendering)["MediaJobEvents"]["Properties"]["Events"].values()
+
+    assert {
+        "source": ["aws.mediaconvert"],
+        "detail-type": ["MediaConvert Job State Change"],
+    } in [event["Properties"]["Pattern"] for event in events if event["Type"] == "CloudWatchEvent"]
+
+
+def test_distributed_maps_are_found_wherever_they_nest() -> None:
+    def map_state(mode: str, states: dict[str, Any]) -> dict[str, Any]:
+        processor = {"ProcessorConfig": {"Mode": mode}, "StartAt": "A", "States": states}
+        return {"Type": "Map", "ItemProcessor": processor, "End": True}
+
+    leaf = map_state("DISTRIBUTED", {"A": {"Type": "Pass", "End": True}})
+    inline = map_state("INLINE", {"A": leaf})
+    parallel = {"Type": "Parallel", "Branches": [{"StartAt": "A", "States": {"A": inline}}], "End": True}
+    definition = {"StartAt": "P", "States": {"P": parallel, "I": map_state("INLINE", {})}}
+
+    assert distributed_maps(definition) == [leaf]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ from chalicelib.domain.models import (
     Campaign,
     CsvImport,
     CsvImportStatus,
+    DeliveryStatus,
     OverlayText,
     PronunciationEntry,
     Prospect,
@@ -22,6 +24,8 @@ from chalicelib.domain.models import (
     RenderWindow,
     User,
     VideoStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
     new_id,
 )
 from tests import fakes
@@ -38,6 +42,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             "batches": fakes.FakeRenderBatchRepository(),
             "videos": fakes.FakeVideoRepository(),
             "lexicon": fakes.FakeLexiconRepository(),
+            "webhooks": fakes.FakeWebhookRepository(),
         }
         return
     request.getfixturevalue("aws")
@@ -51,6 +56,7 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "batches": dependencies.get_batch_repo(),
         "videos": dependencies.get_video_repo(),
         "lexicon": dependencies.get_lexicon_repo(),
+        "webhooks": dependencies.get_webhook_repo(),
     }
 
 
@@ -366,3 +372,103 @@ class TestLexiconContract:
         with pytest.raises(NotFoundError):
             lexicon.delete("acct_b", "siobhan")
         assert lexicon.get("acct_a", "siobhan").name == "Siobhan"
+
+
+def _webhook_endpoint(account_id: str, url: str = "https://hooks.example.com/h") -> WebhookEndpoint:
+    return WebhookEndpoint(
+        account_id=account_id,
+        endpoint_id=new_id("whk"),
+        url=url,
+        description="CRM",
+        events=["video.completed", "batch.completed"],
+        secret="whsec_x",
+    )
+
+
+def _webhook_delivery(endpoint: WebhookEndpoint, event_id: str) -> WebhookDelivery:
+    return WebhookDelivery(
+        account_id=endpoint.account_id,
+        endpoint_id=endpoint.endpoint_id,
+        delivery_id=new_id("dlv"),
+        event_id=event_id,
+        event_type="video.completed",
+        payload=json.dumps({"id": event_id}),
+    )
+
+
+class TestWebhookContract:
+    def test_endpoint_roundtrip_list_and_delete(self, repos: dict[str, Any]) -> None:
+        hooks = repos["webhooks"]
+        first = hooks.add_endpoint(_webhook_endpoint("acct_a", "https://a.example.com/1"))
+        second = hooks.add_endpoint(_webhook_endpoint("acct_a", "https://a.example.com/2"))
+        assert hooks.get_endpoint("acct_a", first.endpoint_id) == first
+        assert first.events == ["video.completed", "batch.completed"] and first.enabled
+        listed = [e.endpoint_id for e in hooks.list_endpoints("acct_a")]
+        assert listed == [second.endpoint_id, first.endpoint_id]
+        hooks.delete_endpoint("acct_a", first.endpoint_id)
+        with pytest.raises(NotFoundError):
+            hooks.get_endpoint("acct_a", first.endpoint_id)
+        with pytest.raises(NotFoundError):
+            hooks.delete_endpoint("acct_a", first.endpoint_id)
+        with pytest.raises(ConflictError):
+            hooks.add_endpoint(second)
+
+    def test_one_delivery_per_endpoint_and_event(self, repos: dict[str, Any]) -> None:
+        hooks = repos["webhooks"]
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        original, created = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
+        assert created and original.status == "pending"
+        again, created = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
+        assert not created and again == original
+        other = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        assert hooks.add_delivery(_webhook_delivery(other, "evt_1"))[1]  # another endpoint: its own
+        assert hooks.get_delivery("acct_a", endpoint.endpoint_id, original.delivery_id) == original
+
+    def test_save_roundtrip_and_listing_newest_first(self, repos: dict[str, Any]) -> None:
+        hooks = repos["webhooks"]
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        added = [hooks.add_delivery(_webhook_delivery(endpoint, f"evt_{i}"))[0] for i in range(5)]
+        now = added[0].created_at
+        done = added[0].model_copy(
+            update={
+                "status": DeliveryStatus.DELIVERED,
+                "attempts": 2,
+                "last_status_code": 204,
+                "last_attempt_at": now,
+                "delivered_at": now,
+            }
+        )
+        assert hooks.save_delivery(done) == done
+        assert hooks.get_delivery("acct_a", endpoint.endpoint_id, done.delivery_id) == done
+        seen, cursor = [], None
+        while True:
+            page = hooks.list_deliveries("acct_a", endpoint.endpoint_id, 2, cursor)
+            seen.extend(d.delivery_id for d in page.items)
+            if (cursor := page.cursor) is None:
+                break
+        assert seen == [d.delivery_id for d in reversed(added)]
+
+    def test_deleting_the_endpoint_deletes_its_deliveries(self, repos: dict[str, Any]) -> None:
+        hooks = repos["webhooks"]
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        delivery, _ = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
+        hooks.delete_endpoint("acct_a", endpoint.endpoint_id)
+        with pytest.raises(NotFoundError):
+            hooks.get_delivery("acct_a", endpoint.endpoint_id, delivery.delivery_id)
+        with pytest.raises(NotFoundError):  # an attempt in flight cannot bring it back
+            hooks.save_delivery(delivery.model_copy(update={"attempts": 1}))
+        assert hooks.list_deliveries("acct_a", endpoint.endpoint_id, 10).items == []
+
+    def test_tenant_isolation(self, repos: dict[str, Any]) -> None:
+        hooks = repos["webhooks"]
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        delivery, _ = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
+        assert hooks.list_endpoints("acct_b") == []
+        with pytest.raises(NotFoundError):
+            hooks.get_endpoint("acct_b", endpoint.endpoint_id)
+        with pytest.raises(NotFoundError):
+            hooks.delete_endpoint("acct_b", endpoint.endpoint_id)
+        with pytest.raises(NotFoundError):
+            hooks.get_delivery("acct_b", endpoint.endpoint_id, delivery.delivery_id)
+        assert hooks.list_deliveries("acct_b", endpoint.endpoint_id, 10).items == []
+        assert hooks.get_endpoint("acct_a", endpoint.endpoint_id) == endpoint

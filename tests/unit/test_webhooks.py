@@ -167,7 +167,8 @@ def test_loopback_only_when_insecure_localhost_is_allowed(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.1/x", "https://169.254.169.254/x", "http://hooks.example.com/x", "http://8.8.8.8/x"]
+    "url",
+    ["http://10.0.0.1/x", "https://169.254.169.254/x", "http://hooks.example.com/x", "http://8.8.8.8/x"],
 )
 def test_insecure_localhost_allows_nothing_else(url: str) -> None:
     with pytest.raises(InvalidInputError):
@@ -209,7 +210,9 @@ def test_at_most_ten_endpoints_per_account() -> None:
 
 
 def _endpoint(repo: FakeWebhookRepository, events: list[str] | None = None, **kw: Any) -> WebhookEndpoint:
-    endpoint = webhooks.register_endpoint(repo, kw.pop("account_id", ACCOUNT), "https://hooks.example.com/h", events)
+    endpoint = webhooks.register_endpoint(
+        repo, kw.pop("account_id", ACCOUNT), "https://hooks.example.com/h", events
+    )
     if kw:
         endpoint = endpoint.model_copy(update=kw)
         repo.endpoints[(endpoint.account_id, endpoint.endpoint_id)] = endpoint
@@ -249,7 +252,11 @@ def test_publish_reaches_enabled_subscribed_endpoints_of_the_account_only() -> N
     [delivery] = repo.list_deliveries(ACCOUNT, everything.endpoint_id, 10).items
     assert queue.queued == [delivery.delivery_id]
     assert delivery.delivery_id.startswith("dlv_")
-    assert (delivery.event_id, delivery.event_type, delivery.status) == ("evt_1", "video.completed", "pending")
+    assert (delivery.event_id, delivery.event_type, delivery.status) == (
+        "evt_1",
+        "video.completed",
+        "pending",
+    )
     assert json.loads(delivery.payload)["data"] == {"prospect_id": "p"}
     assert repo.list_deliveries(ACCOUNT, failures_only.endpoint_id, 10).items == []
 
@@ -281,12 +288,19 @@ def test_publish_that_could_not_queue_can_be_retried_with_the_same_event_id() ->
 
 
 def test_publish_without_endpoints_queues_nothing() -> None:
-    assert webhooks.publish(FakeWebhookRepository(), FakeDeliveryQueue(), ACCOUNT, "video.failed", "e", {}) == 0
+    assert (
+        webhooks.publish(FakeWebhookRepository(), FakeDeliveryQueue(), ACCOUNT, "video.failed", "e", {}) == 0
+    )
 
 
 @pytest.mark.parametrize(
     ("event_type", "event_id"),
-    [("video.exploded", "evt_1"), ("webhook.test", "evt_1"), ("video.failed", ""), ("video.failed", "x" * 201)],
+    [
+        ("video.exploded", "evt_1"),
+        ("webhook.test", "evt_1"),
+        ("video.failed", ""),
+        ("video.failed", "x" * 201),
+    ],
 )
 def test_publish_refuses_bad_events(event_type: str, event_id: str) -> None:
     with pytest.raises(InvalidInputError):
@@ -327,7 +341,9 @@ def _queued(repo: FakeWebhookRepository, **endpoint_fields: Any) -> tuple[Webhoo
     return endpoint, delivery
 
 
-def _deliver(repo: FakeWebhookRepository, sender: FakeWebhookSender, d: WebhookDelivery, now: datetime = NOW) -> Any:
+def _deliver(
+    repo: FakeWebhookRepository, sender: FakeWebhookSender, d: WebhookDelivery, now: datetime = NOW
+) -> Any:
     return webhooks.deliver(repo, sender, d.account_id, d.endpoint_id, d.delivery_id, now)
 
 
@@ -348,7 +364,9 @@ def test_2xx_delivers_a_signed_request() -> None:
     assert request.headers["Tailorcast-Event-Type"] == "webhook.test"
     assert request.headers["Tailorcast-Delivery-Id"] == delivery.delivery_id
     assert request.headers["Tailorcast-Delivery-Attempt"] == "1"
-    assert webhooks.verify_signature(endpoint.secret, request.headers["Tailorcast-Signature"], request.body, NOW)
+    assert webhooks.verify_signature(
+        endpoint.secret, request.headers["Tailorcast-Signature"], request.body, NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -383,8 +401,12 @@ def test_retries_send_the_same_bytes_signed_at_their_own_time() -> None:
     first, second = sender.sent
     assert first.body == second.body
     assert second.headers["Tailorcast-Delivery-Attempt"] == "2"
-    assert webhooks.verify_signature(endpoint.secret, second.headers["Tailorcast-Signature"], second.body, later)
-    assert not webhooks.verify_signature(endpoint.secret, first.headers["Tailorcast-Signature"], first.body, later)
+    assert webhooks.verify_signature(
+        endpoint.secret, second.headers["Tailorcast-Signature"], second.body, later
+    )
+    assert not webhooks.verify_signature(
+        endpoint.secret, first.headers["Tailorcast-Signature"], first.body, later
+    )
 
 
 def test_a_delivered_delivery_is_never_sent_again() -> None:
@@ -400,7 +422,11 @@ def test_disabled_endpoint_fails_the_delivery_without_sending_or_raising() -> No
     endpoint, delivery = _queued(repo)
     repo.endpoints[(ACCOUNT, endpoint.endpoint_id)] = endpoint.model_copy(update={"enabled": False})
     done = _deliver(repo, sender, delivery)
-    assert (done.status, done.attempts, done.last_error) == (DeliveryStatus.FAILED, 0, "the endpoint is disabled")
+    assert (done.status, done.attempts, done.last_error) == (
+        DeliveryStatus.FAILED,
+        0,
+        "the endpoint is disabled",
+    )
     assert sender.sent == []
 
 
@@ -421,7 +447,9 @@ def test_give_up_marks_failed_and_keeps_the_last_attempts_error() -> None:
     endpoint, delivery = _queued(repo)
     with pytest.raises(WebhookDeliveryError):
         _deliver(repo, FakeWebhookSender(500), delivery)
-    failed = webhooks.give_up(repo, ACCOUNT, endpoint.endpoint_id, delivery.delivery_id, "WebhookDeliveryError: x")
+    failed = webhooks.give_up(
+        repo, ACCOUNT, endpoint.endpoint_id, delivery.delivery_id, "WebhookDeliveryError: x"
+    )
     assert failed is not None
     assert (failed.status, failed.last_error) == (DeliveryStatus.FAILED, "the endpoint answered HTTP 500")
     # Nothing was attempted (e.g. the task crashed): the caught error is what is recorded.
@@ -447,6 +475,12 @@ def test_webhook_delivery_error_crosses_a_lambda_boundary() -> None:
 # --------------------------------------------------------------------------- the task Lambda
 
 
+def _ctx() -> Any:
+    from devstack.lambdas import LambdaContext
+
+    return LambdaContext("tailorcast-test-deliver_webhook", "arn:aws:lambda:us-east-1:1:function:x")
+
+
 def test_task_gives_up_with_the_caught_lambda_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from chalicelib import dependencies
     from chalicelib.tasks.webhooks import deliver_webhook
@@ -457,8 +491,8 @@ def test_task_gives_up_with_the_caught_lambda_error(monkeypatch: pytest.MonkeyPa
     cause = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 60 s"})
     ids = {"account_id": ACCOUNT, "endpoint_id": delivery.endpoint_id, "delivery_id": delivery.delivery_id}
 
-    out = deliver_webhook.func(  # type: ignore[attr-defined]
-        {"action": "give_up", **ids, "error": {"Error": "Sandbox.Timedout", "Cause": cause}}, None
+    out = deliver_webhook(
+        {"action": "give_up", **ids, "error": {"Error": "Sandbox.Timedout", "Cause": cause}}, _ctx()
     )
 
     assert out == {"delivery_id": delivery.delivery_id, "status": "failed", "attempts": 0}
@@ -476,8 +510,8 @@ def test_task_delivers_and_reports_a_gone_delivery(monkeypatch: pytest.MonkeyPat
     _, delivery = _queued(repo)
     ids = {"account_id": ACCOUNT, "endpoint_id": delivery.endpoint_id, "delivery_id": delivery.delivery_id}
 
-    assert deliver_webhook.func(ids, None)["status"] == "delivered"  # type: ignore[attr-defined]
-    gone = deliver_webhook.func({**ids, "delivery_id": "dlv_nope"}, None)  # type: ignore[attr-defined]
+    assert deliver_webhook(ids, _ctx())["status"] == "delivered"
+    gone = deliver_webhook({**ids, "delivery_id": "dlv_nope"}, _ctx())
     assert gone == {"delivery_id": "dlv_nope", "status": "gone", "attempts": 0}
 
 
@@ -494,7 +528,13 @@ def _resolver(*addresses: str) -> Any:
 
 @pytest.mark.parametrize(
     "addresses",
-    [("10.1.2.3",), ("169.254.169.254",), ("127.0.0.1",), ("93.184.216.34", "192.168.0.1"), ("::ffff:127.0.0.1",)],
+    [
+        ("10.1.2.3",),
+        ("169.254.169.254",),
+        ("127.0.0.1",),
+        ("93.184.216.34", "192.168.0.1"),
+        ("::ffff:127.0.0.1",),
+    ],
 )
 def test_sender_refuses_hosts_that_resolve_to_private_addresses(addresses: tuple[str, ...]) -> None:
     sender = Urllib3WebhookSender(resolve=_resolver(*addresses))
@@ -513,7 +553,11 @@ def test_sender_reports_a_host_that_does_not_resolve() -> None:
 def _publisher() -> tuple[StepFunctionsEventPublisher, Stubber, FakeWebhookRepository]:
     client = boto3.client("stepfunctions", region_name="us-east-1")
     repo = FakeWebhookRepository()
-    return StepFunctionsEventPublisher(client, "arn:aws:states:us-east-1:1:stateMachine:m", repo), Stubber(client), repo
+    return (
+        StepFunctionsEventPublisher(client, "arn:aws:states:us-east-1:1:stateMachine:m", repo),
+        Stubber(client),
+        repo,
+    )
 
 
 def test_publisher_starts_one_named_execution_per_delivery() -> None:
@@ -595,4 +639,3 @@ def test_the_app_defines_the_task_the_state_machine_names() -> None:
     import app
 
     assert "deliver_webhook" in {f.name for f in app.app.pure_lambda_functions}
-

@@ -64,6 +64,8 @@ class CampaignItem(TableItem):
     status = UnicodeAttribute()
     base_video = MapAttribute[str, Any](null=True)
     voice = MapAttribute[str, Any](null=True)
+    name_card = MapAttribute[str, Any](null=True)
+    active_batch_id = UnicodeAttribute(null=True)
     prospects = NumberAttribute(default=0)
     videos_rendered = NumberAttribute(default=0)
     videos_failed = NumberAttribute(default=0)
