@@ -75,10 +75,6 @@ class TailorcastClient:
             raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})
         return ticket
 
-    def update_campaign(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", f"/campaigns/{campaign_id}", json=changes)
-        return result
-
     def csv_import(self, campaign_id: str, import_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/imports/{import_id}")
         return result
@@ -234,3 +230,53 @@ class TailorcastClient:
         """``PATCH /campaigns/{id}`` (e.g. ``name_card={"text": "{first_name}"}``; None removes it)."""
         result: dict[str, Any] = self._call("PATCH", f"/campaigns/{campaign_id}", json=changes)
         return result
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def create_webhook(
+        self, url: str, events: list[str] | None = None, description: str = ""
+    ) -> dict[str, Any]:
+        """Register an endpoint; the reply's ``secret`` is shown this once."""
+        body: dict[str, Any] = {"url": url, "description": description}
+        if events is not None:
+            body["events"] = events
+        result: dict[str, Any] = self._call("POST", "/webhooks", json=body)
+        return result
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        result: dict[str, Any] = self._call("GET", "/webhooks")
+        return list(result["items"])
+
+    def webhook(self, endpoint_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/webhooks/{endpoint_id}")
+        return result
+
+    def delete_webhook(self, endpoint_id: str) -> None:
+        self._call("DELETE", f"/webhooks/{endpoint_id}")
+
+    def webhook_deliveries(self, endpoint_id: str, limit: int = 25) -> list[dict[str, Any]]:
+        """The endpoint's deliveries, newest first."""
+        result: dict[str, Any] = self._call(
+            "GET", f"/webhooks/{endpoint_id}/deliveries", params={"limit": limit}
+        )
+        return list(result["items"])
+
+    def send_test_event(self, endpoint_id: str) -> dict[str, Any]:
+        """Send a ``webhook.test`` event; the reply names its delivery."""
+        result: dict[str, Any] = self._call("POST", f"/webhooks/{endpoint_id}/test")
+        return result
+
+    def wait_for_delivery(
+        self,
+        endpoint_id: str,
+        delivery_id: str,
+        timeout: float = 60.0,
+        until: tuple[str, ...] = ("delivered", "failed"),
+    ) -> dict[str, Any]:
+        """Poll until the delivery's status is one of ``until`` (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [d for d in self.webhook_deliveries(endpoint_id, 100) if d["delivery_id"] == delivery_id]
+            if (found and found[0]["status"] in until) or time.monotonic() > deadline:
+                return found[0] if found else {}
+            time.sleep(0.2)

@@ -100,7 +100,8 @@ def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> 
     slot = voice["slots"][0]
     console.print(
         f"[green]✓[/] slot {{{slot['variable']}}} at {slot['start']:.2f}–{slot['end']:.2f} s "
-        f"(confidence {slot['confidence']:.0%}); seller's median pitch {voice['profile']['f0_median_hz']:.0f} Hz"
+        f"(confidence {slot['confidence']:.0%}); "
+        f"seller's median pitch {voice['profile']['f0_median_hz']:.0f} Hz"
     )
     started = time.monotonic()
     batch = client.start_batch(campaign_id)

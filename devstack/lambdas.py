@@ -48,6 +48,26 @@ class LambdaContext:
 Handler = Callable[[Any, Any], Any]
 
 
+@dataclass
+class LambdaFault:
+    """An injected failure, for tests of what callers do when a function fails: invocations of
+    ``function`` whose event carries every ``match`` entry raise ``error`` instead of running
+    (``times`` times, or always when None), reported as the Lambda runtime reports an exception."""
+
+    function: str
+    match: dict[str, Any]
+    error: Exception
+    times: int | None = None
+    hits: int = 0
+
+    def applies(self, function_name: str, event: Any) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        return function_name == self.function and isinstance(event, dict) and all(
+            event.get(k) == v for k, v in self.match.items()
+        )
+
+
 class Dispatcher:
     """Maps deployed function names to in-process handlers and runs them."""
 
@@ -58,6 +78,7 @@ class Dispatcher:
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self.dead_letters: list[dict[str, Any]] = []
+        self.faults: list[LambdaFault] = []
 
     def register(self, function_name: str, arn: str, handler: Handler) -> None:
         self.handlers[function_name] = handler
@@ -70,6 +91,7 @@ class Dispatcher:
             return json.dumps({"errorType": "ResourceNotFoundException", "errorMessage": function_name}), True
         context = LambdaContext(function_name=function_name, invoked_function_arn=self.arns[function_name])
         try:
+            self._raise_injected(function_name, event)
             result = handler(event, context)
             return json.dumps(result, default=str), False
         except Exception as exc:  # the Lambda runtime reports every exception this way
@@ -79,6 +101,19 @@ class Dispatcher:
                 "stackTrace": traceback.format_exception(exc)[-5:],
             }
             return json.dumps(payload), True
+
+    def inject(self, fault: LambdaFault) -> LambdaFault:
+        """Add a fault (tests); remove it from :attr:`faults` to heal."""
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def _raise_injected(self, function_name: str, event: Any) -> None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.applies(function_name, event):
+                    fault.hits += 1
+                    raise fault.error
 
     def invoke_async(self, function_name: str, event: Any) -> None:
         future = self._pool.submit(self._run_async, function_name, event)

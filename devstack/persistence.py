@@ -4,8 +4,11 @@
   write-ahead log, so even a killed process loses nothing acknowledged). On a clean stop the
   table is snapshotted and the journal truncated; on start the snapshot is loaded and the
   journal replayed, in order, through moto itself.
-* S3: objects are mirrored to files shortly after any write (and on stop), and put back before
-  bucket notifications are configured, so restoring never re-triggers the upload handlers.
+* S3: an object written with PutObject (or CopyObject) is copied to a file before the write is
+  acknowledged, and a DeleteObject forgets it, each noted in an append-only index log; other
+  writes (presigned POST uploads, multipart, bulk deletes) are mirrored by a full sync shortly
+  after. Objects are put back before bucket notifications are configured, so restoring never
+  re-triggers the upload handlers.
 """
 
 from __future__ import annotations
@@ -82,10 +85,14 @@ class DynamoJournal:
             self._fh.close()
 
 
-class RecordingMiddleware:
-    """WSGI middleware in front of moto: journals DynamoDB writes, flags S3 writes."""
+#: Called for each successful S3 write: (method, path, query string).
+S3WriteHook = Callable[[str, str, str], None]
 
-    def __init__(self, app: WSGIApp, journal: DynamoJournal, on_s3_write: Callable[[], None]) -> None:
+
+class RecordingMiddleware:
+    """WSGI middleware in front of moto: journals DynamoDB writes, reports S3 writes."""
+
+    def __init__(self, app: WSGIApp, journal: DynamoJournal, on_s3_write: S3WriteHook) -> None:
         self.app = app
         self.journal = journal
         self.on_s3_write = on_s3_write
@@ -106,37 +113,93 @@ class RecordingMiddleware:
             return start_response(status, headers, exc_info)
 
         result = self.app(environ, recording_start_response)
-        ok = bool(status_holder) and status_holder[0].startswith("200")
+        ok = bool(status_holder) and status_holder[0][:1] == "2"
         if ok and operation in DYNAMO_MUTATIONS and self.journal.enabled:
             self.journal.record(operation, body)
         elif ok and not target and method in ("PUT", "POST", "DELETE"):
-            self.on_s3_write()
+            # Before the response goes out: an acknowledged object is already on disk.
+            self.on_s3_write(method, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         return result
 
 
 class S3Mirror:
-    """Keeps ``directory`` equal to the buckets' contents (objects by key hash + an index)."""
+    """Keeps ``directory`` equal to the buckets' contents: objects by key hash, an index, and an
+    append-only log of index changes since the index was last written whole."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.index_path = directory / "index.json"
+        self.log_path = directory / "index.log"
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._entries = self._load()
 
-    def _index(self) -> dict[str, dict[str, Any]]:
-        if not self.index_path.exists():
-            return {}
-        data: dict[str, dict[str, Any]] = json.loads(self.index_path.read_text())
-        return data
+    def _load(self) -> dict[str, dict[str, Any]]:
+        index: dict[str, dict[str, Any]] = (
+            json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+        )
+        if self.log_path.exists():
+            for line in self.log_path.read_text().splitlines():
+                try:
+                    change = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a kill: its object was not acknowledged
+                if change.get("deleted"):
+                    index.pop(change["deleted"], None)
+                else:
+                    index[change["ident"]] = change["entry"]
+        return index
 
     @staticmethod
     def _blob_name(bucket: str, key: str) -> str:
         return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
 
-    def sync(self, s3: Any, buckets: Iterable[str]) -> int:
-        """Mirror new/changed objects and forget deleted ones; returns objects written."""
+    def _log(self, change: dict[str, Any]) -> None:
+        with self.log_path.open("a") as fh:
+            fh.write(json.dumps(change) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _store(self, s3: Any, bucket: str, key: str, etag: str | None = None) -> dict[str, Any] | None:
+        """Copy one object to its blob; the index entry, or None if it no longer exists."""
+        try:
+            got = s3.get_object(Bucket=bucket, Key=key)
+        except s3.exceptions.NoSuchKey:
+            return None
+        _atomic_write(self.directory / self._blob_name(bucket, key), got["Body"].read())
+        return {
+            "bucket": bucket,
+            "key": key,
+            "etag": etag or got["ETag"],
+            "content_type": got.get("ContentType", "binary/octet-stream"),
+            "metadata": got.get("Metadata", {}),
+        }
+
+    def write_through(self, s3: Any, bucket: str, key: str) -> None:
+        """Mirror one object now (it was just written)."""
         with self._lock:
-            index = self._index()
+            entry = self._store(s3, bucket, key)
+            ident = f"{bucket}/{key}"
+            if entry is None:
+                self._forget(ident)
+                return
+            self._entries[ident] = entry
+            self._log({"ident": ident, "entry": entry})
+
+    def forget(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self._forget(f"{bucket}/{key}")
+
+    def _forget(self, ident: str) -> None:
+        entry = self._entries.pop(ident, None)
+        if entry is not None:
+            (self.directory / self._blob_name(entry["bucket"], entry["key"])).unlink(missing_ok=True)
+            self._log({"deleted": ident})
+
+    def sync(self, s3: Any, buckets: Iterable[str]) -> int:
+        """Mirror new/changed objects and forget deleted ones, then write the index whole (and
+        empty the log); returns objects written."""
+        with self._lock:
             seen: set[str] = set()
             written = 0
             for bucket in buckets:
@@ -144,28 +207,22 @@ class S3Mirror:
                     for obj in page.get("Contents", []):
                         ident = f"{bucket}/{obj['Key']}"
                         seen.add(ident)
-                        if index.get(ident, {}).get("etag") == obj["ETag"]:
+                        if self._entries.get(ident, {}).get("etag") == obj["ETag"]:
                             continue
-                        got = s3.get_object(Bucket=bucket, Key=obj["Key"])
-                        blob = self.directory / self._blob_name(bucket, obj["Key"])
-                        _atomic_write(blob, got["Body"].read())
-                        index[ident] = {
-                            "bucket": bucket,
-                            "key": obj["Key"],
-                            "etag": obj["ETag"],
-                            "content_type": got.get("ContentType", "binary/octet-stream"),
-                            "metadata": got.get("Metadata", {}),
-                        }
-                        written += 1
-            for ident in set(index) - seen:
-                entry = index.pop(ident)
+                        entry = self._store(s3, bucket, obj["Key"], obj["ETag"])
+                        if entry is not None:
+                            self._entries[ident] = entry
+                            written += 1
+            for ident in set(self._entries) - seen:
+                entry = self._entries.pop(ident)
                 (self.directory / self._blob_name(entry["bucket"], entry["key"])).unlink(missing_ok=True)
-            _atomic_write(self.index_path, json.dumps(index).encode())
+            _atomic_write(self.index_path, json.dumps(self._entries).encode())
+            self.log_path.unlink(missing_ok=True)
             return written
 
     def restore(self, s3: Any) -> int:
         restored = 0
-        for entry in self._index().values():
+        for entry in list(self._entries.values()):
             blob = self.directory / self._blob_name(entry["bucket"], entry["key"])
             if not blob.exists():
                 continue

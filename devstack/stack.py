@@ -237,7 +237,7 @@ class LocalStack:
         lambdas.install(self.dispatcher)
         assert self.journal is not None
         app = RecordingMiddleware(
-            DomainDispatcherApplication(create_backend_app), self.journal, self._s3_dirty.set
+            DomainDispatcherApplication(create_backend_app), self.journal, self._on_s3_write
         )
         self._aws_server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
@@ -480,6 +480,29 @@ class LocalStack:
             self.state_machine_arns[name] = arn
 
     # ------------------------------------------------------------------ background
+
+    def _on_s3_write(self, method: str, path: str, query: str) -> None:
+        """Mirror a plain PutObject/CopyObject now and forget a DeleteObject; anything else (a
+        presigned POST, multipart, bulk delete, bucket configuration) is left to a full sync."""
+        from urllib.parse import unquote
+
+        bucket, _, key = unquote(path).lstrip("/").partition("/")
+        plain = query in ("", "x-id=PutObject", "x-id=DeleteObject")
+        if key and plain and bucket in self.buckets and not self._stopping.is_set():
+            try:
+                if method == "PUT":
+                    self.mirror.write_through(self._mirror_s3, bucket, key)
+                    return
+                if method == "DELETE":
+                    self.mirror.forget(bucket, key)
+                    return
+            except Exception:
+                logger.exception("S3 write-through failed; a full sync follows")
+        self._s3_dirty.set()
+
+    @functools.cached_property
+    def _mirror_s3(self) -> Any:
+        return self.client("s3")
 
     def _s3_sync_loop(self) -> None:
         s3 = self.client("s3")

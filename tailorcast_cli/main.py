@@ -150,6 +150,53 @@ def bench_voice(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench.command("campaign")
+def bench_campaign(
+    prospects: Annotated[
+        int, typer.Option(help="prospects rendered end to end (1000 measures it for real)")
+    ] = 200,
+    seconds: Annotated[float, typer.Option(help="length of the 720p base video")] = 120.0,
+    naive: Annotated[int, typer.Option(help="full per-prospect re-encodes timed for the baseline")] = 1,
+    concurrency: Annotated[
+        int | None, typer.Option(help="the Map's MaxConcurrency (default: TAILORCAST_RENDER_CONCURRENCY's)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="MediaConvert stand-in job workers")] = 2,
+    card: Annotated[
+        bool, typer.Option("--card", help="give the campaign a name card ({first_name})")
+    ] = False,
+    sweep: Annotated[
+        str | None,
+        typer.Option(help="also compare concurrency:workers pairs, e.g. '4:2,8:2,16:2,8:1,8:3'"),
+    ] = None,
+    sweep_prospects: Annotated[int, typer.Option(help="prospects re-rendered per sweep pair")] = 40,
+    out: Annotated[Path | None, typer.Option(help="also write the JSON to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """A campaign's prospects voiced, rendered and published through the local state machine, vs a
+    full per-prospect ladder re-encode."""
+    from chalicelib.settings import Settings
+    from devstack.campaignbench import Config, run_campaign_bench
+
+    _logging(False)
+    config = Config(concurrency or Settings().render_concurrency, workers)
+    pairs = [Config.parse(p) for p in sweep.split(",") if p.strip()] if sweep else []
+    result = run_campaign_bench(
+        prospects,
+        seconds,
+        naive,
+        config,
+        card=card,
+        sweep=pairs,
+        sweep_prospects=sweep_prospects,
+        progress=lambda m: err.print(f"[dim]… {m}[/]"),
+    )
+    text = json.dumps(result, indent=None if as_json else 2)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+
+
 voice_app = typer.Typer(help="The campaign's voice on the running local stack.", no_args_is_help=True)
 app.add_typer(voice_app, name="voice")
 

@@ -614,6 +614,8 @@ class ProspectsCsv:
 
     def _header(self) -> list[str]:
         for _row, cells in self.records():
+            if not cells:
+                raise UploadRejectedError("the first row could not be read as column names")
             return [c.strip() for c in cells]
         raise UploadRejectedError("the file is empty")
 

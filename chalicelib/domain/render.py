@@ -262,14 +262,25 @@ def start_batch(
         _set_batch(ports, batch, status=RenderBatchStatus.FAILED, error=str(exc), finished_at=utcnow())
         _release(ports, batch)
         raise
-    return _set_batch(
-        ports, batch, status=RenderBatchStatus.RUNNING, execution_arn=arn, executions=1, started_at=utcnow()
-    )
+    return _running(ports, batch, execution_arn=arn, executions=1, started_at=utcnow())
 
 
 def _set_batch(ports: RenderPorts, batch: RenderBatch, **update: Any) -> RenderBatch:
     def change(b: RenderBatch) -> RenderBatch:
         return b.model_copy(update={**update, "updated_at": utcnow()})
+
+    return ports.batches.update(batch.account_id, batch.campaign_id, batch.batch_id, change)
+
+
+def _running(ports: RenderPorts, batch: RenderBatch, **update: Any) -> RenderBatch:
+    """Record a started execution. Only a batch still waiting for it becomes ``running``: a quick
+    execution (nothing to render) may already have finalized it, and its verdict stands."""
+    now = utcnow()
+
+    def change(b: RenderBatch) -> RenderBatch:
+        if b.status in (RenderBatchStatus.PENDING, RenderBatchStatus.INTERRUPTED):
+            return b.model_copy(update={**update, "status": RenderBatchStatus.RUNNING, "updated_at": now})
+        return b.model_copy(update={k: update[k] for k in ("execution_arn", "executions")})
 
     return ports.batches.update(batch.account_id, batch.campaign_id, batch.batch_id, change)
 
@@ -323,8 +334,7 @@ def prepare_batch(
         batch = _set_batch(
             ports,
             batch,
-            total=len(queued),
-            skipped=batch.skipped,
+            total=len(queued),  # `skipped` was stored by _queue: `batch` here predates it
             prepared_at=utcnow(),
             mode="distributed" if len(queued) > inline_max else "inline",
         )
@@ -497,9 +507,7 @@ def resume_batch(ports: RenderPorts, account_id: str, campaign_id: str, batch_id
         raise ConflictError(f"only an interrupted batch can be resumed; this one is {state}")
     attempt = batch.executions + 1
     arn = ports.orchestrator.start(batch, attempt=attempt)
-    return _set_batch(
-        ports, batch, status=RenderBatchStatus.RUNNING, execution_arn=arn, executions=attempt, error=None
-    )
+    return _running(ports, batch, execution_arn=arn, executions=attempt, error=None)
 
 
 def refresh_batch(ports: RenderPorts, batch: RenderBatch) -> RenderBatch:
@@ -536,7 +544,10 @@ def progress(batch: RenderBatch, now: datetime | None = None) -> Progress:
     c = batch.counters
     finished = c.completed + c.failed
     remaining = max(0, batch.total - finished - c.cancelled)
-    percent = 100.0 if batch.total == 0 else round(100.0 * (finished + c.cancelled) / batch.total, 1)
+    if batch.total == 0:  # nothing to render, or not prepared yet (just started): not "done"
+        percent = 100.0 if batch.prepared_at is not None else 0.0
+    else:
+        percent = round(100.0 * (finished + c.cancelled) / batch.total, 1)
     eta: float | None = None
     if batch.status is RenderBatchStatus.RUNNING and batch.started_at and finished and remaining:
         elapsed = ((now or utcnow()) - batch.started_at).total_seconds()
@@ -754,8 +765,8 @@ def publish_prospect(
     """
     video = _video(ports, account_id, campaign_id, prospect_id, render_id)
     if video.status is VideoStatus.RENDERING:
-        video = complete_render(ports, video)
-    elif video.status is not VideoStatus.COMPLETED:
+        video = complete_render(ports, video)  # may come back failed: a step failed it meanwhile
+    if video.status is not VideoStatus.COMPLETED:
         raise ConflictError(
             f"the render of prospect {prospect_id} is {video.status.value}; nothing to publish"
         )
@@ -834,11 +845,12 @@ def on_window_event(ports: RenderPorts, event: media.JobEvent) -> str:
 
         ports.videos.update(current.account_id, current.campaign_id, current.prospect_id, change)
         return "progress"
+    waiting = _waiting_task(ports, current)
     if event.status == "COMPLETE":
-        if current.task_token and ports.callbacks.succeed(current.task_token, {"job_id": event.job_id}):
+        if waiting and ports.callbacks.succeed(waiting, {"job_id": event.job_id}):
             return "resumed"
         try:
-            complete_render(ports, current)
+            done = complete_render(ports, current)
         except (TailorcastError, UnicodeDecodeError, ValueError) as exc:
             logger.exception("publishing the render failed")
             fail_prospect(
@@ -850,19 +862,14 @@ def on_window_event(ports: RenderPorts, event: media.JobEvent) -> str:
                 f"publishing failed: {exc}",
             )
             return "failed"
-        _publish(
-            ports,
-            current.account_id,
-            EVENT_VIDEO_COMPLETED,
-            f"{current.render_id}.completed",
-            video_event(
-                ports, ports.videos.get(current.account_id, current.campaign_id, current.prospect_id)
-            ),
-        )
+        if done.status is not VideoStatus.COMPLETED:
+            return "ignored"  # failed meanwhile (a step, or finalize): not ours to announce
+        event_id = f"{current.render_id}.completed"
+        _publish(ports, current.account_id, EVENT_VIDEO_COMPLETED, event_id, video_event(ports, done))
         return "completed"
     if event.status in ("ERROR", "CANCELED"):
         reason = event.error or "the render was cancelled"
-        if current.task_token and ports.callbacks.fail(current.task_token, "MediaConvertError", reason):
+        if waiting and ports.callbacks.fail(waiting, "MediaConvertError", reason):
             return "resumed"
         fail_prospect(
             ports,
@@ -874,6 +881,18 @@ def on_window_event(ports: RenderPorts, event: media.JobEvent) -> str:
         )
         return "failed"
     return "ignored"
+
+
+def _waiting_task(ports: RenderPorts, video: ProspectVideo) -> str | None:
+    """The token of the task waiting for this render, if its batch is still running it. A
+    cancelled batch's execution is stopped: its renders in flight are finished here instead."""
+    if not video.task_token or video.batch_id is None:
+        return None
+    try:
+        batch = ports.batches.get(video.account_id, video.campaign_id, video.batch_id)
+    except NotFoundError:
+        return None
+    return video.task_token if batch.status in ACTIVE_BATCH else None
 
 
 def reconcile_video(ports: RenderPorts, video: ProspectVideo) -> ProspectVideo:

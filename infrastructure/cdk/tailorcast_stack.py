@@ -70,6 +70,9 @@ RENDER_STATE_MACHINE = "render_campaign"
 RENDER_CONCURRENCY = 40
 # Where prepare_batch writes a Distributed Map's items (``chalicelib.domain.render.manifest_key``).
 RENDER_MANIFEST_KEYS = "*/batches/*/manifest.json"
+# Outgoing webhooks (``state_machines/deliver_webhook.asl.json``): the app starts one execution
+# per delivery; like the render machine's, its ARN is spelled from the name.
+WEBHOOK_STATE_MACHINE = "deliver_webhook"
 
 
 class TailorcastStack(Stack):
@@ -135,6 +138,9 @@ class TailorcastStack(Stack):
         settings = self._settings_environment()
         self.voice_function = self._voice_function(project_dir, settings)
         render_machine_arn = self._states_arn("stateMachine", self._state_machine_name(RENDER_STATE_MACHINE))
+        webhook_machine_arn = self._states_arn(
+            "stateMachine", self._state_machine_name(WEBHOOK_STATE_MACHINE)
+        )
         self.chalice, self.s3_subscriptions = self._chalice_app(
             project_dir,
             dependencies,
@@ -142,6 +148,7 @@ class TailorcastStack(Stack):
                 **settings,
                 "TAILORCAST_VOICE_FUNCTION_NAME": self.voice_function.function_name,
                 "TAILORCAST_RENDER_STATE_MACHINE_ARN": render_machine_arn,
+                "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": webhook_machine_arn,
                 "TAILORCAST_RENDER_CONCURRENCY": str(RENDER_CONCURRENCY),
                 # No TAILORCAST_MEDIA_BASE_URL yet: issue 7 puts CloudFront in front of the media
                 # bucket; until then the API gives object keys and no URLs.
@@ -174,6 +181,10 @@ class TailorcastStack(Stack):
             )
             self.mediaconvert_role.grant_pass_role(role)
             self._grant_render_control(role)
+            # Publishing a webhook event starts one delivery execution; nothing else on it.
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[webhook_machine_arn])
+            )
 
         self.state_machines = self._state_machines(
             definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal

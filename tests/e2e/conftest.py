@@ -3,8 +3,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from devstack.demo import SCRIPT
+from devstack.demo import SELLER_RECORDING as CLIP
 
 SMOKE_MACHINE = Path(__file__).parent / "state_machines" / "smoke.asl.json"
 
@@ -25,3 +29,25 @@ def stack(tmp_path: Path) -> Iterator[object]:
         os.environ.clear()
         os.environ.update(saved)
         dependencies.reset()
+
+
+@pytest.fixture
+def seller(stack: Any, tmp_path: Path) -> tuple[Any, str, str]:
+    """A signed-in seller's campaign on ``stack`` whose base video (a real recording of speech,
+    the script's "John" where ``{first_name}`` goes) is ready: (client, account id, campaign id)."""
+    from chalicelib import dependencies as deps
+    from chalicelib.domain.accounts import create_account
+    from devstack.client import TailorcastClient
+    from devstack.samples import make_base_video
+
+    if not CLIP.exists():
+        pytest.fail(f"{CLIP} is missing: `make system-deps` installs Debian's pocketsphinx-testdata")
+    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
+    client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
+    campaign = client.create_campaign("Q4", "", SCRIPT)
+    cid = campaign["campaign_id"]
+    client.update_voice(cid, placeholders={"first_name": "John"})
+    base = make_base_video(tmp_path / "base.mp4", seconds=7.0, width=640, height=360, audio=CLIP)
+    client.upload(cid, "base_video", base, "video/mp4")
+    assert client.wait_for_base_video(cid)["base_video"]["status"] == "ready"
+    return client, account.account_id, cid

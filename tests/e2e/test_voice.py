@@ -21,23 +21,17 @@ import numpy as np
 import pytest
 
 from chalicelib import dependencies as deps
-from chalicelib.domain.accounts import create_account
 from chalicelib.domain.models import Prospect, new_id
 from chalicelib.voice.pcm import resample
 from chalicelib.voice.personalize import click_ratio
 from chalicelib.voice.profile import f0_track, loudness_lufs
 from chalicelib.voice.service import decode_wav
-from devstack.client import ApiError, TailorcastClient
-from devstack.samples import ffmpeg_exe, make_base_video
+from devstack.client import ApiError
+from devstack.samples import ffmpeg_exe
 from devstack.voicecheck import heard
 
 pytestmark = pytest.mark.e2e
 
-CLIP = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
-SCRIPT = (
-    "And Mister {first_name} Dashwood had then leisure to consider how much there might be "
-    "prudently in his power to do for them."
-)
 NAMES = ("Priya", "Maria", "Emily")
 RATE = 48_000
 #: "No longer hears the old name" is judged at a threshold the original "john" clears by five
@@ -54,21 +48,6 @@ def _pcm(playlist: Path) -> np.ndarray:
     )
     assert out.returncode == 0, out.stderr
     return np.frombuffer(out.stdout, dtype="<f4").reshape(-1, 2)
-
-
-@pytest.fixture
-def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
-    if not CLIP.exists():
-        pytest.fail(f"{CLIP} is missing: `make system-deps` installs Debian's pocketsphinx-testdata")
-    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
-    client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
-    campaign = client.create_campaign("Q4", "", SCRIPT)
-    cid = campaign["campaign_id"]
-    client.update_voice(cid, placeholders={"first_name": "John"})
-    base = make_base_video(tmp_path / "base.mp4", seconds=7.0, width=640, height=360, audio=CLIP)
-    client.upload(cid, "base_video", base, "video/mp4")
-    assert client.wait_for_base_video(cid)["base_video"]["status"] == "ready"
-    return client, account.account_id, cid
 
 
 def test_slot_found_names_replaced_and_heard(stack: Any, seller: Any, tmp_path: Path) -> None:

@@ -321,6 +321,7 @@ def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
         # Spelled from the machine's name, not a Ref: the machine references these functions.
         "TAILORCAST_RENDER_STATE_MACHINE_ARN": _states_arn("stateMachine:tailorcast-dev-render_campaign"),
         "TAILORCAST_RENDER_CONCURRENCY": "40",
+        "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": _states_arn("stateMachine:tailorcast-dev-deliver_webhook"),
     }
 
     for name, function in _chalice_functions(dev).items():
@@ -867,6 +868,12 @@ def test_chalice_functions_control_the_render_state_machine_and_nothing_else(dev
                 "Effect": "Allow",
                 "Resource": [machine, _states_arn(f"stateMachine:{RENDER_MACHINE}/*")],
             },
+            # (and, apart from the render machine, publishing a webhook starts its delivery)
+            {
+                "Action": "states:StartExecution",
+                "Effect": "Allow",
+                "Resource": _states_arn("stateMachine:tailorcast-dev-deliver_webhook"),
+            },
         ], role
 
 
@@ -890,3 +897,57 @@ def test_distributed_maps_are_found_wherever_they_nest() -> None:
     definition = {"StartAt": "P", "States": {"P": parallel, "I": map_state("INLINE", {})}}
 
     assert distributed_maps(definition) == [leaf]
+
+
+# -- outgoing webhooks ------------------------------------------------------------------------
+
+WEBHOOK_MACHINE = "tailorcast-dev-deliver_webhook"
+
+
+@pytest.fixture(scope="module")
+def delivering(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    definitions = tmp_path_factory.mktemp("webhook-asl")
+    shutil.copy(state_machines.DEFINITIONS_DIR / "deliver_webhook.asl.json", definitions)
+    return _synth(tmp_path_factory.mktemp("synth-webhooks"), "dev", definitions)
+
+
+def test_chalice_functions_may_start_webhook_deliveries_and_nothing_more(dev: Synth) -> None:
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    assert roles
+    machine = _states_arn(f"stateMachine:{WEBHOOK_MACHINE}")
+
+    for role in roles:
+        statements = _role_statements(dev, role)
+        assert {"Action": "states:StartExecution", "Effect": "Allow", "Resource": machine} in statements, role
+        # Exactly that machine: no wildcard, and no other action on it.
+        resources = [
+            (s, s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]) for s in statements
+        ]
+        assert [s["Action"] for s, named in resources if machine in named] == ["states:StartExecution"], role
+        assert not [s for s, named in resources if "states:" in str(s["Action"]) and "*" in named], role
+
+
+def test_webhook_deliveries_run_on_the_machine_the_functions_are_told_about(delivering: Synth) -> None:
+    # GIVEN the real deliver_webhook definition: the machine the stack builds …
+    machine = _machine(delivering, WEBHOOK_MACHINE)
+    # … is the one whose ARN (spelled from its name, so no circular reference) every function gets,
+    for name, function in _chalice_functions(delivering).items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        spelled = _states_arn(f"stateMachine:{WEBHOOK_MACHINE}")
+        assert variables["TAILORCAST_WEBHOOK_STATE_MACHINE_ARN"] == spelled, name
+        assert "TAILORCAST_WEBHOOK_ALLOW_INSECURE_LOCALHOST" not in variables, name  # https only in AWS
+    # … its tasks invoke the deliver_webhook function, and it may invoke exactly that one.
+    function_id = state_machines.function_placeholder("deliver_webhook").removesuffix("FunctionArn")
+    assert function_id in _chalice_functions(delivering)
+    definition = json.loads(_render(machine["Properties"]["DefinitionString"]))
+    assert _function_names(definition) == {f"<GetAtt {function_id}.Arn>"}
+    statements = _machine_statements(delivering, WEBHOOK_MACHINE)
+    invokes = [s for s in statements if "lambda:InvokeFunction" in str(s["Action"])]
+    function_arn = {"Fn::GetAtt": [function_id, "Arn"]}
+    assert invokes == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": [function_arn, {"Fn::Join": ["", [function_arn, ":*"]]}],
+        }
+    ]

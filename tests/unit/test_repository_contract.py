@@ -440,7 +440,8 @@ class TestWebhookContract:
         )
         assert hooks.save_delivery(done) == done
         assert hooks.get_delivery("acct_a", endpoint.endpoint_id, done.delivery_id) == done
-        seen, cursor = [], None
+        seen: list[str] = []
+        cursor = None
         while True:
             page = hooks.list_deliveries("acct_a", endpoint.endpoint_id, 2, cursor)
             seen.extend(d.delivery_id for d in page.items)

@@ -639,3 +639,17 @@ def test_the_app_defines_the_task_the_state_machine_names() -> None:
     import app
 
     assert "deliver_webhook" in {f.name for f in app.app.pure_lambda_functions}
+
+
+def test_adapters_and_fakes_implement_the_ports() -> None:
+    # Checked by mypy (structural typing); at run time it only proves they construct.
+    from chalicelib.adapters.dynamodb.repositories import DynamoWebhookRepository
+    from chalicelib.domain.ports import DeliveryQueue, EventPublisher, WebhookRepository, WebhookSender
+
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    repos: list[WebhookRepository] = [FakeWebhookRepository(), DynamoWebhookRepository()]
+    real = StepFunctionsEventPublisher(client, "arn:aws:states:us-east-1:1:stateMachine:m", repos[0])
+    publishers: list[EventPublisher] = [FakeEventPublisher(), real]
+    queues: list[DeliveryQueue] = [FakeDeliveryQueue(), real]
+    senders: list[WebhookSender] = [FakeWebhookSender(), Urllib3WebhookSender()]
+    assert all([repos, publishers, queues, senders])
