@@ -19,7 +19,8 @@ REF = "#/components/schemas/{model}"
 def document() -> dict[str, Any]:
     models: set[type[BaseModel]] = {ErrorResponse}
     for r in ROUTES:
-        models.update(m for m in (r.body, r.response) if m is not None)
+        # Query models too: their fields' enums (a status filter) become shared components.
+        models.update(m for m in (r.body, r.response, r.query) if m is not None)
     _, schemas = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
     )
@@ -35,7 +36,7 @@ def document() -> dict[str, Any]:
             for name in _PARAM.findall(r.path)
         ]
         if r.query is not None:
-            for name, info in r.query.model_json_schema()["properties"].items():
+            for name, info in r.query.model_json_schema(ref_template=REF)["properties"].items():
                 params.append({"name": name, "in": "query", "required": False, "schema": info})
         if params:
             op["parameters"] = params

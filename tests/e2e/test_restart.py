@@ -98,3 +98,59 @@ def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> 
         assert names == {"kept across restarts", "written before a kill -9"}
         assert api.campaign(second["campaign_id"])["version"] == 1
         assert os.path.exists(state / "dynamodb" / "snapshot.json")
+
+
+FIRST_NAMES = ("Priya", "Maria", "Emily", "Omar", "Lena", "Tom", "Ana", "Noor", "Mia", "Sam")
+
+
+def test_a_batch_killed_midway_keeps_its_finished_videos_and_resumes(tmp_path: Path) -> None:
+    from devstack.demo import SCRIPT, SELLER_RECORDING, decode_check
+    from devstack.samples import make_base_video
+
+    state = tmp_path / "state"
+    base = make_base_video(tmp_path / "base.mp4", seconds=7.0, width=640, height=360, audio=SELLER_RECORDING)
+    csv_file = tmp_path / "prospects.csv"
+    csv_file.write_text(
+        "First Name,Email,Company\n"
+        + "".join(f"{name},{name.lower()}@acme.example,Acme\n" for name in FIRST_NAMES)
+    )
+    with running_stack(state, stop=signal.SIGKILL) as info:
+        token = _account(state)
+        api = TailorcastClient(info["api"], token)
+        cid = api.create_campaign("killed mid-batch", script=SCRIPT)["campaign_id"]
+        api.update_voice(cid, placeholders={"first_name": "John"})
+        api.upload(cid, "base_video", base, "video/mp4")
+        ticket = api.upload(cid, "prospects_csv", csv_file, "text/csv")
+        assert api.wait_for_import(cid, ticket["upload_id"])["imported"] == len(FIRST_NAMES)
+        assert api.wait_for_base_video(cid)["base_video"]["status"] == "ready"
+        assert api.wait_for_voice(cid)["status"] == "ready"
+        batch_id = api.start_batch(cid)["batch_id"]
+        # WHEN the stack is killed (SIGKILL) once some, but not all, videos are done
+        deadline = time.monotonic() + 300
+        while api.batch(cid, batch_id)["counters"]["completed"] < 1:
+            assert time.monotonic() < deadline, "no video finished in time"
+            time.sleep(0.05)
+        finished = {v["prospect_id"]: v for v in api.batch_prospects(cid, batch_id, status="completed")}
+        assert 1 <= len(finished) < len(FIRST_NAMES)
+
+    with running_stack(state) as info:
+        api = TailorcastClient(info["api"], token)
+        # THEN the batch says it was interrupted, and every finished video is still there and plays
+        assert api.batch(cid, batch_id)["status"] == "interrupted"
+        for prospect_id, before in finished.items():
+            now = api.video(cid, prospect_id)
+            assert (now["status"], now["render_id"]) == ("completed", before["render_id"])
+            assert decode_check(now["playlist_url"]) is None
+        # WHEN it is resumed, THEN it finishes the rest without redoing the finished ones
+        assert api.resume_batch(cid, batch_id)["status"] == "running"
+        done = api.wait_for_batch(cid, batch_id, timeout=600)
+        assert done["status"] == "completed", done
+        assert done["counters"]["completed"] == len(FIRST_NAMES)
+        assert done["executions"] == 2
+        videos = api.batch_prospects(cid, batch_id)
+        assert len(videos) == len(FIRST_NAMES)
+        for video in videos:
+            assert video["status"] == "completed", video
+            if video["prospect_id"] in finished:
+                assert video["completed_at"] == finished[video["prospect_id"]]["completed_at"]
+            assert decode_check(video["playlist_url"]) is None

@@ -31,6 +31,8 @@ VALID_BODIES = {
     "PreviewIn": {"first_name": "Priya"},
     "PronunciationIn": {"pronunciation": "shi-VAWN"},
     "WebhookCreate": {"url": "https://hooks.example.com/tailorcast"},
+    "BatchCreate": {"force": True},
+    "RenderOne": {"force": True},
 }
 # Routes keyed by the caller's own account only (no other tenant's id can be named in them):
 # isolation for these is proven by test_lexicon_is_per_account instead.
@@ -85,12 +87,17 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         == 200
     )
     webhook = json.loads(call(client, "POST", "/webhooks", alice, VALID_BODIES["WebhookCreate"]).body)
+    batch_id = _alice_batch(alice.account_id, campaign["campaign_id"], prospect_id)
+    batch_path = f"/campaigns/{campaign['campaign_id']}/batches/{batch_id}"
+    alice_batch = json.loads(call(client, "GET", batch_path, alice).body)
+    alice_batch_prospects = json.loads(call(client, "GET", f"{batch_path}/prospects", alice).body)
     ids = {
         "campaign_id": campaign["campaign_id"],
         "import_id": upload["upload_id"],
         "prospect_id": prospect_id,
         "name": "Siobhan",
         "endpoint_id": webhook["endpoint_id"],
+        "batch_id": batch_id,
     }
     missing = {
         "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
@@ -98,6 +105,7 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         "prospect_id": "pros_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "name": "Nobody",
         "endpoint_id": "whk_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "batch_id": "bat_01aaaaaaaaaaaaaaaaaaaaaaaa",
     }
     checked = 0
     for path, method in _all_routes():
@@ -118,6 +126,13 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     # And Alice's data is untouched by all of that.
     still = json.loads(call(client, "GET", f"/campaigns/{campaign['campaign_id']}", alice).body)
     assert still["name"] == "secret" and still["version"] == 1
+    assert still["active_batch_id"] is None  # no batch was started on her campaign
+    assert json.loads(call(client, "GET", batch_path, alice).body) == alice_batch  # nor cancelled or resumed
+    assert json.loads(call(client, "GET", f"{batch_path}/prospects", alice).body) == alice_batch_prospects
+    listed_batches = json.loads(
+        call(client, "GET", f"/campaigns/{campaign['campaign_id']}/batches", alice).body
+    )
+    assert [b["batch_id"] for b in listed_batches["items"]] == [batch_id]
     listed = json.loads(call(client, "GET", "/campaigns", mallory).body)["items"]
     assert [c["campaign_id"] for c in listed] == []
 
@@ -166,6 +181,30 @@ def _alice_prospect_with_video(account_id: str, campaign_id: str) -> str:
         )
     )
     return prospect.prospect_id
+
+
+def _alice_batch(account_id: str, campaign_id: str, prospect_id: str) -> str:
+    """A running render batch of Alice's (no execution: reading it asks Step Functions nothing),
+    holding her prospect's video."""
+    from chalicelib import dependencies
+    from chalicelib.domain.models import BatchCounters, RenderBatch, RenderBatchStatus
+
+    batch = dependencies.get_batch_repo().add(
+        RenderBatch(
+            account_id=account_id,
+            campaign_id=campaign_id,
+            batch_id=new_id("bat"),
+            status=RenderBatchStatus.RUNNING,
+            total=1,
+        )
+    )
+    dependencies.get_batch_repo().set_counters(
+        account_id, campaign_id, batch.batch_id, BatchCounters(queued=1)
+    )
+    dependencies.get_video_repo().update(
+        account_id, campaign_id, prospect_id, lambda v: v.model_copy(update={"batch_id": batch.batch_id})
+    )
+    return batch.batch_id
 
 
 def _forge(claims: dict[str, object], key, kid: str) -> str:  # type: ignore[no-untyped-def]

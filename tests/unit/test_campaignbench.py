@@ -44,7 +44,8 @@ def batch(status: str = "completed", **counters: int) -> dict:
 
 def test_summary_of_a_completed_batch():
     videos = [video(i) for i in range(100)]
-    ours = summarise_batch(batch(completed=100), videos, T0, wall_seconds=52.0)
+    done = {**batch(completed=100), "cpu_seconds": {"process": 60.0, "ffmpeg_children": 25.0}}
+    ours = summarise_batch(done, videos, T0, wall_seconds=52.0)
 
     assert ours["completed"] == 100 and ours["failed"] == 0
     assert ours["seconds_per_prospect"] == 0.52
@@ -58,6 +59,7 @@ def test_summary_of_a_completed_batch():
     assert phases["in_flight"]["max"] == pytest.approx(0.7)
     assert phases["queue_wait"]["max"] == pytest.approx(49.5)
     assert ours["new_bytes_per_prospect"]["mean"] == 38_000
+    assert ours["cpu_seconds_per_prospect"] == {"process": 0.6, "ffmpeg_children": 0.25}
 
 
 def test_failures_are_counted_and_named():

@@ -163,7 +163,9 @@ def test_an_api_error_prints_its_message_and_fields_and_exits_1(fake):
             "error": {
                 "code": "invalid_input",
                 "message": "unknown prospects",
-                "fields": [{"field": "body.prospect_ids.0", "message": "no prospect 'nope' in this campaign"}],
+                "fields": [
+                    {"field": "body.prospect_ids.0", "message": "no prospect 'nope' in this campaign"}
+                ],
             }
         },
     )
@@ -205,10 +207,14 @@ def test_watch_batch_returns_the_final_state_without_a_real_sleep():
 
     from devstack.progress import watch_batch
 
-    client = FakeClient([batch("pending", total=0), batch("running", queued=4), batch("completed", completed=4)])
+    client = FakeClient(
+        [batch("pending", total=0), batch("running", queued=4), batch("completed", completed=4)]
+    )
     slept: list[float] = []
     out = StringIO()
-    final = watch_batch(client, CAMPAIGN, BATCH, Console(file=out, width=200), interval=2.5, sleep=slept.append)
+    final = watch_batch(
+        client, CAMPAIGN, BATCH, Console(file=out, width=200), interval=2.5, sleep=slept.append
+    )
     assert final["status"] == "completed"
     assert slept == [2.5, 2.5]
     assert "ETA" in out.getvalue() and "100.0%" in out.getvalue()

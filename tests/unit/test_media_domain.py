@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from chalicelib.domain import media as svc
+from chalicelib.domain import render
 from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.domain.models import (
     BaseVideo,
@@ -54,10 +55,27 @@ class World:
     def __init__(self) -> None:
         self.campaigns = fakes.FakeCampaignRepository()
         self.prospects = fakes.FakeProspectRepository()
-        self.videos = fakes.FakeVideoRepository()
+        self.batches = fakes.FakeRenderBatchRepository()
+        self.videos = fakes.FakeVideoRepository(self.batches)
         self.uploads = fakes.FakeObjectStore("tailorcast-test-uploads")
         self.media = fakes.FakeObjectStore("tailorcast-test-media")
         self.jobs = fakes.FakeMediaJobs()
+        # A window job's events go to the render pipeline (no batch here: a direct render).
+        self.ports = render.RenderPorts(
+            campaigns=self.campaigns,
+            prospects=self.prospects,
+            videos=self.videos,
+            batches=self.batches,
+            lexicon=fakes.FakeLexiconRepository(),
+            media=self.media,
+            uploads=self.uploads,
+            jobs=self.jobs,
+            config=CONFIG,
+            orchestrator=fakes.FakeOrchestrator(),
+            callbacks=fakes.FakeCallbacks(),
+            events=fakes.FakeEventPublisher(),
+            media_url=lambda key: None,
+        )
         self.account_id = new_id("acct")
         self.upload_id = new_id("upl")
         base = BaseVideo(
@@ -105,7 +123,12 @@ class World:
             },
         )
         full = {"jobId": "job-0001", "status": status, "userMetadata": metadata, **detail}
-        return svc.on_job_event(svc.JobEvent.from_detail(full), self.campaigns, self.videos, self.media)
+        return svc.on_job_event(
+            svc.JobEvent.from_detail(full),
+            self.campaigns,
+            self.media,
+            on_window=lambda e: render.on_window_event(self.ports, e),
+        )
 
 
 @pytest.fixture
@@ -767,6 +790,6 @@ def test_a_render_whose_job_is_lost_fails_only_that_prospect(world: World) -> No
             created_at=utcnow() - timedelta(seconds=svc.RECONCILE_AFTER_SECONDS + 1),
         )
     )
-    after = svc.reconcile_video(video, world.videos, world.media, world.jobs)
+    after = render.reconcile_video(world.ports, video)
     assert after.status is VideoStatus.FAILED and "interrupted" in (after.error or "")
     assert world.base.status is UploadStatus.PROCESSING  # the campaign is not touched

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.dynamodb.repositories import encode_cursor
 from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.domain.models import (
     Account,
+    BatchCounters,
     Campaign,
     CsvImport,
     CsvImportStatus,
@@ -21,26 +23,30 @@ from chalicelib.domain.models import (
     Prospect,
     ProspectVideo,
     RenderBatch,
+    RenderBatchStatus,
     RenderWindow,
     User,
     VideoStatus,
     WebhookDelivery,
     WebhookEndpoint,
     new_id,
+    utcnow,
 )
+from chalicelib.domain.ports import CounterMove
 from tests import fakes
 
 
 @pytest.fixture(params=["fake", "dynamodb"])
 def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "fake":
+        batches = fakes.FakeRenderBatchRepository()
         yield {
             "accounts": fakes.FakeAccountRepository(),
             "campaigns": fakes.FakeCampaignRepository(),
             "prospects": fakes.FakeProspectRepository(),
             "imports": fakes.FakeCsvImportRepository(),
-            "batches": fakes.FakeRenderBatchRepository(),
-            "videos": fakes.FakeVideoRepository(),
+            "batches": batches,
+            "videos": fakes.FakeVideoRepository(batches=batches),  # VideoRepository.move counts in it
             "lexicon": fakes.FakeLexiconRepository(),
             "webhooks": fakes.FakeWebhookRepository(),
         }
@@ -210,15 +216,121 @@ class TestImportAndBatchContract:
             repos["imports"].get("acct_b", "camp_1", item.import_id)
 
     def test_batch_lifecycle(self, repos: dict[str, Any]) -> None:
-        batch = RenderBatch(account_id="acct_a", campaign_id="camp_1", batch_id=new_id("batch"), total=3)
+        batch = RenderBatch(account_id="acct_a", campaign_id="camp_1", batch_id=new_id("bat"), total=3)
         added = repos["batches"].add(batch)
-        bumped = repos["batches"].save(added.model_copy(update={"completed": 1}))
-        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).completed == 1
+        assert added.version == 1
+        with pytest.raises(ConflictError):
+            repos["batches"].add(batch)  # same id twice
+        bumped = repos["batches"].save(added.model_copy(update={"status": RenderBatchStatus.RUNNING}))
+        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).status is RenderBatchStatus.RUNNING
         assert bumped.version == added.version + 1
         with pytest.raises(ConflictError):
-            repos["batches"].save(added.model_copy(update={"completed": 2}))
+            repos["batches"].save(added.model_copy(update={"status": RenderBatchStatus.FAILED}))
         with pytest.raises(NotFoundError):
             repos["batches"].get("acct_b", "camp_1", batch.batch_id)
+
+
+def _batch(account_id: str = "acct_a", campaign_id: str = "camp_1", **fields: Any) -> RenderBatch:
+    return RenderBatch(account_id=account_id, campaign_id=campaign_id, batch_id=new_id("bat"), **fields)
+
+
+class TestRenderBatchContract:
+    def test_roundtrip_keeps_every_field(self, repos: dict[str, Any]) -> None:
+        now = utcnow()
+        batch = _batch(
+            status=RenderBatchStatus.RUNNING,
+            prospect_ids=["pros_1", "pros_2"],
+            force=True,
+            tolerated_failure_percent=12.5,
+            total=2,
+            skipped=1,
+            execution_arn="arn:aws:states:us-east-1:123456789012:execution:render:bat-1",
+            executions=2,
+            mode="inline",
+            prepared_at=now,
+            error="the batch stopped before finishing: its execution failed; resume it",
+            started_at=now,
+        )
+        added = repos["batches"].add(batch)
+        got = repos["batches"].get("acct_a", "camp_1", batch.batch_id)
+        assert got.version == added.version == 1
+        assert got.model_dump(exclude={"version"}) == batch.model_dump(exclude={"version"})
+        plain = repos["batches"].add(_batch())
+        assert repos["batches"].get("acct_a", "camp_1", plain.batch_id).prospect_ids is None
+
+    def test_list_newest_first_with_a_cursor(self, repos: dict[str, Any]) -> None:
+        created = [repos["batches"].add(_batch(total=i)) for i in range(5)]
+        repos["batches"].add(_batch(campaign_id="camp_2"))
+        theirs = repos["batches"].add(_batch(account_id="acct_b"))
+        repos["batches"].set_counters("acct_a", "camp_1", created[0].batch_id, BatchCounters(queued=4))
+        seen: list[RenderBatch] = []
+        cursor = None
+        while True:
+            page = repos["batches"].list("acct_a", "camp_1", 2, cursor)
+            assert len(page.items) <= 2
+            seen.extend(page.items)
+            if (cursor := page.cursor) is None:
+                break
+        assert [b.batch_id for b in seen] == [b.batch_id for b in reversed(created)]
+        assert seen[-1].counters == BatchCounters(queued=4)  # listed with their counters
+        assert [b.batch_id for b in repos["batches"].list("acct_b", "camp_1", 10, None).items] == [
+            theirs.batch_id
+        ]
+        assert repos["batches"].list("acct_a", "camp_3", 10, None).items == []
+        with pytest.raises(InvalidInputError):
+            repos["batches"].list("acct_a", "camp_1", 2, "not-a-cursor")
+        with pytest.raises(InvalidInputError):  # a cursor of another kind of listing
+            repos["batches"].list("acct_a", "camp_1", 2, encode_cursor("PROSPECT#pros_1"))
+
+    def test_update_applies_a_change_and_none_writes_nothing(self, repos: dict[str, Any]) -> None:
+        batch = repos["batches"].add(_batch())
+        changed = repos["batches"].update(
+            "acct_a",
+            "camp_1",
+            batch.batch_id,
+            lambda cur: cur.model_copy(update={"status": RenderBatchStatus.RUNNING, "executions": 1}),
+        )
+        assert changed.status is RenderBatchStatus.RUNNING and changed.version == 2
+        same = repos["batches"].update("acct_a", "camp_1", batch.batch_id, lambda cur: None)
+        assert same.version == 2 and repos["batches"].get("acct_a", "camp_1", batch.batch_id).version == 2
+        with pytest.raises(NotFoundError):
+            repos["batches"].update("acct_b", "camp_1", batch.batch_id, lambda cur: cur)
+
+    def test_concurrent_updates_all_apply(self, repos: dict[str, Any]) -> None:
+        batch = repos["batches"].add(_batch())
+
+        def bump() -> None:
+            repos["batches"].update(
+                "acct_a",
+                "camp_1",
+                batch.batch_id,
+                lambda cur: cur.model_copy(update={"executions": cur.executions + 1}),
+            )
+
+        threads = [threading.Thread(target=bump) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).executions == 3
+
+    def test_counters_live_beside_the_batch(self, repos: dict[str, Any]) -> None:
+        batch = repos["batches"].add(_batch(total=3))
+        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).counters == BatchCounters()
+        repos["batches"].set_counters("acct_a", "camp_1", batch.batch_id, BatchCounters(queued=3))
+        got = repos["batches"].get("acct_a", "camp_1", batch.batch_id)
+        assert got.counters == BatchCounters(queued=3) and got.version == 1  # the batch is not rewritten
+        # saving the batch never writes its counters: a stale copy cannot undo a prospect's move
+        repos["batches"].save(
+            got.model_copy(update={"status": RenderBatchStatus.RUNNING, "counters": BatchCounters(failed=9)})
+        )
+        got = repos["batches"].get("acct_a", "camp_1", batch.batch_id)
+        assert got.status is RenderBatchStatus.RUNNING and got.counters == BatchCounters(queued=3)
+        repos["batches"].set_counters("acct_a", "camp_1", batch.batch_id, BatchCounters(completed=3))
+        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).counters == BatchCounters(completed=3)
+        # another tenant's batch under the same ids keeps its own counters
+        repos["batches"].add(batch.model_copy(update={"account_id": "acct_b"}))
+        assert repos["batches"].get("acct_b", "camp_1", batch.batch_id).counters == BatchCounters()
 
 
 def _video(account_id: str, campaign_id: str, prospect_id: str, **fields: Any) -> ProspectVideo:
@@ -337,6 +449,87 @@ class TestVideoContract:
         assert other.version == 1
         assert repos["videos"].get("acct_a", "camp_1", "pros_1").progress == 0
         assert repos["videos"].get("acct_b", "camp_1", "pros_1").progress == 99
+
+    def test_move_saves_the_video_and_moves_its_batch_counters(self, repos: dict[str, Any]) -> None:
+        batch = repos["batches"].add(_batch(total=2))
+        repos["batches"].set_counters("acct_a", "camp_1", batch.batch_id, BatchCounters(queued=2))
+        queued = repos["videos"].save(
+            _video("acct_a", "camp_1", "pros_1", status=VideoStatus.QUEUED, batch_id=batch.batch_id)
+        )
+        moved = repos["videos"].move(
+            queued.model_copy(update={"status": VideoStatus.SYNTHESIZING}),
+            CounterMove(batch.batch_id, {"queued": -1, "in_progress": 1}),
+        )
+        assert moved.status is VideoStatus.SYNTHESIZING and moved.version == 2
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1") == moved
+        after = repos["batches"].get("acct_a", "camp_1", batch.batch_id)
+        assert after.counters == BatchCounters(queued=1, in_progress=1)
+        assert after.version == batch.version  # only the counters moved
+        # a batch whose counters were never set starts from zero
+        other = repos["batches"].add(_batch())
+        repos["videos"].move(
+            repos["videos"].save(_video("acct_a", "camp_1", "pros_2", batch_id=other.batch_id)),
+            CounterMove(other.batch_id, {"cancelled": 1}),
+        )
+        assert repos["batches"].get("acct_a", "camp_1", other.batch_id).counters == BatchCounters(cancelled=1)
+
+    def test_move_of_a_stale_video_conflicts_and_counts_nothing(self, repos: dict[str, Any]) -> None:
+        batch = repos["batches"].add(_batch(total=1))
+        repos["batches"].set_counters("acct_a", "camp_1", batch.batch_id, BatchCounters(queued=1))
+        repos["videos"].save(
+            _video("acct_a", "camp_1", "pros_1", status=VideoStatus.QUEUED, batch_id=batch.batch_id)
+        )
+        first = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        second = repos["videos"].get("acct_a", "camp_1", "pros_1")
+        repos["videos"].move(
+            first.model_copy(update={"status": VideoStatus.SYNTHESIZING}),
+            CounterMove(batch.batch_id, {"queued": -1, "in_progress": 1}),
+        )
+        # a retried step that read the video before the first move loses, and counts nothing
+        with pytest.raises(ConflictError):
+            repos["videos"].move(
+                second.model_copy(update={"status": VideoStatus.FAILED}),
+                CounterMove(batch.batch_id, {"queued": -1, "failed": 1}),
+            )
+        # so does a new render (version 0) over the existing one
+        with pytest.raises(ConflictError):
+            repos["videos"].move(
+                _video("acct_a", "camp_1", "pros_1", batch_id=batch.batch_id),
+                CounterMove(batch.batch_id, {"queued": 1}),
+            )
+        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).counters == BatchCounters(
+            in_progress=1
+        )
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1").status is VideoStatus.SYNTHESIZING
+
+    def test_move_without_counters_is_a_version_checked_save(self, repos: dict[str, Any]) -> None:
+        video = repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+        moved = repos["videos"].move(video.model_copy(update={"progress": 5}), None)
+        assert moved.progress == 5 and moved.version == 2
+        with pytest.raises(ConflictError):
+            repos["videos"].move(video.model_copy(update={"progress": 6}), None)
+        assert repos["videos"].get("acct_a", "camp_1", "pros_1").progress == 5
+
+    def test_list_campaign_yields_only_that_campaign_s_videos(self, repos: dict[str, Any]) -> None:
+        for prospect_id in ("pros_1", "pros_2", "pros_3"):
+            repos["videos"].save(_video("acct_a", "camp_1", prospect_id))
+        repos["videos"].save(_video("acct_a", "camp_2", "pros_4"))
+        repos["videos"].save(_video("acct_b", "camp_1", "pros_5"))
+        # other items of the same campaign are not videos
+        repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
+        batch = repos["batches"].add(_batch())
+        repos["batches"].set_counters("acct_a", "camp_1", batch.batch_id, BatchCounters(queued=1))
+
+        def listed(account_id: str, campaign_id: str) -> list[str]:
+            videos = list(repos["videos"].list_campaign(account_id, campaign_id))
+            assert all(isinstance(v, ProspectVideo) for v in videos)
+            assert {(v.account_id, v.campaign_id) for v in videos} <= {(account_id, campaign_id)}
+            return sorted(v.prospect_id for v in videos)
+
+        assert listed("acct_a", "camp_1") == ["pros_1", "pros_2", "pros_3"]
+        assert listed("acct_a", "camp_2") == ["pros_4"]
+        assert listed("acct_b", "camp_1") == ["pros_5"]
+        assert listed("acct_b", "camp_2") == []
 
 
 class TestLexiconContract:

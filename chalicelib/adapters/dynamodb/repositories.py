@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -33,7 +33,13 @@ from chalicelib.adapters.dynamodb.models import (
     WebhookEventClaimItem,
 )
 from chalicelib.domain.concurrency import optimistic_update
-from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldIssue,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+)
 from chalicelib.domain.models import (
     Account,
     BaseVideo,
@@ -812,7 +818,11 @@ class DynamoWebhookRepository:
             consistent_read=True,
             scan_index_forward=False,
         )
-        return [_endpoint_from_item(i) for i in query]
+        try:
+            return [_endpoint_from_item(i) for i in query]
+        except PynamoDBException as exc:  # publishing reads this: its callers expect StorageError
+            logger.exception("listing webhook endpoints failed")
+            raise StorageError("the webhook endpoints could not be read; try again shortly") from exc
 
     def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
         pk = account_pk(account_id)
@@ -850,7 +860,8 @@ class DynamoWebhookRepository:
                 tx.save(item, condition=WebhookDeliveryItem.sk.does_not_exist())
         except TransactWriteError as exc:
             if not _is_condition_failure(exc):
-                raise
+                logger.exception("storing webhook delivery %s failed", delivery.delivery_id)
+                raise StorageError("the webhook delivery could not be stored; try again shortly") from exc
             # The event already reached this endpoint: hand back that delivery, not a second one.
             existing = _get(WebhookEventClaimItem, claim.pk, claim.sk, "webhook delivery", delivery.event_id)
             return self.get_delivery(delivery.account_id, delivery.endpoint_id, existing.delivery_id), False

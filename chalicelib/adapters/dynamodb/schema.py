@@ -16,6 +16,9 @@ Prospect           ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``PROSPECT#{prospect_id}
 Prospect email     ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``EMAIL#{normalized_email}``
 CsvImport          ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``IMPORT#{import_id}``
 RenderBatch        ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``BATCH#{batch_id}``
+Webhook endpoint   ``ACCOUNT#{account_id}``             ``WEBHOOK#{endpoint_id}``
+Webhook delivery   ``ACCOUNT#{account_id}``             ``DELIVERY#{endpoint_id}#{delivery_id}``
+Webhook event      ``ACCOUNT#{account_id}``             ``WHEVENT#{endpoint_id}#{sha256(event_id)}``
 =================  ===================================  ===========================
 
 The subject claim is the one item outside an account partition: it maps a verified token's
