@@ -126,7 +126,9 @@ class LocalStack:
         return self.endpoints
 
     def stop(self) -> None:
-        """Stop cleanly: finish async work, checkpoint state, then close servers."""
+        """Stop cleanly: stop executions, finish async work, checkpoint state, then close servers."""
+        if self.endpoints is not None:
+            self._stop_executions()
         if self.mediaconvert is not None:
             self.mediaconvert.stop(drain=True)
         self.dispatcher.drain(timeout=30)
@@ -149,6 +151,25 @@ class LocalStack:
             self.journal.close()
         (self.state_dir / "stack.json").unlink(missing_ok=True)
         self._reset_moto()
+
+    def _stop_executions(self) -> None:
+        """Executions do not outlive the stack (moto keeps no state across a restart): stop them,
+        so their threads end with it. A batch whose execution stopped resumes after a restart."""
+        sfn = self.client("stepfunctions")
+        for arn in self.state_machine_arns.values():
+            try:
+                pages = sfn.get_paginator("list_executions").paginate(
+                    stateMachineArn=arn, statusFilter="RUNNING"
+                )
+                running = [e["executionArn"] for page in pages for e in page["executions"]]
+            except Exception:
+                logger.exception("could not list the executions of %s", arn)
+                continue
+            for execution in running:
+                try:
+                    sfn.stop_execution(executionArn=execution, cause="the local stack is stopping")
+                except Exception:
+                    logger.warning("could not stop %s", execution)
 
     def __enter__(self) -> LocalStack:
         self.start()

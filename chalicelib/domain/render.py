@@ -814,8 +814,10 @@ def fail_prospect(
     except (ConflictError, NotFoundError):
         return None
     if video.status in ACTIVE_VIDEO:
+        # The job's own error, recorded when its event arrived, says more than the task's cause.
+        why = video.error if video.status is VideoStatus.RENDERING and video.error else reason
         video = _transition(
-            ports, video, ACTIVE_VIDEO, VideoStatus.FAILED, error=reason, failed_at=utcnow(), task_token=None
+            ports, video, ACTIVE_VIDEO, VideoStatus.FAILED, error=why, failed_at=utcnow(), task_token=None
         ) or ports.videos.get(account_id, campaign_id, prospect_id)
     if video.status is VideoStatus.FAILED:
         _publish(ports, account_id, EVENT_VIDEO_FAILED, f"{render_id}.failed", video_event(ports, video))
@@ -869,6 +871,17 @@ def on_window_event(ports: RenderPorts, event: media.JobEvent) -> str:
         return "completed"
     if event.status in ("ERROR", "CANCELED"):
         reason = event.error or "the render was cancelled"
+        if waiting:
+            ports.videos.update(
+                current.account_id,
+                current.campaign_id,
+                current.prospect_id,
+                lambda v: (
+                    v.model_copy(update={"error": f"rendering failed: {reason}"})
+                    if v.render_id == current.render_id and v.status is VideoStatus.RENDERING
+                    else None
+                ),
+            )
         if waiting and ports.callbacks.fail(waiting, "MediaConvertError", reason):
             return "resumed"
         fail_prospect(
