@@ -45,14 +45,15 @@ from devstack.stack import LocalStack
 
 TARGETS = {"ratio_vs_naive": 50.0, "seconds_for_1000": 600.0}
 EXTRAPOLATE_TO = 1000
-#: Realistic first names that fit the recording's slot ("John", with a short pause after it).
+#: Realistic first names that fit the recording's slot ("John", with a short pause after it): the
+#: product refuses a name that does not ("Diego" takes 0.51 s; the slot has room for 0.50 s).
 FIRST_NAMES = (
     "Priya", "Mark", "Anna", "Leo", "Sara", "Omar", "Mia", "Raj", "Chen", "Yuki", "Tom", "Kofi",
     "Lena", "Ivan", "Noor", "Ali", "Jin", "Eva", "Sam", "Zoe", "Max", "Nina", "Hugo", "Aisha",
     "Ravi", "Kai", "Ines", "Luis", "Emma", "Ben", "Jade", "Amir", "Lucy", "Carl", "Rosa", "Dev",
     "Maya", "Finn", "Tara", "Joe", "Kim", "Ada", "Ian", "Liv", "Ray", "Amy", "Paul", "Sofia",
     "Theo", "Grace", "Arjun", "Lars", "Mei", "Tariq", "Elif", "Pablo", "Hana", "Femi", "Olga",
-    "Diego", "Nadia", "Sean", "Kate", "Ahmed", "Lin", "Rhys", "Zara", "Ken", "Dana", "Marco",
+    "Nadia", "Sean", "Kate", "Ahmed", "Lin", "Rhys", "Zara", "Ken", "Dana", "Marco",
 )  # fmt: skip
 COMPANIES = (
     "Acme", "Globex", "Initech", "Hooli", "Umbrella", "Stark Industries", "Wayne Enterprises",

@@ -296,24 +296,6 @@ class TestRenderBatchContract:
         with pytest.raises(NotFoundError):
             repos["batches"].update("acct_b", "camp_1", batch.batch_id, lambda cur: cur)
 
-    def test_concurrent_updates_all_apply(self, repos: dict[str, Any]) -> None:
-        batch = repos["batches"].add(_batch())
-
-        def bump() -> None:
-            repos["batches"].update(
-                "acct_a",
-                "camp_1",
-                batch.batch_id,
-                lambda cur: cur.model_copy(update={"executions": cur.executions + 1}),
-            )
-
-        threads = [threading.Thread(target=bump) for _ in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).executions == 3
-
     def test_counters_live_beside_the_batch(self, repos: dict[str, Any]) -> None:
         batch = repos["batches"].add(_batch(total=3))
         assert repos["batches"].get("acct_a", "camp_1", batch.batch_id).counters == BatchCounters()

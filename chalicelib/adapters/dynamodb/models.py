@@ -206,6 +206,7 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     CsvImportItem,
     PronunciationItem,
     RenderBatchItem,
+    BatchCountersItem,
     WebhookEndpointItem,
     WebhookDeliveryItem,
     WebhookEventClaimItem,
