@@ -303,9 +303,7 @@ class FakeRenderBatchRepository:
         return found.model_copy(update={"counters": self.counters.get(key, BatchCounters())}, deep=True)
 
     def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[RenderBatch]:
-        mine = {
-            f"BATCH#{k[2]}": self.get(*k) for k in self.items if k[:2] == (account_id, campaign_id)
-        }
+        mine = {f"BATCH#{k[2]}": self.get(*k) for k in self.items if k[:2] == (account_id, campaign_id)}
         return _page(mine, "BATCH#", limit, cursor)  # type: ignore[arg-type]
 
     def save(self, batch: RenderBatch) -> RenderBatch:
@@ -318,7 +316,11 @@ class FakeRenderBatchRepository:
         return self.get(*key)
 
     def update(
-        self, account_id: str, campaign_id: str, batch_id: str, change: Callable[[RenderBatch], RenderBatch | None]
+        self,
+        account_id: str,
+        campaign_id: str,
+        batch_id: str,
+        change: Callable[[RenderBatch], RenderBatch | None],
     ) -> RenderBatch:
         return optimistic_update(lambda: self.get(account_id, campaign_id, batch_id), self.save, change)
 

@@ -123,6 +123,8 @@ def start(principal: Principal, campaign_id: str, body: BatchCreate) -> BatchOut
     response=BatchOut,
 )
 def render_one(principal: Principal, campaign_id: str, prospect_id: str, body: RenderOne) -> BatchOut:
+    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id)  # 404, not a body error
     batch = render.start_batch(
         deps.render_ports(), principal.account_id, campaign_id, [prospect_id], force=body.force
     )

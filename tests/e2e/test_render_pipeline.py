@@ -145,10 +145,13 @@ def test_large_batch_goes_through_a_distributed_map(stack: Any, seller: Any, mon
     assert {item["prospect_id"] for item in json.loads(manifest["Body"].read())} == set(ids.values())
 
 
-def test_cancel_stops_new_work_and_keeps_finished_videos(stack: Any, seller: Any) -> None:
+def test_cancel_stops_new_work_and_keeps_finished_videos(stack: Any, seller: Any, monkeypatch: Any) -> None:
     client, account_id, cid = seller
     assert client.wait_for_voice(cid)["status"] == "ready"
     _prospects(account_id, cid, NAMES)
+    # GIVEN two prospects rendering at a time, so that some are still queued when it is cancelled
+    monkeypatch.setenv("TAILORCAST_RENDER_CONCURRENCY", "2")
+    deps.reset()
     batch = client.start_batch(cid)
     # WHEN the batch is cancelled once the first video is done
     while client.batch(cid, batch["batch_id"])["counters"]["completed"] < 1:
