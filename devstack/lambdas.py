@@ -63,8 +63,10 @@ class LambdaFault:
     def applies(self, function_name: str, event: Any) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
-        return function_name == self.function and isinstance(event, dict) and all(
-            event.get(k) == v for k, v in self.match.items()
+        return (
+            function_name == self.function
+            and isinstance(event, dict)
+            and all(event.get(k) == v for k, v in self.match.items())
         )
 
 

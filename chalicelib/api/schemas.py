@@ -41,8 +41,8 @@ class CampaignUpdate(Strict):
     script: str | None = Field(default=None, max_length=5000)
     name_card: NameCard | None = Field(
         default=None,
-        description="on-screen text over the name's window, e.g. {\"text\": \"{first_name}\", "
-        "\"subtitle\": \"{company}\"}; null removes it",
+        description='on-screen text over the name\'s window, e.g. {"text": "{first_name}", '
+        '"subtitle": "{company}"}; null removes it',
     )
 
 
