@@ -254,6 +254,8 @@ class LocalStack:
             create_backend_app,
         )
 
+        # Restored on stop: the setting is process-wide, and tests after a stack expect moto's default.
+        self._moto_executes = default_user_config["stepfunctions"]["execute_state_machine"]
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         lambdas.install(self.dispatcher)
         assert self.journal is not None
@@ -540,6 +542,9 @@ class LocalStack:
 
     def _reset_moto(self) -> None:
         """Drop all in-memory AWS state so a later start in this process begins empty."""
+        from moto.core.config import default_user_config
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
+        if hasattr(self, "_moto_executes"):
+            default_user_config["stepfunctions"]["execute_state_machine"] = self._moto_executes

@@ -487,7 +487,7 @@ def _as_cp1252(exc: UnicodeError) -> tuple[str, int]:
     counter = _FALLBACK.get()
     if counter is not None:
         counter[0] += len(bad)
-    return bytes(bad).decode("cp1252", errors="tailorcast-latin1"), exc.end
+    return bytes(bad).decode("cp1252", errors=_LATIN1_HANDLER), exc.end
 
 
 def _as_latin1(exc: UnicodeError) -> tuple[str, int]:
@@ -496,15 +496,19 @@ def _as_latin1(exc: UnicodeError) -> tuple[str, int]:
     return bytes(exc.object[exc.start : exc.end]).decode("latin-1"), exc.end
 
 
-codecs.register_error("tailorcast-latin1", _as_latin1)
-codecs.register_error("tailorcast-cp1252", _as_cp1252)
+# Handler names are process-global: each copy of this module (CDK synth imports a staged copy of
+# the app) registers its own, so a later copy never redirects this one's counting.
+_CP1252_HANDLER = f"tailorcast-cp1252-{id(_FALLBACK):x}"
+_LATIN1_HANDLER = f"tailorcast-latin1-{id(_FALLBACK):x}"
+codecs.register_error(_LATIN1_HANDLER, _as_latin1)
+codecs.register_error(_CP1252_HANDLER, _as_cp1252)
 
 
 def _errors_for(codec: str) -> str:
     if codec == "utf-8":
-        return "tailorcast-cp1252"
+        return _CP1252_HANDLER
     if codec == "cp1252":
-        return "tailorcast-latin1"
+        return _LATIN1_HANDLER
     return "replace"
 
 
