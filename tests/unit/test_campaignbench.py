@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from devstack.campaignbench import (
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def video(i: int, status: str = "completed", every: float = 0.5) -> dict:
+def video(i: int, status: str = "completed", every: float = 0.5) -> dict[str, Any]:
     """Prospect ``i`` starts at i·every s, voices for 0.3 s, renders and publishes for 0.4 s."""
     start = T0 + timedelta(seconds=i * every)
 
@@ -38,7 +39,7 @@ def video(i: int, status: str = "completed", every: float = 0.5) -> dict:
     }
 
 
-def batch(status: str = "completed", **counters: int) -> dict:
+def batch(status: str = "completed", **counters: int) -> dict[str, Any]:
     return {"status": status, "counters": {"cancelled": 0, **counters}}
 
 
