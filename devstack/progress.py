@@ -57,26 +57,31 @@ def watch_batch(
         TextColumn("{task.fields[percent]:>5.1f}%"),
         TextColumn("ETA {task.fields[eta]}"),
     )
-    with _BatchProgress(*columns, console=console, refresh_per_second=4) as bar:
-        task = bar.add_task("pending", total=None, percent=0.0, eta="—")
-        while True:
-            batch = client.batch(campaign_id, batch_id)
-            c = batch.get("counters") or {}
-            total = batch.get("total") or 0
-            bar.counters = counters_text(batch)
-            bar.update(
-                task,
-                description=str(batch["status"]),
-                # Before the batch is prepared its total is unknown: an indeterminate bar.
-                total=total or None,
-                completed=c.get("completed", 0) + c.get("failed", 0),
-                percent=float(batch.get("percent") or 0.0),
-                eta=eta_text(batch.get("eta_seconds")),
-            )
-            if batch["status"] not in ACTIVE:
-                bar.refresh()
-                return batch
+    bar = _BatchProgress(*columns, console=console, refresh_per_second=4)
+    task = bar.add_task("", total=None, percent=0.0, eta="—")
+
+    def show(batch: dict[str, Any]) -> None:
+        c = batch.get("counters") or {}
+        bar.counters = counters_text(batch)
+        bar.update(
+            task,
+            description=str(batch["status"]),
+            # Before the batch is prepared its total is unknown: an indeterminate bar.
+            total=batch.get("total") or None,
+            completed=c.get("completed", 0) + c.get("failed", 0),
+            percent=float(batch.get("percent") or 0.0),
+            eta=eta_text(batch.get("eta_seconds")),
+        )
+
+    batch = client.batch(campaign_id, batch_id)  # an unknown batch fails before a bar is drawn
+    show(batch)
+    with bar:
+        while batch["status"] in ACTIVE:
             sleep(interval)
+            batch = client.batch(campaign_id, batch_id)
+            show(batch)
+        bar.refresh()
+    return batch
 
 
 class _BatchProgress(Progress):
