@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.client import TailorcastClient
+from devstack.progress import watch_batch
 from devstack.samples import ffmpeg_exe, make_base_video, write_prospects_csv
 from devstack.stack import LocalStack
 
@@ -105,7 +106,7 @@ def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> 
     )
     started = time.monotonic()
     batch = client.start_batch(campaign_id)
-    batch = _watch(client, campaign_id, batch["batch_id"], console)
+    batch = watch_batch(client, campaign_id, batch["batch_id"], console)
     seconds = time.monotonic() - started
     videos = client.batch_prospects(campaign_id, batch["batch_id"])
     people = {p["prospect_id"]: p for p in client.prospects(campaign_id)}
@@ -124,14 +125,6 @@ def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> 
     )
     ok = batch["status"] == "completed" and good == batch["total"] and batch["total"] > 0
     return {"ok": ok, "campaign": campaign, "batch": batch, "videos": videos, "decode_errors": checked}
-
-
-def _watch(client: TailorcastClient, campaign_id: str, batch_id: str, console: Console) -> dict[str, Any]:
-    try:
-        from devstack.progress import watch_batch
-    except ImportError:  # pragma: no cover - the progress view is optional for the demo
-        return client.wait_for_batch(campaign_id, batch_id)
-    return watch_batch(client, campaign_id, batch_id, console)
 
 
 def decode_check(url: str) -> str | None:

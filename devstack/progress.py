@@ -6,6 +6,7 @@ the percent and the ETA the server computes, so the CLI and the web app never di
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -15,8 +16,6 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
-
-from chalicelib.domain.render import eta_text
 
 #: A batch in these states may still change; any other state is final.
 ACTIVE = frozenset({"pending", "running"})
@@ -29,6 +28,14 @@ class BatchSource(Protocol):
     """What :func:`watch_batch` needs of :class:`devstack.client.TailorcastClient`."""
 
     def batch(self, campaign_id: str, batch_id: str) -> dict[str, Any]: ...
+
+
+def eta_text(seconds: float | None) -> str:
+    """The API's ``eta_seconds`` as ``1m05s`` / ``42s`` (``—`` when unknown)."""
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(math.ceil(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def counters_text(batch: dict[str, Any]) -> str:

@@ -197,9 +197,7 @@ def prospects(
 ) -> BatchProspects:
     _batch(principal, campaign_id, batch_id)  # 404 for another tenant's or an unknown batch
     ports = deps.render_ports()
-    items = [
-        VideoOut.of(v, ports)
-        for v in ports.videos.list_campaign(principal.account_id, campaign_id)
-        if v.batch_id == batch_id and (query.status is None or v.status is query.status)
-    ]
+    statuses = None if query.status is None else {query.status}
+    videos = render.batch_videos(ports, principal.account_id, campaign_id, batch_id, statuses)
+    items = [VideoOut.of(v, ports) for v in videos]
     return BatchProspects(items=items)

@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -312,6 +311,19 @@ class PreparedBatch:
         return out
 
 
+def batch_videos(
+    ports: RenderPorts,
+    account_id: str,
+    campaign_id: str,
+    batch_id: str,
+    statuses: set[VideoStatus] | frozenset[VideoStatus] | None = None,
+) -> Iterator[ProspectVideo]:
+    """The renders this batch made (or is making), optionally only those in ``statuses``."""
+    for video in ports.videos.list_campaign(account_id, campaign_id):
+        if video.batch_id == batch_id and (statuses is None or video.status in statuses):
+            yield video
+
+
 def manifest_key(batch: RenderBatch) -> str:
     return f"{batch.account_id}/{batch.campaign_id}/batches/{batch.batch_id}/manifest.json"
 
@@ -327,33 +339,27 @@ def prepare_batch(
     batch = ports.batches.get(account_id, campaign_id, batch_id)
     if batch.status not in ACTIVE_BATCH:
         return PreparedBatch(0, "empty", [], None, concurrency)
-    videos = {v.prospect_id: v for v in ports.videos.list_campaign(account_id, campaign_id)}
-    if batch.prepared_at is None:
+    first = batch.prepared_at is None
+    if first:
+        videos = {v.prospect_id: v for v in ports.videos.list_campaign(account_id, campaign_id)}
         queued = _queue(ports, batch, videos)
         ports.batches.set_counters(account_id, campaign_id, batch_id, BatchCounters(queued=len(queued)))
-        batch = _set_batch(
-            ports,
-            batch,
-            total=len(queued),  # `skipped` was stored by _queue: `batch` here predates it
-            prepared_at=utcnow(),
-            mode="distributed" if len(queued) > inline_max else "inline",
-        )
     else:
         queued = []
-        for video in videos.values():
-            if video.batch_id != batch_id or video.status not in ACTIVE_VIDEO:
-                continue
+        for video in batch_videos(ports, account_id, campaign_id, batch_id, ACTIVE_VIDEO):
             if video.status is VideoStatus.SYNTHESIZING:  # interrupted mid-voice: start it again
                 video = _transition(ports, video, {VideoStatus.SYNTHESIZING}, VideoStatus.QUEUED) or video
             queued.append(video)
     items = [{"prospect_id": v.prospect_id, "render_id": v.render_id} for v in queued]
-    if not items:
-        return PreparedBatch(0, "empty", [], None, concurrency)
-    if len(items) > inline_max:
+    mode = "empty" if not items else "distributed" if len(items) > inline_max else "inline"
+    if first:
+        # `skipped` was stored by _queue: `batch` here predates it, so it is not written back.
+        _set_batch(ports, batch, total=len(items), prepared_at=utcnow(), mode=mode)
+    if mode == "distributed":
         key = manifest_key(batch)
         ports.media.put_bytes(key, json.dumps(items).encode(), "application/json")
-        return PreparedBatch(len(items), "distributed", [], key, concurrency)
-    return PreparedBatch(len(items), "inline", items, None, concurrency)
+        return PreparedBatch(len(items), mode, [], key, concurrency)
+    return PreparedBatch(len(items), mode, items, None, concurrency)
 
 
 def _queue(ports: RenderPorts, batch: RenderBatch, videos: dict[str, ProspectVideo]) -> list[ProspectVideo]:
@@ -436,10 +442,9 @@ def finalize_batch(
         batch = _set_batch(ports, batch, status=status, error=reason, finished_at=utcnow())
         # A prospect the Map left unfinished (its own failure step failed, or the batch failed)
         # is failed here, never left "in progress" for ever.
-        for video in ports.videos.list_campaign(account_id, campaign_id):
-            if video.batch_id == batch_id and video.status in ACTIVE_VIDEO:
-                left = f"the render did not finish: {reason}" if reason else "the render did not finish"
-                fail_prospect(ports, account_id, campaign_id, video.prospect_id, video.render_id, left)
+        left = f"the render did not finish: {reason}" if reason else "the render did not finish"
+        for video in batch_videos(ports, account_id, campaign_id, batch_id, ACTIVE_VIDEO):
+            fail_prospect(ports, account_id, campaign_id, video.prospect_id, video.render_id, left)
         batch = ports.batches.get(account_id, campaign_id, batch_id)
     _release(ports, batch)
     _recount_campaign(ports, account_id, campaign_id)
@@ -478,15 +483,11 @@ def cancel_batch(ports: RenderPorts, account_id: str, campaign_id: str, batch_id
     batch = _set_batch(ports, batch, status=RenderBatchStatus.CANCELLED, finished_at=utcnow())
     if batch.execution_arn:
         ports.orchestrator.stop(batch.execution_arn, "cancelled by the seller")
-    for video in ports.videos.list_campaign(account_id, campaign_id):
-        if video.batch_id == batch_id and video.status in (VideoStatus.QUEUED, VideoStatus.SYNTHESIZING):
-            _transition(
-                ports,
-                video,
-                {VideoStatus.QUEUED, VideoStatus.SYNTHESIZING},
-                VideoStatus.PENDING,
-                error="not rendered: the batch was cancelled",
-            )
+    not_started = {VideoStatus.QUEUED, VideoStatus.SYNTHESIZING}
+    for video in batch_videos(ports, account_id, campaign_id, batch_id, not_started):
+        _transition(
+            ports, video, not_started, VideoStatus.PENDING, error="not rendered: the batch was cancelled"
+        )
     _release(ports, batch)
     batch = ports.batches.get(account_id, campaign_id, batch_id)
     _publish(ports, account_id, EVENT_BATCH_COMPLETED, f"{batch_id}.cancelled", batch_event(batch))
@@ -674,17 +675,7 @@ def render_prospect(ports: RenderPorts, step: RenderStep) -> str:
     if video.status is VideoStatus.SYNTHESIZING:
         campaign = ports.campaigns.get(step.account_id, step.campaign_id)
         prospect = ports.prospects.get(step.account_id, step.campaign_id, step.prospect_id)
-        request = media.RenderRequest(
-            account_id=step.account_id,
-            campaign_id=step.campaign_id,
-            prospect_id=step.prospect_id,
-            window=step.window,
-            audio_key=step.audio_key,
-            overlay=overlay_for(campaign.name_card, prospect),
-        )
-        prepared = media.prepare_window(
-            request, step.render_id, campaign, ports.media, ports.uploads, ports.config
-        )
+        prepared = _window_job(ports, step, campaign, overlay_for(campaign.name_card, prospect))
         # The token is stored before the job exists, so its completion always finds it.
         moved = _transition(
             ports,
@@ -717,17 +708,7 @@ def render_prospect(ports: RenderPorts, step: RenderStep) -> str:
     found = ports.jobs.status(video.job_id) if video.job_id else None
     if found is None:  # never submitted, or the service lost it: submit again, same token
         campaign = ports.campaigns.get(step.account_id, step.campaign_id)
-        request = media.RenderRequest(
-            account_id=step.account_id,
-            campaign_id=step.campaign_id,
-            prospect_id=step.prospect_id,
-            window=step.window,
-            audio_key=step.audio_key,
-            overlay=video.overlay,
-        )
-        prepared = media.prepare_window(
-            request, step.render_id, campaign, ports.media, ports.uploads, ports.config
-        )
+        prepared = _window_job(ports, step, campaign, video.overlay)  # the card chosen at first
         _set_job(ports, video, ports.jobs.submit(prepared.job))
         return "resubmitted"
     if found.status == "COMPLETE":
@@ -742,6 +723,20 @@ def render_prospect(ports: RenderPorts, step: RenderStep) -> str:
         ports.callbacks.fail(step.task_token, "MediaConvertError", reason)
         return "job already failed"
     return "waiting"
+
+
+def _window_job(
+    ports: RenderPorts, step: RenderStep, campaign: Campaign, overlay: OverlayText | None
+) -> media.PreparedWindow:
+    request = media.RenderRequest(
+        account_id=step.account_id,
+        campaign_id=step.campaign_id,
+        prospect_id=step.prospect_id,
+        window=step.window,
+        audio_key=step.audio_key,
+        overlay=overlay,
+    )
+    return media.prepare_window(request, step.render_id, campaign, ports.media, ports.uploads, ports.config)
 
 
 def _set_job(ports: RenderPorts, video: ProspectVideo, job_id: str) -> None:
@@ -960,10 +955,3 @@ def _publish(
     except StorageError:
         logger.exception("could not queue webhook deliveries", extra={"event_type": event_type})
         raise
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    minutes, secs = divmod(math.ceil(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,15 @@ from devstack.demo import SELLER_RECORDING as CLIP
 SMOKE_MACHINE = Path(__file__).parent / "state_machines" / "smoke.asl.json"
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[object]:
-    """The real local stack in this process (moto server, Chalice HTTP server, dispatch)."""
+@contextmanager
+def local_stack(state_dir: Path, extra_state_machines: dict[str, Path]) -> Iterator[Any]:
+    """The real local stack in this process (moto server, Chalice HTTP server, dispatch); the
+    process environment and the cached adapters are as before once it stops."""
     from chalicelib import dependencies
     from devstack.stack import LocalStack
 
     saved = dict(os.environ)
-    local = LocalStack(tmp_path / "state", extra_state_machines={"smoke": SMOKE_MACHINE})
+    local = LocalStack(state_dir, extra_state_machines=extra_state_machines)
     local.start()
     try:
         yield local
@@ -29,6 +31,13 @@ def stack(tmp_path: Path) -> Iterator[object]:
         os.environ.clear()
         os.environ.update(saved)
         dependencies.reset()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Any]:
+    """The local stack, with the tests' smoke state machine beside the product's."""
+    with local_stack(tmp_path / "state", {"smoke": SMOKE_MACHINE}) as local:
+        yield local
 
 
 @pytest.fixture

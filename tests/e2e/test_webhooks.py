@@ -4,7 +4,6 @@ on moto's Step Functions, its task Lambda POSTs to a receiver on 127.0.0.1, sign
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ import pytest
 import state_machines
 from chalicelib.domain.webhooks import verify_signature
 from devstack.client import TailorcastClient
+from tests.e2e.conftest import local_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -163,9 +163,6 @@ def quick_retry_stack(tmp_path: Path) -> Iterator[Any]:
     giving up runs end to end in seconds instead of the ~1.5 h the real waits add up to. The
     product file itself is untouched; the test's copy replaces it under the same name.
     """
-    from chalicelib import dependencies
-    from devstack.stack import LocalStack
-
     definition = json.loads((state_machines.DEFINITIONS_DIR / "deliver_webhook.asl.json").read_text())
     [retrier] = [
         r for r in definition["States"]["Deliver"]["Retry"] if r["ErrorEquals"] == ["WebhookDeliveryError"]
@@ -174,16 +171,8 @@ def quick_retry_stack(tmp_path: Path) -> Iterator[Any]:
     quick = tmp_path / "deliver_webhook.asl.json"
     quick.write_text(json.dumps(definition))
 
-    saved = dict(os.environ)
-    local = LocalStack(tmp_path / "state", extra_state_machines={"deliver_webhook": quick})
-    local.start()
-    try:
+    with local_stack(tmp_path / "state", {"deliver_webhook": quick}) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        dependencies.reset()
 
 
 def test_a_receiver_that_always_fails_ends_failed(quick_retry_stack, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]

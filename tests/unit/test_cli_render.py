@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from devstack import progress
 from devstack.client import ApiError
 from tailorcast_cli import main
 
@@ -218,3 +219,10 @@ def test_watch_batch_returns_the_final_state_without_a_real_sleep():
     assert final["status"] == "completed"
     assert slept == [2.5, 2.5]
     assert "ETA" in out.getvalue() and "100.0%" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(None, "—"), (0, "0s"), (5.2, "6s"), (59.5, "1m00s"), (125, "2m05s")]
+)
+def test_eta_text(seconds: float | None, text: str) -> None:
+    assert progress.eta_text(seconds) == text

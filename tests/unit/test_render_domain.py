@@ -1235,13 +1235,6 @@ def test_a_batch_not_yet_prepared_is_not_100_percent_done() -> None:
     assert p.percent == 0.0 and p.eta_seconds is None
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(None, "—"), (0, "0s"), (5.2, "6s"), (59.5, "1m00s"), (125, "2m05s")]
-)
-def test_eta_text(seconds: float | None, text: str) -> None:
-    assert render.eta_text(seconds) == text
-
-
 # --------------------------------------------------------------------------- name card templates
 
 
