@@ -15,6 +15,11 @@ from chalicelib.tasks import webhooks as webhook_tasks
 settings = get_settings()  # validated once, at cold start
 
 app = Chalice(app_name="tailorcast")
+# Files sent as request bodies (a CSV to preview) must reach the Lambda byte for byte: a cp1252
+# export is not UTF-8, so API Gateway has to pass them base64-encoded instead of as text.
+for _content_type in campaigns.CSV_BODY_TYPES:
+    if _content_type not in app.api.binary_types:
+        app.api.binary_types.append(_content_type)
 observability.register(app)
 app.register_middleware(normalize_framework_errors, "http")
 

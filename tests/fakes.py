@@ -6,8 +6,12 @@ both, so a fake can never quietly drift from the real thing.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import copy
 import io
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +21,9 @@ from typing import Any, BinaryIO
 from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor
 from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import (
+    CampaignBusyError,
     ConflictError,
+    FieldIssue,
     InvalidInputError,
     NotFoundError,
     StorageError,
@@ -29,16 +35,27 @@ from chalicelib.domain.models import (
     Campaign,
     CsvImport,
     Page,
+    Plan,
     PronunciationEntry,
     Prospect,
     ProspectVideo,
     RenderBatch,
     User,
     VideoProbe,
+    VideoStatus,
     WebhookDelivery,
     WebhookEndpoint,
+    fold,
+    utcnow,
 )
-from chalicelib.domain.ports import CounterMove, JobStatus, ObjectInfo, PresignedPost
+from chalicelib.domain.ports import (
+    CounterMove,
+    JobStatus,
+    ObjectInfo,
+    PresignedPost,
+    ProspectQuery,
+    ProspectSort,
+)
 from chalicelib.domain.webhooks import EVENT_TYPES
 from chalicelib.media.jobs import JobRequest
 
@@ -63,6 +80,14 @@ class FakeAccountRepository:
         if subject not in self.users:
             raise NotFoundError("user", subject)
         return self.users[subject]
+
+
+def accounts_with(*account_ids: str, plan: Plan = Plan.AGENCY) -> FakeAccountRepository:
+    """A fake account repository holding these accounts (on ``plan``: no prospect limit)."""
+    repo = FakeAccountRepository()
+    for account_id in account_ids:
+        repo.accounts[account_id] = Account(account_id=account_id, name=account_id, plan=plan, version=1)
+    return repo
 
 
 def _page(items: dict[str, object], prefix: str, limit: int, cursor: str | None) -> Page:  # type: ignore[type-arg]
@@ -126,35 +151,171 @@ class FakeCampaignRepository:
 
 
 class FakeProspectRepository:
+    """Prospects in a dict per campaign, with the adapter's uniqueness, import hold, search and
+    pagination semantics (the contract tests hold both to them)."""
+
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Prospect]] = {}
+        self.holders: dict[tuple[str, str], str] = {}
+        self.fail_after: int | None = None  # a bulk writer raises StorageError after storing this many
 
     def _part(self, account_id: str, campaign_id: str) -> dict[str, Prospect]:
         return self.items.setdefault((account_id, campaign_id), {})
 
-    def add(self, prospect: Prospect) -> Prospect:
+    def _check_email(self, prospect: Prospect, other_than: str | None = None) -> None:
+        if (prospect.account_id, prospect.campaign_id) in self.holders:
+            raise ConflictError(
+                "an import is adding prospects to this campaign; try again when it has finished"
+            )
         part = self._part(prospect.account_id, prospect.campaign_id)
-        if any(p.email_key == prospect.email_key for p in part.values()):
+        if any(p.email_key == prospect.email_key and p.prospect_id != other_than for p in part.values()):
             raise ConflictError(f"a prospect with email {prospect.email_key!r} is already in this campaign")
+
+    def add(self, prospect: Prospect) -> Prospect:
+        self._check_email(prospect)
         stored = prospect.model_copy(update={"version": 1})
-        part[f"PROSPECT#{prospect.prospect_id}"] = stored
+        self._part(prospect.account_id, prospect.campaign_id)[f"PROSPECT#{prospect.prospect_id}"] = stored
         return stored
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect:
         found = self._part(account_id, campaign_id).get(f"PROSPECT#{prospect_id}")
         if found is None:
             raise NotFoundError("prospect", prospect_id)
-        return found
+        return found.model_copy(deep=True)
+
+    def save(self, prospect: Prospect) -> Prospect:
+        current = self.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
+        if current.version != prospect.version:
+            raise ConflictError(f"prospect {prospect.prospect_id!r} was changed concurrently")
+        if current.email_key != prospect.email_key:
+            self._check_email(prospect, other_than=prospect.prospect_id)
+        stored = prospect.model_copy(update={"version": prospect.version + 1, "updated_at": utcnow()})
+        self._part(prospect.account_id, prospect.campaign_id)[f"PROSPECT#{prospect.prospect_id}"] = stored
+        return stored.model_copy(deep=True)
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        prospect_id: str,
+        change: Callable[[Prospect], Prospect | None],
+    ) -> Prospect:
+        current = self.get(account_id, campaign_id, prospect_id)
+        changed = change(current)
+        return current if changed is None else self.save(changed)
 
     def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[Prospect]:
-        return _page(self._part(account_id, campaign_id), "PROSPECT#", limit, cursor)  # type: ignore[arg-type]
+        return self.search(account_id, campaign_id, ProspectQuery(), limit, cursor)
+
+    def search(
+        self, account_id: str, campaign_id: str, query: ProspectQuery, limit: int, cursor: str | None
+    ) -> Page[Prospect]:
+        def key(p: Prospect) -> tuple[Any, ...]:
+            if query.sort is ProspectSort.NAME:
+                return (fold(f"{p.first_name} {p.last_name or ''}")[:200], p.prospect_id)
+            if query.sort is ProspectSort.EMAIL:
+                return (p.email_key,)
+            if query.sort is ProspectSort.COMPANY:
+                return (fold(p.company or "")[:200] or "\U0010ffff", p.prospect_id)
+            if query.sort is ProspectSort.STATUS or query.status is not None:
+                return (list(VideoStatus).index(p.video_status), p.prospect_id)
+            return (p.prospect_id,)
+
+        needle = fold(query.search or "")
+        chosen = [
+            p
+            for p in self._part(account_id, campaign_id).values()
+            if (query.status is None or p.video_status is query.status)
+            and needle in fold(f"{p.first_name} {p.last_name or ''} {p.email} {p.company or ''}")
+        ]
+        chosen.sort(key=key, reverse=query.descending)
+        fingerprint = repr((needle, query.status, query.sort, query.descending))
+        start = 0
+        if cursor is not None:
+            try:
+                given, after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            except (ValueError, TypeError, binascii.Error) as exc:
+                raise _bad_cursor() from exc
+            if given != fingerprint:
+                raise _bad_cursor()
+            start = next((i + 1 for i, p in enumerate(chosen) if p.prospect_id == after), len(chosen))
+        page = chosen[start : start + limit]
+        more = start + limit < len(chosen)
+        token = (
+            base64.urlsafe_b64encode(json.dumps([fingerprint, page[-1].prospect_id]).encode()).decode()
+            if more and page
+            else None
+        )
+        return Page(items=[p.model_copy(deep=True) for p in page], cursor=token)
+
+    def iter_campaign(self, account_id: str, campaign_id: str) -> Iterator[Prospect]:
+        for _, prospect in sorted(self._part(account_id, campaign_id).items()):
+            yield prospect.model_copy(deep=True)
+
+    def email_keys(self, account_id: str, campaign_id: str) -> set[str]:
+        return {p.email_key for p in self._part(account_id, campaign_id).values()}
+
+    def count_by_status(self, account_id: str, campaign_id: str) -> dict[VideoStatus, int]:
+        counts = dict.fromkeys(VideoStatus, 0)
+        for prospect in self._part(account_id, campaign_id).values():
+            counts[prospect.video_status] += 1
+        return counts
+
+    def set_video_status(self, video: ProspectVideo) -> None:
+        """What the DynamoDB video repository does in the same transaction as a video's move."""
+        part = self._part(video.account_id, video.campaign_id)
+        prospect = part.get(f"PROSPECT#{video.prospect_id}")
+        if prospect is None:
+            return
+        update: dict[str, Any] = {"video_status": video.status, "video_error": video.error or None}
+        if video.status is VideoStatus.COMPLETED and video.completed_at is not None:
+            update["video_generated_at"] = video.completed_at
+        part[f"PROSPECT#{video.prospect_id}"] = prospect.model_copy(update=update)
 
     def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
         if self._part(account_id, campaign_id).pop(f"PROSPECT#{prospect_id}", None) is None:
             raise NotFoundError("prospect", prospect_id)
 
+    @contextlib.contextmanager
+    def bulk_writer(self, account_id: str, campaign_id: str, owner: str) -> Iterator[_FakeWriter]:
+        held = self.holders.get((account_id, campaign_id))
+        if held is not None and held != owner:
+            raise CampaignBusyError(
+                "another import is adding prospects to this campaign; try again when it has finished"
+            )
+        self.holders[(account_id, campaign_id)] = owner
+        part = self._part(account_id, campaign_id)
+        writer = _FakeWriter(part, {p.email_key for p in part.values()}, self.fail_after)
+        try:
+            yield writer
+        finally:
+            del self.holders[(account_id, campaign_id)]
+
     def delete_campaign(self, account_id: str, campaign_id: str) -> int:
         return len(self.items.pop((account_id, campaign_id), {}))
+
+
+class _FakeWriter:
+    def __init__(self, part: dict[str, Prospect], existing: set[str], fail_after: int | None) -> None:
+        self._part = part
+        self.existing = existing
+        self.written = 0
+        self._fail_after = fail_after
+
+    def add(self, prospect: Prospect) -> None:
+        if self._fail_after is not None and self.written >= self._fail_after:
+            raise StorageError("the prospects could not be stored")
+        self._part[f"PROSPECT#{prospect.prospect_id}"] = prospect.model_copy(update={"version": 1})
+        self.written += 1
+
+    def flush(self) -> None:
+        return None
+
+
+def _bad_cursor() -> InvalidInputError:
+    return InvalidInputError(
+        "invalid cursor", [FieldIssue("query.cursor", "not a cursor from a previous page of this listing")]
+    )
 
 
 class FakeCsvImportRepository:
@@ -339,10 +500,15 @@ class FakeVideoRepository:
     """One :class:`ProspectVideo` per prospect, with the DynamoDB adapter's version semantics:
     version 0 creates (and conflicts if one exists), version N overwrites only version N."""
 
-    def __init__(self, batches: FakeRenderBatchRepository | None = None) -> None:
+    def __init__(
+        self,
+        batches: FakeRenderBatchRepository | None = None,
+        prospects: FakeProspectRepository | None = None,
+    ) -> None:
         self.items: dict[tuple[str, str, str], ProspectVideo] = {}
         self._lock = threading.RLock()
         self.batches = batches
+        self.prospects = prospects  # given, a video's status is copied onto its prospect
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
         found = self.items.get((account_id, campaign_id, prospect_id))
@@ -358,6 +524,8 @@ class FakeVideoRepository:
                 raise ConflictError(f"the video of prospect {video.prospect_id!r} was changed concurrently")
             stored = video.model_copy(update={"version": video.version + 1}, deep=True)
             self.items[key] = stored
+            if self.prospects is not None:
+                self.prospects.set_video_status(stored)
         return stored.model_copy(deep=True)
 
     def update(

@@ -58,6 +58,7 @@ class RouteDoc:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
+    raw_body: tuple[str, ...] = ()  # content types of a non-JSON body (a file), if any
 
 
 ROUTES: list[RouteDoc] = []
@@ -138,12 +139,15 @@ def route(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
+    raw_body: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view.
 
     The view receives ``principal`` (unless ``public``), ``body`` and ``query`` models (when
     declared) and the URI parameters as keyword arguments, and returns a pydantic model, a
-    :class:`chalice.Response`, or ``None`` (for 204).
+    :class:`chalice.Response`, or ``None`` (for 204). A view that takes a file instead of JSON
+    names its content types in ``raw_body`` and receives the bytes as ``raw`` (API Gateway must
+    list them as binary types, so that no byte is re-encoded on the way).
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,6 +163,9 @@ def route(
                     kwargs["principal"] = principal
                 if body is not None:
                     kwargs["body"] = _parse_body(request.raw_body, body)
+                if raw_body:
+                    raw = request.raw_body
+                    kwargs["raw"] = raw.encode() if isinstance(raw, str) else (raw or b"")
                 if query is not None:
                     kwargs["query"] = _parse_query(dict(request.query_params or {}), query)
                 result = view(**kwargs)
@@ -185,8 +192,11 @@ def route(
                 headers={"Content-Type": "application/json"},
             )
 
-        bp.route(path, methods=[method])(handler)
-        ROUTES.append(RouteDoc(path, method, summary, public, status, body, query, response))
+        if raw_body:
+            bp.route(path, methods=[method], content_types=list(raw_body))(handler)
+        else:
+            bp.route(path, methods=[method])(handler)
+        ROUTES.append(RouteDoc(path, method, summary, public, status, body, query, response, raw_body))
         return handler
 
     return decorator

@@ -13,7 +13,10 @@ from chalicelib.api.schemas import (
     CampaignUpdate,
     CsvImportList,
     CsvImportOut,
+    ImportPreviewOut,
+    ImportPreviewQuery,
     PageQuery,
+    PreviewProspect,
     UploadOut,
     UploadRequest,
 )
@@ -23,6 +26,8 @@ from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
+#: A CSV sent as the request body (listed as binary types in API Gateway: bytes arrive unchanged).
+CSV_BODY_TYPES = ("text/csv", "application/csv", "application/octet-stream", "text/plain")
 
 
 def _with_etag(out: CampaignOut, status: int = 200) -> Response:
@@ -124,6 +129,7 @@ def request_upload(principal: Principal, campaign_id: str, body: UploadRequest) 
         max_video_bytes=settings.max_video_bytes,
         max_csv_bytes=settings.max_csv_bytes,
         ttl_seconds=settings.upload_url_ttl_seconds,
+        mapping={c: str(t) for c, t in body.mapping.items()} if body.mapping is not None else None,
     )
     return UploadOut(
         upload_id=ticket.upload_id,
@@ -143,6 +149,48 @@ def list_imports(principal: Principal, campaign_id: str) -> CsvImportList:
     deps.get_campaign_repo().get(principal.account_id, campaign_id)
     items = deps.get_import_repo().list(principal.account_id, campaign_id)
     return CsvImportList(items=[CsvImportOut.of(i) for i in items])
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/imports/preview",
+    "POST",
+    summary="What importing a prospects CSV (the request body) would do, writing nothing",
+    query=ImportPreviewQuery,
+    response=ImportPreviewOut,
+    raw_body=CSV_BODY_TYPES,
+)
+def preview_import(
+    principal: Principal, campaign_id: str, query: ImportPreviewQuery, raw: bytes
+) -> ImportPreviewOut:
+    found = query.column_mapping()
+    mapping = {column: str(target) for column, target in found.items()} if found is not None else None
+    preview = campaigns.preview_import(
+        deps.get_account_repo(),
+        deps.get_campaign_repo(),
+        deps.get_prospect_repo(),
+        principal.account_id,
+        campaign_id,
+        raw,
+        mapping=mapping,
+        sample=query.sample,
+        max_csv_bytes=get_settings().max_csv_bytes,
+    )
+    return ImportPreviewOut(
+        encoding=preview.encoding,
+        delimiter=preview.delimiter,
+        mapping=preview.mapping,
+        total_rows=preview.total_rows,
+        valid=preview.valid,
+        duplicates=preview.duplicates,
+        failed=preview.failed,
+        errors=preview.errors,
+        warnings=preview.warnings,
+        prospects=[
+            PreviewProspect.model_validate(p.model_dump(include=set(PreviewProspect.model_fields)))
+            for p in preview.prospects
+        ],
+    )
 
 
 @route(

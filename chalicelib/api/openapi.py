@@ -45,6 +45,11 @@ def document() -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": REF.format(model=r.body.__name__)}}},
             }
+        if r.raw_body:
+            op["requestBody"] = {
+                "required": True,
+                "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in r.raw_body},
+            }
         if not r.public:
             op["security"] = [{"bearer": []}]
         paths.setdefault(r.path, {})[r.method.lower()] = op

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.errors import FieldIssue, InvalidInputError, issues_from_validation
 from chalicelib.domain.models import (
     Account,
     BaseVideo,
@@ -76,11 +79,46 @@ class CampaignPage(BaseModel):
     cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
+#: What a CSV column can be mapped to (prospect fields, "custom" or "ignore").
+MappingTarget = Literal[
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "company",
+    "title",
+    "phone",
+    "website",
+    "linkedin_url",
+    "pronunciation",
+    "custom",
+    "ignore",
+]
+ColumnMapping = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=256)], MappingTarget],
+    Field(
+        max_length=1000,
+        description="source column → field; columns not named are mapped automatically "
+        "(`full_name` is split into first and last name; `custom` keeps the column as a "
+        "`{variable}`; `ignore` drops it)",
+    ),
+]
+
+
 class UploadRequest(Strict):
     kind: UploadKind
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(min_length=3, max_length=100)
     size_bytes: int = Field(gt=0, description="the file's exact size; checked again on arrival")
+    mapping: ColumnMapping | None = Field(
+        default=None, description="prospects CSV only: override the automatic column mapping"
+    )
+
+    @model_validator(mode="after")
+    def _mapping_only_for_csv(self) -> UploadRequest:
+        if self.mapping is not None and self.kind is not UploadKind.PROSPECTS_CSV:
+            raise ValueError("mapping is only for a prospects_csv upload")
+        return self
 
 
 class UploadOut(BaseModel):
@@ -102,14 +140,76 @@ class CsvImportOut(BaseModel):
     imported: int
     duplicates: int
     failed: int
-    errors: list[RowError]
-    reason: str | None
+    errors: list[RowError] = Field(description="each rejected row: row number (header = 1), field, reason")
+    reason: str | None = Field(description="why the whole file was rejected or the import stopped")
+    encoding: str | None = Field(description="how the file was read: utf-8, utf-8-sig, utf-16, cp1252…")
+    delimiter: str | None
+    mapping: dict[str, str] = Field(description="source column → field, custom or ignore, in file order")
+    requested_mapping: dict[str, str] | None = Field(description="the override given with the upload")
+    warnings: list[str]
     created_at: datetime
     completed_at: datetime | None
 
     @classmethod
     def of(cls, i: CsvImport) -> CsvImportOut:
         return cls.model_validate(i.model_dump(exclude={"account_id", "campaign_id", "key", "version"}))
+
+
+class ImportPreviewQuery(Strict):
+    sample: int = Field(default=20, ge=0, le=500, description="how many normalized prospects to return")
+    mapping: str | None = Field(
+        default=None,
+        max_length=100_000,
+        description='a JSON object overriding the column mapping, e.g. {"E-mail": "email"}',
+    )
+
+    def column_mapping(self) -> dict[str, MappingTarget] | None:
+        """The ``mapping`` parameter, parsed and checked like an upload's."""
+        if self.mapping is None:
+            return None
+        try:
+            data = json.loads(self.mapping)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                "the query string is invalid", [FieldIssue("query.mapping", "must be a JSON object")]
+            ) from exc
+        try:
+            return _MAPPING.validate_python(data)
+        except ValidationError as exc:
+            raise InvalidInputError(
+                "the query string is invalid", issues_from_validation(exc, "query.mapping")
+            ) from exc
+
+
+_MAPPING: TypeAdapter[dict[str, MappingTarget]] = TypeAdapter(ColumnMapping)
+
+
+class PreviewProspect(BaseModel):
+    first_name: str
+    last_name: str | None
+    email: str
+    company: str | None
+    title: str | None
+    phone: str | None
+    website: str | None
+    linkedin_url: str | None
+    pronunciation: str | None
+    custom_fields: dict[str, str]
+
+
+class ImportPreviewOut(BaseModel):
+    """What importing the file would do; nothing was written."""
+
+    encoding: str
+    delimiter: str
+    mapping: dict[str, str] = Field(description="source column → field, custom or ignore, in file order")
+    total_rows: int
+    valid: int = Field(description="rows that would be imported (valid, new, within the plan's limit)")
+    duplicates: int = Field(description="rows whose email is already in the file or the campaign")
+    failed: int
+    errors: list[RowError]
+    warnings: list[str]
+    prospects: list[PreviewProspect] = Field(description="the first `sample` valid rows, normalized")
 
 
 class CsvImportList(BaseModel):

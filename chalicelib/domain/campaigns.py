@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from chalicelib.domain import prospects_csv
 from chalicelib.domain.errors import (
     FieldIssue,
     InvalidInputError,
     PreconditionFailedError,
+    UploadRejectedError,
     issues_from_validation,
 )
 from chalicelib.domain.models import (
+    PROSPECTS_PER_CAMPAIGN,
     BaseVideo,
     Campaign,
     CsvImport,
@@ -23,6 +27,7 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import (
+    AccountRepository,
     CampaignRepository,
     CsvImportRepository,
     ObjectStore,
@@ -135,6 +140,7 @@ def request_upload(
     max_video_bytes: int,
     max_csv_bytes: int,
     ttl_seconds: int,
+    mapping: dict[str, str] | None = None,
 ) -> UploadTicket:
     """Issue a presigned POST for a base video or a prospects CSV, and record what to expect.
 
@@ -168,7 +174,49 @@ def request_upload(
                 import_id=key.upload_id,
                 filename=key.filename,
                 key=key.key,
+                requested_mapping=mapping,
             )
         )
     post = uploads.presign_post(key.key, content_type, limit, ttl_seconds)
     return UploadTicket(upload_id=key.upload_id, kind=kind, key=key.key, post=post, max_bytes=limit)
+
+
+def preview_import(
+    accounts: AccountRepository,
+    campaigns: CampaignRepository,
+    prospects: ProspectRepository,
+    account_id: str,
+    campaign_id: str,
+    data: bytes,
+    *,
+    mapping: dict[str, str] | None,
+    sample: int,
+    max_csv_bytes: int,
+) -> prospects_csv.Preview:
+    """What importing ``data`` into the campaign would do (duplicates against the campaign's
+    prospects and the plan's limit included), without writing anything.
+
+    Raises
+    ------
+    NotFoundError
+        No such campaign for this account.
+    UploadRejectedError
+        The file is over the size limit, empty, binary, or lacks an email or name column.
+    InvalidInputError
+        ``mapping`` names an unknown field or maps two columns to one field.
+    """
+    campaigns.get(account_id, campaign_id)
+    if len(data) > max_csv_bytes:
+        raise UploadRejectedError(
+            f"the file is {len(data) / 2**20:.1f} MB, over the {max_csv_bytes / 2**20:.0f} MB limit; split it"
+        )
+    existing = prospects.email_keys(account_id, campaign_id)
+    return prospects_csv.preview_prospects(
+        io.BytesIO(data),
+        account_id=account_id,
+        campaign_id=campaign_id,
+        mapping=mapping,
+        existing=existing,
+        sample=sample,
+        max_prospects=PROSPECTS_PER_CAMPAIGN[accounts.get(account_id).plan],
+    )

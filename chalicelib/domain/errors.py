@@ -73,6 +73,10 @@ class ConflictError(TailorcastError):
     code = "conflict"
 
 
+class CampaignBusyError(ConflictError):
+    """Another import is adding prospects to the campaign right now."""
+
+
 class LimitExceededError(TailorcastError):
     """A size, count or plan limit would be exceeded."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from chalicelib.domain import media, prospects_csv
 from chalicelib.domain import uploads as rules
 from chalicelib.domain.errors import (
+    CampaignBusyError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
@@ -23,6 +25,7 @@ from chalicelib.domain.errors import (
     UploadRejectedError,
 )
 from chalicelib.domain.models import (
+    PROSPECTS_PER_CAMPAIGN,
     BaseVideo,
     Campaign,
     CampaignStatus,
@@ -33,16 +36,21 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import (
+    AccountRepository,
     CampaignRepository,
     CsvImportRepository,
     MediaProbe,
     ObjectStore,
     ProspectRepository,
+    ProspectWriter,
 )
 
 logger = logging.getLogger(__name__)
 
 CSV_SNIFF_BYTES = 64 * 1024
+#: Seconds to wait, in turn, while another import of the same campaign finishes (a 50,000-row
+#: import takes well under a minute); then the upload is rejected with the reason.
+HOLD_WAITS: tuple[float, ...] = (1, 2, 4, 8, 15, 30, 30, 30)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ LadderStarter = Callable[[Campaign], str]
 
 def ingest_upload(
     key: str,
+    accounts: AccountRepository,
     campaigns: CampaignRepository,
     imports: CsvImportRepository,
     prospects: ProspectRepository,
@@ -92,7 +101,7 @@ def ingest_upload(
     try:
         if parsed.kind is UploadKind.BASE_VIDEO:
             return _ingest_video(parsed, campaigns, store, probe, limits, start_ladder)
-        return _ingest_csv(parsed, campaigns, imports, prospects, store, limits)
+        return _ingest_csv(parsed, accounts, campaigns, imports, prospects, store, limits)
     except NotFoundError:
         # Campaign deleted (or never requested this upload) before the event arrived.
         logger.info("upload for a missing campaign or import ignored")
@@ -200,6 +209,7 @@ def _set_base_video(
 
 def _ingest_csv(
     key: rules.UploadKey,
+    accounts: AccountRepository,
     campaigns: CampaignRepository,
     imports: CsvImportRepository,
     prospects: ProspectRepository,
@@ -263,22 +273,43 @@ def _ingest_csv(
         record = imports.save(record.model_copy(update=outcome()))
 
     status, reason = CsvImportStatus.COMPLETED, None
+    limit = PROSPECTS_PER_CAMPAIGN[accounts.get(key.account_id).plan]
+    writer: ProspectWriter | None = None
     try:
-        with store.open_stream(key.key) as body:
-            parsed = prospects_csv.read_prospects_csv(body)
-            prospects_csv.import_prospects(
-                parsed, key.account_id, key.campaign_id, prospects, tally=tally, on_progress=save_progress
-            )
+        for wait in (*HOLD_WAITS, None):
+            try:
+                with store.open_stream(key.key) as body:
+                    parsed = prospects_csv.read_prospects_csv(body, record.requested_mapping)
+                    with prospects.bulk_writer(key.account_id, key.campaign_id, key.upload_id) as writer:
+                        prospects_csv.import_prospects(
+                            parsed,
+                            key.account_id,
+                            key.campaign_id,
+                            writer,
+                            tally=tally,
+                            max_prospects=limit,
+                            on_progress=save_progress,
+                        )
+                break
+            except CampaignBusyError:
+                if wait is None:
+                    raise
+                logger.info("another import holds the campaign; waiting", extra={"seconds": wait})
+                time.sleep(wait)
     except (UploadRejectedError, InvalidInputError) as exc:
+        status, reason = CsvImportStatus.REJECTED, exc.message
+    except CampaignBusyError as exc:  # another import held the campaign for too long
         status, reason = CsvImportStatus.REJECTED, exc.message
     except Exception:
         # What was imported stays imported (and counted); importing the file again adds the rest.
         logger.exception("the prospects import stopped", extra={"row": tally.last_row})
-        status = CsvImportStatus.REJECTED
+        status = CsvImportStatus.FAILED
         reason = (
             f"the import stopped at row {tally.last_row:,} because of a problem on our side; upload the "
             "file again to import the rest (prospects already imported are skipped as duplicates)"
         )
+    if writer is not None:
+        tally.imported = writer.written
     if tally.imported:
 
         def count_imported(c: Campaign) -> Campaign:

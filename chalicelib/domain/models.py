@@ -6,6 +6,8 @@ by it, so a lookup without the caller's account can never reach another tenant's
 
 from __future__ import annotations
 
+import secrets
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -18,6 +20,11 @@ T = TypeVar("T")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_watch_token() -> str:
+    """The secret in a prospect's watch link (``/w/{token}``): 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
 
 
 def new_id(prefix: str) -> str:
@@ -34,6 +41,16 @@ class Plan(StrEnum):
     STARTER = "starter"
     PRO = "pro"
     AGENCY = "agency"
+
+
+#: Prospects one campaign may hold, per plan (the seed's matrix; None: no limit). Billing will
+#: enforce plans; imports already stop here.
+PROSPECTS_PER_CAMPAIGN: dict[Plan, int | None] = {
+    Plan.TRIAL: 100,
+    Plan.STARTER: 500,
+    Plan.PRO: 2_000,
+    Plan.AGENCY: None,
+}
 
 
 class AccountStatus(StrEnum):
@@ -293,6 +310,7 @@ class Prospect(Entity):
     linkedin_url: str | None = Field(default=None, max_length=2048)
     pronunciation: str | None = Field(default=None, max_length=200)
     custom_fields: dict[str, str] = Field(default_factory=dict)
+    watch_token: str = Field(default_factory=new_watch_token, min_length=16, max_length=64)
     video_status: VideoStatus = VideoStatus.PENDING
     video_error: str | None = None
     video_generated_at: datetime | None = None
@@ -307,6 +325,17 @@ class Prospect(Entity):
     def email_key(self) -> str:
         return normalize_email(str(self.email))
 
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() if self.last_name else self.first_name
+
+
+def fold(text: str) -> str:
+    """Text as compared by search and sort: case-folded, accents dropped, whitespace collapsed
+    (``"  José MÜLLER "`` → ``"jose muller"``)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+
 
 def normalize_email(email: str) -> str:
     """Emails are unique per campaign case-insensitively (seed: UNIQUE(project_id, email))."""
@@ -318,7 +347,8 @@ class CsvImportStatus(StrEnum):
     RECEIVED = "received"
     PROCESSING = "processing"
     COMPLETED = "completed"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # the file (or the campaign's state) was refused: ``reason`` says why
+    FAILED = "failed"  # stopped by a problem on our side; what was imported stays
 
 
 class RowError(Entity):
@@ -344,6 +374,7 @@ class CsvImport(Entity):
     encoding: str | None = None  # the Python codec the file was read with ("utf-8", "cp1252", …)
     delimiter: str | None = None
     mapping: dict[str, str] = Field(default_factory=dict)  # source column → field, "custom" or "ignore"
+    requested_mapping: dict[str, str] | None = None  # the seller's override, given with the upload
     warnings: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
@@ -388,7 +419,8 @@ class ProspectVideo(Entity):
     prefix: str | None = None  # media bucket prefix of this render's objects
     master: str | None = None  # set when completed, relative to ``prefix`` like the rest
     poster: str | None = None
-    preview: str | None = None
+    preview: str | None = None  # animated WebP
+    gif: str | None = None  # the same animation as a GIF (for email clients without WebP)
     download: str | None = None
     new_bytes: int = 0  # storage this prospect added on top of the shared base
     error: str | None = None

@@ -7,7 +7,9 @@ in-memory fakes that the same contract tests run against.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -23,6 +25,7 @@ from chalicelib.domain.models import (
     RenderBatch,
     User,
     VideoProbe,
+    VideoStatus,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -79,6 +82,55 @@ class CampaignRepository(Protocol):
     def delete(self, account_id: str, campaign_id: str) -> None: ...
 
 
+class ProspectSort(StrEnum):
+    """Orders a campaign's prospects can be listed in (each is served by an index)."""
+
+    CREATED = "created"  # when the prospect was added (the default; newest first)
+    NAME = "name"  # first name, then last name, case-insensitively
+    EMAIL = "email"
+    COMPANY = "company"  # prospects without a company come last
+    STATUS = "status"  # video status, then when added
+
+
+@dataclass(frozen=True)
+class ProspectQuery:
+    """Which of a campaign's prospects to list, and in what order.
+
+    ``search`` matches, case- and accent-insensitively, anywhere in the first name, last name,
+    email or company; ``status`` keeps one video status.
+    """
+
+    search: str | None = None
+    status: VideoStatus | None = None
+    sort: ProspectSort = ProspectSort.CREATED
+    descending: bool = True
+
+
+class ProspectWriter(Protocol):
+    """Adds many prospects to one campaign quickly (a CSV import), while it holds the campaign.
+
+    Got from :meth:`ProspectRepository.bulk_writer`. ``existing`` holds the normalized emails
+    already in the campaign when the writer opened; the caller skips those (and repeats) and
+    :meth:`add` s the rest. Writes are buffered and sent in parallel batches; ``written`` counts
+    the prospects known to be stored.
+    """
+
+    existing: set[str]
+    written: int
+
+    def add(self, prospect: Prospect) -> None:
+        """Queue one prospect (its email must not be in ``existing`` nor added before)."""
+
+    def flush(self) -> None:
+        """Wait until everything queued is stored.
+
+        Raises
+        ------
+        StorageError
+            If a batch could not be stored (``written`` still counts what was).
+        """
+
+
 class ProspectRepository(Protocol):
     def add(self, prospect: Prospect) -> Prospect:
         """Add a prospect; its normalized email must be unique in its campaign.
@@ -86,13 +138,82 @@ class ProspectRepository(Protocol):
         Raises
         ------
         ConflictError
-            If the campaign already has a prospect with that email.
+            If the campaign already has a prospect with that email, or an import is writing to
+            the campaign right now.
         """
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect: ...
     def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[Prospect]: ...
+
+    def search(
+        self, account_id: str, campaign_id: str, query: ProspectQuery, limit: int, cursor: str | None
+    ) -> Page[Prospect]:
+        """One page of the campaign's prospects matching ``query``, in its order.
+
+        A page holds at most ``limit`` prospects and may hold fewer even when more match (the
+        store stops after reading a bounded number of items); follow ``cursor`` until it is
+        ``None``. A cursor is only valid with the same query.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``cursor`` is malformed or was made for another query.
+        """
+
+    def iter_campaign(self, account_id: str, campaign_id: str) -> Iterator[Prospect]:
+        """Every prospect of the campaign, oldest first, read page by page."""
+
+    def save(self, prospect: Prospect) -> Prospect:
+        """Store a changed prospect (version-checked); returns it with its new version.
+
+        A changed email must stay unique in the campaign.
+
+        Raises
+        ------
+        NotFoundError
+            If the prospect was deleted.
+        ConflictError
+            If it changed since it was read, its new email is taken, or an import is running.
+        """
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        prospect_id: str,
+        change: Callable[[Prospect], Prospect | None],
+    ) -> Prospect:
+        """Read-change-save with retries on version conflicts; ``change`` returning ``None``
+        leaves the prospect as it is."""
+
     def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None: ...
+
+    def email_keys(self, account_id: str, campaign_id: str) -> set[str]:
+        """The normalized emails of the campaign's prospects (read without the rest of them)."""
+
+    def count_by_status(self, account_id: str, campaign_id: str) -> dict[VideoStatus, int]:
+        """How many of the campaign's prospects are in each video status (every status listed)."""
+
+    def bulk_writer(
+        self, account_id: str, campaign_id: str, owner: str
+    ) -> AbstractContextManager[ProspectWriter]:
+        """Hold the campaign's prospects for a bulk import by ``owner`` (an import id).
+
+        While held, :meth:`add` and email changes through :meth:`save` in that campaign are
+        refused with ``ConflictError``; leaving the context flushes and releases it. A holder that
+        dies releases it after :data:`IMPORT_LEASE_SECONDS`.
+
+        Raises
+        ------
+        ConflictError
+            If another import holds the campaign.
+        """
+
     def delete_campaign(self, account_id: str, campaign_id: str) -> int: ...
+
+
+#: How long a bulk import may hold a campaign's prospects without finishing (a Lambda lives 15 min).
+IMPORT_LEASE_SECONDS = 15 * 60
 
 
 class CsvImportRepository(Protocol):

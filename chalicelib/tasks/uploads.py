@@ -25,6 +25,7 @@ def on_upload(event: S3Event) -> dict[str, Any]:
     """Registered in ``app.py`` against the configured uploads bucket (``uploads/`` prefix)."""
     outcome = ingest_upload(
         event.key,  # chalice has already URL-decoded the key
+        deps.get_account_repo(),
         deps.get_campaign_repo(),
         deps.get_import_repo(),
         deps.get_prospect_repo(),

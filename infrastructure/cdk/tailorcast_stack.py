@@ -211,6 +211,7 @@ class TailorcastStack(Stack):
             "AttributeDefinitions",
             "KeySchema",
             "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
         }
         if unmapped:
             raise ValueError(f"table_definition sets {sorted(unmapped)}; map them in the stack")
@@ -240,6 +241,15 @@ class TailorcastStack(Stack):
                 projection_type=dynamodb.ProjectionType[projection["ProjectionType"]],
                 non_key_attributes=projection.get("NonKeyAttributes"),
                 **_key_props(index["KeySchema"], types),
+            )
+        for index in definition.get("LocalSecondaryIndexes", []):
+            projection = index["Projection"]
+            keys = [k for k in index["KeySchema"] if k["KeyType"] == "RANGE"]
+            table.add_local_secondary_index(
+                index_name=index["IndexName"],
+                sort_key=_key_props(keys, types)["sort_key"],
+                projection_type=dynamodb.ProjectionType[projection["ProjectionType"]],
+                non_key_attributes=projection.get("NonKeyAttributes"),
             )
         return table
 

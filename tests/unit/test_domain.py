@@ -98,6 +98,7 @@ def test_stored_size_and_text_checks() -> None:
 @pytest.fixture
 def world():  # type: ignore[no-untyped-def]
     return {
+        "accounts": fakes.accounts_with(A),
         "campaigns": fakes.FakeCampaignRepository(),
         "prospects": fakes.FakeProspectRepository(),
         "imports": fakes.FakeCsvImportRepository(),
@@ -148,6 +149,7 @@ def test_ingest_valid_rejected_and_ignored(world) -> None:  # type: ignore[no-un
 
     run = lambda key: ingest_upload(
         key,
+        world["accounts"],
         world["campaigns"],
         world["imports"],
         world["prospects"],
@@ -181,6 +183,7 @@ def test_ingest_never_leaves_the_base_processing_when_the_encoder_refuses(world)
 
     outcome = ingest_upload(
         t.key,
+        world["accounts"],
         world["campaigns"],
         world["imports"],
         world["prospects"],
@@ -205,6 +208,7 @@ def test_ingest_unexpected_probe_crash_fails_the_base_with_a_reason(world) -> No
 
     outcome = ingest_upload(
         t.key,
+        world["accounts"],
         world["campaigns"],
         world["imports"],
         world["prospects"],

@@ -56,7 +56,7 @@ class World:
         self.campaigns = fakes.FakeCampaignRepository()
         self.prospects = fakes.FakeProspectRepository()
         self.batches = fakes.FakeRenderBatchRepository()
-        self.videos = fakes.FakeVideoRepository(self.batches)
+        self.videos = fakes.FakeVideoRepository(self.batches, prospects=self.prospects)
         self.uploads = fakes.FakeObjectStore("tailorcast-test-uploads")
         self.media = fakes.FakeObjectStore("tailorcast-test-media")
         self.jobs = fakes.FakeMediaJobs()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain import campaigns as svc
 from chalicelib.domain import prospects_csv as pc
-from chalicelib.domain.errors import InvalidInputError, StorageError, UploadRejectedError
+from chalicelib.domain.errors import InvalidInputError, UploadRejectedError
 from chalicelib.domain.ingest import IngestLimits, ingest_upload
 from chalicelib.domain.models import CsvImportStatus, Prospect, UploadKind, VideoProbe, new_id
 from tests import fakes
@@ -30,7 +30,10 @@ def _open(data: bytes, mapping: dict[str, str] | None = None) -> pc.ProspectsCsv
 def _import(data: bytes, repo=None, **kw):  # type: ignore[no-untyped-def]
     repo = repo if repo is not None else fakes.FakeProspectRepository()
     source = _open(data, kw.pop("mapping", None))
-    tally = pc.import_prospects(source, ACCOUNT, CAMPAIGN, repo, **kw)
+    if isinstance(repo, NullProspects):
+        return source, pc.import_prospects(source, ACCOUNT, CAMPAIGN, repo, **kw), repo
+    with repo.bulk_writer(ACCOUNT, CAMPAIGN, "upl_test") as writer:
+        tally = pc.import_prospects(source, ACCOUNT, CAMPAIGN, writer, **kw)
     return source, tally, repo
 
 
@@ -43,18 +46,23 @@ def _csv(*lines: str, newline: str = "\r\n") -> str:
 
 
 class NullProspects:
-    """Accepts every prospect and keeps only their first names (for the big files)."""
+    """A writer that accepts every prospect and keeps only their first names (for big files)."""
 
     def __init__(self) -> None:
         self.first_names: list[str] = []
+        self.existing: set[str] = set()
+        self.written = 0
 
     @property
     def added(self) -> int:
         return len(self.first_names)
 
-    def add(self, prospect: Prospect) -> Prospect:
+    def add(self, prospect: Prospect) -> None:
         self.first_names.append(prospect.first_name)
-        return prospect
+        self.written += 1
+
+    def flush(self) -> None:
+        return None
 
 
 # --------------------------------------------------------------------------- exporters
@@ -619,6 +627,7 @@ def world():  # type: ignore[no-untyped-def]
     campaigns = fakes.FakeCampaignRepository()
     campaign = svc.create_campaign(campaigns, ACCOUNT, "Q4")
     return {
+        "accounts": fakes.accounts_with(ACCOUNT),
         "campaigns": campaigns,
         "campaign_id": campaign.campaign_id,
         "prospects": fakes.FakeProspectRepository(),
@@ -645,6 +654,7 @@ def _upload(w, data: bytes):  # type: ignore[no-untyped-def]
     w["store"].objects[ticket.key] = data
     outcome = ingest_upload(
         ticket.key,
+        w["accounts"],
         w["campaigns"],
         w["imports"],
         w["prospects"],
@@ -693,6 +703,7 @@ def test_ingest_duplicate_delivery_is_ignored(world) -> None:  # type: ignore[no
     _, record = _upload(world, b"First Name,Email\nAda,ada@example.com\n")
     again = ingest_upload(
         record.key,
+        world["accounts"],
         world["campaigns"],
         world["imports"],
         world["prospects"],
@@ -705,17 +716,11 @@ def test_ingest_duplicate_delivery_is_ignored(world) -> None:  # type: ignore[no
 
 
 def test_ingest_stopped_by_a_storage_failure_keeps_what_was_imported(world) -> None:  # type: ignore[no-untyped-def]
-    class Flaky(fakes.FakeProspectRepository):
-        def add(self, prospect: Prospect) -> Prospect:
-            if prospect.first_name == "Cy":
-                raise StorageError("DynamoDB is unavailable")
-            return super().add(prospect)
-
-    world["prospects"] = Flaky()
+    world["prospects"].fail_after = 2  # the third prospect's write fails
     data = _csv(
         "First Name,Email", "Ada,ada@example.com", "Bob,bob@example.com", "Cy,cy@example.com"
     ).encode()
     outcome, record = _upload(world, data)
-    assert outcome.status == "rejected" and record.imported == 2
+    assert outcome.status == "failed" and record.status is CsvImportStatus.FAILED and record.imported == 2
     assert record.reason is not None and record.reason.startswith("the import stopped at row 4")
     assert world["campaigns"].get(ACCOUNT, world["campaign_id"]).counters.prospects == 2

@@ -69,7 +69,7 @@ class World:
         self.campaigns = fakes.FakeCampaignRepository()
         self.prospects = fakes.FakeProspectRepository()
         self.batches = fakes.FakeRenderBatchRepository()
-        self.videos = fakes.FakeVideoRepository(batches=self.batches)
+        self.videos = fakes.FakeVideoRepository(batches=self.batches, prospects=self.prospects)
         self.lexicon = fakes.FakeLexiconRepository()
         self.media = fakes.FakeObjectStore("tailorcast-test-media")
         self.uploads = fakes.FakeObjectStore("tailorcast-test-uploads")

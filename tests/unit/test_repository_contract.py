@@ -32,7 +32,7 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import CounterMove
+from chalicelib.domain.ports import CounterMove, ProspectQuery, ProspectSort
 from tests import fakes
 
 
@@ -40,13 +40,15 @@ from tests import fakes
 def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "fake":
         batches = fakes.FakeRenderBatchRepository()
+        prospects = fakes.FakeProspectRepository()
         yield {
             "accounts": fakes.FakeAccountRepository(),
             "campaigns": fakes.FakeCampaignRepository(),
-            "prospects": fakes.FakeProspectRepository(),
+            "prospects": prospects,
             "imports": fakes.FakeCsvImportRepository(),
             "batches": batches,
-            "videos": fakes.FakeVideoRepository(batches=batches),  # VideoRepository.move counts in it
+            # VideoRepository.move counts in the batch and copies the status onto the prospect
+            "videos": fakes.FakeVideoRepository(batches=batches, prospects=prospects),
             "lexicon": fakes.FakeLexiconRepository(),
             "webhooks": fakes.FakeWebhookRepository(),
         }
@@ -191,6 +193,139 @@ class TestProspectContract:
         p = repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
         repos["prospects"].delete("acct_a", "camp_1", p.prospect_id)
         repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
+        with pytest.raises(NotFoundError):
+            repos["prospects"].delete("acct_a", "camp_1", p.prospect_id)
+
+    def test_save_is_version_checked_and_keeps_emails_unique(self, repos: dict[str, Any]) -> None:
+        prospects = repos["prospects"]
+        a = prospects.add(_prospect("acct_a", "camp_1", "a@y.io"))
+        prospects.add(_prospect("acct_a", "camp_1", "b@y.io"))
+        saved = prospects.save(a.model_copy(update={"company": "Acme", "pronunciation": "shi-VAWN"}))
+        assert (saved.version, saved.company) == (2, "Acme")
+        with pytest.raises(ConflictError):  # stale copy
+            prospects.save(a.model_copy(update={"company": "Old"}))
+        with pytest.raises(ConflictError):  # the email belongs to b
+            prospects.save(saved.model_copy(update={"email": " B@Y.io"}))
+        moved = prospects.update(
+            "acct_a", "camp_1", a.prospect_id, lambda p: p.model_copy(update={"email": "c@y.io"})
+        )
+        assert moved.email_key == "c@y.io"
+        prospects.add(_prospect("acct_a", "camp_1", "a@y.io"))  # the old email is free again
+        got = prospects.get("acct_a", "camp_1", a.prospect_id)
+        assert (got.email_key, got.company, got.pronunciation) == ("c@y.io", "Acme", "shi-VAWN")
+        assert got.watch_token == a.watch_token
+
+    def test_search_sort_filter_and_pages(self, repos: dict[str, Any]) -> None:
+        prospects = repos["prospects"]
+        rows = [
+            ("Émile", "Zola", "emile@zola.fr", "Éditions Charpentier"),
+            ("ada", "Lovelace", "ada@engines.io", "Engines"),
+            ("Bob", None, "bob@acme.io", None),
+            ("Zoë", "Adams", "zoe@acme.io", "Acme"),
+            ("Carl", "Sagan", "carl@cosmos.org", "cosmos"),
+        ]
+        made = {}
+        for first, last, email, company in rows:
+            made[first] = prospects.add(
+                Prospect(
+                    account_id="acct_a",
+                    campaign_id="camp_1",
+                    prospect_id=new_id("pros"),
+                    first_name=first,
+                    last_name=last,
+                    email=email,
+                    company=company,
+                )
+            )
+        prospects.add(_prospect("acct_b", "camp_1", "zoe@acme.io"))  # another tenant's, never listed
+
+        def names(query: ProspectQuery, limit: int = 2) -> list[str]:
+            out, cursor = [], None
+            while True:
+                page = prospects.search("acct_a", "camp_1", query, limit, cursor)
+                out += [p.first_name for p in page.items]
+                if page.cursor is None:
+                    return out
+                cursor = page.cursor
+
+        assert names(ProspectQuery()) == ["Carl", "Zoë", "Bob", "ada", "Émile"]  # newest first
+        assert names(ProspectQuery(descending=False), limit=10) == ["Émile", "ada", "Bob", "Zoë", "Carl"]
+        assert names(ProspectQuery(sort=ProspectSort.NAME, descending=False)) == [
+            "ada",
+            "Bob",
+            "Carl",
+            "Émile",
+            "Zoë",
+        ]
+        assert names(ProspectQuery(sort=ProspectSort.EMAIL, descending=False)) == [
+            "ada",
+            "Bob",
+            "Carl",
+            "Émile",
+            "Zoë",
+        ]
+        assert names(ProspectQuery(sort=ProspectSort.COMPANY, descending=False)) == [
+            "Zoë", "Carl", "Émile", "ada", "Bob"  # Acme, cosmos, Éditions, Engines, (none) last
+        ]  # fmt: skip
+        assert names(ProspectQuery(search="ACME")) == ["Zoë", "Bob"]  # company or email
+        assert names(ProspectQuery(search="emile")) == ["Émile"]  # accents folded
+        assert names(ProspectQuery(search="editions char", sort=ProspectSort.NAME)) == ["Émile"]
+        assert names(ProspectQuery(search="nobody")) == []
+        first = prospects.list("acct_a", "camp_1", 2, None)
+        assert [p.first_name for p in first.items] == ["Carl", "Zoë"] and first.cursor
+        with pytest.raises(InvalidInputError):  # a cursor only continues its own listing
+            prospects.search("acct_a", "camp_1", ProspectQuery(sort=ProspectSort.NAME), 2, first.cursor)
+        with pytest.raises(InvalidInputError):
+            prospects.search("acct_a", "camp_1", ProspectQuery(), 2, "not-a-cursor")
+
+        # statuses follow the prospect's video (written with the video's move)
+        video = _video("acct_a", "camp_1", made["Bob"].prospect_id, status=VideoStatus.COMPLETED)
+        repos["videos"].save(video)
+        failed = _video(
+            "acct_a", "camp_1", made["ada"].prospect_id, status=VideoStatus.FAILED, error="no voice"
+        )
+        repos["videos"].save(failed)
+        assert names(ProspectQuery(status=VideoStatus.COMPLETED)) == ["Bob"]
+        assert names(ProspectQuery(status=VideoStatus.PENDING, sort=ProspectSort.NAME, descending=False)) == [
+            "Carl", "Émile", "Zoë"
+        ]  # fmt: skip
+        assert names(ProspectQuery(status=VideoStatus.FAILED, search="engines")) == ["ada"]
+        assert prospects.get("acct_a", "camp_1", made["ada"].prospect_id).video_error == "no voice"
+        assert names(ProspectQuery(sort=ProspectSort.STATUS, descending=False), limit=10)[-2:] == [
+            "Bob",
+            "ada",
+        ]
+        counts = prospects.count_by_status("acct_a", "camp_1")
+        assert counts[VideoStatus.PENDING] == 3 and counts[VideoStatus.COMPLETED] == 1
+        assert counts[VideoStatus.FAILED] == 1 and counts[VideoStatus.RENDERING] == 0
+        assert [p.first_name for p in prospects.iter_campaign("acct_a", "camp_1")] == [r[0] for r in rows]
+
+    def test_a_video_of_a_deleted_prospect_still_saves(self, repos: dict[str, Any]) -> None:
+        p = repos["prospects"].add(_prospect("acct_a", "camp_1", "x@y.io"))
+        repos["prospects"].delete("acct_a", "camp_1", p.prospect_id)
+        repos["videos"].save(_video("acct_a", "camp_1", p.prospect_id, status=VideoStatus.COMPLETED))
+        with pytest.raises(NotFoundError):
+            repos["prospects"].get("acct_a", "camp_1", p.prospect_id)
+
+    def test_bulk_writer_holds_the_campaign(self, repos: dict[str, Any]) -> None:
+        prospects = repos["prospects"]
+        prospects.add(_prospect("acct_a", "camp_1", "old@y.io"))
+        assert prospects.email_keys("acct_a", "camp_1") == {"old@y.io"}
+        with prospects.bulk_writer("acct_a", "camp_1", "upl_1") as writer:
+            assert writer.existing == {"old@y.io"}
+            with pytest.raises(ConflictError):
+                prospects.add(_prospect("acct_a", "camp_1", "single@y.io"))
+            with pytest.raises(ConflictError), prospects.bulk_writer("acct_a", "camp_1", "upl_2"):
+                pass
+            prospects.add(_prospect("acct_a", "camp_2", "single@y.io"))  # other campaigns are free
+            for i in range(60):
+                writer.add(_prospect("acct_a", "camp_1", f"p{i}@y.io"))
+            writer.flush()
+            assert writer.written == 60
+        assert len(list(prospects.iter_campaign("acct_a", "camp_1"))) == 61
+        with pytest.raises(ConflictError):  # written prospects take part in uniqueness
+            prospects.add(_prospect("acct_a", "camp_1", "P7@y.io"))
+        prospects.add(_prospect("acct_a", "camp_1", "after@y.io"))  # released
 
 
 class TestImportAndBatchContract:

@@ -17,6 +17,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 
@@ -75,6 +76,42 @@ class CampaignItem(TableItem):
     version = VersionAttribute()
 
 
+class _ProspectIndex(LocalSecondaryIndex["ProspectItem"]):
+    pk = UnicodeAttribute(hash_key=True)
+
+
+class ProspectsByEmail(_ProspectIndex):
+    class Meta:
+        index_name = "lsi_email"
+        projection = AllProjection()
+
+    email_key = UnicodeAttribute(range_key=True)
+
+
+class ProspectsByName(_ProspectIndex):
+    class Meta:
+        index_name = "lsi_name"
+        projection = AllProjection()
+
+    name_key = UnicodeAttribute(range_key=True)
+
+
+class ProspectsByCompany(_ProspectIndex):
+    class Meta:
+        index_name = "lsi_company"
+        projection = AllProjection()
+
+    company_key = UnicodeAttribute(range_key=True)
+
+
+class ProspectsByStatus(_ProspectIndex):
+    class Meta:
+        index_name = "lsi_status"
+        projection = AllProjection()
+
+    status_key = UnicodeAttribute(range_key=True)
+
+
 class ProspectItem(TableItem):
     first_name = UnicodeAttribute()
     last_name = UnicodeAttribute(null=True)
@@ -86,6 +123,7 @@ class ProspectItem(TableItem):
     linkedin_url = UnicodeAttribute(null=True)
     pronunciation = UnicodeAttribute(null=True)
     custom_fields = MapAttribute[str, Any](default=dict)
+    watch_token = UnicodeAttribute()
     video_status = UnicodeAttribute()
     video_error = UnicodeAttribute(null=True)
     video_generated_at = UTCDateTimeAttribute(null=True)
@@ -95,12 +133,28 @@ class ProspectItem(TableItem):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     version = VersionAttribute()
+    # Derived, for the indexes (see schema.py) and search; written with every change.
+    email_key = UnicodeAttribute()
+    name_key = UnicodeAttribute()
+    company_key = UnicodeAttribute()
+    status_key = UnicodeAttribute()
+    search_text = UnicodeAttribute()
+    gsi1pk = UnicodeAttribute(null=True)  # WATCH#{watch_token}
+    gsi1sk = UnicodeAttribute(null=True)
+
+    by_email = ProspectsByEmail()
+    by_name = ProspectsByName()
+    by_company = ProspectsByCompany()
+    by_status = ProspectsByStatus()
 
 
-class EmailClaimItem(TableItem):
-    """Enforces UNIQUE(campaign, normalized email): written in one transaction with the prospect."""
+class ProspectRosterItem(TableItem):
+    """``sk = ROSTER``: who may add prospects to the campaign. Single adds bump ``revision`` in
+    their transaction; a bulk import holds it (``holder`` until ``held_until``, epoch seconds)."""
 
-    prospect_id = UnicodeAttribute()
+    revision = NumberAttribute(default=0)
+    holder = UnicodeAttribute(null=True)
+    held_until = NumberAttribute(null=True)
 
 
 class PronunciationItem(TableItem):
@@ -125,6 +179,7 @@ class CsvImportItem(TableItem):
     encoding = UnicodeAttribute(null=True)
     delimiter = UnicodeAttribute(null=True)
     mapping = ListAttribute[Any](default=list)  # [source column, target] pairs: a map would lose their order
+    requested_mapping = ListAttribute[Any](null=True)  # the same, as the seller asked
     warnings = ListAttribute[Any](default=list)
     created_at = UTCDateTimeAttribute()
     completed_at = UTCDateTimeAttribute(null=True)
@@ -202,7 +257,7 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     SubjectClaimItem,
     CampaignItem,
     ProspectItem,
-    EmailClaimItem,
+    ProspectRosterItem,
     CsvImportItem,
     PronunciationItem,
     RenderBatchItem,

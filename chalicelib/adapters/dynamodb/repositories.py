@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
+import contextlib
 import hashlib
 import json
 import logging
+import random
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -20,9 +27,9 @@ from chalicelib.adapters.dynamodb.models import (
     BatchCountersItem,
     CampaignItem,
     CsvImportItem,
-    EmailClaimItem,
     PronunciationItem,
     ProspectItem,
+    ProspectRosterItem,
     RenderBatchItem,
     SubjectClaimItem,
     TableItem,
@@ -32,8 +39,9 @@ from chalicelib.adapters.dynamodb.models import (
     WebhookEndpointItem,
     WebhookEventClaimItem,
 )
-from chalicelib.domain.concurrency import optimistic_update
+from chalicelib.domain.concurrency import UPDATE_ATTEMPTS, optimistic_update
 from chalicelib.domain.errors import (
+    CampaignBusyError,
     ConflictError,
     FieldIssue,
     InvalidInputError,
@@ -56,10 +64,19 @@ from chalicelib.domain.models import (
     RenderBatch,
     RowError,
     User,
+    VideoStatus,
     WebhookDelivery,
     WebhookEndpoint,
+    fold,
+    utcnow,
 )
-from chalicelib.domain.ports import CounterMove
+from chalicelib.domain.ports import (
+    IMPORT_LEASE_SECONDS,
+    CounterMove,
+    ProspectQuery,
+    ProspectSort,
+    ProspectWriter,
+)
 from chalicelib.domain.webhooks import DELIVERY_RETENTION as WEBHOOK_DELIVERY_RETENTION
 
 logger = logging.getLogger(__name__)
@@ -121,7 +138,7 @@ def _get(model: type[M], pk: str, sk: str, kind: str, ident: str) -> M:
         raise NotFoundError(kind, ident) from exc
 
 
-def _is_condition_failure(exc: PutError | DeleteError | TransactWriteError) -> bool:
+def _is_condition_failure(exc: PynamoDBException) -> bool:
     return exc.cause_response_code in (
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
@@ -182,7 +199,7 @@ class DynamoAccountRepository:
             user_id=owner.user_id,
         )
         try:
-            with TransactWrite(connection=Connection(region=AccountItem.Meta.region)) as tx:
+            with TransactWrite(connection=_tx_connection()) as tx:
                 tx.save(account_item, condition=AccountItem.pk.does_not_exist())
                 tx.save(user_item, condition=UserItem.pk.does_not_exist())
                 tx.save(claim, condition=SubjectClaimItem.pk.does_not_exist())
@@ -333,6 +350,7 @@ def _prospect_from_item(item: ProspectItem) -> Prospect:
         linkedin_url=item.linkedin_url,
         pronunciation=item.pronunciation,
         custom_fields=dict(item.custom_fields.as_dict()) if item.custom_fields else {},
+        watch_token=item.watch_token,
         video_status=item.video_status,
         video_error=item.video_error,
         video_generated_at=item.video_generated_at,
@@ -350,30 +368,135 @@ def _split_campaign_pk(pk: str) -> tuple[str, str]:
     return account_part.removeprefix("ACCOUNT#"), campaign_part
 
 
+#: Sort keys are cut to this many characters of folded text (a key is at most 1 KB).
+_SORT_TEXT_CHARS = 200
+#: Sorts after any folded text: prospects without a company come last in ascending order.
+_LAST = "\U0010ffff"
+_STATUS_RANK = {status: rank for rank, status in enumerate(VideoStatus)}
+
+
+def status_key(status: VideoStatus, prospect_id: str) -> str:
+    return f"{_STATUS_RANK[status]}:{status.value}#{prospect_id}"
+
+
+def _status_prefix(status: VideoStatus) -> str:
+    return f"{_STATUS_RANK[status]}:{status.value}#"
+
+
+def _derived(p: Prospect) -> dict[str, Any]:
+    """The attributes the indexes and search read, derived from the prospect's fields."""
+    name = fold(f"{p.first_name} {p.last_name or ''}")[:_SORT_TEXT_CHARS]
+    company = fold(p.company or "")[:_SORT_TEXT_CHARS] or _LAST
+    return {
+        "email_key": p.email_key,
+        "name_key": f"{name}#{p.prospect_id}",
+        "company_key": f"{company}#{p.prospect_id}",
+        "status_key": status_key(p.video_status, p.prospect_id),
+        "search_text": fold(f"{p.first_name} {p.last_name or ''} {p.email} {p.company or ''}"),
+        "gsi1pk": f"WATCH#{p.watch_token}",
+        "gsi1sk": "PROSPECT",
+    }
+
+
+def _prospect_to_item(p: Prospect) -> ProspectItem:
+    data = p.model_dump(
+        exclude={"account_id", "campaign_id", "prospect_id", "version", "email", "video_status"}
+    )
+    return ProspectItem(
+        campaign_pk(p.account_id, p.campaign_id),
+        f"PROSPECT#{p.prospect_id}",
+        email=str(p.email),
+        video_status=p.video_status.value,
+        **data,
+        **_derived(p),
+        **_version(p.version),
+    )
+
+
+def _tx_connection() -> Connection:
+    """The table's (cached) low-level connection, for transactions: a new ``Connection`` per
+    transaction would build a new botocore client each time (~0.1 s)."""
+    return TableItem._get_connection().connection
+
+
+class _StaleVersion(ConflictError):
+    """The item changed since it was read (retried by ``update``, unlike a taken email)."""
+
+
+#: Items one ``BatchWriteItem`` takes, and batches a bulk writer keeps in flight at once.
+_BATCH_ITEMS = 25
+_BATCHES_IN_FLIGHT = 8
+_WRITER_THREADS = 4
+_SEARCH_PAGE_ITEMS = 200
+#: A filtered listing stops after evaluating this many items (the page is then short).
+_SEARCH_MAX_EVALUATED = 5_000
+_INDEX_FOR_SORT = {
+    ProspectSort.NAME: ("lsi_name", "name_key"),
+    ProspectSort.EMAIL: ("lsi_email", "email_key"),
+    ProspectSort.COMPANY: ("lsi_company", "company_key"),
+    ProspectSort.STATUS: ("lsi_status", "status_key"),
+}
+_IMPORT_RUNNING = "an import is adding prospects to this campaign; try again when it has finished"
+
+
 class DynamoProspectRepository:
-    def add(self, prospect: Prospect) -> Prospect:
-        pk = campaign_pk(prospect.account_id, prospect.campaign_id)
-        data = prospect.model_dump(
-            exclude={"account_id", "campaign_id", "prospect_id", "version", "email", "video_status"}
-        )
-        item = ProspectItem(
-            pk,
-            f"PROSPECT#{prospect.prospect_id}",
-            email=str(prospect.email),
-            video_status=prospect.video_status.value,
-            **data,
-        )
-        claim = EmailClaimItem(pk, f"EMAIL#{prospect.email_key}", prospect_id=prospect.prospect_id)
+    """Prospects, one item each; email uniqueness through the campaign's roster item."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    # -- writers of the campaign's set of emails go through the roster ----------------------
+
+    def _roster(self, pk: str) -> ProspectRosterItem | None:
         try:
-            with TransactWrite(connection=Connection(region=ProspectItem.Meta.region)) as tx:
-                tx.save(claim, condition=EmailClaimItem.sk.does_not_exist())
-                tx.save(item, condition=ProspectItem.sk.does_not_exist())
-        except TransactWriteError as exc:
-            if _is_condition_failure(exc):
-                raise ConflictError(
-                    f"a prospect with email {prospect.email_key!r} is already in this campaign"
-                ) from exc
-            raise
+            return ProspectRosterItem.get(pk, "ROSTER", consistent_read=True)
+        except ProspectRosterItem.DoesNotExist:
+            return None
+
+    def _claim_email(
+        self, pk: str, email_key: str, write: Callable[[TransactWrite, ProspectRosterItem, int], None]
+    ) -> None:
+        """Run ``write`` in a transaction that also bumps the roster's revision, once no prospect of
+        the campaign has ``email_key`` and no import holds the roster; retried on races."""
+        for _ in range(UPDATE_ATTEMPTS):
+            roster = self._roster(pk)
+            revision = int(roster.revision or 0) if roster else 0
+            if roster is not None and roster.holder and (roster.held_until or 0) > self._clock():
+                raise CampaignBusyError(_IMPORT_RUNNING)
+            if self._email_taken(pk, email_key):
+                raise ConflictError(f"a prospect with email {email_key!r} is already in this campaign")
+            guard = ProspectRosterItem(pk, "ROSTER")
+            condition = (
+                ProspectRosterItem.revision == revision
+                if roster is not None
+                else ProspectRosterItem.sk.does_not_exist()
+            )
+            try:
+                with TransactWrite(connection=_tx_connection()) as tx:
+                    write(tx, guard, revision)
+                    tx.update(
+                        guard, actions=[ProspectRosterItem.revision.set(revision + 1)], condition=condition
+                    )
+            except TransactWriteError as exc:
+                reasons = [r.code if r else None for r in exc.cancellation_reasons or []]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise _StaleVersion("the prospect was changed concurrently") from exc
+                if _is_condition_failure(exc):
+                    continue  # the roster moved: look again
+                raise
+            return
+        raise ConflictError("the campaign's prospects changed concurrently; try again")
+
+    def _email_taken(self, pk: str, email_key: str) -> bool:
+        return ProspectItem.by_email.count(pk, ProspectItem.email_key == email_key, consistent_read=True) > 0
+
+    def add(self, prospect: Prospect) -> Prospect:
+        item = _prospect_to_item(prospect.model_copy(update={"version": 0}))
+
+        def write(tx: TransactWrite, _: ProspectRosterItem, __: int) -> None:
+            tx.save(item, condition=ProspectItem.sk.does_not_exist())
+
+        self._claim_email(item.pk, prospect.email_key, write)
         return prospect.model_copy(update={"version": 1})
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect:
@@ -387,25 +510,198 @@ class DynamoProspectRepository:
             )
         )
 
+    def save(self, prospect: Prospect) -> Prospect:
+        current = self.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
+        if current.version != prospect.version:
+            raise _StaleVersion(f"prospect {prospect.prospect_id!r} was changed concurrently")
+        item = _prospect_to_item(prospect.model_copy(update={"updated_at": utcnow()}))
+        if current.email_key == prospect.email_key:
+            try:
+                item.save(condition=ProspectItem.sk.exists())
+            except PutError as exc:
+                if _is_condition_failure(exc):
+                    raise _StaleVersion(
+                        f"prospect {prospect.prospect_id!r} was changed concurrently"
+                    ) from exc
+                raise
+        else:
+
+            def write(tx: TransactWrite, _: ProspectRosterItem, __: int) -> None:
+                tx.save(item, condition=ProspectItem.sk.exists())
+
+            self._claim_email(item.pk, prospect.email_key, write)
+        return _prospect_from_item(item)
+
+    def update(
+        self,
+        account_id: str,
+        campaign_id: str,
+        prospect_id: str,
+        change: Callable[[Prospect], Prospect | None],
+    ) -> Prospect:
+        for _ in range(UPDATE_ATTEMPTS):
+            current = self.get(account_id, campaign_id, prospect_id)
+            changed = change(current)
+            if changed is None:
+                return current
+            try:
+                return self.save(changed)
+            except _StaleVersion:
+                continue
+        raise ConflictError(f"prospect {prospect_id!r} kept changing; try again")
+
     def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[Prospect]:
-        return _page(
-            ProspectItem,
-            campaign_pk(account_id, campaign_id),
-            "PROSPECT#",
-            limit,
-            cursor,
-            _prospect_from_item,
+        return self.search(account_id, campaign_id, ProspectQuery(), limit, cursor)
+
+    def search(
+        self, account_id: str, campaign_id: str, query: ProspectQuery, limit: int, cursor: str | None
+    ) -> Page[Prospect]:
+        pk = campaign_pk(account_id, campaign_id)
+        fingerprint = _query_fingerprint(query)
+        start = _decode_search_cursor(cursor, fingerprint)
+        index_name, sort_attr = _INDEX_FOR_SORT.get(query.sort, (None, None))
+        # The base table's sort key is time-ordered (ULIDs); the other orders read an index.
+        range_condition: Any = None if index_name else ProspectItem.sk.startswith("PROSPECT#")
+        filters: list[Any] = []
+        if query.status is not None:
+            if index_name in (None, "lsi_status"):
+                index_name, sort_attr = "lsi_status", "status_key"
+                range_condition = ProspectItem.status_key.startswith(_status_prefix(query.status))
+            else:
+                filters.append(ProspectItem.video_status == query.status.value)
+        needle = fold(query.search or "")
+        if needle:
+            filters.append(ProspectItem.search_text.contains(needle))
+        filter_condition = None
+        for condition in filters:
+            filter_condition = condition if filter_condition is None else filter_condition & condition
+        last_key = None
+        if start is not None:
+            last_key = {"pk": {"S": pk}, "sk": {"S": start["sk"]}}
+            if sort_attr is not None:
+                if not isinstance(start.get(sort_attr), str):
+                    raise _bad_cursor()
+                last_key[sort_attr] = {"S": start[sort_attr]}
+        result = ProspectItem.query(
+            pk,
+            range_condition,
+            filter_condition,
+            consistent_read=True,
+            index_name=index_name,
+            scan_index_forward=not query.descending,
+            last_evaluated_key=last_key,
+            page_size=_SEARCH_PAGE_ITEMS if filter_condition is not None else limit,
         )
+        pages = result.page_iter
+        found: list[Prospect] = []
+        for page in pages:
+            raw_items = page.get("Items") or []
+            for position, raw in enumerate(raw_items):
+                found.append(_prospect_from_item(ProspectItem.from_raw_data(raw)))
+                if len(found) == limit:
+                    more = position < len(raw_items) - 1 or pages.last_evaluated_key is not None
+                    key = {name: raw[name]["S"] for name in pages.key_names if name != "pk"}
+                    return Page(items=found, cursor=_encode_search_cursor(key, fingerprint) if more else None)
+            if pages.total_scanned_count >= _SEARCH_MAX_EVALUATED:
+                break
+        last = pages.last_evaluated_key
+        if not last:
+            return Page(items=found, cursor=None)
+        key = {name: value["S"] for name, value in last.items() if name != "pk"}
+        return Page(items=found, cursor=_encode_search_cursor(key, fingerprint))
+
+    def iter_campaign(self, account_id: str, campaign_id: str) -> Iterator[Prospect]:
+        query = ProspectItem.query(
+            campaign_pk(account_id, campaign_id),
+            ProspectItem.sk.startswith("PROSPECT#"),
+            consistent_read=True,
+            page_size=500,
+        )
+        for item in query:
+            yield _prospect_from_item(item)
+
+    def email_keys(self, account_id: str, campaign_id: str) -> set[str]:
+        query = ProspectItem.query(
+            campaign_pk(account_id, campaign_id),
+            ProspectItem.sk.startswith("PROSPECT#"),
+            consistent_read=True,
+            attributes_to_get=["pk", "sk", "email_key"],
+            page_size=2_000,
+        )
+        return {str(item.email_key) for item in query}
+
+    def count_by_status(self, account_id: str, campaign_id: str) -> dict[VideoStatus, int]:
+        pk = campaign_pk(account_id, campaign_id)
+        return {
+            status: ProspectItem.by_status.count(
+                pk, ProspectItem.status_key.startswith(_status_prefix(status)), consistent_read=True
+            )
+            for status in VideoStatus
+        }
 
     def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
-        prospect = self.get(account_id, campaign_id, prospect_id)
+        item = ProspectItem(campaign_pk(account_id, campaign_id), f"PROSPECT#{prospect_id}")
+        try:
+            item.delete(condition=ProspectItem.sk.exists(), add_version_condition=False)
+        except DeleteError as exc:
+            if _is_condition_failure(exc):
+                raise NotFoundError("prospect", prospect_id) from exc
+            raise
+
+    @contextlib.contextmanager
+    def bulk_writer(self, account_id: str, campaign_id: str, owner: str) -> Iterator[ProspectWriter]:
         pk = campaign_pk(account_id, campaign_id)
-        with TransactWrite(connection=Connection(region=ProspectItem.Meta.region)) as tx:
-            tx.delete(ProspectItem(pk, f"PROSPECT#{prospect_id}"), add_version_condition=False)
-            tx.delete(EmailClaimItem(pk, f"EMAIL#{prospect.email_key}"))
+        self._hold(pk, owner)
+        writer = _BulkWriter(pk)
+        try:
+            writer.existing = self.email_keys(account_id, campaign_id)
+            yield writer
+            writer.flush()
+        finally:
+            writer.close()
+            self._release(pk, owner)
+
+    def _hold(self, pk: str, owner: str) -> None:
+        now = self._clock()
+        roster = ProspectRosterItem(pk, "ROSTER")
+        free = (
+            ProspectRosterItem.holder.does_not_exist()
+            | (ProspectRosterItem.held_until < int(now))
+            | (ProspectRosterItem.holder == owner)
+        )
+        try:
+            roster.update(
+                actions=[
+                    ProspectRosterItem.holder.set(owner),
+                    ProspectRosterItem.held_until.set(int(now) + IMPORT_LEASE_SECONDS),
+                    ProspectRosterItem.revision.add(1),
+                ],
+                condition=free,
+            )
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                raise CampaignBusyError(
+                    "another import is adding prospects to this campaign; try again when it has finished"
+                ) from exc
+            raise
+
+    def _release(self, pk: str, owner: str) -> None:
+        try:
+            ProspectRosterItem(pk, "ROSTER").update(
+                actions=[
+                    ProspectRosterItem.holder.remove(),
+                    ProspectRosterItem.held_until.remove(),
+                    ProspectRosterItem.revision.add(1),
+                ],
+                condition=ProspectRosterItem.holder == owner,
+            )
+        except UpdateError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            logger.warning("the import's hold on the campaign had already lapsed")
 
     def delete_campaign(self, account_id: str, campaign_id: str) -> int:
-        """Delete every item in the campaign's partition (prospects, claims, imports, batches)."""
+        """Delete every item in the campaign's partition (prospects, roster, imports, batches)."""
         pk = campaign_pk(account_id, campaign_id)
         deleted = 0
         with TableItem.batch_write() as batch:
@@ -413,6 +709,106 @@ class DynamoProspectRepository:
                 batch.delete(item)
                 deleted += 1
         return deleted
+
+
+class _BulkWriter:
+    """Buffers prospects into ``BatchWriteItem`` calls sent from a small thread pool."""
+
+    def __init__(self, pk: str) -> None:
+        self.pk = pk
+        self.existing: set[str] = set()
+        self.written = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._pending: collections.deque[Future[int]] = collections.deque()
+        self._pool = ThreadPoolExecutor(_WRITER_THREADS, thread_name_prefix="prospect-writer")
+        self._lock = threading.Lock()
+        self._connection = TableItem._get_connection()
+
+    def add(self, prospect: Prospect) -> None:
+        item = _prospect_to_item(prospect.model_copy(update={"version": 0}))
+        if item.pk != self.pk:
+            raise ValueError("a bulk writer only writes to its own campaign")
+        item.version = 1
+        self._buffer.append(item.serialize())
+        if len(self._buffer) == _BATCH_ITEMS:
+            self._send()
+
+    def _send(self) -> None:
+        batch, self._buffer = self._buffer, []
+        while len(self._pending) >= _BATCHES_IN_FLIGHT:
+            self._collect(self._pending.popleft())
+        self._pending.append(self._pool.submit(self._write, batch))
+
+    def _collect(self, future: Future[int]) -> None:
+        stored = future.result()
+        with self._lock:
+            self.written += stored
+
+    def _write(self, items: list[dict[str, Any]]) -> int:
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        for attempt in range(8):
+            try:
+                reply = self._connection.connection.dispatch(
+                    "BatchWriteItem", {"RequestItems": {self._connection.table_name: requests}}
+                )
+            except (PynamoDBException, BotoCoreError, ClientError) as exc:
+                raise StorageError("the prospects could not be stored") from exc
+            requests = (reply.get("UnprocessedItems") or {}).get(self._connection.table_name) or []
+            if not requests:
+                return len(items)
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())  # noqa: S311 (jitter, not a secret)
+        raise StorageError(f"{len(requests)} prospects were still unprocessed after retries")
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._send()
+        while self._pending:
+            self._collect(self._pending.popleft())
+
+    def close(self) -> None:
+        """Wait for batches in flight (so ``written`` is right) without raising, then stop."""
+        while self._pending:
+            future = self._pending.popleft()
+            try:
+                self._collect(future)
+            except Exception:
+                logger.exception("a batch of prospects was not stored")
+        self._pool.shutdown(wait=True)
+
+
+def _query_fingerprint(query: ProspectQuery) -> str:
+    text = json.dumps(
+        [query.search and fold(query.search), query.status, query.sort, query.descending], default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _bad_cursor() -> InvalidInputError:
+    return InvalidInputError(
+        "invalid cursor", [FieldIssue("query.cursor", "not a cursor from a previous page of this listing")]
+    )
+
+
+def _encode_search_cursor(key: dict[str, str], fingerprint: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"k": key, "q": fingerprint}).encode()).decode().rstrip("=")
+
+
+def _decode_search_cursor(cursor: str | None, fingerprint: str) -> dict[str, str] | None:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+        key, given = data["k"], data["q"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise _bad_cursor() from exc
+    if (
+        given != fingerprint
+        or not isinstance(key, dict)
+        or not str(key.get("sk", "")).startswith("PROSPECT#")
+    ):
+        raise _bad_cursor()
+    return {str(k): str(v) for k, v in key.items()}
 
 
 # --------------------------------------------------------------------------- imports & batches
@@ -437,6 +833,11 @@ def _import_from_item(item: CsvImportItem) -> CsvImport:
         encoding=item.encoding,
         delimiter=item.delimiter,
         mapping={str(source): str(target) for source, target in item.mapping or []},
+        requested_mapping=(
+            {str(source): str(target) for source, target in item.requested_mapping}
+            if item.requested_mapping is not None
+            else None
+        ),
         warnings=[str(w) for w in item.warnings or []],
         created_at=item.created_at,
         completed_at=item.completed_at,
@@ -461,6 +862,11 @@ def _import_to_item(i: CsvImport) -> CsvImportItem:
         encoding=i.encoding,
         delimiter=i.delimiter,
         mapping=[[source, target] for source, target in i.mapping.items()],
+        requested_mapping=(
+            [[source, target] for source, target in i.requested_mapping.items()]
+            if i.requested_mapping is not None
+            else None
+        ),
         warnings=list(i.warnings),
         created_at=i.created_at,
         completed_at=i.completed_at,
@@ -605,6 +1011,20 @@ def _video_from_item(item: VideoItem) -> ProspectVideo:
     )
 
 
+def _video_status_actions(video: ProspectVideo) -> list[Any]:
+    actions = [
+        ProspectItem.video_status.set(video.status.value),
+        ProspectItem.status_key.set(status_key(video.status, video.prospect_id)),
+    ]
+    if video.error:
+        actions.append(ProspectItem.video_error.set(video.error))
+    else:
+        actions.append(ProspectItem.video_error.remove())
+    if video.status is VideoStatus.COMPLETED and video.completed_at is not None:
+        actions.append(ProspectItem.video_generated_at.set(video.completed_at))
+    return actions
+
+
 class DynamoVideoRepository:
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
         return _video_from_item(
@@ -626,16 +1046,7 @@ class DynamoVideoRepository:
         )
 
     def save(self, video: ProspectVideo) -> ProspectVideo:
-        record = self._record(video)
-        try:
-            record.save()
-        except PutError as exc:
-            if _is_condition_failure(exc):
-                raise ConflictError(
-                    f"the video of prospect {video.prospect_id!r} was changed concurrently"
-                ) from exc
-            raise
-        return _video_from_item(record)
+        return self.move(video, None)
 
     def update(
         self,
@@ -647,23 +1058,45 @@ class DynamoVideoRepository:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
 
     def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
-        if counters is None:
-            return self.save(video)
+        """Store the video, its batch's counter move and its status on the prospect, in one
+        transaction (the prospect's copy is what lists filter and sort by). A prospect deleted
+        meanwhile is left alone."""
         record = self._record(video)
         pk = campaign_pk(video.account_id, video.campaign_id)
-        tally = BatchCountersItem(pk, f"BATCHCOUNT#{counters.batch_id}")
-        actions = [getattr(BatchCountersItem, name).add(delta) for name, delta in counters.deltas.items()]
-        try:
-            with TransactWrite(connection=Connection(region=VideoItem.Meta.region)) as tx:
-                tx.save(record)
-                tx.update(tally, actions=actions)
-        except TransactWriteError as exc:
-            if _is_condition_failure(exc):
-                raise ConflictError(
-                    f"the video of prospect {video.prospect_id!r} was changed concurrently"
-                ) from exc
-            raise
-        return _video_from_item(record)
+        for with_prospect in (True, False):
+            try:
+                with TransactWrite(connection=_tx_connection()) as tx:
+                    tx.save(record)
+                    if counters is not None:
+                        tally = BatchCountersItem(pk, f"BATCHCOUNT#{counters.batch_id}")
+                        actions = [
+                            getattr(BatchCountersItem, name).add(delta)
+                            for name, delta in counters.deltas.items()
+                        ]
+                        tx.update(tally, actions=actions)
+                    if with_prospect:
+                        tx.update(
+                            ProspectItem(pk, f"PROSPECT#{video.prospect_id}"),
+                            actions=_video_status_actions(video),
+                            condition=ProspectItem.sk.exists(),
+                            add_version_condition=False,  # a status is not an edit of the prospect
+                        )
+            except TransactWriteError as exc:
+                reasons = [r.code if r else None for r in exc.cancellation_reasons or []]
+                if (
+                    with_prospect
+                    and reasons
+                    and reasons[-1] == "ConditionalCheckFailed"
+                    and not any(code not in (None, "None") for code in reasons[:-1])
+                ):
+                    continue  # only the prospect is gone: store the video alone
+                if _is_condition_failure(exc):
+                    raise ConflictError(
+                        f"the video of prospect {video.prospect_id!r} was changed concurrently"
+                    ) from exc
+                raise
+            return _video_from_item(record)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
         query = VideoItem.query(
@@ -855,7 +1288,7 @@ class DynamoWebhookRepository:
             expires_at=delivery.created_at + WEBHOOK_DELIVERY_RETENTION,
         )
         try:
-            with TransactWrite(connection=Connection(region=WebhookDeliveryItem.Meta.region)) as tx:
+            with TransactWrite(connection=_tx_connection()) as tx:
                 tx.save(claim, condition=WebhookEventClaimItem.sk.does_not_exist())
                 tx.save(item, condition=WebhookDeliveryItem.sk.does_not_exist())
         except TransactWriteError as exc:

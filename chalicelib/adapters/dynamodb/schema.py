@@ -13,7 +13,7 @@ User               ``ACCOUNT#{account_id}``             ``USER#{user_id}``
 Subject claim      ``SUBJECT#{idp_subject}``            ``SUBJECT``
 Campaign           ``ACCOUNT#{account_id}``             ``CAMPAIGN#{campaign_id}``
 Prospect           ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``PROSPECT#{prospect_id}``
-Prospect email     ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``EMAIL#{normalized_email}``
+Prospect roster    ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``ROSTER``
 CsvImport          ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``IMPORT#{import_id}``
 RenderBatch        ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``BATCH#{batch_id}``
 Webhook endpoint   ``ACCOUNT#{account_id}``             ``WEBHOOK#{endpoint_id}``
@@ -24,6 +24,22 @@ Webhook event      ``ACCOUNT#{account_id}``             ``WHEVENT#{endpoint_id}#
 The subject claim is the one item outside an account partition: it maps a verified token's
 ``sub`` to its account, and reserving it keeps a login bound to exactly one account.
 GSI1 (``gsi1pk``/``gsi1sk``) serves reverse lookups by an unguessable public id (watch tokens).
+
+Local secondary indexes order a campaign's prospects (they share the campaign's partition key;
+only prospect items carry their sort keys, so other items never appear in them):
+
+=================  ===============  =====================================================
+index              sort key         value
+=================  ===============  =====================================================
+``lsi_email``      ``email_key``    the normalized email (unique per campaign: checked here)
+``lsi_name``       ``name_key``     folded "first last" + ``#{prospect_id}``
+``lsi_company``    ``company_key``  folded company (or U+10FFFF: none sorts last) + ``#{id}``
+``lsi_status``     ``status_key``   ``{rank}:{video status}#{prospect_id}``
+=================  ===============  =====================================================
+
+Email uniqueness needs no second item per prospect: every writer of a campaign's prospects goes
+through its ``ROSTER`` item (a version bumped in the same transaction as a single add, or a lease
+held by a bulk import), so a bulk import is one item per prospect in ``BatchWriteItem``.
 """
 
 from __future__ import annotations
@@ -36,6 +52,13 @@ GSI1 = "gsi1"
 GSI1_PK = "gsi1pk"
 GSI1_SK = "gsi1sk"
 TTL_ATTRIBUTE = "expires_at"
+#: Local secondary indexes: name → sort key attribute (partition key: ``pk``).
+LOCAL_INDEXES = {
+    "lsi_email": "email_key",
+    "lsi_name": "name_key",
+    "lsi_company": "company_key",
+    "lsi_status": "status_key",
+}
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -44,7 +67,8 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1_PK, GSI1_SK)
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (PK, SK, GSI1_PK, GSI1_SK, *LOCAL_INDEXES.values())
         ],
         "KeySchema": [
             {"AttributeName": PK, "KeyType": "HASH"},
@@ -59,5 +83,16 @@ def table_definition(table_name: str) -> dict[str, Any]:
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
+        ],
+        "LocalSecondaryIndexes": [
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": PK, "KeyType": "HASH"},
+                    {"AttributeName": sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for name, sort_key in LOCAL_INDEXES.items()
         ],
     }
