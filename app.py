@@ -3,7 +3,7 @@
 from chalice.app import Chalice
 
 from chalicelib import observability
-from chalicelib.api import accounts, campaigns, health, prospects, renders, videos, voice, webhooks
+from chalicelib.api import accounts, campaigns, exports, health, prospects, renders, videos, voice, webhooks
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
@@ -34,6 +34,7 @@ for prefix, blueprint in (
     ("voice_", voice.bp),
     ("renders_", renders.bp),
     ("webhooks_", webhooks.bp),
+    ("exports_", exports.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # Where viewers fetch media from: CloudFront in AWS, the local media gateway in devstack.
     # Unset, the API gives object keys but no URLs.
     media_base_url: str | None = None
+    # Where prospects' watch links point ({watch_base_url}/w/{watch_token}): the site or CloudFront
+    # in AWS, the local API in devstack. Unset, exports leave watch links empty (and say so).
+    watch_base_url: str | None = None
 
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB

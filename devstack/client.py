@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import time
 from pathlib import Path
@@ -50,20 +51,24 @@ class TailorcastClient:
         return result
 
     def upload(
-        self, campaign_id: str, kind: str, path: Path, content_type: str | None = None
+        self,
+        campaign_id: str,
+        kind: str,
+        path: Path,
+        content_type: str | None = None,
+        mapping: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Ask for a presigned POST and send the file to it, as a browser would."""
         content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        ticket: dict[str, Any] = self._call(
-            "POST",
-            f"/campaigns/{campaign_id}/uploads",
-            json={
-                "kind": kind,
-                "filename": path.name,
-                "content_type": content_type,
-                "size_bytes": path.stat().st_size,
-            },
-        )
+        request: dict[str, Any] = {
+            "kind": kind,
+            "filename": path.name,
+            "content_type": content_type,
+            "size_bytes": path.stat().st_size,
+        }
+        if mapping is not None:
+            request["mapping"] = mapping
+        ticket: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/uploads", json=request)
         with path.open("rb") as fh:
             response = httpx.post(
                 ticket["url"],
@@ -74,6 +79,22 @@ class TailorcastClient:
         if response.status_code >= 300:
             raise ApiError(response.status_code, {"error": {"message": response.text[:300]}})
         return ticket
+
+    def preview_import(
+        self, campaign_id: str, data: bytes, mapping: dict[str, str] | None = None, sample: int = 20
+    ) -> dict[str, Any]:
+        """What importing ``data`` (a CSV) into the campaign would do; nothing is written."""
+        params: dict[str, Any] = {"sample": sample}
+        if mapping is not None:
+            params["mapping"] = json.dumps(mapping)
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/campaigns/{campaign_id}/imports/preview",
+            params=params,
+            content=data,
+            headers={"Content-Type": "text/csv"},
+        )
+        return result
 
     def csv_import(self, campaign_id: str, import_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/imports/{import_id}")
@@ -88,17 +109,91 @@ class TailorcastClient:
                 return found
             time.sleep(0.2)
 
-    def prospects(self, campaign_id: str) -> list[dict[str, Any]]:
-        """Every prospect of the campaign (all pages)."""
+    def prospects(
+        self,
+        campaign_id: str,
+        q: str | None = None,
+        status: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every prospect of the campaign (all pages), or those matching ``q`` / ``status``, in
+        ``sort`` order (``created``, ``name``, ``email``, ``company``, ``status``; ``asc``/``desc``)."""
         items: list[dict[str, Any]] = []
         cursor: str | None = None
+        wanted = {k: v for k, v in {"q": q, "status": status, "sort": sort, "order": order}.items() if v}
         while True:
-            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            params = {"limit": 100, **wanted, **({"cursor": cursor} if cursor else {})}
             page: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects", params=params)
             items += page["items"]
             cursor = page.get("cursor")
             if not cursor:
                 return items
+
+    def prospect(self, campaign_id: str, prospect_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects/{prospect_id}")
+        return result
+
+    def update_prospect(
+        self, campaign_id: str, prospect_id: str, if_match: int | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """``PATCH`` a prospect (e.g. ``pronunciation="shi-VAWN"``; None removes it); with
+        ``if_match`` (its ``version``) a stale copy is refused with 412."""
+        headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/campaigns/{campaign_id}/prospects/{prospect_id}", json=changes, headers=headers
+        )
+        return result
+
+    def delete_prospect(self, campaign_id: str, prospect_id: str) -> None:
+        self._call("DELETE", f"/campaigns/{campaign_id}/prospects/{prospect_id}")
+
+    @staticmethod
+    def _selection(
+        prospect_ids: list[str] | None, q: str | None, status: str | None, everyone: bool
+    ) -> dict[str, Any]:
+        if prospect_ids is not None:
+            return {"prospect_ids": prospect_ids}
+        if q is None and status is None and not everyone:
+            raise ValueError("give prospect_ids, q or status, or everyone=True")
+        return {"filter": {k: v for k, v in {"q": q, "status": status}.items() if v is not None}}
+
+    def bulk_delete_prospects(
+        self,
+        campaign_id: str,
+        prospect_ids: list[str] | None = None,
+        q: str | None = None,
+        status: str | None = None,
+        everyone: bool = False,
+    ) -> dict[str, Any]:
+        """Delete by ids or by filter; the reply has ``deleted_ids``, ``skipped`` (with reasons)
+        and ``more`` (send it again to go on)."""
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/campaigns/{campaign_id}/prospects/bulk-delete",
+            json=self._selection(prospect_ids, q, status, everyone),
+        )
+        return result
+
+    def bulk_render_prospects(
+        self,
+        campaign_id: str,
+        prospect_ids: list[str] | None = None,
+        q: str | None = None,
+        status: str | None = None,
+        everyone: bool = False,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Re-render by ids or by filter as one batch; returns the batch."""
+        body = {**self._selection(prospect_ids, q, status, everyone), "force": force}
+        result: dict[str, Any] = self._call(
+            "POST", f"/campaigns/{campaign_id}/prospects/bulk-render", json=body
+        )
+        return result
+
+    def prospect_stats(self, campaign_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects/stats")
+        return result
 
     def video(self, campaign_id: str, prospect_id: str) -> dict[str, Any]:
         body: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/prospects/{prospect_id}/video")
@@ -109,6 +204,31 @@ class TailorcastClient:
             "POST", f"/campaigns/{campaign_id}/prospects/{prospect_id}/video/download"
         )
         return body
+
+    def export(
+        self, campaign_id: str, fmt: str = "csv", status: str | None = None, image: str = "poster"
+    ) -> dict[str, Any]:
+        """Export the campaign for mail merge (``csv``) or as email snippets (``html``): a
+        time-limited link to the file, its row count and warnings."""
+        request: dict[str, Any] = {"format": fmt, "image": image}
+        if status:
+            request["status"] = status
+        body: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/exports", json=request)
+        return body
+
+    def snippet(self, campaign_id: str, prospect_id: str, image: str = "poster") -> dict[str, Any]:
+        body: dict[str, Any] = self._call(
+            "GET", f"/campaigns/{campaign_id}/prospects/{prospect_id}/snippet", params={"image": image}
+        )
+        return body
+
+    def fetch(self, url: str) -> bytes:
+        """What a presigned link points at (sent without our Authorization header: the link
+        carries its own signature, and S3 refuses a request signed twice)."""
+        response = httpx.get(url, timeout=self._http.timeout)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, response.text)
+        return response.content
 
     def wait_for_video(self, campaign_id: str, prospect_id: str, timeout: float = 300.0) -> dict[str, Any]:
         """Poll until the prospect's render is completed or failed."""

@@ -120,6 +120,7 @@ class LocalStack:
         self.endpoints = Endpoints(
             aws=aws_url, api=api_url, mediaconvert=mediaconvert_url, media=self.gateway.url
         )
+        self._configure_environment(aws_url, mediaconvert_url)  # again: the API's own URL is known now
         self._write_stack_file()
         self._spawn(self._s3_sync_loop, "s3-mirror")
         logger.info("local stack up: aws=%s api=%s", aws_url, api_url)
@@ -228,6 +229,15 @@ class LocalStack:
             "TAILORCAST_VOICE_FUNCTION_NAME": function_name(self.stage, VOICE_FUNCTION),
             "TAILORCAST_RENDER_STATE_MACHINE_ARN": state_machine_arn(self.stage, "render_campaign"),
             "TAILORCAST_MEDIA_BASE_URL": self.gateway.url if self.gateway is not None else "",
+            # Watch links (/w/{token}) are served by the local API: its address is known once it
+            # has started, or beforehand when its port is fixed (`tailorcast up`).
+            "TAILORCAST_WATCH_BASE_URL": (
+                self.endpoints.api
+                if self.endpoints is not None
+                else f"http://{self.host}:{self._api_port}"
+                if self._api_port
+                else ""
+            ),
             # Executions of this machine deliver webhooks; receivers may run on this machine.
             "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": (
                 f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{APP_NAME}-{self.stage}-deliver_webhook"

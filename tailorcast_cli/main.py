@@ -6,12 +6,13 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -195,6 +196,26 @@ def bench_campaign(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
     print(text)
+
+
+@bench.command("import")
+def bench_import(
+    rows: Annotated[int, typer.Option(help="rows of the timed import (the target is for 10,000)")] = 10_000,
+    big_rows: Annotated[int, typer.Option(help="rows of the file whose peak memory is measured")] = 50_000,
+    baseline_rows: Annotated[int, typer.Option(help="rows imported the row-by-row way (baseline)")] = 1_000,
+    out: Annotated[Path | None, typer.Option(help="also write the JSON to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """A HubSpot CSV imported into the local DynamoDB by the import Lambda's code (bulk writer), vs
+    the same rows added one by one."""
+    from devstack.importbench import run_import_bench
+
+    _logging(False)
+    result = run_import_bench(rows, big_rows, baseline_rows, progress=lambda m: err.print(f"[dim]… {m}[/]"))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=None if as_json else 2))
 
 
 voice_app = typer.Typer(help="The campaign's voice on the running local stack.", no_args_is_help=True)
@@ -388,6 +409,169 @@ def _watch(client: TailorcastClient, campaign_id: str, batch_id: str, interval: 
         console.print(failures_table(failed))
     if batch["status"] in UNSUCCESSFUL:
         raise typer.Exit(1)
+
+
+prospects_app = typer.Typer(help="A campaign's prospects on the running local stack.", no_args_is_help=True)
+app.add_typer(prospects_app, name="prospects")
+
+
+@prospects_app.command("export")
+def prospects_export(
+    campaign: Annotated[str, typer.Option("--campaign", "-c", help="The campaign")],
+    token: Token,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write the file ('-': stdout); default: its own name here"),
+    ] = None,
+    fmt: Annotated[
+        Literal["csv", "html"],
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv: a row per prospect for a mail-merge tool; html: each prospect's email snippet",
+        ),
+    ] = "csv",
+    status: Annotated[
+        Literal["pending", "queued", "synthesizing", "rendering", "completed", "failed"] | None,
+        typer.Option(help="only prospects whose video is in this status (e.g. completed)"),
+    ] = None,
+    image: Annotated[
+        Literal["poster", "gif"], typer.Option(help="html: the picture in each snippet")
+    ] = "poster",
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Export a campaign's prospects with their watch links, posters and GIFs (CSV), or their
+    email snippets (HTML); prints where it wrote the file."""
+    with closing(_render_client(state_dir, token)) as client:
+        done = _api(lambda: client.export(campaign, fmt, status, image))
+        data = _api(lambda: client.fetch(done["url"]))
+    for warning in done["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}")
+    if out == Path("-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    dest = out or Path(done["filename"])
+    dest.write_bytes(data)
+    err.print(f"exported {done['rows']} prospects ({done['size_bytes']:,} bytes)")
+    print(dest)
+
+
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        "-m",
+        help='override the column mapping: "COLUMN=FIELD" (repeat); FIELD is first_name, last_name, '
+        "full_name, email, company, title, phone, website, linkedin_url, pronunciation, custom or ignore",
+    ),
+]
+CsvArg = Annotated[Path, typer.Argument(help="The CSV file", exists=True, dir_okay=False, readable=True)]
+
+
+@prospects_app.command("preview")
+def prospects_preview(
+    file: CsvArg,
+    campaign: Annotated[
+        str | None,
+        typer.Option(
+            "--campaign", "-c", help="also count duplicates and the plan's limit against this campaign (API)"
+        ),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (needed with --campaign)")
+    ] = None,
+    mapping: MapOpt = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            help="how many normalized prospects to include (default: all; 500 at most with --campaign)"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the preview as JSON")] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """What importing FILE would do, writing nothing: encoding, delimiter, the column mapping, the
+    rows that would be imported, duplicates, and every rejected row with its number and reason.
+
+    Without --campaign it runs offline, with the import's own code.
+    """
+    from chalicelib.domain.errors import InvalidInputError, UploadRejectedError
+    from devstack.importview import local_preview, parse_map_options, preview_view
+
+    try:
+        override = parse_map_options(mapping or [])
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if campaign is None:
+        try:
+            data = local_preview(file, override, sample)
+        except (UploadRejectedError, InvalidInputError) as exc:
+            _refused(exc.message, getattr(exc, "issues", []), as_json)
+            raise typer.Exit(1) from None
+    else:
+        if not token:
+            err.print("[red]error:[/] --campaign needs --token (or TAILORCAST_TOKEN)")
+            raise typer.Exit(2)
+        with closing(_render_client(state_dir, token)) as client:
+            data = _api(
+                lambda: client.preview_import(
+                    campaign, file.read_bytes(), override, 500 if sample is None else min(sample, 500)
+                )
+            )
+        data = {"file": str(file), **data}
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        console.print(preview_view(data))
+
+
+@prospects_app.command("import")
+def prospects_import(
+    file: CsvArg,
+    campaign: Annotated[str, typer.Option("--campaign", "-c", help="The campaign to add the prospects to")],
+    token: Token,
+    mapping: MapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the finished import as JSON")] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Upload FILE to the campaign and follow its import with a progress bar; then show what was
+    imported and every row that was not, with its row number and reason.
+
+    Exit status 1: the file was rejected or the import failed (rows already imported stay).
+    """
+    from chalicelib.domain.errors import InvalidInputError, UploadRejectedError
+    from devstack.importview import import_view, local_preview, parse_map_options, watch_import
+
+    try:
+        override = parse_map_options(mapping or [])
+        total: int | None = local_preview(file, override, 0)["total_rows"]
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except (UploadRejectedError, InvalidInputError) as exc:
+        _refused(exc.message, getattr(exc, "issues", []), as_json)  # nothing was uploaded
+        raise typer.Exit(1) from None
+    with closing(_render_client(state_dir, token)) as client:
+        ticket = _api(lambda: client.upload(campaign, "prospects_csv", file, "text/csv", override))
+        err.print(f"uploaded {file.name}; import [bold]{ticket['upload_id']}[/]")
+        record = _api(lambda: watch_import(client, campaign, ticket["upload_id"], total, err))
+    if as_json:
+        print(json.dumps(record, ensure_ascii=False))
+    else:
+        console.print(import_view(record))
+    if record["status"] != "completed":
+        raise typer.Exit(1)
+
+
+def _refused(message: str, issues: list[Any], as_json: bool) -> None:
+    fields = [{"field": i.field, "message": i.message} for i in issues]
+    if as_json:
+        print(json.dumps({"error": {"message": message, "fields": fields}}, ensure_ascii=False))
+    err.print(f"[red]the file can't be imported:[/] {message}")
+    for field in fields:
+        err.print(f"  [yellow]{field['field']}[/]: {field['message']}")
 
 
 @app.command()

@@ -546,6 +546,10 @@ class FakeVideoRepository:
                 self.batches.add_to_counters(video.account_id, video.campaign_id, counters)
             return saved
 
+    def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
+        with self._lock:
+            self.items.pop((account_id, campaign_id, prospect_id), None)
+
     def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
         for key, video in sorted(self.items.items()):
             if key[:2] == (account_id, campaign_id):

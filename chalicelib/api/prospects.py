@@ -1,17 +1,26 @@
-"""A campaign's prospects: the cursor-paginated list (newest first) and one prospect."""
+"""A campaign's prospects: list (search, status filter, sort, cursor pages), read, change and
+delete one, delete or re-render many, and the campaign's figures."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
 
-from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from chalice.app import Blueprint, Response
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from chalicelib import dependencies as deps
 from chalicelib.api._http import route
-from chalicelib.api.schemas import PageQuery
+from chalicelib.api.campaigns import _if_match
+from chalicelib.api.renders import BatchOut
+from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.domain import prospects
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.models import Prospect, VideoStatus
+from chalicelib.domain.ports import ProspectSort
+from chalicelib.domain.prospects import MAX_SELECTION, ProspectPorts, Selection, SkipReason
+from chalicelib.domain.prospects_csv import MAX_CUSTOM_COLUMNS, MAX_CUSTOM_VALUE_CHARS, MAX_LABEL_CHARS
 
 bp = Blueprint(__name__)
 
@@ -20,13 +29,16 @@ class ProspectOut(BaseModel):
     prospect_id: str
     first_name: str
     last_name: str | None
+    display_name: str = Field(description="first and last name, as shown to the seller")
     email: str
     company: str | None
     title: str | None = Field(description="job title")
     phone: str | None
     website: str | None
     linkedin_url: str | None
-    pronunciation: str | None
+    pronunciation: str | None = Field(
+        description="how to say the name (/IPA/ or a respelling); overrides the lexicon"
+    )
     custom_fields: dict[str, str] = Field(description="the CSV's unmapped columns, by column name")
     video_status: VideoStatus
     video_error: str | None
@@ -40,7 +52,13 @@ class ProspectOut(BaseModel):
 
     @classmethod
     def of(cls, p: Prospect) -> ProspectOut:
-        return cls.model_validate(p.model_dump(exclude={"account_id", "campaign_id"}))
+        # The watch token is the public link's secret: it is not part of this model.
+        return cls.model_validate(
+            {
+                **p.model_dump(exclude={"account_id", "campaign_id", "watch_token"}),
+                "display_name": p.display_name,
+            }
+        )
 
 
 class ProspectPage(BaseModel):
@@ -48,19 +66,202 @@ class ProspectPage(BaseModel):
     cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class ProspectListQuery(PageQuery):
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="matches anywhere in the first or last name, email or company, ignoring case and accents",
+    )
+    status: VideoStatus | None = Field(
+        default=None, description="only prospects whose video is in this status"
+    )
+    sort: ProspectSort = ProspectSort.CREATED
+    order: SortOrder | None = Field(default=None, description="default: desc for created, asc otherwise")
+
+
+Text100 = Annotated[str, StringConstraints(max_length=100)]
+Text255 = Annotated[str, StringConstraints(max_length=255)]
+Url = Annotated[str, StringConstraints(max_length=2048)]
+CustomLabel = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_CHARS)]
+CustomValue = Annotated[str, StringConstraints(max_length=MAX_CUSTOM_VALUE_CHARS)]
+ProspectId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ProspectUpdate(Strict):
+    first_name: str | None = Field(default=None, min_length=1, max_length=100)
+    last_name: Text100 | None = Field(default=None, description="null or blank removes it")
+    email: EmailStr | None = Field(default=None, max_length=255, description="unique in the campaign")
+    company: Text255 | None = None
+    title: Text255 | None = Field(default=None, description="job title")
+    phone: str | None = Field(default=None, max_length=50)
+    website: Url | None = None
+    linkedin_url: Url | None = None
+    pronunciation: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="how to say this prospect's name: /IPA/ or a respelling like shi-VAWN; null "
+        "removes the override (the lexicon, then the spelling, apply again)",
+    )
+    custom_fields: dict[CustomLabel, CustomValue] | None = Field(
+        default=None,
+        max_length=MAX_CUSTOM_COLUMNS,
+        description="replaces every custom field; null removes them all",
+    )
+
+
+class ProspectFilter(Strict):
+    q: str | None = Field(default=None, max_length=200, description="as the list's ?q=")
+    status: VideoStatus | None = Field(default=None, description="as the list's ?status=")
+
+
+class BulkDelete(Strict):
+    prospect_ids: list[ProspectId] | None = Field(
+        default=None, min_length=1, max_length=MAX_SELECTION, description="these prospects"
+    )
+    filter: ProspectFilter | None = Field(
+        default=None,
+        description=f"or those matching (the first {MAX_SELECTION}, oldest first; {{}} matches every one)",
+    )
+
+
+class BulkRender(Strict):
+    prospect_ids: list[ProspectId] | None = Field(
+        default=None, min_length=1, max_length=MAX_SELECTION, description="these prospects"
+    )
+    filter: ProspectFilter | None = Field(
+        default=None,
+        description=f"or those matching (at most {MAX_SELECTION}; {{}} renders the whole campaign)",
+    )
+    force: bool = Field(default=False, description="re-render completed videos whose inputs did not change")
+    tolerated_failure_percent: float | None = Field(
+        default=None, ge=0, le=100, description="stop the batch when more of its prospects fail (default 25)"
+    )
+
+
+class SkippedOut(BaseModel):
+    prospect_id: str
+    reason: SkipReason = Field(
+        description="not_found, rendering (wait or cancel its batch), or error (retry)"
+    )
+    message: str
+
+
+class BulkDeleteOut(BaseModel):
+    deleted: int
+    deleted_ids: list[str]
+    skipped: list[SkippedOut] = Field(description="prospects not deleted, and why")
+    more: bool = Field(description="the filter matched more prospects: send the request again to go on")
+
+
+class ProspectStatsOut(BaseModel):
+    total: int
+    by_status: dict[VideoStatus, int] = Field(description="prospects per video status (every status listed)")
+    in_progress: int = Field(description="queued, synthesizing or rendering")
+    completed_percent: float
+
+
+def _ports() -> ProspectPorts:
+    return ProspectPorts(
+        campaigns=deps.get_campaign_repo(),
+        prospects=deps.get_prospect_repo(),
+        videos=deps.get_video_repo(),
+        media=deps.get_media_store(),
+    )
+
+
+def _with_etag(out: ProspectOut) -> Response:
+    return Response(
+        body=out.model_dump_json(),
+        status_code=200,
+        headers={"Content-Type": "application/json", "ETag": f'"{out.version}"'},
+    )
+
+
+def _selection(body: BulkDelete | BulkRender) -> Selection:
+    f = body.filter
+    return Selection.of(body.prospect_ids, f is not None, f.q if f else None, f.status if f else None)
+
+
 @route(
     bp,
     "/campaigns/{campaign_id}/prospects",
     "GET",
-    summary="A campaign's prospects, newest first",
-    query=PageQuery,
+    summary="A campaign's prospects: search, filter by video status, sort; newest first by default",
+    query=ProspectListQuery,
     response=ProspectPage,
 )
-def list_(principal: Principal, campaign_id: str, query: PageQuery) -> ProspectPage:
-    # The campaign lookup is under the caller's account: another tenant's ids are simply not found.
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
-    page = deps.get_prospect_repo().list(principal.account_id, campaign_id, query.limit, query.cursor)
+def list_(principal: Principal, campaign_id: str, query: ProspectListQuery) -> ProspectPage:
+    wanted = prospects.prospect_query(
+        query.q, query.status, query.sort, None if query.order is None else query.order is SortOrder.DESC
+    )
+    page = prospects.list_prospects(
+        _ports(), principal.account_id, campaign_id, wanted, query.limit, query.cursor
+    )
     return ProspectPage(items=[ProspectOut.of(p) for p in page.items], cursor=page.cursor)
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/prospects/stats",
+    "GET",
+    summary="How many prospects a campaign has, per video status",
+    response=ProspectStatsOut,
+)
+def stats(principal: Principal, campaign_id: str) -> ProspectStatsOut:
+    found = prospects.prospect_stats(_ports(), principal.account_id, campaign_id)
+    return ProspectStatsOut(
+        total=found.total,
+        by_status=found.by_status,
+        in_progress=found.in_progress,
+        completed_percent=found.completed_percent,
+    )
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/prospects/bulk-delete",
+    "POST",
+    summary="Delete prospects by id or by filter; each is reported deleted or skipped, with why",
+    body=BulkDelete,
+    response=BulkDeleteOut,
+)
+def bulk_delete(principal: Principal, campaign_id: str, body: BulkDelete) -> BulkDeleteOut:
+    outcome = prospects.delete_selection(_ports(), principal.account_id, campaign_id, _selection(body))
+    return BulkDeleteOut(
+        deleted=len(outcome.deleted),
+        deleted_ids=outcome.deleted,
+        skipped=[
+            SkippedOut(prospect_id=s.prospect_id, reason=s.reason, message=s.message) for s in outcome.skipped
+        ],
+        more=outcome.more,
+    )
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/prospects/bulk-render",
+    "POST",
+    summary="Re-render prospects chosen by id or by filter, as one batch",
+    status=202,
+    body=BulkRender,
+    response=BatchOut,
+)
+def bulk_render(principal: Principal, campaign_id: str, body: BulkRender) -> BatchOut:
+    batch = prospects.render_selection(
+        deps.render_ports(),
+        principal.account_id,
+        campaign_id,
+        _selection(body),
+        force=body.force,
+        tolerated_failure_percent=body.tolerated_failure_percent,
+    )
+    return BatchOut.of(batch)
 
 
 @route(
@@ -70,6 +271,39 @@ def list_(principal: Principal, campaign_id: str, query: PageQuery) -> ProspectP
     summary="One prospect of a campaign",
     response=ProspectOut,
 )
-def get(principal: Principal, campaign_id: str, prospect_id: str) -> ProspectOut:
+def get(principal: Principal, campaign_id: str, prospect_id: str) -> Response:
     deps.get_campaign_repo().get(principal.account_id, campaign_id)
-    return ProspectOut.of(deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id))
+    return _with_etag(
+        ProspectOut.of(deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id))
+    )
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/prospects/{prospect_id}",
+    "PATCH",
+    summary="Change a prospect (pronunciation included); send If-Match with its ETag to refuse lost updates",
+    body=ProspectUpdate,
+    response=ProspectOut,
+)
+def update(principal: Principal, campaign_id: str, prospect_id: str, body: ProspectUpdate) -> Response:
+    updated = prospects.update_prospect(
+        _ports(),
+        principal.account_id,
+        campaign_id,
+        prospect_id,
+        body.model_dump(exclude_unset=True),
+        expected_version=_if_match(bp.current_request.headers.get("if-match")),
+    )
+    return _with_etag(ProspectOut.of(updated))
+
+
+@route(
+    bp,
+    "/campaigns/{campaign_id}/prospects/{prospect_id}",
+    "DELETE",
+    summary="Delete a prospect and its video (refused while its video is being rendered)",
+    status=204,
+)
+def delete(principal: Principal, campaign_id: str, prospect_id: str) -> None:
+    prospects.delete_prospect(_ports(), principal.account_id, campaign_id, prospect_id)

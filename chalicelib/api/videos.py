@@ -6,7 +6,7 @@ import tempfile
 from datetime import datetime
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chalicelib import dependencies as deps
 from chalicelib.api._http import route
@@ -32,10 +32,12 @@ class VideoOut(BaseModel):
     new_bytes: int
     playlist_key: str | None
     poster_key: str | None
-    preview_key: str | None
+    preview_key: str | None = Field(description="animated WebP")
+    gif_key: str | None = Field(description="the same animation as a GIF, for email clients without WebP")
     playlist_url: str | None
     poster_url: str | None
     preview_url: str | None
+    gif_url: str | None
     error: str | None
     created_at: datetime
     queued_at: datetime | None
@@ -75,6 +77,7 @@ class VideoOut(BaseModel):
             playlist_key=key(v.master),
             poster_key=key(v.poster),
             preview_key=key(v.preview),
+            gif_key=key(v.gif),
             **urls,
         )
 

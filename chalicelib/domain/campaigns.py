@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.domain import prospects_csv
+from chalicelib.domain import export, prospects_csv
 from chalicelib.domain.errors import (
     FieldIssue,
     InvalidInputError,
@@ -110,11 +110,12 @@ def delete_campaign(
     account_id: str,
     campaign_id: str,
 ) -> None:
-    """Delete a campaign, everything in its partition and its uploaded files."""
+    """Delete a campaign, everything in its partition, its uploaded files and its exports."""
     campaigns.get(account_id, campaign_id)  # NotFoundError before touching anything else
     campaigns.delete(account_id, campaign_id)
     prospects.delete_campaign(account_id, campaign_id)
     uploads.delete_prefix(f"{UPLOAD_PREFIX}/{account_id}/{campaign_id}/")
+    uploads.delete_prefix(export.export_prefix(account_id, campaign_id))  # personal data: not kept
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ SPAN_TAIL_SECONDS = 0.1
 POSTER_NAME = "poster.jpg"
 PREVIEW_NAME = "preview.webp"
 PREVIEW_SECONDS = 3.0
+#: The same preview as a GIF, for email clients that show no WebP (Outlook, many others): the
+#: WebP's frames, narrower, under a bigger budget (GIF compresses video far worse than WebP).
+PREVIEW_GIF_NAME = "preview.gif"
+PREVIEW_GIF_WIDTH = 400
+PREVIEW_GIF_MAX_BYTES = 1_500_000
 
 
 @dataclass(frozen=True)
@@ -539,8 +544,9 @@ def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any
 
 
 def publish_previews(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]:
-    """Poster JPEG and animated WebP for email, from the best rung up to 720p of the span, read
-    through the prospect's own playlist so that the name card shows when there is one."""
+    """Poster JPEG, animated WebP and animated GIF for email, from the best rung up to 720p of the
+    span, read through the prospect's own playlist so that the name card shows when there is one.
+    The WebP and the GIF are encoded from one decode of the same frames."""
     from chalicelib.media import previews
 
     done = Submitted.of(video)
@@ -556,10 +562,15 @@ def publish_previews(video: ProspectVideo, media: ObjectStore) -> dict[str, Any]
     at = min(max(done.window.start + 0.5, seg_start), span_end - 0.1)
     poster = previews.poster_jpeg(init, segments, at_seconds=at)
     start = max(seg_start, min(done.window.start - 0.5, span_end - PREVIEW_SECONDS))
-    preview = previews.animated_preview(init, segments, start_seconds=start, seconds=PREVIEW_SECONDS)
+    frames = previews.preview_frames(init, segments, start_seconds=start, seconds=PREVIEW_SECONDS)
+    preview = previews.encode_animation(frames, image_format="webp")
+    gif = previews.encode_animation(
+        frames, image_format="gif", width=PREVIEW_GIF_WIDTH, max_bytes=PREVIEW_GIF_MAX_BYTES
+    )
     media.put_bytes(f"{done.prefix}/{POSTER_NAME}", poster, "image/jpeg")
     media.put_bytes(f"{done.prefix}/{PREVIEW_NAME}", preview, "image/webp")
-    return {"poster": POSTER_NAME, "preview": PREVIEW_NAME}
+    media.put_bytes(f"{done.prefix}/{PREVIEW_GIF_NAME}", gif, "image/gif")
+    return {"poster": POSTER_NAME, "preview": PREVIEW_NAME, "gif": PREVIEW_GIF_NAME}
 
 
 def _rendition(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from ulid import ULID
 
 T = TypeVar("T")
@@ -320,6 +320,12 @@ class Prospect(Entity):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _normalized_email(cls, value: object) -> object:
+        """Emails are stored trimmed and lower-cased (what CRMs and sequencers match on)."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def email_key(self) -> str:

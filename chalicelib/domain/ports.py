@@ -284,6 +284,9 @@ class VideoRepository(Protocol):
             If the video changed since it was read (nothing is written).
         """
 
+    def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
+        """Forget the prospect's video (its media is deleted separately); no error if none."""
+
     def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
         """Every prospect video of the campaign (paged underneath)."""
 

@@ -661,12 +661,15 @@ class ProspectsCsv:
             if index < n:
                 value = cells[index].strip()
                 if value:
-                    values[name] = value
+                    # NFC: a macOS export may spell "é" as "e" + a combining accent.
+                    values[name] = value if value.isascii() else unicodedata.normalize("NFC", value)
         custom: dict[str, str] = {}
         for index, label in self._custom:
             if index < n:
                 value = cells[index].strip()
                 if value:
+                    if not value.isascii():
+                        value = unicodedata.normalize("NFC", value)
                     if len(value) > MAX_CUSTOM_VALUE_CHARS:
                         value = value[:MAX_CUSTOM_VALUE_CHARS]
                         self._cut_columns.add(label)

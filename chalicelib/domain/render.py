@@ -927,6 +927,7 @@ def video_urls(ports: RenderPorts, video: ProspectVideo) -> dict[str, str | None
         "playlist_url": url(video.master),
         "poster_url": url(video.poster),
         "preview_url": url(video.preview),
+        "gif_url": url(video.gif),
     }
 
 

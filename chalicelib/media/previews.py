@@ -1,8 +1,11 @@
-"""Email previews made from a prospect's HLS rendition: a poster JPEG, an animated WebP, an MP4.
+"""Email previews made from a prospect's HLS rendition: a poster JPEG, an animated WebP or GIF,
+an MP4.
 
 Email clients cannot play HLS, so a personalized email shows a still (with a play button) or a
-short looping WebP that links to the landing page, and the landing page offers a plain MP4
-download. All three are made from the fMP4 segments the render already put in S3 (the caller
+short looping animation that links to the landing page, and the landing page offers a plain MP4
+download. The animation comes as WebP (small, sharp) and as GIF (Outlook and many other clients
+show no WebP; Outlook on Windows shows a GIF's first frame only): one set of sampled frames,
+encoded in each format. All three are made from the fMP4 segments the render already put in S3 (the caller
 fetches them): ``init + segment...`` is a valid fragmented MP4, which PyAV demuxes in memory.
 
 Cost control: a poster or preview demuxes the segments it is given but decodes only from the
@@ -21,10 +24,11 @@ import heapq
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import av
 import av.error
@@ -40,10 +44,15 @@ from PIL import Image, ImageDraw
 #: fetched the wrong segments.
 START_SLACK_S = 0.5
 POSTER_JPEG_QUALITY = 85
-#: Animated preview: WebP qualities tried in turn, then the frame rate is halved, then the width
-#: shrinks by _WIDTH_STEP until it fits the byte budget or reaches _MIN_PREVIEW_WIDTH.
+#: Animated preview: the format's levels are tried in turn (WebP qualities; GIF palette sizes),
+#: then the frame rate is halved, then the width shrinks by _WIDTH_STEP until it fits the byte
+#: budget or reaches _MIN_PREVIEW_WIDTH.
 _WEBP_QUALITIES = (75, 60, 45, 30)
 _WEBP_METHOD = 4  # libwebp effort 0-6: 4 is its default speed/size balance
+_GIF_COLORS = (256, 128, 64, 32)
+#: Frames the GIF's one palette is learnt from (spread over the clip), each at this share of its size.
+_GIF_PALETTE_SAMPLES = 4
+_GIF_PALETTE_SCALE = 0.5
 _WIDTH_STEP = 0.75
 _MIN_PREVIEW_WIDTH = 120
 #: Play button: diameter as a share of the poster's shorter side, drawn oversized to anti-alias.
@@ -96,7 +105,19 @@ def poster_jpeg(
     return out.getvalue()
 
 
-def animated_preview(
+ImageFormat = Literal["webp", "gif"]
+
+
+@dataclass(frozen=True)
+class PreviewFrames:
+    """Pictures sampled from the video for an animated preview, ready to encode (in one format
+    or several: the decode, the costly part, is done once)."""
+
+    images: tuple[Image.Image, ...]
+    duration_ms: int  # how long each picture shows
+
+
+def preview_frames(
     video_init: bytes,
     video_segments: Sequence[bytes],
     *,
@@ -105,25 +126,20 @@ def animated_preview(
     fps: int = 8,
     width: int = 480,
     overlay_png: bytes | None = None,
-    max_bytes: int = 1_000_000,
-) -> bytes:
-    """An endlessly looping animated WebP of ``seconds`` of video from ``start_seconds``.
+) -> PreviewFrames:
+    """``seconds`` of video from ``start_seconds``, sampled ``fps`` times a second.
 
-    Frames are sampled ``fps`` times a second (the first frame at or after each sample time)
-    and scaled to ``width`` (never up). If the result exceeds ``max_bytes``, the WebP quality
-    steps down, then the frame rate halves, then the width shrinks, until it fits. A clip that
-    ends before ``start_seconds + seconds`` gives a shorter preview.
+    Each sample is the first frame at or after its time, scaled to ``width`` (never up), with the
+    overlay composited. A clip that ends before ``start_seconds + seconds`` gives fewer frames.
 
     Raises
     ------
     ValueError
-        On bad arguments, missing or undecodable segments, no frame at ``start_seconds``, or
-        when even the smallest setting exceeds ``max_bytes``.
+        On bad arguments, missing or undecodable segments, or no frame at ``start_seconds``.
     """
-    if seconds <= 0 or fps < 1 or width < _MIN_PREVIEW_WIDTH or max_bytes < 1:
+    if seconds <= 0 or fps < 1 or width < _MIN_PREVIEW_WIDTH:
         raise ValueError(
-            f"need seconds > 0, fps >= 1, width >= {_MIN_PREVIEW_WIDTH} and max_bytes >= 1 "
-            f"(got {seconds}, {fps}, {width}, {max_bytes})"
+            f"need seconds > 0, fps >= 1 and width >= {_MIN_PREVIEW_WIDTH} (got {seconds}, {fps}, {width})"
         )
     count = max(1, round(seconds * fps))
     times = [start_seconds + i / fps for i in range(count)]
@@ -139,28 +155,95 @@ def animated_preview(
     if overlay_png is not None:
         layer = _overlay_image(overlay_png, images[0].size)
         images = [_composited(image, layer) for image in images]
+    return PreviewFrames(tuple(images), round(1000 / fps))
 
-    duration = round(1000 / fps)
-    for quality in _WEBP_QUALITIES:
-        data = _webp(images, duration, quality)
+
+def encode_animation(
+    frames: PreviewFrames,
+    *,
+    image_format: ImageFormat = "webp",
+    max_bytes: int = 1_000_000,
+    width: int | None = None,
+) -> bytes:
+    """An endlessly looping animated WebP or GIF of ``frames``, at most ``max_bytes``.
+
+    ``width`` scales the pictures down first (never up). If the result exceeds ``max_bytes``, the
+    format's level steps down (WebP quality; GIF palette size), then the frame rate halves, then
+    the width shrinks, until it fits.
+
+    Raises
+    ------
+    ValueError
+        On bad arguments, or when even the smallest setting exceeds ``max_bytes``.
+    """
+    if image_format not in _ENCODERS:
+        raise ValueError(f"image_format must be one of {sorted(_ENCODERS)}, got {image_format!r}")
+    if max_bytes < 1 or not frames.images or (width is not None and width < _MIN_PREVIEW_WIDTH):
+        raise ValueError(
+            f"need frames, max_bytes >= 1 and width >= {_MIN_PREVIEW_WIDTH} (got {len(frames.images)} "
+            f"frames, {max_bytes}, {width})"
+        )
+    encode, levels, label = _ENCODERS[image_format]
+    images, duration = list(frames.images), frames.duration_ms
+    if width is not None and width < images[0].width:
+        images = _resized(images, width)
+    for level in levels:
+        data = encode(images, duration, level)
         if len(data) <= max_bytes:
             return data
-    quality = _WEBP_QUALITIES[-1]
+    level = levels[-1]
     if len(images) > 1:
         images, duration = images[::2], duration * 2
-        data = _webp(images, duration, quality)
+        data = encode(images, duration, level)
     while len(data) > max_bytes:
         smaller = round(images[0].width * _WIDTH_STEP)
         if smaller < _MIN_PREVIEW_WIDTH:
             raise ValueError(
-                f"animated preview needs {len(data)} bytes even at {images[0].width} px wide, "
-                f"{1000 / duration:g} fps, quality {quality}: over max_bytes={max_bytes}"
+                f"animated {image_format} preview needs {len(data)} bytes even at {images[0].width} px "
+                f"wide, {1000 / duration:g} fps, {label} {level}: over max_bytes={max_bytes}"
             )
-        ratio = smaller / images[0].width
-        size = (smaller, max(1, round(images[0].height * ratio)))
-        images = [image.resize(size, Image.Resampling.BOX) for image in images]
-        data = _webp(images, duration, quality)
+        images = _resized(images, smaller)
+        data = encode(images, duration, level)
     return data
+
+
+def animated_preview(
+    video_init: bytes,
+    video_segments: Sequence[bytes],
+    *,
+    start_seconds: float,
+    seconds: float = 3.0,
+    fps: int = 8,
+    width: int = 480,
+    overlay_png: bytes | None = None,
+    max_bytes: int = 1_000_000,
+    image_format: ImageFormat = "webp",
+) -> bytes:
+    """An endlessly looping animated WebP (or GIF) of ``seconds`` of video from ``start_seconds``.
+
+    :func:`preview_frames` then :func:`encode_animation`: frames are sampled ``fps`` times a
+    second and scaled to ``width`` (never up); over ``max_bytes``, the quality (GIF: palette
+    size) steps down, then the frame rate halves, then the width shrinks, until it fits. A clip
+    that ends before ``start_seconds + seconds`` gives a shorter preview.
+
+    Raises
+    ------
+    ValueError
+        On bad arguments, missing or undecodable segments, no frame at ``start_seconds``, or
+        when even the smallest setting exceeds ``max_bytes``.
+    """
+    if max_bytes < 1:
+        raise ValueError(f"need max_bytes >= 1 (got {max_bytes})")
+    frames = preview_frames(
+        video_init,
+        video_segments,
+        start_seconds=start_seconds,
+        seconds=seconds,
+        fps=fps,
+        width=width,
+        overlay_png=overlay_png,
+    )
+    return encode_animation(frames, image_format=image_format, max_bytes=max_bytes)
 
 
 def mp4_download(
@@ -343,6 +426,53 @@ def _webp(images: list[Image.Image], duration_ms: int, quality: int) -> bytes:
         method=_WEBP_METHOD,
     )
     return out.getvalue()
+
+
+def _gif(images: list[Image.Image], duration_ms: int, colors: int) -> bytes:
+    # One palette for the whole clip, learnt from a few frames spread over it, and no dithering:
+    # a pixel that does not change keeps its exact index, so Pillow's writer stores each frame
+    # as only the rectangle that changed (and colours do not flicker from frame to frame).
+    palette = _gif_palette(images, colors)
+    indexed = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
+    out = io.BytesIO()
+    indexed[0].save(
+        out,
+        format="GIF",
+        save_all=True,
+        append_images=indexed[1:],
+        duration=duration_ms,
+        loop=0,
+        optimize=False,  # the palette is already as small as asked; optimizing re-scans each frame
+    )
+    return out.getvalue()
+
+
+def _gif_palette(images: list[Image.Image], colors: int) -> Image.Image:
+    step = max(1, len(images) // _GIF_PALETTE_SAMPLES)
+    samples = images[::step][:_GIF_PALETTE_SAMPLES]
+    w = max(1, round(samples[0].width * _GIF_PALETTE_SCALE))
+    h = max(1, round(samples[0].height * _GIF_PALETTE_SCALE))
+    sheet = Image.new("RGB", (w * len(samples), h))
+    for i, image in enumerate(samples):
+        sheet.paste(image.convert("RGB").resize((w, h), Image.Resampling.BOX), (i * w, 0))
+    return sheet.quantize(colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+
+
+def _resized(images: list[Image.Image], width: int) -> list[Image.Image]:
+    ratio = width / images[0].width
+    size = (width, max(1, round(images[0].height * ratio)))
+    resized: dict[int, Image.Image] = {}  # a repeated frame is one shared image: resize it once
+    for image in images:
+        if id(image) not in resized:
+            resized[id(image)] = image.resize(size, Image.Resampling.BOX)
+    return [resized[id(image)] for image in images]
+
+
+#: image format → (encoder, its levels from best to smallest, what a level is called)
+_ENCODERS: dict[str, tuple[Callable[[list[Image.Image], int, int], bytes], tuple[int, ...], str]] = {
+    "webp": (_webp, _WEBP_QUALITIES, "quality"),
+    "gif": (_gif, _GIF_COLORS, "colors"),
+}
 
 
 def _spool(path: Path, init: bytes, segments: Iterable[bytes], kind: str) -> Path:

@@ -274,7 +274,10 @@ class TailorcastStack(Stack):
                 s3.LifecycleRule(
                     id="abort-incomplete-multipart-uploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
+                ),
+                # Prospect exports hold personal data and are fetched through links that live an
+                # hour by default: they are not kept.
+                s3.LifecycleRule(id="expire-exports", prefix="exports/", expiration=Duration.days(1)),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

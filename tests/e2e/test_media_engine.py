@@ -248,6 +248,11 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
             and getattr(preview, "n_frames", 1) > 10
             and len(preview_bytes) < 1_000_000
         )
+        gif_bytes = (here / "preview.gif").read_bytes()
+        gif = Image.open(io.BytesIO(gif_bytes))
+        assert gif.format == "GIF" and getattr(gif, "n_frames", 1) == getattr(preview, "n_frames", 1)
+        assert gif.size[0] == 400 and gif.info["loop"] == 0 and len(gif_bytes) <= 1_500_000
+        assert video["gif_key"] == f"{video['playlist_key'].rsplit('/', 1)[0]}/preview.gif"
 
     # The poster of the prospect with a card shows it; its region differs from the base picture.
     card = Image.open(root / renders["middle"]["video"]["poster_key"]).convert("L").resize((320, 180))

@@ -322,11 +322,13 @@ def test_a_completed_video_has_urls_when_a_media_base_url_is_set(
             master="index.m3u8",
             poster="poster.jpg",
             preview="preview.webp",
+            gif="preview.gif",
             completed_at=utcnow(),
         )
     )
     plain = _json(call(client, "GET", f"/campaigns/{cid}/prospects/{p0}/video", me))
     assert plain["playlist_key"] == f"{prefix}/index.m3u8" and plain["playlist_url"] is None
+    assert plain["gif_key"] == f"{prefix}/preview.gif" and plain["gif_url"] is None
 
     monkeypatch.setenv("TAILORCAST_MEDIA_BASE_URL", "https://media.example.com/")
     dependencies.reset()
@@ -335,6 +337,7 @@ def test_a_completed_video_has_urls_when_a_media_base_url_is_set(
     assert video["playlist_url"] == f"https://media.example.com/{prefix}/index.m3u8"
     assert video["poster_url"] == f"https://media.example.com/{prefix}/poster.jpg"
     assert video["preview_url"] == f"https://media.example.com/{prefix}/preview.webp"
+    assert video["gif_url"] == f"https://media.example.com/{prefix}/preview.gif"
 
 
 def test_the_name_card_round_trips(client, new_tenant, aws) -> None:  # type: ignore[no-untyped-def]

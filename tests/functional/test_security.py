@@ -33,6 +33,11 @@ VALID_BODIES = {
     "WebhookCreate": {"url": "https://hooks.example.com/tailorcast"},
     "BatchCreate": {"force": True},
     "RenderOne": {"force": True},
+    "ExportCreate": {"format": "csv", "status": "completed"},
+    "ProspectUpdate": {"title": "stolen", "pronunciation": "shi-VAWN"},
+    # The broadest selectors: were isolation broken, they would reach every prospect of Alice's.
+    "BulkDelete": {"filter": {}},
+    "BulkRender": {"filter": {}, "force": True},
 }
 # Routes keyed by the caller's own account only (no other tenant's id can be named in them):
 # isolation for these is proven by test_lexicon_is_per_account instead.
@@ -45,9 +50,20 @@ def _all_routes():  # type: ignore[no-untyped-def]
     return sorted((path, method) for path, entries in app.app.routes.items() for method in entries)
 
 
+# A valid file for routes that take one as their body (raw_body), with its content type.
+VALID_FILE = (b"First Name,Email\r\nAda,ada@example.com\r\n", "text/csv")
+
+
 def _body_for(path: str, method: str):  # type: ignore[no-untyped-def]
     doc = next(r for r in ROUTES if r.path == path and r.method == method)
+    if doc.raw_body:
+        return VALID_FILE[0]
     return VALID_BODIES[doc.body.__name__] if doc.body else None
+
+
+def _headers_for(path: str, method: str) -> dict[str, str]:
+    doc = next(r for r in ROUTES if r.path == path and r.method == method)
+    return {"Content-Type": VALID_FILE[1]} if doc.raw_body else {}
 
 
 def test_every_body_model_has_a_valid_example() -> None:
@@ -60,7 +76,9 @@ def test_every_non_public_route_requires_a_token(client, new_tenant) -> None:  #
     assert {r for r in routes if r in PUBLIC} == PUBLIC
     for path, method in routes:
         concrete = re.sub(r"{[^}]+}", "camp_00000000000000000000000000", path)
-        response = call(client, method, concrete, body=_body_for(path, method))
+        response = call(
+            client, method, concrete, body=_body_for(path, method), headers=_headers_for(path, method)
+        )
         if (path, method) in PUBLIC:
             assert response.status_code == 200, (path, method)
         else:
@@ -91,6 +109,8 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     batch_path = f"/campaigns/{campaign['campaign_id']}/batches/{batch_id}"
     alice_batch = json.loads(call(client, "GET", batch_path, alice).body)
     alice_batch_prospects = json.loads(call(client, "GET", f"{batch_path}/prospects", alice).body)
+    prospects_path = f"/campaigns/{campaign['campaign_id']}/prospects"
+    alice_prospects = json.loads(call(client, "GET", prospects_path, alice).body)
     ids = {
         "campaign_id": campaign["campaign_id"],
         "import_id": upload["upload_id"],
@@ -113,8 +133,9 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
         if not names or (path, method) in OWN_ACCOUNT_ONLY:
             continue
         body = _body_for(path, method)
-        theirs = call(client, method, path.format(**ids), mallory, body)
-        nowhere = call(client, method, path.format(**missing), mallory, body)
+        headers = _headers_for(path, method)
+        theirs = call(client, method, path.format(**ids), mallory, body, headers=headers)
+        nowhere = call(client, method, path.format(**missing), mallory, body, headers=headers)
         assert theirs.status_code == 404, (path, method, theirs.status_code, theirs.body)
         # Indistinguishable from an id that exists nowhere: nothing leaks.
         strip = lambda r: {
@@ -129,6 +150,9 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     assert still["active_batch_id"] is None  # no batch was started on her campaign
     assert json.loads(call(client, "GET", batch_path, alice).body) == alice_batch  # nor cancelled or resumed
     assert json.loads(call(client, "GET", f"{batch_path}/prospects", alice).body) == alice_batch_prospects
+    # her prospects were neither changed nor deleted
+    assert json.loads(call(client, "GET", prospects_path, alice).body) == alice_prospects
+    assert [p["prospect_id"] for p in alice_prospects["items"]] == [prospect_id]
     listed_batches = json.loads(
         call(client, "GET", f"/campaigns/{campaign['campaign_id']}/batches", alice).body
     )

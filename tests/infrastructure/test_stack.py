@@ -282,7 +282,8 @@ def test_uploads_bucket_takes_browser_posts_and_cleans_up(dev: Synth) -> None:
             "Id": "abort-incomplete-multipart-uploads",
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
             "Status": "Enabled",
-        }
+        },
+        {"Id": "expire-exports", "Prefix": "exports/", "ExpirationInDays": 1, "Status": "Enabled"},
     ]
     for notifications in dev.resources("Custom::S3BucketNotifications").values():
         configuration = notifications["Properties"]["NotificationConfiguration"]

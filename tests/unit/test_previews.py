@@ -1,4 +1,5 @@
-"""Name-card overlay and email previews (poster, animated WebP, MP4 download) on a real HLS rendition.
+"""Name-card overlay and email previews (poster, animated WebP and GIF, MP4 download) on a real HLS
+rendition.
 
 The rendition is made once per module by imageio-ffmpeg's ffmpeg: 6 s of 1280x720 30 fps test
 pattern in H.264 (with B-frames, as real renders have) plus a 440 Hz AAC tone, packaged as HLS
@@ -17,11 +18,21 @@ import av
 import imageio_ffmpeg
 import m3u8  # type: ignore[import-untyped]  # m3u8 ships no type hints
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageStat
+from PIL.GifImagePlugin import GifImageFile
 from PIL.WebPImagePlugin import WebPImageFile
 
+from chalicelib.domain import media
+from chalicelib.domain.models import ProspectVideo, RenderWindow
 from chalicelib.media.overlay import card_box, render_overlay
-from chalicelib.media.previews import animated_preview, mp4_download, poster_jpeg
+from chalicelib.media.previews import (
+    animated_preview,
+    encode_animation,
+    mp4_download,
+    poster_jpeg,
+    preview_frames,
+)
+from tests import fakes
 
 WIDTH, HEIGHT, FPS, SECONDS = 1280, 720, 30, 6
 
@@ -79,6 +90,12 @@ def _image(data: bytes) -> Image.Image:
 def _webp(data: bytes) -> WebPImageFile:
     image = _image(data)
     assert isinstance(image, WebPImageFile)
+    return image
+
+
+def _gif(data: bytes) -> GifImageFile:
+    image = _image(data)
+    assert isinstance(image, GifImageFile)
     return image
 
 
@@ -284,6 +301,151 @@ def test_tight_budget_steps_down_until_it_fits(rendition: Rendition) -> None:
 def test_impossible_budget_is_refused(rendition: Rendition) -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         animated_preview(rendition.video.init, rendition.video.segments, start_seconds=0.0, max_bytes=2_000)
+
+
+# --- animated GIF (email clients without WebP) ---------------------------------------------
+
+
+def test_animated_gif_is_a_looping_gif_within_its_budget(rendition: Rendition) -> None:
+    overlay = render_overlay("Zoë", WIDTH, HEIGHT)
+    frames = preview_frames(
+        rendition.video.init, rendition.video.segments, start_seconds=1.0, overlay_png=overlay
+    )
+
+    data = encode_animation(frames, image_format="gif", width=400, max_bytes=1_500_000)
+
+    image = _gif(data)
+    assert data.startswith(b"GIF89a")
+    assert image.is_animated
+    assert image.n_frames == 24  # 3 s at 8 fps: every frame of the moving pattern kept
+    assert image.info["loop"] == 0  # loops forever
+    assert image.info["duration"] in (120, 130)  # 125 ms, in the GIF's centiseconds
+    assert image.size == (400, 225)
+    assert len(data) <= 1_500_000
+    image.seek(0)
+    first = image.convert("RGB")
+    image.seek(image.n_frames - 1)
+    assert _differs(first, image.convert("RGB"))  # it moves
+
+
+def test_gif_and_webp_show_the_same_frames(rendition: Rendition) -> None:
+    # GIVEN one set of frames (one decode)
+    frames = preview_frames(rendition.video.init, rendition.video.segments, start_seconds=2.0)
+    # WHEN it is encoded in both formats
+    webp = _webp(encode_animation(frames, image_format="webp"))
+    gif = _gif(encode_animation(frames, image_format="gif", width=400))
+    # THEN both have every frame, and the GIF's first frame is the WebP's, within palette error
+    assert webp.n_frames == gif.n_frames == len(frames.images) == 24
+    webp.seek(0)
+    gif.seek(0)
+    reference = webp.convert("RGB").resize(gif.size, Image.Resampling.BOX)
+    error = ImageStat.Stat(ImageChops.difference(reference, gif.convert("RGB"))).mean
+    assert max(error) < 6, error  # the frame 2.5 s later differs by about 11
+    # AND the same frames from the wrong place differ by far more (the comparison can fail)
+    elsewhere = _gif(
+        encode_animation(
+            preview_frames(rendition.video.init, rendition.video.segments, start_seconds=4.5),
+            image_format="gif",
+            width=400,
+        )
+    )
+    elsewhere.seek(0)
+    far = ImageStat.Stat(ImageChops.difference(reference, elsewhere.convert("RGB"))).mean
+    assert max(far) > 2 * max(error), (far, error)
+
+
+def test_animated_preview_makes_a_gif_on_request(rendition: Rendition) -> None:
+    data = animated_preview(
+        rendition.video.init, rendition.video.segments, start_seconds=0.0, width=320, image_format="gif"
+    )
+    image = _gif(data)
+    assert image.size == (320, 180) and image.n_frames == 24
+
+
+def test_tight_gif_budget_steps_down_until_it_fits(rendition: Rendition) -> None:
+    frames = preview_frames(rendition.video.init, rendition.video.segments, start_seconds=0.0)
+    full = encode_animation(frames, image_format="gif", width=400)
+    budget = len(full) // 4
+
+    data = encode_animation(frames, image_format="gif", width=400, max_bytes=budget)
+
+    assert len(data) <= budget
+    image = _gif(data)
+    assert image.is_animated and image.info["loop"] == 0
+    assert image.size[0] <= 400
+
+
+def test_impossible_gif_budget_is_refused(rendition: Rendition) -> None:
+    frames = preview_frames(rendition.video.init, rendition.video.segments, start_seconds=0.0)
+    with pytest.raises(ValueError, match=r"gif preview needs .* over max_bytes=2000"):
+        encode_animation(frames, image_format="gif", max_bytes=2_000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"image_format": "png"}, "image_format"),
+        ({"width": 80}, "width"),
+        ({"max_bytes": 0}, "max_bytes"),
+    ],
+)
+def test_encode_animation_refuses_bad_arguments(
+    rendition: Rendition, kwargs: dict[str, object], says: str
+) -> None:
+    frames = preview_frames(rendition.video.init, rendition.video.segments, start_seconds=0.0, seconds=0.5)
+    with pytest.raises(ValueError, match=says):
+        encode_animation(frames, **kwargs)  # type: ignore[arg-type]
+
+
+def test_publish_previews_writes_poster_webp_and_gif(rendition: Rendition) -> None:
+    # GIVEN a base ladder of one 720p rung in the media store, and a prospect's submitted render
+    store = fakes.FakeObjectStore("tailorcast-test-media")
+    base = media.base_prefix("acct_1", "camp_1", "upl_1")
+    store.put_bytes(
+        f"{base}/main.m3u8",
+        (
+            b"#EXTM3U\n#EXT-X-VERSION:7\n"
+            b'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,'
+            b'CHANNELS="2",URI="main_audio.m3u8"\n'
+            b'#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2",'
+            b'AUDIO="aac"\nmain_720p.m3u8\n'
+        ),
+        "application/vnd.apple.mpegurl",
+    )
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD"]
+    lines.append('#EXT-X-MAP:URI="main_720p_init.mp4"')
+    store.put_bytes(f"{base}/main_720p_init.mp4", rendition.video.init, "video/mp4")
+    for i, segment in enumerate(rendition.video.segments, start=1):
+        lines += ["#EXTINF:2.0,", f"main_720p_{i:05d}.mp4"]
+        store.put_bytes(f"{base}/main_720p_{i:05d}.mp4", segment, "video/mp4")
+    lines.append("#EXT-X-ENDLIST")
+    store.put_bytes(f"{base}/main_720p.m3u8", "\n".join(lines).encode(), "application/vnd.apple.mpegurl")
+    prefix = media.render_prefix("acct_1", "camp_1", "pros_1", "rnd_1")
+    video = ProspectVideo(
+        account_id="acct_1",
+        campaign_id="camp_1",
+        prospect_id="pros_1",
+        render_id="rnd_1",
+        base_upload_id="upl_1",
+        window=RenderWindow(start=1.0, end=1.8),
+        first_segment=0,
+        segment_count=2,
+        prefix=prefix,
+    )
+
+    # WHEN the previews are published
+    fields = media.publish_previews(video, store)
+
+    # THEN the poster, the WebP and the GIF are in the render's prefix, with their content types
+    assert fields == {"poster": "poster.jpg", "preview": "preview.webp", "gif": "preview.gif"}
+    assert store.content_types[f"{prefix}/preview.gif"] == "image/gif"
+    assert store.content_types[f"{prefix}/preview.webp"] == "image/webp"
+    assert store.content_types[f"{prefix}/poster.jpg"] == "image/jpeg"
+    gif_bytes = store.objects[f"{prefix}/preview.gif"]
+    gif = _gif(gif_bytes)
+    assert gif.size == (media.PREVIEW_GIF_WIDTH, 225) and gif.n_frames == 24 and gif.info["loop"] == 0
+    assert len(gif_bytes) <= media.PREVIEW_GIF_MAX_BYTES
+    assert _webp(store.objects[f"{prefix}/preview.webp"]).n_frames == gif.n_frames
 
 
 # --- MP4 download --------------------------------------------------------------------------

@@ -472,6 +472,15 @@ class TestVideoContract:
         with pytest.raises(NotFoundError):
             repos["videos"].get("acct_a", "camp_1", "pros_nobody")
 
+    def test_delete(self, repos: dict[str, Any]) -> None:
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_1"))
+        repos["videos"].save(_video("acct_a", "camp_1", "pros_2"))
+        repos["videos"].delete("acct_a", "camp_1", "pros_1")
+        repos["videos"].delete("acct_a", "camp_1", "pros_nobody")  # nothing to forget: no error
+        with pytest.raises(NotFoundError):
+            repos["videos"].get("acct_a", "camp_1", "pros_1")
+        assert [v.prospect_id for v in repos["videos"].list_campaign("acct_a", "camp_1")] == ["pros_2"]
+
     def test_save_get_roundtrip_keeps_nested_models_and_floats(self, repos: dict[str, Any]) -> None:
         video = _video(
             "acct_a", "camp_1", "pros_1", job_id="1700000000000-abcdef", progress=37, new_bytes=12345

@@ -496,7 +496,17 @@ class DynamoProspectRepository:
         def write(tx: TransactWrite, _: ProspectRosterItem, __: int) -> None:
             tx.save(item, condition=ProspectItem.sk.does_not_exist())
 
-        self._claim_email(item.pk, prospect.email_key, write)
+        try:
+            self._claim_email(item.pk, prospect.email_key, write)
+        except _StaleVersion:
+            # The prospect id is new, so an item under it can only be this very write, applied by
+            # a request whose reply was lost and then retried (moto ignores ClientRequestToken).
+            try:
+                stored = self.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
+            except NotFoundError:
+                stored = None
+            if stored is None or stored.email_key != prospect.email_key:
+                raise ConflictError(f"prospect {prospect.prospect_id!r} could not be added") from None
         return prospect.model_copy(update={"version": 1})
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect:
@@ -1097,6 +1107,11 @@ class DynamoVideoRepository:
                 raise
             return _video_from_item(record)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
+        VideoItem(campaign_pk(account_id, campaign_id), f"VIDEO#{prospect_id}").delete(
+            add_version_condition=False
+        )
 
     def list_campaign(self, account_id: str, campaign_id: str) -> Iterator[ProspectVideo]:
         query = VideoItem.query(
