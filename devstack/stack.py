@@ -30,7 +30,7 @@ import boto3
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devstack import lambdas
+from devstack import dynamotx, lambdas
 from devstack.issuer import LocalIssuer
 from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror
 
@@ -268,6 +268,7 @@ class LocalStack:
         self._moto_executes = default_user_config["stepfunctions"]["execute_state_machine"]
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         lambdas.install(self.dispatcher)
+        dynamotx.install()  # transactions back up the items they touch, not the whole table
         assert self.journal is not None
         app = RecordingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.journal, self._on_s3_write

@@ -1,0 +1,90 @@
+"""devstack.dynamotx: moto's transactions with item-level rollback (what the local stack runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.backends import get_backend
+
+from devstack import dynamotx
+
+TABLE = "tx"
+
+
+@pytest.fixture
+def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    dynamotx.install()
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )
+        yield client
+
+
+def _put(key: str, value: str, condition: str | None = None) -> dict[str, Any]:
+    put: dict[str, Any] = {
+        "TableName": TABLE,
+        "Item": {"pk": {"S": "p"}, "sk": {"S": key}, "v": {"S": value}},
+    }
+    if condition:
+        put["ConditionExpression"] = condition
+    return {"Put": put}
+
+
+def _items(client: Any) -> dict[str, str]:
+    rows = client.scan(TableName=TABLE)["Items"]
+    return {r["sk"]["S"]: r["v"]["S"] for r in rows}
+
+
+def _table() -> Any:
+    return get_backend("dynamodb")["123456789012"]["us-east-1"].tables[TABLE]
+
+
+def test_a_transaction_applies_every_write(ddb: Any) -> None:
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "a"}, "v": {"S": "old"}})
+    ddb.transact_write_items(TransactItems=[_put("a", "new"), _put("b", "made")])
+    assert _items(ddb) == {"a": "new", "b": "made"}
+
+
+def test_a_cancelled_transaction_changes_nothing_and_keeps_the_table(ddb: Any) -> None:
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "a"}, "v": {"S": "old"}})
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "c"}, "v": {"S": "taken"}})
+    table = _table()
+    with pytest.raises(ClientError) as caught:
+        ddb.transact_write_items(
+            TransactItems=[
+                _put("a", "overwritten"),  # applied by moto before the next one fails…
+                _put("b", "created"),
+                _put("c", "again", "attribute_not_exists(sk)"),  # …and this one is refused
+            ]
+        )
+    reasons = [r["Code"] for r in caught.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert _items(ddb) == {"a": "old", "c": "taken"}  # rolled back item by item
+    assert _table() is table  # the table itself was never swapped for a deep copy
+
+
+def test_a_table_is_still_deep_copied_outside_transactions(ddb: Any) -> None:
+    import copy
+
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "a"}, "v": {"S": "x"}})
+    clone = copy.deepcopy(_table())
+    assert clone is not _table() and clone.items is not _table().items
