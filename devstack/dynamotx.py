@@ -1,4 +1,5 @@
-"""Item-level rollback for moto's DynamoDB transactions.
+"""Two fixes to moto's DynamoDB whose cost grows with the data: item-level transaction rollback
+and incremental item-size accounting.
 
 moto's ``TransactWriteItems`` deep-copies **every table a transaction touches**, whole, before
 each transaction, so that it can restore it if the transaction is cancelled. With the app's
@@ -11,6 +12,11 @@ and replaces only the backup: before the transaction runs, each item it names is
 tables themselves are not (a table's deep copy returns the table while a transaction is being
 prepared). If moto cancels the transaction, the copied items are put back, so a cancelled
 transaction changes nothing, as before.
+
+moto also checks the 400 KB item limit by re-measuring **every attribute of an item each time
+one attribute is set** (quadratic in the attributes: 80 % of a prospect's write time). The patch
+keeps a running size while an item's attributes are set one after another and measures from
+scratch whenever the dict is changed any other way, so the limit is enforced exactly as before.
 """
 
 from __future__ import annotations
@@ -68,11 +74,63 @@ def _restore(touched: list[tuple[Any, Any, Any, Any]]) -> None:
             table.items[hash_key][range_key] = before
 
 
+def _measure(value: Any) -> int:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    return int(value.size()) if type(value) is DynamoType else int(bytesize(str(value)))
+
+
+def _install_item_size() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    if getattr(LimitedSizeDict, "_incremental_size", False):
+        return
+
+    def current_size(self: Any) -> int:
+        known = self.__dict__.get("_size")
+        if known is None or known[1] != len(self):
+            total = sum(_measure(k) + _measure(v) for k, v in self.items())
+            known = (total, len(self))
+        return int(known[0])
+
+    def setitem(self: Any, key: str, value: Any) -> None:
+        replacing = key in self
+        if replacing:
+            self.__dict__.pop("_size", None)
+        total = current_size(self)  # as moto counts it: every key and value there now
+        added = bytesize(key) + _measure(value)
+        if total + added > 405_000:  # moto's limit (DynamoDB's 400 KB, as moto measures it)
+            raise ItemSizeTooLarge
+        dict.__setitem__(self, key, value)
+        if replacing:
+            self.__dict__.pop("_size", None)
+        else:
+            self.__dict__["_size"] = (total + added, len(self))
+
+    def invalidating(name: str) -> Any:
+        method = getattr(dict, name)
+
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            self.__dict__.pop("_size", None)
+            return method(self, *args, **kwargs)
+
+        return call
+
+    for name in ("__delitem__", "pop", "popitem", "clear", "update", "setdefault"):
+        setattr(LimitedSizeDict, name, invalidating(name))
+    LimitedSizeDict.__setitem__ = setitem  # type: ignore[method-assign]
+    LimitedSizeDict._incremental_size = True  # type: ignore[attr-defined]
+
+
 def install() -> None:
     """Patch moto's DynamoDB backend (idempotent, process-wide)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
+    _install_item_size()
     with _install_lock:
         if getattr(DynamoDBBackend.transact_write_items, "_item_level_rollback", False):
             return

@@ -236,7 +236,17 @@ def _environment() -> Iterator[None]:
 
 
 def _peak_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    """This process's peak resident set (``VmHWM``). Not ``ru_maxrss``: Linux carries the forking
+    parent's size over ``exec`` into it, so a worker forked from the stack would report the stack."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)  # kB
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # not Linux
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _ingest(key: str) -> dict[str, Any]:
@@ -246,6 +256,7 @@ def _ingest(key: str) -> dict[str, Any]:
 
     deps.get_prospect_repo()  # bind the models before the clock starts (a Lambda's cold start)
     before = _peak_mb()
+    cpu = _cpu()
     start = time.perf_counter()
     outcome = ingest_upload(
         key,
@@ -266,6 +277,7 @@ def _ingest(key: str) -> dict[str, Any]:
     return {
         "seconds": round(seconds, 3),
         "imported": record.imported,
+        "importer_cpu_seconds": round(_cpu() - cpu, 3),
         "peak_mb": _peak_mb(),
         "rss_before_import_mb": before,
     }

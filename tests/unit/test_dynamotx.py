@@ -88,3 +88,20 @@ def test_a_table_is_still_deep_copied_outside_transactions(ddb: Any) -> None:
     ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "a"}, "v": {"S": "x"}})
     clone = copy.deepcopy(_table())
     assert clone is not _table() and clone.items is not _table().items
+
+
+def test_the_item_size_limit_still_holds(ddb: Any) -> None:
+    big = "x" * 200_000
+    item = {"pk": {"S": "p"}, "sk": {"S": "big"}, "a": {"S": big}}
+    ddb.put_item(TableName=TABLE, Item=item)  # 200 KB: fine
+    with pytest.raises(ClientError) as caught:
+        ddb.put_item(TableName=TABLE, Item={**item, "b": {"S": big}, "c": {"S": "y" * 10_000}})
+    assert "Item size has exceeded the maximum allowed size" in str(caught.value)
+    ddb.update_item(  # a value replaced in place is measured again, not added on top
+        TableName=TABLE,
+        Key={"pk": {"S": "p"}, "sk": {"S": "big"}},
+        UpdateExpression="SET a = :v",
+        ExpressionAttributeValues={":v": {"S": "z" * 201_000}},
+    )
+    stored = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "big"}})["Item"]
+    assert len(stored["a"]["S"]) == 201_000
