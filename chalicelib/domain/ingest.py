@@ -229,7 +229,7 @@ def _ingest_csv(
     size = store.head(key.key).size
     try:
         rules.check_stored_size(size, limits.max_csv_bytes)
-        rules.check_text(store.read_prefix(key.key, CSV_SNIFF_BYTES))
+        prospects_csv.check_text(store.read_prefix(key.key, CSV_SNIFF_BYTES))  # says what it is
         record = imports.save(
             record.model_copy(update={"status": CsvImportStatus.PROCESSING, "size_bytes": size})
         )

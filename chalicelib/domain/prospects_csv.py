@@ -411,6 +411,11 @@ def detect_encoding(head: bytes) -> tuple[str, str | None]:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
+        # Valid multi-byte UTF-8 ("é" as C3 A9) beside stray bytes: a UTF-8 file with a few
+        # Windows-1252 rows pasted in. Read it as UTF-8; the stray bytes fall back (and are counted).
+        decoded = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+        if any(ord(ch) > 127 and ch != "\ufffd" for ch in decoded):
+            return "utf-8", None
         return "cp1252", (
             "the file is not UTF-8, so it was read as Windows-1252 (Western European); if names "
             'look wrong, save it as "CSV UTF-8" and upload it again'
@@ -505,7 +510,7 @@ codecs.register_error(_CP1252_HANDLER, _as_cp1252)
 
 
 def _errors_for(codec: str) -> str:
-    if codec == "utf-8":
+    if codec in ("utf-8", "utf-8-sig"):
         return _CP1252_HANDLER
     if codec == "cp1252":
         return _LATIN1_HANDLER
