@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import boto3
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
@@ -732,7 +734,19 @@ class _BulkWriter:
         self._pending: collections.deque[Future[int]] = collections.deque()
         self._pool = ThreadPoolExecutor(_WRITER_THREADS, thread_name_prefix="prospect-writer")
         self._lock = threading.Lock()
-        self._connection = TableItem._get_connection()
+        self._table = TableItem.Meta.table_name
+        # A client of its own: the requests are built here from validated items, so botocore's
+        # parameter validation (a walk over every attribute of 25 items) is skipped; a connection
+        # per writer thread.
+        self._client: Any = boto3.session.Session().client(
+            "dynamodb",
+            region_name=TableItem.Meta.region,
+            config=BotoConfig(
+                parameter_validation=False,
+                max_pool_connections=_WRITER_THREADS,
+                retries={"mode": "standard", "max_attempts": 5},
+            ),
+        )
 
     def add(self, prospect: Prospect) -> None:
         item = _prospect_to_item(prospect.model_copy(update={"version": 0}))
@@ -758,12 +772,10 @@ class _BulkWriter:
         requests = [{"PutRequest": {"Item": item}} for item in items]
         for attempt in range(8):
             try:
-                reply = self._connection.connection.dispatch(
-                    "BatchWriteItem", {"RequestItems": {self._connection.table_name: requests}}
-                )
-            except (PynamoDBException, BotoCoreError, ClientError) as exc:
+                reply = self._client.batch_write_item(RequestItems={self._table: requests})
+            except (BotoCoreError, ClientError) as exc:
                 raise StorageError("the prospects could not be stored") from exc
-            requests = (reply.get("UnprocessedItems") or {}).get(self._connection.table_name) or []
+            requests = (reply.get("UnprocessedItems") or {}).get(self._table) or []
             if not requests:
                 return len(items)
             time.sleep(min(2.0, 0.05 * 2**attempt) * random.random())  # noqa: S311 (jitter, not a secret)
