@@ -79,9 +79,7 @@ def local_preview(path: Path, mapping: dict[str, str] | None, sample: int | None
         The file is unusable as a whole, or ``mapping`` is invalid.
     """
     with path.open("rb") as fh:
-        preview = prospects_csv.preview_prospects(
-            fh, mapping=mapping, sample=sample if sample is not None else 10**9
-        )
+        preview = prospects_csv.preview_prospects(fh, mapping=mapping, sample=sample)
     return {
         "file": str(path),
         "encoding": preview.encoding,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamodb.repositories import decode_cursor, encode_cursor, prospect_index_keys
 from chalicelib.domain.concurrency import optimistic_update
 from chalicelib.domain.errors import (
     CampaignBusyError,
@@ -210,23 +210,23 @@ class FakeProspectRepository:
     def search(
         self, account_id: str, campaign_id: str, query: ProspectQuery, limit: int, cursor: str | None
     ) -> Page[Prospect]:
-        def key(p: Prospect) -> tuple[Any, ...]:
-            if query.sort is ProspectSort.NAME:
-                return (fold(f"{p.first_name} {p.last_name or ''}")[:200], p.prospect_id)
-            if query.sort is ProspectSort.EMAIL:
-                return (p.email_key,)
-            if query.sort is ProspectSort.COMPANY:
-                return (fold(p.company or "")[:200] or "\U0010ffff", p.prospect_id)
-            if query.sort is ProspectSort.STATUS or query.status is not None:
-                return (list(VideoStatus).index(p.video_status), p.prospect_id)
-            return (p.prospect_id,)
+        # The adapter's own index keys and search text: the fake orders and matches as DynamoDB does.
+        index = {
+            ProspectSort.NAME: "name_key",
+            ProspectSort.EMAIL: "email_key",
+            ProspectSort.COMPANY: "company_key",
+            ProspectSort.STATUS: "status_key",
+        }.get(query.sort, "status_key" if query.status is not None else None)
+
+        def key(p: Prospect) -> str:
+            return str(prospect_index_keys(p)[index]) if index else p.prospect_id
 
         needle = fold(query.search or "")
         chosen = [
             p
             for p in self._part(account_id, campaign_id).values()
             if (query.status is None or p.video_status is query.status)
-            and needle in fold(f"{p.first_name} {p.last_name or ''} {p.email} {p.company or ''}")
+            and needle in prospect_index_keys(p)["search_text"]
         ]
         chosen.sort(key=key, reverse=query.descending)
         fingerprint = repr((needle, query.status, query.sort, query.descending))

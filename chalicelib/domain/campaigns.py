@@ -17,7 +17,6 @@ from chalicelib.domain.errors import (
     issues_from_validation,
 )
 from chalicelib.domain.models import (
-    PROSPECTS_PER_CAMPAIGN,
     BaseVideo,
     Campaign,
     CsvImport,
@@ -219,5 +218,5 @@ def preview_import(
         mapping=mapping,
         existing=existing,
         sample=sample,
-        max_prospects=PROSPECTS_PER_CAMPAIGN[accounts.get(account_id).plan],
+        max_prospects=accounts.get(account_id).prospects_per_campaign,
     )

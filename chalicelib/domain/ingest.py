@@ -25,7 +25,6 @@ from chalicelib.domain.errors import (
     UploadRejectedError,
 )
 from chalicelib.domain.models import (
-    PROSPECTS_PER_CAMPAIGN,
     BaseVideo,
     Campaign,
     CampaignStatus,
@@ -273,7 +272,7 @@ def _ingest_csv(
         record = imports.save(record.model_copy(update=outcome()))
 
     status, reason = CsvImportStatus.COMPLETED, None
-    limit = PROSPECTS_PER_CAMPAIGN[accounts.get(key.account_id).plan]
+    limit = accounts.get(key.account_id).prospects_per_campaign
     writer: ProspectWriter | None = None
     try:
         for wait in (*HOLD_WAITS, None):

@@ -77,6 +77,11 @@ class Account(Entity):
     created_at: datetime = Field(default_factory=utcnow)
     version: int = 0
 
+    @property
+    def prospects_per_campaign(self) -> int | None:
+        """The plan's limit on a campaign's prospects (None: no limit)."""
+        return PROSPECTS_PER_CAMPAIGN[self.plan]
+
     @classmethod
     def start_trial(cls, name: str, now: datetime | None = None) -> Account:
         now = now or utcnow()
@@ -337,10 +342,12 @@ class Prospect(Entity):
 
 
 def fold(text: str) -> str:
-    """Text as compared by search and sort: case-folded, accents dropped, whitespace collapsed
-    (``"  José MÜLLER "`` → ``"jose muller"``)."""
+    """Text as compared by search, sort and CSV headers: case-folded, accents dropped, whitespace
+    collapsed (``"  José MÜLLER "`` → ``"jose muller"``)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+    # Case-folded again: a compatibility decomposition can give capitals ("ℌ" → "H").
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return " ".join(bare.split())
 
 
 def normalize_email(email: str) -> str:

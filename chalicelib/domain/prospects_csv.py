@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from chalicelib.domain import uploads as rules
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, UploadRejectedError
-from chalicelib.domain.models import Prospect, RowError, new_id
+from chalicelib.domain.models import Prospect, RowError, fold, new_id
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -247,9 +247,7 @@ def normalize_header(header: str) -> str:
     camelCase and snake_case split into words, accents are dropped (``Prénom`` → ``prenom``);
     the result is a fixed point (normalizing it again changes nothing).
     """
-    text = _CAMEL.sub(" ", header).casefold()
-    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    return " ".join(word for word in _SEPARATORS.split(text.casefold()) if word)
+    return " ".join(word for word in _SEPARATORS.split(fold(_CAMEL.sub(" ", header))) if word)
 
 
 def header_key(header: str) -> str:
@@ -911,13 +909,13 @@ class Preview:
     failed: int
     errors: list[RowError]
     warnings: list[str]
-    prospects: list[Prospect]  # the first ``sample`` of the ``valid`` rows, normalized
+    prospects: list[Prospect]  # the first ``sample`` (None: all) of the ``valid`` rows, normalized
 
 
 class _Sampler:
-    """A writer that writes nothing: it counts and keeps the first ``sample`` prospects."""
+    """A writer that writes nothing: it counts and keeps the first ``sample`` prospects (or all)."""
 
-    def __init__(self, existing: set[str], sample: int) -> None:
+    def __init__(self, existing: set[str], sample: int | None) -> None:
         self.existing = existing
         self.written = 0
         self.sample = sample
@@ -925,7 +923,7 @@ class _Sampler:
 
     def add(self, prospect: Prospect) -> None:
         self.written += 1
-        if len(self.kept) < self.sample:
+        if self.sample is None or len(self.kept) < self.sample:
             self.kept.append(prospect)
 
     def flush(self) -> None:
@@ -939,7 +937,7 @@ def preview_prospects(
     campaign_id: str = "preview",
     mapping: dict[str, str] | None = None,
     existing: set[str] | frozenset[str] = frozenset(),
-    sample: int = 20,
+    sample: int | None = 20,
     max_rows: int = MAX_ROWS,
     max_prospects: int | None = None,
     max_errors: int = MAX_STORED_ERRORS,

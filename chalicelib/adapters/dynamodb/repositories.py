@@ -385,8 +385,9 @@ def _status_prefix(status: VideoStatus) -> str:
     return f"{_STATUS_RANK[status]}:{status.value}#"
 
 
-def _derived(p: Prospect) -> dict[str, Any]:
-    """The attributes the indexes and search read, derived from the prospect's fields."""
+def prospect_index_keys(p: Prospect) -> dict[str, Any]:
+    """The attributes the indexes and search read, derived from the prospect's fields (the fake
+    repository orders and searches by the same values)."""
     name = fold(f"{p.first_name} {p.last_name or ''}")[:_SORT_TEXT_CHARS]
     company = fold(p.company or "")[:_SORT_TEXT_CHARS] or _LAST
     return {
@@ -410,7 +411,7 @@ def _prospect_to_item(p: Prospect) -> ProspectItem:
         email=str(p.email),
         video_status=p.video_status.value,
         **data,
-        **_derived(p),
+        **prospect_index_keys(p),
         **_version(p.version),
     )
 
@@ -419,6 +420,10 @@ def _tx_connection() -> Connection:
     """The table's (cached) low-level connection, for transactions: a new ``Connection`` per
     transaction would build a new botocore client each time (~0.1 s)."""
     return TableItem._get_connection().connection
+
+
+class _ProspectGone(Exception):
+    """A video's prospect was deleted while the video moved (the video is stored alone)."""
 
 
 class _StaleVersion(ConflictError):
@@ -455,9 +460,7 @@ class DynamoProspectRepository:
         except ProspectRosterItem.DoesNotExist:
             return None
 
-    def _claim_email(
-        self, pk: str, email_key: str, write: Callable[[TransactWrite, ProspectRosterItem, int], None]
-    ) -> None:
+    def _claim_email(self, pk: str, email_key: str, write: Callable[[TransactWrite], None]) -> None:
         """Run ``write`` in a transaction that also bumps the roster's revision, once no prospect of
         the campaign has ``email_key`` and no import holds the roster; retried on races."""
         for _ in range(UPDATE_ATTEMPTS):
@@ -475,7 +478,7 @@ class DynamoProspectRepository:
             )
             try:
                 with TransactWrite(connection=_tx_connection()) as tx:
-                    write(tx, guard, revision)
+                    write(tx)
                     tx.update(
                         guard, actions=[ProspectRosterItem.revision.set(revision + 1)], condition=condition
                     )
@@ -495,7 +498,7 @@ class DynamoProspectRepository:
     def add(self, prospect: Prospect) -> Prospect:
         item = _prospect_to_item(prospect.model_copy(update={"version": 0}))
 
-        def write(tx: TransactWrite, _: ProspectRosterItem, __: int) -> None:
+        def write(tx: TransactWrite) -> None:
             tx.save(item, condition=ProspectItem.sk.does_not_exist())
 
         try:
@@ -538,7 +541,7 @@ class DynamoProspectRepository:
                 raise
         else:
 
-            def write(tx: TransactWrite, _: ProspectRosterItem, __: int) -> None:
+            def write(tx: TransactWrite) -> None:
                 tx.save(item, condition=ProspectItem.sk.exists())
 
             self._claim_email(item.pk, prospect.email_key, write)
@@ -1084,41 +1087,43 @@ class DynamoVideoRepository:
         transaction (the prospect's copy is what lists filter and sort by). A prospect deleted
         meanwhile is left alone."""
         record = self._record(video)
-        pk = campaign_pk(video.account_id, video.campaign_id)
-        for with_prospect in (True, False):
-            try:
-                with TransactWrite(connection=_tx_connection()) as tx:
-                    tx.save(record)
-                    if counters is not None:
-                        tally = BatchCountersItem(pk, f"BATCHCOUNT#{counters.batch_id}")
-                        actions = [
-                            getattr(BatchCountersItem, name).add(delta)
-                            for name, delta in counters.deltas.items()
-                        ]
-                        tx.update(tally, actions=actions)
-                    if with_prospect:
-                        tx.update(
-                            ProspectItem(pk, f"PROSPECT#{video.prospect_id}"),
-                            actions=_video_status_actions(video),
-                            condition=ProspectItem.sk.exists(),
-                            add_version_condition=False,  # a status is not an edit of the prospect
-                        )
-            except TransactWriteError as exc:
-                reasons = [r.code if r else None for r in exc.cancellation_reasons or []]
-                if (
-                    with_prospect
-                    and reasons
-                    and reasons[-1] == "ConditionalCheckFailed"
-                    and not any(code not in (None, "None") for code in reasons[:-1])
-                ):
-                    continue  # only the prospect is gone: store the video alone
-                if _is_condition_failure(exc):
-                    raise ConflictError(
-                        f"the video of prospect {video.prospect_id!r} was changed concurrently"
-                    ) from exc
-                raise
-            return _video_from_item(record)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            self._transact(record, video, counters, with_prospect=True)
+        except _ProspectGone:
+            self._transact(record, video, counters, with_prospect=False)
+        return _video_from_item(record)
+
+    @staticmethod
+    def _transact(
+        record: VideoItem, video: ProspectVideo, counters: CounterMove | None, *, with_prospect: bool
+    ) -> None:
+        pk = record.pk
+        try:
+            with TransactWrite(connection=_tx_connection()) as tx:
+                tx.save(record)
+                if counters is not None:
+                    tally = BatchCountersItem(pk, f"BATCHCOUNT#{counters.batch_id}")
+                    actions = [
+                        getattr(BatchCountersItem, name).add(delta) for name, delta in counters.deltas.items()
+                    ]
+                    tx.update(tally, actions=actions)
+                if with_prospect:  # last, so its cancellation reason is the last one
+                    tx.update(
+                        ProspectItem(pk, f"PROSPECT#{video.prospect_id}"),
+                        actions=_video_status_actions(video),
+                        condition=ProspectItem.sk.exists(),
+                        add_version_condition=False,  # a status is not an edit of the prospect
+                    )
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in exc.cancellation_reasons or []]
+            others_fine = not any(code not in (None, "None") for code in reasons[:-1])
+            if with_prospect and reasons and reasons[-1] == "ConditionalCheckFailed" and others_fine:
+                raise _ProspectGone from exc
+            if _is_condition_failure(exc):
+                raise ConflictError(
+                    f"the video of prospect {video.prospect_id!r} was changed concurrently"
+                ) from exc
+            raise
 
     def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
         VideoItem(campaign_pk(account_id, campaign_id), f"VIDEO#{prospect_id}").delete(
