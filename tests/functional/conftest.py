@@ -53,3 +53,61 @@ def call(
     else:
         payload = (body if isinstance(body, str) else json.dumps(body)).encode()
     return client.http.request(method, path, headers=headers, body=payload)
+
+
+def get_json(client: Client, tenant: Tenant, path: str) -> Any:
+    """GET ``path`` as ``tenant``; it must answer 200."""
+    response = call(client, "GET", path, tenant)
+    assert response.status_code == 200, (path, response.body)
+    return json.loads(response.body)
+
+
+def all_prospects(client: Client, tenant: Tenant, cid: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Every prospect of the campaign, following the list's cursor ``limit`` at a time."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        page = get_json(client, tenant, f"/campaigns/{cid}/prospects{query}")
+        items.extend(page["items"])
+        cursor = page["cursor"]
+        if cursor is None:
+            return items
+
+
+def request_csv_upload(
+    client: Client, tenant: Tenant, cid: str, size: int, filename: str = "leads.csv"
+) -> dict[str, Any]:
+    """The presigned upload a browser would ask for to send a prospects CSV of ``size`` bytes."""
+    response = call(
+        client,
+        "POST",
+        f"/campaigns/{cid}/uploads",
+        tenant,
+        {"kind": "prospects_csv", "filename": filename, "content_type": "text/csv", "size_bytes": size},
+    )
+    assert response.status_code == 201, response.body
+    return dict(json.loads(response.body))
+
+
+def deliver_upload(
+    client: Client, tenant: Tenant, cid: str, ticket: dict[str, Any], data: bytes
+) -> tuple[Any, dict[str, Any]]:
+    """Put the object where the presigned POST would, deliver its S3 event to the ingest Lambda;
+    returns the Lambda's outcome and the import as the API shows it."""
+    import boto3
+
+    from tests.conftest import TEST_ENV
+
+    boto3.client("s3").put_object(Bucket=TEST_ENV["TAILORCAST_UPLOADS_BUCKET"], Key=ticket["key"], Body=data)
+    event = client.events.generate_s3_event(bucket=TEST_ENV["TAILORCAST_UPLOADS_BUCKET"], key=ticket["key"])
+    outcome = client.lambda_.invoke("ingest_upload", event).payload
+    return outcome, get_json(client, tenant, f"/campaigns/{cid}/imports/{ticket['upload_id']}")
+
+
+def upload_csv(
+    client: Client, tenant: Tenant, cid: str, data: bytes, filename: str = "leads.csv"
+) -> tuple[Any, dict[str, Any]]:
+    """A prospects CSV uploaded and imported: request → S3 → the ingest Lambda → the import."""
+    ticket = request_csv_upload(client, tenant, cid, max(len(data), 1), filename)
+    return deliver_upload(client, tenant, cid, ticket, data)

@@ -19,13 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.conftest import TEST_ENV
-from tests.functional.conftest import Tenant, call
+from tests.functional.conftest import Tenant, all_prospects, call, get_json, upload_csv
 
-BUCKET = TEST_ENV["TAILORCAST_UPLOADS_BUCKET"]
 FIELDS = (
     "first_name",
     "last_name",
@@ -1351,42 +1348,6 @@ EXPORTS = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _get(client: Any, tenant: Tenant, path: str) -> Any:
-    response = call(client, "GET", path, tenant)
-    assert response.status_code == 200, (path, response.body)
-    return json.loads(response.body)
-
-
-def _all_prospects(client: Any, tenant: Tenant, cid: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = _get(
-            client, tenant, f"/campaigns/{cid}/prospects?limit=100" + (f"&cursor={cursor}" if cursor else "")
-        )
-        items.extend(page["items"])
-        cursor = page["cursor"]
-        if cursor is None:
-            return items
-
-
-def _upload(client: Any, tenant: Tenant, cid: str, data: bytes, filename: str) -> tuple[Any, dict[str, Any]]:
-    """Presigned upload request → the object put in S3 → the S3 event to the ingest Lambda."""
-    response = call(
-        client,
-        "POST",
-        f"/campaigns/{cid}/uploads",
-        tenant,
-        {"kind": "prospects_csv", "filename": filename, "content_type": "text/csv", "size_bytes": len(data)},
-    )
-    assert response.status_code == 201, response.body
-    ticket = json.loads(response.body)
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=ticket["key"], Body=data)
-    event = client.events.generate_s3_event(bucket=BUCKET, key=ticket["key"])
-    outcome = client.lambda_.invoke("ingest_upload", event).payload
-    return outcome, _get(client, tenant, f"/campaigns/{cid}/imports/{ticket['upload_id']}")
-
-
 def _fields(prospect: dict[str, Any]) -> dict[str, Any]:
     return {name: prospect[name] for name in FIELDS}
 
@@ -1460,8 +1421,8 @@ def test_preview_maps_the_export_with_no_override(
     assert preview["warnings"] == export.warnings
     assert [_fields(p) for p in preview["prospects"]] == export.prospects
     # AND nothing was written
-    assert _get(client, me, f"/campaigns/{cid}/prospects")["items"] == []
-    assert _get(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == 0
+    assert get_json(client, me, f"/campaigns/{cid}/prospects")["items"] == []
+    assert get_json(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == 0
 
 
 @pytest.mark.parametrize("exporter", EXPORTS)
@@ -1471,7 +1432,7 @@ def test_upload_imports_every_row_of_the_export(
     me, cid = campaign
     export = EXPORTS[exporter]
     # WHEN the file is uploaded unchanged and its S3 event delivered
-    outcome, record = _upload(client, me, cid, export.data, f"{exporter}.csv")
+    outcome, record = upload_csv(client, me, cid, export.data, f"{exporter}.csv")
     # THEN the import completed with the file's encoding, delimiter and automatic mapping
     assert outcome["status"] == "completed", outcome
     assert record["status"] == "completed" and record["reason"] is None
@@ -1487,9 +1448,9 @@ def test_upload_imports_every_row_of_the_export(
     _check_errors(record["errors"], export)
     assert record["warnings"] == export.warnings
     # AND every good row is a prospect with exactly its normalized values
-    stored = sorted((_fields(p) for p in _all_prospects(client, me, cid)), key=lambda p: p["email"])
+    stored = sorted((_fields(p) for p in all_prospects(client, me, cid)), key=lambda p: p["email"])
     assert stored == sorted(export.prospects, key=lambda p: p["email"])
     for prospect in stored:
         for name in ("first_name", "last_name", "company", "title"):
             assert prospect[name] is None or unicodedata.is_normalized("NFC", prospect[name]), prospect
-    assert _get(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == len(export.prospects)
+    assert get_json(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == len(export.prospects)

@@ -18,7 +18,15 @@ import pytest
 
 from chalicelib.domain.models import Plan
 from tests.conftest import TEST_ENV
-from tests.functional.conftest import Tenant, call
+from tests.functional.conftest import (
+    Tenant,
+    all_prospects,
+    call,
+    deliver_upload,
+    get_json,
+    request_csv_upload,
+    upload_csv,
+)
 
 BUCKET = TEST_ENV["TAILORCAST_UPLOADS_BUCKET"]
 
@@ -36,49 +44,8 @@ SEEDED = 5
 # --------------------------------------------------------------------------- helpers
 
 
-def _get(client: Any, tenant: Tenant, path: str) -> Any:
-    response = call(client, "GET", path, tenant)
-    assert response.status_code == 200, (path, response.body)
-    return json.loads(response.body)
-
-
-def _all_prospects(client: Any, tenant: Tenant, cid: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = _get(
-            client, tenant, f"/campaigns/{cid}/prospects?limit=100" + (f"&cursor={cursor}" if cursor else "")
-        )
-        items.extend(page["items"])
-        cursor = page["cursor"]
-        if cursor is None:
-            return sorted(items, key=lambda p: p["prospect_id"])
-
-
-def _ticket(client: Any, tenant: Tenant, cid: str, size: int, filename: str = "leads.csv") -> dict[str, Any]:
-    response = call(
-        client,
-        "POST",
-        f"/campaigns/{cid}/uploads",
-        tenant,
-        {"kind": "prospects_csv", "filename": filename, "content_type": "text/csv", "size_bytes": size},
-    )
-    assert response.status_code == 201, response.body
-    return dict(json.loads(response.body))
-
-
-def _deliver(client: Any, tenant: Tenant, cid: str, ticket: dict[str, Any], data: bytes) -> tuple[Any, Any]:
-    """Put the object where the presigned POST would, and deliver its S3 event to the ingest Lambda."""
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=ticket["key"], Body=data)
-    event = client.events.generate_s3_event(bucket=BUCKET, key=ticket["key"])
-    outcome = client.lambda_.invoke("ingest_upload", event).payload
-    return outcome, _get(client, tenant, f"/campaigns/{cid}/imports/{ticket['upload_id']}")
-
-
-def _upload(
-    client: Any, tenant: Tenant, cid: str, data: bytes, filename: str = "leads.csv"
-) -> tuple[Any, Any]:
-    return _deliver(client, tenant, cid, _ticket(client, tenant, cid, max(len(data), 1), filename), data)
+def _by_id(prospects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(prospects, key=lambda p: p["prospect_id"])
 
 
 def _preview(client: Any, tenant: Tenant, cid: str, data: bytes) -> Any:
@@ -93,7 +60,7 @@ def _preview(client: Any, tenant: Tenant, cid: str, data: bytes) -> Any:
 
 
 def _counted(client: Any, tenant: Tenant, cid: str) -> int:
-    return int(_get(client, tenant, f"/campaigns/{cid}")["counters"]["prospects"])
+    return int(get_json(client, tenant, f"/campaigns/{cid}")["counters"]["prospects"])
 
 
 def _set_plan(account_id: str, plan: Plan) -> None:
@@ -135,9 +102,9 @@ class Seeded:
 
     def __init__(self, client: Any, tenant: Tenant, cid: str) -> None:
         self.client, self.tenant, self.cid = client, tenant, cid
-        outcome, record = _upload(client, tenant, cid, SEED, "seed.csv")
+        outcome, record = upload_csv(client, tenant, cid, SEED, "seed.csv")
         assert outcome["status"] == "completed" and record["imported"] == SEEDED, record
-        self.snapshot = _all_prospects(client, tenant, cid)
+        self.snapshot = _by_id(all_prospects(client, tenant, cid))
         assert len(self.snapshot) == SEEDED
         assert {p["email"] for p in self.snapshot} == {
             "ada@engines.io",
@@ -148,7 +115,7 @@ class Seeded:
         }
 
     def upload(self, data: bytes, filename: str = "leads.csv") -> tuple[Any, Any]:
-        return _upload(self.client, self.tenant, self.cid, data, filename)
+        return upload_csv(self.client, self.tenant, self.cid, data, filename)
 
     def preview(self, data: bytes) -> Any:
         return _preview(self.client, self.tenant, self.cid, data)
@@ -156,7 +123,7 @@ class Seeded:
     def assert_untouched(self, added: int = 0) -> list[dict[str, Any]]:
         """Every seeded prospect is still there, exactly as it was (version included); returns the
         prospects added since, after checking the campaign counts them."""
-        after = _all_prospects(self.client, self.tenant, self.cid)
+        after = _by_id(all_prospects(self.client, self.tenant, self.cid))
         by_id = {p["prospect_id"]: p for p in after}
         for before in self.snapshot:
             assert by_id.get(before["prospect_id"]) == before
@@ -169,7 +136,7 @@ class Seeded:
         """As :meth:`assert_untouched` for a campaign too big to list: each seeded prospect by id."""
         for before in self.snapshot:
             assert (
-                _get(self.client, self.tenant, f"/campaigns/{self.cid}/prospects/{before['prospect_id']}")
+                get_json(self.client, self.tenant, f"/campaigns/{self.cid}/prospects/{before['prospect_id']}")
                 == before
             )
 
@@ -252,7 +219,7 @@ def test_an_empty_file_is_refused_at_every_step(seeded: Seeded) -> None:
     error = json.loads(response.body)["error"]
     assert error["code"] == "invalid_input" and [f["field"] for f in error["fields"]] == ["body.size_bytes"]
     # An empty object that arrives anyway (S3 does not always enforce the policy) is rejected
-    outcome, record = _deliver(client, me, cid, _ticket(client, me, cid, 10), b"")
+    outcome, record = deliver_upload(client, me, cid, request_csv_upload(client, me, cid, 10), b"")
     _rejected(outcome, record, "the file is empty")
     # So are files of only blank lines, or only a BOM
     for blank in (b"\r\n\r\n  \r\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n\r\n"):
@@ -322,9 +289,9 @@ def test_a_60000_row_file_imports_50000_and_says_why_not_the_rest(seeded: Seeded
     items_before = _table_items()
     response = seeded.preview(data)
     assert _table_items() == items_before  # the preview wrote nothing
-    ticket = _ticket(seeded.client, seeded.tenant, seeded.cid, len(data), "big.csv")
+    ticket = request_csv_upload(seeded.client, seeded.tenant, seeded.cid, len(data), "big.csv")
     items_before = _table_items()
-    outcome, record = _deliver(seeded.client, seeded.tenant, seeded.cid, ticket, data)
+    outcome, record = deliver_upload(seeded.client, seeded.tenant, seeded.cid, ticket, data)
     # THEN the first 50,000 rows are imported and the rest counted as failed with one error
     limit = {
         "row": 50_002,
@@ -365,7 +332,7 @@ def test_a_trial_campaign_stops_at_its_plan_limit(seeded: Seeded) -> None:
     )
     _, record = seeded.upload(more, "first-batch.csv")
     assert record["imported"] == 30 - SEEDED
-    before = _all_prospects(seeded.client, seeded.tenant, seeded.cid)
+    before = _by_id(all_prospects(seeded.client, seeded.tenant, seeded.cid))
     assert len(before) == 30
     # WHEN a 100-row file is previewed, then uploaded
     data = _rows(["First Name", "Email"], [[f"New{i}", f"new{i}@example.com"] for i in range(1, 101)])
@@ -387,7 +354,7 @@ def test_a_trial_campaign_stops_at_its_plan_limit(seeded: Seeded) -> None:
         assert found["errors"] == [limit] and found["warnings"] == [warning]
     assert preview["valid"] == 70 and record["imported"] == 70 and record["status"] == "completed"
     # AND the 30 already there are unchanged; the new ones are the file's first 70
-    after = _all_prospects(seeded.client, seeded.tenant, seeded.cid)
+    after = _by_id(all_prospects(seeded.client, seeded.tenant, seeded.cid))
     by_id = {p["prospect_id"]: p for p in after}
     assert all(by_id[p["prospect_id"]] == p for p in before)
     assert sorted(
@@ -397,7 +364,7 @@ def test_a_trial_campaign_stops_at_its_plan_limit(seeded: Seeded) -> None:
     # AND a further file is refused row by row, nothing added
     _, record = seeded.upload(_rows(["First Name", "Email"], [["Late", "late@example.com"]]), "late.csv")
     assert (record["imported"], record["failed"], record["errors"][0]["row"]) == (0, 1, 2)
-    assert _all_prospects(seeded.client, seeded.tenant, seeded.cid) == after
+    assert _by_id(all_prospects(seeded.client, seeded.tenant, seeded.cid)) == after
 
 
 # --------------------------------------------------------------------------- rows that look like trouble

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
-from tests.conftest import TEST_ENV
-from tests.functional.conftest import call
-
-BUCKET = TEST_ENV["TAILORCAST_UPLOADS_BUCKET"]
+from tests.functional.conftest import all_prospects, call, get_json, upload_csv
 
 # Outlook's layout (honorific "Title" beside "Job Title"), cp1252 like Excel saves it on Windows.
 LEADS = (
@@ -25,46 +21,6 @@ LEADS = (
 ).encode("cp1252")
 
 
-def _upload(client, tenant, cid: str, data: bytes):  # type: ignore[no-untyped-def]
-    """Request a presigned upload, put the object, and deliver the S3 event to the ingest Lambda."""
-    response = call(
-        client,
-        "POST",
-        f"/campaigns/{cid}/uploads",
-        tenant,
-        {
-            "kind": "prospects_csv",
-            "filename": "leads.csv",
-            "content_type": "text/csv",
-            "size_bytes": len(data),
-        },
-    )
-    assert response.status_code == 201, response.body
-    ticket = json.loads(response.body)
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=ticket["key"], Body=data)
-    event = client.events.generate_s3_event(bucket=BUCKET, key=ticket["key"])
-    outcome = client.lambda_.invoke("ingest_upload", event).payload
-    record = json.loads(call(client, "GET", f"/campaigns/{cid}/imports/{ticket['upload_id']}", tenant).body)
-    return outcome, record
-
-
-def _get(client, tenant, path: str):  # type: ignore[no-untyped-def]
-    response = call(client, "GET", path, tenant)
-    assert response.status_code == 200, (path, response.body)
-    return json.loads(response.body)
-
-
-def _all_prospects(client, tenant, cid: str, limit: int = 2):  # type: ignore[no-untyped-def]
-    items, cursor = [], None
-    while True:
-        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        page = _get(client, tenant, f"/campaigns/{cid}/prospects{query}")
-        items.extend(page["items"])
-        cursor = page["cursor"]
-        if cursor is None:
-            return items
-
-
 @pytest.fixture
 def campaign(client, new_tenant):  # type: ignore[no-untyped-def]
     me = new_tenant()
@@ -75,14 +31,14 @@ def campaign(client, new_tenant):  # type: ignore[no-untyped-def]
 def test_csv_import_counts_errors_and_lists_prospects(client, campaign) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
     # WHEN an Outlook export is uploaded and the S3 event is delivered
-    outcome, record = _upload(client, me, cid, LEADS)
+    outcome, record = upload_csv(client, me, cid, LEADS)
     # THEN the import completed with counts and per-row errors (spreadsheet row numbers)
     assert outcome["status"] == "completed"
     assert record["status"] == "completed" and record["completed_at"] is not None
     assert (record["total_rows"], record["imported"], record["duplicates"], record["failed"]) == (6, 3, 1, 2)
     assert [(e["row"], e["field"]) for e in record["errors"]] == [(4, "email"), (7, "first_name")]
     # AND the prospects are listed page by page, with their fields mapped
-    prospects = _all_prospects(client, me, cid)
+    prospects = all_prospects(client, me, cid, limit=2)
     assert sorted(p["first_name"] for p in prospects) == ["Ada", "Alan", "José"]
     jose = next(p for p in prospects if p["first_name"] == "José")
     assert (jose["last_name"], jose["email"], jose["title"], jose["company"]) == (
@@ -93,17 +49,17 @@ def test_csv_import_counts_errors_and_lists_prospects(client, campaign) -> None:
     )
     assert jose["custom_fields"] == {"Title": "Dr.", "Notes": "met at DMEXCO, Köln"}
     assert "account_id" not in jose and jose["video_status"] == "pending"
-    one = _get(client, me, f"/campaigns/{cid}/prospects/{jose['prospect_id']}")
+    one = get_json(client, me, f"/campaigns/{cid}/prospects/{jose['prospect_id']}")
     assert one == jose
     # AND the campaign counts them
-    assert _get(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == 3
+    assert get_json(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == 3
 
 
 def test_import_details_are_stored(client, campaign) -> None:  # type: ignore[no-untyped-def]
     from chalicelib import dependencies
 
     me, cid = campaign
-    _, record = _upload(client, me, cid, LEADS)
+    _, record = upload_csv(client, me, cid, LEADS)
     stored = dependencies.get_import_repo().get(me.account_id, cid, record["import_id"])
     assert (stored.encoding, stored.delimiter) == ("cp1252", ",")
     assert list(stored.mapping.items()) == [
@@ -121,29 +77,29 @@ def test_import_details_are_stored(client, campaign) -> None:  # type: ignore[no
 
 def test_importing_the_same_file_again_only_adds_duplicates(client, campaign) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
-    _upload(client, me, cid, LEADS)
-    before = _all_prospects(client, me, cid, limit=100)
-    outcome, again = _upload(client, me, cid, LEADS)
+    upload_csv(client, me, cid, LEADS)
+    before = all_prospects(client, me, cid, limit=100)
+    outcome, again = upload_csv(client, me, cid, LEADS)
     assert outcome["status"] == "completed"
     assert (again["total_rows"], again["imported"], again["duplicates"], again["failed"]) == (6, 0, 4, 2)
-    assert _all_prospects(client, me, cid, limit=100) == before
-    assert _get(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == 3
+    assert all_prospects(client, me, cid, limit=100) == before
+    assert get_json(client, me, f"/campaigns/{cid}")["counters"]["prospects"] == 3
 
 
 def test_unusable_csv_is_rejected_with_a_reason(client, campaign) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
-    outcome, record = _upload(client, me, cid, b"First Name,Company\r\nAda,Engines\r\n")
+    outcome, record = upload_csv(client, me, cid, b"First Name,Company\r\nAda,Engines\r\n")
     assert outcome["status"] == "rejected" and record["status"] == "rejected"
     assert record["reason"].startswith('no email column: the columns are "First Name", "Company"')
-    _, empty = _upload(client, me, cid, b"First Name,Email\r\n")
+    _, empty = upload_csv(client, me, cid, b"First Name,Email\r\n")
     assert empty["status"] == "rejected" and "no prospects" in empty["reason"]
-    assert _get(client, me, f"/campaigns/{cid}/prospects")["items"] == []
+    assert get_json(client, me, f"/campaigns/{cid}/prospects")["items"] == []
 
 
 def test_another_account_cannot_see_the_prospects(client, campaign, new_tenant) -> None:  # type: ignore[no-untyped-def]
     me, cid = campaign
-    _upload(client, me, cid, LEADS)
-    prospect_id = _all_prospects(client, me, cid)[0]["prospect_id"]
+    upload_csv(client, me, cid, LEADS)
+    prospect_id = all_prospects(client, me, cid, limit=2)[0]["prospect_id"]
     mallory = new_tenant("mallory@m.io")
     for path in (f"/campaigns/{cid}/prospects", f"/campaigns/{cid}/prospects/{prospect_id}"):
         response = call(client, "GET", path, mallory)
@@ -152,7 +108,7 @@ def test_another_account_cannot_see_the_prospects(client, campaign, new_tenant) 
     # Her own campaign does not reach into another's partition either.
     own = json.loads(call(client, "POST", "/campaigns", mallory, {"name": "mine"}).body)["campaign_id"]
     assert call(client, "GET", f"/campaigns/{own}/prospects/{prospect_id}", mallory).status_code == 404
-    assert _get(client, mallory, f"/campaigns/{own}/prospects")["items"] == []
+    assert get_json(client, mallory, f"/campaigns/{own}/prospects")["items"] == []
 
 
 def test_bad_cursor_and_limit_are_422(client, campaign) -> None:  # type: ignore[no-untyped-def]
