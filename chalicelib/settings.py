@@ -72,6 +72,27 @@ class Settings(BaseSettings):
     # in AWS, the local API in devstack. Unset, exports leave watch links empty (and say so).
     watch_base_url: str | None = None
 
+    # Watch page delivery (issue 7). HLS is served behind CloudFront signed cookies: the watch page
+    # signs them with the private key kept in the watch secret (Secrets Manager, JSON with
+    # `cookie_private_key` (PEM) and `session_key`), for the CloudFront public key `media_key_pair_id`.
+    # Locally devstack generates the key pair and stores the same secret in moto.
+    watch_secret_name: str = "tailorcast-local-watch"
+    media_key_pair_id: str = "K2LOCALTAILORCAST"
+    watch_cookie_ttl_seconds: int = Field(default=6 * 3600, ge=300, le=7 * 24 * 3600)
+    # Engagement events: a Firehose delivery stream into the analytics bucket (events/dt=YYYY-MM-DD/),
+    # queried by Athena through the Glue table below.
+    analytics_bucket: str = "tailorcast-local-analytics"
+    events_stream_name: str = "tailorcast-local-events"
+    analytics_database: str = "tailorcast_local"
+    analytics_table: str = "events"
+    athena_workgroup: str = "tailorcast-local"
+    # How old a cached analytics answer may be before it is recomputed (the API says how old it is).
+    analytics_max_age_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    # Engagement integrity: a hit this soon after the email was sent is a scanner's; more beacons
+    # than this per minute from one (truncated) IP are a flood.
+    bot_after_send_seconds: int = Field(default=60, ge=0, le=3600)
+    beacon_rate_per_minute: int = Field(default=240, ge=1, le=100_000)
+
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB
     max_video_seconds: float = 300.0
