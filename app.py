@@ -3,7 +3,18 @@
 from chalice.app import Chalice
 
 from chalicelib import observability
-from chalicelib.api import accounts, campaigns, exports, health, prospects, renders, videos, voice, webhooks
+from chalicelib.api import (
+    accounts,
+    campaigns,
+    exports,
+    health,
+    prospects,
+    renders,
+    videos,
+    voice,
+    watch,
+    webhooks,
+)
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
@@ -35,6 +46,7 @@ for prefix, blueprint in (
     ("renders_", renders.bp),
     ("webhooks_", webhooks.bp),
     ("exports_", exports.bp),
+    ("watch_", watch.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)

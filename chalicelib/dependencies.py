@@ -11,13 +11,16 @@ from typing import Any
 import boto3
 
 from chalicelib.adapters.auth import JwtVerifier, KeySource
+from chalicelib.adapters.cdn import CookieSigner, WatchSecrets
 from chalicelib.adapters.dynamodb import models
 from chalicelib.adapters.dynamodb.repositories import (
     DynamoAccountRepository,
+    DynamoAnalyticsCache,
     DynamoCampaignRepository,
     DynamoCsvImportRepository,
     DynamoLexiconRepository,
     DynamoProspectRepository,
+    DynamoRateLimiter,
     DynamoRenderBatchRepository,
     DynamoVideoRepository,
     DynamoWebhookRepository,
@@ -213,6 +216,33 @@ def get_token_verifier() -> JwtVerifier:
     return JwtVerifier(keys, issuer=settings.jwt_issuer, client_id=settings.jwt_audience)
 
 
+@lru_cache(maxsize=1)
+def get_watch_secrets() -> WatchSecrets:
+    """The watch secret (cookie signing key, session key), read from Secrets Manager on first use."""
+    settings = get_settings()
+    return WatchSecrets(
+        boto3.client("secretsmanager", region_name=settings.region), settings.watch_secret_name
+    )
+
+
+@lru_cache(maxsize=1)
+def get_cookie_signer() -> CookieSigner:
+    """Signs the CloudFront cookies the watch page sets (key pair ``media_key_pair_id``)."""
+    return CookieSigner(get_settings().media_key_pair_id, get_watch_secrets().cookie_private_key)
+
+
+@lru_cache(maxsize=1)
+def get_rate_limiter() -> DynamoRateLimiter:
+    _bound_table()
+    return DynamoRateLimiter()
+
+
+@lru_cache(maxsize=1)
+def get_analytics_cache() -> DynamoAnalyticsCache:
+    _bound_table()
+    return DynamoAnalyticsCache()
+
+
 def ingest_limits() -> IngestLimits:
     s = get_settings()
     return IngestLimits(s.max_video_bytes, s.max_video_seconds, s.max_csv_bytes)
@@ -224,6 +254,8 @@ def reset() -> None:
     for fn in (
         _bound_table,
         get_account_repo,
+        get_rate_limiter,
+        get_analytics_cache,
         get_campaign_repo,
         get_prospect_repo,
         get_import_repo,
@@ -244,5 +276,7 @@ def reset() -> None:
         get_task_callbacks,
         get_media_probe,
         get_token_verifier,
+        get_watch_secrets,
+        get_cookie_signer,
     ):
         fn.cache_clear()

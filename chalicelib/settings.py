@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # signs them with the private key kept in the watch secret (Secrets Manager, JSON with
     # `cookie_private_key` (PEM) and `session_key`), for the CloudFront public key `media_key_pair_id`.
     # Locally devstack generates the key pair and stores the same secret in moto.
-    watch_secret_name: str = "tailorcast-local-watch"
+    watch_secret_name: str = "tailorcast-local-watch"  # noqa: S105 - the secret's name, not a secret
     media_key_pair_id: str = "K2LOCALTAILORCAST"
     watch_cookie_ttl_seconds: int = Field(default=6 * 3600, ge=300, le=7 * 24 * 3600)
     # Engagement events: a Firehose delivery stream into the analytics bucket (events/dt=YYYY-MM-DD/),

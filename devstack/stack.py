@@ -31,6 +31,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devstack import dynamotx, lambdas
+from devstack.cdnkeys import CdnKeys
 from devstack.issuer import LocalIssuer
 from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror
 
@@ -77,16 +78,20 @@ class LocalStack:
         aws_port: int = 0,
         api_port: int = 0,
         extra_state_machines: dict[str, Path] | None = None,
+        gateway_port: int = 0,
     ) -> None:
         self.state_dir = state_dir.resolve()
         self.host = host
         self._aws_port = aws_port
         self._api_port = api_port
+        self._gateway_port = gateway_port
         self._extra_state_machines = extra_state_machines or {}
         self.dispatcher = lambdas.Dispatcher()
         self.mediaconvert: Any = None  # MediaConvertStandIn, started with the stack
         self.gateway: Any = None  # MediaGateway, started with the stack
         self.issuer = LocalIssuer(self.state_dir / "issuer")
+        # CloudFront's key pair and the watch secret: made once, kept in the state directory.
+        self.cdn_keys = CdnKeys(self.state_dir / "cdn")
         self.journal: DynamoJournal | None = None
         self.mirror = S3Mirror(self.state_dir / "s3")
         self._aws_server: BaseWSGIServer | None = None
@@ -111,12 +116,20 @@ class LocalStack:
         mediaconvert_url = self._start_mediaconvert()
         from devstack.gateway import MediaGateway
 
-        self.gateway = MediaGateway(lambda: self.client("s3"), self.settings.media_bucket, host=self.host)
+        self.gateway = MediaGateway(
+            lambda: self.client("s3"),
+            self.settings.media_bucket,
+            key_pair_id=self.settings.media_key_pair_id,
+            public_key=self.cdn_keys.public_key(),
+            host=self.host,
+            port=self._gateway_port,
+        )
         self.gateway.start()
         self._configure_environment(aws_url, mediaconvert_url)
         self.app_module = self._load_app()
         self._bootstrap()
         api_url = self._start_api()
+        self.gateway.set_api_url(api_url)  # the front door sends /w/* and /assets/* there
         self.endpoints = Endpoints(
             aws=aws_url, api=api_url, mediaconvert=mediaconvert_url, media=self.gateway.url
         )
@@ -228,16 +241,12 @@ class LocalStack:
             "TAILORCAST_MEDIA_BUCKET": self.buckets[1],
             "TAILORCAST_VOICE_FUNCTION_NAME": function_name(self.stage, VOICE_FUNCTION),
             "TAILORCAST_RENDER_STATE_MACHINE_ARN": state_machine_arn(self.stage, "render_campaign"),
+            # One front door (CloudFront's stand-in, the gateway) for watch pages and media alike:
+            # the media's signed cookies are then first-party, as under CloudFront.
             "TAILORCAST_MEDIA_BASE_URL": self.gateway.url if self.gateway is not None else "",
-            # Watch links (/w/{token}) are served by the local API: its address is known once it
-            # has started, or beforehand when its port is fixed (`tailorcast up`).
-            "TAILORCAST_WATCH_BASE_URL": (
-                self.endpoints.api
-                if self.endpoints is not None
-                else f"http://{self.host}:{self._api_port}"
-                if self._api_port
-                else ""
-            ),
+            "TAILORCAST_WATCH_BASE_URL": self.gateway.url if self.gateway is not None else "",
+            "TAILORCAST_MEDIA_KEY_PAIR_ID": self.settings.media_key_pair_id,
+            "TAILORCAST_WATCH_SECRET_NAME": self.settings.watch_secret_name,
             # Executions of this machine deliver webhooks; receivers may run on this machine.
             "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": (
                 f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{APP_NAME}-{self.stage}-deliver_webhook"
@@ -366,6 +375,7 @@ class LocalStack:
         for bucket in self.buckets:
             s3.create_bucket(Bucket=bucket)
         restored = self.mirror.restore(s3)
+        self.cdn_keys.ensure_secret(self.client("secretsmanager"), self.settings.watch_secret_name)
         self._create_functions()
         self._configure_notifications()
         self._create_state_machines()

@@ -43,19 +43,24 @@ def up(
     state_dir: StateDir = DEFAULT_STATE_DIR,
     aws_port: Annotated[int, typer.Option(help="moto server port (0 = any free port)")] = 4566,
     api_port: Annotated[int, typer.Option(help="REST API port (0 = any free port)")] = 8000,
+    gateway_port: Annotated[
+        int, typer.Option(help="front door port: watch pages and media, like CloudFront (0 = any free port)")
+    ] = 8080,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start the whole local stack on 127.0.0.1 and serve until Ctrl-C."""
     from devstack.stack import LocalStack
 
     _logging(verbose)
-    stack = LocalStack(state_dir, aws_port=aws_port, api_port=api_port)
+    stack = LocalStack(state_dir, aws_port=aws_port, api_port=api_port, gateway_port=gateway_port)
     endpoints = stack.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(
         Panel.fit(
-            f"[bold]API[/]      {endpoints.api}\n[bold]AWS[/]      {endpoints.aws}\n"
+            f"[bold]API[/]      {endpoints.api}\n[bold]Watch[/]    {endpoints.media}  "
+            "(front door: watch pages and media)\n"
+            f"[bold]AWS[/]      {endpoints.aws}\n"
             f"[bold]State[/]    {stack.state_dir}\n\n"
             "Create an account: [cyan]tailorcast account create --email you@example.com[/]\n"
             "Ctrl-C stops the stack; state is kept for the next start.",

@@ -183,6 +183,13 @@ class FakeProspectRepository:
             raise NotFoundError("prospect", prospect_id)
         return found.model_copy(deep=True)
 
+    def get_by_watch_token(self, token: str) -> Prospect:
+        for part in self.items.values():
+            for p in part.values():
+                if p.watch_token == token:
+                    return p.model_copy(deep=True)
+        raise NotFoundError("watch link", "")
+
     def save(self, prospect: Prospect) -> Prospect:
         current = self.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
         if current.version != prospect.version:
@@ -771,3 +778,39 @@ class FakeWebhookSender:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+
+class FakeEventSink:
+    """The event stream as a list; ``refuse`` makes every put fail like a Firehose outage."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.refuse: str | None = None
+
+    def put(self, events: Any) -> None:
+        if self.refuse is not None:
+            raise StorageError(f"the events could not be stored: {self.refuse}")
+        self.events.extend(dict(e) for e in events)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+
+class FakeRateLimiter:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def hit(self, key: str, ttl_seconds: int) -> int:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key]
+
+
+class FakeAnalyticsCache:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+
+    def get(self, account_id: str, key: str) -> Any:
+        return self.items.get((account_id, key))
+
+    def put(self, account_id: str, key: str, computed_at: Any, value: dict[str, Any], ttl_seconds: int) -> None:
+        self.items[(account_id, key)] = (computed_at, json.loads(json.dumps(value, default=str)))

@@ -25,7 +25,9 @@ from chalicelib.domain.errors import (
     InvalidInputError,
     LimitExceededError,
     NotFoundError,
+    PayloadTooLargeError,
     PreconditionFailedError,
+    RateLimitedError,
     StorageError,
     SynthesisError,
     TailorcastError,
@@ -41,6 +43,8 @@ STATUS_BY_ERROR: dict[type[TailorcastError], int] = {
     PreconditionFailedError: 412,
     UploadRejectedError: 422,
     LimitExceededError: 422,
+    PayloadTooLargeError: 413,
+    RateLimitedError: 429,
     StorageError: 503,
     SynthesisError: 503,
 }
@@ -86,6 +90,7 @@ def error_response(
     message: str,
     issues: list[FieldIssue] | None = None,
     request_id: str | None = None,
+    retry_after: int | None = None,
 ) -> Response:
     body = ErrorResponse(
         error=ErrorBody(
@@ -98,6 +103,8 @@ def error_response(
     headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(body=body.model_dump_json(), status_code=status, headers=headers)
 
 
@@ -176,7 +183,8 @@ def route(
                 return error_response(code, exc.code, exc.message, exc.issues, rid)
             except TailorcastError as exc:
                 status_code = _status_for(exc)
-                return error_response(status_code, exc.code, exc.message, request_id=rid)
+                retry = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                return error_response(status_code, exc.code, exc.message, request_id=rid, retry_after=retry)
             except Exception:
                 logger.exception("unhandled error")
                 return error_response(

@@ -43,9 +43,14 @@ class ProspectOut(BaseModel):
     video_status: VideoStatus
     video_error: str | None
     video_generated_at: datetime | None
+    variant: str = Field(description="the script variant this prospect is in (analytics group by it)")
+    watch_expires_at: datetime | None = Field(description="the watch link stops working then")
+    watch_revoked_at: datetime | None = Field(description="the watch link was turned off then")
     email_sent_at: datetime | None
-    video_viewed_at: datetime | None
-    video_view_count: int
+    video_viewed_at: datetime | None = Field(description="the first time a person played the video")
+    video_view_count: int = Field(description="plays by people (bots and scanners never count)")
+    cta_clicked_at: datetime | None = Field(description="the first click on the call to action")
+    cta_click_count: int
     created_at: datetime
     updated_at: datetime
     version: int
@@ -112,6 +117,9 @@ class ProspectUpdate(Strict):
         default=None,
         max_length=MAX_CUSTOM_COLUMNS,
         description="replaces every custom field; null removes them all",
+    )
+    variant: str | None = Field(
+        default=None, min_length=1, max_length=40, description="the script variant this prospect is in"
     )
 
 

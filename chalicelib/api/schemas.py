@@ -23,6 +23,7 @@ from chalicelib.domain.models import (
     Plan,
     RowError,
     UploadKind,
+    WatchPageSettings,
 )
 
 
@@ -47,6 +48,11 @@ class CampaignUpdate(Strict):
         description='on-screen text over the name\'s window, e.g. {"text": "{first_name}", '
         '"subtitle": "{company}"}; null removes it',
     )
+    watch_page: WatchPageSettings | None = Field(
+        default=None,
+        description="what the watch pages show: headline (may use {first_name}, {last_name}, {company}), "
+        "seller_name, seller_avatar_url, cta_label, cta_url, link_ttl_days (replaces the whole object)",
+    )
 
 
 class PageQuery(Strict):
@@ -63,6 +69,7 @@ class CampaignOut(BaseModel):
     base_video: BaseVideo | None
     voice: CampaignVoice
     name_card: NameCard | None
+    watch_page: WatchPageSettings
     active_batch_id: str | None
     counters: CampaignCounters
     created_at: datetime

@@ -22,6 +22,7 @@ from chalicelib.domain.models import (
     CsvImport,
     Page,
     UploadKind,
+    WatchPageSettings,
     new_id,
     utcnow,
 )
@@ -35,7 +36,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.uploads import UPLOAD_PREFIX, UploadKey, check_declared_upload, safe_filename
 
-EDITABLE_FIELDS = frozenset({"name", "description", "script", "name_card"})
+EDITABLE_FIELDS = frozenset({"name", "description", "script", "name_card", "watch_page"})
 
 
 def create_campaign(
@@ -84,6 +85,8 @@ def update_campaign(
             "these fields cannot be changed",
             [FieldIssue(f"body.{name}", "not editable") for name in sorted(unknown)],
         )
+    if "watch_page" in changes and changes["watch_page"] is None:
+        changes = {**changes, "watch_page": WatchPageSettings().model_dump()}  # null: back to defaults
 
     def change(current: Campaign) -> Campaign | None:
         if expected_version is not None and current.version != expected_version:

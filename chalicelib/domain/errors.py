@@ -101,6 +101,22 @@ class ThrottledError(StorageError):
     code = "throttled"
 
 
+class RateLimitedError(TailorcastError):
+    """Too many requests from one source; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PayloadTooLargeError(TailorcastError):
+    """The request body is over the limit of what the endpoint takes."""
+
+    code = "payload_too_large"
+
+
 class PreconditionFailedError(ConflictError):
     """The caller's expected version (``If-Match``) is not the current one."""
 

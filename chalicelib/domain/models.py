@@ -6,6 +6,7 @@ by it, so a lookup without the caller's account can never reach another tenant's
 
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -273,6 +274,47 @@ class NameCard(Entity):
     subtitle: str | None = Field(default="{company}", max_length=80)
 
 
+def _web_url(value: str | None) -> str | None:
+    """An absolute http(s) URL (the only kinds a watch page may link to or load), else an error."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not re.match(r"(?i)^https?://[^\s/?#]+[^\s]*$", value):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
+class WatchPageSettings(Entity):
+    """What a campaign's watch pages show around the video: the seller, a headline (a template over
+    ``{first_name}``, ``{last_name}``, ``{company}``) and the call to action."""
+
+    headline: str = Field(default="{first_name}, I made this video for you", min_length=1, max_length=200)
+    seller_name: str | None = Field(default=None, max_length=100)  # unset: the account's name
+    seller_avatar_url: str | None = Field(default=None, max_length=2048)
+    cta_label: str = Field(default="Book a meeting", min_length=1, max_length=40)
+    cta_url: str | None = Field(default=None, max_length=2048)  # a calendar link or any page
+    link_ttl_days: int | None = Field(default=None, ge=1, le=365)  # watch links expire after this
+
+    @field_validator("seller_avatar_url", "cta_url")
+    @classmethod
+    def _absolute_web_url(cls, value: str | None) -> str | None:
+        return _web_url(value)
+
+    @field_validator("headline")
+    @classmethod
+    def _known_variables(cls, value: str) -> str:
+        unknown = sorted(set(re.findall(r"\{([^{}]*)\}", value)) - WATCH_HEADLINE_VARIABLES)
+        if unknown:
+            raise ValueError(
+                f"unknown variable {{{unknown[0]}}}; use "
+                + ", ".join(f"{{{v}}}" for v in sorted(WATCH_HEADLINE_VARIABLES))
+            )
+        return value
+
+
+WATCH_HEADLINE_VARIABLES = frozenset({"first_name", "last_name", "company"})
+
+
 class Campaign(Entity):
     account_id: str
     campaign_id: str
@@ -283,6 +325,7 @@ class Campaign(Entity):
     base_video: BaseVideo | None = None
     voice: CampaignVoice = Field(default_factory=CampaignVoice)
     name_card: NameCard | None = None
+    watch_page: WatchPageSettings = Field(default_factory=WatchPageSettings)
     active_batch_id: str | None = None  # the render batch running now (one at a time)
     counters: CampaignCounters = Field(default_factory=CampaignCounters)
     created_at: datetime = Field(default_factory=utcnow)
@@ -297,6 +340,10 @@ class VideoStatus(StrEnum):
     RENDERING = "rendering"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+#: The variant a prospect is in until the learning loop assigns script variants.
+DEFAULT_VARIANT = "default"
 
 
 class Prospect(Entity):
@@ -319,9 +366,14 @@ class Prospect(Entity):
     video_status: VideoStatus = VideoStatus.PENDING
     video_error: str | None = None
     video_generated_at: datetime | None = None
+    variant: str = Field(default=DEFAULT_VARIANT, min_length=1, max_length=40)  # the script variant sent
+    watch_expires_at: datetime | None = None  # the watch link stops working then (None: never)
+    watch_revoked_at: datetime | None = None  # the watch link was turned off
     email_sent_at: datetime | None = None
-    video_viewed_at: datetime | None = None
-    video_view_count: int = 0
+    video_viewed_at: datetime | None = None  # first human play
+    video_view_count: int = 0  # human plays (one per viewing session)
+    cta_clicked_at: datetime | None = None  # first human CTA click
+    cta_click_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0

@@ -6,9 +6,10 @@ in-memory fakes that the same contract tests run against.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -143,6 +144,16 @@ class ProspectRepository(Protocol):
         """
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> Prospect: ...
+
+    def get_by_watch_token(self, token: str) -> Prospect:
+        """The prospect whose watch link carries ``token`` (any account: the token is the secret).
+
+        Raises
+        ------
+        NotFoundError
+            No prospect has that token (a rotated token is no longer any prospect's).
+        """
+
     def list(self, account_id: str, campaign_id: str, limit: int, cursor: str | None) -> Page[Prospect]: ...
 
     def search(
@@ -557,4 +568,41 @@ class DeliveryQueue(Protocol):
         ------
         StorageError
             It could not be queued; the caller may try again with the same delivery.
+        """
+
+
+class RateLimiter(Protocol):
+    """Fixed-window counters shared by every Lambda (abuse limits on public endpoints)."""
+
+    def hit(self, key: str, ttl_seconds: int) -> int:
+        """Count one hit on ``key`` (which names its window); returns the count so far.
+
+        Raises
+        ------
+        StorageError
+            The counter could not be updated.
+        """
+
+
+class AnalyticsCache(Protocol):
+    """Computed analytics answers, each with the time it was computed (its freshness)."""
+
+    def get(self, account_id: str, key: str) -> tuple[datetime, dict[str, Any]] | None: ...
+
+    def put(
+        self, account_id: str, key: str, computed_at: datetime, value: dict[str, Any], ttl_seconds: int
+    ) -> None:
+        """Store an answer; it disappears after ``ttl_seconds`` (never served past its bound anyway)."""
+
+
+class EventSink(Protocol):
+    """The engagement event stream (Firehose into the analytics bucket)."""
+
+    def put(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Send events (dicts with the columns of ``analytics_schema.COLUMNS``).
+
+        Raises
+        ------
+        StorageError
+            Some events could not be stored after retries.
         """

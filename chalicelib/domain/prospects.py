@@ -36,6 +36,7 @@ from chalicelib.domain.errors import (
     issues_from_validation,
 )
 from chalicelib.domain.models import (
+    DEFAULT_VARIANT,
     Campaign,
     Page,
     Prospect,
@@ -79,6 +80,7 @@ EDITABLE_FIELDS = frozenset(
         "linkedin_url",
         "pronunciation",
         "custom_fields",
+        "variant",
     }
 )
 
@@ -187,6 +189,8 @@ def update_prospect(
         changes[name] = changes[name] or None  # blank removes it, as null does
     if "custom_fields" in changes and changes["custom_fields"] is None:
         changes["custom_fields"] = {}
+    if "variant" in changes and not changes["variant"]:
+        changes["variant"] = DEFAULT_VARIANT
     if changes.get("pronunciation") is not None:
         parse_pronunciation(changes["pronunciation"], "body.pronunciation")
     ports.campaigns.get(account_id, campaign_id)

@@ -51,7 +51,7 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import DeliveryQueue, WebhookRepository, WebhookSender
 
 #: The events an endpoint may subscribe to.
-EventType = Literal["video.completed", "video.failed", "batch.completed"]
+EventType = Literal["video.completed", "video.failed", "batch.completed", "video.played", "cta.clicked"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 #: Sent only by ``POST /webhooks/{id}/test``, to that one endpoint, whatever it subscribed to.
 TEST_EVENT_TYPE = "webhook.test"

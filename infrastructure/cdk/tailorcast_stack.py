@@ -1,16 +1,18 @@
-"""One CloudFormation stack per stage: data, auth, the Chalice app, the voice function and the
-state machines.
+"""One CloudFormation stack per stage: data, auth, the Chalice app, the voice function, the state
+machines, the front door (CloudFront) and the engagement analytics (Firehose, Glue, Athena).
 
 Nothing here restates the application's shape: the table comes from
 ``chalicelib.adapters.dynamodb.schema.table_definition``, the Lambdas, API and S3 subscriptions
 from ``app.py`` (through ``chalice package``), the voice function's image from
-``layers/voice/Dockerfile``, and the state machines from ``state_machines/*.asl.json`` through the
-same loader the local stack uses.
+``layers/voice/Dockerfile``, the state machines from ``state_machines/*.asl.json`` through the
+same loader the local stack uses, and the events table from
+``chalicelib.adapters.analytics_schema.glue_table_input``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -21,6 +23,7 @@ from aws_cdk import (
     Annotations,
     ArnFormat,
     CfnOutput,
+    CfnParameter,
     CfnResource,
     Duration,
     IgnoreMode,
@@ -28,19 +31,26 @@ from aws_cdk import (
     Stack,
     Token,
 )
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
 from constructs import Construct
 
 import state_machines
+from chalicelib.adapters import analytics_schema
 from chalicelib.adapters.dynamodb import schema
 from infrastructure.cdk.chalice_packaging import (
     APP_ONLY,
@@ -73,6 +83,46 @@ RENDER_MANIFEST_KEYS = "*/batches/*/manifest.json"
 # Outgoing webhooks (``state_machines/deliver_webhook.asl.json``): the app starts one execution
 # per delivery; like the render machine's, its ARN is spelled from the name.
 WEBHOOK_STATE_MACHINE = "deliver_webhook"
+# The REST API's stage, i.e. the first path segment of every API URL: the front door's origin path.
+API_GATEWAY_STAGE = "api"
+
+# -- the front door (CloudFront): one domain for the watch page, its assets, the beacons and media --
+# Paths the API answers through the front door: the watch page and its beacons (never cached) …
+WATCH_PATHS = "/w/*"
+# … and the watch page's content-hashed static files (cached like media).
+ASSET_PATHS = "/assets/*"
+# Everything else is a media bucket key. Posters and previews are linked from emails, whose clients
+# load them without cookies: they are public. Everything else needs the watch page's signed cookies.
+PUBLIC_MEDIA_PATHS = ("*.jpg", "*.gif", "*.webp", "*.png")
+PLAYLIST_PATHS = "*.m3u8"
+# Segments, init segments and images never change under a key; playlists are short-lived.
+LONG_TTL_SECONDS = 365 * 24 * 3600
+PLAYLIST_TTL_SECONDS = 5
+IMMUTABLE_CACHE_CONTROL = f"public, max-age={LONG_TTL_SECONDS}, immutable"
+PLAYLIST_CACHE_CONTROL = f"public, max-age={PLAYLIST_TTL_SECONDS}"
+# What the API sees of the viewer: the watch page and beacons read the user agent and the viewer's
+# address (bot flags, truncated IP). Never `Host`: API Gateway refuses a host that is not its own.
+API_FORWARDED_HEADERS = ("User-Agent", "Accept", "Accept-Language", "Content-Type", "CloudFront-Viewer-Address")
+# Context key of the CloudFront public key (PEM) the watch page's signed cookies are checked with.
+MEDIA_PUBLIC_KEY_CONTEXT = "mediaPublicKeyPem"
+
+# -- engagement analytics --
+EVENTS_TABLE = "events"
+# Firehose writes the local stand-in's layout (``events/dt=YYYY-MM-DD/``): objects every 60 s or
+# 5 MiB, whichever comes first; failed records go to their own prefix.
+EVENTS_BUFFER_SECONDS = 60
+EVENTS_BUFFER_MIB = 5
+EVENTS_PREFIX = f"{analytics_schema.EVENTS_PREFIX}dt=!{{timestamp:yyyy-MM-dd}}/"
+EVENTS_ERROR_PREFIX = (
+    f"{analytics_schema.ERRORS_PREFIX}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
+)
+# Athena results are only read back once, by the query's caller.
+ATHENA_RESULTS_DAYS = 7
+# No single analytics query may scan more than this (about 25 million events).
+ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
+# Placeholder for the watch secret's cookie signing key until the operator stores the real one
+# (infrastructure/cdk/README.md § Watch secret).
+COOKIE_KEY_PLACEHOLDER = "REPLACE-ME: the CloudFront key pair's private key (PEM), see infrastructure/cdk/README.md"
 
 
 class TailorcastStack(Stack):
@@ -93,6 +143,10 @@ class TailorcastStack(Stack):
         :data:`infrastructure.cdk.chalice_packaging.Dependencies`.
     upload_origins
         Browser origins allowed to POST to the uploads bucket (CORS).
+    media_public_key_pem
+        The CloudFront public key (``-----BEGIN PUBLIC KEY-----`` PEM) that checks the watch page's
+        signed cookies; its private half goes into the watch secret. ``None`` makes it the
+        stack parameter ``MediaPublicKeyPem``, given at deploy time.
     """
 
     def __init__(
@@ -105,6 +159,7 @@ class TailorcastStack(Stack):
         definitions_dir: Path | None = None,
         dependencies: Dependencies = REQUIREMENTS,
         upload_origins: Sequence[str] = ("*",),
+        media_public_key_pem: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -134,6 +189,12 @@ class TailorcastStack(Stack):
         self.user_pool, self.user_pool_client = self._user_pool(stateful_removal)
         pool_id = self.user_pool.user_pool_id
         self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{pool_id}"
+        self.analytics_bucket = self._analytics_bucket()
+        self.events_stream = self._events_stream(stateful_removal)
+        self.analytics_database, self.events_table = self._analytics_catalog()
+        self.athena_workgroup = self._athena_workgroup()
+        self.watch_secret = self._watch_secret(stateful_removal)
+        self.media_public_key = self._media_public_key(media_public_key_pem)
 
         settings = self._settings_environment()
         self.voice_function = self._voice_function(project_dir, settings)
@@ -150,13 +211,21 @@ class TailorcastStack(Stack):
                 "TAILORCAST_RENDER_STATE_MACHINE_ARN": render_machine_arn,
                 "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": webhook_machine_arn,
                 "TAILORCAST_RENDER_CONCURRENCY": str(RENDER_CONCURRENCY),
-                # No TAILORCAST_MEDIA_BASE_URL yet: issue 7 puts CloudFront in front of the media
-                # bucket; until then the API gives object keys and no URLs.
             },
         )
         for subscription in self.s3_subscriptions:
             self._subscribe(subscription)
         self.functions = self._resources_of_type("AWS::Serverless::Function")
+
+        # The front door routes /w/* and /assets/* to the REST API, so it is built after the app;
+        # its URL is then added to every function's environment (see _call_api_functions_by_name:
+        # the API names its functions by spelled ARNs, so this closes no dependency cycle).
+        self.front_door = self._front_door()
+        self.front_door_url = f"https://{self.front_door.distribution_domain_name}"
+        for variable in ("TAILORCAST_WATCH_BASE_URL", "TAILORCAST_MEDIA_BASE_URL"):
+            for function_id in self.functions:
+                self.chalice.add_environment_variable(variable, self.front_door_url, function_id)
+            self.voice_function.add_environment(variable, self.front_door_url)
         for role_id in self._resources_of_type("AWS::IAM::Role"):
             role = self.chalice.get_role(role_id)
             # The API runs the voice engines by invoking this one function (by name).
@@ -185,6 +254,7 @@ class TailorcastStack(Stack):
             role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["states:StartExecution"], resources=[webhook_machine_arn])
             )
+            self._grant_engagement(role)
 
         self.state_machines = self._state_machines(
             definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal
@@ -198,6 +268,13 @@ class TailorcastStack(Stack):
             "UserPoolClientId": self.user_pool_client.user_pool_client_id,
             "JwtIssuer": self.jwt_issuer,
             "VoiceFunctionName": self.voice_function.function_name,
+            "FrontDoorUrl": self.front_door_url,
+            "FrontDoorDistributionId": self.front_door.distribution_id,
+            "MediaKeyPairId": self.media_public_key.public_key_id,
+            "WatchSecretName": self.watch_secret.secret_name,
+            "AnalyticsBucketName": self.analytics_bucket.bucket_name,
+            "EventsStreamName": self.events_stream.ref,
+            "AthenaWorkGroup": self.athena_workgroup.ref,
         }.items():
             CfnOutput(self, name, value=value)
 
@@ -320,6 +397,13 @@ class TailorcastStack(Stack):
             "TAILORCAST_JWKS_URL": f"{self.jwt_issuer}/.well-known/jwks.json",
             "TAILORCAST_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
             "TAILORCAST_MEDIACONVERT_ROLE_ARN": self.mediaconvert_role.role_arn,
+            "TAILORCAST_WATCH_SECRET_NAME": self.watch_secret.secret_name,
+            "TAILORCAST_MEDIA_KEY_PAIR_ID": self.media_public_key.public_key_id,
+            "TAILORCAST_ANALYTICS_BUCKET": self.analytics_bucket.bucket_name,
+            "TAILORCAST_EVENTS_STREAM_NAME": self.events_stream.ref,
+            "TAILORCAST_ANALYTICS_DATABASE": self.analytics_database.ref,
+            "TAILORCAST_ANALYTICS_TABLE": self.events_table.ref,
+            "TAILORCAST_ATHENA_WORKGROUP": self.athena_workgroup.ref,
             "POWERTOOLS_SERVICE_NAME": "tailorcast",
             "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
         }
@@ -366,7 +450,10 @@ class TailorcastStack(Stack):
         self, project_dir: Path, dependencies: Dependencies, environment: Mapping[str, str]
     ) -> tuple[Chalice, tuple[S3Subscription, ...]]:
         stage_config = {
-            "api_gateway_stage": "api",
+            "api_gateway_stage": API_GATEWAY_STAGE,
+            # Behind our own CloudFront: an edge-optimized API would put a second, AWS-managed
+            # distribution in the path, and the viewer's CloudFront-* headers would be its own.
+            "api_gateway_endpoint_type": "REGIONAL",
             "automatic_layer": False,
             "xray": True,
             "environment_variables": dict(environment),
@@ -392,6 +479,7 @@ class TailorcastStack(Stack):
                     f"Lambda handlers {broken} do not exist in their modules; bind the result "
                     "of each Chalice decorator to a module-level name of the same name"
                 )
+        self._call_api_functions_by_name(app, sam_template)
 
         if dependencies == APP_ONLY:
             Annotations.of(self).add_warning_v2(
@@ -409,6 +497,51 @@ class TailorcastStack(Stack):
                     "pin a version with a compatible wheel or pass prebuilt dependencies"
                 )
         return app, tuple(subscriptions)
+
+    def _call_api_functions_by_name(self, app: Chalice, sam_template: Mapping[str, Any]) -> None:
+        """Make the REST API name the functions it invokes by spelled ARNs, not ``Fn::GetAtt``.
+
+        The front door routes to the API, and every function is told the front door's URL: with
+        ``${APIHandler.Arn}`` in the API's definition that is a cycle (function → distribution →
+        API → function). Each function the API invokes gets a deterministic name
+        (``tailorcast-<stage>-<logical id>``), as the state machines and the voice function do,
+        and the definition spells its ARN from it; API Gateway does not need the function to
+        exist when the API is created, and ``APIHandlerInvokePermission`` still references both.
+
+        Raises
+        ------
+        PackagingError
+            If the API refers to a function in a way this does not rewrite, or a name is too long.
+        """
+        resources = sam_template["Resources"]
+        functions = {
+            logical_id
+            for logical_id, resource in resources.items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        }
+        for api_id, api in resources.items():
+            if api["Type"] != "AWS::Serverless::Api":
+                continue
+            named: dict[str, str] = {}
+
+            def spell(match: re.Match[str]) -> str:
+                function_id = match.group(1)
+                name = f"tailorcast-{self.stage}-{function_id}"
+                if len(name) > 64:
+                    raise PackagingError(f"Lambda function name {name!r} is over 64 characters")
+                named[function_id] = name
+                return f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}"
+
+            pattern = re.compile(r"\$\{(" + "|".join(map(re.escape, sorted(functions))) + r")\.Arn\}")
+            body = _map_strings(api["Properties"]["DefinitionBody"], lambda text: pattern.sub(spell, text))
+            left = _logical_ids_referenced(body) & functions
+            if left:
+                raise PackagingError(f"{api_id} still references functions {sorted(left)}")
+            if not named:
+                continue
+            app.get_resource(api_id).add_property_override("DefinitionBody", body)
+            for function_id, name in named.items():
+                app.get_resource(function_id).add_property_override("FunctionName", name)
 
     def _subscribe(self, subscription: S3Subscription) -> None:
         if subscription.bucket != self.uploads_bucket.bucket_name:
@@ -625,6 +758,40 @@ def distributed_maps(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
             found.append(state)
         for graph in (processor, *state.get("Branches", [])):
             found.extend(distributed_maps(graph))
+    return found
+
+
+def _map_strings(value: Any, function: Any) -> Any:
+    """``value`` (parsed JSON) with ``function`` applied to every string in it, keys excepted."""
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, dict):
+        return {key: _map_strings(item, function) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(item, function) for item in value]
+    return value
+
+
+def _logical_ids_referenced(value: Any) -> set[str]:
+    """Logical ids a CloudFormation fragment references: ``Ref``, ``Fn::GetAtt`` and ``Fn::Sub``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                target = item[0] if isinstance(item, list) else str(item).split(".", 1)[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text, variables = (item, {}) if isinstance(item, str) else item
+                names = {name.split(".", 1)[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                found |= names - set(variables)
+                found |= _logical_ids_referenced(variables)
+                continue
+            found |= _logical_ids_referenced(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _logical_ids_referenced(item)
     return found
 
 

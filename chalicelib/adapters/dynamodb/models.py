@@ -17,7 +17,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
 
@@ -66,6 +66,7 @@ class CampaignItem(TableItem):
     base_video = MapAttribute[str, Any](null=True)
     voice = MapAttribute[str, Any](null=True)
     name_card = MapAttribute[str, Any](null=True)
+    watch_page = MapAttribute[str, Any](null=True)
     active_batch_id = UnicodeAttribute(null=True)
     prospects = NumberAttribute(default=0)
     videos_rendered = NumberAttribute(default=0)
@@ -74,6 +75,17 @@ class CampaignItem(TableItem):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     version = VersionAttribute()
+
+
+class ProspectsByWatchToken(GlobalSecondaryIndex["ProspectItem"]):
+    """GSI1: a watch link's token to its prospect (the only way in without an account)."""
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
 
 
 class _ProspectIndex(LocalSecondaryIndex["ProspectItem"]):
@@ -127,9 +139,14 @@ class ProspectItem(TableItem):
     video_status = UnicodeAttribute()
     video_error = UnicodeAttribute(null=True)
     video_generated_at = UTCDateTimeAttribute(null=True)
+    variant = UnicodeAttribute(null=True)
+    watch_expires_at = UTCDateTimeAttribute(null=True)
+    watch_revoked_at = UTCDateTimeAttribute(null=True)
     email_sent_at = UTCDateTimeAttribute(null=True)
     video_viewed_at = UTCDateTimeAttribute(null=True)
     video_view_count = NumberAttribute(default=0)
+    cta_clicked_at = UTCDateTimeAttribute(null=True)
+    cta_click_count = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     version = VersionAttribute()
@@ -142,6 +159,7 @@ class ProspectItem(TableItem):
     gsi1pk = UnicodeAttribute(null=True)  # WATCH#{watch_token}
     gsi1sk = UnicodeAttribute(null=True)
 
+    by_watch_token = ProspectsByWatchToken()
     by_email = ProspectsByEmail()
     by_name = ProspectsByName()
     by_company = ProspectsByCompany()
@@ -249,6 +267,21 @@ class WebhookEventClaimItem(TableItem):
     expires_at = TTLAttribute(null=True)
 
 
+class RateCounterItem(TableItem):
+    """pk ``RATE#{key}``, sk ``COUNT``: a fixed-window counter (the key names its window)."""
+
+    hits = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
+class AnalyticsCacheItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``ANALYTICS#{key}``: a computed analytics answer (JSON)."""
+
+    computed_at = UTCDateTimeAttribute()
+    value = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
     VideoItem,
@@ -265,6 +298,8 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     WebhookEndpointItem,
     WebhookDeliveryItem,
     WebhookEventClaimItem,
+    RateCounterItem,
+    AnalyticsCacheItem,
 )
 
 

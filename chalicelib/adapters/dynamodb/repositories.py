@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
@@ -26,12 +27,14 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.models import (
     AccountItem,
+    AnalyticsCacheItem,
     BatchCountersItem,
     CampaignItem,
     CsvImportItem,
     PronunciationItem,
     ProspectItem,
     ProspectRosterItem,
+    RateCounterItem,
     RenderBatchItem,
     SubjectClaimItem,
     TableItem,
@@ -51,6 +54,7 @@ from chalicelib.domain.errors import (
     StorageError,
 )
 from chalicelib.domain.models import (
+    DEFAULT_VARIANT,
     Account,
     BaseVideo,
     BatchCounters,
@@ -67,6 +71,7 @@ from chalicelib.domain.models import (
     RowError,
     User,
     VideoStatus,
+    WatchPageSettings,
     WebhookDelivery,
     WebhookEndpoint,
     fold,
@@ -253,6 +258,11 @@ def _campaign_from_item(item: CampaignItem) -> Campaign:
         base_video=BaseVideo.model_validate(item.base_video.as_dict()) if item.base_video else None,
         voice=CampaignVoice.model_validate(item.voice.as_dict()) if item.voice else CampaignVoice(),
         name_card=NameCard.model_validate(item.name_card.as_dict()) if item.name_card else None,
+        watch_page=(
+            WatchPageSettings.model_validate(item.watch_page.as_dict())
+            if item.watch_page
+            else WatchPageSettings()
+        ),
         active_batch_id=item.active_batch_id,
         counters=CampaignCounters(
             prospects=int(item.prospects),
@@ -277,6 +287,7 @@ def _campaign_to_item(c: Campaign) -> CampaignItem:
         base_video=c.base_video.model_dump(mode="json") if c.base_video else None,
         voice=c.voice.model_dump(mode="json"),
         name_card=c.name_card.model_dump(mode="json") if c.name_card else None,
+        watch_page=c.watch_page.model_dump(mode="json"),
         active_batch_id=c.active_batch_id,
         prospects=c.counters.prospects,
         videos_rendered=c.counters.videos_rendered,
@@ -356,9 +367,14 @@ def _prospect_from_item(item: ProspectItem) -> Prospect:
         video_status=item.video_status,
         video_error=item.video_error,
         video_generated_at=item.video_generated_at,
+        variant=item.variant or DEFAULT_VARIANT,
+        watch_expires_at=item.watch_expires_at,
+        watch_revoked_at=item.watch_revoked_at,
         email_sent_at=item.email_sent_at,
         video_viewed_at=item.video_viewed_at,
         video_view_count=int(item.video_view_count),
+        cta_clicked_at=item.cta_clicked_at,
+        cta_click_count=int(item.cta_click_count or 0),
         created_at=item.created_at,
         updated_at=item.updated_at,
         version=int(item.version or 0),
@@ -524,6 +540,14 @@ class DynamoProspectRepository:
                 prospect_id,
             )
         )
+
+    def get_by_watch_token(self, token: str) -> Prospect:
+        if not token or len(token) > 64:
+            raise NotFoundError("watch link", "")
+        for item in ProspectItem.by_watch_token.query(f"WATCH#{token}", ProspectItem.gsi1sk == "PROSPECT"):
+            if item.watch_token == token:  # the index is eventually consistent: trust the item
+                return _prospect_from_item(item)
+        raise NotFoundError("watch link", "")
 
     def save(self, prospect: Prospect) -> Prospect:
         current = self.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
@@ -1364,3 +1388,42 @@ class DynamoWebhookRepository:
             cursor,
             _delivery_from_item,
         )
+
+
+class DynamoRateLimiter:
+    """Fixed-window counters: one atomic ``ADD`` per hit, items expire by TTL."""
+
+    def hit(self, key: str, ttl_seconds: int) -> int:
+        item = RateCounterItem(f"RATE#{key}", "COUNT")
+        try:
+            item.update(
+                actions=[
+                    RateCounterItem.hits.add(1),
+                    RateCounterItem.expires_at.set(utcnow() + timedelta(seconds=ttl_seconds)),
+                ]
+            )
+        except UpdateError as exc:
+            raise StorageError("the rate counter could not be updated") from exc
+        return int(item.hits)
+
+
+class DynamoAnalyticsCache:
+    """Analytics answers per account, keyed by what was asked."""
+
+    def get(self, account_id: str, key: str) -> tuple[datetime, dict[str, Any]] | None:
+        try:
+            item = AnalyticsCacheItem.get(account_pk(account_id), f"ANALYTICS#{key}")
+        except AnalyticsCacheItem.DoesNotExist:
+            return None
+        return item.computed_at, json.loads(item.value)
+
+    def put(
+        self, account_id: str, key: str, computed_at: datetime, value: dict[str, Any], ttl_seconds: int
+    ) -> None:
+        AnalyticsCacheItem(
+            account_pk(account_id),
+            f"ANALYTICS#{key}",
+            computed_at=computed_at,
+            value=json.dumps(value, separators=(",", ":"), default=str),
+            expires_at=computed_at + timedelta(seconds=max(ttl_seconds, 60)),
+        ).save()

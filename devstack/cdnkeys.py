@@ -1,0 +1,101 @@
+"""The local stand-in for the CloudFront key pair and the watch secret.
+
+In AWS an operator uploads a public key to CloudFront (its id is ``media_key_pair_id``) and keeps
+the private key in the watch secret. Locally an RSA-2048 key pair and a session key are made once
+in ``{state_dir}/cdn/`` (so cookies and sessions survive a restart), the same secret is stored in
+moto's Secrets Manager for the app to read, and the gateway verifies cookies with the public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from chalicelib.adapters.cdn import CookieSigner, SetCookie
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+
+
+class CdnKeys:
+    """The key pair and session key in ``directory`` (created on first use, then reused)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.private_path = directory / "cookie-signing-key.pem"
+        self.public_path = directory / "cookie-signing-key.pub.pem"
+        self.session_path = directory / "session-key"
+        self._ensure()
+        self.private_key_pem = self.private_path.read_text()
+        self.public_key_pem = self.public_path.read_bytes()
+        self.session_key = self.session_path.read_text().strip()
+
+    def _ensure(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        if not (self.private_path.exists() and self.public_path.exists()):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            _write_private(
+                self.private_path,
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.TraditionalOpenSSL,  # CloudFront's documented format
+                    serialization.NoEncryption(),
+                ),
+            )
+            self.public_path.write_bytes(
+                key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
+        if not self.session_path.exists():
+            _write_private(self.session_path, base64.b64encode(secrets.token_bytes(32)))
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        """The key the gateway verifies cookie signatures with."""
+        key = serialization.load_pem_public_key(self.public_key_pem)
+        assert isinstance(key, rsa.RSAPublicKey)
+        return key
+
+    def secret_string(self) -> str:
+        """The watch secret's value, as the app reads it (``adapters/cdn.WatchSecrets``)."""
+        return json.dumps({"cookie_private_key": self.private_key_pem, "session_key": self.session_key})
+
+    def ensure_secret(self, secretsmanager: Any, name: str) -> str:
+        """Create the watch secret ``name`` (or set its value to this key pair's); returns its ARN."""
+        try:
+            arn: str = secretsmanager.create_secret(Name=name, SecretString=self.secret_string())["ARN"]
+        except secretsmanager.exceptions.ResourceExistsException:
+            arn = secretsmanager.put_secret_value(SecretId=name, SecretString=self.secret_string())["ARN"]
+        return arn
+
+    def signer(self, key_pair_id: str) -> CookieSigner:
+        return CookieSigner(key_pair_id, self.private_key_pem)
+
+    def viewer_cookies(
+        self, key_pair_id: str, base_url: str, prefixes: list[str], ttl_seconds: int = 3600
+    ) -> list[SetCookie]:
+        """The cookies the watch page would set for ``prefixes`` (media folders ending in ``/``):
+        for tests, the demo and ffmpeg, which play protected media without opening the page."""
+        signer = self.signer(key_pair_id)
+        expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+        return [cookie for prefix in prefixes for cookie in signer.signed_cookies(base_url, prefix, expires)]
+
+
+def ffmpeg_cookies(cookies: list[SetCookie]) -> str:
+    """``cookies`` as ffmpeg's HTTP ``-cookies`` option takes them: ``Set-Cookie`` values, one per
+    line. ffmpeg sends each only under its ``Path``, as a browser does, and keeps them for the
+    segments and variant playlists of an HLS stream."""
+    return "\n".join(f"{c.name}={c.value}; path={c.path}" for c in cookies)
