@@ -16,9 +16,26 @@ EXPORT_FLAGS := --frozen --no-default-groups --no-hashes --no-header --no-emit-p
 # zip; see layers/README.md). Its Dockerfile copies in Chalice's runtime module itself.
 VOICE_REQUIREMENTS := layers/voice/requirements.txt
 VOICE_EXPORT_FLAGS := $(EXPORT_FLAGS) --group voice
-# Debian packages the tests and the demo use: the voice engines flite and espeak-ng, and
-# pocketsphinx-testdata (real LibriVox speech under /usr/share/pocketsphinx/test/data/librivox).
-SYSTEM_DEBS := flite espeak-ng pocketsphinx-testdata
+# Debian packages the tests and the demo use: the voice engines flite and espeak-ng,
+# pocketsphinx-testdata (real LibriVox speech under /usr/share/pocketsphinx/test/data/librivox) and
+# chromium (the watch page's browser tests drive it with Playwright; nothing is downloaded).
+SYSTEM_DEBS := flite espeak-ng pocketsphinx-testdata chromium
+# Node.js (the CDK's jsii runtime) and npm (builds the watch page), checked by command: a NodeSource
+# `nodejs` ships npm itself, and Debian's `npm` package would conflict with it.
+NODE_MISSING = $$(command -v node >/dev/null || echo nodejs) $$(command -v npm >/dev/null || echo npm)
+# Installs the Debian packages named in the shell variable `missing`, if there are any.
+APT_INSTALL = if [ -n "$${missing// }" ]; then \
+		command -v apt-get >/dev/null || { echo "install these Debian packages:$$missing"; exit 1; }; \
+		sudo="$$([ "$$(id -u)" = 0 ] || echo sudo)"; \
+		$$sudo apt-get update -qq \
+			&& DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+# The watch page's front end: hls.js and esbuild pinned in web/package-lock.json, built by
+# web/build.mjs into chalicelib/web/dist (content-hashed files and manifest.json; gitignored).
+WEB := web
+WEB_INSTALLED := $(WEB)/node_modules/.installed
+WEB_MANIFEST := chalicelib/web/dist/manifest.json
+WEB_SOURCES := $(WEB)/build.mjs $(wildcard $(WEB)/src/*)
 
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,24 +45,30 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-system-deps:  ## Debian packages: Node.js (the CDK's jsii runtime), voice engines and test speech
-	@missing="$$(command -v node >/dev/null || echo nodejs)"; \
+system-deps:  ## Debian packages: Node.js + npm, voice engines, test speech, chromium
+	@missing="$(NODE_MISSING)"; \
 	for pkg in $(SYSTEM_DEBS); do \
 		dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
 			|| missing="$$missing $$pkg"; \
 	done; \
-	if [ -n "$${missing// }" ]; then \
-		command -v apt-get >/dev/null || { echo "install these Debian packages:$$missing"; exit 1; }; \
-		sudo="$$([ "$$(id -u)" = 0 ] || echo sudo)"; \
-		$$sudo apt-get update -qq \
-			&& DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(APT_INSTALL)
+
+# npm ci only when the lock changed (or node_modules is gone); Node.js and npm come first.
+$(WEB_INSTALLED): $(WEB)/package.json $(WEB)/package-lock.json
+	@missing="$(NODE_MISSING)"; $(APT_INSTALL)
+	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+$(WEB_MANIFEST): $(WEB_INSTALLED) $(WEB_SOURCES)
+	cd $(WEB) && node build.mjs
+
+web: $(WEB_MANIFEST)  ## Build the watch page's assets (player, styles, pinned hls.js) into chalicelib/web/dist
 
 $(SYNCED): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-setup: $(SYNCED)  ## Create .venv with the locked dependencies
+setup: $(SYNCED) web  ## Create .venv with the locked dependencies and build the watch page
 
 demo: setup system-deps  ## Run the main job end to end on the local stack, offline
 	$(VENV)/bin/tailorcast demo
@@ -76,4 +99,4 @@ check-requirements: | $(UV)  ## Fail if requirements.txt or the voice image's pi
 clean:  ## Remove local state and caches (keeps .venv)
 	rm -rf .tailorcast .pytest_cache .mypy_cache .ruff_cache cdk.out
 
-.PHONY: help setup system-deps demo up test lint check-requirements clean
+.PHONY: help setup system-deps web demo up test lint check-requirements clean

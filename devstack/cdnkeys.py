@@ -15,6 +15,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -92,6 +93,15 @@ class CdnKeys:
         signer = self.signer(key_pair_id)
         expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
         return [cookie for prefix in prefixes for cookie in signer.signed_cookies(base_url, prefix, expires)]
+
+
+def campaign_folder(url: str) -> str:
+    """``{account}/{campaign}/`` of a media URL or key: the folder a seller's own tools may read
+    (the watch page opens narrower ones: one render and the campaign's base)."""
+    parts = urlsplit(url).path.lstrip("/").split("/")
+    if len(parts) < 3 or not all(parts[:2]):
+        raise ValueError(f"not a campaign's media: {url!r}")
+    return f"{parts[0]}/{parts[1]}/"
 
 
 def ffmpeg_cookies(cookies: list[SetCookie]) -> str:

@@ -12,12 +12,15 @@ import contextlib
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from chalicelib.adapters.cdn import SetCookie
+from devstack.cdnkeys import campaign_folder, ffmpeg_cookies
 from devstack.client import TailorcastClient
 from devstack.progress import watch_batch
 from devstack.samples import ffmpeg_exe, make_base_video, write_prospects_csv
@@ -46,7 +49,9 @@ def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str,
             f"[green]✓[/] local stack up — API {endpoints.api}, media {endpoints.media}, AWS {endpoints.aws}"
         )
         client = TailorcastClient(endpoints.api, _demo_token(stack))
-        result = _seller_job(client, state_dir, console)
+        result = _seller_job(
+            client, state_dir, console, lambda url: stack.media_cookies([campaign_folder(url)])
+        )
         client.close()
         if serve and result.get("ok"):
             console.print(
@@ -60,7 +65,12 @@ def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str,
         stack.stop()
 
 
-def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> dict[str, Any]:
+def _seller_job(
+    client: TailorcastClient,
+    state_dir: Path,
+    console: Console,
+    cookies_for: Callable[[str], list[SetCookie]],
+) -> dict[str, Any]:
     me = client.me()
     console.print(f"[green]✓[/] signed in as {me['email']} (account {me['account']['account_id']})")
     campaign = client.create_campaign("Q4 outbound — demo", "Created by make demo", SCRIPT)
@@ -111,9 +121,13 @@ def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> 
     videos = client.batch_prospects(campaign_id, batch["batch_id"])
     people = {p["prospect_id"]: p for p in client.prospects(campaign_id)}
     with console.status("decoding every link with ffmpeg…"):
-        checked = {v["prospect_id"]: decode_check(v["playlist_url"]) for v in videos if v.get("playlist_url")}
+        checked = {
+            v["prospect_id"]: decode_check(v["playlist_url"], cookies_for(v["playlist_url"]))
+            for v in videos
+            if v.get("playlist_url")
+        }
     console.print(videos_table(videos, people, checked))
-    console.print("[bold]Watch links[/] (HLS; open in Safari, VLC or ffplay):")
+    console.print("[bold]Playlists[/] (behind signed cookies, as on CloudFront; the watch page sets them):")
     for v in sorted(videos, key=lambda v: people.get(v["prospect_id"], {}).get("first_name", "")):
         if v.get("playlist_url"):
             name = people.get(v["prospect_id"], {}).get("first_name", v["prospect_id"])
@@ -127,11 +141,13 @@ def _seller_job(client: TailorcastClient, state_dir: Path, console: Console) -> 
     return {"ok": ok, "campaign": campaign, "batch": batch, "videos": videos, "decode_errors": checked}
 
 
-def decode_check(url: str) -> str | None:
+def decode_check(url: str, cookies: Sequence[SetCookie] = ()) -> str | None:
     """Decode the whole HLS playlist at ``url`` (every rendition ffmpeg picks); ``None`` when it
-    decodes without a single error, else ffmpeg's complaint."""
+    decodes without a single error, else ffmpeg's complaint. ``cookies`` are the front door's
+    signed cookies (as the watch page sets them): ffmpeg sends each under its ``Path``."""
+    with_cookies = ["-cookies", ffmpeg_cookies(list(cookies))] if cookies else []
     proc = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", url, "-map", "0", "-f", "null", "-"],
+        [ffmpeg_exe(), "-v", "error", "-nostdin", *with_cookies, "-i", url, "-map", "0", "-f", "null", "-"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -31,7 +31,6 @@ import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +39,7 @@ from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from werkzeug.http import unquote_etag
+from werkzeug.http import http_date, unquote_etag
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -256,6 +255,11 @@ class ObjectCache:
                 self._drop(next(iter(self._entries)))
         return True
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
     def _drop(self, key: str) -> None:
         self._size -= len(self._entries.pop(key).body)
 
@@ -358,6 +362,10 @@ class MediaGateway:
         self._server.shutdown()
         self._server.server_close()
         self._http.clear()
+
+    def invalidate(self) -> None:
+        """Forget every cached object (CloudFront's ``/*`` invalidation)."""
+        self.cache.clear()
 
     def reset_stats(self) -> None:
         with self._stats_lock:
@@ -472,7 +480,7 @@ class MediaGateway:
         if etag:
             headers.append(("ETag", etag))
         if obj.get("LastModified") is not None:
-            headers.append(("Last-Modified", format_datetime(obj["LastModified"], usegmt=True)))
+            headers.append(("Last-Modified", http_date(obj["LastModified"])))
         return CachedObject(
             body=body,
             headers=headers,

@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
@@ -34,6 +34,9 @@ from devstack import dynamotx, lambdas
 from devstack.cdnkeys import CdnKeys
 from devstack.issuer import LocalIssuer
 from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.cdn import SetCookie
 
 logger = logging.getLogger("devstack")
 
@@ -223,6 +226,14 @@ class LocalStack:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(bucket, obj["Key"], str(path))
         return dest.resolve()
+
+    def media_cookies(self, prefixes: list[str], ttl_seconds: int = 3600) -> list[SetCookie]:
+        """Signed cookies opening media folders (``acct/camp/``, ending in ``/``) on the front door,
+        as the watch page sets them: for the demo's and tests' own reads of protected media."""
+        assert self.endpoints is not None
+        return self.cdn_keys.viewer_cookies(
+            self.settings.media_key_pair_id, self.endpoints.media, prefixes, ttl_seconds
+        )
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]

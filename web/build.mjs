@@ -19,8 +19,8 @@ import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', 'chalicelib', 'web', 'dist');
-// Browsers the watch page supports: evergreen desktop and mobile, Safari/iOS 14+.
-const target = ['chrome90', 'edge90', 'firefox90', 'safari14', 'ios14'];
+// Browsers the watch page supports: evergreen desktop and mobile, Safari/iOS 15+.
+const target = ['chrome90', 'edge90', 'firefox90', 'safari15', 'ios15'];
 
 async function bundle(entry) {
   const result = await build({

@@ -13,7 +13,7 @@ from chalice.app import Blueprint, Response
 from pydantic import BaseModel, Field
 
 from chalicelib import dependencies as deps
-from chalicelib.api._http import route
+from chalicelib.api._http import error_response, route
 from chalicelib.api.prospects import ProspectId
 from chalicelib.api.schemas import Strict
 from chalicelib.domain import engagement, watch
@@ -170,7 +170,7 @@ def asset(name: str) -> Response:
 
     found = get_asset(name)
     if found is None:
-        return Response(body="not found\n", status_code=404, headers={"Content-Type": "text/plain"})
+        return error_response(404, "not_found", "no such asset", request_id=None)
     body = found.body.decode() if _is_text(found.content_type) else found.body
     return Response(
         body=body,

@@ -219,7 +219,10 @@ def verify_session(key: bytes, token: object, watch_token: str) -> Session:
     InvalidInputError
         The token is missing, malformed, or not signed by us for this link.
     """
-    bad = InvalidInputError("the beacon's session is not valid", [])
+    bad = InvalidInputError(
+        "the beacon's session is not valid",
+        [FieldIssue("body.session", "is not a session this watch page issued")],
+    )
     if not isinstance(token, str) or len(token) > 200 or token.count(".") != 2:
         raise bad
     sid, issued, mac = token.split(".")

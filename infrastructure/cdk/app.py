@@ -10,6 +10,10 @@ Context (``-c key=value``):
     to a prebuilt Linux ``site-packages`` directory.
 ``upload_origins``
     Comma-separated browser origins allowed to POST uploads, default ``*``.
+``mediaPublicKeyPem``
+    The CloudFront public key (PEM text, or the path of a PEM file) the watch page's signed
+    cookies are checked with. Without it the stack takes the stack parameter
+    ``MediaPublicKeyPem`` at deploy time.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import aws_cdk as cdk
 
 from infrastructure.cdk.chalice_packaging import APP_ONLY, REQUIREMENTS, Dependencies
-from infrastructure.cdk.tailorcast_stack import TailorcastStack
+from infrastructure.cdk.tailorcast_stack import MEDIA_PUBLIC_KEY_CONTEXT, TailorcastStack
 
 
 def _dependencies(value: str | None) -> Dependencies:
@@ -33,6 +37,13 @@ def _dependencies(value: str | None) -> Dependencies:
     if value == APP_ONLY:
         return APP_ONLY
     return Path(value).resolve()
+
+
+def _public_key_pem(value: str | None) -> str | None:
+    """PEM text as given, or read from the file ``value`` names."""
+    if not value or value.lstrip().startswith("-----BEGIN"):
+        return value or None
+    return Path(value).expanduser().read_text()
 
 
 def main() -> None:
@@ -45,6 +56,7 @@ def main() -> None:
         stage=stage,
         dependencies=_dependencies(app.node.try_get_context("dependencies")),
         upload_origins=[origin.strip() for origin in origins.split(",")],
+        media_public_key_pem=_public_key_pem(app.node.try_get_context(MEDIA_PUBLIC_KEY_CONTEXT)),
         env=cdk.Environment(
             account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
             region=os.environ.get("CDK_DEFAULT_REGION"),

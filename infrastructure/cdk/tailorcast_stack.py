@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,13 @@ IMMUTABLE_CACHE_CONTROL = f"public, max-age={LONG_TTL_SECONDS}, immutable"
 PLAYLIST_CACHE_CONTROL = f"public, max-age={PLAYLIST_TTL_SECONDS}"
 # What the API sees of the viewer: the watch page and beacons read the user agent and the viewer's
 # address (bot flags, truncated IP). Never `Host`: API Gateway refuses a host that is not its own.
-API_FORWARDED_HEADERS = ("User-Agent", "Accept", "Accept-Language", "Content-Type", "CloudFront-Viewer-Address")
+API_FORWARDED_HEADERS = (
+    "User-Agent",
+    "Accept",
+    "Accept-Language",
+    "Content-Type",
+    "CloudFront-Viewer-Address",
+)
 # Context key of the CloudFront public key (PEM) the watch page's signed cookies are checked with.
 MEDIA_PUBLIC_KEY_CONTEXT = "mediaPublicKeyPem"
 
@@ -122,7 +128,7 @@ ATHENA_RESULTS_DAYS = 7
 ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
 # Placeholder for the watch secret's cookie signing key until the operator stores the real one
 # (infrastructure/cdk/README.md § Watch secret).
-COOKIE_KEY_PLACEHOLDER = "REPLACE-ME: the CloudFront key pair's private key (PEM), see infrastructure/cdk/README.md"
+COOKIE_KEY_PLACEHOLDER = "REPLACE-ME: the CloudFront key pair's private key (PEM), see the CDK README"
 
 
 class TailorcastStack(Stack):
@@ -193,6 +199,7 @@ class TailorcastStack(Stack):
         self.events_stream = self._events_stream(stateful_removal)
         self.analytics_database, self.events_table = self._analytics_catalog()
         self.athena_workgroup = self._athena_workgroup()
+        self.watch_secret_name = f"tailorcast-{stage}-watch"
         self.watch_secret = self._watch_secret(stateful_removal)
         self.media_public_key = self._media_public_key(media_public_key_pem)
 
@@ -271,10 +278,10 @@ class TailorcastStack(Stack):
             "FrontDoorUrl": self.front_door_url,
             "FrontDoorDistributionId": self.front_door.distribution_id,
             "MediaKeyPairId": self.media_public_key.public_key_id,
-            "WatchSecretName": self.watch_secret.secret_name,
+            "WatchSecretName": self.watch_secret_name,
             "AnalyticsBucketName": self.analytics_bucket.bucket_name,
             "EventsStreamName": self.events_stream.ref,
-            "AthenaWorkGroup": self.athena_workgroup.ref,
+            "AthenaWorkGroupName": self.athena_workgroup.ref,
         }.items():
             CfnOutput(self, name, value=value)
 
@@ -359,6 +366,390 @@ class TailorcastStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
+    # -- engagement analytics ---------------------------------------------------------------
+
+    def _analytics_bucket(self) -> s3.Bucket:
+        """Where Firehose writes the events and Athena its results."""
+        return s3.Bucket(
+            self,
+            "AnalyticsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+                s3.LifecycleRule(
+                    id="expire-athena-results",
+                    prefix=analytics_schema.ATHENA_RESULTS_PREFIX,
+                    expiration=Duration.days(ATHENA_RESULTS_DAYS),
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _events_stream(self, removal_policy: RemovalPolicy) -> firehose.CfnDeliveryStream:
+        """The Firehose stream the API puts engagement events on (``events/dt=YYYY-MM-DD/``).
+
+        Records are JSON lines written uncompressed, as the events table's OpenX JSON SerDe reads
+        them. The stream writes as its own role, to its two prefixes only.
+        """
+        name = f"tailorcast-{self.stage}-events"
+        bucket = self.analytics_bucket
+        log_group = logs.LogGroup(
+            self,
+            "EventsStreamLogs",
+            log_group_name=f"/aws/kinesisfirehose/{name}",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=removal_policy,
+        )
+        log_stream = logs.LogStream(
+            self, "EventsStreamS3Delivery", log_group=log_group, removal_policy=removal_policy
+        )
+        prefixes = (analytics_schema.EVENTS_PREFIX, analytics_schema.ERRORS_PREFIX)
+        role = iam.Role(
+            self,
+            "EventsStreamRole",
+            assumed_by=iam.ServicePrincipal(
+                "firehose.amazonaws.com", conditions={"StringEquals": {"sts:ExternalId": self.account}}
+            ),
+            description=f"Firehose {name}: write events to the analytics bucket",
+            # Inline, so the stream (which checks its role on creation) depends on the policy too.
+            inline_policies={
+                "delivery": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=[
+                                "s3:GetBucketLocation",
+                                "s3:ListBucket",
+                                "s3:ListBucketMultipartUploads",
+                            ],
+                            resources=[bucket.bucket_arn],
+                        ),
+                        iam.PolicyStatement(
+                            actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                            resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
+                        ),
+                        iam.PolicyStatement(
+                            actions=["logs:PutLogEvents"],
+                            resources=[log_group.log_group_arn],
+                        ),
+                    ]
+                )
+            },
+        )
+        S3Destination = firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty
+        return firehose.CfnDeliveryStream(
+            self,
+            "EventsStream",
+            delivery_stream_name=name,
+            delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=(
+                firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                    key_type="AWS_OWNED_CMK"
+                )
+            ),
+            extended_s3_destination_configuration=S3Destination(
+                bucket_arn=bucket.bucket_arn,
+                role_arn=role.role_arn,
+                prefix=EVENTS_PREFIX,
+                error_output_prefix=EVENTS_ERROR_PREFIX,
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                    interval_in_seconds=EVENTS_BUFFER_SECONDS, size_in_m_bs=EVENTS_BUFFER_MIB
+                ),
+                compression_format="UNCOMPRESSED",
+                cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
+                    enabled=True,
+                    log_group_name=log_group.log_group_name,
+                    log_stream_name=log_stream.log_stream_name,
+                ),
+            ),
+        )
+
+    def _analytics_catalog(self) -> tuple[glue.CfnDatabase, glue.CfnTable]:
+        """The Glue database and the events table, as ``analytics_schema.glue_table_input`` says.
+
+        The table uses partition projection: no partition is ever registered.
+        """
+        # Glue and Athena names: lower case letters, digits and underscores.
+        database_name = re.sub(r"[^a-z0-9_]", "_", f"tailorcast_{self.stage}".lower())
+        database = glue.CfnDatabase(
+            self,
+            "AnalyticsDatabase",
+            catalog_id=self.account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=database_name, description=f"Tailorcast {self.stage} engagement analytics"
+            ),
+        )
+        table_input = analytics_schema.glue_table_input(self.analytics_bucket.bucket_name, EVENTS_TABLE)
+        table = glue.CfnTable(
+            self,
+            "EventsTable",
+            catalog_id=self.account,
+            database_name=database.ref,
+            table_input=glue.CfnTable.TableInputProperty(name=table_input["Name"]),
+        )
+        # CloudFormation's TableInput is Glue's CreateTable TableInput, key for key: the shared
+        # definition goes in as is rather than restated field by field.
+        table.add_property_override("TableInput", table_input)
+        return database, table
+
+    def _athena_workgroup(self) -> athena.CfnWorkGroup:
+        """The workgroup every analytics query runs in: results in the analytics bucket, enforced."""
+        output = f"s3://{self.analytics_bucket.bucket_name}/{analytics_schema.ATHENA_RESULTS_PREFIX}"
+        return athena.CfnWorkGroup(
+            self,
+            "AthenaWorkGroup",
+            name=f"tailorcast-{self.stage}",
+            description=f"Tailorcast {self.stage} engagement analytics",
+            state="ENABLED",
+            # Deleting the stack deletes the workgroup's saved queries and history too.
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=ATHENA_BYTES_SCANNED_CUTOFF,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=output,
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+
+    def _grant_engagement(self, role: iam.IRole) -> None:
+        """What the app needs of the watch page's secret and of the analytics, and no more.
+
+        Put events on the one stream; run, watch and stop queries in the one workgroup; read the
+        events table's definition; read the events and read/write the query results (Athena reads
+        and writes S3 as its caller).
+        """
+        self.watch_secret.grant_read(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                resources=[self.events_stream.attr_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
+                ],
+                resources=[
+                    self.format_arn(
+                        service="athena", resource="workgroup", resource_name=self.athena_workgroup.ref
+                    )
+                ],
+            )
+        )
+        database = self.analytics_database.ref
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+                resources=[
+                    self.format_arn(service="glue", resource="catalog"),
+                    self.format_arn(service="glue", resource="database", resource_name=database),
+                    self.format_arn(
+                        service="glue", resource="table", resource_name=f"{database}/{self.events_table.ref}"
+                    ),
+                ],
+            )
+        )
+        bucket = self.analytics_bucket
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[bucket.bucket_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(f"{analytics_schema.EVENTS_PREFIX}*")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                ],
+                resources=[bucket.arn_for_objects(f"{analytics_schema.ATHENA_RESULTS_PREFIX}*")],
+            )
+        )
+
+    # -- the watch page's delivery ----------------------------------------------------------
+
+    def _watch_secret(self, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
+        """``{"cookie_private_key": <PEM>, "session_key": <random>}``: the watch page signs the
+        CloudFront cookies with the first and its session tokens with the second.
+
+        The session key is generated; the private key is a placeholder the operator replaces
+        (README § Watch secret), since its public half must be in the stack (the key group).
+        """
+        secret = secretsmanager.Secret(
+            self,
+            "WatchSecret",
+            secret_name=self.watch_secret_name,
+            description="Tailorcast watch page: CloudFront cookie signing key and session key",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"cookie_private_key": COOKIE_KEY_PLACEHOLDER}),
+                generate_string_key="session_key",
+                # 64 letters and digits: 381 bits, and valid base64 (48 bytes) as it stands.
+                password_length=64,
+                exclude_punctuation=True,
+                include_space=False,
+            ),
+        )
+        secret.apply_removal_policy(removal_policy)
+        return secret
+
+    def _media_public_key(self, pem: str | None) -> cloudfront.PublicKey:
+        """The CloudFront public key the media's signed cookies are checked with."""
+        if pem is None:
+            pem = CfnParameter(
+                self,
+                "MediaPublicKeyPem",
+                type="String",
+                description=(
+                    "CloudFront public key (PEM, -----BEGIN PUBLIC KEY-----) of the watch page's "
+                    f"cookie signing key pair; or synthesize with -c {MEDIA_PUBLIC_KEY_CONTEXT}=..."
+                ),
+            ).value_as_string
+        return cloudfront.PublicKey(
+            self,
+            "MediaPublicKey",
+            encoded_key=pem,
+            comment=f"Tailorcast {self.stage}: watch page signed cookies",
+        )
+
+    def _front_door(self) -> cloudfront.Distribution:
+        """CloudFront: one https origin for everything a prospect sees.
+
+        ``/w/*`` (watch page, beacons) and ``/assets/*`` go to the REST API; every other path is a
+        media bucket key, read through Origin Access Control. Media needs the watch page's signed
+        cookies, except posters and previews (``PUBLIC_MEDIA_PATHS``). No cache key includes
+        cookies or query strings, so a campaign's shared base segments are cached once for every
+        prospect.
+        """
+        key_group = cloudfront.KeyGroup(
+            self,
+            "MediaKeyGroup",
+            items=[self.media_public_key],
+            comment=f"Tailorcast {self.stage}: watch page signed cookies",
+        )
+        media = origins.S3BucketOrigin.with_origin_access_control(self.media_bucket)
+        rest_api = self.chalice.get_resource("RestAPI").ref
+        api = origins.HttpOrigin(
+            f"{rest_api}.execute-api.{self.region}.{self.url_suffix}",
+            origin_path=f"/{API_GATEWAY_STAGE}",
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        )
+
+        def cache_policy(construct_id: str, ttl: Duration, comment: str) -> cloudfront.CachePolicy:
+            return cloudfront.CachePolicy(
+                self,
+                construct_id,
+                comment=comment,
+                default_ttl=ttl,
+                max_ttl=ttl,
+                min_ttl=Duration.seconds(0),
+                cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+                header_behavior=cloudfront.CacheHeaderBehavior.none(),
+                query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
+                enable_accept_encoding_gzip=True,
+                enable_accept_encoding_brotli=True,
+            )
+
+        def cache_control(construct_id: str, value: str) -> cloudfront.ResponseHeadersPolicy:
+            return cloudfront.ResponseHeadersPolicy(
+                self,
+                construct_id,
+                comment=f"Cache-Control: {value}",
+                custom_headers_behavior=cloudfront.ResponseCustomHeadersBehavior(
+                    custom_headers=[
+                        cloudfront.ResponseCustomHeader(header="Cache-Control", value=value, override=True)
+                    ]
+                ),
+            )
+
+        long_cache = cache_policy(
+            "LongCachePolicy",
+            Duration.seconds(LONG_TTL_SECONDS),
+            "Tailorcast immutable media and assets: no cookies or query strings in the key",
+        )
+        playlist_cache = cache_policy(
+            "PlaylistCachePolicy",
+            Duration.seconds(PLAYLIST_TTL_SECONDS),
+            "Tailorcast HLS playlists: short-lived, no cookies or query strings in the key",
+        )
+        immutable = cache_control("ImmutableHeaders", IMMUTABLE_CACHE_CONTROL)
+        api_requests = cloudfront.OriginRequestPolicy(
+            self,
+            "ApiRequestPolicy",
+            comment="Tailorcast watch page and beacons: the viewer's user agent and address",
+            header_behavior=cloudfront.OriginRequestHeaderBehavior.allow_list(*API_FORWARDED_HEADERS),
+            query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.all(),
+            cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
+        )
+
+        def media_behavior(
+            cache: cloudfront.ICachePolicy,
+            headers: cloudfront.IResponseHeadersPolicy,
+            key_groups: Sequence[cloudfront.IKeyGroup],
+        ) -> cloudfront.BehaviorOptions:
+            return cloudfront.BehaviorOptions(
+                origin=media,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
+                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+                cache_policy=cache,
+                response_headers_policy=headers,
+                trusted_key_groups=list(key_groups) or None,
+                compress=True,
+            )
+
+        signed = [key_group]
+        behaviors = {
+            WATCH_PATHS: cloudfront.BehaviorOptions(
+                origin=api,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                origin_request_policy=api_requests,
+                compress=True,
+            ),
+            ASSET_PATHS: cloudfront.BehaviorOptions(
+                origin=api,
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+                cache_policy=long_cache,
+                compress=True,
+            ),
+            PLAYLIST_PATHS: media_behavior(
+                playlist_cache, cache_control("PlaylistHeaders", PLAYLIST_CACHE_CONTROL), signed
+            ),
+            **{path: media_behavior(long_cache, immutable, []) for path in PUBLIC_MEDIA_PATHS},
+        }
+        return cloudfront.Distribution(
+            self,
+            "FrontDoor",
+            comment=f"Tailorcast {self.stage}: watch pages, assets, beacons and media",
+            default_behavior=media_behavior(long_cache, immutable, signed),
+            additional_behaviors=behaviors,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+        )
+
     # -- auth -------------------------------------------------------------------------------
 
     def _user_pool(
@@ -397,7 +788,7 @@ class TailorcastStack(Stack):
             "TAILORCAST_JWKS_URL": f"{self.jwt_issuer}/.well-known/jwks.json",
             "TAILORCAST_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
             "TAILORCAST_MEDIACONVERT_ROLE_ARN": self.mediaconvert_role.role_arn,
-            "TAILORCAST_WATCH_SECRET_NAME": self.watch_secret.secret_name,
+            "TAILORCAST_WATCH_SECRET_NAME": self.watch_secret_name,
             "TAILORCAST_MEDIA_KEY_PAIR_ID": self.media_public_key.public_key_id,
             "TAILORCAST_ANALYTICS_BUCKET": self.analytics_bucket.bucket_name,
             "TAILORCAST_EVENTS_STREAM_NAME": self.events_stream.ref,
@@ -514,34 +905,36 @@ class TailorcastStack(Stack):
             If the API refers to a function in a way this does not rewrite, or a name is too long.
         """
         resources = sam_template["Resources"]
-        functions = {
+        functions = sorted(
             logical_id
             for logical_id, resource in resources.items()
             if resource["Type"] == "AWS::Serverless::Function"
-        }
+        )
+        if not functions:
+            return
+        names = {function_id: f"tailorcast-{self.stage}-{function_id}" for function_id in functions}
+        arn = "arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{}"
+        pattern = re.compile(r"\$\{(" + "|".join(map(re.escape, functions)) + r")\.Arn\}")
+
+        def spell(text: str) -> str:
+            return pattern.sub(lambda match: arn.format(names[match.group(1)]), text)
+
         for api_id, api in resources.items():
             if api["Type"] != "AWS::Serverless::Api":
                 continue
-            named: dict[str, str] = {}
-
-            def spell(match: re.Match[str]) -> str:
-                function_id = match.group(1)
-                name = f"tailorcast-{self.stage}-{function_id}"
-                if len(name) > 64:
-                    raise PackagingError(f"Lambda function name {name!r} is over 64 characters")
-                named[function_id] = name
-                return f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}"
-
-            pattern = re.compile(r"\$\{(" + "|".join(map(re.escape, sorted(functions))) + r")\.Arn\}")
-            body = _map_strings(api["Properties"]["DefinitionBody"], lambda text: pattern.sub(spell, text))
-            left = _logical_ids_referenced(body) & functions
-            if left:
-                raise PackagingError(f"{api_id} still references functions {sorted(left)}")
-            if not named:
+            definition = api["Properties"]["DefinitionBody"]
+            invoked = _logical_ids_referenced(definition) & set(functions)
+            if not invoked:
                 continue
+            body = _map_strings(definition, spell)
+            left = _logical_ids_referenced(body) & set(functions)
+            if left:
+                raise PackagingError(f"{api_id} references functions {sorted(left)} other than by ARN")
             app.get_resource(api_id).add_property_override("DefinitionBody", body)
-            for function_id, name in named.items():
-                app.get_resource(function_id).add_property_override("FunctionName", name)
+            for function_id in sorted(invoked):
+                if len(names[function_id]) > 64:
+                    raise PackagingError(f"Lambda function name {names[function_id]!r} is over 64 characters")
+                app.get_resource(function_id).add_property_override("FunctionName", names[function_id])
 
     def _subscribe(self, subscription: S3Subscription) -> None:
         if subscription.bucket != self.uploads_bucket.bucket_name:
@@ -761,7 +1154,7 @@ def distributed_maps(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return found
 
 
-def _map_strings(value: Any, function: Any) -> Any:
+def _map_strings(value: Any, function: Callable[[str], str]) -> Any:
     """``value`` (parsed JSON) with ``function`` applied to every string in it, keys excepted."""
     if isinstance(value, str):
         return function(value)

@@ -5,7 +5,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from devstack.demo import SCRIPT
@@ -31,6 +33,34 @@ def local_stack(state_dir: Path, extra_state_machines: dict[str, Path]) -> Itera
         os.environ.clear()
         os.environ.update(saved)
         dependencies.reset()
+
+
+def front_door_cookies(state_dir: Path, front_url: str, key_pair_id: str, prefixes: list[str]) -> list[Any]:
+    """The CloudFront-style signed cookies for media folders ``prefixes`` (``acct/camp/``, each ending
+    in ``/``), signed with the key a stack keeps in ``state_dir``: what the watch page sets. Works for
+    a stack in another process too (its stack.json has ``media`` and ``env``)."""
+    from devstack.cdnkeys import CdnKeys
+
+    return CdnKeys(state_dir / "cdn").viewer_cookies(key_pair_id, front_url, prefixes)
+
+
+def decode_playlist(stack: Any, url: str) -> str | None:
+    """ffmpeg's verdict on the HLS at ``url`` (``None``: decodes cleanly), read through the front door
+    with cookies for the video's campaign folder (the gateway refuses playlists without them)."""
+    from devstack.cdnkeys import campaign_folder
+    from devstack.demo import decode_check
+
+    return decode_check(url, stack.media_cookies([campaign_folder(url)]))
+
+
+def media_client(stack: Any, prefixes: list[str]) -> httpx.Client:
+    """An HTTP client on the stack's front door holding the signed cookies for ``prefixes`` in its
+    jar (sent per cookie Path, as a browser sends them after opening the watch page)."""
+    client = httpx.Client(base_url=stack.endpoints.media, timeout=60)
+    host = urlsplit(stack.endpoints.media).hostname or ""
+    for cookie in stack.media_cookies(prefixes):
+        client.cookies.set(cookie.name, cookie.value, domain=host, path=cookie.path)
+    return client
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ import pytest
 from chalicelib import dependencies as deps
 from chalicelib.domain.errors import SynthesisError
 from chalicelib.domain.models import Prospect, new_id
-from devstack.demo import decode_check
 from devstack.lambdas import LambdaFault
 from devstack.mediaconvert import Fault
+from tests.e2e.conftest import decode_playlist
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +92,7 @@ def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any,
             continue
         assert video["status"] == "completed", video
         assert video["queued_at"] < video["synthesizing_at"] < video["rendering_at"] < video["completed_at"]
-        assert decode_check(video["playlist_url"]) is None, name
+        assert decode_playlist(stack, video["playlist_url"]) is None, name
     jobs = _jobs_by_prospect(stack)
     assert {by_id[p]: n for p, n in jobs.items()} == {
         "Priya": 1,
@@ -117,7 +117,7 @@ def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any,
     assert set(rerun) == {"Noor", "Lena", "Tom"}
     for name, video in rerun.items():
         assert video["status"] == "completed" and video["render_version"] == 2, video
-        assert decode_check(video["playlist_url"]) is None, name
+        assert decode_playlist(stack, video["playlist_url"]) is None, name
     for name in set(NAMES) - set(rerun):
         now = client.video(cid, ids[name])
         assert (now["render_id"], now["completed_at"]) == (
@@ -173,5 +173,5 @@ def test_cancel_stops_new_work_and_keeps_finished_videos(stack: Any, seller: Any
         if v["status"] == "pending":
             assert "cancelled" in v["error"]
         else:
-            assert decode_check(v["playlist_url"]) is None
+            assert decode_playlist(stack, v["playlist_url"]) is None
     assert client.campaign(cid)["active_batch_id"] is None

@@ -24,7 +24,18 @@ CLI = str(Path(sys.executable).parent / "tailorcast")
 @contextmanager
 def running_stack(state_dir: Path, stop: signal.Signals = signal.SIGINT) -> Iterator[dict]:  # type: ignore[type-arg]
     proc = subprocess.Popen(
-        [CLI, "up", "--state-dir", str(state_dir), "--aws-port", "0", "--api-port", "0"],
+        [
+            CLI,
+            "up",
+            "--state-dir",
+            str(state_dir),
+            "--aws-port",
+            "0",
+            "--api-port",
+            "0",
+            "--gateway-port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -104,8 +115,17 @@ FIRST_NAMES = ("Priya", "Maria", "Emily", "Omar", "Lena", "Tom", "Ana", "Noor", 
 
 
 def test_a_batch_killed_midway_keeps_its_finished_videos_and_resumes(tmp_path: Path) -> None:
+    from devstack.cdnkeys import campaign_folder
     from devstack.demo import SCRIPT, SELLER_RECORDING, decode_check
     from devstack.samples import make_base_video
+    from tests.e2e.conftest import front_door_cookies
+
+    def decode(info: dict, url: str) -> str | None:  # type: ignore[type-arg]
+        # the restarted stack signs nothing for us: sign with the key it keeps in its state dir
+        key_pair_id = info["env"]["TAILORCAST_MEDIA_KEY_PAIR_ID"]
+        return decode_check(
+            url, front_door_cookies(state, info["media"], key_pair_id, [campaign_folder(url)])
+        )
 
     state = tmp_path / "state"
     base = make_base_video(tmp_path / "base.mp4", seconds=7.0, width=640, height=360, audio=SELLER_RECORDING)
@@ -140,7 +160,7 @@ def test_a_batch_killed_midway_keeps_its_finished_videos_and_resumes(tmp_path: P
         for prospect_id, before in finished.items():
             now = api.video(cid, prospect_id)
             assert (now["status"], now["render_id"]) == ("completed", before["render_id"])
-            assert decode_check(now["playlist_url"]) is None
+            assert decode(info, now["playlist_url"]) is None
         # WHEN it is resumed, THEN it finishes the rest without redoing the finished ones
         assert api.resume_batch(cid, batch_id)["status"] == "running"
         done = api.wait_for_batch(cid, batch_id, timeout=600)
@@ -153,4 +173,4 @@ def test_a_batch_killed_midway_keeps_its_finished_videos_and_resumes(tmp_path: P
             assert video["status"] == "completed", video
             if video["prospect_id"] in finished:
                 assert video["completed_at"] == finished[video["prospect_id"]]["completed_at"]
-            assert decode_check(video["playlist_url"]) is None
+            assert decode(info, video["playlist_url"]) is None

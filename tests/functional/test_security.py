@@ -13,8 +13,17 @@ from chalicelib.api._http import ROUTES
 from chalicelib.domain.models import Prospect, new_id
 from tests.functional.conftest import call
 
-# The only routes anyone may call without a token. Adding a public route means adding it here.
-PUBLIC = {("/health", "GET"), ("/openapi.json", "GET")}
+# The only routes anyone may call without a token, and what they answer for a made-up id. Adding a
+# public route means adding it here. The watch routes are keyed by the watch link's token (the
+# secret itself), never by an account: tests/functional/test_watch_api.py covers them.
+PUBLIC = {
+    ("/health", "GET"): 200,
+    ("/openapi.json", "GET"): 200,
+    ("/w/{token}", "GET"): 404,
+    ("/w/{token}", "HEAD"): 404,
+    ("/w/{token}/events", "POST"): 404,
+    ("/assets/{name}", "GET"): 404,
+}
 
 # A valid body for each request model, so isolation is proven past validation (not by a 422).
 VALID_BODIES = {
@@ -38,6 +47,8 @@ VALID_BODIES = {
     # The broadest selectors: were isolation broken, they would reach every prospect of Alice's.
     "BulkDelete": {"filter": {}},
     "BulkRender": {"filter": {}, "force": True},
+    "WatchLinkUpdate": {"rotate": True, "revoked": True},
+    "MarkSent": {"prospect_ids": ["pros_01aaaaaaaaaaaaaaaaaaaaaaaa"]},
 }
 # Routes keyed by the caller's own account only (no other tenant's id can be named in them):
 # isolation for these is proven by test_lexicon_is_per_account instead.
@@ -52,18 +63,22 @@ def _all_routes():  # type: ignore[no-untyped-def]
 
 # A valid file for routes that take one as their body (raw_body), with its content type.
 VALID_FILE = (b"First Name,Email\r\nAda,ada@example.com\r\n", "text/csv")
+VALID_FILES = {
+    "text/csv": VALID_FILE[0],
+    "text/plain": b'{"session": "s.1.m", "events": [{"type": "page_view"}]}',
+}
 
 
 def _body_for(path: str, method: str):  # type: ignore[no-untyped-def]
     doc = next(r for r in ROUTES if r.path == path and r.method == method)
     if doc.raw_body:
-        return VALID_FILE[0]
+        return next(VALID_FILES[t] for t in doc.raw_body if t in VALID_FILES)
     return VALID_BODIES[doc.body.__name__] if doc.body else None
 
 
 def _headers_for(path: str, method: str) -> dict[str, str]:
     doc = next(r for r in ROUTES if r.path == path and r.method == method)
-    return {"Content-Type": VALID_FILE[1]} if doc.raw_body else {}
+    return {"Content-Type": next(t for t in doc.raw_body if t in VALID_FILES)} if doc.raw_body else {}
 
 
 def test_every_body_model_has_a_valid_example() -> None:
@@ -73,14 +88,14 @@ def test_every_body_model_has_a_valid_example() -> None:
 
 def test_every_non_public_route_requires_a_token(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
     routes = _all_routes()
-    assert {r for r in routes if r in PUBLIC} == PUBLIC
+    assert {r for r in routes if r in PUBLIC} == PUBLIC.keys()
     for path, method in routes:
         concrete = re.sub(r"{[^}]+}", "camp_00000000000000000000000000", path)
         response = call(
             client, method, concrete, body=_body_for(path, method), headers=_headers_for(path, method)
         )
         if (path, method) in PUBLIC:
-            assert response.status_code == 200, (path, method)
+            assert response.status_code == PUBLIC[path, method], (path, method, response.status_code)
         else:
             assert response.status_code == 401, (path, method, response.status_code)
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -130,7 +145,7 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None: 
     checked = 0
     for path, method in _all_routes():
         names = re.findall(r"{([^}]+)}", path)
-        if not names or (path, method) in OWN_ACCOUNT_ONLY:
+        if not names or (path, method) in OWN_ACCOUNT_ONLY or (path, method) in PUBLIC:
             continue
         body = _body_for(path, method)
         headers = _headers_for(path, method)

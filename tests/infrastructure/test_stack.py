@@ -25,6 +25,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 import state_machines
 from chalicelib.adapters.dynamodb.schema import TTL_ATTRIBUTE, table_definition
@@ -83,7 +85,21 @@ class Synth:
         return self.template.find_resources(resource_type)
 
 
-def _synth(workdir: Path, stage: str, definitions_dir: Path) -> Synth:
+def _public_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode()
+
+
+# The CloudFront public key the watch page's cookies are checked with (`-c mediaPublicKeyPem=…`).
+MEDIA_PUBLIC_KEY = _public_key_pem()
+
+
+def _synth(
+    workdir: Path, stage: str, definitions_dir: Path, media_public_key_pem: str | None = MEDIA_PUBLIC_KEY
+) -> Synth:
     environ_before = dict(os.environ)
     # The Chalice construct writes its `chalice package` output under the working directory.
     with pytest.MonkeyPatch.context() as patch:
@@ -95,7 +111,9 @@ def _synth(workdir: Path, stage: str, definitions_dir: Path) -> Synth:
             stage=stage,
             definitions_dir=definitions_dir,
             dependencies=APP_ONLY,
+            media_public_key_pem=media_public_key_pem,
         )
+        # Also refuses a template whose resources depend on each other in a cycle.
         template = Template.from_stack(stack)
     return Synth(stack, template, environ_before, dict(os.environ))
 
@@ -110,7 +128,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return _synth(tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"))
+    # No public key given: the stack takes it as a parameter at deploy time.
+    return _synth(
+        tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"), None
+    )
 
 
 def _only(resources: Mapping[str, Any]) -> tuple[str, Any]:
@@ -171,9 +192,30 @@ def _settings_environment(synth: Synth) -> dict[str, Any]:
         "TAILORCAST_JWKS_URL": {"Fn::Join": ["", [*issuer_parts, "/.well-known/jwks.json"]]},
         "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
         "TAILORCAST_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [_mediaconvert_role(synth), "Arn"]},
+        "TAILORCAST_WATCH_SECRET_NAME": f"tailorcast-{synth.stack.stage}-watch",
+        "TAILORCAST_MEDIA_KEY_PAIR_ID": {"Ref": _only(synth.resources("AWS::CloudFront::PublicKey"))[0]},
+        "TAILORCAST_ANALYTICS_BUCKET": synth.ref(synth.stack.analytics_bucket.bucket_name),
+        "TAILORCAST_EVENTS_STREAM_NAME": {"Ref": _only(synth.resources(FIREHOSE))[0]},
+        "TAILORCAST_ANALYTICS_DATABASE": {"Ref": _only(synth.resources("AWS::Glue::Database"))[0]},
+        "TAILORCAST_ANALYTICS_TABLE": {"Ref": _only(synth.resources("AWS::Glue::Table"))[0]},
+        "TAILORCAST_ATHENA_WORKGROUP": {"Ref": _only(synth.resources("AWS::Athena::WorkGroup"))[0]},
+        # The front door is where prospects watch and where media is fetched from.
+        "TAILORCAST_WATCH_BASE_URL": _front_door_url(synth),
+        "TAILORCAST_MEDIA_BASE_URL": _front_door_url(synth),
         "POWERTOOLS_SERVICE_NAME": "tailorcast",
         "POWERTOOLS_METRICS_NAMESPACE": "Tailorcast",
     }
+
+
+FIREHOSE = "AWS::KinesisFirehose::DeliveryStream"
+
+
+def _front_door(synth: Synth) -> tuple[str, Any]:
+    return _only(synth.resources("AWS::CloudFront::Distribution"))
+
+
+def _front_door_url(synth: Synth) -> dict[str, Any]:
+    return {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [_front_door(synth)[0], "DomainName"]}]]}
 
 
 def _voice_function(synth: Synth) -> tuple[str, Any]:
@@ -236,7 +278,7 @@ def test_table_is_retained_in_prod_only(dev: Synth, prod: Synth) -> None:
 # -- buckets ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bucket", ["uploads_bucket", "media_bucket"])
+@pytest.mark.parametrize("bucket", ["uploads_bucket", "media_bucket", "analytics_bucket"])
 def test_buckets_block_public_access_and_require_tls(dev: Synth, bucket: str) -> None:
     ref = dev.ref(getattr(dev.stack, bucket).bucket_name)
     logical_id = ref["Ref"]

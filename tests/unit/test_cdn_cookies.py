@@ -28,7 +28,9 @@ def key() -> rsa.RSAPrivateKey:
 
 def _pem(key: rsa.RSAPrivateKey) -> str:
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     ).decode()
 
 
@@ -40,7 +42,9 @@ def _by_name(cookies: list[SetCookie]) -> dict[str, SetCookie]:
     return {c.name: c for c in cookies}
 
 
-def test_the_three_cookies_carry_cloudfronts_custom_policy_signed_with_the_key(key: rsa.RSAPrivateKey) -> None:
+def test_the_three_cookies_carry_cloudfronts_custom_policy_signed_with_the_key(
+    key: rsa.RSAPrivateKey,
+) -> None:
     # GIVEN a signer for key pair K1
     signer = CookieSigner("K1", _pem(key))
     expires = NOW + timedelta(hours=6)
@@ -56,7 +60,7 @@ def test_the_three_cookies_carry_cloudfronts_custom_policy_signed_with_the_key(k
         b'"Condition":{"DateLessThan":{"AWS:EpochTime":' + str(int(expires.timestamp())).encode() + b"}}}]}"
     )
     signature = _cf_decode(cookies["CloudFront-Signature"].value)
-    key.public_key().verify(signature, policy, padding.PKCS1v15(), hashes.SHA1())
+    key.public_key().verify(signature, policy, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 - CloudFront's algorithm
     assert cookies["CloudFront-Key-Pair-Id"].value == "K1"
     for cookie in cookies.values():
         # CloudFront's alphabet: no '+', '=' or '/' (they would need quoting in a cookie)
@@ -110,7 +114,9 @@ def test_a_key_that_is_not_rsa_is_refused() -> None:
 
     ec_pem = (
         ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         .decode()
     )
     with pytest.raises(StorageError, match="not an RSA key"):
@@ -131,7 +137,9 @@ def test_the_watch_secret_is_read_once_from_secrets_manager(key: rsa.RSAPrivateK
         client = boto3.client("secretsmanager", region_name="us-east-1")
         client.create_secret(Name="tailorcast-test-watch", SecretString=_secret(_pem(key)))
         calls: list[Any] = []
-        client.meta.events.register("before-call.secrets-manager.GetSecretValue", lambda **kw: calls.append(1))
+        client.meta.events.register(
+            "before-call.secrets-manager.GetSecretValue", lambda **kw: calls.append(1)
+        )
         secrets = WatchSecrets(client, "tailorcast-test-watch")
 
         assert secrets.cookie_private_key == _pem(key)

@@ -92,6 +92,7 @@ function start(data, video) {
   let pending = []; // finished ranges not yet reported
   let covered = []; // union of everything watched, for the quartiles
   let watched = 0; // cumulative seconds watched (finished ranges)
+  let resumeFrom = null; // where the range a pause closed ended (the media may report a bit later)
   const quartiles = new Set();
 
   function union(list) {
@@ -168,7 +169,6 @@ function start(data, video) {
       quality,
       speed: video.playbackRate,
     });
-    flush();
   }
 
   const stopTimer = () => {
@@ -322,9 +322,14 @@ function start(data, video) {
     }
     if (!open && !video.seeking) {
       const t = clampT(video.currentTime);
-      open = [t, t];
+      open = resumeFrom !== null && t >= resumeFrom && t - resumeFrom < 0.5 ? [resumeFrom, t] : [t, t];
     }
-    if (!timer) timer = setInterval(heartbeat, HEARTBEAT_MS);
+    resumeFrom = null;
+    if (!timer)
+      timer = setInterval(() => {
+        heartbeat();
+        flush();
+      }, HEARTBEAT_MS);
   });
   on(video, 'timeupdate', () => {
     track();
@@ -333,12 +338,14 @@ function start(data, video) {
   });
   on(video, 'seeking', () => {
     closeRange(); // the range ends where playback was, not where the seek goes
+    resumeFrom = null;
     syncTime();
   });
   on(video, 'pause', () => {
     syncPlaying();
     if (video.ended) return; // `ended` reports this moment
     extend();
+    resumeFrom = open ? open[1] : null;
     closeRange();
     stopTimer();
     heartbeat();
@@ -434,7 +441,10 @@ function start(data, video) {
   });
 
   // Report what was watched when the page goes away (tab switch, close, navigation).
-  const leave = () => heartbeat();
+  const leave = () => {
+    heartbeat();
+    flush();
+  };
   window.addEventListener('pagehide', leave);
   doc.addEventListener('visibilitychange', () => {
     if (doc.visibilityState === 'hidden') leave();
