@@ -85,7 +85,7 @@ def _out(model: type[BaseModel], window: Window, answer: tuple[Any, Freshness]) 
     bp,
     "/campaigns/{campaign_id}/analytics",
     "GET",
-    summary="A campaign's funnel (sent, opened, played, 50%, completed, CTA), rates, variants, days and bot hits",
+    summary="A campaign's funnel (sent, opened, played, 50%, completed, CTA), rates, variants, days, bots",
     query=AnalyticsQuery,
     response=CampaignAnalyticsOut,
 )
