@@ -33,7 +33,7 @@ CONTENT_SECURITY_POLICY = (
     "media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; font-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-_PAGE_HEADERS = {
+_PAGE_HEADERS: dict[str, str | list[str]] = {
     "Content-Type": _HTML,
     # Per viewer (cookies, a fresh session): never cached by CloudFront or the browser.
     "Cache-Control": "private, no-store",

@@ -344,7 +344,12 @@ class Integrity:
 
 
 def log_page_request(
-    found: Watchable, client: Client, sink: EventSink, integrity: Integrity, session_id: str, now: datetime
+    found: Watchable,
+    client: Client,
+    sink: EventSink,
+    integrity: Integrity,
+    session_id: str | None,
+    now: datetime,
 ) -> None:
     """Log a GET/HEAD of the watch page. Never a view, never a change; a failure to log is only
     logged (the page must still open)."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
 from chalicelib.domain.models import (
     Account,
     BatchCounters,
@@ -606,3 +607,19 @@ class EventSink(Protocol):
         StorageError
             Some events could not be stored after retries.
         """
+
+
+class AnalyticsQueries(Protocol):
+    """Engagement analytics over the event logs (Athena); every answer is scoped to one account.
+
+    Each method raises ``StorageError`` when the query fails or times out, and
+    ``InvalidInputError`` when ``since`` is after ``until``. Days are UTC, both ends included.
+    """
+
+    def prospect(
+        self, account_id: str, campaign_id: str, prospect_id: str, since: date, until: date
+    ) -> ProspectEngagement: ...
+
+    def campaign(self, account_id: str, campaign_id: str, since: date, until: date) -> CampaignEngagement: ...
+
+    def account(self, account_id: str, since: date, until: date) -> AccountEngagement: ...

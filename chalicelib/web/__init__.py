@@ -109,5 +109,11 @@ def render_watch_page(page: WatchPage) -> str:
 
 
 def render_not_found() -> str:
-    """A plain, friendly 404 page; self-contained (no assets), the same for every reason."""
-    return _env().get_template("not_found.html").render()
+    """A plain, friendly 404 page, the same for every reason (unknown, expired, revoked). It has
+    no script and no inline style (the page's CSP allows neither); it uses the watch page's
+    stylesheet when the assets are built and is still readable, unstyled, when they are not."""
+    try:
+        css_url: str | None = asset_url("watch.css")
+    except (AssetsNotBuiltError, KeyError):
+        css_url = None
+    return _env().get_template("not_found.html").render(css_url=css_url)

@@ -777,7 +777,11 @@ class TailorcastStack(Stack):
     # -- application ------------------------------------------------------------------------
 
     def _settings_environment(self) -> dict[str, str]:
-        """The ``chalicelib.settings.Settings`` values every function gets by environment."""
+        """The ``chalicelib.settings.Settings`` values every function gets by environment.
+
+        The front door's URLs (``TAILORCAST_WATCH_BASE_URL``/``_MEDIA_BASE_URL``) are added once
+        the distribution exists, after the app it routes to.
+        """
         return {
             "TAILORCAST_STAGE": self.stage,
             "TAILORCAST_TABLE_NAME": self.table.table_name,
@@ -930,10 +934,11 @@ class TailorcastStack(Stack):
             left = _logical_ids_referenced(body) & set(functions)
             if left:
                 raise PackagingError(f"{api_id} references functions {sorted(left)} other than by ARN")
+            too_long = [names[function_id] for function_id in sorted(invoked) if len(names[function_id]) > 64]
+            if too_long:
+                raise PackagingError(f"Lambda function names {too_long} are over 64 characters")
             app.get_resource(api_id).add_property_override("DefinitionBody", body)
             for function_id in sorted(invoked):
-                if len(names[function_id]) > 64:
-                    raise PackagingError(f"Lambda function name {names[function_id]!r} is over 64 characters")
                 app.get_resource(function_id).add_property_override("FunctionName", names[function_id])
 
     def _subscribe(self, subscription: S3Subscription) -> None:

@@ -2,7 +2,8 @@
 
 A real 8 s HLS ladder (fMP4, 360p/480p/720p, demuxed audio, as the product's ladder is) is made
 with ffmpeg and served, with the rendered page and the built assets, by a small local HTTP server
-that also records every beacon POST. Nothing is downloaded: Chromium is ``/usr/bin/chromium``.
+that also records every beacon POST. Pages are served with the API's Content-Security-Policy, and
+any violation fails the test. Nothing is downloaded: Chromium is ``/usr/bin/chromium``.
 
 ``TAILORCAST_SCREENSHOTS=1`` also writes ``docs/screenshots/watch-desktop.png`` and
 ``watch-mobile.png``.
@@ -30,7 +31,7 @@ from chalicelib.domain.watch_page import (
     Seller,
     WatchPage,
 )
-from chalicelib.web import get_asset, render_watch_page
+from chalicelib.web import get_asset, render_not_found, render_watch_page
 
 pytestmark = pytest.mark.e2e
 
@@ -63,9 +64,9 @@ def make_ladder(out: Path) -> Path:
     font = str(FONT).replace(":", r"\:")
     text = (
         f"drawtext=fontfile={font}:text='Hi Ada, this one is for you':fontcolor=white:fontsize=54:"
-        "x=(w-tw)/2:y=h/2-150,"
+        "x=(w-tw)/2:y=h*0.2,"
         f"drawtext=fontfile={font}:text='%{{eif\\:t\\:d}} s':fontcolor=white@0.75:fontsize=36:"
-        "x=(w-tw)/2:y=h/2+90"
+        "x=(w-tw)/2:y=h*0.72"
     )
     video = f"gradients=s=1280x720:r=25:c0=0x1d3fa8:c1=0x6a2fd0:speed=0.015:d={DURATION},{text}"
     split = "".join(f"[s{i}]" for i in range(len(RUNGS)))
@@ -165,6 +166,8 @@ class Site:
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                if content_type.startswith("text/html"):
+                    self.send_header("Content-Security-Policy", csp())
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
@@ -175,6 +178,8 @@ class Site:
                 if path == f"/w/{TOKEN}":
                     html = render_watch_page(watch_page(site.url))
                     return self._send(200, html.encode(), "text/html; charset=utf-8")
+                if path.startswith("/w/"):
+                    return self._send(404, render_not_found().encode(), "text/html; charset=utf-8")
                 if path == "/cta":
                     return self._send(200, b"<!doctype html><title>Booked</title><p>Booked", "text/html")
                 if path.startswith("/assets/"):
@@ -242,18 +247,43 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def csp() -> str:
+    """The watch page's Content-Security-Policy, as the API route sends it."""
+    from chalicelib.api.watch import CONTENT_SECURITY_POLICY
+
+    return CONTENT_SECURITY_POLICY
+
+
+#: Collects Content-Security-Policy violations of every page in a context (window.__csp).
+CSP_PROBE = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+    (e) => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI));
+"""
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    context = browser.new_context(**options)
+    context.add_init_script(CSP_PROBE)
+    return context
+
+
 @pytest.fixture
 def desktop(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = new_context(browser, viewport={"width": 1280, "height": 800})
     site.reset()
     try:
-        yield context.new_page()
+        page = context.new_page()
+        yield page
+        assert page.evaluate("window.__csp") == []
     finally:
         context.close()
 
 
 def wait_until(page: Any, expression: str, timeout_ms: int = 15_000) -> None:
-    page.wait_for_function(expression, timeout=timeout_ms)
+    # A function, not a bare expression: Playwright would eval() the latter in the page, which
+    # the page's CSP (no 'unsafe-eval') forbids.
+    page.wait_for_function(f"() => ({expression})", timeout=timeout_ms)
 
 
 def current_time(page: Any) -> float:
@@ -378,9 +408,41 @@ def test_play_switch_quality_speed_end_and_cta(desktop: Any, site: Site) -> None
     assert watched == sorted(watched), "cumulative watched went down"
 
 
+def test_many_seeks_stay_within_the_request_limits(desktop: Any, site: Site) -> None:
+    page = desktop
+    open_ready(page, site)
+    page.select_option("#tc-speed", "2")
+    page.click("#tc-bigplay")
+    wait_until(page, f"{STATE} === 'playing'")
+    wait_until(page, "document.getElementById('tc-video').currentTime > 4")
+    # 24 short ranges: play ~0.5 s (at 2x), jump back 0.7 s, again and again.
+    page.evaluate(
+        """async () => {
+            const v = document.getElementById('tc-video');
+            for (let i = 0; i < 24; i++) {
+                await new Promise((r) => setTimeout(r, 250));
+                v.currentTime = Math.max(0.2, v.currentTime - 0.7);
+                await new Promise((r) => v.addEventListener('seeked', r, {once: true}));
+            }
+        }"""
+    )
+    page.click("#tc-play")
+    wait_until(page, f"{STATE} === 'paused'")
+    poll(lambda: any(e["type"] == "pause" for e in site.events()))
+    heartbeats = [e for e in site.events() if e["type"] == "heartbeat"]
+    assert sum(len(e["ranges"]) for e in heartbeats) >= 20
+    assert len(heartbeats) >= 2, "a heartbeat should go early once 20 ranges are pending"
+    assert all(len(e["ranges"]) <= 20 for e in heartbeats)
+    assert all(b["size"] <= 4096 and len(b["json"]["events"]) <= 20 for b in site.beacons)
+    watched = [e["watched"] for e in heartbeats]
+    assert watched == sorted(watched)
+    ranges = [r for e in heartbeats for r in e["ranges"]]
+    assert sum(b - a for a, b in ranges) == pytest.approx(watched[-1], abs=0.02)
+
+
 def test_mobile_layout_and_touch_play(browser: Any, site: Site) -> None:
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    context = new_context(
+        browser, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
     )
     try:
         page = context.new_page()
@@ -406,6 +468,7 @@ def test_mobile_layout_and_touch_play(browser: Any, site: Site) -> None:
         wait_until(page, f"{STATE} === 'playing'")
         page.set_viewport_size({"width": 320, "height": 640})
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 320
+        assert page.evaluate("window.__csp") == []
     finally:
         context.close()
 
@@ -441,6 +504,13 @@ def test_keyboard(desktop: Any, site: Site) -> None:
     assert all(labels)
 
 
+def test_not_found_page(desktop: Any, site: Site) -> None:
+    response = desktop.goto(f"{site.url}/w/wt_unknown")
+    assert response.status == 404
+    assert "isn’t available" in desktop.inner_text("h1")
+    assert desktop.evaluate("getComputedStyle(document.body).display") == "grid"  # styled, under the CSP
+
+
 @pytest.mark.skipif(os.environ.get("TAILORCAST_SCREENSHOTS") != "1", reason="set TAILORCAST_SCREENSHOTS=1")
 def test_screenshots(browser: Any, site: Site) -> None:
     shots = ROOT / "docs" / "screenshots"
@@ -456,7 +526,7 @@ def test_screenshots(browser: Any, site: Site) -> None:
         try:
             page = context.new_page()
             open_ready(page, site)
-            page.wait_for_function("document.getElementById('tc-video').readyState >= 2")
+            wait_until(page, "document.getElementById('tc-video').readyState >= 2")
             page.wait_for_timeout(300)
             page.screenshot(path=str(shots / name))
         finally:

@@ -269,7 +269,7 @@ def test_rotating_a_link_gives_a_new_url_and_kills_the_old_one(world: World) -> 
 def test_a_person_playing_counts_once_and_every_event_is_stored(world: World) -> None:
     session = world.session()
     world.sink.events.clear()
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "page_view"},
         {"type": "play", "position": 0},
         {

@@ -13,22 +13,26 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shutil
 import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import state_machines
+from chalicelib.adapters.analytics_schema import COLUMNS, glue_table_input
 from chalicelib.adapters.dynamodb.schema import TTL_ATTRIBUTE, table_definition
 from chalicelib.domain.models import RenderBatch
 from chalicelib.domain.render import manifest_key
@@ -129,9 +133,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     # No public key given: the stack takes it as a parameter at deploy time.
-    return _synth(
-        tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"), None
-    )
+    return _synth(tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"), None)
 
 
 def _only(resources: Mapping[str, Any]) -> tuple[str, Any]:
@@ -994,3 +996,524 @@ def test_webhook_deliveries_run_on_the_machine_the_functions_are_told_about(deli
             "Resource": [function_arn, {"Fn::Join": ["", [function_arn, ":*"]]}],
         }
     ]
+
+
+# -- engagement analytics ---------------------------------------------------------------------
+
+
+def _analytics_arn(synth: Synth) -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.ref(synth.stack.analytics_bucket.bucket_name)["Ref"], "Arn"]}
+
+
+def _arn(service: str, *resource: Any) -> dict[str, Any]:
+    """``arn:<partition>:<service>:<region>:<account>:<resource…>`` as CloudFormation spells it."""
+    prefix = ["arn:", {"Ref": "AWS::Partition"}, f":{service}:", {"Ref": "AWS::Region"}, ":"]
+    return {"Fn::Join": ["", [*prefix, {"Ref": "AWS::AccountId"}, *resource]]}
+
+
+def test_events_stream_writes_json_lines_where_the_events_table_reads_them(dev: Synth) -> None:
+    _, stream = _only(dev.resources(FIREHOSE))
+    props = stream["Properties"]
+    destination = props["ExtendedS3DestinationConfiguration"]
+
+    assert props["DeliveryStreamName"] == "tailorcast-dev-events"
+    assert props["DeliveryStreamType"] == "DirectPut"
+    assert destination["BucketARN"] == _analytics_arn(dev)
+    assert destination["Prefix"] == "events/dt=!{timestamp:yyyy-MM-dd}/"
+    assert destination["ErrorOutputPrefix"] == (
+        "events-errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+    )
+    assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
+    # Plain JSON lines: the table's OpenX JSON SerDe reads them as they are.
+    assert destination["CompressionFormat"] == "UNCOMPRESSED"
+    # A day's objects land exactly where partition projection looks for that day.
+    _, table = _only(dev.resources("AWS::Glue::Table"))
+    location = table["Properties"]["TableInput"]["Parameters"]["storage.location.template"]
+    day = destination["Prefix"].replace("!{timestamp:yyyy-MM-dd}", "${dt}")
+    assert location == {
+        "Fn::Join": ["", ["s3://", dev.ref(dev.stack.analytics_bucket.bucket_name), f"/{day}"]]
+    }
+
+
+def test_events_stream_writes_as_its_own_role_to_its_own_prefixes(dev: Synth) -> None:
+    _, stream = _only(dev.resources(FIREHOSE))
+    role_id = stream["Properties"]["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
+    role = dev.resources("AWS::IAM::Role")[role_id]["Properties"]
+    statements = [st for policy in role["Policies"] for st in policy["PolicyDocument"]["Statement"]]
+    bucket = _analytics_arn(dev)
+
+    [assume] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert assume["Principal"] == {"Service": "firehose.amazonaws.com"}
+    [writes] = [st for st in statements if "s3:PutObject" in st["Action"]]
+    assert writes["Resource"] == [
+        {"Fn::Join": ["", [bucket, "/events/*"]]},
+        {"Fn::Join": ["", [bucket, "/events-errors/*"]]},
+    ]
+    # Nothing else is attached to it.
+    assert not [
+        p for p in dev.resources("AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+
+
+def test_analytics_bucket_expires_athena_results(dev: Synth) -> None:
+    logical_id = dev.ref(dev.stack.analytics_bucket.bucket_name)["Ref"]
+    props = dev.resources("AWS::S3::Bucket")[logical_id]["Properties"]
+
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert {
+        "Id": "expire-athena-results",
+        "Prefix": "athena-results/",
+        "ExpirationInDays": 7,
+        "Status": "Enabled",
+    } in rules
+    # The events themselves are kept.
+    assert not [
+        rule for rule in rules if rule.get("Prefix", "").startswith("events") and "ExpirationInDays" in rule
+    ]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+
+
+def test_events_table_is_the_shared_definition_with_partition_projection(dev: Synth) -> None:
+    database_id, database = _only(dev.resources("AWS::Glue::Database"))
+    _, table = _only(dev.resources("AWS::Glue::Table"))
+    table_input = table["Properties"]["TableInput"]
+
+    assert database["Properties"]["DatabaseInput"]["Name"] == "tailorcast_dev"
+    assert table["Properties"]["DatabaseName"] == {"Ref": database_id}
+    # The very definition the local stack gives moto's Glue …
+    assert table_input == dev.stack.resolve(
+        glue_table_input(dev.stack.analytics_bucket.bucket_name, "events")
+    )
+    # … which projects the dt partition rather than registering it …
+    parameters = table_input["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.dt.type"] == "date"
+    assert parameters["projection.dt.format"] == "yyyy-MM-dd"
+    assert parameters["projection.dt.range"].endswith(",NOW")
+    assert table_input["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    # … and has the contract's columns, read from JSON lines.
+    columns = table_input["StorageDescriptor"]["Columns"]
+    assert [(column["Name"], column["Type"]) for column in columns] == list(COLUMNS)
+    serde = table_input["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+    assert serde == "org.openx.data.jsonserde.JsonSerDe"
+
+
+def test_athena_workgroup_enforces_its_result_location_and_a_scan_cutoff(dev: Synth) -> None:
+    _, workgroup = _only(dev.resources("AWS::Athena::WorkGroup"))
+    props = workgroup["Properties"]
+    configuration = props["WorkGroupConfiguration"]
+
+    assert props["Name"] == "tailorcast-dev"
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    bucket = dev.ref(dev.stack.analytics_bucket.bucket_name)
+    assert configuration["ResultConfiguration"]["OutputLocation"] == {
+        "Fn::Join": ["", ["s3://", bucket, "/athena-results/"]]
+    }
+    assert 0 < configuration["BytesScannedCutoffPerQuery"] <= 100 * 1024**3
+
+
+def test_api_role_may_put_events_query_them_and_read_the_watch_secret_and_no_more(dev: Synth) -> None:
+    role = _chalice_functions(dev)["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = _role_statements(dev, role)
+    stream_id, _ = _only(dev.resources(FIREHOSE))
+    workgroup_id, _ = _only(dev.resources("AWS::Athena::WorkGroup"))
+    database_id, _ = _only(dev.resources("AWS::Glue::Database"))
+    table_id, _ = _only(dev.resources("AWS::Glue::Table"))
+    secret_id, _ = _only(dev.resources("AWS::SecretsManager::Secret"))
+    bucket = _analytics_arn(dev)
+
+    def on(service: str) -> list[dict[str, Any]]:
+        return [s for s in statements if f'"{service}:' in json.dumps(s["Action"])]
+
+    # Events go on exactly that stream …
+    assert on("firehose") == [
+        {
+            "Action": ["firehose:PutRecord", "firehose:PutRecordBatch"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [stream_id, "Arn"]},
+        }
+    ]
+    # … queries run in exactly that workgroup, over exactly that table …
+    assert on("athena") == [
+        {
+            "Action": [
+                "athena:StartQueryExecution",
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:StopQueryExecution",
+            ],
+            "Effect": "Allow",
+            "Resource": _arn("athena", ":workgroup/", {"Ref": workgroup_id}),
+        }
+    ]
+    assert on("glue") == [
+        {
+            "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+            "Effect": "Allow",
+            "Resource": [
+                _arn("glue", ":catalog"),
+                _arn("glue", ":database/", {"Ref": database_id}),
+                _arn("glue", ":table/", {"Ref": database_id}, "/", {"Ref": table_id}),
+            ],
+        }
+    ]
+    # … reading the events and reading/writing the results (Athena uses S3 as its caller) …
+    analytics = [s for s in on("s3") if json.dumps(bucket) in json.dumps(s["Resource"])]
+    assert {json.dumps(s["Resource"]): s["Action"] for s in analytics} == {
+        json.dumps(bucket): ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        json.dumps({"Fn::Join": ["", [bucket, "/events/*"]]}): "s3:GetObject",
+        json.dumps({"Fn::Join": ["", [bucket, "/athena-results/*"]]}): [
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        ],
+    }
+    # … and the watch page reads its signing keys.
+    assert on("secretsmanager") == [
+        {
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Effect": "Allow",
+            "Resource": {"Ref": secret_id},
+        }
+    ]
+
+
+# -- the watch page's delivery: secret, signing key, front door -------------------------------
+
+
+def test_watch_secret_generates_the_session_key_beside_a_cookie_key_placeholder(
+    dev: Synth, prod: Synth
+) -> None:
+    _, secret = _only(dev.resources("AWS::SecretsManager::Secret"))
+    props = secret["Properties"]
+    generated = props["GenerateSecretString"]
+
+    assert props["Name"] == "tailorcast-dev-watch"
+    assert generated["GenerateStringKey"] == "session_key"
+    template = json.loads(generated["SecretStringTemplate"])
+    assert set(template) == {"cookie_private_key"}
+    assert "BEGIN" not in template["cookie_private_key"]  # a placeholder, never a key in a template
+    # At least 256 bits, and letters and digits only (valid base64 as it stands).
+    assert generated["PasswordLength"] >= 43
+    assert generated["ExcludePunctuation"] is True
+    assert generated["IncludeSpace"] is False
+    _, prod_secret = _only(prod.resources("AWS::SecretsManager::Secret"))
+    assert prod_secret["DeletionPolicy"] == "Retain"
+
+
+def test_media_public_key_comes_from_context_or_a_stack_parameter(dev: Synth, prod: Synth) -> None:
+    key_id, key = _only(dev.resources("AWS::CloudFront::PublicKey"))
+    _, group = _only(dev.resources("AWS::CloudFront::KeyGroup"))
+
+    assert key["Properties"]["PublicKeyConfig"]["EncodedKey"] == MEDIA_PUBLIC_KEY
+    assert group["Properties"]["KeyGroupConfig"]["Items"] == [{"Ref": key_id}]
+    _, prod_key = _only(prod.resources("AWS::CloudFront::PublicKey"))
+    assert prod_key["Properties"]["PublicKeyConfig"]["EncodedKey"] == {"Ref": "MediaPublicKeyPem"}
+    prod.template.has_parameter("MediaPublicKeyPem", {"Type": "String"})
+
+
+def _behaviors(synth: Synth) -> dict[str, Any]:
+    """The front door's cache behaviors by path pattern, in CloudFront's order; ``*`` last."""
+    config = _front_door(synth)[1]["Properties"]["DistributionConfig"]
+    behaviors = {behavior["PathPattern"]: behavior for behavior in config.get("CacheBehaviors", [])}
+    return {**behaviors, "*": config["DefaultCacheBehavior"]}
+
+
+def _origin(synth: Synth, behavior: Mapping[str, Any]) -> dict[str, Any]:
+    config = _front_door(synth)[1]["Properties"]["DistributionConfig"]
+    [origin] = [o for o in config["Origins"] if o["Id"] == behavior["TargetOriginId"]]
+    return origin
+
+
+def _cache_policy(synth: Synth, behavior: Mapping[str, Any]) -> dict[str, Any]:
+    policy = synth.resources("AWS::CloudFront::CachePolicy")[behavior["CachePolicyId"]["Ref"]]
+    return policy["Properties"]["CachePolicyConfig"]
+
+
+def _assert_no_viewer_state_in_cache_key(cache: Mapping[str, Any]) -> None:
+    # No cookie, query string or header: a shared base segment is cached once for every prospect.
+    parameters = cache["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert parameters["CookiesConfig"] == {"CookieBehavior": "none"}
+    assert parameters["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
+    assert parameters["HeadersConfig"] == {"HeaderBehavior": "none"}
+
+
+def _cache_control(synth: Synth, behavior: Mapping[str, Any]) -> str:
+    policy = synth.resources("AWS::CloudFront::ResponseHeadersPolicy")[
+        behavior["ResponseHeadersPolicyId"]["Ref"]
+    ]
+    [header] = policy["Properties"]["ResponseHeadersPolicyConfig"]["CustomHeadersConfig"]["Items"]
+    assert header["Header"] == "Cache-Control"
+    assert header["Override"] is True
+    return str(header["Value"])
+
+
+YEAR = 365 * 24 * 3600
+
+
+def test_front_door_serves_media_to_signed_cookies_from_a_long_cookie_free_cache(dev: Synth) -> None:
+    media = _behaviors(dev)["*"]
+    key_group_id, _ = _only(dev.resources("AWS::CloudFront::KeyGroup"))
+
+    assert media["TrustedKeyGroups"] == [{"Ref": key_group_id}]
+    assert media["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert set(media["AllowedMethods"]) <= {"GET", "HEAD", "OPTIONS"}
+    origin = _origin(dev, media)
+    media_bucket = dev.ref(dev.stack.media_bucket.bucket_name)["Ref"]
+    assert origin["DomainName"] == {"Fn::GetAtt": [media_bucket, "RegionalDomainName"]}
+    assert "OriginAccessControlId" in origin
+    cache = _cache_policy(dev, media)
+    assert cache["DefaultTTL"] == cache["MaxTTL"] == YEAR
+    _assert_no_viewer_state_in_cache_key(cache)
+    assert _cache_control(dev, media) == "public, max-age=31536000, immutable"
+
+
+def test_front_door_serves_playlists_to_signed_cookies_for_five_seconds(dev: Synth) -> None:
+    behaviors = _behaviors(dev)
+    playlists = behaviors["*.m3u8"]
+
+    assert playlists["TrustedKeyGroups"] == behaviors["*"]["TrustedKeyGroups"]
+    assert playlists["TargetOriginId"] == behaviors["*"]["TargetOriginId"]
+    cache = _cache_policy(dev, playlists)
+    assert cache["MaxTTL"] <= 5
+    assert cache["DefaultTTL"] == 5
+    _assert_no_viewer_state_in_cache_key(cache)
+    assert _cache_control(dev, playlists) == "public, max-age=5"
+
+
+@pytest.mark.parametrize("pattern", ["*.jpg", "*.gif", "*.webp", "*.png"])
+def test_front_door_serves_posters_and_previews_without_cookies(dev: Synth, pattern: str) -> None:
+    behaviors = _behaviors(dev)
+    images = behaviors[pattern]
+
+    # Email clients load them with no cookie at all.
+    assert not images.get("TrustedKeyGroups")
+    assert images["TargetOriginId"] == behaviors["*"]["TargetOriginId"]
+    cache = _cache_policy(dev, images)
+    assert cache["DefaultTTL"] == YEAR
+    _assert_no_viewer_state_in_cache_key(cache)
+    assert _cache_control(dev, images) == "public, max-age=31536000, immutable"
+
+
+def test_front_door_sends_watch_pages_and_beacons_to_the_api_uncached(dev: Synth) -> None:
+    behaviors = _behaviors(dev)
+    watch = behaviors["/w/*"]
+    api = dev.resources("AWS::Serverless::Api")["RestAPI"]["Properties"]
+
+    # The API paths come first, so no media pattern (say *.png) can shadow a watch URL.
+    assert list(behaviors)[:2] == ["/w/*", "/assets/*"]
+    origin = _origin(dev, watch)
+    assert origin["DomainName"] == {
+        "Fn::Join": [
+            "",
+            [{"Ref": "RestAPI"}, ".execute-api.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}],
+        ]
+    }
+    assert origin["OriginPath"] == f"/{api['StageName']}"
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    # A regional API: an edge-optimized one would put AWS's own CloudFront between ours and it.
+    assert api["EndpointConfiguration"] == "REGIONAL"
+    assert {"GET", "HEAD", "POST"} <= set(watch["AllowedMethods"])
+    assert watch["CachePolicyId"] == cloudfront.CachePolicy.CACHING_DISABLED.cache_policy_id
+    request = dev.resources("AWS::CloudFront::OriginRequestPolicy")[watch["OriginRequestPolicyId"]["Ref"]]
+    config = request["Properties"]["OriginRequestPolicyConfig"]
+    assert config["HeadersConfig"]["HeaderBehavior"] == "whitelist"
+    headers = set(config["HeadersConfig"]["Headers"])
+    assert {"CloudFront-Viewer-Address", "User-Agent", "Accept-Language", "Content-Type"} <= headers
+    assert "host" not in {header.lower() for header in headers}  # API Gateway refuses a foreign Host
+    assert config["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+    assert config["CookiesConfig"] == {"CookieBehavior": "none"}
+
+
+def test_front_door_caches_the_watch_page_assets_from_the_api(dev: Synth) -> None:
+    behaviors = _behaviors(dev)
+    assets = behaviors["/assets/*"]
+
+    assert assets["TargetOriginId"] == behaviors["/w/*"]["TargetOriginId"]
+    assert set(assets["AllowedMethods"]) == {"GET", "HEAD"}
+    cache = _cache_policy(dev, assets)
+    assert cache["DefaultTTL"] == YEAR
+    _assert_no_viewer_state_in_cache_key(cache)
+
+
+def test_media_bucket_lets_only_the_front_door_read_it(dev: Synth) -> None:
+    media = dev.ref(dev.stack.media_bucket.bucket_name)
+    [policy] = [
+        p["Properties"]["PolicyDocument"]
+        for p in dev.resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == media
+    ]
+    distribution_id, _ = _front_door(dev)
+    distribution_arn = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":cloudfront::",
+                {"Ref": "AWS::AccountId"},
+                ":distribution/",
+                {"Ref": distribution_id},
+            ],
+        ]
+    }
+
+    assert [s for s in policy["Statement"] if s["Effect"] == "Allow"] == [
+        {
+            "Action": "s3:GetObject",
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [media["Ref"], "Arn"]}, "/*"]]},
+        }
+    ]
+    _, access_control = _only(dev.resources("AWS::CloudFront::OriginAccessControl"))
+    config = access_control["Properties"]["OriginAccessControlConfig"]
+    assert (config["OriginAccessControlOriginType"], config["SigningBehavior"]) == ("s3", "always")
+
+
+def _dependencies(template: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Each resource's logical id → the resources it needs first (Ref, GetAtt, Sub, DependsOn)."""
+    resources = template["Resources"]
+
+    def referenced(value: Any) -> set[str]:
+        found: set[str] = set()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "Ref":
+                    found.add(item)
+                elif key == "Fn::GetAtt":
+                    found.add(item[0])
+                elif key == "Fn::Sub":
+                    text, variables = (item, {}) if isinstance(item, str) else item
+                    names = {name.split(".")[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                    found |= (names - set(variables)) | referenced(variables)
+                else:
+                    found |= referenced(item)
+        elif isinstance(value, list):
+            for item in value:
+                found |= referenced(item)
+        return found
+
+    graph = {}
+    for logical_id, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        needs = referenced(resource.get("Properties", {})) | set(
+            [depends_on] if isinstance(depends_on, str) else depends_on
+        )
+        graph[logical_id] = needs & set(resources)
+    return graph
+
+
+def _reachable(graph: Mapping[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        for needed in graph[pending.pop()] - seen:
+            seen.add(needed)
+            pending.append(needed)
+    return seen
+
+
+def test_the_api_function_learns_the_front_door_url_without_a_dependency_cycle(dev: Synth) -> None:
+    graph = _dependencies(dev.template.to_json())
+    distribution_id, _ = _front_door(dev)
+    api_handler = _chalice_functions(dev)["APIHandler"]["Properties"]
+
+    # The API function is told the front door's URL, so it comes after the distribution …
+    assert api_handler["Environment"]["Variables"]["TAILORCAST_WATCH_BASE_URL"] == _front_door_url(dev)
+    assert distribution_id in _reachable(graph, "APIHandler")
+    # … while the distribution routes /w/* to the REST API, which names the function by a spelled
+    # ARN rather than referencing it.
+    assert "RestAPI" in _reachable(graph, distribution_id)
+    assert "APIHandler" not in _reachable(graph, distribution_id)
+    assert api_handler["FunctionName"] == "tailorcast-dev-APIHandler"
+    paths = dev.resources("AWS::Serverless::Api")["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    uris = {
+        json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
+        for path in paths.values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "uri" in operation.get("x-amazon-apigateway-integration", {})
+    }
+    assert uris == {
+        json.dumps(
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:tailorcast-dev-APIHandler"
+                "/invocations"
+            }
+        )
+    }
+    # API Gateway may still invoke it.
+    permission = dev.resources("AWS::Lambda::Permission")["APIHandlerInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "APIHandler"}
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+
+
+class _RecordingApp:
+    """Stands in for the Chalice construct: records the property overrides it is given."""
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, dict[str, Any]] = {}
+
+    def get_resource(self, logical_id: str) -> Any:
+        overrides = self.overrides.setdefault(logical_id, {})
+        return SimpleNamespace(add_property_override=overrides.__setitem__)
+
+
+def _sam_template(definition_body: Any) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "Other": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": definition_body}},
+        }
+    }
+
+
+def test_api_integrations_are_rewritten_to_name_only_the_functions_they_invoke() -> None:
+    app = _RecordingApp()
+    uri = {"Fn::Sub": "arn:${AWS::Partition}:apigateway:x/functions/${APIHandler.Arn}/invocations"}
+
+    TailorcastStack._call_api_functions_by_name(
+        cast(Any, SimpleNamespace(stage="dev")), cast(Any, app), _sam_template({"uri": uri})
+    )
+
+    spelled = (
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:tailorcast-dev-APIHandler"
+    )
+    assert app.overrides == {
+        "RestAPI": {
+            "DefinitionBody": {
+                "uri": {"Fn::Sub": f"arn:${{AWS::Partition}}:apigateway:x/functions/{spelled}/invocations"}
+            }
+        },
+        "APIHandler": {"FunctionName": "tailorcast-dev-APIHandler"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("stage", "body", "error"),
+    [
+        # a reference the rewrite cannot spell from a name would keep the cycle
+        ("dev", {"uri": {"Fn::GetAtt": ["APIHandler", "Arn"]}}, "other than by ARN"),
+        ("dev", {"uri": {"Fn::Sub": "${APIHandler}"}}, "other than by ARN"),
+        # Lambda names are at most 64 characters
+        ("s" * 60, {"uri": {"Fn::Sub": "${APIHandler.Arn}"}}, "over 64 characters"),
+    ],
+)
+def test_api_references_the_stack_cannot_spell_fail_synth(stage: str, body: Any, error: str) -> None:
+    app = _RecordingApp()
+
+    with pytest.raises(PackagingError, match=error):
+        TailorcastStack._call_api_functions_by_name(
+            cast(Any, SimpleNamespace(stage=stage)), cast(Any, app), _sam_template(body)
+        )
+    assert app.overrides == {}
+
+
+def test_front_door_url_is_an_output(dev: Synth) -> None:
+    dev.template.has_output("FrontDoorUrl", {"Value": _front_door_url(dev)})

@@ -242,7 +242,8 @@ def test_the_page_fills_the_headline_and_links_the_cta_and_media(world: World) -
         page.video.master_url
         == f"https://cdn.example.com/{ACCOUNT}/{CAMPAIGN}/videos/pr_ada/rnd_ada/master.m3u8"
     )
-    assert page.video.poster_url == page.og.image and page.og.image.endswith("/poster.jpg")
+    assert page.video.poster_url == page.og.image
+    assert page.og.image is not None and page.og.image.endswith("/poster.jpg")
     assert [r.label for r in page.video.renditions] == ["360p", "480p", "720p"]
     assert page.video.duration == 20.0
     assert page.og.url == f"https://watch.example.com/w/{world.prospect.watch_token}"

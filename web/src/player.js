@@ -30,6 +30,7 @@ function start(data, video) {
   const HEARTBEAT_MS = 5000;
   const MAX_EVENTS = 20;
   const MAX_BYTES = 4096;
+  const MAX_RANGES = 20; // per heartbeat: ~20 bytes each, far below MAX_BYTES
   const JUMP = 3; // seconds between two timeupdates beyond which playback is not continuous
 
   let hls = null;
@@ -110,19 +111,21 @@ function start(data, video) {
     pending.push([r3(a), r3(b)]);
     covered = union(covered.concat([[a, b]]));
     watched += b - a;
-    if (pending.length >= MAX_EVENTS) heartbeat(); // keeps one heartbeat far below 4 KB
   }
 
   function closeRange() {
     if (open) commit(open[0], open[1]);
     open = null;
+    // Many seeks make many ranges: report them before one heartbeat could outgrow a request.
+    if (pending.length >= MAX_RANGES) heartbeat();
   }
 
   // Ranges since the last report; the open range continues from where it was cut.
   function takeRanges() {
     if (open) {
-      commit(open[0], open[1]);
-      open = [open[1], open[1]];
+      const [a, b] = open;
+      open = [b, b];
+      commit(a, b);
     }
     const ranges = pending.filter(([a, b]) => b > a);
     pending = [];
@@ -283,7 +286,6 @@ function start(data, video) {
     const t = video.currentTime || 0;
     if (!scrubbing) seek.value = t;
     seek.max = duration();
-    seek.style.setProperty('--p', `${(100 * t) / duration()}%`);
     seek.setAttribute('aria-valuetext', `${fmt(t)} of ${fmt(duration())}`);
     timeLabel.textContent = `${fmt(t)} / ${fmt(duration())}`;
   }
@@ -340,6 +342,12 @@ function start(data, video) {
     closeRange(); // the range ends where playback was, not where the seek goes
     resumeFrom = null;
     syncTime();
+  });
+  on(video, 'seeked', () => {
+    if (!video.paused) {
+      const t = clampT(video.currentTime);
+      open = [t, t]; // playback goes on from here
+    }
   });
   on(video, 'pause', () => {
     syncPlaying();
