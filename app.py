@@ -5,6 +5,7 @@ from chalice.app import Chalice
 from chalicelib import observability
 from chalicelib.api import (
     accounts,
+    analytics,
     campaigns,
     exports,
     health,
@@ -47,6 +48,7 @@ for prefix, blueprint in (
     ("webhooks_", webhooks.bp),
     ("exports_", exports.bp),
     ("watch_", watch.bp),
+    ("analytics_", analytics.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.adapters.analytics import AthenaAnalytics, FirehoseEventSink
 from chalicelib.adapters.auth import JwtVerifier, KeySource
 from chalicelib.adapters.cdn import CookieSigner, WatchSecrets
 from chalicelib.adapters.dynamodb import models
@@ -243,6 +244,27 @@ def get_analytics_cache() -> DynamoAnalyticsCache:
     return DynamoAnalyticsCache()
 
 
+@lru_cache(maxsize=1)
+def get_event_sink() -> FirehoseEventSink:
+    """Engagement events: the Firehose stream (``AWS_ENDPOINT_URL_FIREHOSE`` locally)."""
+    settings = get_settings()
+    return FirehoseEventSink(
+        boto3.client("firehose", region_name=settings.region), settings.events_stream_name
+    )
+
+
+@lru_cache(maxsize=1)
+def get_analytics() -> AthenaAnalytics:
+    """Analytics queries: Athena (``AWS_ENDPOINT_URL_ATHENA`` locally) over the events table."""
+    settings = get_settings()
+    return AthenaAnalytics(
+        boto3.client("athena", region_name=settings.region),
+        database=settings.analytics_database,
+        table=settings.analytics_table,
+        workgroup=settings.athena_workgroup,
+    )
+
+
 def ingest_limits() -> IngestLimits:
     s = get_settings()
     return IngestLimits(s.max_video_bytes, s.max_video_seconds, s.max_csv_bytes)
@@ -256,6 +278,8 @@ def reset() -> None:
         get_account_repo,
         get_rate_limiter,
         get_analytics_cache,
+        get_event_sink,
+        get_analytics,
         get_campaign_repo,
         get_prospect_repo,
         get_import_repo,

@@ -60,7 +60,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
+from sqlglot.tokenizer_core import TokenType
 
 from devstack.awsjson import ApiError, Handler, JsonApiServer
 
@@ -234,9 +234,9 @@ def translate(sql: str, parameters: Sequence[str] = ()) -> str:
 def _is_identity(fn: exp.Lambda) -> bool:
     params = fn.expressions
     body = fn.this
-    return (
-        len(params) == 1 and isinstance(body, exp.Column) and not body.table and body.name == params[0].name
-    )
+    if isinstance(body, exp.Column) and not body.table:
+        body = body.this
+    return len(params) == 1 and isinstance(body, exp.Identifier) and body.name == params[0].name
 
 
 def duckdb_type(glue_type: str) -> str:

@@ -1,8 +1,9 @@
 """The local stand-in for CloudFront: the one front door for everything a prospect sees.
 
 * ``/w/*`` and ``/assets/*`` go to the API (the Chalice local server), as CloudFront's API
-  behaviours would: method, path, query and body as sent, the headers an origin request policy
-  forwards (:data:`FORWARDED_HEADERS`) plus ``CloudFront-Viewer-Address`` and ``X-Forwarded-For``.
+  behaviours would: method, path, query and body as sent, the headers their origin request policy
+  forwards (:data:`FORWARDED_HEADERS`; no cookies) plus ``CloudFront-Viewer-Address`` and
+  ``X-Forwarded-For``.
   ``/w/*`` is never cached; ``/assets/*`` is cached as long as the API's ``Cache-Control`` allows.
 * Everything else is an object of the media bucket, its key the path. Posters and previews
   (:data:`PUBLIC_SUFFIXES`) are public; everything else needs CloudFront signed cookies (custom
@@ -59,19 +60,10 @@ IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 SHORT_TTL_SECONDS = 5
 SHORT_CACHE_CONTROL = f"public, max-age={SHORT_TTL_SECONDS}"
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
-#: The viewer headers the API behaviours' origin request policy forwards (CloudFront drops others).
-FORWARDED_HEADERS = (
-    "Accept",
-    "Accept-Language",
-    "Content-Type",
-    "Cookie",
-    "If-Modified-Since",
-    "If-None-Match",
-    "Origin",
-    "Range",
-    "Referer",
-    "User-Agent",
-)
+#: The viewer headers the API behaviours' origin request policy forwards, as the CDK stack's
+#: ``API_FORWARDED_HEADERS`` lists them (CloudFront drops the others, cookies included);
+#: ``CloudFront-Viewer-Address`` is added below. Keep the two lists the same.
+FORWARDED_HEADERS = ("User-Agent", "Accept", "Accept-Language", "Content-Type")
 _HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
@@ -535,8 +527,7 @@ class MediaGateway:
         forwarded_for = request.headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
         headers["CloudFront-Viewer-Address"] = f"{client_ip}:{client_port}"
-        headers["CloudFront-Forwarded-Proto"] = request.scheme
-        headers["Via"] = "1.1 gateway (tailorcast-local)"
+        headers["Via"] = "1.1 gateway (tailorcast-local)"  # CloudFront always adds its own
         body = request.get_data() if request.method not in ("GET", "HEAD") else None
         self._count(self.origin_reads, cache_key)
         try:

@@ -45,6 +45,8 @@ REGION = "us-east-1"
 APP_NAME = "tailorcast"
 ROLE_NAME = "tailorcast-local-lambda"
 S3_SYNC_DEBOUNCE_SECONDS = 0.3
+#: The events stream's buffering interval here (CDK: 60 s), so events are queryable in a second.
+EVENTS_BUFFER_SECONDS = 1
 #: The voice function is not a Chalice function (a container image in AWS); same handler here.
 VOICE_FUNCTION = "voice"
 
@@ -69,6 +71,8 @@ class Endpoints:
     api: str
     mediaconvert: str
     media: str  # the media gateway (CloudFront's stand-in)
+    firehose: str = ""  # the Firehose stand-in (engagement events into the analytics bucket)
+    athena: str = ""  # the Athena stand-in (DuckDB over the same files)
 
 
 class LocalStack:
@@ -92,6 +96,8 @@ class LocalStack:
         self.dispatcher = lambdas.Dispatcher()
         self.mediaconvert: Any = None  # MediaConvertStandIn, started with the stack
         self.gateway: Any = None  # MediaGateway, started with the stack
+        self.firehose: Any = None  # FirehoseStandIn, started with the stack (.flush() delivers now)
+        self.athena: Any = None  # AthenaStandIn, started with the stack
         self.issuer = LocalIssuer(self.state_dir / "issuer")
         # CloudFront's key pair and the watch secret: made once, kept in the state directory.
         self.cdn_keys = CdnKeys(self.state_dir / "cdn")
@@ -117,6 +123,7 @@ class LocalStack:
         self.journal = DynamoJournal(self.state_dir / "dynamodb")
         aws_url = self._start_moto()
         mediaconvert_url = self._start_mediaconvert()
+        self._start_analytics()
         from devstack.gateway import MediaGateway
 
         self.gateway = MediaGateway(
@@ -134,7 +141,12 @@ class LocalStack:
         api_url = self._start_api()
         self.gateway.set_api_url(api_url)  # the front door sends /w/* and /assets/* there
         self.endpoints = Endpoints(
-            aws=aws_url, api=api_url, mediaconvert=mediaconvert_url, media=self.gateway.url
+            aws=aws_url,
+            api=api_url,
+            mediaconvert=mediaconvert_url,
+            media=self.gateway.url,
+            firehose=self.firehose.url,
+            athena=self.athena.url,
         )
         self._configure_environment(aws_url, mediaconvert_url)  # again: the API's own URL is known now
         self._write_stack_file()
@@ -149,6 +161,8 @@ class LocalStack:
         if self.mediaconvert is not None:
             self.mediaconvert.stop(drain=True)
         self.dispatcher.drain(timeout=30)
+        if self.firehose is not None:  # buffered events reach S3 before the checkpoint mirrors it
+            self.firehose.stop(flush=True)
         self._stopping.set()
         if self.endpoints is not None:
             try:
@@ -164,6 +178,8 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=5)
         self.dispatcher.shutdown()
+        if self.athena is not None:
+            self.athena.stop()
         if self.journal is not None:
             self.journal.close()
         (self.state_dir / "stack.json").unlink(missing_ok=True)
@@ -213,7 +229,7 @@ class LocalStack:
 
     @property
     def buckets(self) -> list[str]:
-        return [self.settings.uploads_bucket, self.settings.media_bucket]
+        return [self.settings.uploads_bucket, self.settings.media_bucket, self.settings.analytics_bucket]
 
     def export_media(self, prefix: str, dest: Path) -> Path:
         """Copy the media bucket's objects under ``prefix`` to ``dest``, keys as paths, so that the
@@ -250,6 +266,11 @@ class LocalStack:
             "TAILORCAST_TABLE_NAME": self.table_name,
             "TAILORCAST_UPLOADS_BUCKET": self.buckets[0],
             "TAILORCAST_MEDIA_BUCKET": self.buckets[1],
+            "TAILORCAST_ANALYTICS_BUCKET": self.settings.analytics_bucket,
+            "TAILORCAST_EVENTS_STREAM_NAME": self.settings.events_stream_name,
+            "TAILORCAST_ANALYTICS_DATABASE": self.settings.analytics_database,
+            "TAILORCAST_ANALYTICS_TABLE": self.settings.analytics_table,
+            "TAILORCAST_ATHENA_WORKGROUP": self.settings.athena_workgroup,
             "TAILORCAST_VOICE_FUNCTION_NAME": function_name(self.stage, VOICE_FUNCTION),
             "TAILORCAST_RENDER_STATE_MACHINE_ARN": state_machine_arn(self.stage, "render_campaign"),
             # One front door (CloudFront's stand-in, the gateway) for watch pages and media alike:
@@ -268,6 +289,10 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": APP_NAME,
         }
         env.update(self.issuer.settings_env())
+        if self.firehose is not None:
+            env["AWS_ENDPOINT_URL_FIREHOSE"] = self.firehose.url
+        if self.athena is not None:
+            env["AWS_ENDPOINT_URL_ATHENA"] = self.athena.url
         return env
 
     def _configure_environment(self, aws_url: str, mediaconvert_url: str) -> None:
@@ -309,6 +334,62 @@ class LocalStack:
         )
         self.mediaconvert.start()
         return str(self.mediaconvert.url)
+
+    def _start_analytics(self) -> None:
+        """Firehose and Athena stand-ins. The stack reports every write to the analytics bucket to
+        Athena's (``_on_s3_write``), so its columnar cache never has to list the bucket again."""
+        from devstack.athena import AthenaStandIn
+        from devstack.firehose import FirehoseStandIn
+
+        self.firehose = FirehoseStandIn(
+            lambda: self.client("s3"), region=REGION, account_id=ACCOUNT_ID, host=self.host
+        )
+        self.firehose.start()
+        self.athena = AthenaStandIn(
+            lambda: self.client("s3"),
+            lambda: self.client("glue"),
+            self.state_dir / "athena",
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            host=self.host,
+            change_feed=True,
+        )
+        self.athena.start()
+
+    def _create_analytics(self) -> None:
+        """The events table (Glue, from the cloud's definition), the Athena workgroup and the
+        Firehose stream, as CDK defines them; buffered for 1 s here, so tests see events quickly."""
+        from chalicelib.adapters import analytics_schema as schema
+
+        s = self.settings
+        glue = self.client("glue")
+        glue.create_database(DatabaseInput={"Name": s.analytics_database})
+        glue.create_table(
+            DatabaseName=s.analytics_database,
+            TableInput=schema.glue_table_input(s.analytics_bucket, s.analytics_table),
+        )
+        output = f"s3://{s.analytics_bucket}/{schema.ATHENA_RESULTS_PREFIX}"
+        self.client("athena").create_work_group(
+            Name=s.athena_workgroup,
+            Configuration={
+                "ResultConfiguration": {"OutputLocation": output},
+                "EnforceWorkGroupConfiguration": True,
+            },
+        )
+        self.client("firehose").create_delivery_stream(
+            DeliveryStreamName=s.events_stream_name,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": f"arn:aws:iam::{ACCOUNT_ID}:role/{APP_NAME}-{self.stage}-events",
+                "BucketARN": f"arn:aws:s3:::{s.analytics_bucket}",
+                "Prefix": f"{schema.EVENTS_PREFIX}dt=!{{timestamp:yyyy-MM-dd}}/",
+                "ErrorOutputPrefix": (
+                    f"{schema.ERRORS_PREFIX}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
+                ),
+                "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": EVENTS_BUFFER_SECONDS},
+                "CompressionFormat": "UNCOMPRESSED",
+            },
+        )
 
     def _deliver_event(self, event: dict[str, Any]) -> None:
         """EventBridge: hand the event to every function whose rule pattern matches it."""
@@ -367,6 +448,8 @@ class LocalStack:
             "state_machines": self.state_machine_arns,
             "mediaconvert": self.endpoints.mediaconvert,
             "media": self.endpoints.media,
+            "firehose": self.endpoints.firehose,
+            "athena": self.endpoints.athena,
             "env": self.settings_env(self.endpoints.aws, self.endpoints.mediaconvert),
         }
         # Atomic: `tailorcast account create` and tests may read it while it is being written.
@@ -390,6 +473,7 @@ class LocalStack:
         self._create_functions()
         self._configure_notifications()
         self._create_state_machines()
+        self._create_analytics()
         logger.info("bootstrap done (%d objects restored)", restored)
 
     def _restore_table(self) -> None:
@@ -543,6 +627,8 @@ class LocalStack:
 
         bucket, _, key = unquote(path).lstrip("/").partition("/")
         plain = query in ("", "x-id=PutObject", "x-id=DeleteObject")
+        if self.athena is not None and bucket == self.settings.analytics_bucket:
+            self.athena.object_changed(bucket, key or None)
         if key and plain and bucket in self.buckets and not self._stopping.is_set():
             try:
                 if method == "PUT":

@@ -814,3 +814,80 @@ class FakeAnalyticsCache:
 
     def put(self, account_id: str, key: str, computed_at: Any, value: dict[str, Any], ttl_seconds: int) -> None:
         self.items[(account_id, key)] = (computed_at, json.loads(json.dumps(value, default=str)))
+
+
+class FakeAnalytics:
+    """``AnalyticsQueries`` over events held in memory (``events``, e.g. a FakeEventSink's).
+
+    Not a re-implementation: it runs the product's own SQL, bound and translated exactly as the
+    Athena stand-in does (``devstack.athena.translate``), in DuckDB over a table built from the
+    events, and reads the answers back as Athena's text rows. An event's ``dt`` is the UTC day of
+    its ``ts`` unless the event names one (as Firehose's arrival day may differ).
+    """
+
+    def __init__(self, events: list[dict[str, Any]] | None = None, table: str = "events") -> None:
+        self.events: list[dict[str, Any]] = events if events is not None else []
+        self.table = table
+        self.queries: list[Any] = []
+
+    def run(self, query: Any) -> list[dict[str, str | None]]:
+        from datetime import UTC, datetime
+
+        from chalicelib.adapters.analytics import athena_parameter
+        from chalicelib.adapters.analytics_schema import COLUMNS, PARTITION_KEYS
+        from devstack import athena
+
+        self.queries.append(query)
+        columns = [(name, athena.duckdb_type(kind)) for name, kind in COLUMNS + PARTITION_KEYS]
+        con = athena.connect()
+        try:
+            athena.use_database(con, "fake")
+            con.execute(f'CREATE TABLE "{self.table}" (' + ", ".join(f'"{n}" {t}' for n, t in columns) + ")")
+            rows = []
+            for event in self.events:
+                day = datetime.fromtimestamp(event["ts"] / 1000, UTC).date().isoformat()
+                rows.append(tuple(event.get(n, day if n == "dt" else None) for n, _ in columns))
+            if rows:
+                marks = ", ".join("?" for _ in columns)
+                con.executemany(f'INSERT INTO "{self.table}" VALUES ({marks})', rows)  # noqa: S608
+            relation = con.sql(athena.translate(query.sql, [athena_parameter(p) for p in query.params]))
+            kinds = [athena.athena_type(str(t))[0] for t in relation.types]
+            return [
+                {
+                    n: athena.athena_text(v, kinds[i])
+                    for i, (n, v) in enumerate(zip(relation.columns, row, strict=True))
+                }
+                for row in relation.fetchall()
+            ]
+        finally:
+            con.close()
+
+    def prospect(self, account_id: str, campaign_id: str, prospect_id: str, since: Any, until: Any) -> Any:
+        from chalicelib.domain import analytics
+
+        summary, heatmap = analytics.prospect_queries(
+            self.table, account_id, campaign_id, prospect_id, since, until
+        )
+        return analytics.prospect_engagement(
+            self.run(summary),
+            self.run(heatmap),
+            account_id=account_id,
+            campaign_id=campaign_id,
+            prospect_id=prospect_id,
+            since=since,
+            until=until,
+        )
+
+    def campaign(self, account_id: str, campaign_id: str, since: Any, until: Any) -> Any:
+        from chalicelib.domain import analytics
+
+        rows = self.run(analytics.campaign_query(self.table, account_id, campaign_id, since, until))
+        return analytics.campaign_engagement(
+            rows, account_id=account_id, campaign_id=campaign_id, since=since, until=until
+        )
+
+    def account(self, account_id: str, since: Any, until: Any) -> Any:
+        from chalicelib.domain import analytics
+
+        rows = self.run(analytics.account_query(self.table, account_id, since, until))
+        return analytics.account_engagement(rows, account_id=account_id, since=since, until=until)

@@ -109,10 +109,13 @@ class FirehoseEventSink:
             results = response["RequestResponses"]
             failed = [(r, res) for r, res in zip(pending, results, strict=True) if res.get("ErrorCode")]
             pending = [r for r, _ in failed]
-            reasons = ", ".join(sorted({f"{res['ErrorCode']}: {res.get('ErrorMessage')}" for _, res in failed}))
+            reasons = ", ".join(
+                sorted({f"{res['ErrorCode']}: {res.get('ErrorMessage')}" for _, res in failed})
+            )
             logger.warning("Firehose refused %d of %d events; retrying those", len(pending), len(results))
         raise StorageError(
-            f"{len(pending)} engagement event(s) could not be stored after {self._attempts} attempts ({reasons})"
+            f"{len(pending)} engagement event(s) could not be stored "
+            f"after {self._attempts} attempts ({reasons})"
         )
 
 
@@ -189,7 +192,9 @@ class AthenaAnalytics:
         StorageError
             The query failed, was cancelled or took longer than the timeout.
         """
-        (rows,) = self._run_all([analytics.campaign_query(self._table, account_id, campaign_id, since, until)])
+        (rows,) = self._run_all(
+            [analytics.campaign_query(self._table, account_id, campaign_id, since, until)]
+        )
         return analytics.campaign_engagement(
             rows, account_id=account_id, campaign_id=campaign_id, since=since, until=until
         )
@@ -227,7 +232,9 @@ class AthenaAnalytics:
             if error.get("Code") in THROTTLING_CODES:
                 raise ThrottledError(f"Athena is throttling queries: {error.get('Message')}") from exc
             logger.exception("StartQueryExecution refused")
-            raise StorageError(f"Athena refused the query: {error.get('Message') or error.get('Code')}") from exc
+            raise StorageError(
+                f"Athena refused the query: {error.get('Message') or error.get('Code')}"
+            ) from exc
         except BotoCoreError as exc:
             logger.exception("StartQueryExecution failed")
             raise StorageError("Athena could not be reached") from exc
@@ -239,7 +246,9 @@ class AthenaAnalytics:
         interval = self._first_poll
         while True:
             try:
-                status = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+                status = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"][
+                    "Status"
+                ]
             except (ClientError, BotoCoreError) as exc:
                 logger.exception("GetQueryExecution failed")
                 raise StorageError("Athena could not report the query") from exc

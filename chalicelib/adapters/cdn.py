@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -58,8 +58,8 @@ class SetCookie:
 
 @dataclass(frozen=True)
 class _Secret:
-    cookie_private_key: str
-    session_key: str
+    cookie_private_key: str = field(repr=False)  # never in a log line or a traceback
+    session_key: str = field(repr=False)
 
 
 class WatchSecrets:

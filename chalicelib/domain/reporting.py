@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.domain.models import utcnow
 from chalicelib.domain.ports import AnalyticsCache, AnalyticsQueries, CampaignRepository, ProspectRepository
@@ -110,7 +111,7 @@ def campaign_report(
     window: Window,
     max_age_seconds: int,
     now: datetime | None = None,
-) -> tuple[Any, Freshness]:
+) -> tuple[CampaignEngagement, Freshness]:
     """The campaign's funnel, rates, variants, days and bot hits.
 
     Raises
@@ -120,8 +121,6 @@ def campaign_report(
     StorageError
         The query failed.
     """
-    from chalicelib.domain.analytics import CampaignEngagement
-
     ports.campaigns.get(account_id, campaign_id)
     return _cached(
         ports.cache,
@@ -142,7 +141,7 @@ def prospect_report(
     window: Window,
     max_age_seconds: int,
     now: datetime | None = None,
-) -> tuple[Any, Freshness]:
+) -> tuple[ProspectEngagement, Freshness]:
     """One prospect's views, watch time, reach, CTA clicks and per-second heatmap.
 
     Raises
@@ -150,8 +149,6 @@ def prospect_report(
     NotFoundError
         No such prospect for this account.
     """
-    from chalicelib.domain.analytics import ProspectEngagement
-
     ports.prospects.get(account_id, campaign_id, prospect_id)
     return _cached(
         ports.cache,
@@ -166,10 +163,8 @@ def prospect_report(
 
 def account_report(
     ports: ReportingPorts, account_id: str, window: Window, max_age_seconds: int, now: datetime | None = None
-) -> tuple[Any, Freshness]:
+) -> tuple[AccountEngagement, Freshness]:
     """Monthly usage and totals per campaign across the account."""
-    from chalicelib.domain.analytics import AccountEngagement
-
     return _cached(
         ports.cache,
         account_id,

@@ -178,6 +178,10 @@ class Site:
                 if path == f"/w/{TOKEN}":
                     html = render_watch_page(watch_page(site.url))
                     return self._send(200, html.encode(), "text/html; charset=utf-8")
+                if path == "/w/wt_broken":  # a page whose playlist is gone (or whose cookies are)
+                    page = watch_page(site.url)
+                    page.video.master_url = f"{site.url}/media/gone/master.m3u8"
+                    return self._send(200, render_watch_page(page).encode(), "text/html; charset=utf-8")
                 if path.startswith("/w/"):
                     return self._send(404, render_not_found().encode(), "text/html; charset=utf-8")
                 if path == "/cta":
@@ -509,6 +513,12 @@ def test_not_found_page(desktop: Any, site: Site) -> None:
     assert response.status == 404
     assert "isn’t available" in desktop.inner_text("h1")
     assert desktop.evaluate("getComputedStyle(document.body).display") == "grid"  # styled, under the CSP
+
+
+def test_unloadable_video_says_so(desktop: Any, site: Site) -> None:
+    desktop.goto(f"{site.url}/w/wt_broken")
+    desktop.wait_for_selector("#tc-error", state="visible", timeout=20_000)
+    assert "could not be loaded" in desktop.inner_text("#tc-error")
 
 
 @pytest.mark.skipif(os.environ.get("TAILORCAST_SCREENSHOTS") != "1", reason="set TAILORCAST_SCREENSHOTS=1")

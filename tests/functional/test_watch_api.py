@@ -23,7 +23,6 @@ from chalicelib.domain.models import (
     VideoStatus,
     new_id,
 )
-from tests import fakes
 from tests.functional.conftest import Tenant, call, get_json
 
 BASE = "https://watch.example.test"
@@ -33,13 +32,65 @@ CHROME = (
 )
 
 
+class StreamReader:
+    """The events as Firehose delivered them to S3 (moto's Firehose, a plain prefix), one JSON
+    object per line: what the product wrote through its real Firehose adapter."""
+
+    STREAM, BUCKET = "tailorcast-test-events", "tailorcast-test-analytics"
+
+    def __init__(self) -> None:
+        import boto3
+
+        self._s3 = boto3.client("s3")
+        self._skip = 0
+
+    @classmethod
+    def create(cls) -> StreamReader:
+        import os
+
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=cls.BUCKET)
+        boto3.client("firehose").create_delivery_stream(
+            DeliveryStreamName=cls.STREAM,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                "BucketARN": f"arn:aws:s3:::{cls.BUCKET}",
+                "Prefix": "events/",
+            },
+        )
+        os.environ["TAILORCAST_EVENTS_STREAM_NAME"] = cls.STREAM
+        return cls()
+
+    def _all(self) -> list[dict[str, Any]]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.BUCKET, Prefix="events/")
+        keys = sorted(
+            (o["LastModified"], o["Key"]) for page in pages for o in page.get("Contents", [])
+        )
+        lines = []
+        for _, key in keys:
+            body = self._s3.get_object(Bucket=self.BUCKET, Key=key)["Body"].read().decode()
+            lines += [json.loads(line) for line in body.splitlines() if line.strip()]
+        # Objects are named by second and a random id: order the events by when they arrived
+        # (stable, so one request's events keep their order).
+        return sorted(lines, key=lambda e: e["ts"])
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self._all()[self._skip :]
+
+    def clear(self) -> None:
+        self._skip = len(self._all())
+
+
 @dataclass
 class World:
     client: Client
     alice: Tenant
     campaign_id: str
     prospect: Prospect
-    sink: fakes.FakeEventSink
+    sink: StreamReader
 
     @property
     def page_path(self) -> str:
@@ -154,10 +205,10 @@ def world(
     monkeypatch.setenv("TAILORCAST_WATCH_BASE_URL", BASE)
     monkeypatch.setenv("TAILORCAST_MEDIA_BASE_URL", BASE)
     monkeypatch.setenv("TAILORCAST_BEACON_RATE_PER_MINUTE", "30")
+    monkeypatch.setenv("TAILORCAST_EVENTS_STREAM_NAME", StreamReader.STREAM)
     dependencies.reset()
     CdnKeys(tmp_path / "cdn").ensure_secret(boto3.client("secretsmanager"), get_settings().watch_secret_name)
-    sink = fakes.FakeEventSink()
-    monkeypatch.setattr(dependencies, "get_event_sink", lambda: sink, raising=False)
+    sink = StreamReader.create()
     alice = new_tenant("alice@a.io")
     campaign = json.loads(call(client, "POST", "/campaigns", alice, {"name": "Q4"}).body)
     _ready_campaign(alice.account_id, campaign["campaign_id"])
@@ -268,7 +319,7 @@ def test_rotating_a_link_gives_a_new_url_and_kills_the_old_one(world: World) -> 
 
 def test_a_person_playing_counts_once_and_every_event_is_stored(world: World) -> None:
     session = world.session()
-    world.sink.events.clear()
+    world.sink.clear()
     events: list[dict[str, Any]] = [
         {"type": "page_view"},
         {"type": "play", "position": 0},
@@ -300,7 +351,7 @@ def test_a_person_playing_counts_once_and_every_event_is_stored(world: World) ->
 
 def test_bad_beacons_are_refused_with_what_was_wrong(world: World) -> None:
     session = world.session()
-    world.sink.events.clear()
+    world.sink.clear()
     cases = [
         (b"{not json", 400, None),
         (b'{"session": "' + b"x" * 5000 + b'"}', 413, None),

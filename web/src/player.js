@@ -94,6 +94,10 @@ function start(data, video) {
   let covered = []; // union of everything watched, for the quartiles
   let watched = 0; // cumulative seconds watched (finished ranges)
   let resumeFrom = null; // where the range a pause closed ended (the media may report a bit later)
+  let tick = 0; // performance.now() when the open range last matched the real position
+  const mark = () => {
+    tick = performance.now();
+  };
   const quartiles = new Set();
 
   function union(list) {
@@ -149,6 +153,7 @@ function start(data, video) {
       closeRange();
       open = [t, t];
     }
+    mark();
     checkQuartiles();
   }
 
@@ -215,7 +220,11 @@ function start(data, video) {
       if (d.type === Hls.ErrorTypes.MEDIA_ERROR && !mediaRecovered) {
         mediaRecovered = true;
         hls.recoverMediaError();
-      } else if (d.type === Hls.ErrorTypes.NETWORK_ERROR && networkRetries++ < 2) {
+      } else if (
+        d.type === Hls.ErrorTypes.NETWORK_ERROR &&
+        !/^manifest/.test(d.details) && // hls.js has retried the playlist already
+        networkRetries++ < 2
+      ) {
         hls.startLoad();
       } else {
         showError('The video could not be loaded. Please reload the page.');
@@ -327,6 +336,8 @@ function start(data, video) {
       open = resumeFrom !== null && t >= resumeFrom && t - resumeFrom < 0.5 ? [resumeFrom, t] : [t, t];
     }
     resumeFrom = null;
+    if (open && !video.seeking) extend();
+    mark();
     if (!timer)
       timer = setInterval(() => {
         heartbeat();
@@ -339,6 +350,12 @@ function start(data, video) {
     if (root.dataset.tcState === 'buffering' && !video.paused && video.readyState >= 3) setState('playing');
   });
   on(video, 'seeking', () => {
+    // currentTime already is the seek's target: what played since the last timeupdate (at most
+    // 250 ms apart while playing) is counted from the wall clock, capped at 300 ms.
+    if (open && !video.paused && root.dataset.tcState === 'playing') {
+      const played = (Math.min(performance.now() - tick, 300) / 1000) * video.playbackRate;
+      open[1] = Math.min(open[1] + played, D);
+    }
     closeRange(); // the range ends where playback was, not where the seek goes
     resumeFrom = null;
     syncTime();
@@ -347,6 +364,7 @@ function start(data, video) {
     if (!video.paused) {
       const t = clampT(video.currentTime);
       open = [t, t]; // playback goes on from here
+      mark();
     }
   });
   on(video, 'pause', () => {
