@@ -666,7 +666,7 @@ def view_sql(table: TableDef, files: Sequence[Path]) -> str:
     listed = "[" + ", ".join(_quote(str(f)) for f in files) + "]"
     sql = (
         f"SELECT {', '.join(names)} FROM read_parquet({listed}, hive_partitioning = true, "  # noqa: S608 (our identifiers and paths, quoted)
-        f"hive_types = {hive_types}, union_by_name = true)"
+        f"hive_types = {hive_types})"
     )
     if table.projection is not None:
         first, last = table.projection

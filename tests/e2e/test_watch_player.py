@@ -515,6 +515,20 @@ def test_not_found_page(desktop: Any, site: Site) -> None:
     assert desktop.evaluate("getComputedStyle(document.body).display") == "grid"  # styled, under the CSP
 
 
+def test_leaving_the_page_reports_what_was_watched(desktop: Any, site: Site) -> None:
+    page = desktop
+    open_ready(page, site)
+    page.click("#tc-bigplay")
+    wait_until(page, "document.getElementById('tc-video').currentTime > 1.5")
+    assert not [e for e in site.events() if e["type"] == "heartbeat"]  # none due yet (every 5 s)
+    page.goto(f"{site.url}/cta")  # pagehide
+    poll(lambda: any(e["type"] == "heartbeat" for e in site.events()))
+    (heartbeat,) = [e for e in site.events() if e["type"] == "heartbeat"]
+    assert heartbeat["ranges"][0][0] < 0.1
+    assert heartbeat["ranges"][-1][1] >= 1.5
+    assert heartbeat["watched"] >= 1.5
+
+
 def test_unloadable_video_says_so(desktop: Any, site: Site) -> None:
     desktop.goto(f"{site.url}/w/wt_broken")
     desktop.wait_for_selector("#tc-error", state="visible", timeout=20_000)

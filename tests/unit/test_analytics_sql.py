@@ -144,7 +144,8 @@ def athena_over(events: list[dict[str, Any]], tmp: Path) -> Iterator[AthenaAnaly
     from chalicelib.adapters.analytics_schema import ATHENA_RESULTS_PREFIX, glue_table_input
 
     with mock_aws():
-        s3, glue = boto3.client("s3"), boto3.client("glue")
+        s3: Any = boto3.client("s3")
+        glue: Any = boto3.client("glue")
         s3.create_bucket(Bucket=BUCKET)
         glue.create_database(DatabaseInput={"Name": "analytics"})
         glue.create_table(DatabaseName="analytics", TableInput=glue_table_input(BUCKET, "events"))
@@ -159,7 +160,7 @@ def athena_over(events: list[dict[str, Any]], tmp: Path) -> Iterator[AthenaAnaly
         with athena.AthenaStandIn(
             lambda: boto3.client("s3"), lambda: boto3.client("glue"), tmp / "cache"
         ) as standin:
-            client = boto3.client("athena", endpoint_url=standin.url)
+            client: Any = boto3.client("athena", endpoint_url=standin.url)
             output = f"s3://{BUCKET}/{ATHENA_RESULTS_PREFIX}"
             client.create_work_group(
                 Name="wg", Configuration={"ResultConfiguration": {"OutputLocation": output}}

@@ -27,17 +27,17 @@ OUTPUT = f"s3://{BUCKET}/athena-results/"
 
 class World:
     def __init__(self, tmp: Path, change_feed: bool = False) -> None:
-        self.s3 = boto3.client("s3")
+        self.s3: Any = boto3.client("s3")
         self.gets = 0
         self.tmp = tmp
         self.change_feed = change_feed
         self.standin = self._standin()
-        self.client = boto3.client("athena", endpoint_url=self.standin.url)
+        self.client: Any = boto3.client("athena", endpoint_url=self.standin.url)
         self.n = 0
 
     def _standin(self) -> AthenaStandIn:
         def s3_factory() -> Any:
-            client = boto3.client("s3")
+            client: Any = boto3.client("s3")
             real = client.get_object
 
             def counting(**kwargs: Any) -> Any:
@@ -93,7 +93,7 @@ class World:
         query_id = self.start(sql, *params)
         state = self.status(query_id)["Status"]
         assert state["State"] == "SUCCEEDED", state
-        out = []
+        out: list[list[str | None]] = []
         for page in self.client.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
             out.extend([c.get("VarCharValue") for c in row["Data"]] for row in page["ResultSet"]["Rows"])
         return out[1:]
@@ -106,7 +106,7 @@ class World:
 def world(tmp_path: Path) -> Iterator[World]:
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)
-        glue = boto3.client("glue")
+        glue: Any = boto3.client("glue")
         glue.create_database(DatabaseInput={"Name": DB})
         glue.create_table(DatabaseName=DB, TableInput=glue_table_input(BUCKET, "events"))
         w = World(tmp_path)
@@ -214,7 +214,7 @@ def test_the_cache_survives_a_restart_and_downloads_only_what_is_new(world: Worl
 def test_with_a_change_feed_the_location_is_listed_once(tmp_path: Path) -> None:
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)
-        glue = boto3.client("glue")
+        glue: Any = boto3.client("glue")
         glue.create_database(DatabaseInput={"Name": DB})
         glue.create_table(DatabaseName=DB, TableInput=glue_table_input(BUCKET, "events"))
         w = World(tmp_path, change_feed=True)
@@ -224,7 +224,12 @@ def test_with_a_change_feed_the_location_is_listed_once(tmp_path: Path) -> None:
             assert w.rows("SELECT count(*) FROM events") == [["1"]]
             listings: list[str] = []
             real = w.s3.get_paginator
-            w.standin._clients["s3"].get_paginator = lambda name: listings.append(name) or real(name)
+
+            def listing(name: str) -> Any:
+                listings.append(name)
+                return real(name)
+
+            w.standin._clients["s3"].get_paginator = listing
             w.put("2026-11-20", ev(2))  # reported by the feed (World.put)
             assert w.rows("SELECT count(*) FROM events") == [["2"]]
             w.s3.put_object(Bucket=BUCKET, Key="events/dt=2026-11-20/unreported", Body=b"{}\n")

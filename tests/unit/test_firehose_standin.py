@@ -59,7 +59,8 @@ def standin(s3: Any, clock: Clock) -> Iterator[FirehoseStandIn]:
 
 @pytest.fixture
 def firehose(standin: FirehoseStandIn) -> Any:
-    return boto3.client("firehose", endpoint_url=standin.url)
+    client: Any = boto3.client("firehose", endpoint_url=standin.url)
+    return client
 
 
 def create(firehose: Any, size_mb: int = 5, interval: int = 300, **extra: Any) -> None:
@@ -82,7 +83,7 @@ def objects(s3: Any) -> dict[str, bytes]:
     return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
 
 
-def records(*lines: str) -> list[dict[str, bytes]]:
+def records(*lines: str) -> list[Any]:
     return [{"Data": line.encode()} for line in lines]
 
 
@@ -109,7 +110,7 @@ def test_a_batch_is_one_object_keyed_by_its_oldest_records_arrival(
 
 def test_the_interval_delivers_without_a_flush(s3: Any) -> None:
     with FirehoseStandIn(lambda: boto3.client("s3")) as standin:
-        client = boto3.client("firehose", endpoint_url=standin.url)
+        client: Any = boto3.client("firehose", endpoint_url=standin.url)
         create(client, interval=1)
         client.put_record_batch(DeliveryStreamName=STREAM, Records=records("x\n"))
         deadline = time.monotonic() + 5
@@ -218,11 +219,12 @@ def test_concurrent_producers_lose_and_duplicate_nothing(
     create(firehose)
 
     def produce(worker: int) -> None:
-        client = boto3.client("firehose", endpoint_url=standin.url)
+        client: Any = boto3.client("firehose", endpoint_url=standin.url)
         for batch in range(5):
             lines = [f"{worker}-{batch}-{i}\n" for i in range(40)]
             client.put_record_batch(DeliveryStreamName=STREAM, Records=records(*lines))
-            standin.flush() if batch == 2 else None  # deliveries racing the puts
+            if batch == 2:
+                standin.flush()  # deliveries racing the puts
 
     threads = [threading.Thread(target=produce, args=(w,)) for w in range(6)]
     for thread in threads:
