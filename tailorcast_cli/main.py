@@ -223,6 +223,34 @@ def bench_import(
     print(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench.command("analytics")
+def bench_analytics(
+    events: Annotated[
+        int, typer.Option(help="synthetic engagement events (the target is for 1,000,000)")
+    ] = 1_000_000,
+    runs: Annotated[int, typer.Option(help="warm campaign queries timed (the median is reported)")] = 7,
+    baseline_runs: Annotated[int, typer.Option(help="runs of the baseline (DuckDB over the raw JSON)")] = 3,
+    days: Annotated[int, typer.Option(help="days the events span, ending yesterday")] = 30,
+    buffer_seconds: Annotated[
+        int, typer.Option(help="Firehose's buffering interval the objects are laid out with (CDK: 60)")
+    ] = 60,
+    out: Annotated[Path | None, typer.Option(help="also write the JSON to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """Campaign analytics over synthetic events through the local Athena (boto3, its columnar cache),
+    vs the same SQL by DuckDB over the raw JSON lines; and the watch page's weight."""
+    from devstack.analyticsbench import run_analytics_bench
+
+    _logging(False)
+    result = run_analytics_bench(
+        events, runs, baseline_runs, days, buffer_seconds, progress=lambda m: err.print(f"[dim]… {m}[/]")
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=None if as_json else 2))
+
+
 voice_app = typer.Typer(help="The campaign's voice on the running local stack.", no_args_is_help=True)
 app.add_typer(voice_app, name="voice")
 

@@ -176,18 +176,21 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
     )
     human = [r for r in rows if r["bot"] == "false" and r["type"] != "page_request"]
     kinds = [r["type"] for r in human]
+    assert kinds.count("sent") == 1
     assert kinds.count("page_view") == 1
     assert kinds.count("play") == 1
     assert kinds.count("ended") == 1
     assert kinds.count("cta_click") == 1
     assert sorted(int(r["quartile"] or 0) for r in human if r["type"] == "quartile") == [25, 50, 75, 100]
     assert [r["quality"] for r in human if r["type"] == "quality_change"] == ["360p"]
-    assert kinds.count("heartbeat") >= 1
+    # Watched ranges arrive in heartbeats (every 5 s of play) and in the ``ended`` event; a 7 s
+    # video at 2x may end before its first heartbeat.
     assert set(kinds) <= {
         "page_view",
         "play",
         "heartbeat",
         "quartile",
+        "sent",
         "quality_change",
         "ended",
         "pause",

@@ -472,6 +472,11 @@ def test_mobile_layout_and_touch_play(browser: Any, site: Site) -> None:
         wait_until(page, f"{STATE} === 'playing'")
         page.set_viewport_size({"width": 320, "height": 640})
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 320
+        rows = {
+            round(page.locator(f"#{i}").bounding_box()["y"])
+            for i in ("tc-play", "tc-quality", "tc-fullscreen")
+        }
+        assert len(rows) == 1, "the buttons should fit one row at 320 px"
         assert page.evaluate("window.__csp") == []
     finally:
         context.close()
