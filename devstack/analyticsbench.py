@@ -123,6 +123,9 @@ class EventGenerator:
     def seeds(self, total: int) -> tuple[list[_Seed], int]:
         """Sessions (and campaign sends) in time order, enough for ``total`` events; the count of
         events the last one may keep (so that there are exactly ``total``)."""
+        minimum = sum(c.prospects for c in CAMPAIGNS)
+        if total <= minimum:
+            raise ValueError(f"at least {minimum + 1:,} events: every prospect's sent event is {minimum:,}")
         rng, out, count = self._rng, [], 0
         for index, spec in enumerate(CAMPAIGNS):
             seed = _Seed(self._ms(spec.send_day, 14), "send", index, 0, rng.getrandbits(32))

@@ -2,7 +2,7 @@
 
 A rendered prospect's watch link is opened through the front door (the gateway: CloudFront's
 stand-in, checking the signed cookies the page sets), played to the end over HLS, switched to
-360p and back, and its CTA clicked. Scanner-style hits come first (a HEAD, Proofpoint's and curl's
+360p at 2x speed, and its CTA clicked. Scanner-style hits come first (a HEAD, Proofpoint's and curl's
 fetches, a browser-like GET that never plays, a JavaScript-running scanner's beacons). Then the
 analytics (the Athena stand-in over what the Firehose stand-in wrote) must show exactly the human
 events, with every scanner hit flagged as a bot and left out of the funnel.
@@ -10,7 +10,6 @@ events, with every scanner hit flagged as a bot and left out of the funnel.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,16 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_watch_player import CHROMIUM, CHROMIUM_ARGS, new_context, wait_until
+from devstack import viewer
 
 pytestmark = pytest.mark.e2e
 
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
 CTA = "https://cal.example.com/sam/15min"
-STATE = "document.documentElement.dataset.tcState"
-VIDEO = "document.getElementById('tc-video')"
 
 
 def _athena_rows(stack: Any, sql: str, params: list[str]) -> list[dict[str, str | None]]:
@@ -54,39 +48,11 @@ def _athena_rows(stack: Any, sql: str, params: list[str]) -> list[dict[str, str 
     return [{n: c.get("VarCharValue") for n, c in zip(names, r["Data"], strict=True)} for r in rows[1:]]
 
 
-def _scanner_hits(front: str, token: str) -> None:
-    """What email security gateways and link checkers do to a link, none of it a person."""
-    page = f"{front}/w/{token}"
-    with httpx.Client(timeout=30) as http:
-        assert http.head(page, headers={"User-Agent": CHROME}).status_code == 200  # Safe Links-style HEAD
-        assert (
-            http.get(
-                page, headers={"User-Agent": "Mozilla/5.0 (compatible; Proofpoint URL Defense)"}
-            ).status_code
-            == 200
-        )
-        assert http.get(page, headers={"User-Agent": "curl/8.5.0"}).status_code == 200
-        # A browser-like prefetch that never plays: only analytics can tell (get_without_play).
-        assert http.get(page, headers={"User-Agent": CHROME}).status_code == 200
-        # A scanner that runs the page's JavaScript: its beacons are stored, flagged by agent.
-        scanner = http.get(page, headers={"User-Agent": "Mimecast URL Protect"})
-        html = scanner.text
-        island = html.split('id="tc-page"', 1)[1].split(">", 1)[1].split("</script>", 1)[0]
-        session = json.loads(island)["session"]
-        body = {"session": session, "events": [{"type": "page_view"}, {"type": "play", "position": 0}]}
-        posted = http.post(
-            f"{page}/events",
-            content=json.dumps(body),
-            headers={"User-Agent": "Mimecast URL Protect", "Content-Type": "text/plain;charset=UTF-8"},
-        )
-        assert posted.status_code == 204, posted.text
-
-
 def test_a_prospect_watches_and_analytics_count_only_the_person(
     stack: Any, seller: Any, tmp_path: Path
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: `make system-deps` installs Debian's chromium")
+    if not viewer.CHROMIUM.exists():
+        pytest.skip(f"{viewer.CHROMIUM} is absent: `make system-deps` installs Debian's chromium")
     client, account_id, cid = seller
     client.update_campaign(
         cid,
@@ -111,52 +77,22 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
     link = client._call("GET", f"/campaigns/{cid}/prospects/{pid}/watch-link")
     front = stack.endpoints.media
     assert link["watch_url"].startswith(f"{front}/w/") and link["live"]
-    token = link["watch_url"].rsplit("/", 1)[1]
     # The email went out ten minutes ago (so the person below is not "too soon after sending").
     sent_at = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     client._call("POST", f"/campaigns/{cid}/prospects/sent", json={"prospect_ids": [pid], "sent_at": sent_at})
 
-    _scanner_hits(front, token)
+    assert viewer.scanner_hits(link["watch_url"]) == 6
     assert client.prospect(cid, pid)["video_view_count"] == 0  # none of that was a view
     # Without the page's cookies the video itself stays shut.
     playlist = client.video(cid, pid)["playlist_url"]
     assert playlist.startswith(front) and httpx.get(playlist, timeout=30).status_code == 403
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = new_context(browser, viewport={"width": 1280, "height": 800}, user_agent=CHROME)
-            context.route(
-                f"{CTA}*", lambda route: route.fulfill(status=200, body="<title>Booked</title>Booked")
-            )
-            page = context.new_page()
-            response = page.goto(link["watch_url"])
-            assert response is not None and response.status == 200
-            wait_until(page, f"{STATE} === 'ready'", 30_000)
-            assert "Ada, a quick video for Analytical Engines" in page.inner_text("h1")
-            wait_until(page, "document.querySelectorAll('#tc-quality option').length >= 3", 30_000)
-            page.click("#tc-bigplay")
-            wait_until(page, f"{STATE} === 'playing'", 30_000)
-            wait_until(page, f"{VIDEO}.currentTime > 1.5", 30_000)
-            page.select_option("#tc-quality", "360p")
-            wait_until(page, "document.documentElement.dataset.tcLevel === '360p'", 30_000)
-            before = float(page.evaluate(f"{VIDEO}.currentTime"))
-            wait_until(page, f"{VIDEO}.currentTime > {before + 0.3}", 30_000)
-            page.select_option("#tc-speed", "2")
-            wait_until(page, f"{STATE} === 'ended'", 60_000)
-            duration = float(page.evaluate(f"{VIDEO}.duration"))
-            assert float(page.evaluate(f"{VIDEO}.currentTime")) >= duration - 0.3
-            with context.expect_page() as opened:
-                page.click("#tc-cta")
-            opened.value.wait_for_load_state()
-            assert opened.value.url.startswith(CTA)
-            assert page.evaluate("window.__csp") == []
-            page.close(run_before_unload=True)  # pagehide flushes the last beacons
-            context.close()
-        finally:
-            browser.close()
+    seen = viewer.watch(link["watch_url"], switch_to="360p", speed="2")
+    assert seen.headline == "Ada, a quick video for Analytical Engines"
+    assert seen.reached >= seen.duration - 0.3
+    assert seen.quality_levels[0] == "auto" and "360p" in seen.quality_levels
+    assert seen.cta_opened is not None and seen.cta_opened.startswith(CTA)
+    assert seen.csp_violations == []
 
     assert sum(stack.gateway.denials.values()) >= 1  # the cookie-less playlist fetch, above
 

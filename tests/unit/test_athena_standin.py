@@ -345,3 +345,75 @@ def test_java_double_formatting() -> None:
         -0.001: "-0.001",
     }
     assert {v: athena.java_double(v) for v in cases} == cases
+
+
+# --------------------------------------------------------------------------- the product's adapter
+
+
+def test_the_adapter_pages_through_long_results(world: World) -> None:
+    from datetime import date
+
+    from chalicelib.adapters.analytics import AthenaAnalytics
+
+    hour = 3600.0
+    heartbeat = ev(1, ts=1_795_000_000_000, campaign_id="c", prospect_id="p", type="heartbeat")
+    heartbeat |= {"ranges": [[0.0, hour]], "duration": hour}
+    world.put("2026-11-18", heartbeat)
+    adapter = AthenaAnalytics(world.client, database=DB, table="events", workgroup="wg")
+    answer = adapter.prospect("a", "c", "p", date(2026, 11, 1), date(2026, 11, 21))
+    assert answer.heatmap == [1] * 3600  # 3,600 result rows: four pages
+    assert answer.watch_seconds == hour
+
+
+def test_the_adapter_reports_a_failed_query_as_a_storage_error(world: World) -> None:
+    from datetime import date
+
+    from chalicelib.adapters.analytics import AthenaAnalytics
+    from chalicelib.domain.errors import StorageError
+
+    adapter = AthenaAnalytics(world.client, database=DB, table="no_such_table", workgroup="wg")
+    with pytest.raises(StorageError, match="TABLE_NOT_FOUND"):
+        adapter.campaign("a", "c", date(2026, 11, 1), date(2026, 11, 21))
+
+
+def test_the_adapter_stops_a_query_that_takes_too_long() -> None:
+    from datetime import date
+
+    from chalicelib.adapters.analytics import AthenaAnalytics
+    from chalicelib.domain.errors import StorageError
+
+    class Slow:
+        def __init__(self) -> None:
+            self.stopped: list[str] = []
+
+        def start_query_execution(self, **kwargs: Any) -> dict[str, Any]:
+            assert kwargs["ExecutionParameters"][:2] == ["'a'", "'c'"]
+            return {"QueryExecutionId": "q1"}
+
+        def get_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+            return {"QueryExecution": {"Status": {"State": "RUNNING"}}}
+
+        def stop_query_execution(self, QueryExecutionId: str) -> None:
+            self.stopped.append(QueryExecutionId)
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    client = Slow()
+    adapter = AthenaAnalytics(
+        client,
+        database=DB,
+        table="events",
+        workgroup="wg",
+        timeout_seconds=5,
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    with pytest.raises(StorageError, match="more than 5 s"):
+        adapter.campaign("a", "c", date(2026, 11, 1), date(2026, 11, 21))
+    assert client.stopped == ["q1"]
+    assert slept[0] == 0.02 and max(slept) == 1.0  # short at first, never more than a second
