@@ -346,6 +346,34 @@ class TailorcastClient:
                 return batch
             time.sleep(0.25)
 
+    def watch_link(self, campaign_id: str, prospect_id: str) -> dict[str, Any]:
+        link: dict[str, Any] = self._call(
+            "GET", f"/campaigns/{campaign_id}/prospects/{prospect_id}/watch-link"
+        )
+        return link
+
+    def mark_sent(
+        self, campaign_id: str, prospect_ids: list[str], sent_at: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"prospect_ids": prospect_ids}
+        if sent_at:
+            body["sent_at"] = sent_at
+        marked: dict[str, Any] = self._call("POST", f"/campaigns/{campaign_id}/prospects/sent", json=body)
+        return marked
+
+    def analytics(self, campaign_id: str, max_age: int | None = None) -> dict[str, Any]:
+        params = {"max_age": max_age} if max_age is not None else {}
+        report: dict[str, Any] = self._call("GET", f"/campaigns/{campaign_id}/analytics", params=params)
+        return report
+
+    def prospect_analytics(
+        self, campaign_id: str, prospect_id: str, max_age: int | None = None
+    ) -> dict[str, Any]:
+        params = {"max_age": max_age} if max_age is not None else {}
+        path = f"/campaigns/{campaign_id}/prospects/{prospect_id}/analytics"
+        report: dict[str, Any] = self._call("GET", path, params=params)
+        return report
+
     def update_campaign(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
         """``PATCH /campaigns/{id}`` (e.g. ``name_card={"text": "{first_name}"}``; None removes it)."""
         result: dict[str, Any] = self._call("PATCH", f"/campaigns/{campaign_id}", json=changes)

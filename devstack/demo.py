@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ SCRIPT = (
     "prudently in his power to do for them."
 )
 NAME_CARD = {"text": "{first_name}", "subtitle": "{company}"}
+WATCH_PAGE = {
+    "headline": "{first_name}, I recorded this for {company}",
+    "seller_name": "Demo Seller",
+    "cta_label": "Book 15 minutes",
+    "cta_url": "https://cal.example.com/demo-seller/15min",
+}
 
 
 def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str, Any]:
@@ -52,6 +59,9 @@ def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str,
         result = _seller_job(
             client, state_dir, console, lambda url: stack.media_cookies([campaign_folder(url)])
         )
+        if result.get("ok"):
+            result["engagement"] = _prospect_side(client, stack, console, result)
+            result["ok"] = bool(result["engagement"].get("ok"))
         client.close()
         if serve and result.get("ok"):
             console.print(
@@ -76,7 +86,7 @@ def _seller_job(
     campaign = client.create_campaign("Q4 outbound — demo", "Created by make demo", SCRIPT)
     campaign_id = campaign["campaign_id"]
     client.update_voice(campaign_id, placeholders={"first_name": "John"})
-    client.update_campaign(campaign_id, name_card=NAME_CARD)
+    client.update_campaign(campaign_id, name_card=NAME_CARD, watch_page=WATCH_PAGE)
     console.print(f"[green]✓[/] campaign {campaign_id}: the seller says 'John' where each name goes")
     samples = state_dir.resolve() / "samples"
     video_file = samples / "base-video-voice.mp4"
@@ -139,6 +149,56 @@ def _seller_job(
     )
     ok = batch["status"] == "completed" and good == batch["total"] and batch["total"] > 0
     return {"ok": ok, "campaign": campaign, "batch": batch, "videos": videos, "decode_errors": checked}
+
+
+def _prospect_side(
+    client: TailorcastClient, stack: LocalStack, console: Console, result: dict[str, Any]
+) -> dict[str, Any]:
+    """The emails go out; a mail gateway's scanners hit the first link; the prospect opens it in
+    a real browser, watches to the end and clicks the CTA; analytics count the person only."""
+    from devstack import viewer
+
+    campaign_id = result["campaign"]["campaign_id"]
+    people = sorted(client.prospects(campaign_id), key=lambda p: p["first_name"])
+    sent_at = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    client.mark_sent(campaign_id, [p["prospect_id"] for p in people], sent_at)
+    links = {p["prospect_id"]: client.watch_link(campaign_id, p["prospect_id"]) for p in people}
+    console.print("[bold]Watch links[/] (what the emails carry; each page sets its own signed cookies):")
+    for p in people[:5]:
+        console.print(f"  {p['first_name']:<10} {links[p['prospect_id']]['watch_url']}", highlight=False)
+    if len(people) > 5:
+        console.print(f"  … and {len(people) - 5} more (`tailorcast prospects export` lists them all)")
+    first = people[0]
+    url = links[first["prospect_id"]]["watch_url"]
+    hits = viewer.scanner_hits(url)
+    console.print(f"[green]✓[/] a mail gateway scanned {first['first_name']}'s link: {hits} hits, no view")
+    if not viewer.CHROMIUM.exists():
+        console.print(f"[yellow]![/] {viewer.CHROMIUM} is missing (make system-deps installs it): no viewing")
+        return {"ok": False}
+    with console.status(f"{first['first_name']} watches in headless Chromium…"):
+        seen = viewer.watch(url)
+    console.print(
+        f"[green]✓[/] {first['first_name']} watched “{seen.headline}” to {seen.reached:.1f} of "
+        f"{seen.duration:.1f} s (switched to 360p, 2× speed) and clicked the CTA"
+    )
+    deadline = time.monotonic() + 30
+    while client.prospect(campaign_id, first["prospect_id"])["cta_click_count"] < 1:
+        if time.monotonic() > deadline:
+            return {"ok": False}
+        time.sleep(0.2)
+    stack.firehose.flush()  # Firehose buffers up to a second locally (60 s in the cloud)
+    report = client.analytics(campaign_id, max_age=0)
+    funnel, bots = report["data"]["funnel"], report["data"]["bots"]
+    table = Table(title="Campaign funnel (Athena SQL on DuckDB over the Firehose files; people only)")
+    for step in ("sent", "opened", "played", "half", "completed", "cta"):
+        table.add_column(step)
+    table.add_row(*(str(funnel[s]) for s in ("sent", "opened", "played", "half", "completed", "cta")))
+    console.print(table)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(bots["by_reason"].items()))
+    console.print(f"[green]✓[/] bot and scanner hits left out: {bots['total']} ({reasons})")
+    expected = {"sent": len(people), "opened": 1, "played": 1, "completed": 1, "cta": 1}
+    ok = all(funnel[k] == v for k, v in expected.items()) and bots["total"] == hits + 1
+    return {"ok": ok, "funnel": funnel, "bots": bots, "viewing": seen.__dict__}
 
 
 def decode_check(url: str, cookies: Sequence[SetCookie] = ()) -> str | None:

@@ -223,7 +223,12 @@ class FirehoseStandIn(JsonApiServer):
             self._deliverer.join()
             self._deliverer = None
         if flush:
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # stopping must go on (the stack checkpoints next); say what was lost
+                with self._lock:
+                    lost = sum(len(s.buffer) for s in self._streams.values())
+                logger.exception("Firehose stand-in: %d buffered record(s) could not be delivered", lost)
 
     def __enter__(self) -> FirehoseStandIn:
         self.start()

@@ -74,12 +74,12 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
     assert client.wait_for_batch(cid, batch["batch_id"])["status"] == "completed"
     (ada,) = client.prospects(cid)
     pid = ada["prospect_id"]
-    link = client._call("GET", f"/campaigns/{cid}/prospects/{pid}/watch-link")
+    link = client.watch_link(cid, pid)
     front = stack.endpoints.media
     assert link["watch_url"].startswith(f"{front}/w/") and link["live"]
     # The email went out ten minutes ago (so the person below is not "too soon after sending").
     sent_at = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    client._call("POST", f"/campaigns/{cid}/prospects/sent", json={"prospect_ids": [pid], "sent_at": sent_at})
+    client.mark_sent(cid, [pid], sent_at)
 
     assert viewer.scanner_hits(link["watch_url"]) == 6
     assert client.prospect(cid, pid)["video_view_count"] == 0  # none of that was a view
@@ -146,7 +146,7 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
     unflagged_gets = [r for r in rows if r["type"] == "page_request" and r["bot"] == "false"]
     assert len(unflagged_gets) == 2  # the prefetch that never played, and the person's own page
 
-    report = client._call("GET", f"/campaigns/{cid}/analytics", params={"max_age": 0})
+    report = client.analytics(cid, max_age=0)
     funnel = report["data"]["funnel"]
     assert {k: funnel[k] for k in ("sent", "opened", "played", "half", "completed", "cta")} == {
         "sent": 1,
@@ -163,10 +163,10 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
         "scanner_user_agent": 5,
     }
     assert report["freshness"]["cached"] is False
-    again = client._call("GET", f"/campaigns/{cid}/analytics")
+    again = client.analytics(cid)
     assert again["freshness"]["cached"] is True and again["data"] == report["data"]
 
-    mine = client._call("GET", f"/campaigns/{cid}/prospects/{pid}/analytics", params={"max_age": 0})["data"]
+    mine = client.prospect_analytics(cid, pid, max_age=0)["data"]
     assert mine["plays"] == 1 and mine["cta_clicks"] == 1
     assert mine["max_percent"] >= 99
     assert mine["first_viewed_at"] is not None
