@@ -20,11 +20,11 @@ A query goes through these steps, on a worker thread (StartQueryExecution answer
 4. **Data**: DuckDB cannot read moto's S3, so the table's objects are copied into a **columnar
    cache** on local disk: new or changed objects (by ETag) are downloaded and converted, a
    partition's worth at a time, into Parquet files (one per batch, merged once a partition has
-   :data:`MAX_SEGMENTS`), read back with hive partitioning so ``dt`` is a column and
+   more than :data:`MAX_SEGMENTS`), read back with hive partitioning so ``dt`` is a column and
    ``WHERE dt BETWEEN …`` skips whole files; projection's date range is applied like Athena's.
    What changed is found by listing the location, or, when the stack reports every S3 write
-   (:meth:`AthenaStandIn.object_changed`), without listing: moto lists keys in time that grows
-   with the bucket, far over a query's budget at Firehose's object counts.
+   (:meth:`AthenaStandIn.object_changed`), without listing: moto's listing time grows with the
+   bucket (20,000 keys took 14 s here), far over a query's budget at Firehose's object counts.
 5. **Run**: a fresh in-memory DuckDB per query (UTC session, like Athena's), with the tables as
    views over the pinned files, file access confined to the cache and configuration locked.
 
@@ -398,11 +398,21 @@ class ColumnarCache:
     replaced meanwhile are deleted only when no query holds them.
     """
 
-    def __init__(self, table: TableDef, root: Path, s3: Callable[[], Any], change_feed: bool) -> None:
+    def __init__(
+        self,
+        table: TableDef,
+        root: Path,
+        s3: Callable[[], Any],
+        change_feed: bool,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.table = table
         self.root = root
         self._s3 = s3
         self._feed = change_feed
+        self._stopping = stopping or threading.Event()
+        #: What the last sync that changed something did, and how long each step took.
+        self.last_sync: dict[str, Any] = {}
         self.lock = threading.Lock()  # held by a sync, and briefly by readers pinning files
         self._feed_lock = threading.Lock()  # never held long: S3 writers report changes under it
         self._pins: dict[str, int] = {}
@@ -471,9 +481,18 @@ class ColumnarCache:
             with self._feed_lock:
                 listing = not self._feed or self._needs_listing
                 dirty, self._dirty, self._needs_listing = self._dirty, set(), False
-            changed = self._list() if listing else self._probe(dirty)
-            if changed:
-                self._apply(changed)
+            try:
+                changed = self._list() if listing else self._probe(dirty)
+                listed = time.monotonic()
+                if changed:
+                    self.last_sync = {"listed": listing, "changed_objects": len(changed)}
+                    self.last_sync["list_seconds"] = round(listed - started, 3)
+                    self._apply(changed)
+                    self.last_sync["total_seconds"] = round(time.monotonic() - started, 3)
+            except BaseException:
+                with self._feed_lock:  # what the feed reported is not applied: list next time
+                    self._needs_listing = True
+                raise
             self._synced_at = started
 
     def _list(self) -> set[str]:
@@ -528,7 +547,12 @@ class ColumnarCache:
         touched = {self.objects[k]["segment"] for k in changed if k in self.objects}
         refetch = {k for ident in touched for k in self.segments[ident].keys} - changed
         with tempfile.TemporaryDirectory(dir=self.root) as tmp:
+            began = time.monotonic()
             fetched = self._download(sorted(changed | refetch), Path(tmp))
+            self.last_sync["downloaded_objects"] = sum(1 for f in fetched if f.path is not None)
+            self.last_sync["downloaded_bytes"] = sum(f.path.stat().st_size for f in fetched if f.path)
+            self.last_sync["download_seconds"] = round(time.monotonic() - began, 3)
+            began = time.monotonic()
             for ident in touched:
                 segment = self.segments.pop(ident)
                 for key in segment.keys:
@@ -543,6 +567,7 @@ class ColumnarCache:
             for partition, items in sorted(by_partition.items()):
                 self._convert(partition, items)
                 self._compact(partition)
+            self.last_sync["convert_seconds"] = round(time.monotonic() - began, 3)
         self._save()
         self._empty_trash()
 
@@ -551,6 +576,8 @@ class ColumnarCache:
 
         def fetch(index_key: tuple[int, str]) -> _Fetched:
             index, key = index_key
+            if self._stopping.is_set():
+                raise QueryError("USER_CANCELLED", "the local Athena stand-in is stopping", user=False)
             try:
                 got = s3.get_object(Bucket=self.table.bucket, Key=key)
             except s3.exceptions.NoSuchKey:
@@ -825,15 +852,19 @@ class AthenaStandIn(JsonApiServer):
             DEFAULT_WORKGROUP: _workgroup(DEFAULT_WORKGROUP, {}, "", datetime.now(UTC))
         }
         self._caches: dict[tuple[str, str], ColumnarCache] = {}
+        self._stopping = threading.Event()
 
     # lifecycle
 
     def start(self) -> None:
+        self._stopping.clear()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="athena-query")
         super().start()
 
     def stop(self) -> None:
-        """Stop serving; queries still queued are cancelled, running ones interrupted."""
+        """Stop serving; queries still queued are cancelled, running ones interrupted (a cache
+        being filled stops between two downloads; what it had converted stays)."""
+        self._stopping.set()
         self.stop_serving()
         with self._lock:
             for execution in self._executions.values():
@@ -856,6 +887,21 @@ class AthenaStandIn(JsonApiServer):
         if not execution.done.wait(timeout):
             raise TimeoutError(f"query {query_id} is still {execution.state} after {timeout}s")
         return execution.state
+
+    def cache_stats(self) -> list[dict[str, Any]]:
+        """Per table location: objects and files cached, and what the last sync that changed
+        something did (how many objects, how long listing, downloading and converting took)."""
+        with self._lock:
+            caches = list(self._caches.values())
+        return [
+            {
+                "location": f"s3://{c.table.bucket}/{c.table.prefix}",
+                "objects": len(c.objects),
+                "files": len(c.segments),
+                "last_sync": dict(c.last_sync),
+            }
+            for c in caches
+        ]
 
     def object_changed(self, bucket: str, key: str | None) -> None:
         """An object of ``bucket`` was written or deleted (``key`` None: some, unknown which)."""
@@ -1157,7 +1203,11 @@ class AthenaStandIn(JsonApiServer):
                 digest = hashlib.sha256(f"{table.bucket}/{table.prefix}".encode()).hexdigest()[:16]
                 root = self.cache_dir / f"{table.bucket}-{digest}"
                 cache = ColumnarCache(
-                    table, root, lambda: self._client("s3", self._s3_factory), self._change_feed
+                    table,
+                    root,
+                    lambda: self._client("s3", self._s3_factory),
+                    self._change_feed,
+                    self._stopping,
                 )
                 self._caches[location] = cache
             elif cache.table != table:  # same data, other metadata (projection range, database)

@@ -163,6 +163,8 @@ class LocalStack:
         self.dispatcher.drain(timeout=30)
         if self.firehose is not None:  # buffered events reach S3 before the checkpoint mirrors it
             self.firehose.stop(flush=True)
+        if self.athena is not None:  # before moto goes: a query being answered still reads S3
+            self.athena.stop()
         self._stopping.set()
         if self.endpoints is not None:
             try:
@@ -178,8 +180,6 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=5)
         self.dispatcher.shutdown()
-        if self.athena is not None:
-            self.athena.stop()
         if self.journal is not None:
             self.journal.close()
         (self.state_dir / "stack.json").unlink(missing_ok=True)
