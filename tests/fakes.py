@@ -812,7 +812,9 @@ class FakeAnalyticsCache:
     def get(self, account_id: str, key: str) -> Any:
         return self.items.get((account_id, key))
 
-    def put(self, account_id: str, key: str, computed_at: Any, value: dict[str, Any], ttl_seconds: int) -> None:
+    def put(
+        self, account_id: str, key: str, computed_at: Any, value: dict[str, Any], ttl_seconds: int
+    ) -> None:
         self.items[(account_id, key)] = (computed_at, json.loads(json.dumps(value, default=str)))
 
 
