@@ -65,9 +65,7 @@ class StreamReader:
 
     def _all(self) -> list[dict[str, Any]]:
         pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.BUCKET, Prefix="events/")
-        keys = sorted(
-            (o["LastModified"], o["Key"]) for page in pages for o in page.get("Contents", [])
-        )
+        keys = sorted((o["LastModified"], o["Key"]) for page in pages for o in page.get("Contents", []))
         lines = []
         for _, key in keys:
             body = self._s3.get_object(Bucket=self.BUCKET, Key=key)["Body"].read().decode()
