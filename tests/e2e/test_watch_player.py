@@ -32,20 +32,10 @@ from chalicelib.domain.watch_page import (
     WatchPage,
 )
 from chalicelib.web import get_asset, render_not_found, render_watch_page
+from devstack.viewer import CHROMIUM, CHROMIUM_ARGS, CSP_PROBE
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 ROOT = Path(__file__).resolve().parents[2]
 FONT = ROOT / "chalicelib" / "media" / "fonts" / "DejaVuSans-Bold.ttf"
 TOKEN = "wt_e2eWatchPlayerToken0123456789abcdef"
@@ -256,14 +246,6 @@ def csp() -> str:
     from chalicelib.api.watch import CONTENT_SECURITY_POLICY
 
     return CONTENT_SECURITY_POLICY
-
-
-#: Collects Content-Security-Policy violations of every page in a context (window.__csp).
-CSP_PROBE = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-    (e) => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI));
-"""
 
 
 def new_context(browser: Any, **options: Any) -> Any:
