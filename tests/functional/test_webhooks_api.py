@@ -53,7 +53,13 @@ def test_create_shows_the_secret_once(client, new_tenant) -> None:  # type: igno
     assert created["endpoint_id"].startswith("whk_")
     assert created["secret"].startswith("whsec_")
     assert created["url"] == HOOK and created["description"] == "CRM sync" and created["enabled"] is True
-    assert created["events"] == ["video.completed", "video.failed", "batch.completed"]
+    assert created["events"] == [
+        "video.completed",
+        "video.failed",
+        "batch.completed",
+        "video.played",
+        "cta.clicked",
+    ]
 
     got = call(client, "GET", f"/webhooks/{created['endpoint_id']}", me)
     listed = call(client, "GET", "/webhooks", me)
