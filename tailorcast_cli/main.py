@@ -55,7 +55,9 @@ def up(
     stack = LocalStack(state_dir, aws_port=aws_port, api_port=api_port, gateway_port=gateway_port)
     endpoints = stack.start()
     stop = threading.Event()
+    # Both stop cleanly, even when started with SIGINT ignored (from a script's background job).
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     console.print(
         Panel.fit(
             f"[bold]API[/]      {endpoints.api}\n[bold]Watch[/]    {endpoints.media}  "
