@@ -512,8 +512,9 @@ def test_leaving_the_page_reports_what_was_watched(desktop: Any, site: Site) -> 
     poll(lambda: any(e["type"] == "heartbeat" for e in site.events()))
     (heartbeat,) = [e for e in site.events() if e["type"] == "heartbeat"]
     assert heartbeat["ranges"][0][0] < 0.1
-    assert heartbeat["ranges"][-1][1] >= 1.5
-    assert heartbeat["watched"] >= 1.5
+    # The player records ranges from `timeupdate` (every ~250 ms), so they may trail currentTime.
+    assert heartbeat["ranges"][-1][1] >= 1.2
+    assert heartbeat["watched"] >= 1.2
 
 
 def test_unloadable_video_says_so(desktop: Any, site: Site) -> None:
