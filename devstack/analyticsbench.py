@@ -43,6 +43,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from devstack.campaignbench import quiet_environment
+
 TARGET_SECONDS = 1.0
 #: Firehose's buffering hints in the cloud (infrastructure/cdk: EVENTS_BUFFER_SECONDS / _MIB).
 BUFFER_SECONDS = 60
@@ -390,7 +392,7 @@ def run_analytics_bench(
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="tc-analyticsbench-") as tmp,
-        _environment(),
+        quiet_environment(),
         contextlib.redirect_stdout(sys.stderr),
     ):
         work = Path(tmp)
@@ -581,25 +583,7 @@ def _size(root: Path, pattern: str) -> int:
 
 def _page_weight() -> dict[str, Any]:
     """The watch page's weight (``devstack.pageweight``, the watch page's own measurement)."""
-    try:
-        from devstack import pageweight  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        return {
-            "error": f"devstack.pageweight is not available ({exc}): the watch page weight was not measured"
-        }
+    from devstack import pageweight
+
     result: dict[str, Any] = pageweight.measure()
     return result
-
-
-@contextlib.contextmanager
-def _environment() -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        from chalicelib import dependencies
-
-        dependencies.reset()

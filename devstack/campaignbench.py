@@ -248,7 +248,9 @@ class _BenchStack(LocalStack):
 
 
 @contextlib.contextmanager
-def _environment() -> Iterator[None]:
+def quiet_environment() -> Iterator[None]:
+    """The benchmarks' environment: the process's, Powertools quiet, restored (and the cached
+    adapters dropped) afterwards."""
     saved = dict(os.environ)
     # Powertools logs to stdout; `--json` must print nothing but the result there.
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
@@ -279,7 +281,7 @@ def run_campaign_bench(
     config = config or Config(Settings().render_concurrency, 2)
     with (
         tempfile.TemporaryDirectory(prefix="tc-campaignbench-") as tmp,
-        _environment(),
+        quiet_environment(),
         # The stack in this process logs (Powertools) to stdout, which `--json` keeps for the result.
         contextlib.redirect_stdout(sys.stderr),
     ):

@@ -30,10 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from devstack.campaignbench import quiet_environment
 
 TARGETS = {"seconds_for_10000": 5.0, "peak_mb_for_50000": 300.0}
 HEADER = (
@@ -81,7 +83,7 @@ def run_import_bench(
 
     with (
         tempfile.TemporaryDirectory(prefix="tc-importbench-") as tmp,
-        _environment(),
+        quiet_environment(),
         contextlib.redirect_stdout(sys.stderr),
     ):
         work = Path(tmp)
@@ -216,20 +218,6 @@ class _Bench:
                 "peak_mb_for_50000": big["peak_mb"] <= TARGETS["peak_mb_for_50000"],
             },
         }
-
-
-@contextlib.contextmanager
-def _environment() -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        from chalicelib import dependencies
-
-        dependencies.reset()
 
 
 # --------------------------------------------------------------------------- the worker process
