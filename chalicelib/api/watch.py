@@ -19,7 +19,7 @@ from chalicelib.api.schemas import Strict
 from chalicelib.domain import engagement, watch
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import NotFoundError
-from chalicelib.domain.models import Prospect, utcnow
+from chalicelib.domain.models import Campaign, Prospect, utcnow
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -88,8 +88,9 @@ def _cookies(found: watch.Watchable, now: datetime) -> list[str]:
     """Signed cookies for the prospect's render and the campaign's shared base, and nothing else."""
     settings = get_settings()
     expires = now + timedelta(seconds=settings.watch_cookie_ttl_seconds)
-    if found.prospect.watch_expires_at is not None:
-        expires = min(expires, found.prospect.watch_expires_at)
+    link_expiry = watch.link_expiry(found.prospect, found.campaign)
+    if link_expiry is not None:
+        expires = min(expires, link_expiry)
     media_base = (settings.media_base_url or _base_url()).rstrip("/")
     signer = deps.get_cookie_signer()
     return [
@@ -198,18 +199,21 @@ class WatchLinkUpdate(Strict):
 
 class WatchLinkOut(BaseModel):
     watch_url: str | None = Field(description="null when the watch site's URL is not configured")
-    expires_at: datetime | None
+    expires_at: datetime | None = Field(
+        description="when the link stops working: its own expiry, else the campaign's link_ttl_days "
+        "after the email was sent; null: never"
+    )
     revoked_at: datetime | None
     live: bool = Field(description="whether the link opens the video now (not expired, not revoked)")
 
     @classmethod
-    def of(cls, p: Prospect) -> WatchLinkOut:
+    def of(cls, p: Prospect, campaign: Campaign) -> WatchLinkOut:
         base = get_settings().watch_base_url
         return cls(
             watch_url=watch.watch_url(base, p.watch_token) if base else None,
-            expires_at=p.watch_expires_at,
+            expires_at=watch.link_expiry(p, campaign),
             revoked_at=p.watch_revoked_at,
-            live=watch.link_is_live(p, utcnow()),
+            live=watch.link_is_live(p, campaign, utcnow()),
         )
 
 
@@ -221,7 +225,10 @@ class WatchLinkOut(BaseModel):
     response=WatchLinkOut,
 )
 def get_watch_link(principal: Principal, campaign_id: str, prospect_id: str) -> WatchLinkOut:
-    return WatchLinkOut.of(deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id))
+    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    return WatchLinkOut.of(
+        deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id), campaign
+    )
 
 
 @route(
@@ -238,6 +245,7 @@ def put_watch_link(
     expires = body.expires_at
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
+    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
     updated = watch.update_watch_link(
         deps.get_prospect_repo(),
         principal.account_id,
@@ -247,7 +255,7 @@ def put_watch_link(
         revoked=body.revoked,
         rotate=body.rotate,
     )
-    return WatchLinkOut.of(updated)
+    return WatchLinkOut.of(updated, campaign)
 
 
 class MarkSent(Strict):

@@ -34,7 +34,6 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import (
-    AccountRepository,
     CampaignRepository,
     ProspectRepository,
     VideoRepository,
@@ -68,10 +67,23 @@ class Watchable:
     video: ProspectVideo
 
 
-def link_is_live(prospect: Prospect, now: datetime) -> bool:
+def link_expiry(prospect: Prospect, campaign: Campaign) -> datetime | None:
+    """When the prospect's link stops working (``None``: never): the expiry set on the link, else
+    the campaign's ``link_ttl_days`` counted from when the email was sent (from when the prospect
+    was added, while it is not marked sent)."""
+    if prospect.watch_expires_at is not None:
+        return prospect.watch_expires_at
+    days = campaign.watch_page.link_ttl_days
+    if not days:
+        return None
+    return (prospect.email_sent_at or prospect.created_at) + timedelta(days=days)
+
+
+def link_is_live(prospect: Prospect, campaign: Campaign, now: datetime) -> bool:
     if prospect.watch_revoked_at is not None:
         return False
-    return prospect.watch_expires_at is None or now < prospect.watch_expires_at
+    expiry = link_expiry(prospect, campaign)
+    return expiry is None or now < expiry
 
 
 def resolve(
@@ -91,13 +103,15 @@ def resolve(
     """
     now = now or utcnow()
     prospect = prospects.get_by_watch_token(token)
-    if not link_is_live(prospect, now):
+    if prospect.watch_revoked_at is not None:
         raise NotFoundError("watch link", "")
     try:
-        video = videos.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
         campaign = campaigns.get(prospect.account_id, prospect.campaign_id)
+        video = videos.get(prospect.account_id, prospect.campaign_id, prospect.prospect_id)
     except NotFoundError:
         raise NotFoundError("watch link", "") from None
+    if not link_is_live(prospect, campaign, now):
+        raise NotFoundError("watch link", "")
     if video.status is not VideoStatus.COMPLETED or not video.prefix or not video.master:
         raise NotFoundError("watch link", "")
     return Watchable(prospect, campaign, video)
@@ -234,11 +248,6 @@ def verify_session(key: bytes, token: object, watch_token: str) -> Session:
 # --------------------------------------------------------------------------- the link's life cycle
 
 
-def default_expiry(campaign: Campaign, now: datetime) -> datetime | None:
-    days = campaign.watch_page.link_ttl_days
-    return now + timedelta(days=days) if days else None
-
-
 def update_watch_link(
     prospects: ProspectRepository,
     account_id: str,
@@ -278,15 +287,3 @@ def update_watch_link(
         return p.model_copy(update=update)
 
     return prospects.update(account_id, campaign_id, prospect_id, change)
-
-
-def watch_context(
-    token: str,
-    accounts: AccountRepository,
-    prospects: ProspectRepository,
-    campaigns: CampaignRepository,
-    videos: VideoRepository,
-    now: datetime | None = None,
-) -> tuple[Watchable, Account]:
-    found = resolve(token, prospects, campaigns, videos, now)
-    return found, accounts.get(found.prospect.account_id)

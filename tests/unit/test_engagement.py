@@ -177,6 +177,35 @@ def test_revoked_or_expired_links_are_not_found(world: World, change: dict[str, 
         world.found()
 
 
+def test_the_campaigns_link_lifetime_counts_from_sending(world: World) -> None:
+    world.campaigns.update(
+        ACCOUNT,
+        CAMPAIGN,
+        lambda c: c.model_copy(update={"watch_page": c.watch_page.model_copy(update={"link_ttl_days": 7})}),
+    )
+    p = world.prospect
+    # Not marked sent: counted from when the prospect was added.
+    assert watch.link_expiry(p, world.found().campaign) == p.created_at + timedelta(days=7)
+    sent = NOW - timedelta(days=6, hours=23)
+    world.prospects.update(
+        ACCOUNT, CAMPAIGN, p.prospect_id, lambda q: q.model_copy(update={"email_sent_at": sent})
+    )
+    found = world.found()  # still live: an hour to go
+    assert watch.link_expiry(found.prospect, found.campaign) == sent + timedelta(days=7)
+    with pytest.raises(NotFoundError):
+        watch.resolve(p.watch_token, world.prospects, world.campaigns, world.videos, NOW + timedelta(hours=2))
+    # An expiry set on the link itself wins over the campaign's.
+    world.prospects.update(
+        ACCOUNT,
+        CAMPAIGN,
+        p.prospect_id,
+        lambda q: q.model_copy(update={"watch_expires_at": NOW + timedelta(days=30)}),
+    )
+    assert watch.resolve(
+        p.watch_token, world.prospects, world.campaigns, world.videos, NOW + timedelta(hours=2)
+    )
+
+
 def test_unknown_tokens_and_unfinished_videos_are_not_found(world: World) -> None:
     with pytest.raises(NotFoundError):
         world.found("x" * 22)
@@ -209,12 +238,12 @@ def test_rotating_a_link_retires_the_old_token_and_revoking_restoring_works(worl
         world.prospects, ACCOUNT, CAMPAIGN, world.prospect.prospect_id,
         expires_at=None, revoked=True, rotate=False, now=NOW,
     )  # fmt: skip
-    assert revoked.watch_revoked_at == NOW and not watch.link_is_live(revoked, NOW)
+    assert revoked.watch_revoked_at == NOW and not watch.link_is_live(revoked, world.campaign, NOW)
     restored = watch.update_watch_link(
         world.prospects, ACCOUNT, CAMPAIGN, world.prospect.prospect_id,
         expires_at=NOW + timedelta(days=3), revoked=False, rotate=False, now=NOW,
     )  # fmt: skip
-    assert restored.watch_revoked_at is None and watch.link_is_live(restored, NOW)
+    assert restored.watch_revoked_at is None and watch.link_is_live(restored, world.campaign, NOW)
 
 
 def test_an_expiry_in_the_past_is_refused_with_its_field(world: World) -> None:
