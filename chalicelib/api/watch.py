@@ -172,20 +172,15 @@ def asset(name: str) -> Response:
     found = get_asset(name)
     if found is None:
         return error_response(404, "not_found", "no such asset", request_id=None)
-    body = found.body.decode() if _is_text(found.content_type) else found.body
     return Response(
-        body=body,
+        body=found.body.decode(),  # only the built .js and .css exist: text, not API Gateway binary
         status_code=200,
         headers={
             "Content-Type": found.content_type,
-            "Cache-Control": "public, max-age=31536000, immutable",
+            "Cache-Control": found.cache_control,
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def _is_text(content_type: str) -> bool:
-    return content_type.startswith("text/") or any(t in content_type for t in ("javascript", "json", "css"))
 
 
 # --------------------------------------------------------------------------- the seller's side
