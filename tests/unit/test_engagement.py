@@ -522,3 +522,29 @@ def test_marking_prospects_sent_logs_sent_events(world: World) -> None:
         ("sent", bo.prospect_id, int(NOW.timestamp() * 1000)),
     ]
     assert world.prospects.get(ACCOUNT, CAMPAIGN, "pr_ada").email_sent_at == NOW
+
+
+def test_every_beacon_type_records_exactly_the_tables_columns(world: World) -> None:
+    from chalicelib.adapters.analytics_schema import COLUMNS
+
+    world.send(
+        {"type": "page_view"},
+        {"type": "play", "position": 1.0},
+        {
+            "type": "heartbeat",
+            "position": 3.0,
+            "ranges": [[1, 3]],
+            "watched": 2.0,
+            "quality": "auto",
+            "speed": 1,
+        },
+        {"type": "quartile", "quartile": 25, "position": 5.0, "watched": 4.0},
+        {"type": "pause", "position": 5.0},
+        {"type": "ended", "position": 20.0, "ranges": [[5, 20]], "watched": 19.0},
+        {"type": "quality_change", "quality": "480p", "position": 6.0},
+        {"type": "cta_click"},
+    )
+    columns = [name for name, _ in COLUMNS]
+    assert len(world.sink.events) == 8
+    for record in world.sink.events:
+        assert list(record) == columns, record["type"]
