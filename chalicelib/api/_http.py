@@ -7,7 +7,6 @@ format are the same everywhere, and the OpenAPI document is generated from the s
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import dependencies
+from chalicelib.domain.accounts import ensure_can_create
 from chalicelib.domain.auth import Principal, authenticate
 from chalicelib.domain.errors import (
+    AccountInactiveError,
     AuthenticationError,
     ConflictError,
     FieldIssue,
@@ -34,10 +35,12 @@ from chalicelib.domain.errors import (
     UploadRejectedError,
     issues_from_validation,
 )
+from chalicelib.domain.json_input import MalformedJsonError, load_json
 from chalicelib.observability import log_keys, logger
 
 STATUS_BY_ERROR: dict[type[TailorcastError], int] = {
     AuthenticationError: 401,
+    AccountInactiveError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     PreconditionFailedError: 412,
@@ -63,6 +66,7 @@ class RouteDoc:
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     raw_body: tuple[str, ...] = ()  # content types of a non-JSON body (a file), if any
+    creates: bool = False  # new work: refused (403) while the account is cancelled or lapsed
 
 
 ROUTES: list[RouteDoc] = []
@@ -112,10 +116,11 @@ def _parse_body(raw: str | bytes | None, model: type[BaseModel]) -> BaseModel:
     if not raw:
         raise _MalformedBody("the request needs a JSON object body")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise _MalformedBody(f"the request body is not valid JSON{where}") from exc
+        data = load_json(raw, "body", label="request body")
+    except MalformedJsonError as exc:
+        raise _MalformedBody(exc.message) from exc
+    except InvalidInputError as exc:
+        raise InvalidInputError("the request body is invalid", exc.issues) from exc
     if not isinstance(data, dict):
         raise _MalformedBody("the request body must be a JSON object")
     try:
@@ -147,6 +152,7 @@ def route(
     query: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
     raw_body: tuple[str, ...] = (),
+    creates: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view.
 
@@ -154,7 +160,9 @@ def route(
     declared) and the URI parameters as keyword arguments, and returns a pydantic model, a
     :class:`chalice.Response`, or ``None`` (for 204). A view that takes a file instead of JSON
     names its content types in ``raw_body`` and receives the bytes as ``raw`` (API Gateway must
-    list them as binary types, so that no byte is re-encoded on the way).
+    list them as binary types, so that no byte is re-encoded on the way). A view that starts new
+    work (a campaign, an upload, a render, an endpoint) says ``creates``: a cancelled or lapsed
+    account is refused before it runs, while it can still read, change and delete what it has.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -168,6 +176,8 @@ def route(
                     principal = _principal(request.headers.get("authorization"))
                     log_keys(account_id=principal.account_id)
                     kwargs["principal"] = principal
+                    if creates:
+                        ensure_can_create(dependencies.get_account_repo().get(principal.account_id))
                 if body is not None:
                     kwargs["body"] = _parse_body(request.raw_body, body)
                 if raw_body:
@@ -204,7 +214,9 @@ def route(
             bp.route(path, methods=[method], content_types=list(raw_body))(handler)
         else:
             bp.route(path, methods=[method])(handler)
-        ROUTES.append(RouteDoc(path, method, summary, public, status, body, query, response, raw_body))
+        ROUTES.append(
+            RouteDoc(path, method, summary, public, status, body, query, response, raw_body, creates)
+        )
         return handler
 
     return decorator

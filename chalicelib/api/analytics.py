@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib import dependencies as deps
 from chalicelib.api._http import route
-from chalicelib.api.schemas import Strict
+from chalicelib.api.schemas import IsoDay, Strict
 from chalicelib.domain import reporting
 from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
 from chalicelib.domain.auth import Principal
@@ -26,10 +26,10 @@ bp = Blueprint(__name__)
 
 
 class AnalyticsQuery(Strict):
-    since: date | None = Field(
+    since: IsoDay | None = Field(
         default=None, description=f"first day (UTC), default {reporting.DEFAULT_DAYS} days ago"
     )
-    until: date | None = Field(default=None, description="last day (UTC), default today")
+    until: IsoDay | None = Field(default=None, description="last day (UTC), default today")
     max_age: int | None = Field(
         default=None,
         ge=0,

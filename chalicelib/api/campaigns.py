@@ -42,6 +42,7 @@ def _with_etag(out: CampaignOut, status: int = 200) -> Response:
     bp,
     "/campaigns",
     "POST",
+    creates=True,
     summary="Create a campaign",
     status=201,
     body=CampaignCreate,
@@ -57,7 +58,9 @@ def create(principal: Principal, body: CampaignCreate) -> Response:
 )
 def list_(principal: Principal, query: PageQuery) -> CampaignPage:
     page = campaigns.list_campaigns(deps.get_campaign_repo(), principal.account_id, query.limit, query.cursor)
-    return CampaignPage(items=[CampaignOut.of(c) for c in page.items], cursor=page.cursor)
+    return CampaignPage(
+        items=[CampaignOut.of(c) for c in page.items], cursor=page.cursor, unreadable=page.unreadable
+    )
 
 
 @route(bp, "/campaigns/{campaign_id}", "GET", summary="Get a campaign", response=CampaignOut)
@@ -109,6 +112,7 @@ def delete(principal: Principal, campaign_id: str) -> None:
     bp,
     "/campaigns/{campaign_id}/uploads",
     "POST",
+    creates=True,
     summary="Get a presigned POST for the base video or a prospects CSV",
     status=201,
     body=UploadRequest,

@@ -255,6 +255,7 @@ def bulk_delete(principal: Principal, campaign_id: str, body: BulkDelete) -> Bul
     bp,
     "/campaigns/{campaign_id}/prospects/bulk-render",
     "POST",
+    creates=True,
     summary="Re-render prospects chosen by id or by filter, as one batch",
     status=202,
     body=BulkRender,

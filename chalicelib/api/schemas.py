@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, issues_from_validation
+from chalicelib.domain.json_input import MalformedJsonError, load_json
 from chalicelib.domain.models import (
     Account,
     BaseVideo,
@@ -22,6 +31,7 @@ from chalicelib.domain.models import (
     NameCard,
     Plan,
     RowError,
+    UnreadableItem,
     UploadKind,
     WatchPageSettings,
 )
@@ -29,6 +39,17 @@ from chalicelib.domain.models import (
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _iso_day(value: object) -> object:
+    """A day as the documented ``YYYY-MM-DD`` only: pydantic would read ``0`` as 1970-01-01."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+#: A calendar day in a query string: ``YYYY-MM-DD``, between 2000 and 2100.
+IsoDay = Annotated[date, BeforeValidator(_iso_day), Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 
 
 class CampaignCreate(Strict):
@@ -66,7 +87,13 @@ class CampaignOut(BaseModel):
     description: str
     script: str
     status: CampaignStatus
-    base_video: BaseVideo | None
+    base_video: BaseVideo | None = Field(description="the working base video: what renders are made from")
+    pending_base_video: BaseVideo | None = Field(
+        default=None,
+        description="a base video uploaded to replace a ready one: it becomes base_video once it is "
+        "validated and encoded; until then it shows its progress, or why it was rejected or failed "
+        "(the working base keeps rendering)",
+    )
     voice: CampaignVoice
     name_card: NameCard | None
     watch_page: WatchPageSettings
@@ -84,6 +111,11 @@ class CampaignOut(BaseModel):
 class CampaignPage(BaseModel):
     items: list[CampaignOut]
     cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+    unreadable: list[UnreadableItem] = Field(
+        default_factory=list,
+        description="campaigns saved by an older version in a form that no longer reads, with the "
+        "reason: each can still be deleted",
+    )
 
 
 #: What a CSV column can be mapped to (prospect fields, "custom" or "ignore").
@@ -162,12 +194,18 @@ class CsvImportOut(BaseModel):
         return cls.model_validate(i.model_dump(exclude={"account_id", "campaign_id", "key", "version"}))
 
 
+#: The longest ``mapping`` query parameter: with the rest of the URL it stays inside what API
+#: Gateway and the local gateway accept (a longer URL would be a 414 before we could explain).
+MAX_MAPPING_PARAM = 4000
+
+
 class ImportPreviewQuery(Strict):
     sample: int = Field(default=20, ge=0, le=500, description="how many normalized prospects to return")
     mapping: str | None = Field(
         default=None,
-        max_length=100_000,
-        description='a JSON object overriding the column mapping, e.g. {"E-mail": "email"}',
+        max_length=MAX_MAPPING_PARAM,
+        description='a JSON object overriding the column mapping, e.g. {"E-mail": "email"} '
+        "(a URL holds only so much: for a long mapping, upload the file with it instead)",
     )
 
     def column_mapping(self) -> dict[str, MappingTarget] | None:
@@ -175,11 +213,13 @@ class ImportPreviewQuery(Strict):
         if self.mapping is None:
             return None
         try:
-            data = json.loads(self.mapping)
-        except json.JSONDecodeError as exc:
+            data = load_json(self.mapping, "query.mapping", label="mapping", max_depth=2)
+        except MalformedJsonError as exc:
             raise InvalidInputError(
-                "the query string is invalid", [FieldIssue("query.mapping", "must be a JSON object")]
+                "the query string is invalid", [FieldIssue("query.mapping", f"must be a JSON object ({exc})")]
             ) from exc
+        except InvalidInputError as exc:
+            raise InvalidInputError("the query string is invalid", exc.issues) from exc
         try:
             return _MAPPING.validate_python(data)
         except ValidationError as exc:

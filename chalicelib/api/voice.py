@@ -13,7 +13,7 @@ from chalicelib.api.schemas import Strict
 from chalicelib.domain import voice
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import ConflictError
-from chalicelib.domain.models import CampaignVoice, PronunciationEntry, VoiceEngine, VoiceStatus
+from chalicelib.domain.models import CampaignVoice, Placeholders, PronunciationEntry, VoiceEngine, VoiceStatus
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -22,7 +22,7 @@ bp = Blueprint(__name__)
 class VoiceUpdate(Strict):
     engine: VoiceEngine | None = None
     voice_id: str | None = Field(default=None, max_length=200, description="the engine's voice; '' resets")
-    placeholders: dict[str, str] | None = Field(
+    placeholders: Placeholders | None = Field(
         default=None,
         description="what you said in each slot, e.g. {'first_name': 'John'}; leave one out for a pause",
     )
@@ -108,7 +108,11 @@ def get(principal: Principal, campaign_id: str) -> CampaignVoice:
 )
 def update(principal: Principal, campaign_id: str, body: VoiceUpdate) -> CampaignVoice:
     campaign, again = voice.configure_voice(
-        deps.get_campaign_repo(), principal.account_id, campaign_id, **body.model_dump(exclude_unset=True)
+        deps.get_campaign_repo(),
+        deps.get_upload_store(),
+        principal.account_id,
+        campaign_id,
+        **body.model_dump(exclude_unset=True),
     )
     if again:
         deps.get_voice_runner().start(
@@ -122,6 +126,7 @@ def update(principal: Principal, campaign_id: str, body: VoiceUpdate) -> Campaig
     bp,
     "/campaigns/{campaign_id}/voice/align",
     "POST",
+    creates=True,
     summary="Locate the slots in the base video and learn the voice now (waits for the result)",
     response=CampaignVoice,
 )
@@ -156,6 +161,7 @@ def put_slots(principal: Principal, campaign_id: str, body: SlotsIn) -> Campaign
     bp,
     "/campaigns/{campaign_id}/voice/preview",
     "POST",
+    creates=True,
     summary="Hear a name spliced into the video's audio before anything is rendered",
     body=PreviewIn,
     response=PreviewOut,

@@ -95,6 +95,16 @@ class StorageError(TailorcastError):
     code = "storage_error"
 
 
+class ConfigurationError(StorageError):
+    """The deployment is not configured to do this (a placeholder signing key, a missing key).
+
+    Logged with the details for the operator; the caller only learns that the service is
+    unavailable (503), since nothing it sends can fix it.
+    """
+
+    code = "configuration_error"
+
+
 class ThrottledError(StorageError):
     """A service is throttling us; retry later, with backoff and jitter."""
 
@@ -115,6 +125,19 @@ class PayloadTooLargeError(TailorcastError):
     """The request body is over the limit of what the endpoint takes."""
 
     code = "payload_too_large"
+
+
+class StoredDataError(ConflictError):
+    """An item stored by an earlier version breaks today's rules: an error on that item only,
+    repairable (PATCH) or deletable through the API."""
+
+    code = "stored_data_invalid"
+
+
+class AccountInactiveError(TailorcastError):
+    """The account is cancelled or its trial has ended: it reads its data, creates nothing new."""
+
+    code = "account_inactive"
 
 
 class PreconditionFailedError(ConflictError):

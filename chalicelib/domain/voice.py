@@ -8,19 +8,21 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError
+from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 from chalicelib.domain.models import (
     Campaign,
     CampaignVoice,
     PronunciationEntry,
     SlotSource,
+    UploadKind,
     UploadStatus,
     VoiceEngine,
     VoiceSlot,
     VoiceStatus,
     utcnow,
 )
-from chalicelib.domain.ports import CampaignRepository, LexiconRepository
+from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore
+from chalicelib.domain.uploads import UploadKey
 from chalicelib.voice.names import sanitize_name
 from chalicelib.voice.pronounce import normalize_key, parse_pronunciation
 from chalicelib.voice.script import parse_script, slot_variables
@@ -34,8 +36,40 @@ def base_ready(campaign: Campaign) -> bool:
     return base is not None and base.status is UploadStatus.READY and base.ladder is not None
 
 
+def scoped_voice_sample(uploads: ObjectStore, account_id: str, campaign_id: str, key: str) -> UploadKey:
+    """The caller's own recording named by ``key``: parsed, scoped to the account and campaign, and
+    there. The answer is the same whether another tenant's key exists or not.
+
+    Raises
+    ------
+    InvalidInputError
+        Not an upload key of this campaign's base-video uploads, or nothing was uploaded there.
+    """
+    refusal = InvalidInputError(
+        "the voice sample is not one of this campaign's uploads",
+        [FieldIssue("body.voice_sample_key", "use the key of a recording uploaded to this campaign")],
+    )
+    try:
+        parsed = UploadKey.parse(key)
+    except InvalidInputError:
+        raise refusal from None
+    if (parsed.account_id, parsed.campaign_id) != (account_id, campaign_id):
+        raise refusal
+    if parsed.kind is not UploadKind.BASE_VIDEO:
+        raise refusal
+    try:
+        uploads.head(parsed.key)
+    except NotFoundError:
+        raise InvalidInputError(
+            "the voice sample was never uploaded",
+            [FieldIssue("body.voice_sample_key", "nothing has been uploaded under this key yet")],
+        ) from None
+    return parsed
+
+
 def configure_voice(
     campaigns: CampaignRepository,
+    uploads: ObjectStore,
     account_id: str,
     campaign_id: str,
     *,
@@ -50,8 +84,11 @@ def configure_voice(
     Raises
     ------
     InvalidInputError
-        Placeholders for variables the script does not use, or that cannot be spoken.
+        Placeholders for variables the script does not use, or that cannot be spoken; a voice
+        sample that is not one of this campaign's uploads (see :func:`scoped_voice_sample`).
     """
+    if voice_sample_key:
+        voice_sample_key = scoped_voice_sample(uploads, account_id, campaign_id, voice_sample_key).key
 
     def change(current: Campaign) -> Campaign | None:
         voice = current.voice

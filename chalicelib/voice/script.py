@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.domain.models import SLOT_VARIABLES
 
-#: The prospect fields a slot can speak.
-VARIABLES = ("first_name", "last_name", "company")
+#: The prospect fields a slot can speak (one definition, in the domain's models).
+VARIABLES = SLOT_VARIABLES
 _PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 

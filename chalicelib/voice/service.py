@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldIssue,
+    InvalidInputError,
+    NotFoundError,
+    TailorcastError,
+)
 from chalicelib.domain.models import (
     Campaign,
     CampaignVoice,
@@ -29,6 +35,7 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore, SpeechSynthesizer
+from chalicelib.domain.voice import scoped_voice_sample
 from chalicelib.media.audio import WavLayout, wav_bytes, wav_layout
 from chalicelib.media.ladder import MAX_WINDOW_SECONDS
 from chalicelib.voice import align, profile
@@ -114,11 +121,23 @@ def prepare_voice(
         speech = base.mono(align.RATE)
         found = aligner.locate(speech, tokens)
         _check_one_window(found)
-        learnt = _profile(speech, campaign.voice, uploads)
+        learnt = _profile(speech, campaign, uploads)
     except InvalidInputError as exc:
         return _set_voice(
             campaigns, account_id, campaign_id, status=VoiceStatus.NEEDS_ATTENTION, error=str(exc), slots=[]
         )
+    except Exception as exc:
+        # Never left in ``preparing``: the seller sees why, and the caller (a retry) the error.
+        reason = exc.message if isinstance(exc, TailorcastError) else "an internal error"
+        _set_voice(
+            campaigns,
+            account_id,
+            campaign_id,
+            status=VoiceStatus.NEEDS_ATTENTION,
+            error=f"the voice could not be prepared ({reason}); try again, or upload the recording again",
+            slots=[],
+        )
+        raise
     slots = [
         VoiceSlot(
             variable=s.variable,
@@ -145,17 +164,25 @@ def prepare_voice(
     )
 
 
-def _profile(speech: np.ndarray[Any, Any], voice: CampaignVoice, uploads: ObjectStore) -> SpeakerProfile:
+def _profile(speech: np.ndarray[Any, Any], campaign: Campaign, uploads: ObjectStore) -> SpeakerProfile:
     """The profile from the voice sample if there is one, else the base audio; room tone always
     from the base (it is the video's room the name must sit in)."""
+    voice = campaign.voice
     if not voice.voice_sample_key:
         return profile.build_profile(speech, align.RATE)
     from chalicelib.media.audio import decode_pcm
     from chalicelib.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
 
-    frames = pcm_to_float(
-        decode_pcm(uploads.get_bytes(voice.voice_sample_key), what="voice sample"), AUDIO_CHANNELS
-    )
+    # Checked again here: a key stored by an older version was never scoped to the campaign.
+    scoped = scoped_voice_sample(uploads, campaign.account_id, campaign.campaign_id, voice.voice_sample_key)
+    try:
+        recording = uploads.get_bytes(scoped.key)
+    except NotFoundError:
+        raise InvalidInputError(
+            "the voice sample is gone",
+            [FieldIssue("voice_sample_key", "the recording is no longer there; upload it again or clear it")],
+        ) from None
+    frames = pcm_to_float(decode_pcm(recording, what="voice sample"), AUDIO_CHANNELS)
     sample = resample(frames.mean(axis=1).astype(np.float32), AUDIO_SAMPLE_RATE, align.RATE)
     learnt = profile.build_profile(sample, align.RATE, source="voice_sample")
     start, end, level = profile.quietest_stretch(speech, align.RATE)
