@@ -79,6 +79,9 @@ up: setup  ## Start the local stack and keep it running (Ctrl-C stops, state is 
 test: setup system-deps  ## Run the whole test suite (unit, functional, e2e, infrastructure)
 	$(VENV)/bin/pytest
 
+fuzz: setup  ## Fuzz the API on a fresh local stack against its own OpenAPI document (schemathesis, seeded)
+	$(VENV)/bin/python -m tests.fuzz.run
+
 lint: setup  ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -99,4 +102,4 @@ check-requirements: | $(UV)  ## Fail if requirements.txt or the voice image's pi
 clean:  ## Remove local state and caches (keeps .venv)
 	rm -rf .tailorcast .pytest_cache .mypy_cache .ruff_cache cdk.out
 
-.PHONY: help setup system-deps web demo up test lint check-requirements clean
+.PHONY: help setup system-deps web demo up test fuzz lint check-requirements clean

@@ -14,6 +14,7 @@ from chalicelib.adapters.analytics import AthenaAnalytics, FirehoseEventSink
 from chalicelib.adapters.auth import JwtVerifier, KeySource
 from chalicelib.adapters.cdn import CookieSigner, WatchSecrets
 from chalicelib.adapters.dynamodb import models
+from chalicelib.adapters.dynamodb.quotas import DynamoQuotaCounter
 from chalicelib.adapters.dynamodb.repositories import (
     DynamoAccountRepository,
     DynamoAnalyticsCache,
@@ -28,6 +29,7 @@ from chalicelib.adapters.dynamodb.repositories import (
 )
 from chalicelib.adapters.mediaconvert import MediaConvertJobs
 from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.adapters.secrets import KmsSecretSealer
 from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsOrchestrator
 from chalicelib.adapters.voice_runner import LambdaVoiceRunner
 from chalicelib.adapters.webhooks import StepFunctionsEventPublisher, Urllib3WebhookSender
@@ -92,6 +94,19 @@ def get_lexicon_repo() -> DynamoLexiconRepository:
 def get_webhook_repo() -> DynamoWebhookRepository:
     _bound_table()
     return DynamoWebhookRepository()
+
+
+@lru_cache(maxsize=1)
+def get_quota_counter() -> DynamoQuotaCounter:
+    _bound_table()
+    return DynamoQuotaCounter()
+
+
+@lru_cache(maxsize=1)
+def get_secret_sealer() -> KmsSecretSealer:
+    """Seals the secrets kept in the table (webhook signing secrets) with the KMS sealing key."""
+    settings = get_settings()
+    return KmsSecretSealer(boto3.client("kms", region_name=settings.region), settings.sealing_key_id)
 
 
 @lru_cache(maxsize=1)
@@ -222,7 +237,9 @@ def get_watch_secrets() -> WatchSecrets:
     """The watch secret (cookie signing key, session key), read from Secrets Manager on first use."""
     settings = get_settings()
     return WatchSecrets(
-        boto3.client("secretsmanager", region_name=settings.region), settings.watch_secret_name
+        boto3.client("secretsmanager", region_name=settings.region),
+        settings.watch_secret_name,
+        strict=settings.stage != "local",  # the cloud refuses CDK's placeholder key
     )
 
 
@@ -289,6 +306,8 @@ def reset() -> None:
         get_video_repo,
         get_lexicon_repo,
         get_webhook_repo,
+        get_quota_counter,
+        get_secret_sealer,
         get_event_publisher,
         get_webhook_sender,
         get_voice_runner,

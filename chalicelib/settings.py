@@ -20,7 +20,10 @@ MiB = 1024 * 1024
 class Settings(BaseSettings):
     """Runtime configuration of every Tailorcast Lambda."""
 
-    model_config = SettingsConfigDict(env_prefix="TAILORCAST_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a cold-start error names the variable, never a secret's value.
+    model_config = SettingsConfigDict(
+        env_prefix="TAILORCAST_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     stage: str = "local"
     region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
@@ -56,6 +59,9 @@ class Settings(BaseSettings):
         "arn:aws:states:us-east-1:123456789012:stateMachine:tailorcast-local-deliver_webhook"
     )
     webhook_allow_insecure_localhost: bool = False
+    # The KMS key (ARN, id or alias) that seals secrets kept in the table, such as webhook signing
+    # secrets. CDK passes its customer-managed key's ARN; the local stack makes this alias in moto.
+    sealing_key_id: str = "alias/tailorcast-local-sealing"
 
     # Rendering: the render state machine (its ARN is deterministic from its name, so functions
     # and state machine need not reference each other), how many prospects render at once, and
@@ -92,6 +98,11 @@ class Settings(BaseSettings):
     # than this per minute from one (truncated) IP are a flood.
     bot_after_send_seconds: int = Field(default=60, ge=0, le=3600)
     beacon_rate_per_minute: int = Field(default=240, ge=1, le=100_000)
+    # The front door's proof (CloudFront's custom origin header `X-Origin-Verify`; the local
+    # gateway's): the public watch routes refuse a request without it (403), and only such a
+    # request's `CloudFront-Viewer-Address` is believed. Unset, nothing is refused and that header
+    # is never believed (the connection's source address is used). CDK and devstack always set it.
+    origin_verify_secret: SecretStr | None = Field(default=None, min_length=32)
 
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB

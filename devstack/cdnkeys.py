@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,13 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.adapters.cdn import CookieSigner, SetCookie
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+from devstack.private import private_dir, tighten, write_private
 
 
 class CdnKeys:
@@ -44,11 +37,11 @@ class CdnKeys:
         self.session_key = self.session_path.read_text().strip()
 
     def _ensure(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        private_dir(self.directory)
+        tighten(self.directory)  # files an older version left world-readable
         if not (self.private_path.exists() and self.public_path.exists()):
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            _write_private(
+            write_private(
                 self.private_path,
                 key.private_bytes(
                     serialization.Encoding.PEM,
@@ -56,13 +49,14 @@ class CdnKeys:
                     serialization.NoEncryption(),
                 ),
             )
-            self.public_path.write_bytes(
+            write_private(
+                self.public_path,
                 key.public_key().public_bytes(
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
+                ),
             )
         if not self.session_path.exists():
-            _write_private(self.session_path, base64.b64encode(secrets.token_bytes(32)))
+            write_private(self.session_path, base64.b64encode(secrets.token_bytes(32)))
 
     def public_key(self) -> rsa.RSAPublicKey:
         """The key the gateway verifies cookie signatures with."""

@@ -240,11 +240,12 @@ class TailorcastClient:
             time.sleep(0.2)
 
     def wait_for_base_video(self, campaign_id: str, timeout: float = 300.0) -> dict[str, Any]:
-        """Poll until the base video is ready, rejected or failed (validation, then the ladder encode)."""
+        """Poll until the newest base video upload is ready, rejected or failed (validation, then the
+        ladder encode). A replacement of a ready base waits as ``pending_base_video`` until then."""
         deadline = time.monotonic() + timeout
         while True:
             campaign = self.campaign(campaign_id)
-            video = campaign.get("base_video") or {}
+            video = campaign.get("pending_base_video") or campaign.get("base_video") or {}
             if video.get("status") in ("ready", "rejected", "failed") or time.monotonic() > deadline:
                 return campaign
             time.sleep(0.2)

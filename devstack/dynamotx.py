@@ -17,6 +17,12 @@ moto also checks the 400 KB item limit by re-measuring **every attribute of an i
 one attribute is set** (quadratic in the attributes: 80 % of a prospect's write time). The patch
 keeps a running size while an item's attributes are set one after another and measures from
 scratch whenever the dict is changed any other way, so the limit is enforced exactly as before.
+
+And moto answers concurrent requests (the local stack's threaded server, tests' threads) in
+parallel, evaluating a condition and then writing as two steps: two conditional writes could both
+pass (two registrations both under a limit), and a reader could see half a transaction. DynamoDB
+applies each request atomically; :func:`install` makes moto do so too, one DynamoDB request at a
+time (moto holds the GIL while it works anyway, so nothing that could run in parallel is lost).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from typing import Any
 
 _state = threading.local()
 _install_lock = threading.Lock()
+#: Held while moto answers one DynamoDB request (re-entrant: batch writes call single writes).
+_request_lock = threading.RLock()
 
 
 def _table_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
@@ -125,12 +133,29 @@ def _install_item_size() -> None:
     LimitedSizeDict._incremental_size = True  # type: ignore[attr-defined]
 
 
+def _install_atomic_requests() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "_atomic", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _request_lock:
+            return original(self)
+
+    call_action._atomic = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Patch moto's DynamoDB backend (idempotent, process-wide)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
     _install_item_size()
+    with _install_lock:
+        _install_atomic_requests()
     with _install_lock:
         if getattr(DynamoDBBackend.transact_write_items, "_item_level_rollback", False):
             return

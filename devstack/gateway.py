@@ -3,7 +3,8 @@
 * ``/w/*`` and ``/assets/*`` go to the API (the Chalice local server), as CloudFront's API
   behaviours would: method, path, query and body as sent, the headers their origin request policy
   forwards (:data:`FORWARDED_HEADERS`; no cookies) plus ``CloudFront-Viewer-Address`` and
-  ``X-Forwarded-For``.
+  ``X-Forwarded-For``, and the origin's custom headers (``X-Origin-Verify``: the secret that tells
+  the API a request came through the front door).
   ``/w/*`` is never cached; ``/assets/*`` is cached as long as the API's ``Cache-Control`` allows.
 * Everything else is an object of the media bucket, its key the path. Posters and previews
   (:data:`PUBLIC_SUFFIXES`) are public; everything else needs CloudFront signed cookies (custom
@@ -301,6 +302,9 @@ class MediaGateway:
         The trusted CloudFront key pair the signed cookies must verify with.
     api_url
         The API origin (``/w/*``, ``/assets/*``), if already known.
+    origin_headers
+        Added to every request sent to the API origin, over any the viewer sent (CloudFront's
+        origin custom headers): the stack's ``X-Origin-Verify`` secret.
     cache_bytes
         The edge cache's size; objects over an eighth of it are never cached.
     """
@@ -313,6 +317,7 @@ class MediaGateway:
         key_pair_id: str,
         public_key: rsa.RSAPublicKey,
         api_url: str | None = None,
+        origin_headers: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
@@ -321,6 +326,7 @@ class MediaGateway:
         self._s3_factory, self._bucket = s3, bucket
         self._s3: Any = None
         self._api_url = api_url.rstrip("/") if api_url else None
+        self._origin_headers = dict(origin_headers or {})
         self._clock = clock
         self.verifier = CookieVerifier(key_pair_id, public_key, clock)
         self.cache = ObjectCache(cache_bytes, max(1, cache_bytes // 8), clock)
@@ -528,6 +534,7 @@ class MediaGateway:
         headers["X-Forwarded-For"] = f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip
         headers["CloudFront-Viewer-Address"] = f"{client_ip}:{client_port}"
         headers["Via"] = "1.1 gateway (tailorcast-local)"  # CloudFront always adds its own
+        headers.update(self._origin_headers)
         body = request.get_data() if request.method not in ("GET", "HEAD") else None
         self._count(self.origin_reads, cache_key)
         try:

@@ -7,7 +7,6 @@ only the JWKS location differs (a file here, Cognito's URL in the cloud).
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from devstack.private import private_dir, tighten, write_private
 
 ISSUER = "http://127.0.0.1/tailorcast-local-issuer"
 CLIENT_ID = "tailorcast-local-client"
@@ -31,21 +32,20 @@ class LocalIssuer:
         self.kid = json.loads(self.jwks_path.read_text())["keys"][0]["kid"]
 
     def _ensure_key(self) -> None:
+        private_dir(self.directory)
         if self.private_path.exists() and self.jwks_path.exists():
+            tighten(self.directory)  # written world-readable by an older version
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(self.private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
+        write_private(self.private_path, pem)
         public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
         public_jwk.update({"kid": uuid.uuid4().hex, "alg": "RS256", "use": "sig"})
-        self.jwks_path.write_text(json.dumps({"keys": [public_jwk]}))
+        write_private(self.jwks_path, json.dumps({"keys": [public_jwk]}))
 
     def issue(self, subject: str, ttl_seconds: int = DEFAULT_TTL_SECONDS, now: float | None = None) -> str:
         """An access token for ``subject`` (claims as Cognito puts them in access tokens)."""

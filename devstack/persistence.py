@@ -9,6 +9,9 @@
   writes (presigned POST uploads, multipart, bulk deletes) are mirrored by a full sync shortly
   after. Objects are put back before bucket notifications are configured, so restoring never
   re-triggers the upload handlers.
+
+Every folder is created 0700 and every file 0600 (``devstack/private.py``): they hold what the
+local AWS stores, personal data and secrets included.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from devstack.private import open_private, private_dir, write_private
+
 logger = logging.getLogger("devstack.persistence")
 
 DYNAMO_MUTATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
@@ -30,20 +35,17 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_private(path, data)
 
 
 class DynamoJournal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self.journal_path = directory / "journal.jsonl"
         self.snapshot_path = directory / "snapshot.json"
         self._lock = threading.Lock()
-        self._fh = self.journal_path.open("a", encoding="utf-8")
+        self._fh = open_private(self.journal_path, "a")
         self.enabled = True  # off while the journal itself is being replayed
 
     def record(self, operation: str, body: bytes) -> None:
@@ -78,7 +80,7 @@ class DynamoJournal:
         with self._lock:
             _atomic_write(self.snapshot_path, json.dumps(tables).encode())
             self._fh.close()
-            self._fh = self.journal_path.open("w", encoding="utf-8")
+            self._fh = open_private(self.journal_path, "w")
 
     def close(self) -> None:
         with self._lock:
@@ -130,7 +132,7 @@ class S3Mirror:
         self.directory = directory
         self.index_path = directory / "index.json"
         self.log_path = directory / "index.log"
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self._lock = threading.Lock()
         self._entries = self._load()
 
@@ -155,7 +157,7 @@ class S3Mirror:
         return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
 
     def _log(self, change: dict[str, Any]) -> None:
-        with self.log_path.open("a") as fh:
+        with open_private(self.log_path, "a") as fh:
             fh.write(json.dumps(change) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

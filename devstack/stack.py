@@ -7,7 +7,10 @@
 * the Chalice HTTP API (``chalice local``'s server, in a thread);
 * bootstrap of the table, buckets, notifications, functions and state machines from the same
   definitions the cloud uses (``schema.py``, the app's event sources, ``state_machines/``);
-* state that survives restarts (``persistence.py``).
+* state that survives restarts (``persistence.py``), in a state directory only its owner may read
+  (folders 0700, files 0600: ``private.py``);
+* the KMS key that seals stored secrets, in moto's KMS, its material kept in the state directory
+  (``sealing.py``).
 
 The app is configured only through environment variables, exactly as in Lambda.
 """
@@ -19,6 +22,7 @@ import io
 import json
 import logging
 import os
+import secrets
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -34,6 +38,8 @@ from devstack import dynamotx, lambdas
 from devstack.cdnkeys import CdnKeys
 from devstack.issuer import LocalIssuer
 from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror
+from devstack.private import private_dir, tighten, write_private
+from devstack.sealing import SealingKey
 
 if TYPE_CHECKING:
     from chalicelib.adapters.cdn import SetCookie
@@ -87,7 +93,8 @@ class LocalStack:
         extra_state_machines: dict[str, Path] | None = None,
         gateway_port: int = 0,
     ) -> None:
-        self.state_dir = state_dir.resolve()
+        self.state_dir = private_dir(state_dir.resolve())
+        tighten(self.state_dir)  # what an older version wrote world-readable
         self.host = host
         self._aws_port = aws_port
         self._api_port = api_port
@@ -101,6 +108,10 @@ class LocalStack:
         self.issuer = LocalIssuer(self.state_dir / "issuer")
         # CloudFront's key pair and the watch secret: made once, kept in the state directory.
         self.cdn_keys = CdnKeys(self.state_dir / "cdn")
+        # What the gateway adds on its way to the API, as CloudFront adds X-Origin-Verify: the
+        # API's watch routes refuse requests without it. New with every start (both sides are).
+        self.origin_secret = secrets.token_urlsafe(32)
+        self.sealing_key = SealingKey(self.state_dir / "kms")
         self.journal: DynamoJournal | None = None
         self.mirror = S3Mirror(self.state_dir / "s3")
         self._aws_server: BaseWSGIServer | None = None
@@ -119,11 +130,12 @@ class LocalStack:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Endpoints:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.journal = DynamoJournal(self.state_dir / "dynamodb")
         aws_url = self._start_moto()
         mediaconvert_url = self._start_mediaconvert()
         self._start_analytics()
+        from chalicelib.adapters.cdn import ORIGIN_VERIFY_HEADER
         from devstack.gateway import MediaGateway
 
         self.gateway = MediaGateway(
@@ -131,6 +143,7 @@ class LocalStack:
             self.settings.media_bucket,
             key_pair_id=self.settings.media_key_pair_id,
             public_key=self.cdn_keys.public_key(),
+            origin_headers={ORIGIN_VERIFY_HEADER: self.origin_secret},
             host=self.host,
             port=self._gateway_port,
         )
@@ -279,6 +292,8 @@ class LocalStack:
             "TAILORCAST_WATCH_BASE_URL": self.gateway.url if self.gateway is not None else "",
             "TAILORCAST_MEDIA_KEY_PAIR_ID": self.settings.media_key_pair_id,
             "TAILORCAST_WATCH_SECRET_NAME": self.settings.watch_secret_name,
+            "TAILORCAST_ORIGIN_VERIFY_SECRET": self.origin_secret,
+            "TAILORCAST_SEALING_KEY_ID": self.settings.sealing_key_id,
             # Executions of this machine deliver webhooks; receivers may run on this machine.
             "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": (
                 f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{APP_NAME}-{self.stage}-deliver_webhook"
@@ -453,9 +468,7 @@ class LocalStack:
             "env": self.settings_env(self.endpoints.aws, self.endpoints.mediaconvert),
         }
         # Atomic: `tailorcast account create` and tests may read it while it is being written.
-        tmp = self.state_dir / "stack.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, self.state_dir / "stack.json")
+        write_private(self.state_dir / "stack.json", json.dumps(info, indent=2))
 
     # ------------------------------------------------------------------ bootstrap
 
@@ -470,6 +483,7 @@ class LocalStack:
             s3.create_bucket(Bucket=bucket)
         restored = self.mirror.restore(s3)
         self.cdn_keys.ensure_secret(self.client("secretsmanager"), self.settings.watch_secret_name)
+        self.sealing_key.install(self.client("kms"), self.settings.sealing_key_id, ACCOUNT_ID, REGION)
         self._create_functions()
         self._configure_notifications()
         self._create_state_machines()

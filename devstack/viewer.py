@@ -141,7 +141,7 @@ def scanner_hits(url: str) -> int:
         island = scanner.text.split('id="tc-page"', 1)[1].split(">", 1)[1].split("</script>", 1)[0]
         body = {
             "session": json.loads(island)["session"],
-            "events": [{"type": "page_view"}, {"type": "play", "position": 0}],
+            "events": [{"type": "page_view", "seq": 0}, {"type": "play", "seq": 1, "position": 0}],
         }
         http.post(
             f"{url}/events",

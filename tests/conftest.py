@@ -56,6 +56,20 @@ def aws(issuer) -> Iterator[None]:  # type: ignore[no-untyped-def]
         dependencies.reset()
 
 
+@pytest.fixture
+def sealing_key(aws: None) -> str:
+    """The KMS key that seals stored secrets (webhook signing secrets), under the alias the
+    settings name, in moto's KMS (the local stack makes the same; CDK a customer-managed key)."""
+    import boto3
+
+    from chalicelib.settings import get_settings
+
+    kms = boto3.client("kms")
+    key_id: str = kms.create_key(Description="tailorcast test sealing key")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=get_settings().sealing_key_id, TargetKeyId=key_id)
+    return key_id
+
+
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real H.264/AAC MP4 (2 s, 320x180), made once per session with ffmpeg."""

@@ -13,7 +13,8 @@ import copy
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -55,6 +56,7 @@ from chalicelib.domain.ports import (
     PresignedPost,
     ProspectQuery,
     ProspectSort,
+    Quota,
 )
 from chalicelib.domain.webhooks import EVENT_TYPES
 from chalicelib.media.jobs import JobRequest
@@ -641,21 +643,82 @@ class FakeMediaJobs:
 # --------------------------------------------------------------------------- webhooks
 
 
+class FakeQuotaCounter:
+    """Per-account counters in a dict, moved under a lock (the DynamoDB adapter's semantics: a
+    limit is never passed, a release stops at zero, a counter never moved is 0)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.lock = threading.RLock()
+
+    def usage(self, account_id: str, name: str) -> int:
+        return self.counts.get((account_id, name), 0)
+
+    def reserve(self, account_id: str, quota: Quota, amount: int = 1) -> int:
+        with self.lock:
+            used = self.usage(account_id, quota.name)
+            if used + amount > quota.limit:
+                raise quota.exceeded()
+            self.counts[account_id, quota.name] = used + amount
+            return used + amount
+
+    def release(self, account_id: str, name: str, amount: int = 1) -> int:
+        with self.lock:
+            used = max(0, self.usage(account_id, name) - amount)
+            self.counts[account_id, name] = used
+            return used
+
+
+class FakeSecretSealer:
+    """Seals by keeping the plaintext in memory and storing an opaque handle (``fake1:…``), so a
+    stored item never holds the secret; opening with another context fails, as with KMS."""
+
+    PREFIX = "fake1:"
+
+    def __init__(self) -> None:
+        self.sealed: dict[str, tuple[str, dict[str, str]]] = {}
+        self.fail_with: StorageError | None = None  # set to make every call fail (the key service is down)
+
+    def seal(self, plaintext: str, context: Mapping[str, str]) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        handle = f"{self.PREFIX}{uuid.uuid4().hex}"
+        self.sealed[handle] = (plaintext, dict(context))
+        return handle
+
+    def open(self, sealed: str, context: Mapping[str, str]) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        found = self.sealed.get(sealed)
+        if found is None or found[1] != dict(context):
+            raise StorageError("the sealed secret could not be opened")
+        return found[0]
+
+
 class FakeWebhookRepository:
     """Endpoints and deliveries in dicts, with the DynamoDB adapter's semantics (one delivery
-    per endpoint and event, saving a deleted delivery is NotFoundError, newest first)."""
+    per endpoint and event, saving a deleted delivery is NotFoundError, newest first, endpoints
+    counted atomically against their quota, a missing counter starting at the stored count)."""
 
     def __init__(self) -> None:
         self.endpoints: dict[tuple[str, str], WebhookEndpoint] = {}
         self.deliveries: dict[tuple[str, str], dict[str, WebhookDelivery]] = {}
         self.claims: dict[tuple[str, str, str], str] = {}  # (account, endpoint, event) → delivery
+        self.quotas = FakeQuotaCounter()
         self._lock = threading.Lock()
 
-    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    def _start_counter(self, account_id: str, name: str) -> None:
+        if (account_id, name) not in self.quotas.counts:  # endpoints stored before they were counted
+            self.quotas.counts[account_id, name] = sum(1 for a, _ in self.endpoints if a == account_id)
+
+    def add_endpoint(self, endpoint: WebhookEndpoint, quota: Quota) -> WebhookEndpoint:
         key = (endpoint.account_id, endpoint.endpoint_id)
-        if key in self.endpoints:
-            raise ConflictError(f"webhook endpoint {endpoint.endpoint_id!r} already exists")
-        self.endpoints[key] = endpoint.model_copy(deep=True)
+        with self.quotas.lock:
+            if key in self.endpoints:
+                raise ConflictError(f"webhook endpoint {endpoint.endpoint_id!r} already exists")
+            self._start_counter(endpoint.account_id, quota.name)
+            self.quotas.reserve(endpoint.account_id, quota)
+            self.endpoints[key] = endpoint.model_copy(deep=True)
         return endpoint.model_copy(deep=True)
 
     def get_endpoint(self, account_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -668,9 +731,13 @@ class FakeWebhookRepository:
         mine = [e for (a, _), e in self.endpoints.items() if a == account_id]
         return [e.model_copy(deep=True) for e in sorted(mine, key=lambda e: e.endpoint_id, reverse=True)]
 
-    def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
-        if self.endpoints.pop((account_id, endpoint_id), None) is None:
-            raise NotFoundError("webhook endpoint", endpoint_id)
+    def delete_endpoint(self, account_id: str, endpoint_id: str, quota: Quota) -> None:
+        with self.quotas.lock:
+            if (account_id, endpoint_id) not in self.endpoints:
+                raise NotFoundError("webhook endpoint", endpoint_id)
+            self._start_counter(account_id, quota.name)
+            del self.endpoints[account_id, endpoint_id]
+            self.quotas.release(account_id, quota.name)
         self.deliveries.pop((account_id, endpoint_id), None)
         for key in [k for k in self.claims if k[:2] == (account_id, endpoint_id)]:
             del self.claims[key]
@@ -799,10 +866,25 @@ class FakeEventSink:
 class FakeRateLimiter:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.claimed: set[str] = set()
+        self._lock = threading.Lock()
 
     def hit(self, key: str, ttl_seconds: int) -> int:
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return self.counts[key]
+        with self._lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return self.counts[key]
+
+    def claim(self, keys: Any, ttl_seconds: int) -> list[bool]:
+        firsts = []
+        with self._lock:
+            for key in keys:
+                firsts.append(key not in self.claimed)
+                self.claimed.add(key)
+        return firsts
+
+    def release(self, keys: Any) -> None:
+        with self._lock:
+            self.claimed.difference_update(keys)
 
 
 class FakeAnalyticsCache:

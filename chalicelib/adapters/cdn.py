@@ -22,13 +22,22 @@ from botocore.signers import CloudFrontSigner
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from chalicelib.domain.errors import StorageError
+from chalicelib.domain.errors import ConfigurationError, StorageError
 
 logger = logging.getLogger(__name__)
 
 POLICY_COOKIE = "CloudFront-Policy"
 SIGNATURE_COOKIE = "CloudFront-Signature"
 KEY_PAIR_ID_COOKIE = "CloudFront-Key-Pair-Id"
+#: What CDK stores as the watch secret's cookie signing key until the operator puts the real one
+#: there (infrastructure/cdk/README.md § Watch secret); a key starting so is never used.
+COOKIE_KEY_PLACEHOLDER = "REPLACE-ME: the CloudFront key pair's private key (PEM), see the CDK README"
+_PLACEHOLDER_MARK = "REPLACE-ME"
+#: What a viewer is told while the key is unusable (the details go to the log, for the operator).
+_UNCONFIGURED = "the watch page is unavailable: its media signing key is not configured yet"
+#: The custom header the front door adds to every request it sends the API (its value is the
+#: ``origin_verify_secret`` setting): what tells a request through CloudFront from a direct one.
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 
 
 @dataclass(frozen=True)
@@ -60,17 +69,46 @@ class SetCookie:
 class _Secret:
     cookie_private_key: str = field(repr=False)  # never in a log line or a traceback
     session_key: str = field(repr=False)
+    cookie_key_problem: str | None = None  # why the cookie key is unusable (local stage only)
+
+
+def cookie_key_problem(pem: str) -> str | None:
+    """Why ``pem`` cannot sign CloudFront cookies (CDK's placeholder, not an unencrypted RSA private
+    key in PEM), or ``None`` if it can."""
+    if pem.lstrip().startswith(_PLACEHOLDER_MARK):
+        return "it is still the placeholder CDK stored; put the CloudFront key pair's private key there"
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return "it is not a readable, unencrypted PEM private key"
+    except Exception:  # an unsupported algorithm: cryptography raises its own errors
+        return "it is not a private key this service can read"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return "it is not an RSA key (CloudFront requires RSA)"
+    return None
 
 
 class WatchSecrets:
     """The watch secret (Secrets Manager): the cookie signing key and the session HMAC key.
 
-    Read once, on first use, and kept for the life of the container.
+    Read once, on first use, and kept for the life of the container (a failed read is tried again
+    on the next use, so fixing the secret needs no redeploy).
+
+    Parameters
+    ----------
+    client, secret_name
+        A boto3 ``secretsmanager`` client, and the secret's name.
+    strict
+        Refuse the whole secret (session key included) while its cookie key is CDK's placeholder
+        or not a valid RSA private key: every stage but ``local``, so a misconfigured deployment
+        fails loudly at first use instead of serving pages whose media cannot play. Not strict,
+        only the cookie key is refused.
     """
 
-    def __init__(self, client: Any, secret_name: str) -> None:
+    def __init__(self, client: Any, secret_name: str, strict: bool = True) -> None:
         self._client = client
         self._name = secret_name
+        self._strict = strict
         self._lock = threading.Lock()
         self._secret: _Secret | None = None
 
@@ -80,10 +118,15 @@ class WatchSecrets:
 
         Raises
         ------
+        ConfigurationError
+            The key is CDK's placeholder or not a valid RSA private key (logged).
         StorageError
             The secret is missing, unreadable or malformed.
         """
-        return self._load().cookie_private_key
+        secret = self._load()
+        if secret.cookie_key_problem is not None:
+            raise ConfigurationError(_UNCONFIGURED)
+        return secret.cookie_private_key
 
     @property
     def session_key(self) -> str:
@@ -91,6 +134,8 @@ class WatchSecrets:
 
         Raises
         ------
+        ConfigurationError
+            Strict, and the cookie key is CDK's placeholder or not a valid RSA private key.
         StorageError
             The secret is missing, unreadable or malformed.
         """
@@ -128,14 +173,20 @@ class WatchSecrets:
         if not isinstance(data, dict):
             raise malformed
         key, session = data.get("cookie_private_key"), data.get("session_key")
-        if (
-            not isinstance(key, str)
-            or "PRIVATE KEY" not in key
-            or not isinstance(session, str)
-            or not session
-        ):
+        if not isinstance(key, str) or not isinstance(session, str) or not session:
             raise malformed
-        return _Secret(cookie_private_key=key, session_key=session)
+        if not key.lstrip().startswith(_PLACEHOLDER_MARK) and "PRIVATE KEY" not in key:
+            raise malformed
+        problem = cookie_key_problem(key)
+        if problem is not None:
+            where = {"secret": self._name, "problem": problem}
+            if self._strict:
+                logger.error("the watch secret's cookie signing key is unusable", extra=where)
+                raise ConfigurationError(_UNCONFIGURED)
+            logger.warning(
+                "the watch secret's cookie signing key is unusable (media cookies fail)", extra=where
+            )
+        return _Secret(cookie_private_key=key, session_key=session, cookie_key_problem=problem)
 
 
 class CookieSigner:
@@ -143,17 +194,17 @@ class CookieSigner:
 
     Raises
     ------
-    StorageError
-        The PEM is not an unencrypted RSA private key.
+    ConfigurationError
+        The PEM is not an unencrypted RSA private key (a ``StorageError``: 503).
     """
 
     def __init__(self, key_pair_id: str, private_key_pem: str) -> None:
         try:
             key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
         except (ValueError, TypeError) as exc:
-            raise StorageError("the cookie signing key is not a readable PEM private key") from exc
+            raise ConfigurationError("the cookie signing key is not a readable PEM private key") from exc
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise StorageError("the cookie signing key is not an RSA key (CloudFront requires RSA)")
+            raise ConfigurationError("the cookie signing key is not an RSA key (CloudFront requires RSA)")
         self._key = key
         self.key_pair_id = key_pair_id
         self._signer = CloudFrontSigner(key_pair_id, self._sign)

@@ -5,6 +5,15 @@ size, length, rotation, frame timing) and whether it is whole. Wholeness is chec
 every packet, which reads the entire file but decodes nothing (cheap even for 100 MB), plus
 decoding the first video frame to prove the codec really decodes. Which containers and codecs are
 *acceptable* is not decided here: ``chalicelib.domain.uploads.check_video`` does that.
+
+Only the uploaded file itself is ever read. Some FFmpeg demuxers follow references to other files
+or URLs (an HLS playlist's segments, a concat script's entries, an image2 sequence, an SDP
+session), so a text upload naming ``file:///etc/passwd`` or another tenant's file in ``/tmp``
+would otherwise be opened and described. Three locks keep the probe to the upload's bytes: FFmpeg
+reads the file through a Python file object without its name (no protocol, and the seller's file
+name cannot steer the choice of demuxer), ``format_whitelist`` refuses every demuxer but the
+self-contained ones below before it reads a header, and an ``io_open`` hook refuses any second
+open that a demuxer still attempts.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -59,6 +69,40 @@ _EBML_DOCTYPE_ID = 0x4282
 _WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "opus", "vorbis"})
 _IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
 
+#: The demuxers the probe may use, by FFmpeg's names; each reads nothing but its own input. The
+#: containers the product takes come first; the rest are here only so the seller hears what the
+#: file is (a still image, an audio file, an FLV video...). Anything else, notably the demuxers
+#: that follow references (hls, dash, concat, image2, sdp, rtp...), is "not a video".
+_ALLOWED_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska,webm",
+    "avi",
+    # other video containers, which the domain refuses by name
+    "flv",
+    "mpegts",
+    "mpeg",
+    "asf",
+    "ogg",
+    "gif",
+    # audio files, reported as "no video track"
+    "mp3",
+    "wav",
+    "aac",
+    "flac",
+    # still images, reported as such (not svg_pipe: an SVG may link other files)
+    "png_pipe",
+    "jpeg_pipe",
+    "webp_pipe",
+    "bmp_pipe",
+    "tiff_pipe",
+    "gif_pipe",
+)
+_OPEN_OPTIONS = {
+    "format_whitelist": ",".join(_ALLOWED_DEMUXERS),
+    # QuickTime external data references; off by default, and must stay off.
+    "enable_drefs": "0",
+}
+
 
 @dataclass
 class _Scan:
@@ -89,27 +133,84 @@ class PyAVMediaProbe:
         Raises
         ------
         UploadRejectedError
-            With a seller-readable reason when the file is empty, not a video (text, still
-            image, audio only), damaged or truncated, or its video track does not decode.
+            With a seller-readable reason when the file is empty, not a video (text, a playlist
+            or any other file that refers to other files, still image, audio only), damaged or
+            truncated, or its video track does not decode. Nothing but ``path`` is ever opened.
         FileNotFoundError
             If ``path`` does not exist (a pipeline fault, not the seller's).
         """
         with path.open("rb") as fh:
             head = fh.read(_HEAD_BYTES)
-        if not head:
-            raise UploadRejectedError(EMPTY)
-        try:
-            # "replace": a phone app's badly encoded title tag must not sink the whole upload.
-            container = av.open(str(path), mode="r", metadata_errors="replace")
-        except av.error.FFmpegError as exc:
-            # A recognizable video container that FFmpeg cannot open has lost its index, e.g.
-            # an MP4 cut off before its moov atom; anything else was never a video.
-            reason = TRUNCATED if _looks_like_video_container(head) else NOT_A_VIDEO
-            raise _reject(reason, "open failed", exc) from None
-        try:
-            return _describe(container, head)
-        finally:
-            container.close()
+            if not head:
+                raise UploadRejectedError(EMPTY)
+            fh.seek(0)
+            references = _RefuseReferences()
+            try:
+                container = av.open(
+                    _Unnamed(fh),
+                    mode="r",
+                    # container_options, not options: PyAV also hands `options` to each
+                    # stream's decoder and sizes that list before FLV has found its streams
+                    # (a crash in PyAV 14).
+                    container_options=_OPEN_OPTIONS,
+                    # "replace": a phone app's badly encoded title tag must not sink the upload.
+                    metadata_errors="replace",
+                    io_open=references,
+                )
+            except (av.error.FFmpegError, _ReferenceRefusedError) as exc:
+                if references.attempts:
+                    raise _reject(NOT_A_VIDEO, "the file refers to other files", exc) from None
+                # A recognizable video container that FFmpeg cannot open has lost its index,
+                # e.g. an MP4 cut off before its moov atom; anything else was never a video
+                # (or is a kind of file the probe does not open, such as a playlist).
+                reason = TRUNCATED if _looks_like_video_container(head) else NOT_A_VIDEO
+                raise _reject(reason, "open failed", exc) from None
+            try:
+                found = _describe(container, head)
+            except _ReferenceRefusedError as exc:
+                raise _reject(NOT_A_VIDEO, "the file refers to other files", exc) from None
+            finally:
+                container.close()
+        if references.attempts:  # a demuxer that shrugged off the refusal
+            raise _reject(NOT_A_VIDEO, f"the file refers to {references.attempts} other file(s)")
+        return found
+
+
+class _ReferenceRefusedError(Exception):
+    """A demuxer tried to open something other than the upload."""
+
+
+class _RefuseReferences:
+    """PyAV ``io_open`` hook that counts and refuses every open beyond the upload itself."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def __call__(self, url: str, flags: int, options: dict[str, str]) -> BinaryIO:
+        # The URL is not logged: it may hold a path or a name the seller typed.
+        self.attempts += 1
+        raise _ReferenceRefusedError("the upload may not open other files")
+
+
+class _Unnamed:
+    """The upload's bytes without its name.
+
+    PyAV hands a file object's ``name`` to FFmpeg, which lets the extension pick a demuxer
+    (``.m3u8`` is what turns on the HLS demuxer); without it only the content counts, and
+    FFmpeg's error messages carry no file name.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fh.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
 
 
 def _describe(container: InputContainer, head: bytes) -> VideoProbe:

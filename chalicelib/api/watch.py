@@ -3,16 +3,24 @@ seller's control over each watch link and its "sent" mark (authenticated).
 
 CloudFront puts ``/w/*`` and ``/assets/*`` in front of these routes on the same domain as the
 media, so the cookies the page sets reach the HLS requests (the local gateway does the same).
+
+Those public routes answer only requests that came through that front door: it adds a secret
+header (``X-Origin-Verify``, the ``origin_verify_secret`` setting) on its way to the API, and a
+request without it, or with a wrong one, is refused with a 403 before anything in it is read. Only
+then is ``CloudFront-Viewer-Address`` believed: called directly, the API would take any address a
+caller wrote there (and its per-address beacon limit with it).
 """
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta
 
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel, Field
 
 from chalicelib import dependencies as deps
+from chalicelib.adapters.cdn import ORIGIN_VERIFY_HEADER
 from chalicelib.api._http import error_response, route
 from chalicelib.api.prospects import ProspectId
 from chalicelib.api.schemas import Strict
@@ -44,12 +52,30 @@ _PAGE_HEADERS: dict[str, str | list[str]] = {
 }
 
 
+def _refused() -> Response | None:
+    """A 403 for a request that did not come through the front door (its secret header missing or
+    wrong, compared in constant time); ``None`` when it did, or when no secret is configured."""
+    secret = get_settings().origin_verify_secret
+    if secret is None:
+        return None
+    given = bp.current_request.headers.get(ORIGIN_VERIFY_HEADER) or ""
+    if hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        return None
+    return error_response(
+        403, "forbidden", "this page is only served through its public address", request_id=None
+    )
+
+
 def _client(method: str) -> engagement.Client:
     request = bp.current_request
     headers = request.headers
     source = ((request.context or {}).get("identity") or {}).get("sourceIp")
+    # The viewer's address is the front door's word, which only a configured secret (checked by
+    # _refused before this runs) tells from anybody's.
+    trusted = get_settings().origin_verify_secret is not None
+    viewer = headers.get("cloudfront-viewer-address") if trusted else None
     return engagement.Client(
-        ip=engagement.viewer_ip(headers.get("cloudfront-viewer-address"), source),
+        ip=engagement.viewer_ip(viewer, source),
         user_agent=headers.get("user-agent"),
         method=method,
     )
@@ -110,6 +136,8 @@ def _cookies(found: watch.Watchable, now: datetime) -> list[str]:
 def page(token: str) -> Response:
     from chalicelib.web import render_watch_page
 
+    if (refusal := _refused()) is not None:
+        return refusal
     now = utcnow()
     found = _resolve(token)
     if found is None:
@@ -129,6 +157,8 @@ def page(token: str) -> Response:
 
 @route(bp, "/w/{token}", "HEAD", summary="The watch page's headers (logged as a bot hit)", public=True)
 def page_head(token: str) -> Response:
+    if (refusal := _refused()) is not None:
+        return refusal
     now = utcnow()
     found = _resolve(token)
     if found is None:
@@ -146,21 +176,23 @@ def page_head(token: str) -> Response:
     status=204,
     raw_body=BEACON_TYPES,
 )
-def beacons(token: str, raw: bytes) -> None:
-    body = engagement.parse_body(raw)
-    found = watch.resolve(token, deps.get_prospect_repo(), deps.get_campaign_repo(), deps.get_video_repo())
-    engagement.record_beacons(
-        found,
-        body,
+def beacons(token: str, raw: bytes) -> Response | None:
+    if (refusal := _refused()) is not None:
+        return refusal
+    engagement.receive_beacons(
+        token,
+        raw,
         _client("POST"),
-        session_key=deps.get_watch_secrets().session_key.encode(),
+        session_key=lambda: deps.get_watch_secrets().session_key.encode(),
         sink=deps.get_event_sink(),
         limiter=deps.get_rate_limiter(),
         integrity=_integrity(),
         prospects=deps.get_prospect_repo(),
         campaigns=deps.get_campaign_repo(),
+        videos=deps.get_video_repo(),
         events=deps.get_event_publisher(),
     )
+    return None
 
 
 @route(
@@ -169,6 +201,8 @@ def beacons(token: str, raw: bytes) -> None:
 def asset(name: str) -> Response:
     from chalicelib.web import get_asset
 
+    if (refusal := _refused()) is not None:
+        return refusal
     found = get_asset(name)
     if found is None:
         return error_response(404, "not_found", "no such asset", request_id=None)

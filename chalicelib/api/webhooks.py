@@ -49,8 +49,10 @@ class WebhookCreated(WebhookOut):
     )
 
     @classmethod
-    def of(cls, e: WebhookEndpoint) -> WebhookCreated:
-        return cls.model_validate(e.model_dump(exclude={"account_id"}))
+    def registered(cls, registered: webhooks.Registered) -> WebhookCreated:
+        # The secret itself, not the sealed form that was stored.
+        stored = registered.endpoint.model_dump(exclude={"account_id", "secret"})
+        return cls.model_validate({**stored, "secret": registered.secret})
 
 
 class WebhookList(BaseModel):
@@ -91,21 +93,23 @@ class WebhookTestOut(BaseModel):
     bp,
     "/webhooks",
     "POST",
+    creates=True,
     summary="Register a webhook endpoint (the response shows its signing secret, once)",
     status=201,
     body=WebhookCreate,
     response=WebhookCreated,
 )
 def create(principal: Principal, body: WebhookCreate) -> WebhookCreated:
-    endpoint = webhooks.register_endpoint(
+    registered = webhooks.register_endpoint(
         deps.get_webhook_repo(),
+        deps.get_secret_sealer(),
         principal.account_id,
         body.url,
         body.events,
         body.description,
         allow_insecure_localhost=get_settings().webhook_allow_insecure_localhost,
     )
-    return WebhookCreated.of(endpoint)
+    return WebhookCreated.registered(registered)
 
 
 @route(bp, "/webhooks", "GET", summary="The account's webhook endpoints, newest first", response=WebhookList)
@@ -127,7 +131,7 @@ def get(principal: Principal, endpoint_id: str) -> WebhookOut:
     status=204,
 )
 def delete(principal: Principal, endpoint_id: str) -> None:
-    deps.get_webhook_repo().delete_endpoint(principal.account_id, endpoint_id)
+    webhooks.delete_endpoint(deps.get_webhook_repo(), principal.account_id, endpoint_id)
 
 
 @route(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from chalicelib.domain.errors import (
     FieldIssue,
     InvalidInputError,
     PreconditionFailedError,
+    StoredDataError,
     UploadRejectedError,
     issues_from_validation,
 )
@@ -113,7 +115,8 @@ def delete_campaign(
     campaign_id: str,
 ) -> None:
     """Delete a campaign, everything in its partition, its uploaded files and its exports."""
-    campaigns.get(account_id, campaign_id)  # NotFoundError before touching anything else
+    with contextlib.suppress(StoredDataError):  # unreadable, but there: deleting it is the repair
+        campaigns.get(account_id, campaign_id)  # NotFoundError before touching anything else
     campaigns.delete(account_id, campaign_id)
     prospects.delete_campaign(account_id, campaign_id)
     uploads.delete_prefix(f"{UPLOAD_PREFIX}/{account_id}/{campaign_id}/")
@@ -147,6 +150,9 @@ def request_upload(
 ) -> UploadTicket:
     """Issue a presigned POST for a base video or a prospects CSV, and record what to expect.
 
+    A base video requested while the campaign's base is ready becomes its ``pending_base_video``:
+    it replaces the working base only once it is accepted and encoded.
+
     Raises
     ------
     InvalidInputError
@@ -158,16 +164,13 @@ def request_upload(
     campaigns.get(account_id, campaign_id)
     key = UploadKey(account_id, campaign_id, kind, new_id("upl"), safe_filename(filename))
     if kind is UploadKind.BASE_VIDEO:
-        # The newest requested upload wins; an older one arriving later is ignored.
+        # The newest requested upload wins; an older one arriving later is ignored. A ready base
+        # keeps working until the new one is encoded (it waits as the pending replacement).
+        requested = BaseVideo(upload_id=key.upload_id, key=key.key, filename=key.filename)
         campaigns.update(
             account_id,
             campaign_id,
-            lambda c: c.model_copy(
-                update={
-                    "base_video": BaseVideo(upload_id=key.upload_id, key=key.key, filename=key.filename),
-                    "updated_at": utcnow(),
-                }
-            ),
+            lambda c: c.with_requested_base(requested).model_copy(update={"updated_at": utcnow()}),
         )
     else:
         imports.add(

@@ -11,8 +11,14 @@ every link; link unfurlers and scripts fetch pages; some run the page's JavaScri
   a watch time the clock makes impossible, a page left open for half a day. Analytics leaves them
   out and shows their count (``get_without_play``, a page fetched with no play after it, is
   decided there, since a GET cannot know what follows it);
-* what can't be trusted at all is refused: a forged session, a malformed or oversized body, a
-  position past the end of the video, a flood from one address.
+* what can't be trusted at all is refused: a forged session, a malformed, oversized or too deeply
+  nested body, a position past the end of the video, a flood from one address (counted before
+  anything else is looked at, so that a flood of junk is as cheap to refuse as any other);
+* each event carries its number in the page's session (``seq``, set by the player), and a
+  (session, seq) counts once: a replayed event (a captured body sent again, a retry that already
+  went through) is kept flagged ``replay`` and never counts or notifies twice. The claim is one
+  conditional write per event, so concurrent replays count once too, and each event's id (and the
+  webhook ids derived from it) is a function of its (session, seq).
 
 A person's first play and every CTA click also move the prospect's counters and fire the
 account's webhooks (``video.played``, ``cta.clicked``).
@@ -20,11 +26,12 @@ account's webhooks (``video.played``, ``cta.clicked``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
-import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -35,11 +42,11 @@ from chalicelib.domain.errors import (
     FieldIssue,
     InvalidInputError,
     NotFoundError,
-    PayloadTooLargeError,
     RateLimitedError,
     StorageError,
     issues_from_validation,
 )
+from chalicelib.domain.json_input import load_json
 from chalicelib.domain.models import Campaign, Prospect, new_id, utcnow
 from chalicelib.domain.ports import (
     CampaignRepository,
@@ -49,12 +56,28 @@ from chalicelib.domain.ports import (
     RateLimiter,
     VideoRepository,
 )
-from chalicelib.domain.watch import SESSION_MAX_AGE, Session, Watchable, verify_session, video_duration
+from chalicelib.domain.watch import (
+    SESSION_MAX_AGE,
+    Session,
+    Watchable,
+    resolve,
+    verify_session,
+    video_duration,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4096
+#: The deepest a valid body nests: object > events > event > ranges > [start, end].
+MAX_DEPTH = 5
 MAX_EVENTS = 20
+#: An event's number in its page session; a page sends a few thousand at most (a heartbeat per 5 s).
+MAX_SEQ = 10**6
+#: A (session, seq) is remembered while its session can still count: past SESSION_MAX_AGE its
+#: beacons are flagged ``stale_session`` whatever they claim.
+CLAIM_TTL_SECONDS = int(SESSION_MAX_AGE.total_seconds()) + 3600
+#: The bot reason of an event whose (session, seq) was already received.
+REPLAY = "replay"
 MAX_USER_AGENT = 512
 #: The player's speed menu tops out at 2x; watch time beyond that since the page loaded is fiction.
 MAX_SPEED = 2.0
@@ -73,6 +96,7 @@ _Seconds = Annotated[float, Field(ge=0, le=24 * 3600, allow_inf_nan=False)]
 class _Beacon(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    seq: int = Field(ge=0, le=MAX_SEQ, description="the event's number in its page session (0, 1, 2 …)")
     t: int | None = Field(default=None, ge=0, le=10**14, description="client time, epoch ms")
 
 
@@ -177,14 +201,13 @@ def parse_body(raw: bytes) -> BeaconBody:
     PayloadTooLargeError
         Over :data:`MAX_BODY_BYTES`.
     InvalidInputError
-        Not JSON, or a field is wrong (named in the issues, e.g. ``body.events.0.position``).
+        Not JSON, nested deeper than :data:`MAX_DEPTH`, not text (a lone surrogate), or a field is
+        wrong (named in the issues, e.g. ``body.events.0.position``; ``body.events.0.seq`` when an
+        event has no number).
     """
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"a beacon body may be at most {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInputError("the beacon body is not valid JSON") from exc
+    # Size and depth are checked on the raw bytes before parsing: a few thousand "[" fit in 4 KB
+    # and would exhaust the parser's recursion.
+    data = load_json(raw, "body", label="beacon body", max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH)
     if not isinstance(data, dict):
         raise InvalidInputError("the beacon body must be a JSON object")
     try:
@@ -325,8 +348,15 @@ def event_record(
     return record
 
 
+def beacon_event_id(prospect_id: str, session_id: str, seq: int) -> str:
+    """The id of a beacon's event: the same for the same (session, seq), so a retried or replayed
+    request names the same event (and the webhooks derived from it) rather than a new one."""
+    digest = hashlib.sha256(f"{prospect_id}\x00{session_id}\x00{seq}".encode()).digest()
+    return "ev_" + base64.b32encode(digest[:16]).decode().rstrip("=").lower()
+
+
 def _beacon_fields(beacon: BaseModel) -> dict[str, Any]:
-    data = beacon.model_dump(exclude={"type", "t"}, exclude_none=True)
+    data = beacon.model_dump(exclude={"type", "t", "seq"}, exclude_none=True)
     fields: dict[str, Any] = {"client_ts": getattr(beacon, "t", None)}
     if "ranges" in data:
         fields["ranges"] = [[r["start"], r["end"]] for r in data.pop("ranges")] or None
@@ -372,7 +402,76 @@ def log_page_request(
 @dataclass(frozen=True)
 class Recorded:
     stored: int
-    flagged: int
+    flagged: int  # replays included
+    replayed: int = 0
+
+
+def admit(client: Client, limiter: RateLimiter, integrity: Integrity, now: datetime) -> None:
+    """Count one beacon request against its (truncated) address, before anything about it is read.
+
+    Raises
+    ------
+    RateLimitedError
+        The address sent more than ``integrity.rate_per_minute`` beacon requests this minute.
+    StorageError
+        The counter could not be updated.
+    """
+    ip = truncate_ip(client.ip)
+    minute = int(now.timestamp()) // 60
+    if limiter.hit(f"beacon#{ip or 'unknown'}#{minute}", ttl_seconds=120) > integrity.rate_per_minute:
+        raise RateLimitedError("too many beacons from this address; slow down", retry_after=60)
+
+
+def receive_beacons(
+    token: str,
+    raw: bytes,
+    client: Client,
+    *,
+    session_key: Callable[[], bytes],
+    sink: EventSink,
+    limiter: RateLimiter,
+    integrity: Integrity,
+    prospects: ProspectRepository,
+    campaigns: CampaignRepository,
+    videos: VideoRepository,
+    events: EventPublisher,
+    now: datetime | None = None,
+) -> Recorded:
+    """One beacon request, cheapest refusal first: the address's rate limit (every request
+    counts, valid or not), then the body, then the watch link (a lookup), then the session and
+    the events (:func:`record_beacons`). ``session_key`` is asked for only then (it is a secret
+    to read).
+
+    Raises
+    ------
+    RateLimitedError
+        Too many requests from this address this minute (nothing else was looked at).
+    PayloadTooLargeError
+        The body is over :data:`MAX_BODY_BYTES`.
+    InvalidInputError
+        The body is malformed or invalid, the session forged, or a position past the end.
+    NotFoundError
+        The watch link is unknown, expired or revoked.
+    StorageError
+        The events could not be stored (nothing counted; a retry is not taken for a replay).
+    """
+    now = now or utcnow()
+    admit(client, limiter, integrity, now)
+    body = parse_body(raw)
+    found = resolve(token, prospects, campaigns, videos, now)
+    return record_beacons(
+        found,
+        body,
+        client,
+        session_key=session_key(),
+        sink=sink,
+        limiter=limiter,
+        integrity=integrity,
+        prospects=prospects,
+        campaigns=campaigns,
+        events=events,
+        now=now,
+    )
 
 
 def record_beacons(
@@ -389,17 +488,17 @@ def record_beacons(
     events: EventPublisher,
     now: datetime | None = None,
 ) -> Recorded:
-    """Validate one beacon body against its video, flag what can't be human, store every event,
-    then move the prospect's engagement and fire the webhooks for what a person did.
+    """Validate one beacon body against its video, claim each event's (session, seq), flag what
+    can't be human or was received before, store every event, then move the prospect's
+    engagement and fire the webhooks for what a person did. (The rate limit is :func:`admit`'s.)
 
     Raises
     ------
     InvalidInputError
         Forged session, or a position past the end of the video (the field is named).
-    RateLimitedError
-        The address sent more than ``integrity.rate_per_minute`` beacon bodies this minute.
     StorageError
-        The events could not be stored (nothing counted; the player may retry).
+        The claims or the events could not be stored (nothing counted; this request's claims are
+        released, so a retry counts).
     """
     now = now or utcnow()
     session = verify_session(session_key, body.session, found.prospect.watch_token)
@@ -416,16 +515,19 @@ def record_beacons(
     ]
     if issues:
         raise InvalidInputError("the beacon is invalid", issues)
-    ip = truncate_ip(client.ip)
-    minute = int(now.timestamp()) // 60
-    if limiter.hit(f"beacon#{ip or 'unknown'}#{minute}", ttl_seconds=120) > integrity.rate_per_minute:
-        raise RateLimitedError("too many beacons from this address; slow down", retry_after=60)
 
+    keys = [f"beacon#{session.session_id}#{beacon.seq}" for beacon in body.events]
+    firsts = limiter.claim(keys, ttl_seconds=CLAIM_TTL_SECONDS)
     request_reason = bot_reason_for_request(client, found.prospect, now, integrity.after_send_seconds)
     now_ms = int(now.timestamp() * 1000)
     records = []
-    for beacon in body.events:
-        reason = request_reason or _timing_reason(beacon, session, now_ms)
+    for beacon, first in zip(body.events, firsts, strict=True):
+        if first:
+            reason = request_reason or _timing_reason(beacon, session, now_ms)
+            event_id = beacon_event_id(found.prospect.prospect_id, session.session_id, beacon.seq)
+        else:
+            # Kept as what was sent, under an id of its own: the original holds the stable one.
+            reason, event_id = REPLAY, new_id("ev")
         records.append(
             event_record(
                 beacon.type,
@@ -434,13 +536,17 @@ def record_beacons(
                 client=client,
                 session_id=session.session_id,
                 bot_reason=reason,
-                fields=_beacon_fields(beacon),
+                fields={"event_id": event_id, **_beacon_fields(beacon)},
             )
         )
-    sink.put(records)
+    try:
+        sink.put(records)
+    except StorageError:
+        limiter.release([key for key, first in zip(keys, firsts, strict=True) if first])
+        raise
     human = [r for r in records if not r["bot"]]
     _count_engagement(found, human, prospects, campaigns, events, now)
-    return Recorded(stored=len(records), flagged=len(records) - len(human))
+    return Recorded(stored=len(records), flagged=len(records) - len(human), replayed=firsts.count(False))
 
 
 def _count_engagement(
@@ -453,7 +559,8 @@ def _count_engagement(
 ) -> None:
     """A person's plays and CTA clicks move the prospect (and the campaign's unique viewers) and
     fire webhooks. Failures here are logged, never lost events: the stream already has them."""
-    plays = sum(1 for r in human if r["type"] == "play")
+    play_ids = [r["event_id"] for r in human if r["type"] == "play"]
+    plays = len(play_ids)
     clicks = [r for r in human if r["type"] == "cta_click"]
     if not plays and not clicks:
         return
@@ -493,10 +600,11 @@ def _count_engagement(
     try:
         if first_play:
             _add_campaign_view(campaigns, p)
+            # Ids from the events' (session, seq): whatever retries or races, one id per event.
             events.publish(
                 p.account_id,
                 EVENT_VIDEO_PLAYED,
-                f"evt_played_{p.prospect_id}_{p.watch_token[:8]}",
+                f"evt_played_{play_ids[0]}",
                 data | {"played_at": now.isoformat()},
             )
         for click in clicks:

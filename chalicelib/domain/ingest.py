@@ -27,7 +27,6 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
-    CampaignStatus,
     CsvImportStatus,
     UploadKind,
     UploadStatus,
@@ -90,7 +89,9 @@ def ingest_upload(
 
     A valid base video goes on to the ladder encode (status ``processing``); if that cannot
     even be submitted, or anything unexpected breaks, the base ends ``failed`` with a reason,
-    never stuck in ``processing``.
+    never stuck in ``processing``. A pending replacement of a ready base goes the same way, but
+    its verdicts stay on ``pending_base_video``: the working base and the campaign's status change
+    only when the replacement's ladder is ready (see :mod:`chalicelib.domain.media`).
     """
     try:
         parsed = rules.UploadKey.parse(key)
@@ -115,14 +116,11 @@ def _ingest_video(
     limits: IngestLimits,
     start_ladder: LadderStarter,
 ) -> IngestOutcome:
-    def current(c: Campaign) -> bool:
-        return c.base_video is not None and c.base_video.upload_id == key.upload_id
-
-    campaign = campaigns.get(key.account_id, key.campaign_id)
-    if not current(campaign):
+    # The upload is the campaign's base video or its pending replacement (see Campaign).
+    upload = campaigns.get(key.account_id, key.campaign_id).base_upload(key.upload_id)
+    if upload is None:
         return IngestOutcome(key.key, key.kind, "ignored", "superseded by a newer upload")
-    assert campaign.base_video is not None
-    if campaign.base_video.status is not UploadStatus.AWAITING_UPLOAD:
+    if upload.status is not UploadStatus.AWAITING_UPLOAD:
         return IngestOutcome(key.key, key.kind, "ignored", "already validated")  # duplicate delivery
 
     size: int | None = None
@@ -166,10 +164,10 @@ def _ingest_video(
 
 def _record_job(campaigns: CampaignRepository, key: rules.UploadKey, job_id: str) -> None:
     def change(c: Campaign) -> Campaign | None:
-        video = c.base_video
-        if video is None or video.upload_id != key.upload_id or video.job_id:
+        video = c.base_upload(key.upload_id)
+        if video is None or video.job_id:
             return None
-        return c.model_copy(update={"base_video": video.model_copy(update={"job_id": job_id})})
+        return c.with_base_upload(video.model_copy(update={"job_id": job_id}))
 
     campaigns.update(key.account_id, key.campaign_id, change)
 
@@ -186,7 +184,7 @@ def _set_base_video(
 
     def change(c: Campaign) -> Campaign | None:
         nonlocal applied
-        if c.base_video is None or c.base_video.upload_id != key.upload_id:
+        if c.base_upload(key.upload_id) is None:
             applied = "ignored"  # a newer upload was requested while we were probing
             return None
         video = BaseVideo(
@@ -198,9 +196,9 @@ def _set_base_video(
             probe=probe,
             reason=reason,
         )
-        return c.model_copy(
-            update={"base_video": video, "status": CampaignStatus.DRAFT, "updated_at": utcnow()}
-        )
+        # The working base makes the campaign a draft again; a pending replacement leaves the
+        # campaign, and the base it renders from, as they are.
+        return c.with_base_upload(video).model_copy(update={"updated_at": utcnow()})
 
     campaigns.update(key.account_id, key.campaign_id, change)
     return applied

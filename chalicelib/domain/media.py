@@ -26,7 +26,6 @@ from chalicelib.domain.errors import ConflictError, NotFoundError, TailorcastErr
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
-    CampaignStatus,
     Ladder,
     OverlayText,
     ProspectVideo,
@@ -83,8 +82,15 @@ def render_prefix(account_id: str, campaign_id: str, prospect_id: str, render_id
 def start_base_ladder(
     campaign: Campaign, uploads: ObjectStore, media: ObjectStore, media_jobs: MediaJobs, config: MediaConfig
 ) -> str:
-    """Submit the ladder job for the campaign's validated base video; returns the job id."""
-    video = campaign.base_video
+    """Submit the ladder job for the campaign's newest validated base video (the pending
+    replacement of a ready base, if there is one); returns the job id.
+
+    Raises
+    ------
+    ConflictError
+        That upload has not been probed (a newer upload was requested meanwhile).
+    """
+    video = campaign.newest_base_video
     if video is None or video.probe is None:
         raise ConflictError("the base video has not been validated")
     width, height = _display_size(video)
@@ -216,9 +222,8 @@ def _base_event(event: JobEvent, campaigns: CampaignRepository, media: ObjectSto
     ladder_read: Ladder | None = None
     failure: str | None = event.error
     if event.status == "COMPLETE":
-        campaign = campaigns.get(account_id, campaign_id)
-        video = campaign.base_video
-        if video is not None and video.upload_id == upload_id and video.status is UploadStatus.PROCESSING:
+        video = campaigns.get(account_id, campaign_id).base_upload(upload_id)
+        if video is not None and video.status is UploadStatus.PROCESSING:
             try:
                 ladder_read = read_ladder(video, media, base_prefix(account_id, campaign_id, upload_id))
             except (TailorcastError, UnicodeDecodeError) as exc:
@@ -227,11 +232,10 @@ def _base_event(event: JobEvent, campaigns: CampaignRepository, media: ObjectSto
 
     def change(c: Campaign) -> Campaign | None:
         nonlocal action
-        video = c.base_video
-        if video is None or video.upload_id != upload_id or video.status is not UploadStatus.PROCESSING:
+        video = c.base_upload(upload_id)  # the working base, or the pending replacement
+        if video is None or video.status is not UploadStatus.PROCESSING:
             return None  # superseded, or already final (duplicate event)
         update: dict[str, Any] = {"job_id": event.job_id, "updated_at": utcnow()}
-        status = c.status
         if event.status in ("PROGRESSING", "STATUS_UPDATE"):
             if event.percent is None or event.percent <= video.progress:
                 return None
@@ -239,14 +243,14 @@ def _base_event(event: JobEvent, campaigns: CampaignRepository, media: ObjectSto
             action = "progress"
         elif event.status == "COMPLETE" and ladder_read is not None:
             update |= {"status": UploadStatus.READY, "progress": 100, "ladder": ladder_read, "reason": None}
-            status, action = CampaignStatus.READY, "ready"
+            action = "ready"  # a pending replacement is promoted to the working base here
         elif event.status in ("COMPLETE", "ERROR", "CANCELED"):
             reason = failure or "the video encode was cancelled"
             update |= {"status": UploadStatus.FAILED, "reason": f"encoding failed: {reason}"}
             action = "failed"
         else:
             return None
-        return c.model_copy(update={"base_video": video.model_copy(update=update), "status": status})
+        return c.with_base_upload(video.model_copy(update=update))
 
     campaigns.update(account_id, campaign_id, change)
     return action
@@ -255,16 +259,18 @@ def _base_event(event: JobEvent, campaigns: CampaignRepository, media: ObjectSto
 def fail_base(
     campaigns: CampaignRepository, account_id: str, campaign_id: str, upload_id: str, reason: str
 ) -> None:
-    """Mark the base failed (submission refused, or an unexpected error): never stuck in processing."""
+    """Mark the base video upload ``upload_id`` failed (submission refused, or an unexpected
+    error): never stuck in processing. A failed pending replacement leaves the working base and
+    the campaign's status as they are."""
 
     def change(c: Campaign) -> Campaign | None:
-        video = c.base_video
-        if video is None or video.upload_id != upload_id or video.status is not UploadStatus.PROCESSING:
+        video = c.base_upload(upload_id)
+        if video is None or video.status is not UploadStatus.PROCESSING:
             return None
         failed = video.model_copy(
             update={"status": UploadStatus.FAILED, "reason": reason, "updated_at": utcnow()}
         )
-        return c.model_copy(update={"base_video": failed, "status": CampaignStatus.DRAFT})
+        return c.with_base_upload(failed)
 
     campaigns.update(account_id, campaign_id, change)
 
@@ -295,16 +301,18 @@ def lost_event(
 def reconcile_base(
     campaign: Campaign, campaigns: CampaignRepository, media: ObjectStore, media_jobs: MediaJobs
 ) -> Campaign:
-    """If the base has been processing for long, ask MediaConvert and apply what it says."""
-    video = campaign.base_video
-    if video is None or video.status is not UploadStatus.PROCESSING:
-        return campaign
-    metadata = _base_metadata(campaign.account_id, campaign.campaign_id, video.upload_id)
-    event = lost_event(video.job_id, video.updated_at, metadata, media_jobs)
-    if event is None:
-        return campaign
-    _base_event(event, campaigns, media)
-    return campaigns.get(campaign.account_id, campaign.campaign_id)
+    """If the base, or its pending replacement, has been processing for long, ask MediaConvert
+    and apply what it says."""
+    applied = False
+    for video in (campaign.base_video, campaign.pending_base_video):
+        if video is None or video.status is not UploadStatus.PROCESSING:
+            continue
+        metadata = _base_metadata(campaign.account_id, campaign.campaign_id, video.upload_id)
+        event = lost_event(video.job_id, video.updated_at, metadata, media_jobs)
+        if event is not None:
+            _base_event(event, campaigns, media)
+            applied = True
+    return campaigns.get(campaign.account_id, campaign.campaign_id) if applied else campaign
 
 
 # --------------------------------------------------------------------------- prospect render

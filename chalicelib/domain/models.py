@@ -11,9 +11,9 @@ import secrets
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 from ulid import ULID
 
 T = TypeVar("T")
@@ -171,6 +171,25 @@ class BaseVideo(Entity):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+#: The prospect fields a script's slot can speak (``{first_name}`` …).
+SLOT_VARIABLES = ("first_name", "last_name", "company")
+#: What a seller said in a slot is a name or a company, never a sentence.
+MAX_PLACEHOLDER_CHARS = 100
+
+
+def _check_placeholders(value: dict[str, str]) -> dict[str, str]:
+    for variable, said in value.items():
+        if variable not in SLOT_VARIABLES:
+            raise ValueError(f"{variable!r} is not a slot; use " + ", ".join(SLOT_VARIABLES))
+        if len(said) > MAX_PLACEHOLDER_CHARS:
+            raise ValueError(f"what you said for {variable} is over {MAX_PLACEHOLDER_CHARS} characters")
+    return value
+
+
+#: What the seller said in each slot, by variable ({"first_name": "John"}).
+Placeholders = Annotated[dict[str, str], AfterValidator(_check_placeholders)]
+
+
 class VoiceEngine(StrEnum):
     """Which engine says the names. ``piper`` (local, offline) is the default; ``flite`` and
     ``espeak`` are local fallbacks; ``polly`` and ``elevenlabs`` are cloud services."""
@@ -229,7 +248,7 @@ class CampaignVoice(Entity):
     engine: VoiceEngine = VoiceEngine.PIPER
     voice_id: str | None = Field(default=None, max_length=200)
     # What the seller said in each slot ("John"); a variable left out was recorded as a pause.
-    placeholders: dict[str, str] = Field(default_factory=dict)
+    placeholders: Placeholders = Field(default_factory=dict)
     # Optional separate recording of the seller's voice (uploads bucket) that the profile uses.
     voice_sample_key: str | None = Field(default=None, max_length=1024)
     status: VoiceStatus = VoiceStatus.NOT_READY
@@ -322,7 +341,11 @@ class Campaign(Entity):
     description: str = Field(default="", max_length=2000)
     script: str = Field(default="", max_length=5000)
     status: CampaignStatus = CampaignStatus.DRAFT
-    base_video: BaseVideo | None = None
+    base_video: BaseVideo | None = None  # the working base: what renders are made from
+    #: A base video uploaded to replace a ready one. It becomes ``base_video`` only once its ladder
+    #: is encoded; until then renders keep the working base, and a replacement that is rejected or
+    #: fails stays here with its reason (the working base is untouched).
+    pending_base_video: BaseVideo | None = None
     voice: CampaignVoice = Field(default_factory=CampaignVoice)
     name_card: NameCard | None = None
     watch_page: WatchPageSettings = Field(default_factory=WatchPageSettings)
@@ -331,6 +354,53 @@ class Campaign(Entity):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
+
+    @property
+    def newest_base_video(self) -> BaseVideo | None:
+        """The base video requested last: the pending replacement if there is one, else the base."""
+        return self.pending_base_video or self.base_video
+
+    def base_upload(self, upload_id: str) -> BaseVideo | None:
+        """The base-video upload ``upload_id``, working or pending; None once another replaced it."""
+        for video in (self.pending_base_video, self.base_video):
+            if video is not None and video.upload_id == upload_id:
+                return video
+        return None
+
+    def with_requested_base(self, video: BaseVideo) -> Campaign:
+        """The campaign once ``video`` is requested as its base video.
+
+        A ready base keeps working: ``video`` waits beside it as the pending replacement (a newer
+        request replaces an older pending one). Without a ready base there is nothing to keep, and
+        ``video`` is the base straight away.
+        """
+        if self.base_video is not None and self.base_video.status is UploadStatus.READY:
+            return self.model_copy(update={"pending_base_video": video})
+        return self.model_copy(update={"base_video": video, "pending_base_video": None})
+
+    def with_base_upload(self, video: BaseVideo) -> Campaign:
+        """The campaign with ``video`` recorded over the upload of the same id, wherever it is.
+
+        A pending replacement that is ``ready`` becomes the working base. The campaign's status
+        follows its working base (``ready`` when that is, else ``draft``); a pending upload's
+        progress, rejection or failure leaves both untouched.
+
+        Raises
+        ------
+        ValueError
+            The campaign holds no upload with ``video``'s id (check :meth:`base_upload` first).
+        """
+        pending = self.pending_base_video
+        if pending is not None and pending.upload_id == video.upload_id:
+            if video.status is not UploadStatus.READY:
+                return self.model_copy(update={"pending_base_video": video})
+            update: dict[str, object] = {"base_video": video, "pending_base_video": None}
+        elif self.base_video is not None and self.base_video.upload_id == video.upload_id:
+            update = {"base_video": video}
+        else:
+            raise ValueError(f"{video.upload_id} is not one of the campaign's base-video uploads")
+        status = CampaignStatus.READY if video.status is UploadStatus.READY else CampaignStatus.DRAFT
+        return self.model_copy(update={**update, "status": status})
 
 
 class VideoStatus(StrEnum):
@@ -549,11 +619,20 @@ class RenderBatch(Entity):
     version: int = 0
 
 
+class UnreadableItem(BaseModel):
+    """An item of a listing that an older version stored in a form that no longer reads: listed
+    apart with the reason, so one bad item never breaks the list around it."""
+
+    id: str
+    error: str
+
+
 class Page(BaseModel, Generic[T]):
     """One page of a listing; ``cursor`` is opaque and only valid for the same tenant."""
 
     items: list[T]
     cursor: str | None = None
+    unreadable: list[UnreadableItem] = Field(default_factory=list)
 
 
 class WebhookEndpoint(Entity):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
+from chalicelib.domain.errors import LimitExceededError
 from chalicelib.domain.models import (
     Account,
     BatchCounters,
@@ -494,10 +495,101 @@ class SpeechSynthesizer(Protocol):
         """
 
 
-class WebhookRepository(Protocol):
-    """An account's webhook endpoints and their deliveries (all in the account's partition)."""
+@dataclass(frozen=True)
+class Quota:
+    """A ceiling on one per-account count: webhook endpoints today; campaigns per plan, videos per
+    period and seats later. ``name`` names the account's counter; ``message`` is what the seller
+    reads when the ceiling is reached."""
 
-    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint: ...
+    name: str
+    limit: int
+    message: str = ""
+
+    def exceeded(self) -> LimitExceededError:
+        return LimitExceededError(
+            self.message or f"the account's limit of {self.limit} {self.name} is reached"
+        )
+
+
+class QuotaCounter(Protocol):
+    """Per-account counters with a ceiling, moved atomically: however many requests race, a count
+    never passes its quota's limit (DynamoDB: one conditional update per move, ``count < limit``).
+
+    Repositories whose items are counted (webhook endpoints) move the same counter in the same
+    transaction as the item itself, given the :class:`Quota`; these methods are for counts that
+    have no item of their own (renders in a billing period).
+    """
+
+    def usage(self, account_id: str, name: str) -> int:
+        """The count so far (0 for a counter never moved)."""
+
+    def reserve(self, account_id: str, quota: Quota, amount: int = 1) -> int:
+        """Count ``amount`` more and return the new count.
+
+        Raises
+        ------
+        LimitExceededError
+            The count would pass ``quota.limit`` (:meth:`Quota.exceeded`); nothing is counted.
+        StorageError
+            The counter could not be moved.
+        """
+
+    def release(self, account_id: str, name: str, amount: int = 1) -> int:
+        """Count ``amount`` less (never below zero) and return the new count.
+
+        Raises
+        ------
+        StorageError
+            The counter could not be moved.
+        """
+
+
+class SecretSealer(Protocol):
+    """Encrypts the secrets we store but must use again (a webhook's HMAC key): KMS in the cloud
+    and in the local stack. ``context`` is bound to the ciphertext (KMS encryption context, the
+    AEAD's associated data): opening with another context fails, so a sealed value copied onto
+    another tenant's item is useless."""
+
+    def seal(self, plaintext: str, context: Mapping[str, str]) -> str:
+        """The sealed form of ``plaintext`` (ASCII, safe to store as a string attribute).
+
+        Raises
+        ------
+        StorageError
+            The key service refused or could not be reached (``ConfigurationError``: the key is
+            missing or disabled).
+        """
+
+    def open(self, sealed: str, context: Mapping[str, str]) -> str:
+        """The plaintext :meth:`seal` was given.
+
+        Raises
+        ------
+        StorageError
+            ``sealed`` was not sealed by this sealer with this ``context`` (tampered with, or
+            moved), or the key service refused or could not be reached.
+        """
+
+
+class WebhookRepository(Protocol):
+    """An account's webhook endpoints and their deliveries (all in the account's partition).
+
+    Endpoints are counted in the account's ``quota.name`` counter (see :class:`QuotaCounter`),
+    moved in the same transaction as the endpoint is added or deleted.
+    """
+
+    def add_endpoint(self, endpoint: WebhookEndpoint, quota: Quota) -> WebhookEndpoint:
+        """Store a new endpoint and count it, atomically.
+
+        An account whose endpoints were stored before they were counted is counted first (once).
+
+        Raises
+        ------
+        LimitExceededError
+            The account already has ``quota.limit`` endpoints (:meth:`Quota.exceeded`).
+        ConflictError
+            An endpoint with this id exists.
+        """
 
     def get_endpoint(self, account_id: str, endpoint_id: str) -> WebhookEndpoint:
         """Return the tenant's endpoint.
@@ -511,8 +603,8 @@ class WebhookRepository(Protocol):
     def list_endpoints(self, account_id: str) -> list[WebhookEndpoint]:
         """Every endpoint of the account, newest first (an account has at most a handful)."""
 
-    def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
-        """Delete the endpoint and its delivery records.
+    def delete_endpoint(self, account_id: str, endpoint_id: str, quota: Quota) -> None:
+        """Delete the endpoint (and count it out of ``quota.name``, atomically) and its delivery records.
 
         Raises
         ------
@@ -573,7 +665,8 @@ class DeliveryQueue(Protocol):
 
 
 class RateLimiter(Protocol):
-    """Fixed-window counters shared by every Lambda (abuse limits on public endpoints)."""
+    """Fixed-window counters and one-time claims shared by every Lambda (abuse limits and replay
+    protection on public endpoints)."""
 
     def hit(self, key: str, ttl_seconds: int) -> int:
         """Count one hit on ``key`` (which names its window); returns the count so far.
@@ -583,6 +676,21 @@ class RateLimiter(Protocol):
         StorageError
             The counter could not be updated.
         """
+
+    def claim(self, keys: Sequence[str], ttl_seconds: int) -> list[bool]:
+        """Claim each key once, for ``ttl_seconds`` at least: ``True`` where this call claimed it
+        first, ``False`` where it was claimed before (by any Lambda, or earlier in ``keys``).
+        Atomic per key (a conditional write), so two concurrent claims of a key get one ``True``.
+
+        Raises
+        ------
+        StorageError
+            A claim could not be written (none of this call's claims stand).
+        """
+
+    def release(self, keys: Sequence[str]) -> None:
+        """Forget claims (those of a request whose work failed, so that its retry is not taken
+        for a replay). Best effort: a claim that can't be removed is logged and kept."""
 
 
 class AnalyticsCache(Protocol):

@@ -459,8 +459,16 @@ _BINARY_MAGIC = (
 )
 
 
+#: How much of a file's start the text checks look at.
+_TEXT_SAMPLE_BYTES = 4096
+#: Bytes that are not UTF-8 are read as Windows-1252; below this share of text characters in
+#: that reading, they are not text at all (see :func:`_text_share`).
+_MIN_TEXT_SHARE = 0.85
+_NOT_TEXT = "this is not a text CSV file"
+
+
 def check_text(head: bytes) -> None:
-    """Reject a file whose first bytes are not text (spreadsheets, images, archives).
+    """Reject a file whose first bytes are not text (spreadsheets, images, archives, random bytes).
 
     Raises
     ------
@@ -473,9 +481,36 @@ def check_text(head: bytes) -> None:
     rules.check_text(head)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return
-    controls = sum(1 for b in head[:4096] if b < 9 or 13 < b < 32)
-    if controls * 20 > min(len(head), 4096):
-        raise UploadRejectedError("this is not a text CSV file")
+    sample = head[:_TEXT_SAMPLE_BYTES]
+    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    if controls * 20 > len(sample):
+        raise UploadRejectedError(_NOT_TEXT)
+    share = _text_share(sample)
+    if share is not None and share < _MIN_TEXT_SHARE:
+        raise UploadRejectedError(_NOT_TEXT)
+
+
+def _text_share(sample: bytes) -> float | None:
+    """The share of characters text is made of, in ``sample`` read as a file that is not UTF-8 is
+    read here (Windows-1252, alone or for the stray bytes in UTF-8); None when it is UTF-8.
+
+    Text is ASCII letters, digits, punctuation and whitespace, plus letters of any script: a
+    Western European export is nearly all that, with the odd "€" or curly quote, and so is a
+    Greek or Cyrillic file in its own legacy code page. Bytes that were never text are not:
+    read as Windows-1252, a random byte is a letter barely half the time, else a symbol, a C1
+    control or one of the five bytes Windows-1252 leaves undefined.
+    """
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return None  # valid UTF-8 (a sequence cut off at the end of the sample included)
+    except UnicodeDecodeError:
+        pass
+    encoding, _ = detect_encoding(sample)
+    text = codecs.getincrementaldecoder(encoding)(errors=_errors_for(encoding)).decode(sample, final=False)
+    if not text:
+        return None
+    texty = sum(1 for ch in text if ch.isalpha() or (ch.isascii() and (ch.isprintable() or ch in "\t\r\n")))
+    return texty / len(text)
 
 
 # Bytes that are not UTF-8 in a file that began as UTF-8 are read as Windows-1252 (and counted

@@ -16,6 +16,11 @@ Wire format (what a receiver sees)::
     Tailorcast-Signature: t=1767225600,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>
 
     {"id": "evt_…", "type": "video.completed", "created_at": "…Z", "account_id": "acct_…", "data": {…}}
+
+Signing secrets are stored sealed (:class:`~chalicelib.domain.ports.SecretSealer`: KMS), bound to
+their account and endpoint; the seller sees one once, when the endpoint is registered. Endpoints
+are counted per account in a counter moved in the same transaction as each endpoint, so
+concurrent registrations cannot pass :data:`MAX_ENDPOINTS_PER_ACCOUNT`.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import ipaddress
 import json
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -36,7 +41,6 @@ from chalicelib.domain.errors import (
     ConflictError,
     FieldIssue,
     InvalidInputError,
-    LimitExceededError,
     NotFoundError,
     StorageError,
     WebhookDeliveryError,
@@ -48,7 +52,7 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import DeliveryQueue, WebhookRepository, WebhookSender
+from chalicelib.domain.ports import DeliveryQueue, Quota, SecretSealer, WebhookRepository, WebhookSender
 
 #: The events an endpoint may subscribe to.
 EventType = Literal["video.completed", "video.failed", "batch.completed", "video.played", "cta.clicked"]
@@ -57,6 +61,17 @@ EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TEST_EVENT_TYPE = "webhook.test"
 
 MAX_ENDPOINTS_PER_ACCOUNT = 10
+#: The account's count of endpoints (its counter is moved with every endpoint added or deleted).
+ENDPOINT_QUOTA = Quota(
+    "webhook_endpoints",
+    MAX_ENDPOINTS_PER_ACCOUNT,
+    f"an account can have at most {MAX_ENDPOINTS_PER_ACCOUNT} webhook endpoints; delete one first",
+)
+#: Every signing secret starts so; a stored one that does is plaintext written before secrets
+#: were sealed (sealed values never start so), and is used as it is.
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+#: The ``purpose`` a sealed signing secret is bound to (IAM grants on the key are scoped to it).
+SECRET_PURPOSE = "webhook-signing-secret"  # noqa: S105 - a label, not a secret
 MAX_URL_LENGTH = 2048
 MAX_EVENT_ID_LENGTH = 200
 MAX_BODY_BYTES = 64 * 1024
@@ -181,8 +196,17 @@ def _check_host(host: str, allow_loopback: bool) -> bool:
 # --------------------------------------------------------------------------- endpoints
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A new endpoint as stored (its ``secret`` sealed) and its signing secret, to show once."""
+
+    endpoint: WebhookEndpoint
+    secret: str = field(repr=False)
+
+
 def register_endpoint(
     repo: WebhookRepository,
+    sealer: SecretSealer,
     account_id: str,
     url: str,
     events: Sequence[str] | None = None,
@@ -190,10 +214,11 @@ def register_endpoint(
     *,
     allow_insecure_localhost: bool = False,
     now: datetime | None = None,
-) -> WebhookEndpoint:
-    """Register an endpoint with a fresh signing secret.
+) -> Registered:
+    """Register an endpoint with a fresh signing secret, stored sealed.
 
-    ``events`` defaults to every event type; duplicates are dropped.
+    ``events`` defaults to every event type; duplicates are dropped. The count of the account's
+    endpoints is checked and moved in the same write as the endpoint is stored.
 
     Raises
     ------
@@ -201,6 +226,8 @@ def register_endpoint(
         The URL is not allowed (see :func:`validate_url`) or an event type is unknown.
     LimitExceededError
         The account already has :data:`MAX_ENDPOINTS_PER_ACCOUNT` endpoints.
+    StorageError
+        The secret could not be sealed, or the endpoint stored.
     """
     validate_url(url, allow_insecure_localhost)
     chosen = list(dict.fromkeys(events)) if events is not None else list(EVENT_TYPES)
@@ -211,24 +238,51 @@ def register_endpoint(
             "the event types are invalid",
             [FieldIssue("body.events", f"{issue}; choose from {', '.join(EVENT_TYPES)}")],
         )
-    if len(repo.list_endpoints(account_id)) >= MAX_ENDPOINTS_PER_ACCOUNT:
-        raise LimitExceededError(
-            f"an account can have at most {MAX_ENDPOINTS_PER_ACCOUNT} webhook endpoints; delete one first"
-        )
+    endpoint_id = new_id("whk")
+    secret = new_secret()
     endpoint = WebhookEndpoint(
         account_id=account_id,
-        endpoint_id=new_id("whk"),
+        endpoint_id=endpoint_id,
         url=url,
         description=description,
         events=chosen,
-        secret=new_secret(),
+        secret=sealer.seal(secret, secret_context(account_id, endpoint_id)),
         created_at=now or utcnow(),
     )
-    return repo.add_endpoint(endpoint)
+    return Registered(repo.add_endpoint(endpoint, ENDPOINT_QUOTA), secret)
+
+
+def delete_endpoint(repo: WebhookRepository, account_id: str, endpoint_id: str) -> None:
+    """Delete the endpoint and its deliveries; its place under the account's limit is freed.
+
+    Raises
+    ------
+    NotFoundError
+        No such endpoint for this account.
+    """
+    repo.delete_endpoint(account_id, endpoint_id, ENDPOINT_QUOTA)
 
 
 def new_secret() -> str:
-    return f"whsec_{secrets.token_urlsafe(32)}"
+    return f"{SECRET_PREFIX}{secrets.token_urlsafe(32)}"
+
+
+def secret_context(account_id: str, endpoint_id: str) -> Mapping[str, str]:
+    """What a sealed signing secret is bound to: opening it under another endpoint fails."""
+    return {"purpose": SECRET_PURPOSE, "account_id": account_id, "endpoint_id": endpoint_id}
+
+
+def signing_secret(endpoint: WebhookEndpoint, sealer: SecretSealer) -> str:
+    """The endpoint's signing secret, opened (or as it is, if stored before secrets were sealed).
+
+    Raises
+    ------
+    StorageError
+        The sealed secret could not be opened (the key service failed, or it was tampered with).
+    """
+    if endpoint.secret.startswith(SECRET_PREFIX):
+        return endpoint.secret
+    return sealer.open(endpoint.secret, secret_context(endpoint.account_id, endpoint.endpoint_id))
 
 
 # --------------------------------------------------------------------------- signatures
@@ -462,19 +516,30 @@ def _clip(text: str) -> str:
 
 
 def attempt_delivery(
-    delivery: WebhookDelivery, endpoint: WebhookEndpoint | None, http: WebhookSender, now: datetime
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint | None,
+    http: WebhookSender,
+    sealer: SecretSealer,
+    now: datetime,
 ) -> WebhookDelivery:
     """POST the delivery once and return it with the attempt recorded (it does not raise).
 
     A 2xx makes it ``delivered``; any other status, a timeout or a connection error leaves it
     ``pending`` with ``last_error`` saying what happened (to be retried). A deleted (``None``)
-    or disabled endpoint makes it ``failed`` without sending anything.
+    or disabled endpoint makes it ``failed`` without sending anything. A signing secret that
+    cannot be opened (the key service is down) leaves it ``pending`` without sending, and
+    without counting an attempt.
     """
     if endpoint is None or not endpoint.enabled:
         why = "the endpoint was deleted" if endpoint is None else "the endpoint is disabled"
         return delivery.model_copy(update={"status": DeliveryStatus.FAILED, "last_error": why})
+    try:
+        secret = signing_secret(endpoint, sealer)
+    except StorageError as exc:
+        why = f"the signing secret is unavailable: {exc.message}"
+        return delivery.model_copy(update={"last_error": _clip(why)})
     attempt = delivery.attempts + 1
-    headers = delivery_headers(delivery, endpoint.secret, attempt, now)
+    headers = delivery_headers(delivery, secret, attempt, now)
     recorded: dict[str, Any] = {"attempts": attempt, "last_attempt_at": now}
     try:
         status = http.post(endpoint.url, delivery.payload.encode(), headers)
@@ -493,6 +558,7 @@ def attempt_delivery(
 def deliver(
     repo: WebhookRepository,
     http: WebhookSender,
+    sealer: SecretSealer,
     account_id: str,
     endpoint_id: str,
     delivery_id: str,
@@ -506,7 +572,8 @@ def deliver(
     Raises
     ------
     WebhookDeliveryError
-        The endpoint did not accept it (the attempt is saved first); Step Functions retries.
+        The endpoint did not accept it, or its signing secret could not be opened (saved
+        first); Step Functions retries.
     NotFoundError
         The delivery no longer exists (its endpoint was deleted).
     """
@@ -517,7 +584,7 @@ def deliver(
         endpoint: WebhookEndpoint | None = repo.get_endpoint(account_id, endpoint_id)
     except NotFoundError:
         endpoint = None
-    saved = repo.save_delivery(attempt_delivery(delivery, endpoint, http, now or utcnow()))
+    saved = repo.save_delivery(attempt_delivery(delivery, endpoint, http, sealer, now or utcnow()))
     if saved.status is DeliveryStatus.PENDING:
         raise WebhookDeliveryError(saved.last_error or "the endpoint did not accept the event")
     return saved

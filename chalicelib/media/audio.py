@@ -66,13 +66,36 @@ def wav_layout(header: bytes) -> WavLayout:
     raise InvalidInputError("no data chunk in the first bytes of the WAV")
 
 
+#: What a seller's recording may be read as: self-contained containers only. Playlists (hls,
+#: dash), concat scripts, image sequences and sdp/rtp would open other files the bytes name.
+RECORDING_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mp3,wav,aac,flac,ogg"
+
+
+def _no_other_files(url: str, flags: int, options: dict[str, str]) -> None:
+    raise InvalidInputError("the recording refers to other files; upload the recording itself")
+
+
 def decode_pcm(data: bytes, *, what: str = "audio") -> bytes:
-    """Decode any audio file PyAV reads to interleaved s16 at the ladder's rate and layout."""
+    """Decode any audio file PyAV reads to interleaved s16 at the ladder's rate and layout.
+
+    Only ``data`` itself is read: a nameless buffer (no extension picks a demuxer), the
+    :data:`RECORDING_DEMUXERS` allow-list, and an ``io_open`` hook that refuses any other file.
+
+    Raises
+    ------
+    InvalidInputError
+        Not a recording of a supported kind, refers to other files, no audio, or undecodable.
+    """
     import av
 
     out = bytearray()
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(
+            io.BytesIO(data),
+            mode="r",
+            container_options={"format_whitelist": RECORDING_DEMUXERS, "enable_drefs": "0"},
+            io_open=_no_other_files,
+        ) as container:
             if not container.streams.audio:
                 raise InvalidInputError(f"the {what} has no audio track")
             stream = container.streams.audio[0]
@@ -83,7 +106,7 @@ def decode_pcm(data: bytes, *, what: str = "audio") -> bytes:
             for converted in resampler.resample(None):
                 out += bytes(converted.planes[0])[: converted.samples * FRAME_BYTES]
     except av.FFmpegError as exc:
-        raise InvalidInputError(f"the {what} could not be decoded: {exc}") from exc
+        raise InvalidInputError(f"the {what} could not be decoded ({type(exc).__name__})") from exc
     if not out:
         raise InvalidInputError(f"the {what} is empty")
     return bytes(out)

@@ -75,6 +75,7 @@ def deliver_webhook(event: dict[str, Any], context: Any) -> dict[str, Any]:
             delivery = webhooks.deliver(
                 repo,
                 deps.get_webhook_sender(),
+                deps.get_secret_sealer(),
                 request.account_id,
                 request.endpoint_id,
                 request.delivery_id,

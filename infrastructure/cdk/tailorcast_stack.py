@@ -40,6 +40,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -51,7 +52,9 @@ from constructs import Construct
 
 import state_machines
 from chalicelib.adapters import analytics_schema
+from chalicelib.adapters.cdn import COOKIE_KEY_PLACEHOLDER, ORIGIN_VERIFY_HEADER
 from chalicelib.adapters.dynamodb import schema
+from chalicelib.domain.webhooks import SECRET_PURPOSE as WEBHOOK_SECRET_PURPOSE
 from infrastructure.cdk.chalice_packaging import (
     APP_ONLY,
     REQUIREMENTS,
@@ -85,6 +88,8 @@ RENDER_MANIFEST_KEYS = "*/batches/*/manifest.json"
 WEBHOOK_STATE_MACHINE = "deliver_webhook"
 # The REST API's stage, i.e. the first path segment of every API URL: the front door's origin path.
 API_GATEWAY_STAGE = "api"
+# The Lambda behind every route (Chalice names it so): the watch page, its assets and beacons.
+API_FUNCTION = "APIHandler"
 
 # -- the front door (CloudFront): one domain for the watch page, its assets, the beacons and media --
 # Paths the API answers through the front door: the watch page and its beacons (never cached) …
@@ -126,9 +131,8 @@ EVENTS_ERROR_PREFIX = (
 ATHENA_RESULTS_DAYS = 7
 # No single analytics query may scan more than this (about 25 million events).
 ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
-# Placeholder for the watch secret's cookie signing key until the operator stores the real one
-# (infrastructure/cdk/README.md § Watch secret).
-COOKIE_KEY_PLACEHOLDER = "REPLACE-ME: the CloudFront key pair's private key (PEM), see the CDK README"
+# The watch secret's cookie signing key is COOKIE_KEY_PLACEHOLDER until the operator stores the
+# real one (infrastructure/cdk/README.md § Watch secret); the app refuses to sign with it.
 
 
 class TailorcastStack(Stack):
@@ -201,7 +205,9 @@ class TailorcastStack(Stack):
         self.athena_workgroup = self._athena_workgroup()
         self.watch_secret_name = f"tailorcast-{stage}-watch"
         self.watch_secret = self._watch_secret(stateful_removal)
+        self.origin_verify_secret = self._origin_verify_secret()
         self.media_public_key = self._media_public_key(media_public_key_pem)
+        self.sealing_key = self._sealing_key(stateful_removal)
 
         settings = self._settings_environment()
         self.voice_function = self._voice_function(project_dir, settings)
@@ -233,6 +239,12 @@ class TailorcastStack(Stack):
             for function_id in self.functions:
                 self.chalice.add_environment_variable(variable, self.front_door_url, function_id)
             self.voice_function.add_environment(variable, self.front_door_url)
+        # Only the API serves the watch routes that check the front door's header.
+        self.chalice.add_environment_variable(
+            "TAILORCAST_ORIGIN_VERIFY_SECRET",
+            self.origin_verify_secret.secret_value.unsafe_unwrap(),
+            API_FUNCTION,
+        )
         for role_id in self._resources_of_type("AWS::IAM::Role"):
             role = self.chalice.get_role(role_id)
             # The API runs the voice engines by invoking this one function (by name).
@@ -261,6 +273,7 @@ class TailorcastStack(Stack):
             role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["states:StartExecution"], resources=[webhook_machine_arn])
             )
+            self._grant_sealing(role)
             self._grant_engagement(role)
 
         self.state_machines = self._state_machines(
@@ -279,6 +292,7 @@ class TailorcastStack(Stack):
             "FrontDoorDistributionId": self.front_door.distribution_id,
             "MediaKeyPairId": self.media_public_key.public_key_id,
             "WatchSecretName": self.watch_secret_name,
+            "SealingKeyArn": self.sealing_key.key_arn,
             "AnalyticsBucketName": self.analytics_bucket.bucket_name,
             "EventsStreamName": self.events_stream.ref,
             "AthenaWorkGroupName": self.athena_workgroup.ref,
@@ -587,6 +601,37 @@ class TailorcastStack(Stack):
             )
         )
 
+    # -- secrets kept in the table ----------------------------------------------------------
+
+    def _sealing_key(self, removal_policy: RemovalPolicy) -> kms.Key:
+        """The customer-managed key that seals secrets the app stores and uses again (webhook
+        signing secrets): rotated yearly, every use in CloudTrail with its encryption context."""
+        return kms.Key(
+            self,
+            "SealingKey",
+            description=f"Tailorcast {self.stage}: seals the secrets stored in the table",
+            enable_key_rotation=True,
+            key_spec=kms.KeySpec.SYMMETRIC_DEFAULT,
+            key_usage=kms.KeyUsage.ENCRYPT_DECRYPT,
+            pending_window=Duration.days(30),
+            removal_policy=removal_policy,
+        )
+
+    def _grant_sealing(self, role: iam.IRole) -> None:
+        """Encrypt (registering an endpoint) and decrypt (delivering to it) under the sealing key,
+        only with a webhook signing secret's encryption context, and nothing else on the key.
+
+        The Chalice functions share one role, so the API and the delivery task hold the grant
+        together; the voice function, the state machines and MediaConvert do not.
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:Decrypt"],
+                resources=[self.sealing_key.key_arn],
+                conditions={"StringEquals": {"kms:EncryptionContext:purpose": WEBHOOK_SECRET_PURPOSE}},
+            )
+        )
+
     # -- the watch page's delivery ----------------------------------------------------------
 
     def _watch_secret(self, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
@@ -612,6 +657,25 @@ class TailorcastStack(Stack):
         )
         secret.apply_removal_policy(removal_policy)
         return secret
+
+    def _origin_verify_secret(self) -> secretsmanager.Secret:
+        """The value CloudFront adds as ``X-Origin-Verify`` to what it sends the API, and the API
+        expects on its public watch routes (``TAILORCAST_ORIGIN_VERIFY_SECRET``).
+
+        Generated here; CloudFormation resolves it into both at deploy time (a dynamic reference:
+        the value is in no template, but is readable in the distribution's and the function's
+        configuration). Not rotated by itself: a new value reaches both only when a stack update
+        touches them, and requests in flight meanwhile would be refused.
+        """
+        return secretsmanager.Secret(
+            self,
+            "OriginVerifySecret",
+            secret_name=f"tailorcast-{self.stage}-origin-verify",
+            description="Tailorcast front door: the header CloudFront sends the API's watch routes",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True, include_space=False
+            ),
+        )
 
     def _media_public_key(self, pem: str | None) -> cloudfront.PublicKey:
         """The CloudFront public key the media's signed cookies are checked with."""
@@ -653,6 +717,9 @@ class TailorcastStack(Stack):
             f"{rest_api}.execute-api.{self.region}.{self.url_suffix}",
             origin_path=f"/{API_GATEWAY_STAGE}",
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+            # Proof, on every request CloudFront sends the API, that it came through here: the
+            # watch routes refuse any other (and believe no CloudFront-Viewer-Address without it).
+            custom_headers={ORIGIN_VERIFY_HEADER: self.origin_verify_secret.secret_value.unsafe_unwrap()},
         )
 
         def cache_policy(construct_id: str, ttl: Duration, comment: str) -> cloudfront.CachePolicy:
@@ -793,6 +860,7 @@ class TailorcastStack(Stack):
             "TAILORCAST_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
             "TAILORCAST_MEDIACONVERT_ROLE_ARN": self.mediaconvert_role.role_arn,
             "TAILORCAST_WATCH_SECRET_NAME": self.watch_secret_name,
+            "TAILORCAST_SEALING_KEY_ID": self.sealing_key.key_arn,
             "TAILORCAST_MEDIA_KEY_PAIR_ID": self.media_public_key.public_key_id,
             "TAILORCAST_ANALYTICS_BUCKET": self.analytics_bucket.bucket_name,
             "TAILORCAST_EVENTS_STREAM_NAME": self.events_stream.ref,

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain import engagement
 from chalicelib.domain.watch_page import (
     CallToAction,
     OpenGraph,
@@ -361,7 +362,10 @@ def test_play_switch_quality_speed_end_and_cta(desktop: Any, site: Site) -> None
         assert beacon["size"] <= 4096
         assert beacon["json"]["session"] == SESSION
         assert 1 <= len(beacon["json"]["events"]) <= 20
+        engagement.parse_body(json.dumps(beacon["json"]).encode())  # what the API takes, exactly
     events = site.events()
+    # Every event numbered once in the page's session: 0, 1, 2 … with no gap or repeat.
+    assert sorted(e["seq"] for e in events) == list(range(len(events)))
     kinds = [e["type"] for e in events]
     assert kinds.count("page_view") == 1
     assert kinds.index("page_view") == 0

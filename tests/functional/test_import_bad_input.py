@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -171,6 +172,11 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nstream\n\x00\x01\x02\x03endstream\n"
 GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(1, 32)) * 4
 NOISE = bytes(range(1, 9)) * 100
+# Random bytes, fixed seed: only high bytes (no NUL, no control byte: not UTF-8, and read as
+# Windows-1252 they are all characters), and the whole byte range less NUL and C0 controls.
+_RANDOM = random.Random(20240611)
+RANDOM_HIGH = bytes(b | 0x80 for b in _RANDOM.randbytes(20_000))
+RANDOM_PRINTABLE = bytes(b for b in _RANDOM.randbytes(30_000) if b > 31 or b in b"\t\r\n")[:20_000]
 NOT_TEXT = "this is not a text CSV file"
 BINARIES = {
     "xlsx": (ZIP, "this is an Excel/zip file; export the sheet as CSV and upload that"),
@@ -179,6 +185,9 @@ BINARIES = {
     "pdf": (PDF, "this is a PDF, not a CSV file"),
     "gzip": (GZIP, "this is a compressed (gzip) file; upload the CSV itself"),
     "control-bytes": (NOISE, NOT_TEXT),
+    "random-high-bytes": (RANDOM_HIGH, NOT_TEXT),
+    "random-bytes-without-controls": (RANDOM_PRINTABLE, NOT_TEXT),
+    "utf8-bom-then-random-bytes": (b"\xef\xbb\xbf" + RANDOM_HIGH, NOT_TEXT),
 }
 
 
@@ -197,7 +206,16 @@ def test_a_binary_file_is_rejected_and_changes_nothing(seeded: Seeded, kind: str
 
 @pytest.mark.parametrize(
     "kind",
-    ["xlsx", "control-bytes", "xls", "png", "pdf", "gzip"],
+    [
+        "xlsx",
+        "control-bytes",
+        "xls",
+        "png",
+        "pdf",
+        "gzip",
+        "random-high-bytes",
+        "random-bytes-without-controls",
+    ],
 )
 def test_an_uploaded_binary_file_is_named_as_the_preview_names_it(seeded: Seeded, kind: str) -> None:
     data, hint = BINARIES[kind]

@@ -65,7 +65,7 @@ def _all_routes():  # type: ignore[no-untyped-def]
 VALID_FILE = (b"First Name,Email\r\nAda,ada@example.com\r\n", "text/csv")
 VALID_FILES = {
     "text/csv": VALID_FILE[0],
-    "text/plain": b'{"session": "s.1.m", "events": [{"type": "page_view"}]}',
+    "text/plain": b'{"session": "s.1.m", "events": [{"type": "page_view", "seq": 0}]}',
 }
 
 
@@ -102,7 +102,7 @@ def test_every_non_public_route_requires_a_token(client, new_tenant) -> None:  #
             assert json.loads(response.body)["error"]["code"] == "unauthenticated"
 
 
-def test_cross_tenant_access_is_404_on_every_route(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_key) -> None:  # type: ignore[no-untyped-def]
     alice, mallory = new_tenant("alice@a.io"), new_tenant("mallory@m.io")
     campaign = json.loads(call(client, "POST", "/campaigns", alice, {"name": "secret"}).body)
     upload = json.loads(

@@ -3,6 +3,9 @@ moto (Secrets Manager holds the signing secret; the event stream is recorded).""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -27,6 +30,9 @@ from chalicelib.domain.models import (
 from tests.functional.conftest import Tenant, call, get_json
 
 BASE = "https://watch.example.test"
+#: What the front door (CloudFront, the local gateway) adds to every request it sends the API.
+ORIGIN_SECRET = "front-door-secret-0123456789abcdefghij"
+FRONT_DOOR = {"X-Origin-Verify": ORIGIN_SECRET}
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/130.0.0.0 Safari/537.36"
@@ -85,21 +91,31 @@ class StreamReader:
 
 @dataclass
 class World:
+    """Alice's campaign with one watchable prospect. Requests to the public routes go through the
+    front door (they carry its secret header) unless ``via`` says otherwise."""
+
     client: Client
     alice: Tenant
     campaign_id: str
     prospect: Prospect
     sink: StreamReader
+    seq: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
     @property
     def page_path(self) -> str:
         return f"/w/{self.prospect.watch_token}"
 
+    def public(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b"", via: Any = FRONT_DOOR
+    ) -> Any:
+        """A request to a public route, as the front door sends it (``via={}``: straight to the API)."""
+        return self.client.http.request(method, path, headers={**headers, **via}, body=body)
+
     def open_page(self, token: str | None = None, agent: str = CHROME, method: str = "GET") -> Any:
-        return self.client.http.request(
+        return self.public(
             method,
             f"/w/{token or self.prospect.watch_token}",
-            headers={"User-Agent": agent, "CloudFront-Viewer-Address": "203.0.113.77:51234"},
+            {"User-Agent": agent, "CloudFront-Viewer-Address": "203.0.113.77:51234"},
         )
 
     def session(self) -> str:
@@ -108,18 +124,30 @@ class World:
         return str(data["session"])
 
     def beacon(
-        self, body: Any, agent: str = CHROME, token: str | None = None, ip: str = "203.0.113.77"
+        self,
+        body: Any,
+        agent: str = CHROME,
+        token: str | None = None,
+        ip: str = "203.0.113.77",
+        via: Any = FRONT_DOOR,
     ) -> Any:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.client.http.request(
+        """POST a beacon body: bytes as they are; a dict with each event numbered (``seq``) as the
+        player numbers them, unless the event names its own."""
+        if isinstance(body, bytes):
+            raw = body
+        else:
+            events = [{"seq": next(self.seq), **e} for e in body.get("events", [])]
+            raw = json.dumps({**body, "events": events} if "events" in body else body).encode()
+        return self.public(
             "POST",
             f"/w/{token or self.prospect.watch_token}/events",
-            headers={
+            {
                 "Content-Type": "text/plain;charset=UTF-8",
                 "User-Agent": agent,
                 "CloudFront-Viewer-Address": f"{ip}:443",
             },
-            body=raw,
+            raw,
+            via,
         )
 
     def stored(self) -> Prospect:
@@ -205,6 +233,7 @@ def world(
     monkeypatch.setenv("TAILORCAST_MEDIA_BASE_URL", BASE)
     monkeypatch.setenv("TAILORCAST_BEACON_RATE_PER_MINUTE", "30")
     monkeypatch.setenv("TAILORCAST_EVENTS_STREAM_NAME", StreamReader.STREAM)
+    monkeypatch.setenv("TAILORCAST_ORIGIN_VERIFY_SECRET", ORIGIN_SECRET)
     dependencies.reset()
     CdnKeys(tmp_path / "cdn").ensure_secret(boto3.client("secretsmanager"), get_settings().watch_secret_name)
     sink = StreamReader.create()
@@ -398,6 +427,121 @@ def test_a_flood_from_one_address_is_rejected(world: World) -> None:
     )
 
 
+def test_a_flood_of_invalid_bodies_is_limited_too(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.domain import engagement
+
+    # One clock minute for the whole burst (the limit's window), whatever the wall clock does.
+    minute = datetime.now(UTC).replace(second=1, microsecond=0)
+    monkeypatch.setattr(engagement, "utcnow", lambda: minute)
+    junk = [
+        b"{not json",
+        b"[" * 2000,
+        json.dumps({"session": "a.1.b", "events": [{"type": "play"}]}).encode(),
+    ]
+    codes = [world.beacon(junk[i % 3], token="C" * 22 if i % 2 else None).status_code for i in range(32)]
+    # Refused for what they are (malformed, too deep, no seq) until the limit, then before any of it.
+    assert set(codes[:30]) == {400, 422} and codes[30:] == [429, 429]
+    assert world.beacon(b"[" * 100_000).status_code == 429  # even one too large to read
+    assert world.beacon(junk[0], ip="198.51.100.9").status_code == 400  # another address is not affected
+    assert world.sink.events == []
+
+
+def test_deeply_nested_bodies_are_refused_not_crashed_on(world: World) -> None:
+    for token in (None, "D" * 22):  # a known link, and one that does not exist
+        deep = world.beacon(b"[" * 2000, token=token)  # within the 4 KB limit
+        assert deep.status_code == 400, deep.body
+        assert "nested more than 5 levels" in json.loads(deep.body)["error"]["message"]
+        huge = world.beacon(b"[" * 100_000, token=token)
+        assert huge.status_code == 413, huge.body
+        assert json.loads(huge.body)["error"]["code"] == "payload_too_large"
+
+
+def test_events_without_a_sequence_number_are_refused_naming_it(world: World) -> None:
+    session = world.session()
+    world.sink.clear()
+    response = world.beacon(json.dumps({"session": session, "events": [{"type": "play"}]}).encode())
+    assert response.status_code == 422, response.body
+    assert [f["field"] for f in json.loads(response.body)["error"]["fields"]] == ["body.events.0.seq"]
+    assert world.sink.events == []
+
+
+def test_a_replayed_beacon_body_counts_once_and_notifies_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import dependencies
+    from tests.fakes import FakeEventPublisher
+
+    # GIVEN the webhooks the API publishes are recorded, and a beacon body was captured on the wire
+    published = FakeEventPublisher()
+    # (cached like the real one: dependencies.reset() clears it)
+    monkeypatch.setattr(dependencies, "get_event_publisher", functools.cache(lambda: published))
+    session = world.session()
+    world.sink.clear()
+    raw = json.dumps(
+        {"session": session, "events": [{"type": "play", "seq": 0}, {"type": "cta_click", "seq": 1}]}
+    ).encode()
+    # WHEN it is sent five times (from anywhere: the address doesn't matter)
+    codes = [world.beacon(raw, ip=f"198.51.100.{i}").status_code for i in range(5)]
+    # THEN every request is accepted, one play and one click count, and one webhook of each goes,
+    # its id derived from the event's
+    assert codes == [204] * 5
+    stored = world.stored()
+    assert (stored.video_view_count, stored.cta_click_count) == (1, 1)
+    assert get_json(world.client, world.alice, f"/campaigns/{world.campaign_id}")["counters"]["views"] == 1
+    events = world.sink.events
+    assert [e["bot_reason"] for e in events] == [None, None] + ["replay"] * 8
+    assert [(e.event_type, e.event_id) for e in published.events] == [
+        ("video.played", f"evt_played_{events[0]['event_id']}"),
+        ("cta.clicked", f"evt_cta_{events[1]['event_id']}"),
+    ]
+
+
+def test_requests_that_skip_the_front_door_are_refused(world: World) -> None:
+    from chalicelib.web import asset_url
+
+    session = world.session()
+    world.sink.clear()
+    before = world.stored()
+    # GIVEN a caller that reaches the API directly, without the front door's header or with a guess
+    for via in ({}, {"X-Origin-Verify": "guess"}, {"X-Origin-Verify": ORIGIN_SECRET[:-1]}):
+        refused = [
+            world.public("GET", world.page_path, {"User-Agent": CHROME}, via=via),
+            world.public("HEAD", world.page_path, {"User-Agent": CHROME}, via=via),
+            world.public("GET", asset_url("player.js"), {}, via=via),
+            world.beacon({"session": session, "events": [{"type": "play"}]}, via=via),
+        ]
+        # THEN each route answers 403 in the API's error shape, and nothing is logged or counted
+        assert [r.status_code for r in refused] == [403] * 4
+        for response in (refused[0], refused[2], refused[3]):
+            assert json.loads(response.body)["error"]["code"] == "forbidden"
+            assert "Set-Cookie" not in response.headers
+    # A rotating CloudFront-Viewer-Address buys nothing: past the per-address limit, all refused.
+    codes = {
+        world.beacon({"session": session, "events": [{"type": "play"}]}, ip=f"10.{i}.0.1", via={}).status_code
+        for i in range(40)
+    }
+    assert codes == {403}
+    assert world.sink.events == [] and world.stored() == before
+    # The same requests through the front door work.
+    assert world.beacon({"session": session, "events": [{"type": "play"}]}).status_code == 204
+    assert world.stored().video_view_count == 1
+
+
+def test_the_viewer_address_is_believed_only_with_a_front_door_secret(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import dependencies
+
+    # Without a secret configured nothing is refused, and CloudFront-Viewer-Address is not believed
+    # (anyone could have written it): the connection's own address is logged instead.
+    monkeypatch.delenv("TAILORCAST_ORIGIN_VERIFY_SECRET")
+    dependencies.reset()
+    world.sink.clear()
+    assert world.open_page().status_code == 200
+    assert world.open_page(method="HEAD").status_code == 200
+    assert world.sink.events[0]["ip"] != "203.0.113.0"
+
+
 def test_scanner_beacons_are_stored_flagged_and_never_counted(world: World) -> None:
     session = world.session()
     response = world.beacon(
@@ -443,9 +587,34 @@ def test_assets_are_served_immutable_and_unknown_names_are_404(world: World) -> 
     from chalicelib.web import asset_url
 
     url = asset_url("player.js")
-    response = world.client.http.get(url)
+    response = world.public("GET", url, {})
     assert response.status_code == 200
     assert "javascript" in response.headers["Content-Type"]
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert world.client.http.get("/assets/nope.js").status_code == 404
-    assert world.client.http.get("/assets/..%2F..%2Fapp.py").status_code == 404
+    assert world.public("GET", "/assets/nope.js", {}).status_code == 404
+    assert world.public("GET", "/assets/..%2F..%2Fapp.py", {}).status_code == 404
+
+
+def test_a_placeholder_signing_key_makes_the_watch_routes_answer_503(world: World) -> None:
+    import boto3
+
+    from chalicelib import dependencies
+    from chalicelib.adapters.cdn import COOKIE_KEY_PLACEHOLDER
+    from chalicelib.settings import get_settings
+
+    # GIVEN the watch secret as CDK creates it (the operator never stored the real key)
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=get_settings().watch_secret_name,
+        SecretString=json.dumps({"cookie_private_key": COOKIE_KEY_PLACEHOLDER, "session_key": "A" * 64}),
+    )
+    dependencies.reset()  # a fresh container
+
+    # THEN the page and the beacons refuse with our error shape, saying nothing about the key
+    for response in (
+        world.open_page(),
+        world.beacon({"session": "s.1.m", "events": [{"type": "page_view"}]}),
+    ):
+        assert response.status_code == 503, response.body
+        error = json.loads(response.body)["error"]
+        assert error["code"] == "configuration_error"
+        assert "REPLACE-ME" not in response.body.decode() and "BEGIN" not in response.body.decode()

@@ -13,10 +13,18 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.webhooks import Urllib3WebhookSender
-from chalicelib.domain.errors import WebhookDeliveryError
+from chalicelib.domain import webhooks
+from chalicelib.domain.errors import LimitExceededError, WebhookDeliveryError
 from tests.functional.conftest import call
 
 HOOK = "https://hooks.example.com/tailorcast"
+
+
+@pytest.fixture(autouse=True)
+def _sealing_key(request: pytest.FixtureRequest) -> None:
+    """Registering seals the signing secret with KMS: moto's needs the key the settings name."""
+    if "client" in request.fixturenames:
+        request.getfixturevalue("sealing_key")
 
 
 def _json(response: Any) -> Any:
@@ -103,11 +111,75 @@ def test_validation_errors_name_the_field(client, new_tenant, body, field) -> No
 
 def test_eleventh_endpoint_is_refused(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
     me = new_tenant()
-    for i in range(10):
-        assert _create(client, me, description=str(i)).status_code == 201
+    ids = [_json(_create(client, me, description=str(i)))["endpoint_id"] for i in range(10)]
     response = _create(client, me)
     assert response.status_code == 422
     assert _json(response)["error"]["code"] == "limit_exceeded"
+    assert call(client, "DELETE", f"/webhooks/{ids[0]}", me).status_code == 204
+    assert _create(client, me).status_code == 201  # the freed place
+    assert _create(client, me).status_code == 422
+
+
+def test_concurrent_registrations_store_exactly_ten(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    # The Chalice test client is not thread-safe (the app keeps the current request in one
+    # attribute), so the race runs one level down: what POST /webhooks calls, with the real
+    # adapters (DynamoDB through moto, answering one request at a time as DynamoDB applies each
+    # atomically; KMS through moto), 16 at once.
+    from chalicelib import dependencies as deps
+    from devstack import dynamotx
+
+    dynamotx.install()
+    me = new_tenant()
+    barrier = threading.Barrier(16)
+    outcomes: list[object] = []
+
+    def register(i: int) -> None:
+        barrier.wait()
+        try:
+            outcome: object = webhooks.register_endpoint(
+                deps.get_webhook_repo(), deps.get_secret_sealer(), me.account_id, f"{HOOK}/{i}"
+            )
+        except Exception as exc:
+            outcome = exc
+        outcomes.append(outcome)
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sum(isinstance(o, webhooks.Registered) for o in outcomes) == 10, outcomes
+    assert sum(isinstance(o, LimitExceededError) for o in outcomes) == 6, outcomes
+    listed = _json(call(client, "GET", "/webhooks", me))["items"]
+    assert len(listed) == 10
+    refused = _create(client, me)
+    assert refused.status_code == 422 and _json(refused)["error"]["code"] == "limit_exceeded"
+    assert call(client, "DELETE", f"/webhooks/{listed[0]['endpoint_id']}", me).status_code == 204
+    assert _create(client, me).status_code == 201
+    assert _create(client, me).status_code == 422
+
+
+def _stored_item(account_id: str, endpoint_id: str) -> dict[str, Any]:
+    import boto3
+
+    from tests.conftest import TEST_ENV
+
+    key = {"pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": f"WEBHOOK#{endpoint_id}"}}
+    item: dict[str, Any] = boto3.client("dynamodb").get_item(
+        TableName=TEST_ENV["TAILORCAST_TABLE_NAME"], Key=key
+    )["Item"]
+    return item
+
+
+def test_the_stored_endpoint_holds_no_plaintext_secret(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    me = new_tenant()
+    created = _json(_create(client, me))
+
+    item = _stored_item(me.account_id, created["endpoint_id"])
+
+    assert created["secret"] not in json.dumps(item)
+    assert item["secret"]["S"].startswith("kms1:") and "whsec_" not in json.dumps(item)
 
 
 def test_delete(client, new_tenant, machine) -> None:  # type: ignore[no-untyped-def]
@@ -296,3 +368,50 @@ def test_sender_refuses_loopback_unless_allowed(receiver) -> None:  # type: igno
     with pytest.raises(WebhookDeliveryError, match="may not be sent to"):
         Urllib3WebhookSender().post(f"http://localhost:{address.rsplit(':', 1)[1]}/", b"{}", {})
     assert handler.seen == []
+
+
+def test_the_delivery_task_signs_with_the_secret_shown_at_registration(  # type: ignore[no-untyped-def]
+    client, new_tenant, machine, receiver, monkeypatch
+) -> None:
+    from chalicelib import dependencies
+
+    # GIVEN an endpoint on this machine (as the local stack allows), registered over the API
+    monkeypatch.setenv("TAILORCAST_WEBHOOK_ALLOW_INSECURE_LOCALHOST", "true")
+    dependencies.reset()
+    address, handler = receiver
+    me = new_tenant()
+    created = _json(call(client, "POST", "/webhooks", me, {"url": f"http://{address}/hook"}))
+
+    def deliver_a_test_event() -> dict[str, Any]:
+        queued = _json(call(client, "POST", f"/webhooks/{created['endpoint_id']}/test", me))
+        ids = {"account_id": me.account_id, "endpoint_id": created["endpoint_id"]}
+        outcome: dict[str, Any] = client.lambda_.invoke(
+            "deliver_webhook", {**ids, "delivery_id": queued["delivery_id"]}
+        ).payload
+        return outcome
+
+    # WHEN the delivery task runs (it opens the sealed secret with KMS)
+    assert deliver_a_test_event()["status"] == "delivered"
+
+    # THEN the receiver verifies the request with the secret it was shown
+    request = handler.seen[-1]
+    header = request["headers"]["Tailorcast-Signature"]
+    assert webhooks.verify_signature(created["secret"], header, request["body"], time.time())
+
+    # AND an endpoint an older version stored with a plaintext secret is still signed with it
+    import boto3
+
+    from tests.conftest import TEST_ENV
+
+    legacy = "whsec_stored-in-plain-text-by-an-older-version"
+    boto3.client("dynamodb").update_item(
+        TableName=TEST_ENV["TAILORCAST_TABLE_NAME"],
+        Key={"pk": {"S": f"ACCOUNT#{me.account_id}"}, "sk": {"S": f"WEBHOOK#{created['endpoint_id']}"}},
+        UpdateExpression="SET secret = :s",
+        ExpressionAttributeValues={":s": {"S": legacy}},
+    )
+    assert deliver_a_test_event()["status"] == "delivered"
+    request = handler.seen[-1]
+    assert webhooks.verify_signature(
+        legacy, request["headers"]["Tailorcast-Signature"], request["body"], time.time()
+    )

@@ -195,6 +195,7 @@ def _settings_environment(synth: Synth) -> dict[str, Any]:
         "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
         "TAILORCAST_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [_mediaconvert_role(synth), "Arn"]},
         "TAILORCAST_WATCH_SECRET_NAME": f"tailorcast-{synth.stack.stage}-watch",
+        "TAILORCAST_SEALING_KEY_ID": {"Fn::GetAtt": [_sealing_key(synth)[0], "Arn"]},
         "TAILORCAST_MEDIA_KEY_PAIR_ID": {"Ref": _only(synth.resources("AWS::CloudFront::PublicKey"))[0]},
         "TAILORCAST_ANALYTICS_BUCKET": synth.ref(synth.stack.analytics_bucket.bucket_name),
         "TAILORCAST_EVENTS_STREAM_NAME": {"Ref": _only(synth.resources(FIREHOSE))[0]},
@@ -210,6 +211,20 @@ def _settings_environment(synth: Synth) -> dict[str, Any]:
 
 
 FIREHOSE = "AWS::KinesisFirehose::DeliveryStream"
+
+
+def _watch_secret(synth: Synth) -> tuple[str, Any]:
+    return _only(
+        {
+            logical_id: secret
+            for logical_id, secret in synth.resources("AWS::SecretsManager::Secret").items()
+            if secret["Properties"]["Name"] == f"tailorcast-{synth.stack.stage}-watch"
+        }
+    )
+
+
+def _sealing_key(synth: Synth) -> tuple[str, Any]:
+    return _only(synth.resources("AWS::KMS::Key"))
 
 
 def _front_door(synth: Synth) -> tuple[str, Any]:
@@ -370,10 +385,14 @@ def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
     }
 
     for name, function in _chalice_functions(dev).items():
-        assert function["Properties"]["Environment"]["Variables"] == expected, name
+        # The API alone serves the watch routes that check the front door's secret.
+        only_api = (
+            {"TAILORCAST_ORIGIN_VERIFY_SECRET": _origin_verify_value(dev)} if name == "APIHandler" else {}
+        )
+        assert function["Properties"]["Environment"]["Variables"] == expected | only_api, name
         assert function["Properties"]["Tracing"] == "Active", name
     # Every TAILORCAST_ variable is a field of the one Settings model (no typo goes unread).
-    for variable in expected:
+    for variable in [*expected, "TAILORCAST_ORIGIN_VERIFY_SECRET"]:
         if variable.startswith("TAILORCAST_"):
             assert variable.removeprefix("TAILORCAST_").lower() in Settings.model_fields, variable
 
@@ -1121,7 +1140,7 @@ def test_api_role_may_put_events_query_them_and_read_the_watch_secret_and_no_mor
     workgroup_id, _ = _only(dev.resources("AWS::Athena::WorkGroup"))
     database_id, _ = _only(dev.resources("AWS::Glue::Database"))
     table_id, _ = _only(dev.resources("AWS::Glue::Table"))
-    secret_id, _ = _only(dev.resources("AWS::SecretsManager::Secret"))
+    secret_id, _ = _watch_secret(dev)
     bucket = _analytics_arn(dev)
 
     def on(service: str) -> list[dict[str, Any]]:
@@ -1181,13 +1200,51 @@ def test_api_role_may_put_events_query_them_and_read_the_watch_secret_and_no_mor
     ]
 
 
+# -- secrets stored in the table: the sealing key ----------------------------------------------
+
+
+def test_stored_secrets_are_sealed_with_a_rotated_customer_managed_key(dev: Synth, prod: Synth) -> None:
+    _, key = _sealing_key(dev)
+    props = key["Properties"]
+    assert props["EnableKeyRotation"] is True
+    assert props.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    assert props.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
+    assert props["PendingWindowInDays"] == 30
+    _, prod_key = _sealing_key(prod)
+    assert prod_key["DeletionPolicy"] == "Retain"  # losing it would lose every sealed secret
+    assert dev.stack.resolve(dev.stack.sealing_key.key_arn) == {"Fn::GetAtt": [_sealing_key(dev)[0], "Arn"]}
+
+
+def test_only_the_chalice_functions_may_seal_and_open_and_only_webhook_secrets(dev: Synth) -> None:
+    key_id, _ = _sealing_key(dev)
+    grant = {
+        "Action": ["kms:Encrypt", "kms:Decrypt"],
+        "Condition": {"StringEquals": {"kms:EncryptionContext:purpose": "webhook-signing-secret"}},
+        "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
+    }
+
+    def kms_statements(role: str) -> list[dict[str, Any]]:
+        return [s for s in _role_statements(dev, role) if '"kms:' in json.dumps(s["Action"])]
+
+    # The API registers endpoints (seal), the deliver_webhook task signs with them (open).
+    for name in ("APIHandler", "DeliverWebhook"):
+        role = _chalice_functions(dev)[name]["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert kms_statements(role) == [grant], name
+    # The voice function and the state machines touch no key.
+    _, voice = _voice_function(dev)
+    assert kms_statements(voice["Properties"]["Role"]["Fn::GetAtt"][0]) == []
+    for machine in dev.resources("AWS::StepFunctions::StateMachine").values():
+        assert kms_statements(machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]) == []
+
+
 # -- the watch page's delivery: secret, signing key, front door -------------------------------
 
 
 def test_watch_secret_generates_the_session_key_beside_a_cookie_key_placeholder(
     dev: Synth, prod: Synth
 ) -> None:
-    _, secret = _only(dev.resources("AWS::SecretsManager::Secret"))
+    _, secret = _watch_secret(dev)
     props = secret["Properties"]
     generated = props["GenerateSecretString"]
 
@@ -1200,7 +1257,7 @@ def test_watch_secret_generates_the_session_key_beside_a_cookie_key_placeholder(
     assert generated["PasswordLength"] >= 43
     assert generated["ExcludePunctuation"] is True
     assert generated["IncludeSpace"] is False
-    _, prod_secret = _only(prod.resources("AWS::SecretsManager::Secret"))
+    _, prod_secret = _watch_secret(prod)
     assert prod_secret["DeletionPolicy"] == "Retain"
 
 
@@ -1326,6 +1383,50 @@ def test_front_door_sends_watch_pages_and_beacons_to_the_api_uncached(dev: Synth
     assert "host" not in {header.lower() for header in headers}  # API Gateway refuses a foreign Host
     assert config["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
     assert config["CookiesConfig"] == {"CookieBehavior": "none"}
+
+
+def _origin_verify_value(synth: Synth) -> Any:
+    """A dynamic reference to the generated origin-verify secret (resolved at deploy time)."""
+    secret_id, _ = _only(
+        {
+            logical_id: secret
+            for logical_id, secret in synth.resources("AWS::SecretsManager::Secret").items()
+            if secret["Properties"]["Name"] == f"tailorcast-{synth.stack.stage}-origin-verify"
+        }
+    )
+    return {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret_id}, ":SecretString:::}}"]]}
+
+
+def test_front_door_proves_itself_to_the_api_with_a_generated_secret(dev: Synth) -> None:
+    behaviors = _behaviors(dev)
+    secret_id = _origin_verify_value(dev)["Fn::Join"][1][1]["Ref"]
+    generated = dev.resources("AWS::SecretsManager::Secret")[secret_id]["Properties"]["GenerateSecretString"]
+
+    # The secret is generated (at least 32 letters and digits), never written in the template …
+    assert generated["PasswordLength"] >= 32 and generated["ExcludePunctuation"] is True
+    assert set(generated) <= {"PasswordLength", "ExcludePunctuation", "IncludeSpace"}
+    # … and CloudFront adds it, resolved at deploy time, to every request for the API's paths …
+    for pattern in ("/w/*", "/assets/*"):
+        headers = _origin(dev, behaviors[pattern])["OriginCustomHeaders"]
+        assert headers == [{"HeaderName": "X-Origin-Verify", "HeaderValue": _origin_verify_value(dev)}]
+    # … but never to the media bucket's.
+    assert "OriginCustomHeaders" not in _origin(dev, behaviors["*"])
+    # A viewer can't send its own: the header is not one the API behaviours forward.
+    request = dev.resources("AWS::CloudFront::OriginRequestPolicy")[
+        behaviors["/w/*"]["OriginRequestPolicyId"]["Ref"]
+    ]
+    forwarded = request["Properties"]["OriginRequestPolicyConfig"]["HeadersConfig"]["Headers"]
+    assert "x-origin-verify" not in {h.lower() for h in forwarded}
+    # The API expects the same value; no other function is given it.
+    functions = _chalice_functions(dev)
+    assert functions["APIHandler"]["Properties"]["Environment"]["Variables"][
+        "TAILORCAST_ORIGIN_VERIFY_SECRET"
+    ] == _origin_verify_value(dev)
+    assert [
+        name
+        for name, function in functions.items()
+        if "TAILORCAST_ORIGIN_VERIFY_SECRET" in function["Properties"]["Environment"]["Variables"]
+    ] == ["APIHandler"]
 
 
 def test_front_door_caches_the_watch_page_assets_from_the_api(dev: Synth) -> None:

@@ -147,8 +147,31 @@ def test_decode_pcm_errors(data: bytes, says: str) -> None:
 def test_decode_pcm_refuses_a_file_without_audio() -> None:
     png = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 10, 10)).save(png, format="PNG")
-    with pytest.raises(InvalidInputError, match="has no audio track"):
+    with pytest.raises(InvalidInputError, match="could not be decoded"):  # not a recording at all
         decode_pcm(png.getvalue())
+
+
+@pytest.mark.parametrize(
+    "refers",
+    [
+        "ffconcat version 1.0\nfile '{name}'\n",
+        "ffconcat version 1.0\nfile '{path}'\n",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1,\nfile://{path}\n#EXT-X-ENDLIST\n",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1,\n{name}\n#EXT-X-ENDLIST\n",
+    ],
+    ids=["concat-relative", "concat-absolute", "hls-file-url", "hls-relative"],
+)
+def test_decode_pcm_never_reads_a_file_the_recording_names(
+    refers: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a real recording on this machine, next to the working directory
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(_wav((np.ones(48_000) * 9_000).astype(np.int16), 48_000, 1))
+    monkeypatch.chdir(tmp_path)
+    # WHEN a "voice sample" is a playlist or concat script naming it, THEN nothing is decoded
+    script = refers.format(name=secret.name, path=secret).encode()
+    with pytest.raises(InvalidInputError, match="could not be decoded|refers to other files"):
+        decode_pcm(script, what="voice sample")
 
 
 # --------------------------------------------------------------------------- splice

@@ -209,3 +209,97 @@ def test_dependencies_wire_the_signer_from_the_watch_secret(key: rsa.RSAPrivateK
             assert dependencies.get_watch_secrets().session_key == "s3cr3t"
         finally:
             dependencies.reset()
+
+
+# --------------------------------------------------------------------------- placeholder or bad keys
+
+
+def _ec_pem() -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
+
+
+def _cdk_placeholder_secret() -> str:
+    """The watch secret as CDK creates it: the placeholder key and a generated session key."""
+    from chalicelib.adapters.cdn import COOKIE_KEY_PLACEHOLDER
+
+    return _secret(COOKIE_KEY_PLACEHOLDER, "A" * 64)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (_cdk_placeholder_secret(), "placeholder"),
+        (_secret("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), "not a readable"),
+        (_secret(_ec_pem()), "not an RSA key"),
+    ],
+    ids=["cdk-placeholder", "not-a-key", "not-rsa"],
+)
+def test_the_cloud_refuses_a_placeholder_or_unusable_signing_key(
+    value: str, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from chalicelib.domain.errors import ConfigurationError
+
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        client.create_secret(Name="w", SecretString=value)
+        secrets = WatchSecrets(client, "w", strict=True)
+
+        # The whole secret is refused at first use, the session key too, with a 503-class error
+        # that tells the viewer nothing of the key and tells the operator (the log) what is wrong.
+        with pytest.raises(ConfigurationError, match="signing key is not configured") as caught:
+            _ = secrets.session_key
+        with pytest.raises(ConfigurationError):
+            _ = secrets.cookie_private_key
+
+    assert isinstance(caught.value, StorageError) and caught.value.code == "configuration_error"
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and "unusable" in r.getMessage()]
+    assert logged and problem in logged[0].__dict__["problem"] and logged[0].__dict__["secret"] == "w"
+
+
+def test_the_local_stage_keeps_the_session_key_but_never_signs_with_a_placeholder(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from chalicelib.domain.errors import ConfigurationError
+
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        client.create_secret(Name="w", SecretString=_cdk_placeholder_secret())
+        secrets = WatchSecrets(client, "w", strict=False)
+        assert secrets.session_key == "A" * 64
+        with pytest.raises(ConfigurationError):
+            _ = secrets.cookie_private_key
+    assert any(r.levelname == "WARNING" and "unusable" in r.getMessage() for r in caplog.records)
+
+
+def test_a_fixed_secret_is_used_without_a_redeploy(key: rsa.RSAPrivateKey) -> None:
+    from chalicelib.domain.errors import ConfigurationError
+
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        client.create_secret(Name="w", SecretString=_cdk_placeholder_secret())
+        secrets = WatchSecrets(client, "w")
+        with pytest.raises(ConfigurationError):
+            _ = secrets.session_key
+        client.put_secret_value(SecretId="w", SecretString=_secret(_pem(key)))
+        assert secrets.cookie_private_key == _pem(key)
+
+
+@pytest.mark.parametrize(("stage", "strict"), [("local", False), ("test", True), ("prod", True)])
+def test_only_the_local_stage_is_lenient(stage: str, strict: bool, monkeypatch: Any) -> None:
+    from chalicelib import dependencies
+
+    monkeypatch.setenv("TAILORCAST_STAGE", stage)
+    dependencies.reset()
+    try:
+        assert dependencies.get_watch_secrets()._strict is strict
+    finally:
+        monkeypatch.undo()
+        dependencies.reset()

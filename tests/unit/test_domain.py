@@ -13,7 +13,15 @@ from chalicelib.domain.errors import (
     UploadRejectedError,
 )
 from chalicelib.domain.ingest import IngestLimits, ingest_upload
-from chalicelib.domain.models import UploadKind, UploadStatus, VideoProbe, new_id
+from chalicelib.domain.models import (
+    BaseVideo,
+    Campaign,
+    CampaignStatus,
+    UploadKind,
+    UploadStatus,
+    VideoProbe,
+    new_id,
+)
 from chalicelib.domain.uploads import (
     UploadKey,
     check_declared_upload,
@@ -171,6 +179,107 @@ def test_ingest_valid_rejected_and_ignored(world) -> None:  # type: ignore[no-un
     assert (outcome.status, outcome.reason) == ("rejected", "this file is not a video")
     assert world["campaigns"].get(A, c.campaign_id).status.value == "draft"
     assert run(t.key).status == "ignored"  # superseded by t2
+
+
+def _ingest(world, key: str, submitted: list[str]):  # type: ignore[no-untyped-def]
+    def start_ladder(campaign):  # type: ignore[no-untyped-def]
+        submitted.append(campaign.newest_base_video.upload_id)
+        return f"job-{len(submitted)}"
+
+    return ingest_upload(
+        key,
+        world["accounts"],
+        world["campaigns"],
+        world["imports"],
+        world["prospects"],
+        world["store"],
+        world["probe"],
+        LIMITS,
+        start_ladder,
+    )
+
+
+def _ready_base(world, cid: str) -> BaseVideo:  # type: ignore[no-untyped-def]
+    """Give the campaign a working base video, as a completed ladder leaves it."""
+    working = BaseVideo(upload_id=new_id("upl"), key="k", filename="old.mp4", status=UploadStatus.READY)
+    world["campaigns"].update(
+        A, cid, lambda c: c.model_copy(update={"base_video": working, "status": CampaignStatus.READY})
+    )
+    return working
+
+
+def test_a_base_video_requested_beside_a_ready_one_waits_as_pending(world) -> None:  # type: ignore[no-untyped-def]
+    c = svc.create_campaign(world["campaigns"], A, "Q4")
+    working = _ready_base(world, c.campaign_id)
+
+    # WHEN a new base video is requested, and turns out not to be a video
+    t = _ticket(world, A, c.campaign_id)
+    got = world["campaigns"].get(A, c.campaign_id)
+    assert got.base_video == working and got.pending_base_video is not None
+    assert got.pending_base_video.upload_id == t.upload_id
+    world["store"].objects[t.key] = b"GIF89a"
+    outcome = _ingest(world, t.key, [])
+
+    # THEN the rejection shows on the pending upload, and the campaign renders from the working base
+    assert (outcome.status, outcome.reason) == ("rejected", "this file is not a video")
+    got = world["campaigns"].get(A, c.campaign_id)
+    assert got.base_video == working and got.status is CampaignStatus.READY
+    assert got.pending_base_video is not None
+    assert (got.pending_base_video.status, got.pending_base_video.reason) == (
+        UploadStatus.REJECTED,
+        "this file is not a video",
+    )
+
+    # WHEN the seller tries again THEN the newest request replaces the pending one...
+    t2 = _ticket(world, A, c.campaign_id)
+    assert _ingest(world, t.key, []).status == "ignored"
+    world["store"].objects[t2.key] = b"VIDEO bytes"
+    submitted: list[str] = []
+    assert _ingest(world, t2.key, submitted).status == "processing"
+    # ...and it is validated and encoded as the pending upload, beside the working base
+    got = world["campaigns"].get(A, c.campaign_id)
+    assert submitted == [t2.upload_id] and got.base_video == working
+    pending = got.pending_base_video
+    assert pending is not None and (pending.upload_id, pending.status, pending.job_id) == (
+        t2.upload_id,
+        UploadStatus.PROCESSING,
+        "job-1",
+    )
+    assert pending.probe == PROBE and got.status is CampaignStatus.READY
+    assert _ingest(world, t2.key, submitted).status == "ignored" and len(submitted) == 1  # duplicate
+
+
+def test_a_base_video_that_is_not_ready_is_replaced_at_once(world) -> None:  # type: ignore[no-untyped-def]
+    c = svc.create_campaign(world["campaigns"], A, "Q4")
+    first = _ticket(world, A, c.campaign_id)
+    world["store"].objects[first.key] = b"GIF89a"
+    assert _ingest(world, first.key, []).status == "rejected"
+
+    second = _ticket(world, A, c.campaign_id)
+
+    got = world["campaigns"].get(A, c.campaign_id)
+    assert got.base_video is not None and got.base_video.upload_id == second.upload_id
+    assert got.base_video.status is UploadStatus.AWAITING_UPLOAD and got.pending_base_video is None
+
+
+def test_a_base_upload_is_recorded_only_over_its_own_slot() -> None:
+    c = Campaign(account_id=A, campaign_id=new_id("camp"), name="Q4")
+    stranger = BaseVideo(upload_id=new_id("upl"), key="k", filename="a.mp4")
+    assert c.base_upload(stranger.upload_id) is None
+    with pytest.raises(ValueError, match="not one of the campaign's base-video uploads"):
+        c.with_base_upload(stranger)
+
+
+def test_delete_removes_a_pending_upload_too(world) -> None:  # type: ignore[no-untyped-def]
+    c = svc.create_campaign(world["campaigns"], A, "Q4")
+    _ready_base(world, c.campaign_id)
+    t = _ticket(world, A, c.campaign_id)
+    world["store"].objects[t.key] = b"VIDEO bytes"
+    assert world["campaigns"].get(A, c.campaign_id).pending_base_video is not None
+
+    svc.delete_campaign(world["campaigns"], world["prospects"], world["store"], A, c.campaign_id)
+
+    assert t.key not in world["store"].objects
 
 
 def test_ingest_never_leaves_the_base_processing_when_the_encoder_refuses(world) -> None:  # type: ignore[no-untyped-def]

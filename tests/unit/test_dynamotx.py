@@ -105,3 +105,44 @@ def test_the_item_size_limit_still_holds(ddb: Any) -> None:
     )
     stored = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "big"}})["Item"]
     assert len(stored["a"]["S"]) == 201_000
+
+
+def test_concurrent_conditional_writes_are_atomic(ddb: Any) -> None:
+    # GIVEN a counter that may not pass 10, and 16 threads moving it at once
+    import threading
+
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": "count"}, "n": {"N": "0"}})
+    barrier = threading.Barrier(16)
+    won: list[bool] = []
+
+    def bump() -> None:
+        client = boto3.client("dynamodb")
+        barrier.wait()
+        for _ in range(3):
+            try:
+                client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": TABLE,
+                                "Key": {"pk": {"S": "p"}, "sk": {"S": "count"}},
+                                "UpdateExpression": "ADD n :one",
+                                "ConditionExpression": "n < :limit",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": "10"}},
+                            }
+                        }
+                    ]
+                )
+                won.append(True)
+            except ClientError:
+                won.append(False)
+
+    threads = [threading.Thread(target=bump) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # THEN moto, like DynamoDB, let exactly 10 through: no two checked the same value
+    item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "count"}})["Item"]
+    assert (won.count(True), item["n"]["N"]) == (10, "10")

@@ -3,7 +3,9 @@ counting and webhooks."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
+    StorageError,
 )
 from chalicelib.domain.models import (
     Account,
@@ -49,6 +52,7 @@ class World:
         self.sink = fakes.FakeEventSink()
         self.limiter = fakes.FakeRateLimiter()
         self.publisher = fakes.FakeEventPublisher()
+        self.seq = itertools.count()  # every event sent gets a number of its own unless it names one
         ladder = Ladder(
             prefix=f"{ACCOUNT}/{CAMPAIGN}/base/upl_1",
             master="main.m3u8",
@@ -116,6 +120,35 @@ class World:
     def session(self, at: datetime = NOW, token: str | None = None) -> str:
         return watch.new_session(KEY, token or self.prospect.watch_token, at)
 
+    def body(self, *events: dict[str, Any], session: str | None = None, at: datetime = NOW) -> bytes:
+        numbered = [{"seq": next(self.seq), **e} for e in events]
+        return json.dumps(
+            {"session": session or self.session(at - timedelta(seconds=30)), "events": numbered}
+        ).encode()
+
+    def receive(
+        self,
+        raw: bytes,
+        client: engagement.Client = PERSON,
+        at: datetime = NOW,
+        token: str | None = None,
+    ) -> engagement.Recorded:
+        """The beacon route's one domain call, as the API makes it."""
+        return engagement.receive_beacons(
+            token or self.prospect.watch_token,
+            raw,
+            client,
+            session_key=lambda: KEY,
+            sink=self.sink,
+            limiter=self.limiter,
+            integrity=INTEGRITY,
+            prospects=self.prospects,
+            campaigns=self.campaigns,
+            videos=self.videos,
+            events=self.publisher,
+            now=at,
+        )
+
     def send(
         self,
         *events: dict[str, Any],
@@ -123,24 +156,7 @@ class World:
         at: datetime = NOW,
         session: str | None = None,
     ) -> engagement.Recorded:
-        body = engagement.parse_body(
-            json.dumps(
-                {"session": session or self.session(at - timedelta(seconds=30)), "events": list(events)}
-            ).encode()
-        )
-        return engagement.record_beacons(
-            self.found(),
-            body,
-            client,
-            session_key=KEY,
-            sink=self.sink,
-            limiter=self.limiter,
-            integrity=INTEGRITY,
-            prospects=self.prospects,
-            campaigns=self.campaigns,
-            events=self.publisher,
-            now=at,
-        )
+        return self.receive(self.body(*events, session=session, at=at), client=client, at=at)
 
 
 @pytest.fixture
@@ -310,7 +326,9 @@ def test_sessions_are_bound_to_their_link_and_signed(world: World) -> None:
 
 
 def _body(*events: dict[str, Any], session: str = "s.1.m") -> bytes:
-    return json.dumps({"session": session, "events": list(events)}).encode()
+    return json.dumps(
+        {"session": session, "events": [{"seq": i, **e} for i, e in enumerate(events)]}
+    ).encode()
 
 
 def test_beacon_bodies_are_validated_with_the_field_named() -> None:
@@ -355,6 +373,138 @@ def test_a_flood_from_one_address_is_refused_after_the_limit(world: World) -> No
     # another address is not affected, and the next minute starts afresh
     world.send({"type": "page_view"}, client=engagement.Client(ip="198.51.100.1", user_agent=CHROME))
     world.send({"type": "page_view"}, at=NOW + timedelta(minutes=1))
+
+
+def test_a_flood_of_invalid_bodies_is_limited_before_any_lookup(world: World) -> None:
+    # GIVEN a repository that counts its watch-token lookups (the GSI query in DynamoDB)
+    lookups: list[str] = []
+    by_token = world.prospects.get_by_watch_token
+
+    def counted(token: str) -> Prospect:
+        lookups.append(token)
+        return by_token(token)
+
+    world.prospects.get_by_watch_token = counted  # type: ignore[method-assign]
+    junk = [b"{nope", b"[" * 2000, _body({"type": "play"}, session="forged.1.mac")]
+    # WHEN one address sends junk: malformed, too deep, a forged session on an unknown token
+    for i in range(INTEGRITY.rate_per_minute):
+        with pytest.raises((InvalidInputError, NotFoundError)):
+            world.receive(junk[i % len(junk)], token="wt_unknown" if i % 3 == 2 else None)
+    # THEN the next one is refused by the limit, whatever it holds, and nothing is looked up
+    before = len(lookups)
+    for raw in junk:
+        with pytest.raises(RateLimitedError):
+            world.receive(raw, token="wt_unknown")
+        with pytest.raises(RateLimitedError):
+            world.receive(b"x" * (engagement.MAX_BODY_BYTES + 1))
+    assert len(lookups) == before
+    assert world.sink.events == []
+
+
+def test_each_event_must_carry_its_sequence_number() -> None:
+    raw = json.dumps({"session": "s.1.m", "events": [{"type": "page_view", "seq": 0}, {"type": "play"}]})
+    with pytest.raises(InvalidInputError) as err:
+        engagement.parse_body(raw.encode())
+    assert [(i.loc, i.message) for i in err.value.issues] == [("body.events.1.seq", "Field required")]
+    for bad in (-1, engagement.MAX_SEQ + 1, "one", 1.5):
+        with pytest.raises(InvalidInputError) as err:
+            engagement.parse_body(_body({"type": "play", "seq": bad}))
+        assert [i.loc for i in err.value.issues] == ["body.events.0.seq"], bad
+
+
+def test_a_replayed_body_is_stored_flagged_and_counts_once(world: World) -> None:
+    # GIVEN one captured body: a play and a CTA click
+    raw = world.body({"type": "play", "position": 0}, {"type": "cta_click"})
+    # WHEN it is sent five times
+    done = [world.receive(raw) for _ in range(5)]
+    # THEN the first counts and the four replays are kept, flagged, and change nothing
+    assert [(d.stored, d.flagged, d.replayed) for d in done] == [(2, 0, 0)] + [(2, 2, 2)] * 4
+    p = world.prospects.get(ACCOUNT, CAMPAIGN, world.prospect.prospect_id)
+    assert (p.video_view_count, p.cta_click_count) == (1, 1)
+    assert world.campaigns.get(ACCOUNT, CAMPAIGN).counters.views == 1
+    assert len(world.publisher.of_type("video.played")) == 1
+    assert len(world.publisher.of_type("cta.clicked")) == 1
+    assert [e["bot_reason"] for e in world.sink.events] == [None, None] + ["replay"] * 8
+    assert len({e["event_id"] for e in world.sink.events}) == 10
+
+
+def test_a_sequence_number_counts_once_within_a_body_and_across_requests(world: World) -> None:
+    session = world.session(NOW - timedelta(seconds=30))
+    world.send({"type": "cta_click", "seq": 7}, {"type": "cta_click", "seq": 7}, session=session)
+    world.send({"type": "cta_click", "seq": 7}, {"type": "cta_click", "seq": 8}, session=session)
+    assert [e["bot_reason"] for e in world.sink.events] == [None, "replay", "replay", None]
+    assert world.prospects.get(ACCOUNT, CAMPAIGN, world.prospect.prospect_id).cta_click_count == 2
+    # the same number in another page session is another event
+    world.send({"type": "cta_click", "seq": 7})
+    assert world.prospects.get(ACCOUNT, CAMPAIGN, world.prospect.prospect_id).cta_click_count == 3
+
+
+def test_concurrent_replays_count_once(world: World) -> None:
+    raw = world.body({"type": "play"}, {"type": "cta_click"})
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def replay(i: int) -> None:
+        barrier.wait()
+        try:  # from eight addresses, so that the rate limit is not what stops them
+            world.receive(raw, client=engagement.Client(ip=f"198.51.{i}.1", user_agent=CHROME))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replay, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    p = world.prospects.get(ACCOUNT, CAMPAIGN, world.prospect.prospect_id)
+    assert (p.video_view_count, p.cta_click_count) == (1, 1)
+    assert sum(1 for e in world.sink.events if e["bot_reason"] == "replay") == 14
+
+
+def test_event_and_webhook_ids_are_a_function_of_session_and_seq(world: World) -> None:
+    session = world.session(NOW - timedelta(seconds=30))
+    sid = session.split(".")[0]
+    raw = world.body({"type": "play", "seq": 0}, {"type": "cta_click", "seq": 1}, session=session)
+    # GIVEN the event stream is down: nothing is stored or counted, and the claims are released
+    world.sink.refuse = "outage"
+    with pytest.raises(StorageError):
+        world.receive(raw)
+    assert world.publisher.events == []
+    # WHEN the player's request is retried
+    world.sink.refuse = None
+    world.receive(raw)
+    # THEN it counts (it is not a replay), under ids derived from (session, seq)
+    play_id = engagement.beacon_event_id(world.prospect.prospect_id, sid, 0)
+    click_id = engagement.beacon_event_id(world.prospect.prospect_id, sid, 1)
+    assert [(e["event_id"], e["bot"]) for e in world.sink.events] == [(play_id, False), (click_id, False)]
+    assert [(e.event_type, e.event_id) for e in world.publisher.events] == [
+        ("video.played", f"evt_played_{play_id}"),
+        ("cta.clicked", f"evt_cta_{click_id}"),
+    ]
+    assert play_id.startswith("ev_") and len(play_id) == len("ev_") + 26
+    assert engagement.beacon_event_id(world.prospect.prospect_id, sid, 2) != play_id
+
+
+def test_nesting_is_refused_before_parsing() -> None:
+    # A few thousand brackets fit in the size limit and would exhaust json's recursion.
+    for raw in (b"[" * 2000, b'{"session": "s", "events": ' + b"[" * 2000 + b"]" * 2000 + b"}", b"{" * 3000):
+        with pytest.raises(InvalidInputError, match="nested more than 5 levels"):
+            engagement.parse_body(raw)
+    with pytest.raises(PayloadTooLargeError):
+        engagement.parse_body(b"[" * 100_000)
+    # Brackets inside strings are text, and the deepest valid body (ranges of pairs) passes.
+    engagement.parse_body(
+        json.dumps(
+            {"session": '[[[[[[{{{{{\\"', "events": [{"type": "heartbeat", "seq": 0, "ranges": [[0, 1]]}]}
+        ).encode()
+    )
+
+
+def test_a_session_that_is_not_text_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        engagement.parse_body(b'{"session": "a\\ud800.1.m", "events": [{"type": "play", "seq": 0}]}')
+    assert [i.loc for i in err.value.issues] == ["body.session"]
 
 
 def test_ips_are_truncated() -> None:

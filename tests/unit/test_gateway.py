@@ -37,6 +37,7 @@ from devstack.gateway import (
 
 BUCKET = "tailorcast-test-media"
 KEY_PAIR_ID = "KTESTGATEWAY"
+ORIGIN_SECRET = "gateway-origin-secret-0123456789abcdef"
 BASE = "acct/camp/base/upl-1/"
 P1 = "acct/camp/videos/p-1/r-1/"
 P2 = "acct/camp/videos/p-2/r-2/"
@@ -134,7 +135,12 @@ def front(key: rsa.RSAPrivateKey) -> Iterator[Front]:
         )
         clock = Clock()
         gw = MediaGateway(
-            lambda: s3, BUCKET, key_pair_id=KEY_PAIR_ID, public_key=key.public_key(), clock=clock
+            lambda: s3,
+            BUCKET,
+            key_pair_id=KEY_PAIR_ID,
+            public_key=key.public_key(),
+            origin_headers={"X-Origin-Verify": ORIGIN_SECRET},
+            clock=clock,
         )
         upstream = Upstream()
         gw.start()
@@ -478,6 +484,20 @@ def test_the_watch_page_is_proxied_with_viewer_headers_and_every_set_cookie(
     assert headers["X-Forwarded-For"] == "198.51.100.7, 127.0.0.1"
     # not in the origin request policy (neither are cookies: the media's are not the API's business)
     assert "X-Internal-Secret" not in headers and "Cookie" not in headers
+
+
+def test_every_api_request_carries_the_origin_secret_over_any_the_viewer_sent(
+    gateway: MediaGateway, upstream: Upstream
+) -> None:
+    forged = {"X-Origin-Verify": "guessed", "CloudFront-Viewer-Address": "192.0.2.1:1"}
+    httpx.get(f"{gateway.url}/w/tok", headers=forged, timeout=10)
+    httpx.head(f"{gateway.url}/w/tok", headers=forged, timeout=10)
+    httpx.post(f"{gateway.url}/w/tok/events", content=b"{}", headers=forged, timeout=10)
+    httpx.get(f"{gateway.url}/assets/watch.0123456789.css", headers=forged, timeout=10)
+    assert len(upstream.requests) == 4
+    for seen in upstream.requests:
+        assert seen["headers"]["X-Origin-Verify"] == ORIGIN_SECRET, seen["path"]
+        assert seen["headers"]["Cloudfront-Viewer-Address"].startswith("127.0.0.1:"), seen["path"]
 
 
 def test_the_watch_page_is_never_cached(gateway: MediaGateway, upstream: Upstream) -> None:

@@ -363,6 +363,130 @@ def test_events_of_a_deleted_campaign_or_unknown_kind_are_ignored(world: World) 
     assert world.event("ERROR", errorCode=1, errorMessage="x").action == "ignored"
 
 
+# --------------------------------------------------------------------------- a replacement base
+
+
+WORKING_LADDER = Ladder(
+    prefix="acct/camp/base/upl_working",
+    master="main.m3u8",
+    audio_playlist="main_audio.m3u8",
+    pcm="audio.wav",
+    renditions=["main_360p.m3u8", "main_480p.m3u8", "main_720p.m3u8"],
+    width=1280,
+    height=720,
+    fps=30,
+    duration_seconds=10.0,
+    segment_count=5,
+)
+
+
+@pytest.fixture
+def replacing(world: World) -> World:
+    """The world's upload (processing) as the pending replacement of a ready, working base."""
+    working = BaseVideo(
+        upload_id=new_id("upl"),
+        key="uploads/working.mp4",
+        filename="working.mp4",
+        status=UploadStatus.READY,
+        probe=PROBE,
+        progress=100,
+        ladder=WORKING_LADDER,
+    )
+    world.campaigns.update(
+        world.account_id,
+        world.campaign_id,
+        lambda c: c.model_copy(
+            update={"base_video": working, "pending_base_video": c.base_video, "status": CampaignStatus.READY}
+        ),
+    )
+    return world
+
+
+def _pending(world: World) -> BaseVideo:
+    pending = world.campaign.pending_base_video
+    assert pending is not None
+    return pending
+
+
+def test_the_ladder_is_encoded_for_the_pending_replacement(replacing: World) -> None:
+    svc.start_base_ladder(replacing.campaign, replacing.uploads, replacing.media, replacing.jobs, CONFIG)
+
+    (request,) = replacing.jobs.submitted
+    assert request.client_request_token == f"base-{replacing.upload_id}"
+    assert request.kwargs()["UserMetadata"]["upload_id"] == replacing.upload_id
+
+
+def test_a_replacement_is_promoted_only_when_its_ladder_is_ready(replacing: World) -> None:
+    working = replacing.base
+    # WHEN the replacement's encode makes progress THEN only the replacement shows it
+    assert replacing.event("STATUS_UPDATE", jobProgress={"jobPercentComplete": 40}).action == "progress"
+    assert _pending(replacing).progress == 40 and _pending(replacing).job_id == "job-0001"
+    assert replacing.base == working and replacing.campaign.status is CampaignStatus.READY
+
+    # WHEN its ladder completes THEN it becomes the working base, and nothing is pending
+    _write_ladder(replacing)
+    assert replacing.event("COMPLETE").action == "ready"
+    campaign = replacing.campaign
+    assert campaign.pending_base_video is None and campaign.status is CampaignStatus.READY
+    assert campaign.base_video is not None and campaign.base_video.upload_id == replacing.upload_id
+    assert campaign.base_video.status is UploadStatus.READY
+    assert campaign.base_video.ladder is not None and campaign.base_video.ladder.prefix == replacing.prefix
+    # a replayed COMPLETE changes nothing
+    assert replacing.event("COMPLETE").action == "ignored" and replacing.campaign == campaign
+
+
+@pytest.mark.parametrize(
+    ("status", "extra", "reason"),
+    [
+        ("ERROR", {"errorCode": 1010, "errorMessage": "bad input"}, "bad input (MediaConvert error 1010)"),
+        ("CANCELED", {}, "the video encode was cancelled"),
+        ("COMPLETE", {}, "the encoded ladder is incomplete"),  # no playlists were written
+    ],
+)
+def test_a_replacement_that_fails_to_encode_leaves_the_working_base(
+    replacing: World, status: str, extra: dict[str, Any], reason: str
+) -> None:
+    before = replacing.campaign
+
+    assert replacing.event(status, **extra).action == "failed"
+
+    pending = _pending(replacing)
+    assert pending.status is UploadStatus.FAILED and reason in (pending.reason or "")
+    assert replacing.campaign.base_video == before.base_video
+    assert replacing.campaign.status is CampaignStatus.READY
+
+
+def test_fail_base_of_a_replacement_leaves_the_working_base(replacing: World) -> None:
+    before = replacing.campaign
+
+    svc.fail_base(replacing.campaigns, replacing.account_id, replacing.campaign_id, replacing.upload_id, "no")
+
+    assert (_pending(replacing).status, _pending(replacing).reason) == (UploadStatus.FAILED, "no")
+    assert replacing.campaign.base_video == before.base_video
+    assert replacing.campaign.status is CampaignStatus.READY
+
+
+def test_a_replacement_whose_job_is_lost_fails_on_reconciliation(replacing: World) -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain.models import utcnow
+
+    stale = _pending(replacing).model_copy(
+        update={
+            "job_id": "job-0001",
+            "updated_at": utcnow() - timedelta(seconds=svc.RECONCILE_AFTER_SECONDS + 1),
+        }
+    )
+    replacing.campaigns.save(replacing.campaign.model_copy(update={"pending_base_video": stale}))
+    working = replacing.base
+
+    after = svc.reconcile_base(replacing.campaign, replacing.campaigns, replacing.media, replacing.jobs)
+
+    assert after.pending_base_video is not None and after.pending_base_video.status is UploadStatus.FAILED
+    assert "interrupted" in (after.pending_base_video.reason or "")
+    assert after.base_video == working and after.status is CampaignStatus.READY
+
+
 # --------------------------------------------------------------------------- window events
 
 

@@ -7,6 +7,9 @@ Fixtures are 1-3 s at 160x120 so the whole module stays fast; they come from
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -258,6 +261,122 @@ def test_audio_only_m4a(probe: PyAVMediaProbe, tmp_path: Path) -> None:
 def test_missing_file_is_not_blamed_on_the_seller(probe: PyAVMediaProbe, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         probe.probe(tmp_path / "never-downloaded.mp4")
+
+
+# --- files that name other files ----------------------------------------------------------
+
+
+class FifoTripwire:
+    """A named pipe that records whether anything opened it for reading.
+
+    Opening a FIFO for reading blocks until a writer comes, so a thread waits as the writer:
+    when a reader arrives the thread records it, then closes its end, which hands the reader an
+    immediate end of file instead of a hang. The reader cannot get past its first read before
+    the record is made, so a probe that opened the pipe has always been recorded by the time it
+    returns.
+    """
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.opened = threading.Event()
+        self._closing = False
+        self._writer = threading.Thread(target=self._serve, daemon=True)
+        self._writer.start()
+
+    def _serve(self) -> None:
+        while True:
+            fd = os.open(self.path, os.O_WRONLY)  # blocks until someone opens it to read
+            if self._closing:
+                os.close(fd)
+                return
+            self.opened.set()
+            os.close(fd)
+
+    def close(self) -> None:
+        self._closing = True
+        release = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer's open return
+        try:
+            self._writer.join(timeout=5)
+        finally:
+            os.close(release)
+
+
+@pytest.fixture
+def tripwire(tmp_path: Path) -> Iterator[FifoTripwire]:
+    wire = FifoTripwire(tmp_path / "secret.ts")
+    yield wire
+    wire.close()
+
+
+# An upload is saved under the seller's file name, so ".m3u8" is the seller's to choose.
+REFERRING_UPLOADS = {
+    "hls playlist, file URL": (
+        "pitch.m3u8",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\nfile://{target}\n#EXT-X-ENDLIST\n",
+    ),
+    "hls playlist, relative path": (
+        "pitch.m3u8",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\n{name}\n#EXT-X-ENDLIST\n",
+    ),
+    "concat script, absolute path": ("pitch.mp4", "ffconcat version 1.0\nfile '{target}'\n"),
+    "concat script, relative path": ("pitch.mp4", "ffconcat version 1.0\nfile '{name}'\n"),
+}
+
+
+@pytest.mark.parametrize(("upload_name", "text"), REFERRING_UPLOADS.values(), ids=REFERRING_UPLOADS.keys())
+def test_a_file_naming_other_files_is_refused_before_they_are_opened(
+    probe: PyAVMediaProbe, tmp_path: Path, tripwire: FifoTripwire, upload_name: str, text: str
+) -> None:
+    # GIVEN an upload that is a playlist or concat script naming a local file
+    upload = tmp_path / upload_name
+    upload.write_text(text.format(target=tripwire.path, name=tripwire.path.name))
+
+    # WHEN it is probed THEN it is not a video...
+    assert rejection(probe, upload) == "this file is not a video"
+    # ...and the file it names was never opened
+    assert not tripwire.opened.is_set()
+
+
+def test_a_playlist_does_not_reveal_the_length_of_the_file_it_names(
+    probe: PyAVMediaProbe, tmp_path: Path
+) -> None:
+    # GIVEN a 3 s video on the probe's machine, and an uploaded playlist naming it
+    local = samples.make_video(tmp_path / "someone-else.ts", seconds=3)
+    playlist = tmp_path / "pitch.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3.0,\nfile://{local}\n#EXT-X-ENDLIST\n")
+
+    # THEN the probe refuses the playlist itself instead of describing the video it names
+    assert rejection(probe, playlist) == "this file is not a video"
+
+
+@pytest.mark.parametrize(
+    ("upload_name", "text"),
+    [
+        # an SDP session description makes FFmpeg listen for RTP on the network
+        (
+            "call.mp4",
+            "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=video 5004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+        ),
+        ("captions.mp4", "1\n00:00:00,000 --> 00:00:02,000\nHi Sam\n"),
+        ("frames-%03d.png", "not an image"),
+    ],
+)
+def test_other_demuxers_are_not_used(
+    probe: PyAVMediaProbe, tmp_path: Path, upload_name: str, text: str
+) -> None:
+    upload = tmp_path / upload_name
+    upload.write_text(text)
+
+    assert rejection(probe, upload) == "this file is not a video"
+
+
+def test_a_video_named_like_a_playlist_is_still_probed(probe: PyAVMediaProbe, tmp_path: Path) -> None:
+    # The demuxer is chosen from the bytes, never from the seller's file name.
+    clip = samples.make_video(tmp_path / "clip.mp4", seconds=1).rename(tmp_path / "clip.m3u8")
+
+    assert probe.probe(clip).container == "mp4"
 
 
 # --- with the domain rules -----------------------------------------------------------------

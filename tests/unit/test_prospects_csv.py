@@ -5,7 +5,9 @@ Every CSV here is written by the project in the header layout its exporter produ
 
 from __future__ import annotations
 
+import codecs
 import io
+import random
 import string
 from typing import Any
 
@@ -452,6 +454,42 @@ def test_unusable_files_are_rejected_with_a_reason(data: bytes, says: str) -> No
     with pytest.raises(UploadRejectedError) as err:
         _import(data)
     assert says in err.value.message
+
+
+_RANDOM = random.Random(1811)
+RANDOM_HIGH = bytes(b | 0x80 for b in _RANDOM.randbytes(8192))  # no NUL, no control byte
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        RANDOM_HIGH,
+        bytes(b for b in _RANDOM.randbytes(12_000) if b > 31 or b in b"\t\r\n")[:8192],
+        codecs.BOM_UTF8 + RANDOM_HIGH,
+        b"first_name,email\r\n" + RANDOM_HIGH,  # a text header does not make the rest text
+    ],
+    ids=["high-bytes", "no-controls", "utf8-bom", "after-a-header"],
+)
+def test_random_bytes_are_not_a_text_csv(data: bytes) -> None:
+    # Read as Windows-1252 every one of these bytes is a character, but barely half are letters:
+    # the garbage must not come back as "the columns are …".
+    with pytest.raises(UploadRejectedError) as err:
+        _open(data)
+    assert err.value.message == "this is not a text CSV file"
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("Name;Firma;E-Mail\r\nJürgen Groß;Müller & Söhne;jg@example.de\r\n", "cp1252"),
+        ("Name,Notes\r\nSeán O’Brien,“VIP” – paid €1.200 (½ now)…\r\n" * 3, "cp1252"),
+        ("Όνομα,Επώνυμο,Email\r\nΓιώργος,Παπαδόπουλος,gp@example.gr\r\n", "cp1253"),
+        ("Име,Презиме,Email\r\nЃорѓи,Ќосевски,gk@example.mk\r\nЏемаил,Ђурић,dz@example.mk\r\n", "cp1251"),
+    ],
+    ids=["german", "typography", "greek-cp1253", "macedonian-cp1251"],
+)
+def test_text_in_a_single_byte_code_page_is_text(text: str, codec: str) -> None:
+    pc.check_text(text.encode(codec))  # read as Windows-1252, but text all the same
 
 
 def test_missing_column_reason_lists_the_columns() -> None:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb.repositories import encode_cursor
-from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.domain.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from chalicelib.domain.models import (
     Account,
+    BaseVideo,
     BatchCounters,
     Campaign,
     CsvImport,
@@ -25,6 +26,7 @@ from chalicelib.domain.models import (
     RenderBatch,
     RenderBatchStatus,
     RenderWindow,
+    UploadStatus,
     User,
     VideoStatus,
     WebhookDelivery,
@@ -32,13 +34,15 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import CounterMove, ProspectQuery, ProspectSort
+from chalicelib.domain.ports import CounterMove, ProspectQuery, ProspectSort, Quota
+from chalicelib.domain.webhooks import ENDPOINT_QUOTA
 from tests import fakes
 
 
 @pytest.fixture(params=["fake", "dynamodb"])
 def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "fake":
+        webhooks = fakes.FakeWebhookRepository()
         batches = fakes.FakeRenderBatchRepository()
         prospects = fakes.FakeProspectRepository()
         yield {
@@ -50,7 +54,10 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
             # VideoRepository.move counts in the batch and copies the status onto the prospect
             "videos": fakes.FakeVideoRepository(batches=batches, prospects=prospects),
             "lexicon": fakes.FakeLexiconRepository(),
-            "webhooks": fakes.FakeWebhookRepository(),
+            "webhooks": webhooks,
+            "quotas": webhooks.quotas,  # the counters the webhook repository moves
+            "store_uncounted": _store_uncounted_fake(webhooks),
+            "limiter": fakes.FakeRateLimiter(),
         }
         return
     request.getfixturevalue("aws")
@@ -65,6 +72,9 @@ def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         "videos": dependencies.get_video_repo(),
         "lexicon": dependencies.get_lexicon_repo(),
         "webhooks": dependencies.get_webhook_repo(),
+        "quotas": dependencies.get_quota_counter(),
+        "store_uncounted": _store_uncounted_dynamodb,
+        "limiter": dependencies.get_rate_limiter(),
     }
 
 
@@ -115,6 +125,20 @@ class TestCampaignContract:
         got = repos["campaigns"].get("acct_a", c.campaign_id)
         assert got.name == "Q4" and got.version == 1
         assert got.model_dump(exclude={"version"}) == c.model_dump(exclude={"version"})
+
+    def test_a_pending_base_video_is_kept_beside_the_working_one(self, repos: dict[str, Any]) -> None:
+        ready = BaseVideo(upload_id="upl_a", key="k/a", filename="a.mp4", status=UploadStatus.READY)
+        rejected = BaseVideo(
+            upload_id="upl_b", key="k/b", filename="b.mp4", status=UploadStatus.REJECTED, reason="no"
+        )
+        c = repos["campaigns"].add(_campaign("acct_a"))
+        repos["campaigns"].update(
+            "acct_a", c.campaign_id, lambda cur: cur.model_copy(update={"base_video": ready})
+        )
+        repos["campaigns"].update("acct_a", c.campaign_id, lambda cur: cur.with_requested_base(rejected))
+
+        got = repos["campaigns"].get("acct_a", c.campaign_id)
+        assert (got.base_video, got.pending_base_video) == (ready, rejected)
 
     def test_tenant_scoped_get(self, repos: dict[str, Any]) -> None:
         c = repos["campaigns"].add(_campaign("acct_a"))
@@ -171,6 +195,24 @@ class TestCampaignContract:
         repos["campaigns"].delete("acct_a", c.campaign_id)
         with pytest.raises(NotFoundError):
             repos["campaigns"].get("acct_a", c.campaign_id)
+
+
+def test_a_campaign_stored_without_a_pending_base_video_reads(aws: None) -> None:
+    """Items written before ``pending_base_video`` existed lack the attribute altogether."""
+    import boto3
+
+    from chalicelib import dependencies
+    from tests.conftest import TEST_ENV
+
+    ready = BaseVideo(upload_id="upl_a", key="k/a", filename="a.mp4", status=UploadStatus.READY)
+    c = dependencies.get_campaign_repo().add(_campaign("acct_a").model_copy(update={"base_video": ready}))
+    key = {"pk": {"S": "ACCOUNT#acct_a"}, "sk": {"S": f"CAMPAIGN#{c.campaign_id}"}}
+    item = boto3.client("dynamodb").get_item(TableName=TEST_ENV["TAILORCAST_TABLE_NAME"], Key=key)["Item"]
+    assert "base_video" in item and "pending_base_video" not in item  # as the older version wrote it
+
+    got = dependencies.get_campaign_repo().get("acct_a", c.campaign_id)
+
+    assert got.base_video == ready and got.pending_base_video is None
 
 
 class TestProspectContract:
@@ -704,6 +746,61 @@ def _webhook_endpoint(account_id: str, url: str = "https://hooks.example.com/h")
     )
 
 
+def _store_uncounted_fake(hooks: fakes.FakeWebhookRepository) -> Any:
+    def store(endpoint: WebhookEndpoint) -> None:
+        hooks.endpoints[endpoint.account_id, endpoint.endpoint_id] = endpoint
+
+    return store
+
+
+def _store_uncounted_dynamodb(endpoint: WebhookEndpoint) -> None:
+    """Store an endpoint as a version that did not count endpoints did (no counter moved)."""
+    from chalicelib.adapters.dynamodb.models import WebhookEndpointItem
+
+    WebhookEndpointItem(
+        f"ACCOUNT#{endpoint.account_id}",
+        f"WEBHOOK#{endpoint.endpoint_id}",
+        url=endpoint.url,
+        description=endpoint.description,
+        events=endpoint.events,
+        secret=endpoint.secret,
+        enabled=endpoint.enabled,
+        created_at=endpoint.created_at,
+    ).save()
+
+
+@pytest.fixture
+def atomic_moto() -> None:
+    """moto answering one DynamoDB request at a time, as DynamoDB applies each atomically (what
+    the local stack runs): without it two threads' conditional writes can interleave in moto."""
+    from devstack import dynamotx
+
+    dynamotx.install()
+
+
+def _race(threads: int, work: Any) -> list[Any]:
+    """Run ``work()`` in ``threads`` threads released at once; each one's result or exception."""
+    barrier = threading.Barrier(threads)
+    outcomes: list[Any] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcome: Any = work()
+        except Exception as exc:
+            outcome = exc
+        with lock:
+            outcomes.append(outcome)
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return outcomes
+
+
 def _webhook_delivery(endpoint: WebhookEndpoint, event_id: str) -> WebhookDelivery:
     return WebhookDelivery(
         account_id=endpoint.account_id,
@@ -718,34 +815,34 @@ def _webhook_delivery(endpoint: WebhookEndpoint, event_id: str) -> WebhookDelive
 class TestWebhookContract:
     def test_endpoint_roundtrip_list_and_delete(self, repos: dict[str, Any]) -> None:
         hooks = repos["webhooks"]
-        first = hooks.add_endpoint(_webhook_endpoint("acct_a", "https://a.example.com/1"))
-        second = hooks.add_endpoint(_webhook_endpoint("acct_a", "https://a.example.com/2"))
+        first = hooks.add_endpoint(_webhook_endpoint("acct_a", "https://a.example.com/1"), ENDPOINT_QUOTA)
+        second = hooks.add_endpoint(_webhook_endpoint("acct_a", "https://a.example.com/2"), ENDPOINT_QUOTA)
         assert hooks.get_endpoint("acct_a", first.endpoint_id) == first
         assert first.events == ["video.completed", "batch.completed"] and first.enabled
         listed = [e.endpoint_id for e in hooks.list_endpoints("acct_a")]
         assert listed == [second.endpoint_id, first.endpoint_id]
-        hooks.delete_endpoint("acct_a", first.endpoint_id)
+        hooks.delete_endpoint("acct_a", first.endpoint_id, ENDPOINT_QUOTA)
         with pytest.raises(NotFoundError):
             hooks.get_endpoint("acct_a", first.endpoint_id)
         with pytest.raises(NotFoundError):
-            hooks.delete_endpoint("acct_a", first.endpoint_id)
+            hooks.delete_endpoint("acct_a", first.endpoint_id, ENDPOINT_QUOTA)
         with pytest.raises(ConflictError):
-            hooks.add_endpoint(second)
+            hooks.add_endpoint(second, ENDPOINT_QUOTA)
 
     def test_one_delivery_per_endpoint_and_event(self, repos: dict[str, Any]) -> None:
         hooks = repos["webhooks"]
-        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
         original, created = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
         assert created and original.status == "pending"
         again, created = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
         assert not created and again == original
-        other = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        other = hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
         assert hooks.add_delivery(_webhook_delivery(other, "evt_1"))[1]  # another endpoint: its own
         assert hooks.get_delivery("acct_a", endpoint.endpoint_id, original.delivery_id) == original
 
     def test_save_roundtrip_and_listing_newest_first(self, repos: dict[str, Any]) -> None:
         hooks = repos["webhooks"]
-        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
         added = [hooks.add_delivery(_webhook_delivery(endpoint, f"evt_{i}"))[0] for i in range(5)]
         now = added[0].created_at
         done = added[0].model_copy(
@@ -770,9 +867,9 @@ class TestWebhookContract:
 
     def test_deleting_the_endpoint_deletes_its_deliveries(self, repos: dict[str, Any]) -> None:
         hooks = repos["webhooks"]
-        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
         delivery, _ = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
-        hooks.delete_endpoint("acct_a", endpoint.endpoint_id)
+        hooks.delete_endpoint("acct_a", endpoint.endpoint_id, ENDPOINT_QUOTA)
         with pytest.raises(NotFoundError):
             hooks.get_delivery("acct_a", endpoint.endpoint_id, delivery.delivery_id)
         with pytest.raises(NotFoundError):  # an attempt in flight cannot bring it back
@@ -781,14 +878,149 @@ class TestWebhookContract:
 
     def test_tenant_isolation(self, repos: dict[str, Any]) -> None:
         hooks = repos["webhooks"]
-        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"))
+        endpoint = hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
         delivery, _ = hooks.add_delivery(_webhook_delivery(endpoint, "evt_1"))
         assert hooks.list_endpoints("acct_b") == []
         with pytest.raises(NotFoundError):
             hooks.get_endpoint("acct_b", endpoint.endpoint_id)
         with pytest.raises(NotFoundError):
-            hooks.delete_endpoint("acct_b", endpoint.endpoint_id)
+            hooks.delete_endpoint("acct_b", endpoint.endpoint_id, ENDPOINT_QUOTA)
         with pytest.raises(NotFoundError):
             hooks.get_delivery("acct_b", endpoint.endpoint_id, delivery.delivery_id)
         assert hooks.list_deliveries("acct_b", endpoint.endpoint_id, 10).items == []
         assert hooks.get_endpoint("acct_a", endpoint.endpoint_id) == endpoint
+
+    def test_endpoints_are_counted_and_capped_and_a_delete_frees_a_place(self, repos: dict[str, Any]) -> None:
+        hooks, quotas = repos["webhooks"], repos["quotas"]
+        added = [hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA) for _ in range(10)]
+        assert quotas.usage("acct_a", ENDPOINT_QUOTA.name) == 10
+
+        with pytest.raises(LimitExceededError, match="at most 10 webhook endpoints"):
+            hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
+        assert len(hooks.list_endpoints("acct_a")) == 10  # the refused one was not stored
+        hooks.add_endpoint(_webhook_endpoint("acct_b"), ENDPOINT_QUOTA)  # each account its own count
+
+        hooks.delete_endpoint("acct_a", added[0].endpoint_id, ENDPOINT_QUOTA)
+        assert quotas.usage("acct_a", ENDPOINT_QUOTA.name) == 9
+        hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
+        with pytest.raises(NotFoundError):  # deleting what is gone moves nothing
+            hooks.delete_endpoint("acct_a", added[0].endpoint_id, ENDPOINT_QUOTA)
+        with pytest.raises(ConflictError):  # nor does adding what exists
+            hooks.add_endpoint(added[1], Quota(ENDPOINT_QUOTA.name, 100))
+        assert quotas.usage("acct_a", ENDPOINT_QUOTA.name) == 10
+
+    @pytest.mark.parametrize("stored_before", [0, 5])
+    def test_concurrent_registrations_never_pass_the_cap(
+        self, repos: dict[str, Any], atomic_moto: None, stored_before: int
+    ) -> None:
+        # GIVEN an account with some endpoints stored before endpoints were counted (no counter yet)
+        hooks = repos["webhooks"]
+        for _ in range(stored_before):
+            repos["store_uncounted"](_webhook_endpoint("acct_a"))
+
+        # WHEN 16 registrations race
+        outcomes = _race(16, lambda: hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA))
+
+        # THEN exactly enough of them are stored to reach 10, and every other one is refused
+        stored = [o for o in outcomes if isinstance(o, WebhookEndpoint)]
+        refused = [o for o in outcomes if isinstance(o, LimitExceededError)]
+        assert (len(stored), len(refused)) == (10 - stored_before, 6 + stored_before), outcomes
+        assert len(hooks.list_endpoints("acct_a")) == 10
+        assert repos["quotas"].usage("acct_a", ENDPOINT_QUOTA.name) == 10
+        # AND a delete lets exactly one more in
+        hooks.delete_endpoint("acct_a", stored[0].endpoint_id, ENDPOINT_QUOTA)
+        again = _race(4, lambda: hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA))
+        assert sum(isinstance(o, WebhookEndpoint) for o in again) == 1, again
+        assert len(hooks.list_endpoints("acct_a")) == 10
+
+    def test_endpoints_stored_before_counting_are_counted_when_the_counter_starts(
+        self, repos: dict[str, Any]
+    ) -> None:
+        hooks = repos["webhooks"]
+        old = _webhook_endpoint("acct_a")
+        for endpoint in [old] + [_webhook_endpoint("acct_a") for _ in range(9)]:
+            repos["store_uncounted"](endpoint)
+        with pytest.raises(LimitExceededError):
+            hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
+        assert repos["quotas"].usage("acct_a", ENDPOINT_QUOTA.name) == 10
+        hooks.delete_endpoint("acct_a", old.endpoint_id, ENDPOINT_QUOTA)
+        hooks.add_endpoint(_webhook_endpoint("acct_a"), ENDPOINT_QUOTA)
+
+    def test_an_uncounted_endpoint_deleted_first_starts_the_count_right(self, repos: dict[str, Any]) -> None:
+        hooks = repos["webhooks"]
+        old = _webhook_endpoint("acct_a")
+        repos["store_uncounted"](old)
+        repos["store_uncounted"](_webhook_endpoint("acct_a"))
+        hooks.delete_endpoint("acct_a", old.endpoint_id, ENDPOINT_QUOTA)
+        assert repos["quotas"].usage("acct_a", ENDPOINT_QUOTA.name) == 1
+
+
+QUOTA = Quota("renders_2026_11", 10, "the plan renders 10 videos a month")
+
+
+class TestQuotaContract:
+    def test_reserve_up_to_the_limit_then_refuse_without_counting(self, repos: dict[str, Any]) -> None:
+        quotas = repos["quotas"]
+        assert quotas.usage("acct_a", QUOTA.name) == 0
+        assert quotas.reserve("acct_a", QUOTA) == 1
+        assert quotas.reserve("acct_a", QUOTA, 8) == 9
+        with pytest.raises(LimitExceededError, match="renders 10 videos a month"):
+            quotas.reserve("acct_a", QUOTA, 2)
+        assert quotas.reserve("acct_a", QUOTA) == 10
+        with pytest.raises(LimitExceededError):
+            quotas.reserve("acct_a", QUOTA)
+        assert quotas.usage("acct_a", QUOTA.name) == 10
+        assert quotas.reserve("acct_b", QUOTA) == 1  # per account
+        assert quotas.usage("acct_a", "other_quota") == 0  # per name
+
+    def test_release_frees_and_never_goes_below_zero(self, repos: dict[str, Any]) -> None:
+        quotas = repos["quotas"]
+        quotas.reserve("acct_a", QUOTA, 3)
+        assert quotas.release("acct_a", QUOTA.name) == 2
+        assert quotas.release("acct_a", QUOTA.name, 5) == 0
+        assert quotas.release("acct_a", "never_counted") == 0
+        assert quotas.reserve("acct_a", QUOTA, 10) == 10
+
+    def test_concurrent_reservations_never_pass_the_limit(
+        self, repos: dict[str, Any], atomic_moto: None
+    ) -> None:
+        quotas = repos["quotas"]
+        outcomes = _race(16, lambda: quotas.reserve("acct_a", QUOTA))
+        assert sorted(o for o in outcomes if isinstance(o, int)) == list(range(1, 11)), outcomes
+        assert sum(isinstance(o, LimitExceededError) for o in outcomes) == 6
+        assert quotas.usage("acct_a", QUOTA.name) == 10
+
+
+class TestRateLimiterContract:
+    def test_hits_count_per_key(self, repos: dict[str, Any]) -> None:
+        limiter = repos["limiter"]
+        assert [limiter.hit("a#1", ttl_seconds=60) for _ in range(3)] == [1, 2, 3]
+        assert limiter.hit("b#1", ttl_seconds=60) == 1
+
+    def test_a_key_is_claimed_once(self, repos: dict[str, Any]) -> None:
+        limiter = repos["limiter"]
+        assert limiter.claim(["s1#0", "s1#1", "s1#0"], ttl_seconds=60) == [True, True, False]
+        assert limiter.claim(["s1#1", "s1#2"], ttl_seconds=60) == [False, True]
+        assert limiter.claim([], ttl_seconds=60) == []
+
+    def test_a_released_claim_can_be_claimed_again(self, repos: dict[str, Any]) -> None:
+        limiter = repos["limiter"]
+        assert limiter.claim(["s2#0", "s2#1"], ttl_seconds=60) == [True, True]
+        limiter.release(["s2#0", "s2#9"])  # releasing what was never claimed is harmless
+        assert limiter.claim(["s2#0", "s2#1"], ttl_seconds=60) == [True, False]
+
+    def test_concurrent_claims_of_a_key_have_one_winner(self, repos: dict[str, Any]) -> None:
+        limiter = repos["limiter"]
+        barrier = threading.Barrier(6)
+        won: list[bool] = []
+
+        def claim() -> None:
+            barrier.wait()
+            won.extend(limiter.claim(["s3#0", "s3#1"], ttl_seconds=60))
+
+        threads = [threading.Thread(target=claim) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(won) == [False] * 10 + [True] * 2

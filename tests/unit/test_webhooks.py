@@ -27,6 +27,7 @@ from chalicelib.domain.models import DeliveryStatus, WebhookDelivery, WebhookEnd
 from tests.fakes import (
     FakeDeliveryQueue,
     FakeEventPublisher,
+    FakeSecretSealer,
     FakeWebhookRepository,
     FakeWebhookSender,
 )
@@ -34,6 +35,12 @@ from tests.fakes import (
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SECRET = "whsec_test-secret"
 ACCOUNT = "acct_a"
+SEALER = FakeSecretSealer()
+
+
+def _secret(endpoint: WebhookEndpoint) -> str:
+    """The endpoint's signing secret (stored sealed)."""
+    return webhooks.signing_secret(endpoint, SEALER)
 
 
 # --------------------------------------------------------------------------- signatures
@@ -180,30 +187,76 @@ def test_insecure_localhost_allows_nothing_else(url: str) -> None:
 
 def test_register_defaults_to_every_event_with_a_fresh_secret() -> None:
     repo = FakeWebhookRepository()
-    first = webhooks.register_endpoint(repo, ACCOUNT, "https://hooks.example.com/a")
-    second = webhooks.register_endpoint(repo, ACCOUNT, "https://hooks.example.com/b", ["video.failed"] * 2)
-    assert first.events == list(webhooks.EVENT_TYPES)
-    assert second.events == ["video.failed"]
-    assert first.endpoint_id.startswith("whk_") and first.enabled
+    first = webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/a")
+    second = webhooks.register_endpoint(
+        repo, SEALER, ACCOUNT, "https://hooks.example.com/b", ["video.failed"] * 2
+    )
+    assert first.endpoint.events == list(webhooks.EVENT_TYPES)
+    assert second.endpoint.events == ["video.failed"]
+    assert first.endpoint.endpoint_id.startswith("whk_") and first.endpoint.enabled
     assert first.secret.startswith("whsec_") and len(first.secret) >= 6 + 43
     assert first.secret != second.secret
-    assert repo.get_endpoint(ACCOUNT, first.endpoint_id) == first
+    assert repo.get_endpoint(ACCOUNT, first.endpoint.endpoint_id) == first.endpoint
+    assert first.secret not in repr(first)  # never in a log line
+
+
+def test_the_secret_is_stored_sealed_to_its_endpoint() -> None:
+    # GIVEN a registered endpoint
+    repo = FakeWebhookRepository()
+    registered = webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/a")
+
+    # THEN what is stored is not the secret, yet opens to it (and only as this endpoint's)
+    stored = repo.get_endpoint(ACCOUNT, registered.endpoint.endpoint_id)
+    assert registered.secret not in stored.model_dump_json()
+    assert not stored.secret.startswith(webhooks.SECRET_PREFIX)
+    assert webhooks.signing_secret(stored, SEALER) == registered.secret
+    moved = stored.model_copy(update={"endpoint_id": "whk_other"})
+    with pytest.raises(StorageError):
+        webhooks.signing_secret(moved, SEALER)
+
+
+def test_a_plaintext_secret_stored_by_an_older_version_still_signs() -> None:
+    legacy = WebhookEndpoint(
+        account_id=ACCOUNT,
+        endpoint_id="whk_old",
+        url="https://hooks.example.com/a",
+        events=["video.failed"],
+        secret=SECRET,
+    )
+    assert webhooks.signing_secret(legacy, SEALER) == SECRET
+
+
+def test_registering_when_the_key_service_is_down_stores_nothing() -> None:
+    repo, sealer = FakeWebhookRepository(), FakeSecretSealer()
+    sealer.fail_with = StorageError("KMS is unavailable")
+    with pytest.raises(StorageError):
+        webhooks.register_endpoint(repo, sealer, ACCOUNT, "https://hooks.example.com/a")
+    assert repo.list_endpoints(ACCOUNT) == [] and repo.quotas.usage(ACCOUNT, "webhook_endpoints") == 0
 
 
 @pytest.mark.parametrize("events", [[], ["video.exploded"], ["webhook.test"]])
 def test_register_refuses_unknown_or_no_events(events: list[str]) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        webhooks.register_endpoint(FakeWebhookRepository(), ACCOUNT, "https://hooks.example.com/a", events)
+        webhooks.register_endpoint(
+            FakeWebhookRepository(), SEALER, ACCOUNT, "https://hooks.example.com/a", events
+        )
     assert [i.loc for i in caught.value.issues] == ["body.events"]
 
 
 def test_at_most_ten_endpoints_per_account() -> None:
     repo = FakeWebhookRepository()
-    for i in range(webhooks.MAX_ENDPOINTS_PER_ACCOUNT):
-        webhooks.register_endpoint(repo, ACCOUNT, f"https://hooks.example.com/{i}")
+    registered = [
+        webhooks.register_endpoint(repo, SEALER, ACCOUNT, f"https://hooks.example.com/{i}")
+        for i in range(webhooks.MAX_ENDPOINTS_PER_ACCOUNT)
+    ]
+    with pytest.raises(LimitExceededError, match="at most 10 webhook endpoints"):
+        webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/one-too-many")
+    webhooks.register_endpoint(repo, SEALER, "acct_other", "https://hooks.example.com/x")  # per account
+    # Deleting one makes room for one.
+    webhooks.delete_endpoint(repo, ACCOUNT, registered[0].endpoint.endpoint_id)
+    webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/again")
     with pytest.raises(LimitExceededError):
-        webhooks.register_endpoint(repo, ACCOUNT, "https://hooks.example.com/one-too-many")
-    webhooks.register_endpoint(repo, "acct_other", "https://hooks.example.com/x")  # per account
+        webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/one-too-many")
 
 
 # --------------------------------------------------------------------------- publishing
@@ -211,8 +264,8 @@ def test_at_most_ten_endpoints_per_account() -> None:
 
 def _endpoint(repo: FakeWebhookRepository, events: list[str] | None = None, **kw: Any) -> WebhookEndpoint:
     endpoint = webhooks.register_endpoint(
-        repo, kw.pop("account_id", ACCOUNT), "https://hooks.example.com/h", events
-    )
+        repo, SEALER, kw.pop("account_id", ACCOUNT), "https://hooks.example.com/h", events
+    ).endpoint
     if kw:
         endpoint = endpoint.model_copy(update=kw)
         repo.endpoints[(endpoint.account_id, endpoint.endpoint_id)] = endpoint
@@ -344,7 +397,7 @@ def _queued(repo: FakeWebhookRepository, **endpoint_fields: Any) -> tuple[Webhoo
 def _deliver(
     repo: FakeWebhookRepository, sender: FakeWebhookSender, d: WebhookDelivery, now: datetime = NOW
 ) -> Any:
-    return webhooks.deliver(repo, sender, d.account_id, d.endpoint_id, d.delivery_id, now)
+    return webhooks.deliver(repo, sender, SEALER, d.account_id, d.endpoint_id, d.delivery_id, now)
 
 
 def test_2xx_delivers_a_signed_request() -> None:
@@ -365,7 +418,7 @@ def test_2xx_delivers_a_signed_request() -> None:
     assert request.headers["Tailorcast-Delivery-Id"] == delivery.delivery_id
     assert request.headers["Tailorcast-Delivery-Attempt"] == "1"
     assert webhooks.verify_signature(
-        endpoint.secret, request.headers["Tailorcast-Signature"], request.body, NOW
+        _secret(endpoint), request.headers["Tailorcast-Signature"], request.body, NOW
     )
 
 
@@ -402,11 +455,41 @@ def test_retries_send_the_same_bytes_signed_at_their_own_time() -> None:
     assert first.body == second.body
     assert second.headers["Tailorcast-Delivery-Attempt"] == "2"
     assert webhooks.verify_signature(
-        endpoint.secret, second.headers["Tailorcast-Signature"], second.body, later
+        _secret(endpoint), second.headers["Tailorcast-Signature"], second.body, later
     )
     assert not webhooks.verify_signature(
-        endpoint.secret, first.headers["Tailorcast-Signature"], first.body, later
+        _secret(endpoint), first.headers["Tailorcast-Signature"], first.body, later
     )
+
+
+def test_an_endpoint_stored_with_a_plaintext_secret_is_signed_with_it() -> None:
+    # GIVEN an endpoint an older version stored with its secret in plain text
+    repo, sender = FakeWebhookRepository(), FakeWebhookSender(200)
+    endpoint, delivery = _queued(repo)
+    repo.endpoints[(ACCOUNT, endpoint.endpoint_id)] = endpoint.model_copy(update={"secret": SECRET})
+
+    # WHEN a delivery is attempted
+    _deliver(repo, sender, delivery)
+
+    # THEN it is signed with that secret
+    [request] = sender.sent
+    assert webhooks.verify_signature(SECRET, request.headers["Tailorcast-Signature"], request.body, NOW)
+
+
+def test_a_secret_that_cannot_be_opened_sends_nothing_and_is_retried() -> None:
+    repo, sender, sealer = FakeWebhookRepository(), FakeWebhookSender(200), FakeSecretSealer()
+    endpoint = webhooks.register_endpoint(repo, sealer, ACCOUNT, "https://hooks.example.com/h").endpoint
+    delivery = webhooks.send_test(repo, FakeDeliveryQueue(), ACCOUNT, endpoint.endpoint_id, now=NOW)
+    sealer.fail_with = StorageError("KMS is throttling")
+
+    with pytest.raises(WebhookDeliveryError, match="signing secret is unavailable"):
+        webhooks.deliver(repo, sender, sealer, ACCOUNT, endpoint.endpoint_id, delivery.delivery_id, NOW)
+
+    stored = repo.get_delivery(ACCOUNT, endpoint.endpoint_id, delivery.delivery_id)
+    assert (stored.status, stored.attempts) == (DeliveryStatus.PENDING, 0) and sender.sent == []
+    sealer.fail_with = None
+    done = webhooks.deliver(repo, sender, sealer, ACCOUNT, endpoint.endpoint_id, delivery.delivery_id, NOW)
+    assert done.status is DeliveryStatus.DELIVERED and done.attempts == 1
 
 
 def test_a_delivered_delivery_is_never_sent_again() -> None:
@@ -433,10 +516,10 @@ def test_disabled_endpoint_fails_the_delivery_without_sending_or_raising() -> No
 def test_deleted_endpoint_fails_the_delivery_without_sending_or_raising() -> None:
     repo, sender = FakeWebhookRepository(), FakeWebhookSender()
     endpoint, delivery = _queued(repo)
-    gone = webhooks.attempt_delivery(delivery, None, sender, NOW)
+    gone = webhooks.attempt_delivery(delivery, None, sender, SEALER, NOW)
     assert (gone.status, gone.last_error) == (DeliveryStatus.FAILED, "the endpoint was deleted")
     # Deleting the endpoint deletes its deliveries: the task then finds nothing to do.
-    repo.delete_endpoint(ACCOUNT, endpoint.endpoint_id)
+    webhooks.delete_endpoint(repo, ACCOUNT, endpoint.endpoint_id)
     with pytest.raises(NotFoundError):
         _deliver(repo, sender, delivery)
     assert sender.sent == []
@@ -507,10 +590,14 @@ def test_task_delivers_and_reports_a_gone_delivery(monkeypatch: pytest.MonkeyPat
     repo, sender = FakeWebhookRepository(), FakeWebhookSender(200)
     monkeypatch.setattr(dependencies, "get_webhook_repo", lambda: repo)
     monkeypatch.setattr(dependencies, "get_webhook_sender", lambda: sender)
-    _, delivery = _queued(repo)
+    monkeypatch.setattr(dependencies, "get_secret_sealer", lambda: SEALER)
+    endpoint, delivery = _queued(repo)
     ids = {"account_id": ACCOUNT, "endpoint_id": delivery.endpoint_id, "delivery_id": delivery.delivery_id}
 
     assert deliver_webhook(ids, _ctx())["status"] == "delivered"
+    [request] = sender.sent  # signed with the endpoint's own secret, opened by the task
+    signature = request.headers["Tailorcast-Signature"]
+    assert webhooks.verify_signature(_secret(endpoint), signature, request.body, datetime.now(UTC))
     gone = deliver_webhook({**ids, "delivery_id": "dlv_nope"}, _ctx())
     assert gone == {"delivery_id": "dlv_nope", "status": "gone", "attempts": 0}
 
@@ -643,8 +730,18 @@ def test_the_app_defines_the_task_the_state_machine_names() -> None:
 
 def test_adapters_and_fakes_implement_the_ports() -> None:
     # Checked by mypy (structural typing); at run time it only proves they construct.
+    from chalicelib.adapters.dynamodb.quotas import DynamoQuotaCounter
     from chalicelib.adapters.dynamodb.repositories import DynamoWebhookRepository
-    from chalicelib.domain.ports import DeliveryQueue, EventPublisher, WebhookRepository, WebhookSender
+    from chalicelib.adapters.secrets import KmsSecretSealer
+    from chalicelib.domain.ports import (
+        DeliveryQueue,
+        EventPublisher,
+        QuotaCounter,
+        SecretSealer,
+        WebhookRepository,
+        WebhookSender,
+    )
+    from tests.fakes import FakeQuotaCounter
 
     client = boto3.client("stepfunctions", region_name="us-east-1")
     repos: list[WebhookRepository] = [FakeWebhookRepository(), DynamoWebhookRepository()]
@@ -652,4 +749,51 @@ def test_adapters_and_fakes_implement_the_ports() -> None:
     publishers: list[EventPublisher] = [FakeEventPublisher(), real]
     queues: list[DeliveryQueue] = [FakeDeliveryQueue(), real]
     senders: list[WebhookSender] = [FakeWebhookSender(), Urllib3WebhookSender()]
-    assert all([repos, publishers, queues, senders])
+    kms = boto3.client("kms", region_name="us-east-1")
+    sealers: list[SecretSealer] = [FakeSecretSealer(), KmsSecretSealer(kms, "alias/k")]
+    counters: list[QuotaCounter] = [FakeQuotaCounter(), DynamoQuotaCounter()]
+    assert all([repos, publishers, queues, senders, sealers, counters])
+
+
+# --------------------------------------------------------------------------- the KMS sealer (moto)
+
+
+@pytest.fixture
+def kms_sealer() -> Any:
+    from moto import mock_aws
+
+    from chalicelib.adapters.secrets import KmsSecretSealer
+
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/sealing", TargetKeyId=key_id)
+        yield KmsSecretSealer(kms, "alias/sealing")
+
+
+def test_kms_seals_without_the_plaintext_and_opens_only_in_the_same_context(kms_sealer: Any) -> None:
+    context = webhooks.secret_context(ACCOUNT, "whk_1")
+    sealed = kms_sealer.seal(SECRET, context)
+    assert sealed.startswith("kms1:") and SECRET not in sealed and "test-secret" not in sealed
+    assert kms_sealer.seal(SECRET, context) != sealed  # a fresh nonce each time
+    assert kms_sealer.open(sealed, context) == SECRET
+    with pytest.raises(StorageError, match="not valid for this item"):
+        kms_sealer.open(sealed, webhooks.secret_context("acct_other", "whk_1"))
+
+
+@pytest.mark.parametrize("sealed", ["whsec_plain", "kms1:not base64!", "kms1:" + "QUJD" * 20])
+def test_kms_refuses_what_it_did_not_seal(kms_sealer: Any, sealed: str) -> None:
+    with pytest.raises(StorageError):
+        kms_sealer.open(sealed, webhooks.secret_context(ACCOUNT, "whk_1"))
+
+
+def test_kms_without_its_key_is_a_configuration_error() -> None:
+    from moto import mock_aws
+
+    from chalicelib.adapters.secrets import KmsSecretSealer
+    from chalicelib.domain.errors import ConfigurationError
+
+    with mock_aws():
+        sealer = KmsSecretSealer(boto3.client("kms", region_name="us-east-1"), "alias/missing")
+        with pytest.raises(ConfigurationError, match="encryption key is unavailable"):
+            sealer.seal(SECRET, webhooks.secret_context(ACCOUNT, "whk_1"))

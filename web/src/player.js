@@ -1,6 +1,7 @@
 // The watch page's player: hls.js (window.Hls, loaded by its own <script>) where Media Source
 // Extensions exist, native HLS elsewhere (Safari on iOS); custom accessible controls; engagement
-// beacons per the issue 7 protocol (POST {beacon} as text/plain, <= 20 events and <= 4096 bytes).
+// beacons per the issue 7 protocol (POST {beacon} as text/plain, <= 20 events and <= 4096 bytes;
+// each event numbered `seq` 0, 1, 2 ... in this page's session, so the server counts it once).
 //
 // Test hooks, on <html>: data-tc-state (loading|ready|playing|paused|buffering|ended),
 // data-tc-quality (the chosen quality: auto|360p|...), data-tc-level (the level hls.js plays).
@@ -51,9 +52,10 @@ function start(data, video) {
   const queue = [];
   const encoder = new TextEncoder();
   const bodyOf = (events) => JSON.stringify({ session: data.session, events });
+  let seq = 0; // the next event's number: the server drops a (session, seq) it has already seen
 
   function emit(type, fields) {
-    queue.push({ type, t: Date.now(), ...fields });
+    queue.push({ type, seq: seq++, t: Date.now(), ...fields });
   }
 
   function post(events) {

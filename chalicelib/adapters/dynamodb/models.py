@@ -64,6 +64,7 @@ class CampaignItem(TableItem):
     script = UnicodeAttribute(default="")
     status = UnicodeAttribute()
     base_video = MapAttribute[str, Any](null=True)
+    pending_base_video = MapAttribute[str, Any](null=True)  # absent on items written before it
     voice = MapAttribute[str, Any](null=True)
     name_card = MapAttribute[str, Any](null=True)
     watch_page = MapAttribute[str, Any](null=True)
@@ -267,10 +268,25 @@ class WebhookEventClaimItem(TableItem):
     expires_at = TTLAttribute(null=True)
 
 
+class QuotaCounterItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``QUOTA#{name}``: how much of a per-account quota is used,
+    moved only by conditional ``ADD`` (``used < limit`` going up, ``used > 0`` going down), in the
+    same transaction as the item it counts when there is one."""
+
+    used = NumberAttribute(default=0)
+
+
 class RateCounterItem(TableItem):
     """pk ``RATE#{key}``, sk ``COUNT``: a fixed-window counter (the key names its window)."""
 
     hits = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
+class ClaimItem(TableItem):
+    """pk ``CLAIM#{key}``, sk ``CLAIM``: a one-time claim (a beacon's session and sequence number),
+    written only if absent."""
+
     expires_at = TTLAttribute(null=True)
 
 
@@ -298,7 +314,9 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     WebhookEndpointItem,
     WebhookDeliveryItem,
     WebhookEventClaimItem,
+    QuotaCounterItem,
     RateCounterItem,
+    ClaimItem,
     AnalyticsCacheItem,
 )
 

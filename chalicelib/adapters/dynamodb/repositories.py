@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ValidationError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.models import Model
@@ -30,6 +31,7 @@ from chalicelib.adapters.dynamodb.models import (
     AnalyticsCacheItem,
     BatchCountersItem,
     CampaignItem,
+    ClaimItem,
     CsvImportItem,
     PronunciationItem,
     ProspectItem,
@@ -44,6 +46,7 @@ from chalicelib.adapters.dynamodb.models import (
     WebhookEndpointItem,
     WebhookEventClaimItem,
 )
+from chalicelib.adapters.dynamodb.quotas import counted_write
 from chalicelib.domain.concurrency import UPDATE_ATTEMPTS, optimistic_update
 from chalicelib.domain.errors import (
     CampaignBusyError,
@@ -52,6 +55,8 @@ from chalicelib.domain.errors import (
     InvalidInputError,
     NotFoundError,
     StorageError,
+    StoredDataError,
+    issues_from_validation,
 )
 from chalicelib.domain.models import (
     DEFAULT_VARIANT,
@@ -69,8 +74,10 @@ from chalicelib.domain.models import (
     ProspectVideo,
     RenderBatch,
     RowError,
+    UnreadableItem,
     User,
     VideoStatus,
+    VoiceStatus,
     WatchPageSettings,
     WebhookDelivery,
     WebhookEndpoint,
@@ -83,6 +90,7 @@ from chalicelib.domain.ports import (
     ProspectQuery,
     ProspectSort,
     ProspectWriter,
+    Quota,
 )
 from chalicelib.domain.webhooks import DELIVERY_RETENTION as WEBHOOK_DELIVERY_RETENTION
 
@@ -169,9 +177,16 @@ def _page(
         consistent_read=True,
         scan_index_forward=False,  # ULIDs sort by time: newest first
     )
-    items = [convert(item) for item in result]
+    items: list[Any] = []
+    unreadable: list[UnreadableItem] = []
+    for item in result:
+        try:
+            items.append(convert(item))
+        except StoredDataError as exc:  # an error on that item, never on the list around it
+            sort_key = str(getattr(item, "sk", ""))
+            unreadable.append(UnreadableItem(id=sort_key.split("#", 1)[-1], error=exc.message))
     last = result.last_evaluated_key
-    return Page(items=items, cursor=encode_cursor(last["sk"]["S"]) if last else None)
+    return Page(items=items, cursor=encode_cursor(last["sk"]["S"]) if last else None, unreadable=unreadable)
 
 
 # --------------------------------------------------------------------------- accounts
@@ -246,7 +261,52 @@ class DynamoAccountRepository:
 # --------------------------------------------------------------------------- campaigns
 
 
+E = TypeVar("E", bound=BaseModel)
+
+
+def _stored(model: type[E], data: dict[str, Any], what: str) -> tuple[E, list[str]]:
+    """Read a sub-document an older version may have stored against today's rules: its invalid
+    fields fall back to their defaults (logged, and returned so the caller can say so).
+
+    Raises
+    ------
+    StoredDataError
+        Even with the invalid fields reset it does not validate (a required field is bad).
+    """
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        bad = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+    logger.warning("stored %s is invalid; fields reset to defaults", what, extra={"fields": bad})
+    try:
+        return model.model_validate({k: v for k, v in data.items() if k not in bad}), bad
+    except ValidationError as exc:
+        raise StoredDataError(f"the stored {what} is invalid ({', '.join(bad)})") from exc
+
+
+def _stored_voice(item: CampaignItem) -> CampaignVoice:
+    if not item.voice:
+        return CampaignVoice()
+    voice, reset = _stored(CampaignVoice, item.voice.as_dict(), "voice settings")
+    if not reset:
+        return voice
+    error = f"the saved voice settings were invalid and were cleared ({', '.join(reset)}); set them again"
+    return voice.model_copy(update={"status": VoiceStatus.NEEDS_ATTENTION, "error": error})
+
+
 def _campaign_from_item(item: CampaignItem) -> Campaign:
+    try:
+        return _campaign_fields(item)
+    except (ValidationError, StoredDataError) as exc:
+        campaign_id = item.sk.removeprefix("CAMPAIGN#")
+        logger.warning("a stored campaign cannot be read", extra={"campaign_id": campaign_id})
+        raise StoredDataError(
+            f"campaign {campaign_id!r} was saved in a form this version cannot read; delete it and "
+            "create it again"
+        ) from exc
+
+
+def _campaign_fields(item: CampaignItem) -> Campaign:
     account_id = item.pk.removeprefix("ACCOUNT#")
     return Campaign(
         account_id=account_id,
@@ -256,10 +316,13 @@ def _campaign_from_item(item: CampaignItem) -> Campaign:
         script=item.script,
         status=item.status,
         base_video=BaseVideo.model_validate(item.base_video.as_dict()) if item.base_video else None,
-        voice=CampaignVoice.model_validate(item.voice.as_dict()) if item.voice else CampaignVoice(),
-        name_card=NameCard.model_validate(item.name_card.as_dict()) if item.name_card else None,
+        pending_base_video=(
+            BaseVideo.model_validate(item.pending_base_video.as_dict()) if item.pending_base_video else None
+        ),
+        voice=_stored_voice(item),
+        name_card=_stored(NameCard, item.name_card.as_dict(), "name card")[0] if item.name_card else None,
         watch_page=(
-            WatchPageSettings.model_validate(item.watch_page.as_dict())
+            _stored(WatchPageSettings, item.watch_page.as_dict(), "watch page settings")[0]
             if item.watch_page
             else WatchPageSettings()
         ),
@@ -277,6 +340,10 @@ def _campaign_from_item(item: CampaignItem) -> Campaign:
 
 
 def _campaign_to_item(c: Campaign) -> CampaignItem:
+    try:  # ``model_copy(update=…)`` skips validation: nothing invalid is stored, whatever the path
+        Campaign.model_validate(c.model_dump())
+    except ValidationError as exc:
+        raise InvalidInputError("the campaign is invalid", issues_from_validation(exc, "campaign")) from exc
     return CampaignItem(
         account_pk(c.account_id),
         f"CAMPAIGN#{c.campaign_id}",
@@ -285,6 +352,7 @@ def _campaign_to_item(c: Campaign) -> CampaignItem:
         script=c.script,
         status=c.status.value,
         base_video=c.base_video.model_dump(mode="json") if c.base_video else None,
+        pending_base_video=c.pending_base_video.model_dump(mode="json") if c.pending_base_video else None,
         voice=c.voice.model_dump(mode="json"),
         name_card=c.name_card.model_dump(mode="json") if c.name_card else None,
         watch_page=c.watch_page.model_dump(mode="json"),
@@ -1268,9 +1336,18 @@ def _delivery_to_item(d: WebhookDelivery) -> WebhookDeliveryItem:
 
 
 class DynamoWebhookRepository:
-    """Endpoints and deliveries in the account's partition (see ``WebhookRepository``)."""
+    """Endpoints and deliveries in the account's partition (see ``WebhookRepository``); each
+    endpoint is counted in the account's quota counter in the transaction that adds or deletes it."""
 
-    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    @staticmethod
+    def _counter(account_id: str) -> Callable[[], int]:
+        """Counts the stored endpoints: where a counter starts for an account that had endpoints
+        before they were counted."""
+        return lambda: WebhookEndpointItem.count(
+            account_pk(account_id), WebhookEndpointItem.sk.startswith("WEBHOOK#"), consistent_read=True
+        )
+
+    def add_endpoint(self, endpoint: WebhookEndpoint, quota: Quota) -> WebhookEndpoint:
         item = WebhookEndpointItem(
             account_pk(endpoint.account_id),
             f"WEBHOOK#{endpoint.endpoint_id}",
@@ -1282,11 +1359,15 @@ class DynamoWebhookRepository:
             created_at=endpoint.created_at,
         )
         try:
-            item.save(condition=WebhookEndpointItem.sk.does_not_exist())
-        except PutError as exc:
-            if _is_condition_failure(exc):
-                raise ConflictError(f"webhook endpoint {endpoint.endpoint_id!r} already exists") from exc
-            raise
+            counted_write(
+                endpoint.account_id,
+                quota,
+                +1,
+                lambda tx: tx.save(item, condition=WebhookEndpointItem.sk.does_not_exist()),
+                self._counter(endpoint.account_id),
+            )
+        except TransactWriteError as exc:  # the endpoint's own condition: its id is taken
+            raise ConflictError(f"webhook endpoint {endpoint.endpoint_id!r} already exists") from exc
         return _endpoint_from_item(item)
 
     def get_endpoint(self, account_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -1313,16 +1394,19 @@ class DynamoWebhookRepository:
             logger.exception("listing webhook endpoints failed")
             raise StorageError("the webhook endpoints could not be read; try again shortly") from exc
 
-    def delete_endpoint(self, account_id: str, endpoint_id: str) -> None:
+    def delete_endpoint(self, account_id: str, endpoint_id: str, quota: Quota) -> None:
         pk = account_pk(account_id)
+        stored = WebhookEndpointItem(pk, f"WEBHOOK#{endpoint_id}")
         try:
-            WebhookEndpointItem(pk, f"WEBHOOK#{endpoint_id}").delete(
-                condition=WebhookEndpointItem.sk.exists()
+            counted_write(
+                account_id,
+                quota,
+                -1,
+                lambda tx: tx.delete(stored, condition=WebhookEndpointItem.sk.exists()),
+                self._counter(account_id),
             )
-        except DeleteError as exc:
-            if _is_condition_failure(exc):
-                raise NotFoundError("webhook endpoint", endpoint_id) from exc
-            raise
+        except TransactWriteError as exc:  # the endpoint's own condition: it does not exist
+            raise NotFoundError("webhook endpoint", endpoint_id) from exc
         # Its deliveries and event claims go with it (an attempt in flight then finds nothing).
         with TableItem.batch_write() as batch:
             for prefix in (f"DELIVERY#{endpoint_id}#", f"WHEVENT#{endpoint_id}#"):
@@ -1405,6 +1489,43 @@ class DynamoRateLimiter:
         except UpdateError as exc:
             raise StorageError("the rate counter could not be updated") from exc
         return int(item.hits)
+
+    def claim(self, keys: Sequence[str], ttl_seconds: int) -> list[bool]:
+        """One conditional put per key (``attribute_not_exists``): DynamoDB lets exactly one
+        writer of a key succeed. A claim past its TTL but not yet deleted still counts as taken.
+
+        Raises
+        ------
+        StorageError
+            A claim could not be written (this call's claims are released first).
+        """
+        expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+        seen: set[str] = set()
+        firsts = []
+        for key in keys:
+            if key in seen:
+                firsts.append(False)
+                continue
+            seen.add(key)
+            try:
+                ClaimItem(f"CLAIM#{key}", "CLAIM", expires_at=expires_at).save(
+                    condition=ClaimItem.pk.does_not_exist()
+                )
+            except PutError as exc:
+                if _is_condition_failure(exc):
+                    firsts.append(False)
+                    continue
+                self.release([k for k, first in zip(keys, firsts, strict=False) if first])
+                raise StorageError("a claim could not be written") from exc
+            firsts.append(True)
+        return firsts
+
+    def release(self, keys: Sequence[str]) -> None:
+        for key in dict.fromkeys(keys):
+            try:
+                ClaimItem(f"CLAIM#{key}", "CLAIM").delete()
+            except DeleteError:
+                logger.exception("could not release a claim")
 
 
 class DynamoAnalyticsCache:

@@ -19,6 +19,7 @@ RenderBatch        ``ACCOUNT#{a}#CAMPAIGN#{c}``         ``BATCH#{batch_id}``
 Webhook endpoint   ``ACCOUNT#{account_id}``             ``WEBHOOK#{endpoint_id}``
 Webhook delivery   ``ACCOUNT#{account_id}``             ``DELIVERY#{endpoint_id}#{delivery_id}``
 Webhook event      ``ACCOUNT#{account_id}``             ``WHEVENT#{endpoint_id}#{sha256(event_id)}``
+Quota counter      ``ACCOUNT#{account_id}``             ``QUOTA#{name}`` (``used``: e.g. webhook endpoints)
 =================  ===================================  ===========================
 
 The subject claim is the one item outside an account partition: it maps a verified token's
