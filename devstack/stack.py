@@ -443,6 +443,7 @@ class LocalStack:
 
         assert self.app_module is not None
         app = self.app_module.app
+        _one_request_per_thread(app)
         config = Config.create(chalice_app=app, app_name=APP_NAME, chalice_stage=self.stage)
         server = LocalDevServer(app, config, self.host, self._api_port, handler_cls=QuietHandler)
         self._api_server = server
@@ -680,3 +681,33 @@ class LocalStack:
         moto_api_backend.reset()
         if hasattr(self, "_moto_executes"):
             default_user_config["stepfunctions"]["execute_state_machine"] = self._moto_executes
+
+
+class _PerThread:
+    """A data descriptor holding one value per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(self._local, "value", None)
+
+    def __set__(self, obj: object, value: Any) -> None:
+        self._local.value = value
+
+
+def _one_request_per_thread(app: Any) -> None:
+    """Give the app's ``current_request`` and ``lambda_context`` one value per thread.
+
+    Lambda runs one request per container at a time, and Chalice keeps the request it is serving
+    in one attribute of the app. ``chalice local`` serves requests on threads of one process, so
+    two concurrent requests would each see the other's (its headers, its bearer token); per
+    thread, each sees its own, as in Lambda.
+    """
+    if getattr(type(app), "_per_thread_requests", False):
+        return
+    app.__class__ = type(
+        type(app).__name__,
+        (type(app),),
+        {"current_request": _PerThread(), "lambda_context": _PerThread(), "_per_thread_requests": True},
+    )
