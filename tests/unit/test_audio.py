@@ -170,7 +170,7 @@ def test_decode_pcm_never_reads_a_file_the_recording_names(
     monkeypatch.chdir(tmp_path)
     # WHEN a "voice sample" is a playlist or concat script naming it, THEN nothing is decoded
     script = refers.format(name=secret.name, path=secret).encode()
-    with pytest.raises(InvalidInputError, match="could not be decoded|refers to other files"):
+    with pytest.raises(InvalidInputError, match=r"could not be decoded|refers to other files"):
         decode_pcm(script, what="voice sample")
 
 
