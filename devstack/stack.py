@@ -441,6 +441,19 @@ class LocalStack:
             def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("api: " + format, *args)
 
+            def _parse_payload(self) -> tuple[Any, bytes | None]:
+                # chalice local reads Content-Length only: a chunked body (which API Gateway
+                # accepts) would be read as empty and its chunks taken for the next request.
+                if "chunked" not in self.headers.get("transfer-encoding", "").lower():
+                    return super()._parse_payload()
+                body = read_chunked(self.rfile, MAX_API_PAYLOAD)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+                if body is None:  # over the limit: the rest is unread, so the connection ends
+                    self.close_connection = True
+                    return headers, b"\x00" * (MAX_API_PAYLOAD + 1)
+                headers["Content-Length"] = str(len(body))
+                return headers, body or None
+
         assert self.app_module is not None
         app = self.app_module.app
         _one_request_per_thread(app)
@@ -711,3 +724,27 @@ def _one_request_per_thread(app: Any) -> None:
         (type(app),),
         {"current_request": _PerThread(), "lambda_context": _PerThread(), "_per_thread_requests": True},
     )
+
+
+#: API Gateway's limit on a request's payload.
+MAX_API_PAYLOAD = 10 * 1024 * 1024
+
+
+def read_chunked(stream: io.BufferedIOBase | Any, limit: int) -> bytes | None:
+    """A ``Transfer-Encoding: chunked`` body, decoded (HTTP/1.1 §7.1; trailers skipped), or
+    ``None`` once it passes ``limit`` bytes."""
+    body = bytearray()
+    while True:
+        size_line = stream.readline(1024)
+        try:
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            return bytes(body)  # malformed: what arrived is the body; the view says what is wrong
+        if size == 0:
+            while stream.readline(1024).strip():  # trailers, up to the blank line
+                pass
+            return bytes(body)
+        if len(body) + size > limit:
+            return None
+        body += stream.read(size)
+        stream.readline(1024)  # the CRLF after each chunk

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api._http import ROUTES, ErrorResponse, RouteDoc
+from chalicelib.domain.engagement import BeaconBody
 
 _PARAM = re.compile(r"{([^}]+)}")
 REF = "#/components/schemas/{model}"
@@ -52,6 +53,11 @@ IF_MATCH: frozenset[Operation] = frozenset(
         ("PATCH", "/campaigns/{campaign_id}/prospects/{prospect_id}"),
     }
 )
+#: The ETags the API sends (``"3"``; a proxy may weaken one to ``W/"3"``).
+ETAG_PATTERN = r'^(W/)?"[0-9]+"$'
+#: The JSON inside a body that a route reads as bytes: the beacons come as ``application/json``, or
+#: as ``text/plain`` from ``navigator.sendBeacon`` (which avoids a CORS preflight).
+RAW_BODY_MODELS: dict[Operation, type[BaseModel]] = {("POST", "/w/{token}/events"): BeaconBody}
 #: Statuses the domain answers on an operation beyond what its declaration implies. The public
 #: watch routes answer only what came through the front door (CloudFront; locally the gateway), which
 #: adds an X-Origin-Verify header: without it, 403 (chalicelib.api.watch). All but the assets look
@@ -111,6 +117,8 @@ def build(routes: Iterable[RouteDoc]) -> dict[str, Any]:
     for r in routes:
         # Query models too: their fields' enums (a status filter) become shared components.
         models.update(m for m in (r.body, r.response, r.query) if m is not None)
+        if (r.method, r.path) in RAW_BODY_MODELS:
+            models.add(RAW_BODY_MODELS[(r.method, r.path)])
     _, schemas = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
     )
@@ -148,7 +156,7 @@ def _operation(r: RouteDoc) -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "description": "the ETag of the version you read; refuses the change (412) if it is older",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": ETAG_PATTERN},
             }
         )
     if params:
@@ -159,13 +167,25 @@ def _operation(r: RouteDoc) -> dict[str, Any]:
             "content": {_JSON: {"schema": {"$ref": REF.format(model=r.body.__name__)}}},
         }
     if r.raw_body:
-        op["requestBody"] = {
-            "required": True,
-            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in r.raw_body},
-        }
+        op["requestBody"] = {"required": True, "content": _raw_body_content(r)}
     if not r.public:
         op["security"] = [{"bearer": []}]
     return op
+
+
+def _raw_body_content(r: RouteDoc) -> dict[str, Any]:
+    model = RAW_BODY_MODELS.get((r.method, r.path))
+    if model is None:
+        return {t: {"schema": {"type": "string", "format": "binary"}} for t in r.raw_body}
+    ref = {"$ref": REF.format(model=model.__name__)}
+    return {
+        t: {
+            "schema": ref
+            if t == _JSON
+            else {"type": "string", "contentMediaType": _JSON, "contentSchema": ref}
+        }
+        for t in r.raw_body
+    }
 
 
 def _responses(r: RouteDoc) -> dict[str, Any]:

@@ -7,12 +7,14 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -41,6 +43,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
 def _iso_day(value: object) -> object:
     """A day as the documented ``YYYY-MM-DD`` only: pydantic would read ``0`` as 1970-01-01."""
     if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
@@ -48,8 +53,21 @@ def _iso_day(value: object) -> object:
     return value
 
 
+def _in_range(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
 #: A calendar day in a query string: ``YYYY-MM-DD``, between 2000 and 2100.
-IsoDay = Annotated[date, BeforeValidator(_iso_day), Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+IsoDay = Annotated[
+    date,
+    BeforeValidator(_iso_day),
+    AfterValidator(_in_range),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "description": f"YYYY-MM-DD, {FIRST_DAY} to {LAST_DAY}"}
+    ),
+]
 
 
 class CampaignCreate(Strict):

@@ -232,7 +232,18 @@ def delete_pronunciation(lexicon: LexiconRepository, account_id: str, name: str)
 
 
 def check_preview(values: dict[str, str], pronunciations: dict[str, str]) -> None:
-    """Reject an unspeakable name or malformed pronunciation before calling the voice function."""
+    """Reject an unspeakable name or malformed pronunciation before calling the voice function.
+
+    Raises
+    ------
+    InvalidInputError
+        No name to say, a name that cannot be spoken, or a malformed pronunciation.
+    """
+    if not values:
+        raise InvalidInputError(
+            "the preview request is invalid",
+            [FieldIssue("body.first_name", "give a first name, last name or company to hear")],
+        )
     issues: list[FieldIssue] = []
     for variable, value in values.items():
         try:

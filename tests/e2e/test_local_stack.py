@@ -78,3 +78,28 @@ def test_step_functions_runs_our_lambda_in_process(stack) -> None:  # type: igno
     missing = _run(stack, {"account_id": account_id, "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa"})
     assert missing["status"] == "FAILED"
     assert missing.get("error") == "CampaignMissing"
+
+
+def test_a_chunked_body_is_read_whole_and_the_connection_stays_in_step(stack) -> None:  # type: ignore[no-untyped-def]
+    import http.client
+    from urllib.parse import urlsplit
+
+    from chalicelib import dependencies
+    from chalicelib.domain.accounts import create_account
+
+    subject = str(uuid.uuid4())
+    create_account(dependencies.get_account_repo(), "chunked@example.com", "Chunked", subject)
+    where = urlsplit(stack.endpoints.api)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    token = stack.issuer.issue(subject)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = [b'{"pronunc', b'iation": "NEEV"}']
+    conn.request("PUT", "/pronunciations/Niamh", body=iter(body), headers=headers, encode_chunked=True)
+    answer = conn.getresponse()
+    assert answer.status == 200, answer.read()
+    assert json.loads(answer.read())["pronunciation"] == "NEEV"
+    # The same connection answers the next request: no chunk was taken for a request line
+    conn.request("GET", "/pronunciations", headers=headers)
+    following = conn.getresponse()
+    assert following.status == 200
+    assert [p["name"] for p in json.loads(following.read())["items"]] == ["Niamh"]

@@ -280,3 +280,20 @@ def test_a_lapsed_account_reads_but_creates_nothing_new(client, new_tenant, laps
     assert call(client, "GET", "/campaigns", seller).status_code == 200
     assert call(client, "PATCH", f"/campaigns/{cid}", seller, {"name": "renamed"}).status_code == 200
     assert call(client, "DELETE", f"/campaigns/{cid}", seller).status_code == 204
+
+
+def test_a_voice_preview_with_no_name_names_the_field(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    seller = new_tenant()
+    cid = _campaign(client, seller, script="Hi {first_name}!")
+    answer = call(client, "POST", f"/campaigns/{cid}/voice/preview", seller, {})
+    assert answer.status_code == 422, answer.body
+    assert [f["field"] for f in json.loads(answer.body)["error"]["fields"]] == ["body.first_name"]
+
+
+def test_a_day_out_of_range_says_the_range(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    seller = new_tenant()
+    answer = call(client, "GET", "/analytics?since=1999-10-05", seller)
+    assert answer.status_code == 422
+    assert json.loads(answer.body)["error"]["fields"] == [
+        {"field": "query.since", "message": "Value error, must be between 2000-01-01 and 2100-12-31"}
+    ]

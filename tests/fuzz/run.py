@@ -1,10 +1,12 @@
 """``make fuzz``: schemathesis against the local stack's own ``/openapi.json``, bounded and seeded.
 
 1. ``tailorcast up`` on free loopback ports, with its state in ``.tailorcast/fuzz/state`` (fresh).
-2. Two accounts (``tailorcast account create``), each with a bearer token.
+2. Two accounts (``tailorcast account create``), each with a bearer token: the first is the one
+   fuzzed, the second's token must get a 404 for the first's records (``tenant_isolation``).
 3. Records for path ids to resolve (``hooks.py`` mixes them into the generated ids): two campaigns
-   with imported prospects, an import, webhook endpoints on a loopback URL, pronunciations, a
-   watch token, an asset name.
+   with imported prospects, an import, webhook endpoints on a loopback URL, pronunciations, the
+   record a completed render leaves (so the watch page and its beacons answer), its watch token,
+   an asset name.
 4. ``schemathesis run`` with ``schemathesis.toml`` (checks, phases, budget, seed), as the first
    account. ``POST /webhooks`` and ``POST /webhooks/{endpoint_id}/test`` are left out: a registered
    URL receives events, and nothing may leave this machine.
@@ -12,7 +14,8 @@
    traceback the response never shows), grouped by route and where they were raised.
 
 Prints the figures as JSON last (requests sent, seconds, failures) and exits non-zero on any
-failure. Reports are in ``.tailorcast/fuzz/``.
+failure. Reports are in ``.tailorcast/fuzz/``. Arguments are passed on to ``schemathesis run``
+(``python -m tests.fuzz.run --include-path-regex '^/webhooks' -n 10`` fuzzes less, faster).
 """
 
 from __future__ import annotations
@@ -39,8 +42,15 @@ BIN = Path(sys.executable).parent
 EXCLUDED_OPERATIONS = ("post_webhooks", "post_webhooks_endpoint_id_test")
 #: The webhook endpoints seeded for path ids point here: the discard port, on loopback.
 LOOPBACK_RECEIVER = "http://127.0.0.1:9/fuzz"
-PROSPECTS_CSV = b"first_name,last_name,email,company\nSiobhan,Kelly,siobhan@example.com,Acme\nJohn,Doe,john@example.com,Initech\n"
+PROSPECTS_CSV = (
+    b"first_name,last_name,email,company\n"
+    b"Siobhan,Kelly,siobhan@example.com,Acme\n"
+    b"John,Doe,john@example.com,Initech\n"
+)
 STACK_START_SECONDS = 180
+#: The budget (``max-examples`` per operation, plus the coverage phase) sends more than this; fewer
+#: means operations were skipped or stopped early. Only checked on a full run (no arguments).
+MIN_REQUESTS = 5000
 
 
 def main() -> int:
@@ -63,7 +73,7 @@ def main() -> int:
         try:
             info = _wait_for_stack(state, stack)
             tokens = [_account(state, f"fuzz-{who}@example.com") for who in ("a", "b")]
-            seeds = _seed(info["api"], tokens, problems)
+            seeds = _seed(info, tokens, problems)
             origin_verify = info["env"].get("TAILORCAST_ORIGIN_VERIFY_SECRET", "")
             exit_code = _schemathesis(info["api"], tokens, seeds, origin_verify, sys.argv[1:])
         finally:
@@ -90,6 +100,8 @@ def main() -> int:
         "seeding_problems": problems,
         "unhandled_server_errors": unhandled,
     }
+    if not sys.argv[1:] and summary["requests"] < MIN_REQUESTS:
+        problems.append(f"only {summary['requests']} requests were sent (at least {MIN_REQUESTS} expected)")
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return exit_code or (1 if unhandled or problems else 0)
@@ -119,12 +131,12 @@ def _account(state: Path, email: str) -> str:
     return done.stdout.strip()
 
 
-def _seed(api: str, tokens: list[str], problems: list[str]) -> Path:
+def _seed(info: dict[str, Any], tokens: list[str], problems: list[str]) -> Path:
     """Records whose ids the hooks put in paths; the second set is for destructive operations.
     A record that cannot be made is left out (its ids are only generated) and noted in
     ``problems``: each is a failure of the run."""
-    me = TailorcastClient(api, tokens[0])
-    peer = TailorcastClient(api, tokens[1])
+    me = TailorcastClient(info["api"], tokens[0])
+    peer = TailorcastClient(info["api"], tokens[1])
     kept: dict[str, str] = {}
     spare: dict[str, str] = {}
 
@@ -144,6 +156,9 @@ def _seed(api: str, tokens: list[str], problems: list[str]) -> Path:
             "a pronunciation", lambda: kept.update(name=me.put_pronunciation("Siobhan", "shi-VAWN")["name"])
         )
         attempt("a pronunciation", lambda: spare.update(name=me.put_pronunciation("Niamh", "NEEV")["name"]))
+        _finished_render(
+            info["env"], me.me()["account"]["account_id"], kept["campaign_id"], kept["prospect_id"]
+        )
         url = me.watch_link(kept["campaign_id"], kept["prospect_id"])["watch_url"]
         kept["token"] = spare["token"] = url.rsplit("/", 1)[-1]
     finally:
@@ -159,6 +174,39 @@ def _seed(api: str, tokens: list[str], problems: list[str]) -> Path:
 
 def _endpoint(client: TailorcastClient, into: dict[str, str]) -> None:
     into["endpoint_id"] = client.create_webhook(LOOPBACK_RECEIVER)["endpoint_id"]
+
+
+def _finished_render(env: dict[str, str], account_id: str, campaign_id: str, prospect_id: str) -> None:
+    """The record a completed render leaves, so that the watch page, its beacons and the video
+    routes answer as for a sent video. Its media is not made (a render takes minutes here)."""
+    from chalicelib import dependencies
+    from chalicelib.domain.models import ProspectVideo, RenderWindow, VideoStatus, new_id
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    dependencies.reset()
+    try:
+        render_id = new_id("rnd")
+        dependencies.get_video_repo().save(
+            ProspectVideo(
+                account_id=account_id,
+                campaign_id=campaign_id,
+                prospect_id=prospect_id,
+                render_id=render_id,
+                status=VideoStatus.COMPLETED,
+                base_upload_id="upl_fuzz",
+                window=RenderWindow(start=0.5, end=1.5),
+                first_segment=0,
+                segment_count=1,
+                prefix=f"{account_id}/{campaign_id}/videos/{prospect_id}/{render_id}",
+                master="master.m3u8",
+                poster="poster.jpg",
+            )
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        dependencies.reset()
 
 
 def _campaign_with_prospects(client: TailorcastClient, name: str) -> dict[str, str]:

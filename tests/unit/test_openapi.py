@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -24,7 +25,13 @@ class ThingQuery(BaseModel):
 
 
 def _doc(**fields: Any) -> RouteDoc:
-    base: dict[str, Any] = {"path": "/things", "method": "GET", "summary": "s", "public": False, "status": 200}
+    base: dict[str, Any] = {
+        "path": "/things",
+        "method": "GET",
+        "summary": "s",
+        "public": False,
+        "status": 200,
+    }
     return RouteDoc(**{**base, **fields})
 
 
@@ -90,11 +97,28 @@ def test_if_match_is_a_header_parameter_with_412_and_an_etag(operation: tuple[st
     assert "412" not in _op(_doc(path=path, method="PUT", body=Thing))["responses"]
 
 
+def test_if_match_takes_the_etags_the_api_sends() -> None:
+    pattern = re.compile(openapi.ETAG_PATTERN)
+    assert pattern.match('"3"') and pattern.match('W/"12"')
+    assert not pattern.match("3") and not pattern.match('"3x"')
+
+
 def test_the_beacon_route_documents_its_limits_and_retry_after() -> None:
-    op = _op(_doc(path="/w/{token}/events", method="POST", public=True, status=204, raw_body=("text/plain",)))
+    op = _op(
+        _doc(
+            path="/w/{token}/events",
+            method="POST",
+            public=True,
+            status=204,
+            raw_body=("text/plain", "application/json"),
+        )
+    )
     assert set(op["responses"]) == {"204", "400", "403", "404", "413", "415", "422", "429", "503"}
     assert op["responses"]["429"]["headers"]["Retry-After"]["required"] is True
     assert op["responses"]["403"]["description"] == "not sent through the watch site's public address"
+    # The body is the BeaconBody JSON, as application/json or as sendBeacon's text/plain.
+    content = op["requestBody"]["content"]
+    assert content["text/plain"]["schema"]["contentSchema"] == {"$ref": "#/components/schemas/BeaconBody"}
     assert "security" not in op
 
 
@@ -118,4 +142,5 @@ def test_the_tables_name_only_registered_operations() -> None:
 
     registered = {(r.method, r.path) for r in ROUTES}
     named = set(openapi.IF_MATCH) | set(openapi.EXTRA_STATUSES) | set(openapi.MEDIA_TYPES)
+    named |= set(openapi.RAW_BODY_MODELS)
     assert named <= registered
