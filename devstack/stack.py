@@ -441,6 +441,19 @@ class LocalStack:
             def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("api: " + format, *args)
 
+            def _send_http_response_with_body(self, code: int, headers: Any, body: str | bytes) -> None:
+                if self.command != "HEAD":
+                    super()._send_http_response_with_body(code, headers, body)
+                    return
+                # A response to HEAD has headers only (RFC 9110 §9.3.2). chalice local wrote the
+                # body of a framework error (415, 405) anyway, and a keep-alive client then read
+                # it as the start of the next response.
+                data = body if isinstance(body, bytes) else body.encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+                self._send_headers(headers)
+
             def _parse_payload(self) -> tuple[Any, bytes | None]:
                 # chalice local reads Content-Length only: a chunked body (which API Gateway
                 # accepts) would be read as empty and its chunks taken for the next request.

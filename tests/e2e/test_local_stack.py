@@ -103,3 +103,20 @@ def test_a_chunked_body_is_read_whole_and_the_connection_stays_in_step(stack) ->
     following = conn.getresponse()
     assert following.status == 200
     assert [p["name"] for p in json.loads(following.read())["items"]] == ["Niamh"]
+
+
+def test_a_refused_head_request_leaves_no_body_on_the_connection(stack) -> None:  # type: ignore[no-untyped-def]
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(stack.endpoints.api)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    # Chalice refuses the content type before any view runs (415), with a JSON error...
+    conn.request("HEAD", "/w/not-a-token", headers={"Content-Type": "multipart/form-data"})
+    refused = conn.getresponse()
+    assert refused.status == 415
+    assert refused.read() == b""
+    # ...whose bytes must not be read as the next response on the same connection
+    conn.request("GET", "/health")
+    following = conn.getresponse()
+    assert following.status == 200 and json.loads(following.read())["status"] == "ok"
