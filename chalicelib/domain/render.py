@@ -189,6 +189,13 @@ def check_renderable(campaign: Campaign) -> None:
     if voice.status is not VoiceStatus.READY:
         why = voice.error or f"the voice is {voice.status.value}"
         raise ConflictError(f"the campaign cannot render yet: {why}")
+    if voice.prepared_upload_id is not None and voice.prepared_upload_id != base.upload_id:
+        # The slots are times in the audio the voice was prepared on: a replaced base video's
+        # names sit elsewhere, until the voice is prepared again (it starts when the base is ready).
+        raise ConflictError(
+            "the campaign cannot render yet: the voice is not prepared for the new base video yet "
+            "(it starts once the video is ready; POST …/voice/align prepares it now)"
+        )
 
 
 # --------------------------------------------------------------------------- batches

@@ -366,6 +366,16 @@ def test_start_batch_refuses_until_the_voice_is_ready(world: World, voice: dict[
     assert world.batches.items == {} and world.campaign.active_batch_id is None
 
 
+def test_start_batch_refuses_while_the_voice_belongs_to_a_replaced_base(world: World) -> None:
+    # GIVEN a new base video promoted, its voice not yet prepared (the slots are the old audio's)
+    base = world.campaign.base_video
+    assert base is not None
+    world.edit_campaign(base_video=base.model_copy(update={"upload_id": "upl_new"}))
+    with pytest.raises(ConflictError, match="not prepared for the new base video"):
+        world.start()
+    assert world.batches.items == {}
+
+
 def test_a_second_batch_is_refused_while_one_is_active(world: World) -> None:
     first = world.start()
     with pytest.raises(ConflictError, match="still running") as err:
