@@ -14,6 +14,7 @@ from chalicelib.domain import voice
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.models import CampaignVoice, Placeholders, PronunciationEntry, VoiceEngine, VoiceStatus
+from chalicelib.media.audio import recording_seconds
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -113,6 +114,7 @@ def update(principal: Principal, campaign_id: str, body: VoiceUpdate) -> Campaig
         principal.account_id,
         campaign_id,
         **body.model_dump(exclude_unset=True),
+        check_recording=lambda data: recording_seconds(data, what="recording"),
     )
     if again:
         deps.get_voice_runner().start(

@@ -172,7 +172,7 @@ def request_upload(
             campaign_id,
             lambda c: c.with_requested_base(requested).model_copy(update={"updated_at": utcnow()}),
         )
-    else:
+    elif kind is UploadKind.PROSPECTS_CSV:
         imports.add(
             CsvImport(
                 account_id=account_id,
@@ -183,6 +183,8 @@ def request_upload(
                 requested_mapping=mapping,
             )
         )
+    # A voice sample records nothing yet: the seller names it (PATCH …/voice) once it is uploaded,
+    # and it is checked then, before it replaces the sample in use.
     post = uploads.presign_post(key.key, content_type, limit, ttl_seconds)
     return UploadTicket(upload_id=key.upload_id, kind=kind, key=key.key, post=post, max_bytes=limit)
 

@@ -101,6 +101,10 @@ def ingest_upload(
     try:
         if parsed.kind is UploadKind.BASE_VIDEO:
             return _ingest_video(parsed, campaigns, store, probe, limits, start_ladder)
+        if parsed.kind is UploadKind.VOICE_SAMPLE:
+            # Checked (size, sound, length) when the seller names it as the campaign's sample.
+            campaigns.get(parsed.account_id, parsed.campaign_id)
+            return IngestOutcome(key, parsed.kind, "received")
         return _ingest_csv(parsed, accounts, campaigns, imports, prospects, store, limits)
     except NotFoundError:
         # Campaign deleted (or never requested this upload) before the event arrived.

@@ -111,6 +111,7 @@ class User(Entity):
 class UploadKind(StrEnum):
     BASE_VIDEO = "base_video"
     PROSPECTS_CSV = "prospects_csv"
+    VOICE_SAMPLE = "voice_sample"  # a recording of the seller's voice, for the voice profile
 
 
 class UploadStatus(StrEnum):

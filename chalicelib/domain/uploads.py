@@ -27,6 +27,23 @@ VIDEO_CONTENT_TYPES = frozenset(
         "video/x-matroska",
     }
 )
+#: A voice sample: any recording, audio only or a video (its sound is used).
+RECORDING_CONTENT_TYPES = VIDEO_CONTENT_TYPES | frozenset(
+    {
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/x-m4a",
+        "audio/aac",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/wave",
+        "audio/webm",
+        "audio/ogg",
+        "audio/flac",
+    }
+)
+#: A voice sample is a minute or two of speech, far below a base video's limit.
+MAX_VOICE_SAMPLE_BYTES = 25 * 1024 * 1024
 CSV_CONTENT_TYPES = frozenset(
     {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "text/tab-separated-values"}
 )
@@ -34,7 +51,7 @@ CSV_CONTENT_TYPES = frozenset(
 UPLOAD_PREFIX = "uploads"
 _KEY_RE = re.compile(
     r"^uploads/(?P<account_id>acct_[0-9a-z]{26})/(?P<campaign_id>camp_[0-9a-z]{26})/"
-    r"(?P<kind>base_video|prospects_csv)/(?P<upload_id>upl_[0-9a-z]{26})/(?P<filename>[^/]{1,255})$"
+    r"(?P<kind>base_video|prospects_csv|voice_sample)/(?P<upload_id>upl_[0-9a-z]{26})/(?P<filename>[^/]{1,255})$"
 )
 
 
@@ -110,6 +127,8 @@ def check_declared_upload(
     issues: list[FieldIssue] = []
     if kind is UploadKind.BASE_VIDEO:
         allowed, limit = VIDEO_CONTENT_TYPES, max_video_bytes
+    elif kind is UploadKind.VOICE_SAMPLE:
+        allowed, limit = RECORDING_CONTENT_TYPES, MAX_VOICE_SAMPLE_BYTES
     else:
         allowed, limit = CSV_CONTENT_TYPES, max_csv_bytes
     if content_type.lower() not in allowed:

@@ -6,6 +6,7 @@ account's pronunciation lexicon. The heavy work (alignment, synthesis) is in the
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
@@ -22,7 +23,7 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore
-from chalicelib.domain.uploads import UploadKey
+from chalicelib.domain.uploads import MAX_VOICE_SAMPLE_BYTES, UploadKey
 from chalicelib.voice.names import sanitize_name
 from chalicelib.voice.pronounce import normalize_key, parse_pronunciation
 from chalicelib.voice.script import parse_script, slot_variables
@@ -43,7 +44,8 @@ def scoped_voice_sample(uploads: ObjectStore, account_id: str, campaign_id: str,
     Raises
     ------
     InvalidInputError
-        Not an upload key of this campaign's base-video uploads, or nothing was uploaded there.
+        Not the key of a recording uploaded to this campaign (a ``voice_sample`` upload, or a
+        ``base_video`` one), nothing was uploaded there, or it is over the voice sample's size.
     """
     refusal = InvalidInputError(
         "the voice sample is not one of this campaign's uploads",
@@ -55,16 +57,55 @@ def scoped_voice_sample(uploads: ObjectStore, account_id: str, campaign_id: str,
         raise refusal from None
     if (parsed.account_id, parsed.campaign_id) != (account_id, campaign_id):
         raise refusal
-    if parsed.kind is not UploadKind.BASE_VIDEO:
+    if parsed.kind not in (UploadKind.VOICE_SAMPLE, UploadKind.BASE_VIDEO):
         raise refusal
     try:
-        uploads.head(parsed.key)
+        size = uploads.head(parsed.key).size
     except NotFoundError:
         raise InvalidInputError(
             "the voice sample was never uploaded",
             [FieldIssue("body.voice_sample_key", "nothing has been uploaded under this key yet")],
         ) from None
+    if size > MAX_VOICE_SAMPLE_BYTES:
+        raise InvalidInputError(
+            "the voice sample is too large",
+            [
+                FieldIssue(
+                    "body.voice_sample_key",
+                    f"the recording is {size / 2**20:.0f} MB; a voice sample is at most "
+                    f"{MAX_VOICE_SAMPLE_BYTES // 2**20} MB (a minute or two of speech)",
+                )
+            ],
+        )
     return parsed
+
+
+#: Reads a recording and answers how many seconds of sound it holds.
+RecordingCheck = Callable[[bytes], float]
+#: Less speech than this says too little about a voice to learn it.
+MIN_VOICE_SAMPLE_SECONDS = 5.0
+
+
+def _accepted_sample(uploads: ObjectStore, key: UploadKey, check: RecordingCheck) -> None:
+    """A sample replaces the one in use only once it is known to be usable (staged, like a base
+    video): it decodes, and holds enough sound."""
+    try:
+        seconds = check(uploads.get_bytes(key.key))
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            "the voice sample cannot be used", [FieldIssue("body.voice_sample_key", exc.message)]
+        ) from None
+    if seconds < MIN_VOICE_SAMPLE_SECONDS:
+        raise InvalidInputError(
+            "the voice sample cannot be used",
+            [
+                FieldIssue(
+                    "body.voice_sample_key",
+                    f"the recording holds {seconds:.1f} s of sound; record at least "
+                    f"{MIN_VOICE_SAMPLE_SECONDS:.0f} s of you speaking",
+                )
+            ],
+        )
 
 
 def configure_voice(
@@ -77,6 +118,7 @@ def configure_voice(
     voice_id: str | None = None,
     placeholders: dict[str, str] | None = None,
     voice_sample_key: str | None = None,
+    check_recording: RecordingCheck | None = None,
 ) -> tuple[Campaign, bool]:
     """Change how the campaign's names are spoken. Returns the campaign and whether the slots or
     profile must be prepared again (placeholders or voice sample changed, base video ready).
@@ -85,10 +127,15 @@ def configure_voice(
     ------
     InvalidInputError
         Placeholders for variables the script does not use, or that cannot be spoken; a voice
-        sample that is not one of this campaign's uploads (see :func:`scoped_voice_sample`).
+        sample that is not one of this campaign's uploads (see :func:`scoped_voice_sample`), or
+        that ``check_recording`` finds unusable: the sample in use then stays.
     """
     if voice_sample_key:
-        voice_sample_key = scoped_voice_sample(uploads, account_id, campaign_id, voice_sample_key).key
+        scoped = scoped_voice_sample(uploads, account_id, campaign_id, voice_sample_key)
+        in_use = campaigns.get(account_id, campaign_id).voice.voice_sample_key
+        if check_recording is not None and scoped.key != in_use:
+            _accepted_sample(uploads, scoped, check_recording)
+        voice_sample_key = scoped.key
 
     def change(current: Campaign) -> Campaign | None:
         voice = current.voice

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import wave
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import InvalidInputError
@@ -86,9 +87,32 @@ def decode_pcm(data: bytes, *, what: str = "audio") -> bytes:
     InvalidInputError
         Not a recording of a supported kind, refers to other files, no audio, or undecodable.
     """
+    out = b"".join(_decoded(data, what))
+    if not out:
+        raise InvalidInputError(f"the {what} is empty")
+    return out
+
+
+def recording_seconds(data: bytes, *, what: str = "recording", at_most: float = 600.0) -> float:
+    """How many seconds of sound ``data`` holds (counted up to ``at_most``), read as
+    :func:`decode_pcm` reads it, without keeping the samples.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`decode_pcm`.
+    """
+    frames = 0
+    for chunk in _decoded(data, what):
+        frames += len(chunk) // FRAME_BYTES
+        if frames >= at_most * AUDIO_SAMPLE_RATE:
+            break
+    return frames / AUDIO_SAMPLE_RATE
+
+
+def _decoded(data: bytes, what: str) -> Iterator[bytes]:
     import av
 
-    out = bytearray()
     try:
         with av.open(
             io.BytesIO(data),
@@ -102,14 +126,11 @@ def decode_pcm(data: bytes, *, what: str = "audio") -> bytes:
             resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_SAMPLE_RATE)
             for frame in container.decode(stream):
                 for converted in resampler.resample(frame):
-                    out += bytes(converted.planes[0])[: converted.samples * FRAME_BYTES]
+                    yield bytes(converted.planes[0])[: converted.samples * FRAME_BYTES]
             for converted in resampler.resample(None):
-                out += bytes(converted.planes[0])[: converted.samples * FRAME_BYTES]
+                yield bytes(converted.planes[0])[: converted.samples * FRAME_BYTES]
     except av.FFmpegError as exc:
         raise InvalidInputError(f"the {what} could not be decoded ({type(exc).__name__})") from exc
-    if not out:
-        raise InvalidInputError(f"the {what} is empty")
-    return bytes(out)
 
 
 def splice(base: bytes, at_sample: int, replacement: bytes, window_samples: int) -> bytes:

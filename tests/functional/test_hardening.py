@@ -9,10 +9,12 @@ import json
 from datetime import timedelta
 
 import boto3
+import numpy as np
 import pytest
 
 from chalicelib.adapters.dynamodb.models import AccountItem, CampaignItem
 from chalicelib.domain.models import AccountStatus, utcnow
+from chalicelib.media.audio import wav_bytes
 from chalicelib.settings import get_settings
 from tests.functional.conftest import call
 
@@ -23,19 +25,28 @@ def _campaign(client, tenant, script: str = "") -> str:  # type: ignore[no-untyp
     return str(json.loads(created.body)["campaign_id"])
 
 
-def _uploaded_base(client, tenant, cid: str) -> str:  # type: ignore[no-untyped-def]
-    """Request a base-video upload and put bytes under its key (no S3 event: nothing ingests it)."""
+def _uploaded(client, tenant, cid: str, data: bytes = b"x" * 1000, kind: str = "base_video") -> str:  # type: ignore[no-untyped-def]
+    """Request an upload and put ``data`` under its key (as the browser's POST would)."""
+    content_type = "video/mp4" if kind == "base_video" else "audio/wav"
     ticket = call(
         client,
         "POST",
         f"/campaigns/{cid}/uploads",
         tenant,
-        {"kind": "base_video", "filename": "me.mp4", "content_type": "video/mp4", "size_bytes": 1000},
+        {"kind": kind, "filename": "me.wav", "content_type": content_type, "size_bytes": len(data)},
     )
     assert ticket.status_code == 201, ticket.body
     key = str(json.loads(ticket.body)["key"])
-    boto3.client("s3").put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=b"x" * 1000)
+    boto3.client("s3").put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=data)
     return key
+
+
+def _speech_like(seconds: float) -> bytes:
+    """A WAV of a voiced tone with a wobble, ``seconds`` long (what the check measures is sound)."""
+    rate = 16_000
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * (140 + 20 * np.sin(2 * np.pi * 3 * t)) * t)
+    return wav_bytes((tone * 32767).astype("<i2").tobytes(), rate, 1)
 
 
 # ------------------------------------------------------------------ 1. the cross-tenant voice sample
@@ -44,7 +55,7 @@ def _uploaded_base(client, tenant, cid: str) -> str:  # type: ignore[no-untyped-
 def test_another_tenants_recording_cannot_be_named_as_a_voice_sample(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a victim with an uploaded recording, and an attacker who knows its key
     victim, attacker = new_tenant("victim@example.com"), new_tenant("attacker@example.com")
-    victims_key = _uploaded_base(client, victim, _campaign(client, victim))
+    victims_key = _uploaded(client, victim, _campaign(client, victim), _speech_like(6), "voice_sample")
     mine = _campaign(client, attacker)
 
     # WHEN the attacker names it (and a key of the victim's that does not exist) as their sample
@@ -63,7 +74,7 @@ def test_another_tenants_recording_cannot_be_named_as_a_voice_sample(client, new
 def test_a_voice_sample_must_be_an_upload_of_the_same_campaign_and_there(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
     seller = new_tenant()
     first, second = _campaign(client, seller), _campaign(client, seller)
-    other_campaigns = _uploaded_base(client, seller, first)
+    other_campaigns = _uploaded(client, seller, first, _speech_like(6), "voice_sample")
     refused = call(
         client, "PATCH", f"/campaigns/{second}/voice", seller, {"voice_sample_key": other_campaigns}
     )
@@ -82,10 +93,51 @@ def test_a_voice_sample_must_be_an_upload_of_the_same_campaign_and_there(client,
     assert missing.status_code == 422
     assert "never uploaded" in json.loads(missing.body)["error"]["message"]
 
-    own = _uploaded_base(client, seller, second)
+    own = _uploaded(client, seller, second, _speech_like(6), "voice_sample")
     taken = call(client, "PATCH", f"/campaigns/{second}/voice", seller, {"voice_sample_key": own})
     assert taken.status_code == 200, taken.body
     assert json.loads(taken.body)["voice_sample_key"] == own
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"not a recording at all" * 50, "could not be decoded"),
+        (_speech_like(2), "2.0 s of sound"),
+        (b"ffconcat version 1.0\nfile '/etc/hostname'\n", "could not be decoded"),
+    ],
+    ids=["garbage", "too-short", "concat-script"],
+)
+def test_a_voice_sample_replaces_the_one_in_use_only_once_it_is_usable(  # type: ignore[no-untyped-def]
+    client, new_tenant, data: bytes, says: str
+) -> None:
+    seller = new_tenant()
+    cid = _campaign(client, seller)
+    good = _uploaded(client, seller, cid, _speech_like(6), "voice_sample")
+    assert (
+        call(client, "PATCH", f"/campaigns/{cid}/voice", seller, {"voice_sample_key": good}).status_code
+        == 200
+    )
+
+    bad = _uploaded(client, seller, cid, data, "voice_sample")
+    refused = call(client, "PATCH", f"/campaigns/{cid}/voice", seller, {"voice_sample_key": bad})
+    assert refused.status_code == 422, refused.body
+    [issue] = json.loads(refused.body)["error"]["fields"]
+    assert issue["field"] == "body.voice_sample_key" and says in issue["message"]
+    # The working sample stays, and the campaign's base video is untouched (no pending upload)
+    campaign = json.loads(call(client, "GET", f"/campaigns/{cid}", seller).body)
+    assert campaign["voice"]["voice_sample_key"] == good
+    assert campaign["base_video"] is None and campaign["pending_base_video"] is None
+
+
+def test_a_voice_sample_upload_takes_recordings_only(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    seller = new_tenant()
+    cid = _campaign(client, seller)
+    body = {"kind": "voice_sample", "filename": "me.csv", "content_type": "text/csv", "size_bytes": 10}
+    refused = call(client, "POST", f"/campaigns/{cid}/uploads", seller, body)
+    assert refused.status_code == 422
+    too_big = {**body, "content_type": "audio/mpeg", "size_bytes": 26 * 1024 * 1024}
+    assert call(client, "POST", f"/campaigns/{cid}/uploads", seller, too_big).status_code == 422
 
 
 # ------------------------------------------------------------ 2. a placeholder that broke a campaign
@@ -297,3 +349,17 @@ def test_a_day_out_of_range_says_the_range(client, new_tenant) -> None:  # type:
     assert json.loads(answer.body)["error"]["fields"] == [
         {"field": "query.since", "message": "Value error, must be between 2000-01-01 and 2100-12-31"}
     ]
+
+
+def test_a_voice_sample_arriving_touches_neither_the_base_video_nor_the_imports(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import TEST_ENV
+
+    seller = new_tenant()
+    cid = _campaign(client, seller)
+    key = _uploaded(client, seller, cid, _speech_like(6), "voice_sample")
+    event = client.events.generate_s3_event(bucket=TEST_ENV["TAILORCAST_UPLOADS_BUCKET"], key=key)
+    outcome = client.lambda_.invoke("ingest_upload", event).payload
+    assert outcome["status"] == "received", outcome
+    campaign = json.loads(call(client, "GET", f"/campaigns/{cid}", seller).body)
+    assert campaign["base_video"] is None and campaign["pending_base_video"] is None
+    assert json.loads(call(client, "GET", f"/campaigns/{cid}/imports", seller).body)["items"] == []
