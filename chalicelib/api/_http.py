@@ -23,6 +23,7 @@ from chalicelib.domain.errors import (
     AuthenticationError,
     ConflictError,
     FieldIssue,
+    ForbiddenError,
     InvalidInputError,
     LimitExceededError,
     NotFoundError,
@@ -41,6 +42,7 @@ from chalicelib.observability import log_keys, logger
 STATUS_BY_ERROR: dict[type[TailorcastError], int] = {
     AuthenticationError: 401,
     AccountInactiveError: 403,
+    ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     PreconditionFailedError: 412,

@@ -26,7 +26,7 @@ from chalicelib.api.prospects import ProspectId
 from chalicelib.api.schemas import Strict
 from chalicelib.domain import engagement, watch
 from chalicelib.domain.auth import Principal
-from chalicelib.domain.errors import NotFoundError
+from chalicelib.domain.errors import ForbiddenError, NotFoundError
 from chalicelib.domain.models import Campaign, Prospect, utcnow
 from chalicelib.settings import get_settings
 
@@ -52,18 +52,21 @@ _PAGE_HEADERS: dict[str, str | list[str]] = {
 }
 
 
-def _refused() -> Response | None:
-    """A 403 for a request that did not come through the front door (its secret header missing or
-    wrong, compared in constant time); ``None`` when it did, or when no secret is configured."""
+def _front_door() -> None:
+    """Refuse a request that did not come through the front door: its secret header missing or
+    wrong (compared in constant time). Nothing is checked when no secret is configured.
+
+    Raises
+    ------
+    ForbiddenError
+        The header is missing or wrong.
+    """
     secret = get_settings().origin_verify_secret
     if secret is None:
-        return None
+        return
     given = bp.current_request.headers.get(ORIGIN_VERIFY_HEADER) or ""
-    if hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
-        return None
-    return error_response(
-        403, "forbidden", "this page is only served through its public address", request_id=None
-    )
+    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        raise ForbiddenError("this page is only served through its public address")
 
 
 def _client(method: str) -> engagement.Client:
@@ -71,7 +74,7 @@ def _client(method: str) -> engagement.Client:
     headers = request.headers
     source = ((request.context or {}).get("identity") or {}).get("sourceIp")
     # The viewer's address is the front door's word, which only a configured secret (checked by
-    # _refused before this runs) tells from anybody's.
+    # _front_door before this runs) tells from anybody's.
     trusted = get_settings().origin_verify_secret is not None
     viewer = headers.get("cloudfront-viewer-address") if trusted else None
     return engagement.Client(
@@ -136,8 +139,7 @@ def _cookies(found: watch.Watchable, now: datetime) -> list[str]:
 def page(token: str) -> Response:
     from chalicelib.web import render_watch_page
 
-    if (refusal := _refused()) is not None:
-        return refusal
+    _front_door()
     now = utcnow()
     found = _resolve(token)
     if found is None:
@@ -157,8 +159,7 @@ def page(token: str) -> Response:
 
 @route(bp, "/w/{token}", "HEAD", summary="The watch page's headers (logged as a bot hit)", public=True)
 def page_head(token: str) -> Response:
-    if (refusal := _refused()) is not None:
-        return refusal
+    _front_door()
     now = utcnow()
     found = _resolve(token)
     if found is None:
@@ -176,9 +177,8 @@ def page_head(token: str) -> Response:
     status=204,
     raw_body=BEACON_TYPES,
 )
-def beacons(token: str, raw: bytes) -> Response | None:
-    if (refusal := _refused()) is not None:
-        return refusal
+def beacons(token: str, raw: bytes) -> None:
+    _front_door()
     engagement.receive_beacons(
         token,
         raw,
@@ -192,7 +192,6 @@ def beacons(token: str, raw: bytes) -> Response | None:
         videos=deps.get_video_repo(),
         events=deps.get_event_publisher(),
     )
-    return None
 
 
 @route(
@@ -201,8 +200,7 @@ def beacons(token: str, raw: bytes) -> Response | None:
 def asset(name: str) -> Response:
     from chalicelib.web import get_asset
 
-    if (refusal := _refused()) is not None:
-        return refusal
+    _front_door()
     found = get_asset(name)
     if found is None:
         return error_response(404, "not_found", "no such asset", request_id=None)

@@ -134,6 +134,12 @@ class StoredDataError(ConflictError):
     code = "stored_data_invalid"
 
 
+class ForbiddenError(TailorcastError):
+    """The request may not be made this way (e.g. straight to the origin, past the front door)."""
+
+    code = "forbidden"
+
+
 class AccountInactiveError(TailorcastError):
     """The account is cancelled or its trial has ended: it reads its data, creates nothing new."""
 
