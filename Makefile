@@ -76,22 +76,40 @@ demo: setup system-deps  ## Run the main job end to end on the local stack, offl
 up: setup  ## Start the local stack and keep it running (Ctrl-C stops, state is kept)
 	$(VENV)/bin/tailorcast up
 
-test: setup system-deps  ## Run the whole test suite (unit, functional, e2e, infrastructure)
+# The test tiers (tests/conftest.py marks every test with exactly one; README § Tests).
+test: setup system-deps  ## Run the whole test suite: every tier below
 	$(VENV)/bin/pytest
+
+unit: setup  ## Unit tier: pure Python with fakes; no AWS emulation, no Debian packages, no stack (< 1 min)
+	$(VENV)/bin/pytest -m unit
+
+functional: setup system-deps  ## Functional tier: Chalice test client and adapters over moto, the stand-ins
+	$(VENV)/bin/pytest -m functional
+
+e2e: setup system-deps  ## End-to-end tier: the whole local stack, real ffmpeg renders, Chromium
+	$(VENV)/bin/pytest -m e2e
+
+infra: setup  ## Infrastructure tier: synthesize the CDK app and assert its template
+	$(VENV)/bin/pytest -m infra
 
 fuzz: setup  ## Fuzz the API on a fresh local stack against its own OpenAPI document (schemathesis, seeded)
 	$(VENV)/bin/python -m tests.fuzz.run
 
-lint: setup  ## ruff (lint + format check) and mypy
+lint: setup  ## ruff (lint + format check), mypy and the import contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 requirements.txt: uv.lock | $(UV)  ## Export runtime pins for Chalice packaging
 	$(UV) export $(EXPORT_FLAGS) > $@
 
 layers/voice/requirements.txt: uv.lock | $(UV)  ## Export the voice image's pins (runtime + voice group)
 	$(UV) export $(VOICE_EXPORT_FLAGS) > $@
+
+check-tracked:  ## Fail if git tracks anything .gitignore ignores
+	@files="$$(git ls-files -ci --exclude-standard)"; \
+		[ -z "$$files" ] || { echo "tracked but ignored (git rm --cached them):"; echo "$$files"; exit 1; }
 
 check-requirements: | $(UV)  ## Fail if requirements.txt or the voice image's pins are stale
 	@$(UV) export $(EXPORT_FLAGS) | diff -u requirements.txt - \
@@ -102,4 +120,4 @@ check-requirements: | $(UV)  ## Fail if requirements.txt or the voice image's pi
 clean:  ## Remove local state and caches (keeps .venv)
 	rm -rf .tailorcast .pytest_cache .mypy_cache .ruff_cache cdk.out
 
-.PHONY: help setup system-deps web demo up test fuzz lint check-requirements clean
+.PHONY: help setup system-deps web demo up test unit functional e2e infra fuzz lint check-tracked check-requirements clean

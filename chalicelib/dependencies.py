@@ -36,7 +36,7 @@ from chalicelib.adapters.webhooks import StepFunctionsEventPublisher, Urllib3Web
 from chalicelib.domain.ingest import IngestLimits
 from chalicelib.domain.media import MediaConfig
 from chalicelib.domain.models import VoiceEngine
-from chalicelib.domain.ports import SpeechSynthesizer
+from chalicelib.domain.ports import MediaCodec, SpeechSynthesizer
 from chalicelib.domain.render import RenderPorts
 from chalicelib.settings import Settings, get_settings
 
@@ -200,6 +200,7 @@ def render_ports() -> RenderPorts:
         media=get_media_store(),
         uploads=get_upload_store(),
         jobs=get_media_jobs(),
+        codec=get_media_codec(),
         config=media_config(),
         orchestrator=get_orchestrator(),
         callbacks=get_task_callbacks(),
@@ -219,6 +220,14 @@ def get_media_probe() -> Any:
     from chalicelib.adapters.probe import PyAVMediaProbe
 
     return PyAVMediaProbe()
+
+
+@lru_cache(maxsize=1)
+def get_media_codec() -> MediaCodec:
+    # PyAV and Pillow load on the codec's first call, not here: most API routes never need them.
+    from chalicelib.adapters.frames import PyAVMediaCodec
+
+    return PyAVMediaCodec()
 
 
 @lru_cache(maxsize=1)
@@ -289,39 +298,18 @@ def ingest_limits() -> IngestLimits:
     return IngestLimits(s.max_video_bytes, s.max_video_seconds, s.max_csv_bytes)
 
 
+def cached_getters() -> list[Any]:
+    """Every adapter getter cached here: this module's ``lru_cache``-wrapped functions, found
+    rather than listed, so a new getter is reset without anyone remembering to add it."""
+    return [
+        fn
+        for fn in globals().values()
+        if callable(getattr(fn, "cache_clear", None)) and getattr(fn, "__module__", None) == __name__
+    ]
+
+
 def reset() -> None:
     """Forget every cached adapter and the settings (tests, and the local stack on restart)."""
     get_settings.cache_clear()
-    for fn in (
-        _bound_table,
-        get_account_repo,
-        get_rate_limiter,
-        get_analytics_cache,
-        get_event_sink,
-        get_analytics,
-        get_campaign_repo,
-        get_prospect_repo,
-        get_import_repo,
-        get_batch_repo,
-        get_video_repo,
-        get_lexicon_repo,
-        get_webhook_repo,
-        get_quota_counter,
-        get_secret_sealer,
-        get_event_publisher,
-        get_webhook_sender,
-        get_voice_runner,
-        get_synthesizer,
-        s3_client,
-        get_upload_store,
-        get_media_store,
-        get_media_jobs,
-        sfn_client,
-        get_orchestrator,
-        get_task_callbacks,
-        get_media_probe,
-        get_token_verifier,
-        get_watch_secrets,
-        get_cookie_signer,
-    ):
+    for fn in cached_getters():
         fn.cache_clear()

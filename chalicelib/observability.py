@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from chalice.app import Chalice, ConvertToMiddleware, Request, Response
 
 SERVICE = "tailorcast"
@@ -36,7 +37,10 @@ def _http_access_log(event: Request, get_response: Callable[[Request], Response]
     response = get_response(event)
     status = response.status_code
     logger.info("request handled", extra={"status": status})
-    metrics.add_metric(name=f"Http{status // 100}xx", unit=MetricUnit.Count, value=1)
+    # Disabled (POWERTOOLS_METRICS_DISABLED), Powertools still keeps every value added and prints
+    # them all as one EMF line once a metric holds 100 of them: add none.
+    if not is_metrics_disabled():
+        metrics.add_metric(name=f"Http{status // 100}xx", unit=MetricUnit.Count, value=1)
     return response
 
 

@@ -4,7 +4,8 @@
 * Lambda invocations dispatched in-process to the Chalice app's own handlers (``lambdas.py``);
 * MediaConvert: the API stand-in in ``mediaconvert/`` (ffmpeg underneath); its job events reach
   the app's ``on_cw_event`` handlers whose EventBridge pattern matches, as in AWS;
-* the Chalice HTTP API (``chalice local``'s server, in a thread);
+* the Chalice HTTP API (``chalice local``'s server, in a thread); a path no route matches answers
+  404 in the API's error shape, where API Gateway answers 403 quoting the Authorization header;
 * bootstrap of the table, buckets, notifications, functions and state machines from the same
   definitions the cloud uses (``schema.py``, the app's event sources, ``state_machines/``);
 * state that survives restarts (``persistence.py``), in a state directory only its owner may read
@@ -24,6 +25,8 @@ import logging
 import os
 import secrets
 import threading
+import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +95,13 @@ class LocalStack:
         api_port: int = 0,
         extra_state_machines: dict[str, Path] | None = None,
         gateway_port: int = 0,
+        verbose: bool | None = None,
     ) -> None:
+        """``verbose``: publish the app's CloudWatch metrics (Powertools' EMF lines on stdout, as
+        a Lambda writes them to its log stream); off by default, they would drown what a user
+        reads. ``None`` follows logging: on when the ``devstack`` logger shows INFO (the CLI's
+        ``-v``)."""
+        self.verbose = logger.isEnabledFor(logging.INFO) if verbose is None else verbose
         self.state_dir = private_dir(state_dir.resolve())
         tighten(self.state_dir)  # what an older version wrote world-readable
         self.host = host
@@ -300,7 +309,7 @@ class LocalStack:
             ),
             "TAILORCAST_WEBHOOK_ALLOW_INSECURE_LOCALHOST": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "false" if self.verbose else "true",
             "POWERTOOLS_SERVICE_NAME": APP_NAME,
         }
         env.update(self.issuer.settings_env())
@@ -317,6 +326,7 @@ class LocalStack:
         dependencies.reset()
 
     def _start_moto(self) -> str:
+        _quiet_third_party_notices()
         from moto.core.config import default_user_config
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -435,7 +445,9 @@ class LocalStack:
 
     def _start_api(self) -> str:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalDevServer, RouteMatcher
+
+        from chalicelib.api._http import error_response
 
         class QuietHandler(ChaliceRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -469,9 +481,36 @@ class LocalStack:
 
         assert self.app_module is not None
         app = self.app_module.app
+        routes = RouteMatcher(list(app.routes))
+
+        class FrontDoorHandler(QuietHandler):
+            def _generic_handle(self) -> None:
+                try:
+                    routes.match_route(self.path)
+                except ValueError:
+                    self._parse_payload()  # a keep-alive client's body is not its next request
+                    self._send_unknown_route()
+                    return
+                super()._generic_handle()
+
+            # chalice binds every verb to the base class's handler, not to an override.
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+            def _send_unknown_route(self) -> None:
+                # API Gateway answers a path no route matches with 403 "Missing Authentication
+                # Token", and, when an Authorization header came with it, a message that quotes
+                # the header (chalice local copies both): a bearer token echoed back. Locally the
+                # answer is a 404 in the API's own error shape, which names nothing the client sent.
+                request_id = str(uuid.uuid4())
+                response = error_response(
+                    404, "not_found", "no API route matches this path", request_id=request_id
+                )
+                headers = {**response.headers, "x-amzn-RequestId": request_id}
+                self._send_http_response(404, headers, response.body)
+
         _one_request_per_thread(app)
         config = Config.create(chalice_app=app, app_name=APP_NAME, chalice_stage=self.stage)
-        server = LocalDevServer(app, config, self.host, self._api_port, handler_cls=QuietHandler)
+        server = LocalDevServer(app, config, self.host, self._api_port, handler_cls=FrontDoorHandler)
         self._api_server = server
         self._spawn(server.server.serve_forever, "chalice-local")
         return f"http://{self.host}:{server.server.server_port}"
@@ -707,6 +746,40 @@ class LocalStack:
         moto_api_backend.reset()
         if hasattr(self, "_moto_executes"):
             default_user_config["stepfunctions"]["execute_state_machine"] = self._moto_executes
+
+
+#: moto's Step Functions interpreter logs this each time it parses a definition with the field.
+_MOTO_TOLERATED_FAILURE = "ToleratedFailurePercentage declarations currently have no effect"
+#: Powertools warns whenever an invocation flushes no metric (most tasks publish none).
+_POWERTOOLS_NO_METRICS = "No application metrics to publish"
+
+
+class _DropMessage(logging.Filter):
+    """Drops the records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def _quiet_third_party_notices() -> None:
+    """Silence two notices that say nothing a user of the local stack can act on (idempotent).
+
+    * moto: the render machine's distributed Map declares ``ToleratedFailurePercentage`` (100:
+      the batch goes on when an item fails); moto's interpreter ignores the field and logs a
+      warning on every stack start and every render. Locally it changes nothing: each item's
+      processor catches its own failure (its ``Failed`` state succeeds), so no item ever fails
+      the Map. Only that message is dropped; moto's other warnings still show.
+    * Powertools: ``log_metrics`` warns when an invocation flushed no metric, which with
+      metrics disabled (the local default) is every invocation.
+    """
+    moto_asl = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
+    if not any(isinstance(f, _DropMessage) for f in moto_asl.filters):
+        moto_asl.addFilter(_DropMessage(_MOTO_TOLERATED_FAILURE))
+    warnings.filterwarnings("ignore", message=_POWERTOOLS_NO_METRICS, category=UserWarning)
 
 
 class _PerThread:

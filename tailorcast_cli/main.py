@@ -18,8 +18,11 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from chalicelib.domain.contact_fields import mapping_help
+from chalicelib.domain.models import VideoStatus
+
 if TYPE_CHECKING:
-    from devstack.client import TailorcastClient
+    from tailorcast_cli.client import TailorcastClient
 
 app = typer.Typer(help="Tailorcast: personalized video outreach.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts on the local stack.", no_args_is_help=True)
@@ -49,9 +52,9 @@ def up(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start the whole local stack on 127.0.0.1 and serve until Ctrl-C."""
+    _logging(verbose)  # first: importing the stack loads Powertools, which reads its log level once
     from devstack.stack import LocalStack
 
-    _logging(verbose)
     stack = LocalStack(state_dir, aws_port=aws_port, api_port=api_port, gateway_port=gateway_port)
     endpoints = stack.start()
     stop = threading.Event()
@@ -120,9 +123,9 @@ def demo(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """The main job on the local stack: a base video and 25 prospects in, one video each out."""
-    from devstack.demo import run_demo
+    _logging(verbose)  # first: importing the demo loads Powertools, which reads its log level once
+    from tailorcast_cli.demo import run_demo
 
-    _logging(verbose)
     result = run_demo(state_dir, console, serve=not no_serve)
     if not result.get("ok"):
         raise typer.Exit(1)
@@ -130,6 +133,11 @@ def demo(
 
 bench = typer.Typer(help="Benchmarks: figures as JSON, each against the baseline it names.")
 app.add_typer(bench, name="bench")
+
+
+def _say(message: str) -> None:
+    """A benchmark's progress, dimmed on stderr (stdout is kept for the JSON)."""
+    err.print(f"[dim]… {message}[/]")
 
 
 @bench.command("render")
@@ -140,10 +148,10 @@ def bench_render(
     as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
 ) -> None:
     """Segment-level personalized renders vs a full per-prospect ladder re-encode, side by side."""
-    from devstack.bench import run_render_bench
+    from benchmarks.harness import emit
+    from benchmarks.render import run_render_bench
 
-    result = run_render_bench(prospects, naive, seconds, progress=lambda m: err.print(f"[dim]… {m}[/]"))
-    print(json.dumps(result, indent=None if as_json else 2))
+    emit(run_render_bench(prospects, naive, seconds, progress=_say), as_json=as_json)
 
 
 @bench.command("voice")
@@ -152,10 +160,10 @@ def bench_voice(
     as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
 ) -> None:
     """One name synthesized, matched and spliced (warm engine) vs a naive cut-in, side by side."""
-    from devstack.voicebench import run_voice_bench
+    from benchmarks.harness import emit
+    from benchmarks.voice import run_voice_bench
 
-    result = run_voice_bench(names, progress=lambda m: err.print(f"[dim]… {m}[/]"))
-    print(json.dumps(result, indent=None if as_json else 2))
+    emit(run_voice_bench(names, progress=_say), as_json=as_json)
 
 
 @bench.command("campaign")
@@ -182,10 +190,11 @@ def bench_campaign(
 ) -> None:
     """A campaign's prospects voiced, rendered and published through the local state machine, vs a
     full per-prospect ladder re-encode."""
-    from chalicelib.settings import Settings
-    from devstack.campaignbench import Config, run_campaign_bench
-
     _logging(False)
+    from benchmarks.campaign import Config, run_campaign_bench
+    from benchmarks.harness import emit
+    from chalicelib.settings import Settings
+
     config = Config(concurrency or Settings().render_concurrency, workers)
     pairs = [Config.parse(p) for p in sweep.split(",") if p.strip()] if sweep else []
     result = run_campaign_bench(
@@ -196,13 +205,9 @@ def bench_campaign(
         card=card,
         sweep=pairs,
         sweep_prospects=sweep_prospects,
-        progress=lambda m: err.print(f"[dim]… {m}[/]"),
+        progress=_say,
     )
-    text = json.dumps(result, indent=None if as_json else 2)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    print(text)
+    emit(result, as_json=as_json, out=out)
 
 
 @bench.command("import")
@@ -215,14 +220,11 @@ def bench_import(
 ) -> None:
     """A HubSpot CSV imported into the local DynamoDB by the import Lambda's code (bulk writer), vs
     the same rows added one by one."""
-    from devstack.importbench import run_import_bench
-
     _logging(False)
-    result = run_import_bench(rows, big_rows, baseline_rows, progress=lambda m: err.print(f"[dim]… {m}[/]"))
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=None if as_json else 2))
+    from benchmarks.harness import emit
+    from benchmarks.imports import run_import_bench
+
+    emit(run_import_bench(rows, big_rows, baseline_rows, progress=_say), as_json=as_json, out=out)
 
 
 @bench.command("analytics")
@@ -241,16 +243,12 @@ def bench_analytics(
 ) -> None:
     """Campaign analytics over synthetic events through the local Athena (boto3, its columnar cache),
     vs the same SQL by DuckDB over the raw JSON lines; and the watch page's weight."""
-    from devstack.analyticsbench import run_analytics_bench
-
     _logging(False)
-    result = run_analytics_bench(
-        events, runs, baseline_runs, days, buffer_seconds, progress=lambda m: err.print(f"[dim]… {m}[/]")
-    )
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=None if as_json else 2))
+    from benchmarks.analytics import run_analytics_bench
+    from benchmarks.harness import emit
+
+    result = run_analytics_bench(events, runs, baseline_runs, days, buffer_seconds, progress=_say)
+    emit(result, as_json=as_json, out=out)
 
 
 voice_app = typer.Typer(help="The campaign's voice on the running local stack.", no_args_is_help=True)
@@ -271,7 +269,7 @@ def voice_preview(
     """Hear a name spliced into the video's audio before anything is rendered."""
     import httpx
 
-    from devstack.client import ApiError, TailorcastClient
+    from tailorcast_cli.client import ApiError, TailorcastClient
 
     info = _running_stack(state_dir)
     client = TailorcastClient(info["api"], token)
@@ -284,14 +282,14 @@ def voice_preview(
         raise typer.Exit(1) from None
     finally:
         client.close()
-    out.write_bytes(httpx.get(reply["url"]).content)
-    for q in reply["quality"]:
+    out.write_bytes(httpx.get(reply.url).content)
+    for q in reply.quality:
         err.print(
-            f"{q['variable']}: pitch {q['f0_offset_semitones'] or 0:+.2f} st, loudness "
-            f"{q['loudness_offset_lu']:+.2f} LU, click ratio {q['click_ratio']:.2f} "
-            + ("[green]ok[/]" if q["ok"] else "[yellow]outside targets[/]")
+            f"{q.variable}: pitch {q.f0_offset_semitones or 0:+.2f} st, loudness "
+            f"{q.loudness_offset_lu:+.2f} LU, click ratio {q.click_ratio:.2f} "
+            + ("[green]ok[/]" if q.ok else "[yellow]outside targets[/]")
         )
-    for note in reply["notes"]:
+    for note in reply.notes:
         err.print(f"[yellow]note:[/] {note}")
     print(out)
 
@@ -340,10 +338,10 @@ def render_start(
     """
     with closing(_render_client(state_dir, token)) as client:
         batch = _api(lambda: client.start_batch(campaign_id, prospect_ids=prospect or None, force=force))
-        err.print(f"started batch [bold]{batch['batch_id']}[/] for campaign {campaign_id}")
-        print(batch["batch_id"])
+        err.print(f"started batch [bold]{batch.batch_id}[/] for campaign {campaign_id}")
+        print(batch.batch_id)
         if watch:
-            _watch(client, campaign_id, batch["batch_id"], interval)
+            _watch(client, campaign_id, batch.batch_id, interval)
 
 
 @render_app.command("watch")
@@ -364,7 +362,7 @@ def render_cancel(
     campaign_id: CampaignArg, batch_id: BatchArg, token: Token, state_dir: StateDir = DEFAULT_STATE_DIR
 ) -> None:
     """Cancel a batch: no new renders start; videos already rendered (or rendering) stay."""
-    from devstack.progress import summary_text
+    from tailorcast_cli.progress import summary_text
 
     with closing(_render_client(state_dir, token)) as client:
         batch = _api(lambda: client.cancel_batch(campaign_id, batch_id))
@@ -383,7 +381,7 @@ def render_resume(
     """Resume an interrupted batch where it stopped (e.g. after the stack was restarted)."""
     with closing(_render_client(state_dir, token)) as client:
         batch = _api(lambda: client.resume_batch(campaign_id, batch_id))
-        err.print(f"resumed batch [bold]{batch['batch_id']}[/] (execution {batch['executions']})")
+        err.print(f"resumed batch [bold]{batch.batch_id}[/] (execution {batch.executions})")
         if watch:
             _watch(client, campaign_id, batch_id, interval)
 
@@ -391,7 +389,7 @@ def render_resume(
 @render_app.command("list")
 def render_list(campaign_id: CampaignArg, token: Token, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """The campaign's render batches, newest first."""
-    from devstack.progress import batches_table
+    from tailorcast_cli.progress import batches_table
 
     with closing(_render_client(state_dir, token)) as client:
         batches = _api(lambda: client.batches(campaign_id))
@@ -403,7 +401,7 @@ def render_list(campaign_id: CampaignArg, token: Token, state_dir: StateDir = DE
 
 def _render_client(state_dir: Path, token: str) -> TailorcastClient:
     """A client of the running local stack's API (tests replace this)."""
-    from devstack.client import TailorcastClient
+    from tailorcast_cli.client import TailorcastClient
 
     return TailorcastClient(_running_stack(state_dir)["api"], token)
 
@@ -415,7 +413,7 @@ def _api(call: Callable[[], T]) -> T:
     """Run one API call; an API error is printed (message and fields) and exits 1."""
     import httpx
 
-    from devstack.client import ApiError
+    from tailorcast_cli.client import ApiError
 
     try:
         return call()
@@ -431,7 +429,7 @@ def _api(call: Callable[[], T]) -> T:
 
 
 def _watch(client: TailorcastClient, campaign_id: str, batch_id: str, interval: float) -> None:
-    from devstack.progress import UNSUCCESSFUL, failures_table, summary_text, watch_batch
+    from tailorcast_cli.progress import UNSUCCESSFUL, failures_table, summary_text, watch_batch
 
     try:
         batch = _api(lambda: watch_batch(client, campaign_id, batch_id, err, interval=interval))
@@ -439,10 +437,10 @@ def _watch(client: TailorcastClient, campaign_id: str, batch_id: str, interval: 
         err.print(f"stopped watching; the batch goes on — `tailorcast render watch {campaign_id} {batch_id}`")
         raise typer.Exit(130) from None
     console.print(summary_text(batch))
-    if (batch.get("counters") or {}).get("failed"):
+    if batch.counters.failed:
         failed = _api(lambda: client.batch_prospects(campaign_id, batch_id, status="failed"))
         console.print(failures_table(failed))
-    if batch["status"] in UNSUCCESSFUL:
+    if batch.status in UNSUCCESSFUL:
         raise typer.Exit(1)
 
 
@@ -467,7 +465,7 @@ def prospects_export(
         ),
     ] = "csv",
     status: Annotated[
-        Literal["pending", "queued", "synthesizing", "rendering", "completed", "failed"] | None,
+        VideoStatus | None,
         typer.Option(help="only prospects whose video is in this status (e.g. completed)"),
     ] = None,
     image: Annotated[
@@ -479,16 +477,16 @@ def prospects_export(
     email snippets (HTML); prints where it wrote the file."""
     with closing(_render_client(state_dir, token)) as client:
         done = _api(lambda: client.export(campaign, fmt, status, image))
-        data = _api(lambda: client.fetch(done["url"]))
-    for warning in done["warnings"]:
+        data = _api(lambda: client.fetch(done.url))
+    for warning in done.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if out == Path("-"):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    dest = out or Path(done["filename"])
+    dest = out or Path(done.filename)
     dest.write_bytes(data)
-    err.print(f"exported {done['rows']} prospects ({done['size_bytes']:,} bytes)")
+    err.print(f"exported {done.rows} prospects ({done.size_bytes:,} bytes)")
     print(dest)
 
 
@@ -497,8 +495,7 @@ MapOpt = Annotated[
     typer.Option(
         "--map",
         "-m",
-        help='override the column mapping: "COLUMN=FIELD" (repeat); FIELD is first_name, last_name, '
-        "full_name, email, company, title, phone, website, linkedin_url, pronunciation, custom or ignore",
+        help=f'override the column mapping: "COLUMN=FIELD" (repeat); FIELD is {mapping_help()}',
     ),
 ]
 CsvArg = Annotated[Path, typer.Argument(help="The CSV file", exists=True, dir_okay=False, readable=True)]
@@ -532,7 +529,7 @@ def prospects_preview(
     Without --campaign it runs offline, with the import's own code.
     """
     from chalicelib.domain.errors import InvalidInputError, UploadRejectedError
-    from devstack.importview import local_preview, parse_map_options, preview_view
+    from tailorcast_cli.importview import local_preview, parse_map_options, preview_view
 
     try:
         override = parse_map_options(mapping or [])
@@ -555,9 +552,8 @@ def prospects_preview(
                     campaign, file.read_bytes(), override, 500 if sample is None else min(sample, 500)
                 )
             )
-        data = {"file": str(file), **data}
     if as_json:
-        print(json.dumps(data, ensure_ascii=False))
+        print(json.dumps({"file": str(file), **data.model_dump(mode="json")}, ensure_ascii=False))
     else:
         console.print(preview_view(data))
 
@@ -577,11 +573,11 @@ def prospects_import(
     Exit status 1: the file was rejected or the import failed (rows already imported stay).
     """
     from chalicelib.domain.errors import InvalidInputError, UploadRejectedError
-    from devstack.importview import import_view, local_preview, parse_map_options, watch_import
+    from tailorcast_cli.importview import import_view, local_preview, parse_map_options, watch_import
 
     try:
         override = parse_map_options(mapping or [])
-        total: int | None = local_preview(file, override, 0)["total_rows"]
+        total: int | None = local_preview(file, override, 0).total_rows
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -590,13 +586,13 @@ def prospects_import(
         raise typer.Exit(1) from None
     with closing(_render_client(state_dir, token)) as client:
         ticket = _api(lambda: client.upload(campaign, "prospects_csv", file, "text/csv", override))
-        err.print(f"uploaded {file.name}; import [bold]{ticket['upload_id']}[/]")
-        record = _api(lambda: watch_import(client, campaign, ticket["upload_id"], total, err))
+        err.print(f"uploaded {file.name}; import [bold]{ticket.upload_id}[/]")
+        record = _api(lambda: watch_import(client, campaign, ticket.upload_id, total, err))
     if as_json:
-        print(json.dumps(record, ensure_ascii=False))
+        print(json.dumps(record.model_dump(mode="json"), ensure_ascii=False))
     else:
         console.print(import_view(record))
-    if record["status"] != "completed":
+    if record.status != "completed":
         raise typer.Exit(1)
 
 

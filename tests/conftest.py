@@ -73,7 +73,7 @@ def sealing_key(aws: None) -> str:
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real H.264/AAC MP4 (2 s, 320x180), made once per session with ffmpeg."""
-    from devstack.samples import make_base_video
+    from tailorcast_cli.samples import make_base_video
 
     return make_base_video(tmp_path_factory.mktemp("media") / "base.mp4", seconds=2.0, width=320, height=180)
 
@@ -134,3 +134,45 @@ def voice_function(aws: None) -> Iterator[object]:
     finally:
         dispatcher.drain()
         dispatcher.shutdown()
+
+
+# --- Test tiers ------------------------------------------------------------------------------------
+# Every test carries exactly one tier marker, which `make unit|functional|e2e|infra` select on:
+#   unit        pure Python and pip-installed libraries (DuckDB, PyAV, the ffmpeg imageio-ffmpeg ships)
+#               with the fakes in tests/fakes.py; no AWS emulation, no Debian packages, no local stack;
+#   functional  the Chalice test client, repositories and adapters over moto (in process), the AWS
+#               stand-ins, and the engines Debian packages (flite, espeak-ng);
+#   e2e         the whole local stack: moto server, real ffmpeg renders, Chromium;
+#   infra       the CDK app synthesized and its template asserted.
+# A test's folder gives its tier; a test under tests/unit or tests/tooling that asks for moto (the
+# ``aws`` fixture, directly or through another fixture) is functional, whatever folder it sits in.
+TIERS = ("unit", "functional", "e2e", "infra")
+FOLDER_TIERS = {
+    "unit": "unit",
+    "tooling": "unit",
+    "standins": "functional",
+    "functional": "functional",
+    "fuzz": "functional",
+    "e2e": "e2e",
+    "infrastructure": "infra",
+}
+MOTO_FIXTURES = frozenset({"aws"})
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The one tier ``item`` belongs to (see the table above)."""
+    explicit = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+    if explicit:
+        return explicit[0]
+    folder = Path(str(item.path)).relative_to(Path(__file__).parent).parts[0]
+    tier = FOLDER_TIERS.get(folder, "unit")
+    if tier == "unit" and MOTO_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "functional"
+    return tier
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if not any(mark.name == tier for mark in item.iter_markers()):
+            item.add_marker(getattr(pytest.mark, tier))

@@ -30,6 +30,7 @@ from chalicelib.domain.errors import (
     StorageError,
     UploadRejectedError,
 )
+from chalicelib.domain.media.jobs import JobRequest
 from chalicelib.domain.models import (
     Account,
     BatchCounters,
@@ -59,7 +60,6 @@ from chalicelib.domain.ports import (
     Quota,
 )
 from chalicelib.domain.webhooks import EVENT_TYPES
-from chalicelib.media.jobs import JobRequest
 
 
 class FakeAccountRepository:
@@ -975,3 +975,55 @@ class FakeAnalytics:
 
         rows = self.run(analytics.account_query(self.table, account_id, since, until))
         return analytics.account_engagement(rows, account_id=account_id, since=since, until=until)
+
+
+class FakeMediaCodec:
+    """:class:`~chalicelib.domain.ports.MediaCodec` without PyAV or Pillow, for use cases whose
+    pictures a test does not look at. Audio must already be the ladder's PCM in a WAV (what the
+    real codec decodes anything to); pictures are small labelled byte strings."""
+
+    def decode_audio(self, data: bytes, *, what: str) -> bytes:
+        import wave
+
+        try:
+            with wave.open(io.BytesIO(data)) as w:
+                layout = (w.getnchannels(), w.getframerate(), w.getsampwidth())
+                pcm = w.readframes(w.getnframes())
+        except (wave.Error, EOFError) as exc:
+            raise InvalidInputError(f"the {what} could not be decoded ({type(exc).__name__})") from exc
+        if layout != (2, 48_000, 2):
+            raise InvalidInputError(f"the {what} is not 48 kHz 16-bit stereo (the fake decodes no more)")
+        if not pcm:
+            raise InvalidInputError(f"the {what} is empty")
+        return pcm
+
+    def name_card(
+        self, text: str, width: int, height: int, *, subtitle: str | None = None
+    ) -> tuple[bytes, tuple[int, int]]:
+        return f"card:{text}|{subtitle or ''}".encode(), (width // 20, height * 3 // 4)
+
+    def poster(self, init: bytes, segments: Any, *, at_seconds: float) -> bytes:
+        return f"poster@{at_seconds:.3f}".encode()
+
+    def previews(
+        self,
+        init: bytes,
+        segments: Any,
+        *,
+        start_seconds: float,
+        seconds: float,
+        gif_width: int,
+        gif_max_bytes: int,
+    ) -> tuple[bytes, bytes]:
+        label = f"{start_seconds:.3f}+{seconds:.3f}"
+        return f"webp:{label}".encode(), f"gif{gif_width}:{label}".encode()
+
+    def mp4(
+        self,
+        video_init: bytes,
+        video_segments: Any,
+        audio_init: bytes,
+        audio_segments: Any,
+        dest: Path,
+    ) -> None:
+        dest.write_bytes(b"".join([video_init, *video_segments, audio_init, *audio_segments]))

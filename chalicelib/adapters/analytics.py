@@ -15,8 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chalicelib.adapters.aws_errors import (
+    AWS_ERRORS,
+    RETRY_AFTER,
+    THROTTLING_CODES,
+    AwsFault,
+    translate_aws_errors,
+)
 from chalicelib.domain import analytics
 from chalicelib.domain.analytics import (
     AccountEngagement,
@@ -25,7 +30,7 @@ from chalicelib.domain.analytics import (
     Query,
     Row,
 )
-from chalicelib.domain.errors import StorageError, ThrottledError
+from chalicelib.domain.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +38,8 @@ logger = logging.getLogger(__name__)
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1_000 * 1024
-THROTTLING_CODES = ("ThrottlingException", "TooManyRequestsException", "LimitExceededException")
+#: Firehose's answers that a resend of the same batch, after a pause, may get through.
+_RESEND_CODES = THROTTLING_CODES | {"ServiceUnavailableException"}
 
 
 class FirehoseEventSink:
@@ -88,22 +94,19 @@ class FirehoseEventSink:
             if attempt:
                 # Full jitter: retries from many Lambdas must not arrive together.
                 self._sleep(random.uniform(0, self._backoff * 2**attempt))  # noqa: S311 (jitter)
-            try:
+            with translate_aws_errors(
+                "firehose.put_record_batch",
+                lambda fault: f"Firehose refused the events: {fault.detail}",
+                tolerate=_RESEND_CODES,
+                unreachable=_unreachable("Firehose", lambda f: f"Firehose refused the events: {f.detail}"),
+            ) as call:
                 response = self._firehose.put_record_batch(
                     DeliveryStreamName=self._stream, Records=[{"Data": r} for r in pending]
                 )
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = error.get("Code", "")
-                if code == "ServiceUnavailableException" or code in THROTTLING_CODES:
-                    reasons = f"{code}: {error.get('Message')}"
-                    logger.warning("Firehose throttled a batch of %d events", len(pending))
-                    continue
-                logger.exception("PutRecordBatch refused")
-                raise StorageError(f"Firehose refused the events: {error.get('Message') or code}") from exc
-            except BotoCoreError as exc:
-                logger.exception("PutRecordBatch failed")
-                raise StorageError("Firehose could not be reached") from exc
+            if call.tolerated:
+                reasons = f"{call.tolerated.code}: {call.tolerated.message or None}"
+                logger.warning("Firehose throttled a batch of %d events", len(pending))
+                continue
             if not response.get("FailedPutCount"):
                 return
             results = response["RequestResponses"]
@@ -113,9 +116,10 @@ class FirehoseEventSink:
                 sorted({f"{res['ErrorCode']}: {res.get('ErrorMessage')}" for _, res in failed})
             )
             logger.warning("Firehose refused %d of %d events; retrying those", len(pending), len(results))
-        raise StorageError(
+        raise StorageError(  # throttled or failing record by record: a later call may get through
             f"{len(pending)} engagement event(s) could not be stored "
-            f"after {self._attempts} attempts ({reasons})"
+            f"after {self._attempts} attempts ({reasons})",
+            retry_after=RETRY_AFTER["throttled"],
         )
 
 
@@ -220,24 +224,18 @@ class AthenaAnalytics:
             return list(pool.map(lambda qid: self._rows(self._wait(qid)), ids))
 
     def _start(self, query: Query) -> str:
-        try:
+        with translate_aws_errors(
+            "athena.start_query_execution",
+            lambda fault: f"Athena refused the query: {fault.detail}",
+            throttled=lambda fault: f"Athena is throttling queries: {fault.message or None}",
+            unreachable=_unreachable("Athena", lambda fault: f"Athena refused the query: {fault.detail}"),
+        ):
             started = self._athena.start_query_execution(
                 QueryString=query.sql,
                 QueryExecutionContext={"Database": self._database},
                 WorkGroup=self._workgroup,
                 ExecutionParameters=[athena_parameter(p) for p in query.params],
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") in THROTTLING_CODES:
-                raise ThrottledError(f"Athena is throttling queries: {error.get('Message')}") from exc
-            logger.exception("StartQueryExecution refused")
-            raise StorageError(
-                f"Athena refused the query: {error.get('Message') or error.get('Code')}"
-            ) from exc
-        except BotoCoreError as exc:
-            logger.exception("StartQueryExecution failed")
-            raise StorageError("Athena could not be reached") from exc
         query_id: str = started["QueryExecutionId"]
         return query_id
 
@@ -245,13 +243,10 @@ class AthenaAnalytics:
         deadline = self._clock() + self._timeout
         interval = self._first_poll
         while True:
-            try:
+            with translate_aws_errors("athena.get_query_execution", "Athena could not report the query"):
                 status = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"][
                     "Status"
                 ]
-            except (ClientError, BotoCoreError) as exc:
-                logger.exception("GetQueryExecution failed")
-                raise StorageError("Athena could not report the query") from exc
             state = status["State"]
             if state == "SUCCEEDED":
                 return query_id
@@ -260,9 +255,9 @@ class AthenaAnalytics:
                 logger.error("analytics query %s %s: %s", query_id, state.lower(), reason)
                 raise StorageError(f"the analytics query {state.lower()}: {reason}")
             if self._clock() >= deadline:
-                try:
+                try:  # best effort: the timeout is what the caller hears about
                     self._athena.stop_query_execution(QueryExecutionId=query_id)
-                except (ClientError, BotoCoreError):
+                except AWS_ERRORS:
                     logger.warning("could not stop analytics query %s", query_id)
                 raise StorageError(f"the analytics query took more than {self._timeout:.0f} s")
             self._sleep(interval)
@@ -276,11 +271,10 @@ class AthenaAnalytics:
             kwargs: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": 1000}
             if token:
                 kwargs["NextToken"] = token
-            try:
+            with translate_aws_errors(
+                "athena.get_query_results", "Athena could not return the query's results"
+            ):
                 page = self._athena.get_query_results(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                logger.exception("GetQueryResults failed")
-                raise StorageError("Athena could not return the query's results") from exc
             data = page["ResultSet"]["Rows"]
             if names is None:
                 names = [c["Name"] for c in page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]]
@@ -290,6 +284,11 @@ class AthenaAnalytics:
             token = page.get("NextToken")
             if not token:
                 return rows
+
+
+def _unreachable(service: str, answered: Callable[[AwsFault], str]) -> Callable[[AwsFault], str]:
+    """A transient fault's message: the service answering (a 5xx), or not reached at all."""
+    return lambda fault: answered(fault) if fault.status is not None else f"{service} could not be reached"
 
 
 def athena_parameter(value: str | int) -> str:

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
 from botocore.signers import CloudFrontSigner
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from chalicelib.adapters.aws_errors import translate_aws_errors
 from chalicelib.domain.errors import ConfigurationError, StorageError
 
 logger = logging.getLogger(__name__)
@@ -148,17 +148,12 @@ class WatchSecrets:
             return self._secret
 
     def _read(self) -> _Secret:
-        try:
+        with translate_aws_errors(
+            f"secretsmanager.get_secret_value {self._name}",
+            f"the watch secret {self._name!r} could not be read",
+            not_found=lambda _: StorageError(f"the watch secret {self._name!r} does not exist"),
+        ):
             response = self._client.get_secret_value(SecretId=self._name)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            logger.exception("the watch secret could not be read", extra={"secret": self._name})
-            if code == "ResourceNotFoundException":
-                raise StorageError(f"the watch secret {self._name!r} does not exist") from exc
-            raise StorageError(f"the watch secret {self._name!r} could not be read") from exc
-        except BotoCoreError as exc:
-            logger.exception("the watch secret could not be read", extra={"secret": self._name})
-            raise StorageError(f"the watch secret {self._name!r} could not be read") from exc
         malformed = StorageError(
             f"the watch secret {self._name!r} is malformed: expected a JSON object with "
             "'cookie_private_key' (PEM) and 'session_key'"

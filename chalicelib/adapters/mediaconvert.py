@@ -3,19 +3,12 @@ local stand-in) or, in AWS, from the regional endpoint botocore resolves; nothin
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.domain.errors import StorageError, ThrottledError
+from chalicelib.adapters.aws_errors import AwsFault, translate_aws_errors
+from chalicelib.domain.media.jobs import JobRequest
 from chalicelib.domain.ports import JobStatus
-from chalicelib.media.jobs import JobRequest
-
-logger = logging.getLogger(__name__)
-
-#: What MediaConvert (and AWS generally) answers when it throttles a caller.
-THROTTLING_CODES = ("TooManyRequestsException", "ThrottlingException", "Throttling")
 
 
 class MediaConvertJobs:
@@ -23,38 +16,35 @@ class MediaConvertJobs:
         self._mc = client
 
     def submit(self, request: JobRequest) -> str:
-        try:
+        with translate_aws_errors(
+            "mediaconvert.create_job",
+            lambda fault: f"MediaConvert refused the job: {fault.detail}",
+            throttled=lambda fault: f"MediaConvert is throttling job submissions: {fault.message}",
+            unreachable=_unreachable(lambda fault: f"MediaConvert refused the job: {fault.detail}"),
+        ):
             job = self._mc.create_job(**request.kwargs())["Job"]
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") in THROTTLING_CODES:
-                logger.warning("CreateJob throttled")
-                raise ThrottledError(
-                    f"MediaConvert is throttling job submissions: {error.get('Message')}"
-                ) from exc
-            logger.exception("CreateJob refused")
-            raise StorageError(
-                f"MediaConvert refused the job: {error.get('Message') or error.get('Code')}"
-            ) from exc
-        except BotoCoreError as exc:
-            logger.exception("CreateJob failed")
-            raise StorageError("MediaConvert could not be reached") from exc
         job_id: str = job["Id"]
         return job_id
 
     def status(self, job_id: str) -> JobStatus | None:
-        try:
+        with translate_aws_errors(
+            "mediaconvert.get_job",
+            "MediaConvert could not report the job",
+            tolerate=("NotFoundException", "NotFound", "404"),
+            unreachable=_unreachable(lambda _: "MediaConvert could not report the job"),
+        ) as call:
             job = self._mc.get_job(Id=job_id)["Job"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NotFoundException", "NotFound", "404"):
-                return None
-            logger.exception("GetJob failed")
-            raise StorageError("MediaConvert could not report the job") from exc
-        except BotoCoreError as exc:
-            raise StorageError("MediaConvert could not be reached") from exc
+        if call.tolerated:
+            return None
         return JobStatus(
             status=job["Status"],
             percent=job.get("JobPercentComplete"),
             error_code=job.get("ErrorCode"),
             error_message=job.get("ErrorMessage"),
         )
+
+
+def _unreachable(answered: Callable[[AwsFault], str]) -> Callable[[AwsFault], str]:
+    """The message for a transient fault: a 5xx is MediaConvert answering, anything else is the
+    network between us (as before the translation moved to one place)."""
+    return lambda fault: answered(fault) if fault.status is not None else "MediaConvert could not be reached"

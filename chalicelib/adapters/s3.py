@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from botocore.exceptions import ClientError
-
-from chalicelib.domain.errors import NotFoundError, StorageError
+from chalicelib.adapters.aws_errors import AwsFault, translate_aws_errors
+from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.ports import ObjectInfo, PresignedPost
 
-logger = logging.getLogger(__name__)
+
+def _missing(key: str) -> Callable[[AwsFault], NotFoundError]:
+    return lambda _: NotFoundError("object", key)
 
 
 class S3ObjectStore:
@@ -25,86 +26,64 @@ class S3ObjectStore:
         AWS enforces these conditions; the local emulator does not, which is why the S3 event
         task checks the stored size again.
         """
-        post = self._s3.generate_presigned_post(
-            Bucket=self.bucket,
-            Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[
-                {"Content-Type": content_type},
-                ["content-length-range", 1, max_bytes],
-            ],
-            ExpiresIn=expires_in,
-        )
+        with translate_aws_errors("s3.presign_post", "could not prepare the upload"):
+            post = self._s3.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"Content-Type": content_type},
+                    ["content-length-range", 1, max_bytes],
+                ],
+                ExpiresIn=expires_in,
+            )
         return PresignedPost(url=post["url"], fields=post["fields"], expires_in=expires_in)
 
     def head(self, key: str) -> ObjectInfo:
-        try:
+        with translate_aws_errors("s3.head_object", "could not read the upload", not_found=_missing(key)):
             head = self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                raise NotFoundError("object", key) from exc
-            logger.exception("head_object failed")
-            raise StorageError("could not read the upload") from exc
         return ObjectInfo(key=key, size=int(head["ContentLength"]), content_type=head.get("ContentType"))
 
     def download(self, key: str, dest: Path) -> Path:
-        try:
+        with translate_aws_errors("s3.download_file", "could not read the upload"):
             self._s3.download_file(self.bucket, key, str(dest))
-        except ClientError as exc:
-            logger.exception("download failed")
-            raise StorageError("could not read the upload") from exc
         return dest
 
     def read_prefix(self, key: str, max_bytes: int) -> bytes:
-        try:
+        with translate_aws_errors("s3.get_object", "could not read the upload"):
             obj = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
-        except ClientError as exc:
-            logger.exception("ranged get failed")
-            raise StorageError("could not read the upload") from exc
         data: bytes = obj["Body"].read()
         return data
 
     def open_stream(self, key: str) -> BinaryIO:
         """The object's body as botocore streams it (a file-like ``StreamingBody``)."""
-        try:
+        with translate_aws_errors("s3.get_object", "could not read the upload", not_found=_missing(key)):
             obj = self._s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                raise NotFoundError("object", key) from exc
-            logger.exception("get_object failed")
-            raise StorageError("could not read the upload") from exc
         return cast(BinaryIO, obj["Body"])
 
     def delete_prefix(self, prefix: str) -> int:
         deleted = 0
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
-                deleted += len(keys)
+        with translate_aws_errors("s3.delete_objects", "could not delete the stored media"):
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
         return deleted
 
     def get_bytes(self, key: str, first: int | None = None, last: int | None = None) -> bytes:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if first is not None:
             kwargs["Range"] = f"bytes={first}-{'' if last is None else last}"
-        try:
+        with translate_aws_errors("s3.get_object", "could not read a media object", not_found=_missing(key)):
             obj = self._s3.get_object(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                raise NotFoundError("object", key) from exc
-            logger.exception("get_object failed")
-            raise StorageError("could not read a media object") from exc
         data: bytes = obj["Body"].read()
         return data
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        try:
+        with translate_aws_errors("s3.put_object", "could not store a media object"):
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
-        except ClientError as exc:
-            logger.exception("put_object failed")
-            raise StorageError("could not store a media object") from exc
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -113,5 +92,6 @@ class S3ObjectStore:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        with translate_aws_errors("s3.presign_get", "could not prepare the download"):
+            url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url

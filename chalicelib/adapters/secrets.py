@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.domain.errors import ConfigurationError, StorageError
+from chalicelib.adapters.aws_errors import RETRY_AFTER, AwsFault, Fault, translate_aws_errors
+from chalicelib.domain.errors import ConfigurationError, StorageError, ThrottledError
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +51,10 @@ class KmsSecretSealer:
         StorageError
             KMS refused or could not be reached.
         """
-        try:
+        with translate_aws_errors("kms.encrypt", "", otherwise=self._failed("sealed")):
             blob = self._kms.encrypt(
                 KeyId=self._key_id, Plaintext=plaintext.encode(), EncryptionContext=dict(context)
             )["CiphertextBlob"]
-        except (ClientError, BotoCoreError) as exc:
-            raise self._failed("sealed", exc) from exc
         return PREFIX + base64.b64encode(blob).decode()
 
     def open(self, sealed: str, context: Mapping[str, str]) -> str:
@@ -76,23 +73,29 @@ class KmsSecretSealer:
             blob = base64.b64decode(sealed[len(PREFIX) :], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise StorageError("the stored secret is not in a sealed form this service knows") from exc
-        try:
+        with translate_aws_errors("kms.decrypt", "", otherwise=self._failed("opened")):
             plaintext: bytes = self._kms.decrypt(
                 CiphertextBlob=blob, KeyId=self._key_id, EncryptionContext=dict(context)
             )["Plaintext"]
-        except (ClientError, BotoCoreError) as exc:
-            raise self._failed("opened", exc) from exc
         return plaintext.decode()
 
-    def _failed(self, what: str, exc: Exception) -> StorageError:
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
-        logger.exception(
-            "a secret could not be %s with KMS", what, extra={"kms_key": self._key_id, "code": code}
-        )
-        if code in _MISCONFIGURED:
-            return ConfigurationError(
-                f"a stored secret could not be {what}: the encryption key is unavailable"
+    def _failed(self, what: str) -> Callable[[AwsFault], StorageError]:
+        """KMS's faults as this sealer has always reported them (the retryable ones keep
+        ``retry_after``, so the API answers 503 with ``Retry-After``)."""
+
+        def error(fault: AwsFault) -> StorageError:
+            logger.error(
+                "a secret could not be %s with KMS", what, extra={"kms_key": self._key_id, "code": fault.code}
             )
-        if code == "InvalidCiphertextException":
-            return StorageError(f"a stored secret could not be {what}: it is not valid for this item")
-        return StorageError(f"a stored secret could not be {what}; try again shortly")
+            if fault.code in _MISCONFIGURED or fault.kind is Fault.DENIED:
+                return ConfigurationError(
+                    f"a stored secret could not be {what}: the encryption key is unavailable"
+                )
+            if fault.code == "InvalidCiphertextException":
+                return StorageError(f"a stored secret could not be {what}: it is not valid for this item")
+            again = f"a stored secret could not be {what}; try again shortly"
+            if fault.kind is Fault.THROTTLED:
+                return ThrottledError(again, retry_after=RETRY_AFTER["throttled"])
+            return StorageError(again, RETRY_AFTER[fault.kind.value] if fault.retryable else None)
+
+        return error

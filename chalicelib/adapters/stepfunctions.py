@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.domain.errors import StorageError
+from chalicelib.adapters.aws_errors import AwsFault, translate_aws_errors
 from chalicelib.domain.models import RenderBatch
-
-logger = logging.getLogger(__name__)
 
 #: A token whose task has finished, timed out or whose execution stopped answers with these.
 DEAD_TOKEN_ERRORS = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
@@ -19,8 +15,17 @@ DEAD_TOKEN_ERRORS = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 MAX_ERROR, MAX_CAUSE = 256, 32768
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _start_refused(fault: AwsFault) -> str:
+    return f"the render could not start: {fault.message}"
+
+
+def _answered(message: Callable[[AwsFault], str] | str) -> Callable[[AwsFault], str]:
+    """A transient fault's message: Step Functions answering (a 5xx), or not reached at all."""
+    return lambda fault: (
+        (message(fault) if callable(message) else message)
+        if fault.status is not None
+        else "Step Functions could not be reached"
+    )
 
 
 class StepFunctionsOrchestrator:
@@ -38,43 +43,40 @@ class StepFunctionsOrchestrator:
             "campaign_id": batch.campaign_id,
             "batch_id": batch.batch_id,
         }
-        try:
+        with translate_aws_errors(
+            "stepfunctions.start_execution",
+            _start_refused,
+            tolerate=("ExecutionAlreadyExists",),
+            unreachable=_answered(_start_refused),
+        ) as call:
             arn: str = self._sfn.start_execution(
                 stateMachineArn=self._arn, name=name, input=json.dumps(payload)
             )["executionArn"]
-        except ClientError as exc:
-            if _code(exc) == "ExecutionAlreadyExists":
-                return self._execution_arn(name)
-            logger.exception("StartExecution refused")
-            raise StorageError(
-                f"the render could not start: {exc.response.get('Error', {}).get('Message')}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise StorageError("Step Functions could not be reached") from exc
+        if call.tolerated:
+            return self._execution_arn(name)
         return arn
 
     def _execution_arn(self, name: str) -> str:
         return f"{self._arn.replace(':stateMachine:', ':execution:')}:{name}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
-        try:
+        with translate_aws_errors(
+            "stepfunctions.stop_execution",
+            "the render could not be stopped",
+            tolerate=("ExecutionDoesNotExist", "ValidationException"),
+            unreachable=_answered("the render could not be stopped"),
+        ):
             self._sfn.stop_execution(executionArn=execution_arn, error="Cancelled", cause=cause[:MAX_CAUSE])
-        except ClientError as exc:
-            if _code(exc) not in ("ExecutionDoesNotExist", "ValidationException"):
-                raise StorageError("the render could not be stopped") from exc
-        except BotoCoreError as exc:
-            raise StorageError("Step Functions could not be reached") from exc
 
     def status(self, execution_arn: str) -> str | None:
-        try:
+        with translate_aws_errors(
+            "stepfunctions.describe_execution",
+            "Step Functions could not report the render",
+            tolerate=("ExecutionDoesNotExist",),
+            unreachable=_answered("Step Functions could not report the render"),
+        ) as call:
             found: str = self._sfn.describe_execution(executionArn=execution_arn)["status"]
-        except ClientError as exc:
-            if _code(exc) == "ExecutionDoesNotExist":
-                return None
-            raise StorageError("Step Functions could not report the render") from exc
-        except BotoCoreError as exc:
-            raise StorageError("Step Functions could not be reached") from exc
-        return found
+        return None if call.tolerated else found
 
 
 class StepFunctionsCallbacks:
@@ -95,13 +97,11 @@ class StepFunctionsCallbacks:
 
     @staticmethod
     def _send(call: Any) -> bool:
-        try:
+        with translate_aws_errors(
+            "stepfunctions.send_task_result",
+            "Step Functions refused the task callback",
+            tolerate=DEAD_TOKEN_ERRORS,
+            unreachable=_answered("Step Functions refused the task callback"),
+        ) as sent:
             call()
-        except ClientError as exc:
-            if _code(exc) in DEAD_TOKEN_ERRORS:
-                return False
-            logger.exception("task callback refused")
-            raise StorageError("Step Functions refused the task callback") from exc
-        except BotoCoreError as exc:
-            raise StorageError("Step Functions could not be reached") from exc
-        return True
+        return sent.tolerated is None

@@ -11,11 +11,12 @@ import json
 import logging
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chalicelib.adapters.aws_errors import translate_aws_errors
 from chalicelib.domain.errors import StorageError, error_from_dict
 
 logger = logging.getLogger(__name__)
+
+_UNAVAILABLE = "the voice service is unavailable; try again shortly"
 
 
 class LambdaVoiceRunner:
@@ -25,14 +26,15 @@ class LambdaVoiceRunner:
 
     def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps({**payload, "action": action, "raise_errors": False})
-        try:
+        with translate_aws_errors(f"lambda.invoke {self._function}", _UNAVAILABLE):
             response = self._client.invoke(
                 FunctionName=self._function, InvocationType="RequestResponse", Payload=body
             )
-            result = json.loads(response["Payload"].read() or b"null")
-        except (BotoCoreError, ClientError, ValueError) as exc:
-            logger.exception("voice function %s could not be invoked", self._function)
-            raise StorageError("the voice service is unavailable; try again shortly") from exc
+            try:
+                result = json.loads(response["Payload"].read() or b"null")
+            except ValueError as exc:
+                logger.exception("voice function %s answered with malformed JSON", self._function)
+                raise StorageError(_UNAVAILABLE) from exc
         if response.get("FunctionError"):
             error = result if isinstance(result, dict) else {}
             logger.error("voice function %s failed: %s", action, str(error.get("errorMessage", ""))[:500])
@@ -46,8 +48,5 @@ class LambdaVoiceRunner:
 
     def start(self, action: str, payload: dict[str, Any]) -> None:
         body = json.dumps({**payload, "action": action})
-        try:
+        with translate_aws_errors(f"lambda.invoke {self._function} (async)", _UNAVAILABLE):
             self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=body)
-        except (BotoCoreError, ClientError) as exc:
-            logger.exception("voice function %s could not be started", self._function)
-            raise StorageError("the voice service is unavailable; try again shortly") from exc

@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
-from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from chalicelib.adapters.aws_errors import translate_aws_errors
 from chalicelib.domain import webhooks
-from chalicelib.domain.errors import StorageError, WebhookDeliveryError
+from chalicelib.domain.errors import WebhookDeliveryError
 from chalicelib.domain.models import WebhookDelivery
 from chalicelib.domain.ports import WebhookRepository
 
@@ -150,11 +150,18 @@ class StepFunctionsEventPublisher:
 
     def publish(self, account_id: str, event_type: str, event_id: str, data: dict[str, Any]) -> int:
         """Queue the event to the account's subscribed endpoints; see :func:`webhooks.publish`."""
-        return webhooks.publish(self._repo, self, account_id, event_type, event_id, data)
+        return webhooks.publish(
+            repo=self._repo,
+            queue=self,
+            account_id=account_id,
+            event_type=event_type,
+            event_id=event_id,
+            data=data,
+        )
 
     def send_test(self, account_id: str, endpoint_id: str) -> WebhookDelivery:
         """Queue a ``webhook.test`` event to one endpoint; see :func:`webhooks.send_test`."""
-        return webhooks.send_test(self._repo, self, account_id, endpoint_id)
+        return webhooks.send_test(repo=self._repo, queue=self, account_id=account_id, endpoint_id=endpoint_id)
 
     def enqueue(self, delivery: WebhookDelivery) -> bool:
         """Start the delivery's execution; ``False`` if it already exists.
@@ -169,18 +176,14 @@ class StepFunctionsEventPublisher:
             "endpoint_id": delivery.endpoint_id,
             "delivery_id": delivery.delivery_id,
         }
-        try:
+        with translate_aws_errors(
+            f"stepfunctions.start_execution {delivery.delivery_id}",
+            "the webhook delivery could not be queued; try again shortly",
+            tolerate=("ExecutionAlreadyExists",),
+        ) as call:
             self._sfn.start_execution(
                 stateMachineArn=self._arn,
                 name=execution_name(delivery.delivery_id),
                 input=json.dumps(payload, separators=(",", ":")),
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return False
-            logger.exception("could not start the webhook delivery %s", delivery.delivery_id)
-            raise StorageError("the webhook delivery could not be queued; try again shortly") from exc
-        except BotoCoreError as exc:
-            logger.exception("could not reach Step Functions for delivery %s", delivery.delivery_id)
-            raise StorageError("the webhook delivery could not be queued; try again shortly") from exc
-        return True
+        return call.tolerated is None

@@ -195,7 +195,7 @@ def route(
                 return error_response(code, exc.code, exc.message, exc.issues, rid)
             except TailorcastError as exc:
                 status_code = _status_for(exc)
-                retry = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                retry = exc.retry_after if isinstance(exc, RateLimitedError | StorageError) else None
                 return error_response(status_code, exc.code, exc.message, request_id=rid, retry_after=retry)
             except Exception:
                 logger.exception("unhandled error")

@@ -22,6 +22,7 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.domain import campaigns, media
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.settings import get_settings
 
@@ -65,9 +66,12 @@ def list_(principal: Principal, query: PageQuery) -> CampaignPage:
 
 @route(bp, "/campaigns/{campaign_id}", "GET", summary="Get a campaign", response=CampaignOut)
 def get(principal: Principal, campaign_id: str) -> Response:
-    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     campaign = media.reconcile_base(
-        campaign, deps.get_campaign_repo(), deps.get_media_store(), deps.get_media_jobs()
+        campaign,
+        campaigns=deps.get_campaign_repo(),
+        media=deps.get_media_store(),
+        media_jobs=deps.get_media_jobs(),
     )
     return _with_etag(CampaignOut.of(campaign))
 
@@ -100,11 +104,11 @@ def update(principal: Principal, campaign_id: str, body: CampaignUpdate) -> Resp
 )
 def delete(principal: Principal, campaign_id: str) -> None:
     campaigns.delete_campaign(
-        deps.get_campaign_repo(),
-        deps.get_prospect_repo(),
-        deps.get_upload_store(),
-        principal.account_id,
-        campaign_id,
+        campaigns=deps.get_campaign_repo(),
+        prospects=deps.get_prospect_repo(),
+        uploads=deps.get_upload_store(),
+        account_id=principal.account_id,
+        campaign_id=campaign_id,
     )
 
 
@@ -121,15 +125,15 @@ def delete(principal: Principal, campaign_id: str) -> None:
 def request_upload(principal: Principal, campaign_id: str, body: UploadRequest) -> UploadOut:
     settings = get_settings()
     ticket = campaigns.request_upload(
-        deps.get_campaign_repo(),
-        deps.get_import_repo(),
-        deps.get_upload_store(),
-        principal.account_id,
-        campaign_id,
-        body.kind,
-        body.filename,
-        body.content_type,
-        body.size_bytes,
+        campaigns=deps.get_campaign_repo(),
+        imports=deps.get_import_repo(),
+        uploads=deps.get_upload_store(),
+        account_id=principal.account_id,
+        campaign_id=campaign_id,
+        kind=body.kind,
+        filename=body.filename,
+        content_type=body.content_type,
+        size_bytes=body.size_bytes,
         max_video_bytes=settings.max_video_bytes,
         max_csv_bytes=settings.max_csv_bytes,
         ttl_seconds=settings.upload_url_ttl_seconds,
@@ -150,7 +154,7 @@ def request_upload(principal: Principal, campaign_id: str, body: UploadRequest) 
     bp, "/campaigns/{campaign_id}/imports", "GET", summary="CSV uploads of a campaign", response=CsvImportList
 )
 def list_imports(principal: Principal, campaign_id: str) -> CsvImportList:
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     items = deps.get_import_repo().list(principal.account_id, campaign_id)
     return CsvImportList(items=[CsvImportOut.of(i) for i in items])
 
@@ -170,12 +174,12 @@ def preview_import(
     found = query.column_mapping()
     mapping = {column: str(target) for column, target in found.items()} if found is not None else None
     preview = campaigns.preview_import(
-        deps.get_account_repo(),
-        deps.get_campaign_repo(),
-        deps.get_prospect_repo(),
-        principal.account_id,
-        campaign_id,
-        raw,
+        accounts=deps.get_account_repo(),
+        campaigns=deps.get_campaign_repo(),
+        prospects=deps.get_prospect_repo(),
+        account_id=principal.account_id,
+        campaign_id=campaign_id,
+        data=raw,
         mapping=mapping,
         sample=query.sample,
         max_csv_bytes=get_settings().max_csv_bytes,

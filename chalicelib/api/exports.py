@@ -16,6 +16,7 @@ from chalicelib.api._http import route
 from chalicelib.api.schemas import Strict
 from chalicelib.domain import export
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.export import ExportFormat, SnippetImage
 from chalicelib.domain.models import VideoStatus
 from chalicelib.settings import get_settings
@@ -82,7 +83,7 @@ def _ports() -> export.ExportPorts:
 )
 def create(principal: Principal, campaign_id: str, body: ExportCreate) -> ExportOut:
     # The campaign lookup is under the caller's account: another tenant's ids are simply not found.
-    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     settings = get_settings()
     done = export.export_campaign(
         _ports(),
@@ -114,7 +115,7 @@ def create(principal: Principal, campaign_id: str, body: ExportCreate) -> Export
     response=SnippetOut,
 )
 def snippet(principal: Principal, campaign_id: str, prospect_id: str, query: SnippetQuery) -> SnippetOut:
-    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     found = export.prospect_snippet(
         _ports(), campaign, prospect_id, image=query.image, watch_base_url=get_settings().watch_base_url
     )

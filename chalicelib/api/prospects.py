@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from chalice.app import Blueprint, Response
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from chalicelib import dependencies as deps
 from chalicelib.api._http import route
 from chalicelib.api.campaigns import _if_match
 from chalicelib.api.renders import BatchOut
-from chalicelib.api.schemas import PageQuery, Strict
+from chalicelib.api.schemas import PageQuery, Strict, contact_model
 from chalicelib.domain import prospects
 from chalicelib.domain.auth import Principal
-from chalicelib.domain.models import Prospect, VideoStatus
+from chalicelib.domain.campaigns import owned_campaign
+from chalicelib.domain.models import ContactDetails, Prospect, VideoStatus
 from chalicelib.domain.ports import ProspectSort
 from chalicelib.domain.prospects import MAX_SELECTION, ProspectPorts, Selection, SkipReason
 from chalicelib.domain.prospects_csv import MAX_CUSTOM_COLUMNS, MAX_CUSTOM_VALUE_CHARS, MAX_LABEL_CHARS
@@ -25,20 +26,19 @@ from chalicelib.domain.prospects_csv import MAX_CUSTOM_COLUMNS, MAX_CUSTOM_VALUE
 bp = Blueprint(__name__)
 
 
-class ProspectOut(BaseModel):
+# The contact fields come from the domain's one definition (``ContactDetails``, read through the
+# ``Prospect`` model at import); type checkers see ``ContactDetails`` itself.
+if TYPE_CHECKING:
+    _ContactOut = ContactDetails
+    _ContactUpdate = Strict
+else:
+    _ContactOut = contact_model("ContactOut", for_update=False)
+    _ContactUpdate = contact_model("ContactUpdate", for_update=True, base=Strict)
+
+
+class ProspectOut(_ContactOut):
     prospect_id: str
-    first_name: str
-    last_name: str | None
     display_name: str = Field(description="first and last name, as shown to the seller")
-    email: str
-    company: str | None
-    title: str | None = Field(description="job title")
-    phone: str | None
-    website: str | None
-    linkedin_url: str | None
-    pronunciation: str | None = Field(
-        description="how to say the name (/IPA/ or a respelling); overrides the lexicon"
-    )
     custom_fields: dict[str, str] = Field(description="the CSV's unmapped columns, by column name")
     video_status: VideoStatus
     video_error: str | None
@@ -89,30 +89,12 @@ class ProspectListQuery(PageQuery):
     order: SortOrder | None = Field(default=None, description="default: desc for created, asc otherwise")
 
 
-Text100 = Annotated[str, StringConstraints(max_length=100)]
-Text255 = Annotated[str, StringConstraints(max_length=255)]
-Url = Annotated[str, StringConstraints(max_length=2048)]
 CustomLabel = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_CHARS)]
 CustomValue = Annotated[str, StringConstraints(max_length=MAX_CUSTOM_VALUE_CHARS)]
 ProspectId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class ProspectUpdate(Strict):
-    first_name: str | None = Field(default=None, min_length=1, max_length=100)
-    last_name: Text100 | None = Field(default=None, description="null or blank removes it")
-    email: EmailStr | None = Field(default=None, max_length=255, description="unique in the campaign")
-    company: Text255 | None = None
-    title: Text255 | None = Field(default=None, description="job title")
-    phone: str | None = Field(default=None, max_length=50)
-    website: Url | None = None
-    linkedin_url: Url | None = None
-    pronunciation: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="how to say this prospect's name: /IPA/ or a respelling like shi-VAWN; null "
-        "removes the override (the lexicon, then the spelling, apply again)",
-    )
+class ProspectUpdate(_ContactUpdate):
     custom_fields: dict[CustomLabel, CustomValue] | None = Field(
         default=None,
         max_length=MAX_CUSTOM_COLUMNS,
@@ -281,7 +263,7 @@ def bulk_render(principal: Principal, campaign_id: str, body: BulkRender) -> Bat
     response=ProspectOut,
 )
 def get(principal: Principal, campaign_id: str, prospect_id: str) -> Response:
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     return _with_etag(
         ProspectOut.of(deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id))
     )

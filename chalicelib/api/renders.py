@@ -14,6 +14,7 @@ from chalicelib.api.schemas import PageQuery, Strict
 from chalicelib.api.videos import VideoOut
 from chalicelib.domain import render
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.models import BatchCounters, RenderBatch, RenderBatchStatus, VideoStatus
 
 bp = Blueprint(__name__)
@@ -125,7 +126,7 @@ def start(principal: Principal, campaign_id: str, body: BatchCreate) -> BatchOut
     response=BatchOut,
 )
 def render_one(principal: Principal, campaign_id: str, prospect_id: str, body: RenderOne) -> BatchOut:
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id)  # 404, not a body error
     batch = render.start_batch(
         deps.render_ports(), principal.account_id, campaign_id, [prospect_id], force=body.force
@@ -142,7 +143,7 @@ def render_one(principal: Principal, campaign_id: str, prospect_id: str, body: R
     response=BatchPage,
 )
 def list_(principal: Principal, campaign_id: str, query: PageQuery) -> BatchPage:
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     page = deps.get_batch_repo().list(principal.account_id, campaign_id, query.limit, query.cursor)
     return BatchPage(items=[BatchOut.of(b) for b in page.items], cursor=page.cursor)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from pydantic import (
     AfterValidator,
@@ -15,9 +15,12 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
+    create_model,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
+from chalicelib.domain import contact_fields
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, issues_from_validation
 from chalicelib.domain.json_input import MalformedJsonError, load_json
@@ -32,6 +35,7 @@ from chalicelib.domain.models import (
     CsvImportStatus,
     NameCard,
     Plan,
+    Prospect,
     RowError,
     UnreadableItem,
     UploadKind,
@@ -136,21 +140,12 @@ class CampaignPage(BaseModel):
     )
 
 
-#: What a CSV column can be mapped to (prospect fields, "custom" or "ignore").
-MappingTarget = Literal[
-    "first_name",
-    "last_name",
-    "full_name",
-    "email",
-    "company",
-    "title",
-    "phone",
-    "website",
-    "linkedin_url",
-    "pronunciation",
-    "custom",
-    "ignore",
-]
+#: What a CSV column can be mapped to (prospect fields, "custom" or "ignore"): a ``Literal`` built
+#: from the prospect model's contact fields, so the OpenAPI document lists them as an enum.
+if TYPE_CHECKING:
+    MappingTarget = str
+else:
+    MappingTarget = Literal.__getitem__(contact_fields.MAPPING_TARGETS)
 ColumnMapping = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=256)], MappingTarget],
     Field(
@@ -249,17 +244,54 @@ class ImportPreviewQuery(Strict):
 _MAPPING: TypeAdapter[dict[str, MappingTarget]] = TypeAdapter(ColumnMapping)
 
 
-class PreviewProspect(BaseModel):
-    first_name: str
-    last_name: str | None
-    email: str
-    company: str | None
-    title: str | None
-    phone: str | None
-    website: str | None
-    linkedin_url: str | None
-    pronunciation: str | None
-    custom_fields: dict[str, str]
+def contact_model(name: str, *, for_update: bool, base: type[BaseModel] = BaseModel) -> type[BaseModel]:
+    """A model of the prospect's contact fields, read from the domain's ``Prospect`` (the one
+    definition: a field added there shows up here by itself).
+
+    ``for_update=False``: every contact field as the API shows it (types and descriptions).
+    ``for_update=True``: the fields a seller may change, each optional with the model's own limits;
+    its description says whether null (and a blank) removes it, as the field's marker decides.
+    """
+    from chalicelib.domain import models  # read now, not at import: the model is the source
+
+    marked = contact_fields.markers(models.Prospect)
+    fields: dict[str, Any] = {}
+    for field, marker in marked.items():
+        info = models.Prospect.model_fields[field]
+        notes = [info.description] if info.description else []
+        if not for_update:
+            fields[field] = (info.annotation, Field(description="; ".join(notes) or None))
+            continue
+        if not marker.editable:
+            continue
+        limits: dict[str, Any] = {}
+        if not info.is_required():
+            notes.append("null or blank removes it" if marker.blank_clears else "null removes it")
+            if not marker.blank_clears:
+                limits["min_length"] = 1  # a blank is refused, not read as "remove"
+        # The model's own limits (lengths, the email check) stay; only the default changes.
+        optional = FieldInfo.merge_field_infos(
+            info, Field(default=None, description="; ".join(notes) or None, **limits)
+        )
+        fields[field] = (Optional[info.annotation], optional)  # noqa: UP045 (a runtime type, not a hint)
+    return create_model(name, __base__=base, **fields)
+
+
+def _preview_prospect() -> type[BaseModel]:
+    """A prospect as an import preview shows it: its contact fields (read from the model, so a new
+    one shows up here by itself) and its custom fields."""
+    fields: dict[str, Any] = {
+        name: (str if Prospect.model_fields[name].is_required() else str | None, ...)
+        for name in contact_fields.CONTACT_FIELDS
+    }
+    fields["custom_fields"] = (dict[str, str], ...)
+    return create_model("PreviewProspect", **fields)
+
+
+if TYPE_CHECKING:
+    PreviewProspect = BaseModel
+else:
+    PreviewProspect = _preview_prospect()
 
 
 class ImportPreviewOut(BaseModel):

@@ -12,6 +12,7 @@ from chalicelib import dependencies as deps
 from chalicelib.api._http import route
 from chalicelib.domain import media, render
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.models import OverlayText, ProspectVideo, RenderWindow, VideoStatus
 from chalicelib.domain.render import RenderPorts
 from chalicelib.settings import get_settings
@@ -89,7 +90,7 @@ class DownloadOut(BaseModel):
 
 def _video(principal: Principal, campaign_id: str, prospect_id: str) -> ProspectVideo:
     # The campaign lookup is under the caller's account: another tenant's ids are simply not found.
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     return deps.get_video_repo().get(principal.account_id, campaign_id, prospect_id)
 
 
@@ -117,6 +118,6 @@ def download(principal: Principal, campaign_id: str, prospect_id: str) -> Downlo
     video = _video(principal, campaign_id, prospect_id)
     store = deps.get_media_store()
     with tempfile.TemporaryDirectory(prefix="tc-download-") as tmp:
-        key = media.build_download(video, store, tmp)
+        key = media.build_download(video, store, tmp, codec=deps.get_media_codec())
     ttl = get_settings().download_url_ttl_seconds
     return DownloadOut(url=store.presign_get(key, ttl, filename=f"{prospect_id}.mp4"), expires_in=ttl)

@@ -12,6 +12,7 @@ from chalicelib.api._http import route
 from chalicelib.api.schemas import Strict
 from chalicelib.domain import voice
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.models import CampaignVoice, Placeholders, PronunciationEntry, VoiceEngine, VoiceStatus
 from chalicelib.media.audio import recording_seconds
@@ -96,7 +97,7 @@ class PronunciationList(BaseModel):
     response=CampaignVoice,
 )
 def get(principal: Principal, campaign_id: str) -> CampaignVoice:
-    return deps.get_campaign_repo().get(principal.account_id, campaign_id).voice
+    return owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id).voice
 
 
 @route(
@@ -109,10 +110,10 @@ def get(principal: Principal, campaign_id: str) -> CampaignVoice:
 )
 def update(principal: Principal, campaign_id: str, body: VoiceUpdate) -> CampaignVoice:
     campaign, again = voice.configure_voice(
-        deps.get_campaign_repo(),
-        deps.get_upload_store(),
-        principal.account_id,
-        campaign_id,
+        campaigns=deps.get_campaign_repo(),
+        uploads=deps.get_upload_store(),
+        account_id=principal.account_id,
+        campaign_id=campaign_id,
         **body.model_dump(exclude_unset=True),
         check_recording=lambda data: recording_seconds(data, what="recording"),
     )
@@ -133,7 +134,7 @@ def update(principal: Principal, campaign_id: str, body: VoiceUpdate) -> Campaig
     response=CampaignVoice,
 )
 def align(principal: Principal, campaign_id: str) -> CampaignVoice:
-    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     if not voice.base_ready(campaign):
         raise ConflictError("the campaign's base video is not ready yet")
     result = deps.get_voice_runner().call(
@@ -171,7 +172,7 @@ def put_slots(principal: Principal, campaign_id: str, body: SlotsIn) -> Campaign
 def preview(principal: Principal, campaign_id: str, body: PreviewIn) -> PreviewOut:
     values = body.model_dump(include={"first_name", "last_name", "company"}, exclude_none=True)
     voice.check_preview(values, body.pronunciations)
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)  # NotFoundError for another tenant's
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     result = deps.get_voice_runner().call(
         "preview",
         {

@@ -26,6 +26,7 @@ from chalicelib.api.prospects import ProspectId
 from chalicelib.api.schemas import Strict
 from chalicelib.domain import engagement, watch
 from chalicelib.domain.auth import Principal
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
 from chalicelib.domain.models import Campaign, Prospect, utcnow
 from chalicelib.settings import get_settings
@@ -108,7 +109,12 @@ def _not_found(method: str) -> Response:
 
 def _resolve(token: str) -> watch.Watchable | None:
     try:
-        return watch.resolve(token, deps.get_prospect_repo(), deps.get_campaign_repo(), deps.get_video_repo())
+        return watch.resolve(
+            token,
+            prospects=deps.get_prospect_repo(),
+            campaigns=deps.get_campaign_repo(),
+            videos=deps.get_video_repo(),
+        )
     except NotFoundError:
         return None
 
@@ -252,7 +258,7 @@ class WatchLinkOut(BaseModel):
     response=WatchLinkOut,
 )
 def get_watch_link(principal: Principal, campaign_id: str, prospect_id: str) -> WatchLinkOut:
-    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     return WatchLinkOut.of(
         deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id), campaign
     )
@@ -272,7 +278,7 @@ def put_watch_link(
     expires = body.expires_at
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
-    campaign = deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     updated = watch.update_watch_link(
         deps.get_prospect_repo(),
         principal.account_id,
@@ -308,14 +314,14 @@ def mark_sent(principal: Principal, campaign_id: str, body: MarkSent) -> MarkSen
     sent_at = body.sent_at or utcnow()
     if sent_at.tzinfo is None:
         sent_at = sent_at.replace(tzinfo=UTC)
-    deps.get_campaign_repo().get(principal.account_id, campaign_id)
+    owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     marked, missing = engagement.mark_sent(
-        deps.get_prospect_repo(),
-        deps.get_video_repo(),
-        deps.get_event_sink(),
-        principal.account_id,
-        campaign_id,
-        list(dict.fromkeys(body.prospect_ids)),
-        sent_at,
+        prospects=deps.get_prospect_repo(),
+        videos=deps.get_video_repo(),
+        sink=deps.get_event_sink(),
+        account_id=principal.account_id,
+        campaign_id=campaign_id,
+        prospect_ids=list(dict.fromkeys(body.prospect_ids)),
+        sent_at=sent_at,
     )
     return MarkSentOut(marked=marked, not_found=missing)

@@ -101,12 +101,12 @@ class WebhookTestOut(BaseModel):
 )
 def create(principal: Principal, body: WebhookCreate) -> WebhookCreated:
     registered = webhooks.register_endpoint(
-        deps.get_webhook_repo(),
-        deps.get_secret_sealer(),
-        principal.account_id,
-        body.url,
-        body.events,
-        body.description,
+        repo=deps.get_webhook_repo(),
+        sealer=deps.get_secret_sealer(),
+        account_id=principal.account_id,
+        url=body.url,
+        events=body.events,
+        description=body.description,
         allow_insecure_localhost=get_settings().webhook_allow_insecure_localhost,
     )
     return WebhookCreated.registered(registered)

@@ -1,7 +1,7 @@
 """Engagement analytics: the SQL (written once, in Athena's dialect) and the answers it gives.
 
 Pure: no boto3 here. Athena runs these queries in the cloud; locally the Athena stand-in
-(``devstack/athena.py``) translates the same text to DuckDB with ``sqlglot``. Adapters execute a
+(``devstack/athena/``) translates the same text to DuckDB with ``sqlglot``. Adapters execute a
 :class:`Query` and hand the rows back, every value a string or ``None`` as Athena returns them,
 to :func:`prospect_engagement`, :func:`campaign_engagement` or :func:`account_engagement`.
 

@@ -41,6 +41,23 @@ from chalicelib.domain.uploads import UPLOAD_PREFIX, UploadKey, check_declared_u
 EDITABLE_FIELDS = frozenset({"name", "description", "script", "name_card", "watch_page"})
 
 
+def owned_campaign(campaigns: CampaignRepository, account_id: str, campaign_id: str) -> Campaign:
+    """The campaign ``campaign_id`` if it is ``account_id``'s: the tenant guard every handler that
+    takes a campaign id from a caller goes through before touching anything under it.
+
+    Another account's campaign is answered exactly like one that does not exist, so a caller can
+    never learn which ids other tenants use.
+
+    Raises
+    ------
+    NotFoundError
+        No such campaign in this account (whether or not another account has one).
+    StoredDataError
+        The campaign is stored in a form that no longer reads.
+    """
+    return campaigns.get(account_id, campaign_id)
+
+
 def create_campaign(
     campaigns: CampaignRepository, account_id: str, name: str, description: str = "", script: str = ""
 ) -> Campaign:
@@ -108,6 +125,7 @@ def update_campaign(
 
 
 def delete_campaign(
+    *,
     campaigns: CampaignRepository,
     prospects: ProspectRepository,
     uploads: ObjectStore,
@@ -133,6 +151,7 @@ class UploadTicket:
 
 
 def request_upload(
+    *,
     campaigns: CampaignRepository,
     imports: CsvImportRepository,
     uploads: ObjectStore,
@@ -142,7 +161,6 @@ def request_upload(
     filename: str,
     content_type: str,
     size_bytes: int,
-    *,
     max_video_bytes: int,
     max_csv_bytes: int,
     ttl_seconds: int,
@@ -190,13 +208,13 @@ def request_upload(
 
 
 def preview_import(
+    *,
     accounts: AccountRepository,
     campaigns: CampaignRepository,
     prospects: ProspectRepository,
     account_id: str,
     campaign_id: str,
     data: bytes,
-    *,
     mapping: dict[str, str] | None,
     sample: int,
     max_csv_bytes: int,

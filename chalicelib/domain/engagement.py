@@ -458,7 +458,7 @@ def receive_beacons(
     now = now or utcnow()
     admit(client, limiter, integrity, now)
     body = parse_body(raw)
-    found = resolve(token, prospects, campaigns, videos, now)
+    found = resolve(token, prospects=prospects, campaigns=campaigns, videos=videos, now=now)
     return record_beacons(
         found,
         body,
@@ -628,6 +628,7 @@ def _add_campaign_view(campaigns: CampaignRepository, p: Prospect) -> None:
 
 
 def mark_sent(
+    *,
     prospects: ProspectRepository,
     videos: VideoRepository,
     sink: EventSink,

@@ -90,9 +90,17 @@ class UploadRejectedError(TailorcastError):
 
 
 class StorageError(TailorcastError):
-    """A backing store failed in a way the caller cannot fix (logged with the cause)."""
+    """A backing store failed in a way the caller cannot fix (logged with the cause).
+
+    ``retry_after`` (seconds) is set when the fault is transient (a throttled or unreachable
+    service): the API answers 503 with ``Retry-After``, and the state machines retry it.
+    """
 
     code = "storage_error"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(StorageError):

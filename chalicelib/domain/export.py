@@ -36,22 +36,15 @@ from enum import StrEnum
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
+from chalicelib.domain import contact_fields
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.media import PREVIEW_GIF_WIDTH
 from chalicelib.domain.models import Campaign, Prospect, ProspectVideo, VideoStatus, new_id, utcnow
 from chalicelib.domain.ports import ObjectStore, ProspectRepository, VideoRepository
 
-#: Prospect fields, then what the render made, in the column order mail-merge users expect.
-PROSPECT_COLUMNS = (
-    "first_name",
-    "last_name",
-    "email",
-    "company",
-    "title",
-    "phone",
-    "website",
-    "linkedin_url",
-)
+#: Prospect fields, then what the render made, in the column order mail-merge users expect: the
+#: exported contact fields come from the prospect model (see :mod:`chalicelib.domain.contact_fields`).
+PROSPECT_COLUMNS = contact_fields.EXPORT_COLUMNS
 VIDEO_COLUMNS = ("watch_url", "poster_url", "gif_url", "video_status", "prospect_id")
 FIXED_COLUMNS = PROSPECT_COLUMNS + VIDEO_COLUMNS
 
@@ -163,22 +156,59 @@ def video_links(
     return links
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ExportRow:
+    """One prospect's row: its contact fields as text (``""`` when unset), then its video's links.
+
+    Built with each of :data:`PROSPECT_COLUMNS` as a keyword (``first_name="Ann"``, …): the row
+    holds whatever fields the prospect model exports, so adding one needs no change here.
+    """
+
     prospect_id: str
-    first_name: str
-    last_name: str
-    email: str
-    company: str
-    title: str
-    phone: str
-    website: str
-    linkedin_url: str
+    contact: Mapping[str, str]  # each of PROSPECT_COLUMNS → its text, in column order
     watch_url: str | None
     poster_url: str | None
     gif_url: str | None
     video_status: VideoStatus
     custom_fields: Mapping[str, str]
+
+    def __init__(
+        self,
+        *,
+        prospect_id: str,
+        watch_url: str | None,
+        poster_url: str | None,
+        gif_url: str | None,
+        video_status: VideoStatus,
+        custom_fields: Mapping[str, str],
+        **contact: str,
+    ) -> None:
+        if set(contact) != set(PROSPECT_COLUMNS):
+            raise TypeError(
+                f"an export row takes exactly these contact fields: {', '.join(PROSPECT_COLUMNS)}"
+            )
+        for name, value in (
+            ("prospect_id", prospect_id),
+            ("contact", {name: contact[name] for name in PROSPECT_COLUMNS}),
+            ("watch_url", watch_url),
+            ("poster_url", poster_url),
+            ("gif_url", gif_url),
+            ("video_status", video_status),
+            ("custom_fields", custom_fields),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def first_name(self) -> str:
+        return self.contact["first_name"]
+
+    @property
+    def last_name(self) -> str:
+        return self.contact["last_name"]
+
+    @property
+    def email(self) -> str:
+        return self.contact["email"]
 
     @property
     def display_name(self) -> str:
@@ -205,22 +235,20 @@ class Export:
 def export_row(prospect: Prospect, links: VideoLinks | None, watch_base_url: str | None) -> ExportRow:
     """One prospect's row; its video status is its render's (the render's own record), else the
     prospect's."""
+    contact = {name: _text(getattr(prospect, name)) for name in PROSPECT_COLUMNS}
     return ExportRow(
         prospect_id=prospect.prospect_id,
-        first_name=prospect.first_name,
-        last_name=prospect.last_name or "",
-        email=str(prospect.email),
-        company=prospect.company or "",
-        title=prospect.title or "",
-        phone=prospect.phone or "",
-        website=prospect.website or "",
-        linkedin_url=prospect.linkedin_url or "",
         watch_url=watch_url(watch_base_url, prospect.watch_token),
         poster_url=links.poster_url if links else None,
         gif_url=links.gif_url if links else None,
         video_status=links.status if links else prospect.video_status,
         custom_fields=dict(prospect.custom_fields),
+        **contact,
     )
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def build_export(
@@ -307,14 +335,7 @@ def write_csv(export: Export, out: TextIO) -> int:
     fields = list(export.custom_columns)
     for row in export.rows:
         cells = [
-            row.first_name,
-            row.last_name,
-            row.email,
-            row.company,
-            row.title,
-            row.phone,
-            row.website,
-            row.linkedin_url,
+            *row.contact.values(),
             row.watch_url or "",
             row.poster_url or "",
             row.gif_url or "",

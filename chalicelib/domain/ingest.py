@@ -27,6 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
+    CsvImport,
     CsvImportStatus,
     UploadKind,
     UploadStatus,
@@ -74,6 +75,7 @@ LadderStarter = Callable[[Campaign], str]
 
 def ingest_upload(
     key: str,
+    *,
     accounts: AccountRepository,
     campaigns: CampaignRepository,
     imports: CsvImportRepository,
@@ -100,12 +102,27 @@ def ingest_upload(
         return IngestOutcome(key, None, "ignored", "not an upload key")
     try:
         if parsed.kind is UploadKind.BASE_VIDEO:
-            return _ingest_video(parsed, campaigns, store, probe, limits, start_ladder)
+            return _ingest_video(
+                parsed,
+                campaigns=campaigns,
+                store=store,
+                probe=probe,
+                limits=limits,
+                start_ladder=start_ladder,
+            )
         if parsed.kind is UploadKind.VOICE_SAMPLE:
             # Checked (size, sound, length) when the seller names it as the campaign's sample.
             campaigns.get(parsed.account_id, parsed.campaign_id)
             return IngestOutcome(key, parsed.kind, "received")
-        return _ingest_csv(parsed, accounts, campaigns, imports, prospects, store, limits)
+        return _ingest_csv(
+            parsed,
+            accounts=accounts,
+            campaigns=campaigns,
+            imports=imports,
+            prospects=prospects,
+            store=store,
+            limits=limits,
+        )
     except NotFoundError:
         # Campaign deleted (or never requested this upload) before the event arrived.
         logger.info("upload for a missing campaign or import ignored")
@@ -114,6 +131,7 @@ def ingest_upload(
 
 def _ingest_video(
     key: rules.UploadKey,
+    *,
     campaigns: CampaignRepository,
     store: ObjectStore,
     probe: MediaProbe,
@@ -208,22 +226,11 @@ def _set_base_video(
     return applied
 
 
-def _ingest_csv(
-    key: rules.UploadKey,
-    accounts: AccountRepository,
-    campaigns: CampaignRepository,
-    imports: CsvImportRepository,
-    prospects: ProspectRepository,
-    store: ObjectStore,
-    limits: IngestLimits,
-) -> IngestOutcome:
-    """Check an uploaded prospects CSV, import its rows, and record the outcome on the import.
-
-    The import is claimed (``processing``, version-checked) before any row is read, so a
-    duplicate S3 delivery changes nothing. A file unusable as a whole ends ``rejected`` with the
-    reason; otherwise ``completed`` with its counts, row errors and warnings, and the campaign's
-    prospect counter grows by the rows imported. Progress is saved every 2,000 rows.
-    """
+def _claim_csv(
+    key: rules.UploadKey, *, imports: CsvImportRepository, store: ObjectStore, limits: IngestLimits
+) -> CsvImport | IngestOutcome:
+    """The import marked ``processing`` (its size checked and its start seen to be text), or what
+    happened instead: rejected (recorded on the import), or ignored as a duplicate delivery."""
     record = imports.get(key.account_id, key.campaign_id, key.upload_id)
     if record.status is not CsvImportStatus.AWAITING_UPLOAD:
         return IngestOutcome(key.key, key.kind, "ignored", "already received")
@@ -231,7 +238,7 @@ def _ingest_csv(
     try:
         rules.check_stored_size(size, limits.max_csv_bytes)
         prospects_csv.check_text(store.read_prefix(key.key, CSV_SNIFF_BYTES))  # says what it is
-        record = imports.save(
+        return imports.save(
             record.model_copy(update={"status": CsvImportStatus.PROCESSING, "size_bytes": size})
         )
     except UploadRejectedError as exc:
@@ -249,6 +256,28 @@ def _ingest_csv(
     except ConflictError:
         return IngestOutcome(key.key, key.kind, "ignored", "already received")  # a twin delivery won
 
+
+def _ingest_csv(
+    key: rules.UploadKey,
+    *,
+    accounts: AccountRepository,
+    campaigns: CampaignRepository,
+    imports: CsvImportRepository,
+    prospects: ProspectRepository,
+    store: ObjectStore,
+    limits: IngestLimits,
+) -> IngestOutcome:
+    """Check an uploaded prospects CSV, import its rows, and record the outcome on the import.
+
+    The import is claimed (``processing``, version-checked) before any row is read, so a
+    duplicate S3 delivery changes nothing. A file unusable as a whole ends ``rejected`` with the
+    reason; otherwise ``completed`` with its counts, row errors and warnings, and the campaign's
+    prospect counter grows by the rows imported. Progress is saved every 2,000 rows.
+    """
+    claimed = _claim_csv(key, imports=imports, store=store, limits=limits)
+    if isinstance(claimed, IngestOutcome):
+        return claimed
+    record = claimed
     tally = prospects_csv.ImportTally()
     parsed: prospects_csv.ProspectsCsv | None = None
 

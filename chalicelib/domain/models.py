@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
@@ -417,21 +418,207 @@ class VideoStatus(StrEnum):
 DEFAULT_VARIANT = "default"
 
 
-class Prospect(Entity):
-    """A prospect, per the seed schema (lengths included), plus free-form custom fields."""
+@dataclass(frozen=True)
+class Contact:
+    """Marks a :class:`Prospect` field as a contact field, and says what the rest derive from it.
+
+    ``aliases`` are the CSV column names the field is recognized by, best first (compared as
+    :func:`chalicelib.domain.prospects_csv.header_key` does: case, spacing, punctuation and camelCase
+    do not matter). ``label`` names it in a seller's messages (default: the name, spaced).
+    ``editable``: ``PATCH …/prospects/{id}`` may change it; ``exported``: the mail-merge export
+    carries it; ``blank_clears``: a blank value in a change removes it, as null does.
+    :mod:`chalicelib.domain.contact_fields` turns these into every list the product uses.
+    """
+
+    aliases: tuple[str, ...]
+    label: str | None = None
+    editable: bool = True
+    exported: bool = True
+    blank_clears: bool = True
+
+
+# CSV column names of each contact field, best first: when two columns match one field the better
+# name wins and the other becomes a custom field. That is how Outlook's honorific ``Title`` ("Dr.")
+# loses to its ``Job Title``, while a lone ``Title`` (Salesforce, Apollo) is the job title.
+_FIRST_NAME = (
+    "first name",
+    "given name",
+    "first",
+    "fname",
+    "forename",
+    "contact first name",
+    "lead first name",
+    "prénom",
+    "vorname",
+    "nombre",
+)
+_LAST_NAME = (
+    "last name",
+    "family name",
+    "surname",
+    "last",
+    "lname",
+    "contact last name",
+    "lead last name",
+    "nom de famille",
+    "nom",
+    "nachname",
+    "apellido",
+    "apellidos",
+)
+_EMAIL = (
+    "email",
+    "email address",
+    "e-mail 1 - value",
+    "email 1",
+    "work email",
+    "business email",
+    "primary email",
+    "contact email",
+    "person email",
+    "mail",
+    "courriel",
+    "e-mail-adresse",
+    "correo electrónico",
+    "correo",
+)
+_COMPANY = (
+    "company",
+    "company name",
+    "account name",
+    "organization 1 - name",
+    "organization name",
+    "organization",
+    "organisation",
+    "company / account",
+    "business name",
+    "employer",
+    "account",
+    "firma",
+    "unternehmen",
+    "entreprise",
+    "société",
+    "empresa",
+)
+_TITLE = (
+    "job title",
+    "organization 1 - title",
+    "organization title",
+    "job position",
+    "title",
+    "position",
+    "job role",
+    "role",
+    "designation",
+    "occupation",
+    "poste",
+    "cargo",
+)
+_PHONE = (
+    "phone",
+    "phone number",
+    "telephone",
+    "phone 1 - value",
+    "business phone",
+    "work phone",
+    "first phone",
+    "direct phone",
+    "work direct phone",
+    "corporate phone",
+    "company phone",
+    "mobile phone",
+    "mobile",
+    "mobile number",
+    "cell phone",
+    "cell",
+    "tel",
+    "téléphone",
+    "telefon",
+    "teléfono",
+    "home phone",
+    "other phone",
+)
+_WEBSITE = (
+    "website",
+    "website url",
+    "web site",
+    "website 1 - value",
+    "web page",
+    "homepage",
+    "company website",
+    "url",
+    "web",
+    "company domain",
+    "company domain name",
+    "domain",
+    "site web",
+    "webseite",
+)
+_LINKEDIN_URL = (
+    "linkedin url",
+    "person linkedin url",
+    "linkedin profile url",
+    "linkedin profile",
+    "linkedin",
+    "linkedin link",
+)
+_PRONUNCIATION = (
+    "pronunciation",
+    "name pronunciation",
+    "first name pronunciation",
+    "pronunciation hint",
+    "phonetic name",
+    "phonetic first name",
+    "phonetic",
+    "say as",
+    "how to pronounce",
+)
+
+
+class ContactDetails(Entity):
+    """The prospect's contact fields, per the seed schema (lengths included): the one definition.
+
+    Each field's :class:`Contact` marker is the one place that says how a CSV column finds it,
+    whether a seller may edit it and whether exports carry it; :mod:`contact_fields` derives every
+    list from them, and the API's ``ProspectOut``/``ProspectUpdate`` are built from them. Adding a
+    contact field means a field here and its stored item, nothing else.
+    """
+
+    first_name: Annotated[str, Contact(_FIRST_NAME, label="first name")] = Field(min_length=1, max_length=100)
+    last_name: Annotated[str | None, Contact(_LAST_NAME, label="last name")] = Field(
+        default=None, max_length=100
+    )
+    email: Annotated[EmailStr, Contact(_EMAIL)] = Field(max_length=255, description="unique in the campaign")
+    company: Annotated[str | None, Contact(_COMPANY)] = Field(default=None, max_length=255)
+    title: Annotated[str | None, Contact(_TITLE)] = Field(
+        default=None, max_length=255, description="job title"
+    )
+    phone: Annotated[str | None, Contact(_PHONE)] = Field(default=None, max_length=50)
+    website: Annotated[str | None, Contact(_WEBSITE)] = Field(default=None, max_length=2048)
+    linkedin_url: Annotated[str | None, Contact(_LINKEDIN_URL, label="LinkedIn URL")] = Field(
+        default=None, max_length=2048
+    )
+    # Not exported (a mail merge has no use for it); a blank is refused, not read as "remove".
+    pronunciation: Annotated[str | None, Contact(_PRONUNCIATION, exported=False, blank_clears=False)] = Field(
+        default=None,
+        max_length=200,
+        description="how to say the name: /IPA/ or a respelling like shi-VAWN; overrides the lexicon",
+    )
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _normalized_email(cls, value: object) -> object:
+        """Emails are stored trimmed and lower-cased (what CRMs and sequencers match on)."""
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class Prospect(ContactDetails):
+    """A prospect: its contact fields (:class:`ContactDetails`), free-form custom fields, its video
+    and what its link has seen."""
 
     account_id: str
     campaign_id: str
     prospect_id: str
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
-    email: EmailStr = Field(max_length=255)
-    company: str | None = Field(default=None, max_length=255)
-    title: str | None = Field(default=None, max_length=255)
-    phone: str | None = Field(default=None, max_length=50)
-    website: str | None = Field(default=None, max_length=2048)
-    linkedin_url: str | None = Field(default=None, max_length=2048)
-    pronunciation: str | None = Field(default=None, max_length=200)
     custom_fields: dict[str, str] = Field(default_factory=dict)
     watch_token: str = Field(default_factory=new_watch_token, min_length=16, max_length=64)
     video_status: VideoStatus = VideoStatus.PENDING
@@ -448,12 +635,6 @@ class Prospect(Entity):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
-
-    @field_validator("email", mode="before")
-    @classmethod
-    def _normalized_email(cls, value: object) -> object:
-        """Emails are stored trimmed and lower-cased (what CRMs and sequencers match on)."""
-        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def email_key(self) -> str:

@@ -1,7 +1,7 @@
 """Ports: the small interfaces the domain needs from the outside world.
 
-``chalicelib/adapters`` implements each one against AWS; ``chalicelib/adapters/memory.py`` holds
-in-memory fakes that the same contract tests run against.
+``chalicelib/adapters`` implements each one (against AWS, PyAV and Pillow, the speech engines);
+``tests/fakes.py`` holds in-memory fakes that the same contract tests run against.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
 from chalicelib.domain.errors import LimitExceededError
@@ -32,8 +32,10 @@ from chalicelib.domain.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from chalicelib.media.jobs import JobRequest
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
+
+if TYPE_CHECKING:  # the media package's use cases import these ports: only the type checker looks
+    from chalicelib.domain.media.jobs import JobRequest
 
 
 class AccountRepository(Protocol):
@@ -450,6 +452,57 @@ class MediaProbe(Protocol):
         UploadRejectedError
             With a seller-readable reason: not a video, truncated, undecodable, unsupported.
         """
+
+
+class MediaCodec(Protocol):
+    """What the media use cases ask of a codec and an image library: decode a recording, draw
+    the name card, picture a rendition's segments, remux the MP4 download. Bytes in, bytes out;
+    the adapter (:mod:`chalicelib.adapters.frames`) is PyAV and Pillow.
+
+    A rendition is passed as its fMP4 init segment and media segments, as the render wrote them.
+    """
+
+    def decode_audio(self, data: bytes, *, what: str) -> bytes:
+        """Any recording, as interleaved s16 stereo PCM at the ladder's sample rate.
+
+        Raises
+        ------
+        InvalidInputError
+            Not a supported recording, refers to other files, no audio, empty or undecodable
+            (the message names ``what``).
+        """
+
+    def name_card(
+        self, text: str, width: int, height: int, *, subtitle: str | None = None
+    ) -> tuple[bytes, tuple[int, int]]:
+        """The name card for a ``width`` x ``height`` frame as a PNG cropped to its own box, and
+        where the box's top-left corner goes on the frame."""
+
+    def poster(self, init: bytes, segments: Sequence[bytes], *, at_seconds: float) -> bytes:
+        """The JPEG poster: the frame shown at ``at_seconds`` (on the video's own timeline)."""
+
+    def previews(
+        self,
+        init: bytes,
+        segments: Sequence[bytes],
+        *,
+        start_seconds: float,
+        seconds: float,
+        gif_width: int,
+        gif_max_bytes: int,
+    ) -> tuple[bytes, bytes]:
+        """The animated WebP and GIF of ``seconds`` from ``start_seconds``, from one decode; the
+        GIF ``gif_width`` wide and at most ``gif_max_bytes``."""
+
+    def mp4(
+        self,
+        video_init: bytes,
+        video_segments: Sequence[bytes],
+        audio_init: bytes,
+        audio_segments: Sequence[bytes],
+        dest: Path,
+    ) -> None:
+        """Remux a video and an audio rendition into one progressive MP4 at ``dest``."""
 
 
 class TokenVerifier(Protocol):

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.domain import render
+from chalicelib.domain import contact_fields, render
 from chalicelib.domain.errors import (
     ConflictError,
     FieldIssue,
@@ -53,7 +53,7 @@ from chalicelib.domain.ports import (
     ProspectSort,
     VideoRepository,
 )
-from chalicelib.voice.pronounce import parse_pronunciation
+from chalicelib.domain.speech.pronounce import parse_pronunciation
 
 logger = logging.getLogger(__name__)
 
@@ -67,25 +67,12 @@ DELETE_WORKERS = 8
 #: The campaign's counters are brought up to date after each chunk of deletions, so a request
 #: cut short still leaves them right for what it did.
 DELETE_CHUNK = 100
-#: Fields ``PATCH /campaigns/{id}/prospects/{pid}`` may change.
-EDITABLE_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "company",
-        "title",
-        "phone",
-        "website",
-        "linkedin_url",
-        "pronunciation",
-        "custom_fields",
-        "variant",
-    }
-)
+#: Fields ``PATCH /campaigns/{id}/prospects/{pid}`` may change: the editable contact fields (see
+#: :mod:`chalicelib.domain.contact_fields`), the custom fields and the script variant.
+EDITABLE_FIELDS = frozenset((*contact_fields.EDITABLE_FIELDS, "custom_fields", "variant"))
 
 #: Of those, the ones a blank value removes.
-OPTIONAL_TEXT_FIELDS = frozenset({"last_name", "company", "title", "phone", "website", "linkedin_url"})
+OPTIONAL_TEXT_FIELDS = frozenset(contact_fields.BLANK_CLEARS)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ from chalicelib.domain.ports import (
     CounterMove,
     EventPublisher,
     LexiconRepository,
+    MediaCodec,
     MediaJobs,
     ObjectStore,
     ProspectRepository,
@@ -72,7 +73,7 @@ from chalicelib.domain.ports import (
     TaskCallbacks,
     VideoRepository,
 )
-from chalicelib.voice.pronounce import normalize_key
+from chalicelib.domain.speech.pronounce import normalize_key
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class RenderPorts:
     media: ObjectStore
     uploads: ObjectStore
     jobs: MediaJobs
+    codec: MediaCodec  # decodes the name audio, draws the card, pictures the result
     config: MediaConfig
     orchestrator: RenderOrchestrator
     callbacks: TaskCallbacks
@@ -743,7 +745,15 @@ def _window_job(
         audio_key=step.audio_key,
         overlay=overlay,
     )
-    return media.prepare_window(request, step.render_id, campaign, ports.media, ports.uploads, ports.config)
+    return media.prepare_window(
+        request,
+        step.render_id,
+        campaign,
+        media=ports.media,
+        uploads=ports.uploads,
+        config=ports.config,
+        codec=ports.codec,
+    )
 
 
 def _set_job(ports: RenderPorts, video: ProspectVideo, job_id: str) -> None:
@@ -777,7 +787,7 @@ def publish_prospect(
 
 
 def complete_render(ports: RenderPorts, video: ProspectVideo) -> ProspectVideo:
-    update = media.publish_render(video, ports.media)
+    update = media.publish_render(video, ports.media, codec=ports.codec)
     done = _transition(
         ports,
         video,

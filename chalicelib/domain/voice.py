@@ -23,10 +23,10 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore
+from chalicelib.domain.speech.names import sanitize_name
+from chalicelib.domain.speech.pronounce import normalize_key, parse_pronunciation
+from chalicelib.domain.speech.script import parse_script, slot_variables
 from chalicelib.domain.uploads import MAX_VOICE_SAMPLE_BYTES, UploadKey
-from chalicelib.voice.names import sanitize_name
-from chalicelib.voice.pronounce import normalize_key, parse_pronunciation
-from chalicelib.voice.script import parse_script, slot_variables
 
 #: The longest a hand-set slot may be: a name, not a sentence.
 MAX_SLOT_SECONDS = 5.0
@@ -109,11 +109,11 @@ def _accepted_sample(uploads: ObjectStore, key: UploadKey, check: RecordingCheck
 
 
 def configure_voice(
+    *,
     campaigns: CampaignRepository,
     uploads: ObjectStore,
     account_id: str,
     campaign_id: str,
-    *,
     engine: VoiceEngine | None = None,
     voice_id: str | None = None,
     placeholders: dict[str, str] | None = None,

@@ -88,6 +88,7 @@ def link_is_live(prospect: Prospect, campaign: Campaign, now: datetime) -> bool:
 
 def resolve(
     token: str,
+    *,
     prospects: ProspectRepository,
     campaigns: CampaignRepository,
     videos: VideoRepository,

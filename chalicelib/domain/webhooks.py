@@ -205,13 +205,13 @@ class Registered:
 
 
 def register_endpoint(
+    *,
     repo: WebhookRepository,
     sealer: SecretSealer,
     account_id: str,
     url: str,
     events: Sequence[str] | None = None,
     description: str = "",
-    *,
     allow_insecure_localhost: bool = False,
     now: datetime | None = None,
 ) -> Registered:
@@ -432,13 +432,13 @@ def _queue(
 
 
 def publish(
+    *,
     repo: WebhookRepository,
     queue: DeliveryQueue,
     account_id: str,
     event_type: str,
     event_id: str,
     data: dict[str, Any],
-    *,
     now: datetime | None = None,
 ) -> int:
     """Queue an event to every enabled endpoint of the account subscribed to its type.
@@ -466,11 +466,11 @@ def publish(
 
 
 def send_test(
+    *,
     repo: WebhookRepository,
     queue: DeliveryQueue,
     account_id: str,
     endpoint_id: str,
-    *,
     now: datetime | None = None,
 ) -> WebhookDelivery:
     """Queue a ``webhook.test`` event to one endpoint (whatever types it subscribed to).
@@ -518,6 +518,7 @@ def _clip(text: str) -> str:
 def attempt_delivery(
     delivery: WebhookDelivery,
     endpoint: WebhookEndpoint | None,
+    *,
     http: WebhookSender,
     sealer: SecretSealer,
     now: datetime,
@@ -556,6 +557,7 @@ def attempt_delivery(
 
 
 def deliver(
+    *,
     repo: WebhookRepository,
     http: WebhookSender,
     sealer: SecretSealer,
@@ -584,7 +586,9 @@ def deliver(
         endpoint: WebhookEndpoint | None = repo.get_endpoint(account_id, endpoint_id)
     except NotFoundError:
         endpoint = None
-    saved = repo.save_delivery(attempt_delivery(delivery, endpoint, http, sealer, now or utcnow()))
+    saved = repo.save_delivery(
+        attempt_delivery(delivery, endpoint, http=http, sealer=sealer, now=now or utcnow())
+    )
     if saved.status is DeliveryStatus.PENDING:
         raise WebhookDeliveryError(saved.last_error or "the endpoint did not accept the event")
     return saved

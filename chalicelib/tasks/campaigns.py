@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import dependencies as deps
 from chalicelib.api.schemas import CampaignOut
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.observability import log_keys
 
 bp = Blueprint(__name__)
@@ -33,5 +34,5 @@ def load_campaign(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """
     request = LoadCampaignInput.model_validate(event)
     log_keys(account_id=request.account_id, campaign_id=request.campaign_id)
-    campaign = deps.get_campaign_repo().get(request.account_id, request.campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), request.account_id, request.campaign_id)
     return {"campaign": CampaignOut.of(campaign).model_dump(mode="json")}

@@ -30,8 +30,8 @@ def on_media_job(event: CloudWatchEvent) -> dict[str, Any]:
     log_keys(job_id=job.job_id, **{k: v for k, v in job.metadata.items() if k.endswith("_id")})
     outcome = media.on_job_event(
         job,
-        deps.get_campaign_repo(),
-        deps.get_media_store(),
+        campaigns=deps.get_campaign_repo(),
+        media=deps.get_media_store(),
         on_window=lambda e: render.on_window_event(deps.render_ports(), e),
     )
     logger.info("media job event", extra={"status": job.status, **dataclasses.asdict(outcome)})
@@ -80,11 +80,12 @@ def submit_render(request: media.RenderRequest) -> ProspectVideo:
     """:func:`media.start_render` on this container's adapters (the task above, and the benchmark)."""
     return media.start_render(
         request,
-        deps.get_campaign_repo(),
-        deps.get_prospect_repo(),
-        deps.get_video_repo(),
-        deps.get_media_store(),
-        deps.get_upload_store(),
-        deps.get_media_jobs(),
-        deps.media_config(),
+        campaigns=deps.get_campaign_repo(),
+        prospects=deps.get_prospect_repo(),
+        videos=deps.get_video_repo(),
+        media=deps.get_media_store(),
+        uploads=deps.get_upload_store(),
+        media_jobs=deps.get_media_jobs(),
+        config=deps.media_config(),
+        codec=deps.get_media_codec(),
     )

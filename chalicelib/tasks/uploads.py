@@ -17,7 +17,11 @@ from chalicelib.observability import log_keys, logger
 
 def _start_ladder(campaign: Campaign) -> str:
     return start_base_ladder(
-        campaign, deps.get_upload_store(), deps.get_media_store(), deps.get_media_jobs(), deps.media_config()
+        campaign,
+        uploads=deps.get_upload_store(),
+        media=deps.get_media_store(),
+        media_jobs=deps.get_media_jobs(),
+        config=deps.media_config(),
     )
 
 
@@ -25,14 +29,14 @@ def on_upload(event: S3Event) -> dict[str, Any]:
     """Registered in ``app.py`` against the configured uploads bucket (``uploads/`` prefix)."""
     outcome = ingest_upload(
         event.key,  # chalice has already URL-decoded the key
-        deps.get_account_repo(),
-        deps.get_campaign_repo(),
-        deps.get_import_repo(),
-        deps.get_prospect_repo(),
-        deps.get_upload_store(),
-        deps.get_media_probe(),
-        deps.ingest_limits(),
-        _start_ladder,
+        accounts=deps.get_account_repo(),
+        campaigns=deps.get_campaign_repo(),
+        imports=deps.get_import_repo(),
+        prospects=deps.get_prospect_repo(),
+        store=deps.get_upload_store(),
+        probe=deps.get_media_probe(),
+        limits=deps.ingest_limits(),
+        start_ladder=_start_ladder,
     )
     log_keys(upload_kind=outcome.kind.value if outcome.kind else None)
     logger.info("upload ingested", extra={"status": outcome.status, "reason": outcome.reason})

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import dependencies as deps
+from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.errors import InvalidInputError, TailorcastError, error_to_dict, issues_from_validation
 from chalicelib.observability import log_keys, logger
 
@@ -66,7 +67,7 @@ def synthesize(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.voice import service
 
     request = SynthesizeRequest.model_validate(event)
-    campaign = deps.get_campaign_repo().get(request.account_id, request.campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), request.account_id, request.campaign_id)
     prospect = deps.get_prospect_repo().get(request.account_id, request.campaign_id, request.prospect_id)
     values = {
         "first_name": prospect.first_name,
@@ -89,7 +90,7 @@ def preview(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.voice import service
 
     request = PreviewRequest.model_validate(event)
-    campaign = deps.get_campaign_repo().get(request.account_id, request.campaign_id)
+    campaign = owned_campaign(deps.get_campaign_repo(), request.account_id, request.campaign_id)
     voiced = service.voice_names(
         campaign,
         request.values,

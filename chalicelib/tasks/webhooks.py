@@ -73,12 +73,12 @@ def deliver_webhook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         try:
             delivery = webhooks.deliver(
-                repo,
-                deps.get_webhook_sender(),
-                deps.get_secret_sealer(),
-                request.account_id,
-                request.endpoint_id,
-                request.delivery_id,
+                repo=repo,
+                http=deps.get_webhook_sender(),
+                sealer=deps.get_secret_sealer(),
+                account_id=request.account_id,
+                endpoint_id=request.endpoint_id,
+                delivery_id=request.delivery_id,
             )
         except NotFoundError:
             delivery = None

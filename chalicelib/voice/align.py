@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.domain.speech.script import ScriptToken
 from chalicelib.voice.pcm import Samples
-from chalicelib.voice.script import ScriptToken
 
 RATE = 16000  # the acoustic model's rate
 FRAMES_PER_SECOND = 100  # pocketsphinx's 10 ms frames

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chalicelib.domain.models import SpeakerProfile
+from chalicelib.domain.speech import Speech
 from chalicelib.voice.pcm import resample
 from chalicelib.voice.profile import (
     BAND_EDGES_HZ,
@@ -27,7 +28,6 @@ from chalicelib.voice.profile import (
     loudness_lufs,
     ltas_db,
 )
-from chalicelib.voice.speech import Speech
 
 FRAME_PERIOD_MS = 5.0
 MAX_EQ_DB = 9.0

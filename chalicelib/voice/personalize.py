@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from chalicelib.domain.models import SpeakerProfile
+from chalicelib.domain.speech import Speech
 from chalicelib.voice.align import Slot
 from chalicelib.voice.match import match_voice
 from chalicelib.voice.pcm import resample
 from chalicelib.voice.profile import f0_track, loudness_lufs
-from chalicelib.voice.speech import Speech
 from chalicelib.voice.splice import FADE_SECONDS, Frames, Placement, lay_in, plan_fit
 
 #: Seconds of speech either side of a slot whose loudness the name is matched to.

@@ -22,6 +22,8 @@ from chalicelib.domain.errors import (
     NotFoundError,
     TailorcastError,
 )
+from chalicelib.domain.media.ladder import MAX_WINDOW_SECONDS
+from chalicelib.domain.media.wav import WavLayout, wav_bytes, wav_layout
 from chalicelib.domain.models import (
     Campaign,
     CampaignVoice,
@@ -35,17 +37,15 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import CampaignRepository, LexiconRepository, ObjectStore, SpeechSynthesizer
+from chalicelib.domain.speech import Speech
+from chalicelib.domain.speech.names import sanitize_name
+from chalicelib.domain.speech.pronounce import has_pronunciation, resolve_utterance
+from chalicelib.domain.speech.script import parse_script
 from chalicelib.domain.voice import scoped_voice_sample
-from chalicelib.media.audio import WavLayout, wav_bytes, wav_layout
-from chalicelib.media.ladder import MAX_WINDOW_SECONDS
 from chalicelib.voice import align, profile
 from chalicelib.voice.align import Aligner, Slot
-from chalicelib.voice.names import sanitize_name
 from chalicelib.voice.pcm import float_to_pcm, pcm_to_float, resample
 from chalicelib.voice.personalize import NameQuality, personalize
-from chalicelib.voice.pronounce import has_pronunciation, resolve_utterance
-from chalicelib.voice.script import parse_script
-from chalicelib.voice.speech import Speech
 from chalicelib.voice.splice import Frames, Placement
 
 #: Audio kept either side of the slots when personalizing: loudness context and crossfade room.
@@ -170,8 +170,8 @@ def _profile(speech: np.ndarray[Any, Any], campaign: Campaign, uploads: ObjectSt
     voice = campaign.voice
     if not voice.voice_sample_key:
         return profile.build_profile(speech, align.RATE)
+    from chalicelib.domain.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
     from chalicelib.media.audio import decode_pcm
-    from chalicelib.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
 
     # Checked again here: a key stored by an older version was never scoped to the campaign.
     scoped = scoped_voice_sample(uploads, campaign.account_id, campaign.campaign_id, voice.voice_sample_key)

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
+from chalicelib.domain.speech import Speech
 from chalicelib.voice.align import Slot
-from chalicelib.voice.speech import Speech
 
 #: The shortest a name may be squeezed to, as a share of its synthesized length. Engines say a
 #: lone name in citation form, which is about 1.3–1.5 times as long as the same name inside a

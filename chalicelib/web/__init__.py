@@ -4,6 +4,8 @@
 ``render_not_found`` is the plain 404 page for an unknown, expired or revoked token (it says
 nothing about which). The player script, the styles and hls.js are built by ``make web`` and
 served by the routes through ``get_asset`` at ``asset_url(...)``.
+
+May import: the domain and Jinja2. Never adapters, api or tasks (contract ``adapters-and-web``).
 """
 
 from __future__ import annotations

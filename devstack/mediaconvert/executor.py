@@ -1,8 +1,10 @@
 """The local MediaConvert's engine: executes ``CreateJob`` settings with the ffmpeg binary.
 
-It honours exactly the settings listed in :data:`HONOURED` (what Tailorcast's job builder emits,
-with the values it can reproduce); anything else is refused at ``CreateJob`` with the path of the
-offending setting, never silently ignored.
+It honours exactly the settings listed in :data:`~devstack.mediaconvert.plan.HONOURED` (what
+Tailorcast's job builder emits, with the values it can reproduce); anything else is refused at
+``CreateJob`` with the path of the offending setting, never silently ignored. The settings become
+a :class:`~devstack.mediaconvert.plan.Plan` (``plan.py``); this module builds and runs the ffmpeg
+commands; ``outputs.py`` probes the input and writes the renditions and playlists.
 
 Two kinds of job, told apart by ``InputClippings``:
 
@@ -30,381 +32,57 @@ import threading
 import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.media.ladder import (
-    AAC_FRAME_SAMPLES,
-    audio_segment_start,
-    frame_rate_for,
-    parse_timecode,
+from chalicelib.domain.media.ladder import AAC_FRAME_SAMPLES, audio_segment_start, parse_timecode
+from devstack.mediaconvert.outputs import (
+    Rendition,
+    SourceInfo,
+    codec_string,
+    collect_renditions,
+    probe_source,
+    split_fragments,
+    write_master,
+    write_rendition,
+)
+from devstack.mediaconvert.plan import (
+    HONOURED,
+    AudioOut,
+    Image,
+    PcmOut,
+    Plan,
+    VideoOut,
+    check_honoured,
+    plan_job,
 )
 from devstack.mediaconvert.server import JobContext, JobError, UnsupportedSettingsError
 
-# --------------------------------------------------------------------------- honoured settings
-
-_ANY = object()  # any value of the model's type
-_STR, _INT, _NUM = _ANY, _ANY, _ANY
-
-_H264: dict[str, Any] = {
-    "RateControlMode": {"QVBR", "VBR", "CBR"},
-    "QvbrSettings": {"QvbrQualityLevel": _INT},
-    "Bitrate": _INT,
-    "MaxBitrate": _INT,
-    "HrdBufferSize": _INT,
-    "CodecProfile": {"HIGH", "MAIN", "BASELINE"},
-    "CodecLevel": {"AUTO"},
-    "GopSize": _NUM,
-    "GopSizeUnits": {"SECONDS"},
-    "GopClosedCadence": {1},
-    "NumberBFramesBetweenReferenceFrames": {0},
-    "SceneChangeDetect": {"DISABLED"},
-    "FramerateControl": {"SPECIFIED"},
-    "FramerateConversionAlgorithm": {"DUPLICATE_DROP"},
-    "FramerateNumerator": _INT,
-    "FramerateDenominator": {1},
-    "ParControl": {"SPECIFIED"},
-    "ParNumerator": {1},
-    "ParDenominator": {1},
-}
-_AAC: dict[str, Any] = {
-    "CodecProfile": {"LC"},
-    "CodingMode": {"CODING_MODE_2_0", "CODING_MODE_1_0"},
-    "RateControlMode": {"CBR"},
-    "Bitrate": _INT,
-    "SampleRate": {48000, 44100},
-}
-_WAV: dict[str, Any] = {
-    "BitDepth": {16},
-    "Channels": {1, 2},
-    "SampleRate": {48000, 44100},
-    "Format": {"RIFF"},
-}
-HONOURED: dict[str, Any] = {
-    "TimecodeConfig": {"Source": {"ZEROBASED"}},
-    "Inputs": [
-        {
-            "FileInput": _STR,
-            "TimecodeSource": {"ZEROBASED"},
-            "VideoSelector": {"Rotate": {"AUTO"}},
-            "InputClippings": [{"StartTimecode": _STR, "EndTimecode": _STR}],
-            "AudioSelectors": {
-                "*": {"DefaultSelection": {"DEFAULT"}, "ExternalAudioFileInput": _STR, "Offset": _INT}
-            },
-            "ImageInserter": {
-                "InsertableImages": [
-                    {
-                        "ImageInserterInput": _STR,
-                        "Layer": _INT,
-                        "ImageX": _INT,
-                        "ImageY": _INT,
-                        "Opacity": _INT,
-                        "StartTime": _STR,
-                        "Duration": _INT,
-                        "FadeIn": _INT,
-                        "FadeOut": _INT,
-                    }
-                ]
-            },
-        }
-    ],
-    "OutputGroups": [
-        {
-            "Name": _STR,
-            "OutputGroupSettings": {
-                "Type": {"CMAF_GROUP_SETTINGS", "FILE_GROUP_SETTINGS"},
-                "FileGroupSettings": {"Destination": _STR},
-                "CmafGroupSettings": {
-                    "Destination": _STR,
-                    "SegmentLength": _INT,
-                    "FragmentLength": _INT,
-                    "SegmentControl": {"SEGMENTED_FILES"},
-                    "SegmentLengthControl": {"GOP_MULTIPLE", "EXACT"},
-                    "WriteHlsManifest": {"ENABLED"},
-                    "WriteDashManifest": {"DISABLED"},
-                    "ManifestDurationFormat": {"FLOATING_POINT"},
-                    "StreamInfResolution": {"INCLUDE"},
-                    "CodecSpecification": {"RFC_6381"},
-                    "ClientCache": {"ENABLED", "DISABLED"},
-                },
-            },
-            "Outputs": [
-                {
-                    "NameModifier": _STR,
-                    "ContainerSettings": {
-                        "Container": {"CMFC", "RAW"},
-                        "CmfcSettings": {
-                            "AudioRenditionSets": _STR,
-                            "AudioGroupId": _STR,
-                            "AudioTrackType": {"ALTERNATE_AUDIO_AUTO_SELECT_DEFAULT"},
-                        },
-                    },
-                    "VideoDescription": {
-                        "Width": _INT,
-                        "Height": _INT,
-                        "ScalingBehavior": {"DEFAULT"},
-                        "CodecSettings": {"Codec": {"H_264"}, "H264Settings": _H264},
-                    },
-                    "AudioDescriptions": [
-                        {
-                            "AudioSourceName": _STR,
-                            "CodecSettings": {
-                                "Codec": {"AAC", "WAV"},
-                                "AacSettings": _AAC,
-                                "WavSettings": _WAV,
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ],
-}
-
-
-def check_honoured(value: Any, spec: Any, path: str = "Settings") -> None:
-    """Raise :class:`UnsupportedSettingsError` naming the first setting the stand-in can't honour."""
-    if spec is _ANY:
-        return
-    if isinstance(spec, set):
-        if value not in spec:
-            allowed = ", ".join(sorted(map(str, spec)))
-            raise UnsupportedSettingsError(
-                f"{path}={value!r} is not supported by the local MediaConvert (supported: {allowed})"
-            )
-        return
-    if isinstance(spec, list):
-        for i, item in enumerate(value):
-            check_honoured(item, spec[0], f"{path}[{i}]")
-        return
-    if "*" in spec:  # a map with free keys
-        for key, item in value.items():
-            check_honoured(item, spec["*"], f"{path}.{key}")
-        return
-    for key, item in value.items():
-        if key not in spec:
-            raise UnsupportedSettingsError(f"{path}.{key} is not supported by the local MediaConvert")
-        check_honoured(item, spec[key], f"{path}.{key}")
-
-
-# --------------------------------------------------------------------------- the plan
-
-
-@dataclass(frozen=True)
-class VideoOut:
-    modifier: str
-    width: int
-    height: int
-    fps: int
-    gop_seconds: float
-    profile: str
-    rate_control: str
-    bitrate: int | None
-    max_bitrate: int | None
-    buffer: int | None
-    qvbr: int | None
-
-
-@dataclass(frozen=True)
-class AudioOut:
-    modifier: str
-    bitrate: int
-    sample_rate: int
-    channels: int
-    group: str
-
-
-@dataclass(frozen=True)
-class PcmOut:
-    """A WAV of the whole audio track (a FILE group output): the PCM the AAC encoder received."""
-
-    destination: str
-    modifier: str
-    sample_rate: int
-    channels: int
-
-
-@dataclass(frozen=True)
-class Image:
-    uri: str
-    x: int
-    y: int
-    opacity: float
-    start_timecode: str
-    duration: float
-    fade_in: float
-    fade_out: float
-
-
-@dataclass(frozen=True)
-class Plan:
-    source: str
-    destination: str
-    segment_seconds: int
-    videos: list[VideoOut]
-    audio: AudioOut
-    clip: tuple[str, str] | None
-    external_audio: str | None
-    audio_offset_ms: int
-    images: list[Image]
-    pcm: PcmOut | None = None
-
-
-def plan_job(settings: dict[str, Any]) -> Plan:
-    """Turn validated settings into a plan; raise ``UnsupportedSettingsError`` on combinations
-    that are well-formed for AWS but that this stand-in does not implement."""
-    check_honoured(settings, HONOURED)
-    inputs, groups = settings.get("Inputs", []), settings.get("OutputGroups", [])
-    cmaf_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "CMAF_GROUP_SETTINGS"]
-    file_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "FILE_GROUP_SETTINGS"]
-    if len(inputs) != 1 or len(cmaf_groups) != 1 or len(file_groups) > 1:
-        raise UnsupportedSettingsError(
-            "the local MediaConvert runs jobs with one input, one CMAF group and at most one file group"
-        )
-    the_input, group = inputs[0], cmaf_groups[0]
-    pcm = _plan_pcm(file_groups[0]) if file_groups else None
-    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
-    seg = int(cmaf.get("SegmentLength", 10))
-    if int(cmaf.get("FragmentLength", seg)) != seg:
-        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
-    videos: list[VideoOut] = []
-    audios: list[AudioOut] = []
-    for i, out in enumerate(group.get("Outputs", [])):
-        where = f"Settings.OutputGroups[0].Outputs[{i}]"
-        if out.get("ContainerSettings", {}).get("Container") != "CMFC":
-            raise UnsupportedSettingsError(f"{where}: CMAF outputs use the CMFC container")
-        has_video, has_audio = "VideoDescription" in out, bool(out.get("AudioDescriptions"))
-        if has_video == has_audio:
-            raise UnsupportedSettingsError(
-                f"{where}: a CMAF output carries exactly one video or one audio track"
-            )
-        if "NameModifier" not in out:
-            raise UnsupportedSettingsError(f"{where}.NameModifier is required locally")
-        cmfc = out.get("ContainerSettings", {}).get("CmfcSettings", {})
-        if has_video:
-            vd = out["VideoDescription"]
-            h264 = vd["CodecSettings"]["H264Settings"]
-            gop = float(h264.get("GopSize", seg))
-            if gop != seg:
-                raise UnsupportedSettingsError(f"{where}: GopSize must equal the segment length")
-            if "FramerateNumerator" not in h264 or "Width" not in vd or "Height" not in vd:
-                raise UnsupportedSettingsError(
-                    f"{where}: Width, Height and FramerateNumerator are required locally"
-                )
-            videos.append(
-                VideoOut(
-                    modifier=out["NameModifier"],
-                    width=int(vd["Width"]),
-                    height=int(vd["Height"]),
-                    fps=int(h264["FramerateNumerator"]),
-                    gop_seconds=gop,
-                    profile=str(h264.get("CodecProfile", "HIGH")).lower(),
-                    rate_control=str(h264.get("RateControlMode", "QVBR")),
-                    bitrate=h264.get("Bitrate"),
-                    max_bitrate=h264.get("MaxBitrate"),
-                    buffer=h264.get("HrdBufferSize"),
-                    qvbr=(h264.get("QvbrSettings") or {}).get("QvbrQualityLevel"),
-                )
-            )
-        else:
-            if len(out["AudioDescriptions"]) != 1:
-                raise UnsupportedSettingsError(f"{where}: one audio description per CMAF output")
-            codec = out["AudioDescriptions"][0]["CodecSettings"]
-            if codec.get("Codec") != "AAC":
-                raise UnsupportedSettingsError(f"{where}: CMAF audio outputs are AAC locally")
-            aac = codec.get("AacSettings", {})
-            audios.append(
-                AudioOut(
-                    modifier=out["NameModifier"],
-                    bitrate=int(aac.get("Bitrate", 128000)),
-                    sample_rate=int(aac.get("SampleRate", 48000)),
-                    channels=2 if aac.get("CodingMode", "CODING_MODE_2_0") == "CODING_MODE_2_0" else 1,
-                    group=str(cmfc.get("AudioGroupId", "program_audio")),
-                )
-            )
-    if len(audios) != 1:
-        raise UnsupportedSettingsError("the local MediaConvert needs exactly one audio output")
-    if len({v.fps for v in videos}) > 1:
-        raise UnsupportedSettingsError("all video outputs must share one frame rate locally")
-    clippings = the_input.get("InputClippings", [])
-    if len(clippings) > 1:
-        raise UnsupportedSettingsError("at most one InputClipping is supported locally")
-    selectors = list(the_input.get("AudioSelectors", {}).values())
-    if len(selectors) > 1:
-        raise UnsupportedSettingsError("at most one audio selector is supported locally")
-    external = selectors[0].get("ExternalAudioFileInput") if selectors else None
-    images = the_input.get("ImageInserter", {}).get("InsertableImages", [])
-    if pcm is not None and clippings:
-        raise UnsupportedSettingsError("a WAV file group is supported on unclipped inputs only")
-    if not videos and images:
-        raise UnsupportedSettingsError("ImageInserter needs at least one video output")
-    return Plan(
-        source=the_input["FileInput"],
-        destination=cmaf["Destination"],
-        segment_seconds=seg,
-        videos=videos,
-        audio=audios[0],
-        clip=(clippings[0]["StartTimecode"], clippings[0]["EndTimecode"]) if clippings else None,
-        external_audio=external,
-        audio_offset_ms=int(selectors[0].get("Offset", 0)) if selectors else 0,
-        pcm=pcm,
-        images=[
-            Image(
-                uri=img["ImageInserterInput"],
-                x=int(img.get("ImageX", 0)),
-                y=int(img.get("ImageY", 0)),
-                opacity=int(img.get("Opacity", 50)) / 100,
-                start_timecode=str(img.get("StartTime", "00:00:00:00")),
-                duration=int(img.get("Duration", 0)) / 1000,
-                fade_in=int(img.get("FadeIn", 0)) / 1000,
-                fade_out=int(img.get("FadeOut", 0)) / 1000,
-            )
-            for img in images
-        ],
-    )
-
-
-def _plan_pcm(group: dict[str, Any]) -> PcmOut:
-    outputs = group.get("Outputs", [])
-    where = "Settings.OutputGroups[FILE_GROUP_SETTINGS]"
-    if (
-        len(outputs) != 1
-        or "VideoDescription" in outputs[0]
-        or len(outputs[0].get("AudioDescriptions", [])) != 1
-    ):
-        raise UnsupportedSettingsError(f"{where}: locally a file group holds one audio-only WAV output")
-    out = outputs[0]
-    codec = out["AudioDescriptions"][0]["CodecSettings"]
-    if codec.get("Codec") != "WAV" or out.get("ContainerSettings", {}).get("Container") != "RAW":
-        raise UnsupportedSettingsError(f"{where}: locally a file group output is WAV in the RAW container")
-    wav = codec.get("WavSettings", {})
-    return PcmOut(
-        destination=group["OutputGroupSettings"]["FileGroupSettings"]["Destination"],
-        modifier=str(out.get("NameModifier", "")),
-        sample_rate=int(wav.get("SampleRate", 48000)),
-        channels=int(wav.get("Channels", 2)),
-    )
-
-
-def _detail(seconds: float, path: str, rendition: Rendition | None) -> dict[str, Any]:
-    detail: dict[str, Any] = {"DurationInMs": round(seconds * 1000), "OutputFilePaths": [path]}
-    if rendition is not None and rendition.width:
-        detail["VideoDetails"] = {"WidthInPx": rendition.width, "HeightInPx": rendition.height}
-    return detail
-
+__all__ = [
+    "HONOURED",
+    "AudioOut",
+    "FfmpegExecutor",
+    "Image",
+    "PcmOut",
+    "Plan",
+    "Rendition",
+    "SourceInfo",
+    "UnsupportedSettingsError",
+    "VideoOut",
+    "check_honoured",
+    "codec_string",
+    "collect_renditions",
+    "plan_job",
+    "probe_source",
+    "split_fragments",
+    "write_master",
+    "write_rendition",
+]
 
 # --------------------------------------------------------------------------- the executor
 
 S3Factory = Callable[[], Any]
 _OUT_TIME = re.compile(r"out_time_us=(\d+)")
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    duration: float
-    fps: int
-    has_audio: bool
 
 
 class FfmpegExecutor:
@@ -826,197 +504,8 @@ def _join(destination: str, filename: str) -> str:
 # --------------------------------------------------------------------------- outputs
 
 
-def probe_source(path: Path) -> SourceInfo:
-    """What the job needs to know of its input (MediaConvert's PROBING phase)."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as exc:
-        raise JobError(1010, f"the input could not be read: {exc}") from exc
-    with container:
-        if not container.streams.video:
-            raise JobError(1030, "the input has no video track")
-        video = container.streams.video[0]
-        rate = float(video.average_rate or video.guessed_rate or 30)
-        if container.duration:
-            duration = container.duration / 1_000_000
-        elif video.duration is not None and video.time_base is not None:
-            duration = float(video.duration * video.time_base)
-        else:
-            raise JobError(1010, "the input's duration is unknown")
-        has_audio = bool(container.streams.audio)
-    return SourceInfo(duration, frame_rate_for(rate), has_audio)
-
-
-@dataclass(frozen=True)
-class Rendition:
-    playlist: Path
-    init: Path
-    segments: list[Path]
-    durations: list[float]
-    width: int
-    height: int
-    fps: int
-    codecs: str
-    audio_group: str | None
-
-    @property
-    def duration(self) -> float:
-        return sum(self.durations)
-
-    def peak_bitrate(self) -> int:
-        return max(
-            (
-                round(s.stat().st_size * 8 / d)
-                for s, d in zip(self.segments, self.durations, strict=True)
-                if d > 0
-            ),
-            default=0,
-        )
-
-    def average_bitrate(self) -> int:
-        total = sum(s.stat().st_size for s in self.segments)
-        return round(total * 8 / self.duration) if self.duration else 0
-
-
-def collect_renditions(out: Path, name: str, plan: Plan) -> list[Rendition]:
-    import m3u8
-
-    renditions = []
-    outputs: list[tuple[str, VideoOut | None]] = [(v.modifier, v) for v in plan.videos]
-    outputs.append((plan.audio.modifier, None))
-    for modifier, video in outputs:
-        playlist = out / f"{name}{modifier}.m3u8"
-        parsed = m3u8.load(str(playlist))
-        init = out / parsed.segment_map[0].uri
-        renditions.append(
-            Rendition(
-                playlist=playlist,
-                init=init,
-                segments=[out / s.uri for s in parsed.segments],
-                durations=[float(s.duration) for s in parsed.segments],
-                width=video.width if video else 0,
-                height=video.height if video else 0,
-                fps=video.fps if video else 0,
-                codecs=codec_string(init.read_bytes()),
-                audio_group=None if video else plan.audio.group,
-            )
-        )
-    return renditions
-
-
-def split_fragments(data: bytes) -> tuple[bytes, list[bytes]]:
-    """Cut a fragmented MP4 into its init (``ftyp`` + ``moov``) and one ``moof``+``mdat`` per fragment.
-
-    Only top-level box headers are read (size, type); nothing inside a box is touched.
-    """
-    init, fragments = bytearray(), []
-    off = 0
-    while off + 8 <= len(data):
-        size, kind = int.from_bytes(data[off : off + 4], "big"), data[off + 4 : off + 8]
-        if size == 1:
-            size = int.from_bytes(data[off + 8 : off + 16], "big")
-        if size < 8 or off + size > len(data):
-            raise JobError(1020, f"malformed MP4 box {kind!r} at byte {off}")
-        box = data[off : off + size]
-        if kind in (b"ftyp", b"moov"):
-            init += box
-        elif kind == b"moof":
-            fragments.append(bytearray(box))
-        elif kind == b"mdat" and fragments:
-            fragments[-1] += box
-        off += size
-    return bytes(init), [bytes(f) for f in fragments]
-
-
-def write_rendition(
-    out: Path, stem: str, init: bytes, fragments: list[bytes], durations: list[float], plan: Plan
-) -> None:
-    """Write one rendition the way the ladder's muxer does: an init, numbered segments, a VOD playlist."""
-    (out / f"{stem}_init.mp4").write_bytes(init)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{plan.segment_seconds}"]
-    lines += ["#EXT-X-MEDIA-SEQUENCE:1", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    lines.append(f'#EXT-X-MAP:URI="{stem}_init.mp4"')
-    for n, (fragment, seconds) in enumerate(zip(fragments, durations, strict=True)):
-        segment = f"{stem}_{n + 1:05d}.mp4"
-        (out / segment).write_bytes(fragment)
-        lines += [f"#EXTINF:{seconds:.6f},", segment]
-    lines.append("#EXT-X-ENDLIST")
-    (out / f"{stem}.m3u8").write_text("\n".join(lines) + "\n")
-
-
-def codec_string(init: bytes) -> str:
-    """RFC 6381 codec of an init segment: ``avc1.PPCCLL`` from avcC, ``mp4a.40.N`` from esds."""
-    at = init.find(b"avcC")
-    if at >= 0:
-        profile, compat, level = init[at + 5], init[at + 6], init[at + 7]
-        return f"avc1.{profile:02x}{compat:02x}{level:02x}"
-    at = init.find(b"esds")
-    if at >= 0:
-        return f"mp4a.40.{_aac_object_type(init, at + 8)}"  # after the box type and version/flags
-    raise ValueError("init segment has neither avcC nor esds")
-
-
-def _aac_object_type(data: bytes, pos: int) -> int:
-    """The AudioSpecificConfig's object type, reached by walking the MPEG-4 descriptors of an
-    ``esds`` payload at ``pos``: ES_Descriptor (3) → DecoderConfigDescriptor (4) →
-    DecoderSpecificInfo (5), whose first 5 bits are the object type (2 = AAC-LC)."""
-
-    def header(p: int) -> tuple[int, int, int]:
-        tag, p = data[p], p + 1
-        size = 0
-        for _ in range(4):  # expandable size: 7 bits per byte, high bit = more
-            byte, p = data[p], p + 1
-            size = (size << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                break
-        return tag, size, p
-
-    tag, _, p = header(pos)
-    if tag != 0x03:
-        raise ValueError("esds does not start with an ES_Descriptor")
-    flags = data[p + 2]
-    p += 3  # ES_ID, flags
-    if flags & 0x80:
-        p += 2  # dependsOn_ES_ID
-    if flags & 0x40:
-        p += 1 + data[p]  # URL
-    if flags & 0x20:
-        p += 2  # OCR_ES_ID
-    tag, _, p = header(p)
-    if tag != 0x04:
-        raise ValueError("esds has no DecoderConfigDescriptor")
-    p += 13  # objectTypeIndication, streamType, bufferSizeDB, maxBitrate, avgBitrate
-    tag, _, p = header(p)
-    if tag != 0x05:
-        raise ValueError("esds has no DecoderSpecificInfo")
-    return int(data[p] >> 3)
-
-
-def write_master(out: Path, name: str, plan: Plan, renditions: list[Rendition]) -> Path:
-    """The multivariant playlist MediaConvert writes for a CMAF group with HLS on."""
-    audio = next(r for r in renditions if r.audio_group)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    lines.append(
-        f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.audio_group}",NAME="Audio",LANGUAGE="und",'
-        f'AUTOSELECT=YES,DEFAULT=YES,CHANNELS="{plan.audio.channels}",URI="{audio.playlist.name}"'
-    )
-    for r in sorted((r for r in renditions if r.width), key=lambda r: r.height):
-        peak = r.peak_bitrate() + audio.peak_bitrate()
-        average = r.average_bitrate() + audio.average_bitrate()
-        lines.append(
-            f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
-            f'CODECS="{r.codecs},{audio.codecs}",RESOLUTION={r.width}x{r.height},'
-            f'FRAME-RATE={r.fps:.3f},AUDIO="{audio.audio_group}"'
-        )
-        lines.append(r.playlist.name)
-    if not any(r.width for r in renditions):  # audio-only job: the audio is the one variant
-        lines.append(
-            f"#EXT-X-STREAM-INF:BANDWIDTH={audio.peak_bitrate()},AVERAGE-BANDWIDTH={audio.average_bitrate()},"
-            f'CODECS="{audio.codecs}"'
-        )
-        lines.append(audio.playlist.name)
-    master = out / f"{name}.m3u8"
-    master.write_text("\n".join(lines) + "\n")
-    return master
+def _detail(seconds: float, path: str, rendition: Rendition | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"DurationInMs": round(seconds * 1000), "OutputFilePaths": [path]}
+    if rendition is not None and rendition.width:
+        detail["VideoDetails"] = {"WidthInPx": rendition.width, "HeightInPx": rendition.height}
+    return detail

@@ -229,6 +229,7 @@ class TailorcastStack(Stack):
         for subscription in self.s3_subscriptions:
             self._subscribe(subscription)
         self.functions = self._resources_of_type("AWS::Serverless::Function")
+        self._unknown_routes_answer_404()
 
         # The front door routes /w/* and /assets/* to the REST API, so it is built after the app;
         # its URL is then added to every function's environment (see _call_api_functions_by_name:
@@ -908,6 +909,30 @@ class TailorcastStack(Stack):
             )
         )
         return function
+
+    def _unknown_routes_answer_404(self) -> None:
+        """A path no route matches answers 404 in the API's error shape, as the local stack does.
+
+        API Gateway's own answer is 403 "Missing Authentication Token", and with an
+        ``Authorization`` header its INCOMPLETE_SIGNATURE message quotes the header back: a bearer
+        token echoed in a response. No route here uses IAM (SigV4) auth, so both mean "no such
+        route". The body names nothing the client sent.
+        """
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "not_found",
+                    "message": "no API route matches this path",
+                    "fields": [],
+                    "request_id": "$context.requestId",
+                }
+            }
+        )
+        not_found = {"StatusCode": "404", "ResponseTemplates": {"application/json": body}}
+        self.chalice.get_resource("RestAPI").add_property_override(
+            "GatewayResponses",
+            {"MISSING_AUTHENTICATION_TOKEN": not_found, "INCOMPLETE_SIGNATURE": not_found},
+        )
 
     def _chalice_app(
         self, project_dir: Path, dependencies: Dependencies, environment: Mapping[str, str]

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from devstack.demo import SCRIPT
-from devstack.demo import SELLER_RECORDING as CLIP
+from tailorcast_cli.demo import SCRIPT
+from tailorcast_cli.demo import SELLER_RECORDING as CLIP
 
 SMOKE_MACHINE = Path(__file__).parent / "state_machines" / "smoke.asl.json"
 
@@ -48,7 +48,7 @@ def decode_playlist(stack: Any, url: str) -> str | None:
     """ffmpeg's verdict on the HLS at ``url`` (``None``: decodes cleanly), read through the front door
     with cookies for the video's campaign folder (the gateway refuses playlists without them)."""
     from devstack.cdnkeys import campaign_folder
-    from devstack.demo import decode_check
+    from tailorcast_cli.demo import decode_check
 
     return decode_check(url, stack.media_cookies([campaign_folder(url)]))
 
@@ -76,17 +76,18 @@ def seller(stack: Any, tmp_path: Path) -> tuple[Any, str, str]:
     the script's "John" where ``{first_name}`` goes) is ready: (client, account id, campaign id)."""
     from chalicelib import dependencies as deps
     from chalicelib.domain.accounts import create_account
-    from devstack.client import TailorcastClient
-    from devstack.samples import make_base_video
+    from tailorcast_cli.client import TailorcastClient
+    from tailorcast_cli.samples import make_base_video
 
     if not CLIP.exists():
         pytest.fail(f"{CLIP} is missing: `make system-deps` installs Debian's pocketsphinx-testdata")
     account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
     client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
     campaign = client.create_campaign("Q4", "", SCRIPT)
-    cid = campaign["campaign_id"]
+    cid = campaign.campaign_id
     client.update_voice(cid, placeholders={"first_name": "John"})
     base = make_base_video(tmp_path / "base.mp4", seconds=7.0, width=640, height=360, audio=CLIP)
     client.upload(cid, "base_video", base, "video/mp4")
-    assert client.wait_for_base_video(cid)["base_video"]["status"] == "ready"
+    ready = client.wait_for_base_video(cid).base_video
+    assert ready is not None and ready.status == "ready"
     return client, account.account_id, cid

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.client import TailorcastClient
+from tailorcast_cli.client import TailorcastClient
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +28,15 @@ def test_s3_upload_reaches_its_handler_through_the_stack(stack, sample_video: Pa
     campaign = client.create_campaign("e2e")
     # The handler is never called here: the presigned POST lands in moto S3, whose bucket
     # notification (configured from the app's @on_s3_event) invokes the Lambda asynchronously.
-    client.upload(campaign["campaign_id"], "base_video", sample_video, "video/mp4")
-    done = client.wait_for_base_video(campaign["campaign_id"], timeout=60)
+    client.upload(campaign.campaign_id, "base_video", sample_video, "video/mp4")
+    done = client.wait_for_base_video(campaign.campaign_id, timeout=60)
     # …then the ladder job runs on the local MediaConvert and its COMPLETE event (EventBridge
     # pattern matched) makes the base ready.
-    assert done["base_video"]["status"] == "ready", done["base_video"]
-    assert done["status"] == "ready" and done["base_video"]["ladder"]["segment_count"] == 1
-    assert done["base_video"]["probe"]["video_codec"] == "h264"
+    assert done.base_video is not None
+    assert done.base_video.status == "ready", done.base_video
+    assert done.status == "ready" and done.base_video.ladder is not None
+    assert done.base_video.ladder.segment_count == 1
+    assert done.base_video.probe is not None and done.base_video.probe.video_codec == "h264"
     assert stack.dispatcher.dead_letters == []
 
 
@@ -43,10 +45,11 @@ def test_rejected_upload_through_the_stack(stack, tmp_path: Path) -> None:  # ty
     campaign = client.create_campaign("e2e")
     fake = tmp_path / "holiday.mp4"
     fake.write_bytes(b"<html>not a video</html>")
-    client.upload(campaign["campaign_id"], "base_video", fake, "video/mp4")
-    done = client.wait_for_base_video(campaign["campaign_id"], timeout=30)
-    assert done["base_video"]["status"] == "rejected"
-    assert done["base_video"]["reason"] == "this file is not a video"
+    client.upload(campaign.campaign_id, "base_video", fake, "video/mp4")
+    done = client.wait_for_base_video(campaign.campaign_id, timeout=30)
+    assert done.base_video is not None
+    assert done.base_video.status == "rejected"
+    assert done.base_video.reason == "this file is not a video"
 
 
 def _run(stack, payload: dict) -> dict:  # type: ignore[no-untyped-def,type-arg]
@@ -68,8 +71,8 @@ def _run(stack, payload: dict) -> dict:  # type: ignore[no-untyped-def,type-arg]
 def test_step_functions_runs_our_lambda_in_process(stack) -> None:  # type: ignore[no-untyped-def]
     client = _signed_in(stack)
     campaign = client.create_campaign("from the state machine")
-    account_id = client.me()["account"]["account_id"]
-    result = _run(stack, {"account_id": account_id, "campaign_id": campaign["campaign_id"]})
+    account_id = client.me().account.account_id
+    result = _run(stack, {"account_id": account_id, "campaign_id": campaign.campaign_id})
     assert result["status"] == "SUCCEEDED", result
     output = json.loads(result["output"])
     assert output["loaded"]["campaign"]["name"] == "from the state machine"

@@ -27,10 +27,10 @@ from PIL import Image
 
 from chalicelib import dependencies as deps
 from chalicelib.domain.accounts import create_account
+from chalicelib.domain.media.ladder import AAC_FRAME_SAMPLES, SEGMENT_SECONDS, audio_segment_start
 from chalicelib.domain.models import Prospect, new_id
-from chalicelib.media.ladder import AAC_FRAME_SAMPLES, SEGMENT_SECONDS, audio_segment_start
-from devstack.client import TailorcastClient
-from devstack.samples import ffmpeg_exe, make_base_video, speechlike
+from tailorcast_cli.client import TailorcastClient
+from tailorcast_cli.samples import ffmpeg_exe, make_base_video, speechlike
 
 pytestmark = pytest.mark.e2e
 
@@ -86,19 +86,22 @@ def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
     client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
     campaign = client.create_campaign("Q4", "", "Hi {first_name}")
     base = make_base_video(tmp_path / "base.mp4", seconds=BASE_SECONDS)
-    client.upload(campaign["campaign_id"], "base_video", base, "video/mp4")
-    done = client.wait_for_base_video(campaign["campaign_id"])
-    assert done["base_video"]["status"] == "ready", done["base_video"]
-    assert done["status"] == "ready"
-    return client, account.account_id, campaign["campaign_id"]
+    client.upload(campaign.campaign_id, "base_video", base, "video/mp4")
+    done = client.wait_for_base_video(campaign.campaign_id)
+    assert done.base_video is not None
+    assert done.base_video.status == "ready", done.base_video
+    assert done.status == "ready"
+    return client, account.account_id, campaign.campaign_id
 
 
 def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path: Path) -> None:
     client, account_id, cid = seller
     settings = stack.settings
-    ladder = client.campaign(cid)["base_video"]["ladder"]
-    assert ladder["renditions"] == ["main_360p.m3u8", "main_480p.m3u8", "main_720p.m3u8"]
-    assert ladder["segment_count"] == BASE_SECONDS / SEGMENT_SECONDS
+    base_video = client.campaign(cid).base_video
+    assert base_video is not None and base_video.ladder is not None
+    ladder = base_video.ladder
+    assert ladder.renditions == ["main_360p.m3u8", "main_480p.m3u8", "main_720p.m3u8"]
+    assert ladder.segment_count == BASE_SECONDS / SEGMENT_SECONDS
 
     # Three prospects, three different name recordings: at the very start, in the final segment,
     # and mid-video with a name card.
@@ -145,10 +148,10 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
         spec["prospect_id"] = prospect.prospect_id
     for spec in renders.values():
         spec["video"] = client.wait_for_video(cid, spec["prospect_id"])
-        assert spec["video"]["status"] == "completed", spec["video"]
+        assert spec["video"].status == "completed", spec["video"]
 
     root = stack.export_media(f"{account_id}/{cid}/", tmp_path / "media")
-    base_dir = root / ladder["prefix"]
+    base_dir = root / ladder.prefix
 
     # --- strict HLS, and the tags hls.js and Safari rely on -------------------------------------
     playlists = sorted(root.rglob("*.m3u8"))
@@ -192,17 +195,17 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
             assert _decode_errors(path) == "", path
 
     base_audio = _pcm(base_dir / "main_audio.m3u8")
-    base_frames = {r: _frames(base_dir / r) for r in ladder["renditions"]}
+    base_frames = {r: _frames(base_dir / r) for r in ladder.renditions}
     for name, spec in renders.items():
         video = spec["video"]
-        here = root / video["playlist_key"].rsplit("/", 1)[0]
-        first = int(video["window"]["start"] // SEGMENT_SECONDS)
-        last = first + video["segments_rendered"] - 1
+        here = root / video.playlist_key.rsplit("/", 1)[0]
+        first = int(video.window.start // SEGMENT_SECONDS)
+        last = first + video.segments_rendered - 1
 
         # Durations match the base within one frame (audio: to the sample).
         audio = _pcm(here / "main_audio.m3u8")
         assert len(audio) == len(base_audio), name
-        for rendition in ladder["renditions"]:
+        for rendition in ladder.renditions:
             playlist = here / rendition if spec["overlay"] else base_dir / rendition
             frames = _frames(playlist)
             assert abs(len(frames) - len(base_frames[rendition])) <= 1, (name, rendition)
@@ -212,7 +215,7 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
             before = first * SEGMENT_SECONDS * FPS
             assert frames[:before] == base_frames[rendition][:before], (name, rendition)
             if spec["overlay"]:
-                inside = round(video["window"]["start"] * FPS) + 10
+                inside = round(video.window.start * FPS) + 10
                 assert frames[inside] != base_frames[rendition][inside]  # the name card is there
 
         # Audio outside the span is sample-identical to the base decode.
@@ -220,7 +223,7 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
         assert np.array_equal(audio[:lo], base_audio[:lo]), name
         assert np.array_equal(audio[hi:], base_audio[hi:]), name
         # …and inside the window it is the prospect's recording, not the seller's placeholder.
-        w0, w1 = (round(video["window"][k] * RATE) for k in ("start", "end"))
+        w0, w1 = (round(getattr(video.window, k) * RATE) for k in ("start", "end"))
         mid = slice(w0 + 2400, w1 - 2400)
         assert np.abs(audio[mid] - base_audio[mid]).mean() > 0.01, name
         spectrum = np.abs(np.fft.rfft(audio[mid, 0]))
@@ -236,7 +239,7 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
             assert jump <= typical * 1.5 + 1e-3, (name, at, jump, typical)
 
         # Storage: only the re-encoded segments and a few playlists are new.
-        assert 0 < video["new_bytes"] < (200_000 if spec["overlay"] is None else 2_000_000), video
+        assert 0 < video.new_bytes < (200_000 if spec["overlay"] is None else 2_000_000), video
 
         # Previews for email.
         poster = Image.open(io.BytesIO((here / "poster.jpg").read_bytes()))
@@ -252,17 +255,17 @@ def test_base_ladder_and_personalized_renders(stack: Any, seller: Any, tmp_path:
         gif = Image.open(io.BytesIO(gif_bytes))
         assert gif.format == "GIF" and getattr(gif, "n_frames", 1) == getattr(preview, "n_frames", 1)
         assert gif.size[0] == 400 and gif.info["loop"] == 0 and len(gif_bytes) <= 1_500_000
-        assert video["gif_key"] == f"{video['playlist_key'].rsplit('/', 1)[0]}/preview.gif"
+        assert video.gif_key == f"{video.playlist_key.rsplit('/', 1)[0]}/preview.gif"
 
     # The poster of the prospect with a card shows it; its region differs from the base picture.
-    card = Image.open(root / renders["middle"]["video"]["poster_key"]).convert("L").resize((320, 180))
-    plain = Image.open(root / renders["start"]["video"]["poster_key"]).convert("L").resize((320, 180))
+    card = Image.open(root / renders["middle"]["video"].poster_key).convert("L").resize((320, 180))
+    plain = Image.open(root / renders["start"]["video"].poster_key).convert("L").resize((320, 180))
     assert card.tobytes() != plain.tobytes()
 
     # The MP4 download, built on demand from the playlists, plays from start to end.
     link = client.download_link(cid, renders["middle"]["prospect_id"])
     mp4 = tmp_path / "download.mp4"
-    mp4.write_bytes(httpx.get(link["url"], timeout=60).content)
+    mp4.write_bytes(httpx.get(link.url, timeout=60).content)
     assert _decode_errors(mp4) == ""
     downloaded = _frames(mp4)
     assert abs(len(downloaded) - len(base_frames["main_720p.m3u8"])) <= 1

@@ -56,7 +56,7 @@ def _jobs_by_prospect(stack: Any) -> dict[str, int]:
 
 def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any, seller: Any) -> None:
     client, account_id, cid = seller
-    assert client.wait_for_voice(cid)["status"] == "ready"
+    assert client.wait_for_voice(cid).status == "ready"
     ids = _prospects(account_id, cid, NAMES)
     by_id = {v: k for k, v in ids.items()}
     voice_fn = stack.settings.voice_function_name
@@ -73,14 +73,20 @@ def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any,
 
     # WHEN the campaign is rendered
     batch = client.start_batch(cid, tolerated_failure_percent=50)
-    batch = client.wait_for_batch(cid, batch["batch_id"], timeout=600)
+    batch = client.wait_for_batch(cid, batch.batch_id, timeout=600)
 
     # THEN exactly those three failed, each with its reason, and the others completed and play
-    assert batch["status"] == "completed", batch
-    assert batch["counters"] == {"queued": 0, "in_progress": 0, "completed": 5, "failed": 3, "cancelled": 0}
-    assert (batch["total"], batch["percent"]) == (8, 100.0)
-    videos = {by_id[v["prospect_id"]]: v for v in client.batch_prospects(cid, batch["batch_id"])}
-    failed = {name: v["error"] for name, v in videos.items() if v["status"] == "failed"}
+    assert batch.status == "completed", batch
+    assert batch.counters.model_dump() == {
+        "queued": 0,
+        "in_progress": 0,
+        "completed": 5,
+        "failed": 3,
+        "cancelled": 0,
+    }
+    assert (batch.total, batch.percent) == (8, 100.0)
+    videos = {by_id[v.prospect_id]: v for v in client.batch_prospects(cid, batch.batch_id)}
+    failed = {name: v.error for name, v in videos.items() if v.status == "failed"}
     assert set(failed) == {"Noor", "Lena", "Tom"}, failed
     assert "the voice engine crashed" in failed["Noor"]
     assert failed["Lena"].startswith("rendering failed") and "encoder crashed" in failed["Lena"]
@@ -88,11 +94,11 @@ def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any,
     assert once.hits == 1  # Ana was throttled, retried, and rendered
     for name, video in videos.items():
         if name in failed:
-            assert video["failed_at"] and video["playlist_url"] is None
+            assert video.failed_at and video.playlist_url is None
             continue
-        assert video["status"] == "completed", video
-        assert video["queued_at"] < video["synthesizing_at"] < video["rendering_at"] < video["completed_at"]
-        assert decode_playlist(stack, video["playlist_url"]) is None, name
+        assert video.status == "completed", video
+        assert video.queued_at < video.synthesizing_at < video.rendering_at < video.completed_at
+        assert decode_playlist(stack, video.playlist_url) is None, name
     jobs = _jobs_by_prospect(stack)
     assert {by_id[p]: n for p, n in jobs.items()} == {
         "Priya": 1,
@@ -107,22 +113,22 @@ def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any,
     stack.dispatcher.faults.remove(voice_fault)
     stack.mediaconvert.faults.clear()
     again = client.start_batch(cid)
-    again = client.wait_for_batch(cid, again["batch_id"], timeout=600)
+    again = client.wait_for_batch(cid, again.batch_id, timeout=600)
 
     # THEN only the failed three are rendered, the rest are untouched
-    assert again["status"] == "completed", again
-    assert (again["total"], again["skipped"]) == (3, 5)
-    assert again["counters"]["completed"] == 3
-    rerun = {by_id[v["prospect_id"]]: v for v in client.batch_prospects(cid, again["batch_id"])}
+    assert again.status == "completed", again
+    assert (again.total, again.skipped) == (3, 5)
+    assert again.counters.completed == 3
+    rerun = {by_id[v.prospect_id]: v for v in client.batch_prospects(cid, again.batch_id)}
     assert set(rerun) == {"Noor", "Lena", "Tom"}
     for name, video in rerun.items():
-        assert video["status"] == "completed" and video["render_version"] == 2, video
-        assert decode_playlist(stack, video["playlist_url"]) is None, name
+        assert video.status == "completed" and video.render_version == 2, video
+        assert decode_playlist(stack, video.playlist_url) is None, name
     for name in set(NAMES) - set(rerun):
         now = client.video(cid, ids[name])
-        assert (now["render_id"], now["completed_at"]) == (
-            videos[name]["render_id"],
-            videos[name]["completed_at"],
+        assert (now.render_id, now.completed_at) == (
+            videos[name].render_id,
+            videos[name].completed_at,
         )
     jobs_after = _jobs_by_prospect(stack)
     assert sum(jobs_after.values()) == sum(jobs.values()) + 3
@@ -130,48 +136,48 @@ def test_faults_fail_only_their_prospects_and_a_rerun_completes_them(stack: Any,
 
 def test_large_batch_goes_through_a_distributed_map(stack: Any, seller: Any, monkeypatch: Any) -> None:
     client, account_id, cid = seller
-    assert client.wait_for_voice(cid)["status"] == "ready"
+    assert client.wait_for_voice(cid).status == "ready"
     ids = _prospects(account_id, cid, ("Priya", "Maria", "Emily"))
     # GIVEN a stack that reads batches of more than two prospects from an S3 manifest
     monkeypatch.setenv("TAILORCAST_RENDER_INLINE_MAX", "2")
     deps.reset()
     batch = client.start_batch(cid)
-    batch = client.wait_for_batch(cid, batch["batch_id"], timeout=600)
-    assert (batch["status"], batch["mode"], batch["counters"]["completed"]) == ("completed", "distributed", 3)
+    batch = client.wait_for_batch(cid, batch.batch_id, timeout=600)
+    assert (batch.status, batch.mode, batch.counters.completed) == ("completed", "distributed", 3)
     manifest = stack.client("s3").get_object(
         Bucket=stack.settings.media_bucket,
-        Key=f"{account_id}/{cid}/batches/{batch['batch_id']}/manifest.json",
+        Key=f"{account_id}/{cid}/batches/{batch.batch_id}/manifest.json",
     )
     assert {item["prospect_id"] for item in json.loads(manifest["Body"].read())} == set(ids.values())
 
 
 def test_cancel_stops_new_work_and_keeps_finished_videos(stack: Any, seller: Any, monkeypatch: Any) -> None:
     client, account_id, cid = seller
-    assert client.wait_for_voice(cid)["status"] == "ready"
+    assert client.wait_for_voice(cid).status == "ready"
     _prospects(account_id, cid, NAMES)
     # GIVEN two prospects rendering at a time, so that some are still queued when it is cancelled
     monkeypatch.setenv("TAILORCAST_RENDER_CONCURRENCY", "2")
     deps.reset()
     batch = client.start_batch(cid)
     # WHEN the batch is cancelled once the first video is done
-    while client.batch(cid, batch["batch_id"])["counters"]["completed"] < 1:
+    while client.batch(cid, batch.batch_id).counters.completed < 1:
         time.sleep(0.1)
-    cancelled = client.cancel_batch(cid, batch["batch_id"])
-    assert cancelled["status"] == "cancelled"
+    cancelled = client.cancel_batch(cid, batch.batch_id)
+    assert cancelled.status == "cancelled"
     # Renders already submitted finish and publish by themselves.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        videos = client.batch_prospects(cid, batch["batch_id"])
-        if not any(v["status"] in ("synthesizing", "rendering", "queued") for v in videos):
+        videos = client.batch_prospects(cid, batch.batch_id)
+        if not any(v.status in ("synthesizing", "rendering", "queued") for v in videos):
             break
         time.sleep(0.5)
-    statuses = [v["status"] for v in videos]
+    statuses = [v.status for v in videos]
     # THEN nothing is left in progress, finished videos stay, and not every prospect was rendered
     assert set(statuses) <= {"completed", "pending"}, statuses
     assert 1 <= statuses.count("completed") < len(NAMES)
     for v in videos:
-        if v["status"] == "pending":
-            assert "cancelled" in v["error"]
+        if v.status == "pending":
+            assert "cancelled" in v.error
         else:
-            assert decode_playlist(stack, v["playlist_url"]) is None
-    assert client.campaign(cid)["active_batch_id"] is None
+            assert decode_playlist(stack, v.playlist_url) is None
+    assert client.campaign(cid).active_batch_id is None

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from devstack.client import TailorcastClient
+from tailorcast_cli.client import TailorcastClient
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "tailorcast")
@@ -77,27 +77,28 @@ def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> 
         token = _account(state)
         api = TailorcastClient(info["api"], token)
         campaign = api.create_campaign("kept across restarts", script="Hi {first_name}")
-        api.upload(campaign["campaign_id"], "base_video", sample_video, "video/mp4")
-        validated = api.wait_for_base_video(campaign["campaign_id"])
-        assert validated["base_video"]["status"] == "ready"
+        api.upload(campaign.campaign_id, "base_video", sample_video, "video/mp4")
+        validated = api.wait_for_base_video(campaign.campaign_id)
+        assert validated.base_video is not None and validated.base_video.status == "ready"
         # A ready base starts the voice preparation; its outcome is state too. The sample's sound is
         # synthetic, so the aligner (rightly) finds no speech following the script.
-        voice = api.wait_for_voice(campaign["campaign_id"])
-        assert voice["status"] == "needs_attention" and "script" in voice["error"], voice
-        validated = api.campaign(campaign["campaign_id"])
-        key = validated["base_video"]["key"]
-        ladder = validated["base_video"]["ladder"]
+        voice = api.wait_for_voice(campaign.campaign_id)
+        assert voice.status == "needs_attention" and "script" in (voice.error or ""), voice
+        validated = api.campaign(campaign.campaign_id)
+        assert validated.base_video is not None and validated.base_video.ladder is not None
+        key = validated.base_video.key
+        ladder = validated.base_video.ladder
 
     with running_stack(state, stop=signal.SIGKILL) as info:
         api = TailorcastClient(info["api"], token)  # same token: the signing key is state too
-        again = api.campaign(campaign["campaign_id"])
+        again = api.campaign(campaign.campaign_id)
         assert again == validated
         s3 = boto3.client("s3", endpoint_url=info["aws"], region_name="us-east-1")
         head = s3.head_object(Bucket=info["env"]["TAILORCAST_UPLOADS_BUCKET"], Key=key)
         assert head["ContentLength"] == sample_video.stat().st_size
         # The encoded ladder survives too (media bucket).
         master = s3.get_object(
-            Bucket=info["env"]["TAILORCAST_MEDIA_BUCKET"], Key=f"{ladder['prefix']}/main.m3u8"
+            Bucket=info["env"]["TAILORCAST_MEDIA_BUCKET"], Key=f"{ladder.prefix}/main.m3u8"
         )
         assert b"#EXT-X-STREAM-INF" in master["Body"].read()
         # Written just before a hard kill: only the journal has it.
@@ -107,7 +108,7 @@ def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> 
         api = TailorcastClient(info["api"], token)
         names = {c["name"] for c in api._call("GET", "/campaigns")["items"]}
         assert names == {"kept across restarts", "written before a kill -9"}
-        assert api.campaign(second["campaign_id"])["version"] == 1
+        assert api.campaign(second.campaign_id).version == 1
         assert os.path.exists(state / "dynamodb" / "snapshot.json")
 
 
@@ -116,8 +117,8 @@ FIRST_NAMES = ("Priya", "Maria", "Emily", "Omar", "Lena", "Tom", "Ana", "Noor", 
 
 def test_a_batch_killed_midway_keeps_its_finished_videos_and_resumes(tmp_path: Path) -> None:
     from devstack.cdnkeys import campaign_folder
-    from devstack.demo import SCRIPT, SELLER_RECORDING, decode_check
-    from devstack.samples import make_base_video
+    from tailorcast_cli.demo import SCRIPT, SELLER_RECORDING, decode_check
+    from tailorcast_cli.samples import make_base_video
     from tests.e2e.conftest import front_door_cookies
 
     def decode(info: dict, url: str) -> str | None:  # type: ignore[type-arg]
@@ -137,40 +138,41 @@ def test_a_batch_killed_midway_keeps_its_finished_videos_and_resumes(tmp_path: P
     with running_stack(state, stop=signal.SIGKILL) as info:
         token = _account(state)
         api = TailorcastClient(info["api"], token)
-        cid = api.create_campaign("killed mid-batch", script=SCRIPT)["campaign_id"]
+        cid = api.create_campaign("killed mid-batch", script=SCRIPT).campaign_id
         api.update_voice(cid, placeholders={"first_name": "John"})
         api.upload(cid, "base_video", base, "video/mp4")
         ticket = api.upload(cid, "prospects_csv", csv_file, "text/csv")
-        assert api.wait_for_import(cid, ticket["upload_id"])["imported"] == len(FIRST_NAMES)
-        assert api.wait_for_base_video(cid)["base_video"]["status"] == "ready"
-        assert api.wait_for_voice(cid)["status"] == "ready"
-        batch_id = api.start_batch(cid)["batch_id"]
+        assert api.wait_for_import(cid, ticket.upload_id).imported == len(FIRST_NAMES)
+        ready = api.wait_for_base_video(cid).base_video
+        assert ready is not None and ready.status == "ready"
+        assert api.wait_for_voice(cid).status == "ready"
+        batch_id = api.start_batch(cid).batch_id
         # WHEN the stack is killed (SIGKILL) once some, but not all, videos are done
         deadline = time.monotonic() + 300
-        while api.batch(cid, batch_id)["counters"]["completed"] < 1:
+        while api.batch(cid, batch_id).counters.completed < 1:
             assert time.monotonic() < deadline, "no video finished in time"
             time.sleep(0.05)
-        finished = {v["prospect_id"]: v for v in api.batch_prospects(cid, batch_id, status="completed")}
+        finished = {v.prospect_id: v for v in api.batch_prospects(cid, batch_id, status="completed")}
         assert 1 <= len(finished) < len(FIRST_NAMES)
 
     with running_stack(state) as info:
         api = TailorcastClient(info["api"], token)
         # THEN the batch says it was interrupted, and every finished video is still there and plays
-        assert api.batch(cid, batch_id)["status"] == "interrupted"
+        assert api.batch(cid, batch_id).status == "interrupted"
         for prospect_id, before in finished.items():
             now = api.video(cid, prospect_id)
-            assert (now["status"], now["render_id"]) == ("completed", before["render_id"])
-            assert decode(info, now["playlist_url"]) is None
+            assert (now.status, now.render_id) == ("completed", before.render_id)
+            assert now.playlist_url is not None and decode(info, now.playlist_url) is None
         # WHEN it is resumed, THEN it finishes the rest without redoing the finished ones
-        assert api.resume_batch(cid, batch_id)["status"] == "running"
+        assert api.resume_batch(cid, batch_id).status == "running"
         done = api.wait_for_batch(cid, batch_id, timeout=600)
-        assert done["status"] == "completed", done
-        assert done["counters"]["completed"] == len(FIRST_NAMES)
-        assert done["executions"] == 2
+        assert done.status == "completed", done
+        assert done.counters.completed == len(FIRST_NAMES)
+        assert done.executions == 2
         videos = api.batch_prospects(cid, batch_id)
         assert len(videos) == len(FIRST_NAMES)
         for video in videos:
-            assert video["status"] == "completed", video
-            if video["prospect_id"] in finished:
-                assert video["completed_at"] == finished[video["prospect_id"]]["completed_at"]
-            assert decode(info, video["playlist_url"]) is None
+            assert video.status == "completed", video
+            if video.prospect_id in finished:
+                assert video.completed_at == finished[video.prospect_id].completed_at
+            assert video.playlist_url is not None and decode(info, video.playlist_url) is None

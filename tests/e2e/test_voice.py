@@ -20,15 +20,15 @@ import httpx
 import numpy as np
 import pytest
 
+from benchmarks.listener import heard
 from chalicelib import dependencies as deps
 from chalicelib.domain.models import Prospect, new_id
 from chalicelib.voice.pcm import resample
 from chalicelib.voice.personalize import click_ratio
 from chalicelib.voice.profile import f0_track, loudness_lufs
 from chalicelib.voice.service import decode_wav
-from devstack.client import ApiError
-from devstack.samples import ffmpeg_exe
-from devstack.voicecheck import heard
+from tailorcast_cli.client import ApiError
+from tailorcast_cli.samples import ffmpeg_exe
 
 pytestmark = pytest.mark.e2e
 
@@ -55,12 +55,12 @@ def test_slot_found_names_replaced_and_heard(stack: Any, seller: Any, tmp_path: 
 
     # GIVEN the voice prepared automatically once the base video was ready
     voice = client.wait_for_voice(cid)
-    assert voice["status"] == "ready", voice
-    (slot,) = voice["slots"]
-    assert slot["variable"] == "first_name" and slot["source"] == "aligned"
-    assert 0.55 <= slot["start"] <= 0.70 and 0.90 <= slot["end"] <= 1.05, slot  # "john": 0.63–0.98 s
-    assert slot["confidence"] >= 0.5 and voice["alignment_confidence"] == slot["confidence"]
-    speaker_f0 = voice["profile"]["f0_median_hz"]
+    assert voice.status == "ready", voice
+    (slot,) = voice.slots
+    assert slot.variable == "first_name" and slot.source == "aligned"
+    assert 0.55 <= slot.start <= 0.70 and 0.90 <= slot.end <= 1.05, slot  # "john": 0.63–0.98 s
+    assert slot.confidence >= 0.5 and voice.alignment_confidence == slot.confidence
+    speaker_f0 = voice.profile.f0_median_hz
 
     # WHEN three prospects get their names (voice step, then render, as the pipeline chains them)
     lam = boto3.client("lambda")
@@ -94,12 +94,12 @@ def test_slot_found_names_replaced_and_heard(stack: Any, seller: Any, tmp_path: 
         results[name] = {"voiced": voiced, "prospect_id": prospect.prospect_id}
     for result in results.values():
         result["video"] = client.wait_for_video(cid, result["prospect_id"])
-        assert result["video"]["status"] == "completed", result["video"]
+        assert result["video"].status == "completed", result["video"]
 
     # THEN the rendered audio meets the targets, measured here on the decoded HLS
     root = stack.export_media(f"{account_id}/{cid}/", tmp_path / "media")
     for name, result in results.items():
-        here = root / result["video"]["playlist_key"].rsplit("/", 1)[0]
+        here = root / result["video"].playlist_key.rsplit("/", 1)[0]
         audio = _pcm(here / "main_audio.m3u8")
         (place,) = result["voiced"]["placements"]
         a, b = int(place["name_start"] * RATE), int(place["name_end"] * RATE)
@@ -130,7 +130,7 @@ def test_slot_found_names_replaced_and_heard(stack: Any, seller: Any, tmp_path: 
         assert heard(near, name), f"{name} not heard"
         assert not heard(near, "john", OLD_NAME_THRESHOLD), f"'john' still heard in {name}'s video"
     # …and in the original, the same listener does hear "john" (so the check can fail).
-    original = _pcm(root / client.campaign(cid)["base_video"]["ladder"]["prefix"] / "main_audio.m3u8")
+    original = _pcm(root / client.campaign(cid).base_video.ladder.prefix / "main_audio.m3u8")
     near = resample(original.mean(axis=1), RATE, 16000)[int(0.3 * 16000) : int(1.4 * 16000)]
     assert heard(near, "john", OLD_NAME_THRESHOLD)
     assert not heard(near, NAMES[0])
@@ -138,14 +138,14 @@ def test_slot_found_names_replaced_and_heard(stack: Any, seller: Any, tmp_path: 
 
 def test_preview_and_bad_names(stack: Any, seller: Any) -> None:
     client, _, cid = seller
-    assert client.wait_for_voice(cid)["status"] == "ready"
+    assert client.wait_for_voice(cid).status == "ready"
 
     # A pronunciation override, previewed before anything is rendered.
     reply = client.preview_voice(cid, first_name="Siobhan", pronunciations={"first_name": "shi-VAWN"})
-    assert reply["spoken"] == {"first_name": "Siobhan"} and all(q["ok"] for q in reply["quality"])
-    frames, rate = decode_wav(httpx.get(reply["url"]).content)
-    assert rate == RATE and abs(len(frames) / rate - (reply["end"] - reply["start"])) < 0.01
-    assert reply["end"] - reply["start"] >= 2.5  # the name in context (1.6 s either side), not alone
+    assert reply.spoken == {"first_name": "Siobhan"} and all(q.ok for q in reply.quality)
+    frames, rate = decode_wav(httpx.get(reply.url).content)
+    assert rate == RATE and abs(len(frames) / rate - (reply.end - reply.start)) < 0.01
+    assert reply.end - reply.start >= 2.5  # the name in context (1.6 s either side), not alone
 
     # Unspeakable input is refused with the field at fault, and nothing is synthesized.
     for bad, fragment in (("", "first_name"), ("🙂🙂", "first_name"), ("A" * 200, "first_name")):
@@ -155,4 +155,4 @@ def test_preview_and_bad_names(stack: Any, seller: Any) -> None:
         assert fragment in json.dumps(caught.value.body)
     # Emoji and digits around a real name are removed, and the seller is told.
     reply = client.preview_voice(cid, first_name="Maria 🎉2")
-    assert reply["spoken"] == {"first_name": "Maria"} and reply["notes"]
+    assert reply.spoken == {"first_name": "Maria"} and reply.notes

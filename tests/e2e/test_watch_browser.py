@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack import viewer
+from tailorcast_cli import viewer
 
 pytestmark = pytest.mark.e2e
 
@@ -68,26 +68,26 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
         "First Name,Last Name,Email,Company\r\nAda,Lovelace,ada@example.com,Analytical Engines\r\n"
     )
     ticket = client.upload(cid, "prospects_csv", csv, "text/csv")
-    assert client.wait_for_import(cid, ticket["upload_id"])["imported"] == 1
-    assert client.wait_for_voice(cid)["status"] == "ready"
+    assert client.wait_for_import(cid, ticket.upload_id).imported == 1
+    assert client.wait_for_voice(cid).status == "ready"
     batch = client.start_batch(cid)
-    assert client.wait_for_batch(cid, batch["batch_id"])["status"] == "completed"
+    assert client.wait_for_batch(cid, batch.batch_id).status == "completed"
     (ada,) = client.prospects(cid)
-    pid = ada["prospect_id"]
+    pid = ada.prospect_id
     link = client.watch_link(cid, pid)
     front = stack.endpoints.media
-    assert link["watch_url"].startswith(f"{front}/w/") and link["live"]
+    assert link.watch_url.startswith(f"{front}/w/") and link.live
     # The email went out ten minutes ago (so the person below is not "too soon after sending").
     sent_at = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     client.mark_sent(cid, [pid], sent_at)
 
-    assert viewer.scanner_hits(link["watch_url"]) == 6
-    assert client.prospect(cid, pid)["video_view_count"] == 0  # none of that was a view
+    assert viewer.scanner_hits(link.watch_url) == 6
+    assert client.prospect(cid, pid).video_view_count == 0  # none of that was a view
     # Without the page's cookies the video itself stays shut.
-    playlist = client.video(cid, pid)["playlist_url"]
+    playlist = client.video(cid, pid).playlist_url
     assert playlist.startswith(front) and httpx.get(playlist, timeout=30).status_code == 403
 
-    seen = viewer.watch(link["watch_url"], switch_to="360p", speed="2")
+    seen = viewer.watch(link.watch_url, switch_to="360p", speed="2")
     assert seen.headline == "Ada, a quick video for Analytical Engines"
     assert seen.reached >= seen.duration - 0.3
     assert seen.quality_levels[0] == "auto" and "360p" in seen.quality_levels
@@ -97,7 +97,7 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
     assert sum(stack.gateway.denials.values()) >= 1  # the cookie-less playlist fetch, above
 
     deadline = time.monotonic() + 30
-    while client.prospect(cid, pid)["cta_click_count"] < 1:
+    while client.prospect(cid, pid).cta_click_count < 1:
         assert time.monotonic() < deadline, "the CTA click never reached the API"
         time.sleep(0.2)
     stack.firehose.flush()
@@ -147,7 +147,7 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
     assert len(unflagged_gets) == 2  # the prefetch that never played, and the person's own page
 
     report = client.analytics(cid, max_age=0)
-    funnel = report["data"]["funnel"]
+    funnel = report.data.funnel.model_dump()
     assert {k: funnel[k] for k in ("sent", "opened", "played", "half", "completed", "cta")} == {
         "sent": 1,
         "opened": 1,
@@ -156,21 +156,21 @@ def test_a_prospect_watches_and_analytics_count_only_the_person(
         "completed": 1,
         "cta": 1,
     }
-    assert report["data"]["bots"]["total"] == 7
-    assert report["data"]["bots"]["by_reason"] == {
+    assert report.data.bots.total == 7
+    assert report.data.bots.by_reason == {
         "get_without_play": 1,
         "head_request": 1,
         "scanner_user_agent": 5,
     }
-    assert report["freshness"]["cached"] is False
+    assert report.freshness.cached is False
     again = client.analytics(cid)
-    assert again["freshness"]["cached"] is True and again["data"] == report["data"]
+    assert again.freshness.cached is True and again.data == report.data
 
-    mine = client.prospect_analytics(cid, pid, max_age=0)["data"]
-    assert mine["plays"] == 1 and mine["cta_clicks"] == 1
-    assert mine["max_percent"] >= 99
-    assert mine["first_viewed_at"] is not None
-    assert mine["heatmap"] and min(mine["heatmap"]) >= 1  # every second of the video was watched
-    assert mine["bot_hits"]["total"] == 7
+    mine = client.prospect_analytics(cid, pid, max_age=0).data
+    assert mine.plays == 1 and mine.cta_clicks == 1
+    assert mine.max_percent >= 99
+    assert mine.first_viewed_at is not None
+    assert mine.heatmap and min(mine.heatmap) >= 1  # every second of the video was watched
+    assert mine.bot_hits.total == 7
     prospect = client.prospect(cid, pid)
-    assert (prospect["video_view_count"], prospect["cta_click_count"]) == (1, 1)
+    assert (prospect.video_view_count, prospect.cta_click_count) == (1, 1)

@@ -33,7 +33,7 @@ from chalicelib.domain.watch_page import (
     WatchPage,
 )
 from chalicelib.web import get_asset, render_not_found, render_watch_page
-from devstack.viewer import CHROMIUM, CHROMIUM_ARGS, CSP_PROBE
+from tailorcast_cli.viewer import CHROMIUM, CHROMIUM_ARGS, CSP_PROBE
 
 pytestmark = pytest.mark.e2e
 

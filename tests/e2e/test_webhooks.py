@@ -17,7 +17,7 @@ import pytest
 
 import state_machines
 from chalicelib.domain.webhooks import verify_signature
-from devstack.client import TailorcastClient
+from tailorcast_cli.client import TailorcastClient
 from tests.e2e.conftest import local_stack
 
 pytestmark = pytest.mark.e2e
@@ -102,30 +102,31 @@ def test_a_test_event_arrives_signed(stack, receiver: Receiver) -> None:  # type
     client = _signed_in(stack)
     endpoint = client.create_webhook(receiver.url, description="local receiver")
 
-    queued = client.send_test_event(endpoint["endpoint_id"])
+    queued = client.send_test_event(endpoint.endpoint_id)
 
     [request] = receiver.wait_for(1)
     assert request.path == "/hooks/tailorcast"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Tailorcast-Event-Type"] == "webhook.test"
-    assert request.headers["Tailorcast-Event-Id"] == queued["event_id"]
-    assert request.headers["Tailorcast-Delivery-Id"] == queued["delivery_id"]
+    assert request.headers["Tailorcast-Event-Id"] == queued.event_id
+    assert request.headers["Tailorcast-Delivery-Id"] == queued.delivery_id
     assert request.headers["Tailorcast-Delivery-Attempt"] == "1"
     assert verify_signature(
-        endpoint["secret"], request.headers["Tailorcast-Signature"], request.body, time.time()
+        endpoint.secret, request.headers["Tailorcast-Signature"], request.body, time.time()
     )
     assert not verify_signature(
         "whsec_wrong", request.headers["Tailorcast-Signature"], request.body, time.time()
     )
     event = json.loads(request.body)
-    assert event["id"] == queued["event_id"] and event["type"] == "webhook.test"
-    assert event["account_id"] == client.me()["account"]["account_id"]
-    assert event["data"]["endpoint_id"] == endpoint["endpoint_id"]
+    assert event["id"] == queued.event_id and event["type"] == "webhook.test"
+    assert event["account_id"] == client.me().account.account_id
+    assert event["data"]["endpoint_id"] == endpoint.endpoint_id
 
-    delivery = client.wait_for_delivery(endpoint["endpoint_id"], queued["delivery_id"])
-    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("delivered", 1, 200)
-    assert delivery["payload"].encode() == request.body
-    assert _execution(stack, queued["delivery_id"])["status"] == "SUCCEEDED"
+    delivery = client.wait_for_delivery(endpoint.endpoint_id, queued.delivery_id)
+    assert delivery is not None
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert delivery.payload.encode() == request.body
+    assert _execution(stack, queued.delivery_id)["status"] == "SUCCEEDED"
     assert stack.dispatcher.dead_letters == []
 
 
@@ -136,19 +137,20 @@ def test_a_failed_attempt_is_retried_by_the_state_machine(stack, receiver: Recei
     client = _signed_in(stack)
     endpoint = client.create_webhook(receiver.url)
 
-    queued = client.send_test_event(endpoint["endpoint_id"])
+    queued = client.send_test_event(endpoint.endpoint_id)
 
     first, second = receiver.wait_for(2, timeout=60)
-    delivery = client.wait_for_delivery(endpoint["endpoint_id"], queued["delivery_id"])
-    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("delivered", 2, 200)
-    assert delivery["last_error"] is None
+    delivery = client.wait_for_delivery(endpoint.endpoint_id, queued.delivery_id)
+    assert delivery is not None
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 200)
+    assert delivery.last_error is None
     # The same bytes both times, each attempt signed on its own.
     assert first.body == second.body
     assert [r.headers["Tailorcast-Delivery-Attempt"] for r in (first, second)] == ["1", "2"]
     for r in (first, second):
-        assert verify_signature(endpoint["secret"], r.headers["Tailorcast-Signature"], r.body, time.time())
+        assert verify_signature(endpoint.secret, r.headers["Tailorcast-Signature"], r.body, time.time())
     assert second.at - first.at <= 5.5
-    assert _execution(stack, queued["delivery_id"])["status"] == "SUCCEEDED"
+    assert _execution(stack, queued.delivery_id)["status"] == "SUCCEEDED"
     assert len(receiver.wait_for(3, timeout=1)) == 2  # nothing sent after it was delivered
 
 
@@ -181,13 +183,14 @@ def test_a_receiver_that_always_fails_ends_failed(quick_retry_stack, receiver: R
     client = _signed_in(stack)
     endpoint = client.create_webhook(receiver.url, events=["video.failed"])
 
-    queued = client.send_test_event(endpoint["endpoint_id"])
+    queued = client.send_test_event(endpoint.endpoint_id)
 
-    delivery = client.wait_for_delivery(endpoint["endpoint_id"], queued["delivery_id"], timeout=60)
+    delivery = client.wait_for_delivery(endpoint.endpoint_id, queued.delivery_id, timeout=60)
+    assert delivery is not None
     # The first attempt and both retries, then the Catch's give-up task marked it failed.
-    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("failed", 3, 503)
-    assert delivery["last_error"] == "the endpoint answered HTTP 503"
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 3, 503)
+    assert delivery.last_error == "the endpoint answered HTTP 503"
     assert [r.headers["Tailorcast-Delivery-Attempt"] for r in receiver.requests] == ["1", "2", "3"]
-    execution = _execution(stack, queued["delivery_id"])
+    execution = _execution(stack, queued.delivery_id)
     assert (execution["status"], execution.get("error")) == ("FAILED", "WebhookDeliveryFailed")
     assert stack.dispatcher.dead_letters == []

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from chalicelib.adapters.dynamodb.models import AccountItem, CampaignItem
+from chalicelib.domain.media.wav import wav_bytes
 from chalicelib.domain.models import AccountStatus, utcnow
-from chalicelib.media.audio import wav_bytes
 from chalicelib.settings import get_settings
 from tests.functional.conftest import call
 

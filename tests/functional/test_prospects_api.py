@@ -599,7 +599,7 @@ def test_stats_count_the_campaign_per_video_status(client, people, new_tenant) -
 def test_the_devstack_client_drives_every_route(client, new_tenant, sfn) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
-    from devstack.client import ApiError, TailorcastClient
+    from tailorcast_cli.client import ApiError, TailorcastClient
 
     me = new_tenant()
     cid = _campaign(client, me, ready=True)
@@ -619,21 +619,21 @@ def test_the_devstack_client_drives_every_route(client, new_tenant, sfn) -> None
         headers={"Authorization": f"Bearer {me.token}"},
         transport=httpx.MockTransport(forward),
     )
-    assert [p["prospect_id"] for p in api.prospects(cid, sort="name")] == [ada, bob, cy]
-    assert [p["prospect_id"] for p in api.prospects(cid, q="GLOBEX", order="desc", sort="email")] == [cy, bob]
-    assert api.prospect(cid, ada)["display_name"] == "Ada"
+    assert [p.prospect_id for p in api.prospects(cid, sort="name")] == [ada, bob, cy]
+    assert [p.prospect_id for p in api.prospects(cid, q="GLOBEX", order="desc", sort="email")] == [cy, bob]
+    assert api.prospect(cid, ada).display_name == "Ada"
     changed = api.update_prospect(cid, ada, if_match=1, pronunciation="AY-duh")
-    assert (changed["pronunciation"], changed["version"]) == ("AY-duh", 2)
+    assert (changed.pronunciation, changed.version) == ("AY-duh", 2)
     with pytest.raises(ApiError) as stale:
         api.update_prospect(cid, ada, if_match=1, pronunciation=None)
     assert stale.value.status == 412
-    assert api.prospect_stats(cid)["by_status"]["failed"] == 2
+    assert api.prospect_stats(cid).by_status[VideoStatus.FAILED] == 2
     batch = api.bulk_render_prospects(cid, status="failed", force=True)
-    assert dependencies.get_batch_repo().get(me.account_id, cid, batch["batch_id"]).prospect_ids == [bob, cy]
+    assert dependencies.get_batch_repo().get(me.account_id, cid, batch.batch_id).prospect_ids == [bob, cy]
     with pytest.raises(ValueError, match="everyone=True"):
         api.bulk_delete_prospects(cid)
     outcome = api.bulk_delete_prospects(cid, prospect_ids=[bob])
-    assert outcome["deleted_ids"] == [bob]
+    assert outcome.deleted_ids == [bob]
     api.delete_prospect(cid, cy)
-    assert api.bulk_delete_prospects(cid, everyone=True)["deleted_ids"] == [ada]
-    assert api.prospects(cid) == [] and api.prospect_stats(cid)["total"] == 0
+    assert api.bulk_delete_prospects(cid, everyone=True).deleted_ids == [ada]
+    assert api.prospects(cid) == [] and api.prospect_stats(cid).total == 0

@@ -137,7 +137,10 @@ def test_concurrent_registrations_store_exactly_ten(client, new_tenant) -> None:
         barrier.wait()
         try:
             outcome: object = webhooks.register_endpoint(
-                deps.get_webhook_repo(), deps.get_secret_sealer(), me.account_id, f"{HOOK}/{i}"
+                repo=deps.get_webhook_repo(),
+                sealer=deps.get_secret_sealer(),
+                account_id=me.account_id,
+                url=f"{HOOK}/{i}",
             )
         except Exception as exc:
             outcome = exc

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devstack.client import ApiError, TailorcastClient
+from tailorcast_cli.client import ApiError, TailorcastClient
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".tailorcast" / "fuzz"
@@ -152,14 +152,11 @@ def _seed(info: dict[str, Any], tokens: list[str], problems: list[str]) -> Path:
         peer.create_campaign("the other tenant's")
         attempt("a webhook endpoint", lambda: _endpoint(me, kept))
         attempt("a webhook endpoint", lambda: _endpoint(me, spare))
-        attempt(
-            "a pronunciation", lambda: kept.update(name=me.put_pronunciation("Siobhan", "shi-VAWN")["name"])
-        )
-        attempt("a pronunciation", lambda: spare.update(name=me.put_pronunciation("Niamh", "NEEV")["name"]))
-        _finished_render(
-            info["env"], me.me()["account"]["account_id"], kept["campaign_id"], kept["prospect_id"]
-        )
-        url = me.watch_link(kept["campaign_id"], kept["prospect_id"])["watch_url"]
+        attempt("a pronunciation", lambda: kept.update(name=me.put_pronunciation("Siobhan", "shi-VAWN").name))
+        attempt("a pronunciation", lambda: spare.update(name=me.put_pronunciation("Niamh", "NEEV").name))
+        _finished_render(info["env"], me.me().account.account_id, kept["campaign_id"], kept["prospect_id"])
+        url = me.watch_link(kept["campaign_id"], kept["prospect_id"]).watch_url
+        assert url is not None, "the stack gives no watch links (its watch site's URL is not set)"
         kept["token"] = spare["token"] = url.rsplit("/", 1)[-1]
     finally:
         me.close()
@@ -173,7 +170,7 @@ def _seed(info: dict[str, Any], tokens: list[str], problems: list[str]) -> Path:
 
 
 def _endpoint(client: TailorcastClient, into: dict[str, str]) -> None:
-    into["endpoint_id"] = client.create_webhook(LOOPBACK_RECEIVER)["endpoint_id"]
+    into["endpoint_id"] = client.create_webhook(LOOPBACK_RECEIVER).endpoint_id
 
 
 def _finished_render(env: dict[str, str], account_id: str, campaign_id: str, prospect_id: str) -> None:
@@ -210,18 +207,18 @@ def _finished_render(env: dict[str, str], account_id: str, campaign_id: str, pro
 
 
 def _campaign_with_prospects(client: TailorcastClient, name: str) -> dict[str, str]:
-    campaign_id = client.create_campaign(name, "", "Hi {first_name}, this is for {company}.")["campaign_id"]
+    campaign_id = client.create_campaign(name, "", "Hi {first_name}, this is for {company}.").campaign_id
     csv = OUT / f"{campaign_id}.csv"
     csv.write_bytes(PROSPECTS_CSV)
     ticket = client.upload(campaign_id, "prospects_csv", csv, "text/csv")
-    done = client.wait_for_import(campaign_id, ticket["upload_id"])
-    if done["status"] != "completed":
-        raise SystemExit(f"seeding: the prospects import ended {done['status']}: {done.get('reason')}")
+    done = client.wait_for_import(campaign_id, ticket.upload_id)
+    if done.status != "completed":
+        raise SystemExit(f"seeding: the prospects import ended {done.status}: {done.reason}")
     prospects = client.prospects(campaign_id)
     return {
         "campaign_id": campaign_id,
-        "import_id": ticket["upload_id"],
-        "prospect_id": prospects[0]["prospect_id"],
+        "import_id": ticket.upload_id,
+        "prospect_id": prospects[0].prospect_id,
     }
 
 

@@ -1618,3 +1618,22 @@ def test_api_references_the_stack_cannot_spell_fail_synth(stage: str, body: Any,
 
 def test_front_door_url_is_an_output(dev: Synth) -> None:
     dev.template.has_output("FrontDoorUrl", {"Value": _front_door_url(dev)})
+
+
+def test_an_unknown_api_path_answers_404_in_the_api_error_shape_and_echoes_nothing(dev: Synth) -> None:
+    # API Gateway's own answer is 403, and with a bearer header it quotes the header back.
+    responses = dev.resources("AWS::Serverless::Api")["RestAPI"]["Properties"]["GatewayResponses"]
+    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "INCOMPLETE_SIGNATURE"}
+    for response in responses.values():
+        assert response["StatusCode"] == "404"
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert body == {
+            "error": {
+                "code": "not_found",
+                "message": "no API route matches this path",
+                "fields": [],
+                "request_id": "$context.requestId",
+            }
+        }
+        assert "$input" not in response["ResponseTemplates"]["application/json"]
+        assert "Authorization" not in json.dumps(response)

@@ -11,16 +11,16 @@ import pytest
 from PIL import Image
 
 from chalicelib.domain.errors import InvalidInputError
-from chalicelib.media.audio import (
+from chalicelib.domain.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
+from chalicelib.domain.media.wav import (
     FADE_SECONDS,
     FRAME_BYTES,
     WavLayout,
-    decode_pcm,
     splice,
     wav_bytes,
     wav_layout,
 )
-from chalicelib.media.ladder import AUDIO_CHANNELS, AUDIO_SAMPLE_RATE
+from chalicelib.media.audio import decode_pcm
 
 FADE = round(FADE_SECONDS * AUDIO_SAMPLE_RATE)  # 480 samples
 

@@ -117,15 +117,15 @@ def world():  # type: ignore[no-untyped-def]
 
 def _ticket(w, account: str, cid: str, kind=UploadKind.BASE_VIDEO):  # type: ignore[no-untyped-def]
     return svc.request_upload(
-        w["campaigns"],
-        w["imports"],
-        w["store"],
-        account,
-        cid,
-        kind,
-        "pitch.mp4",
-        "video/mp4" if kind is UploadKind.BASE_VIDEO else "text/csv",
-        100,
+        campaigns=w["campaigns"],
+        imports=w["imports"],
+        uploads=w["store"],
+        account_id=account,
+        campaign_id=cid,
+        kind=kind,
+        filename="pitch.mp4",
+        content_type="video/mp4" if kind is UploadKind.BASE_VIDEO else "text/csv",
+        size_bytes=100,
         max_video_bytes=LIMITS.max_video_bytes,
         max_csv_bytes=LIMITS.max_csv_bytes,
         ttl_seconds=600,
@@ -157,14 +157,14 @@ def test_ingest_valid_rejected_and_ignored(world) -> None:  # type: ignore[no-un
 
     run = lambda key: ingest_upload(
         key,
-        world["accounts"],
-        world["campaigns"],
-        world["imports"],
-        world["prospects"],
-        world["store"],
-        world["probe"],
-        LIMITS,
-        start_ladder,
+        accounts=world["accounts"],
+        campaigns=world["campaigns"],
+        imports=world["imports"],
+        prospects=world["prospects"],
+        store=world["store"],
+        probe=world["probe"],
+        limits=LIMITS,
+        start_ladder=start_ladder,
     )
     assert run(t.key).status == "processing"
     got = world["campaigns"].get(A, c.campaign_id)
@@ -188,14 +188,14 @@ def _ingest(world, key: str, submitted: list[str]):  # type: ignore[no-untyped-d
 
     return ingest_upload(
         key,
-        world["accounts"],
-        world["campaigns"],
-        world["imports"],
-        world["prospects"],
-        world["store"],
-        world["probe"],
-        LIMITS,
-        start_ladder,
+        accounts=world["accounts"],
+        campaigns=world["campaigns"],
+        imports=world["imports"],
+        prospects=world["prospects"],
+        store=world["store"],
+        probe=world["probe"],
+        limits=LIMITS,
+        start_ladder=start_ladder,
     )
 
 
@@ -277,7 +277,13 @@ def test_delete_removes_a_pending_upload_too(world) -> None:  # type: ignore[no-
     world["store"].objects[t.key] = b"VIDEO bytes"
     assert world["campaigns"].get(A, c.campaign_id).pending_base_video is not None
 
-    svc.delete_campaign(world["campaigns"], world["prospects"], world["store"], A, c.campaign_id)
+    svc.delete_campaign(
+        campaigns=world["campaigns"],
+        prospects=world["prospects"],
+        uploads=world["store"],
+        account_id=A,
+        campaign_id=c.campaign_id,
+    )
 
     assert t.key not in world["store"].objects
 
@@ -292,14 +298,14 @@ def test_ingest_never_leaves_the_base_processing_when_the_encoder_refuses(world)
 
     outcome = ingest_upload(
         t.key,
-        world["accounts"],
-        world["campaigns"],
-        world["imports"],
-        world["prospects"],
-        world["store"],
-        world["probe"],
-        LIMITS,
-        refuse,
+        accounts=world["accounts"],
+        campaigns=world["campaigns"],
+        imports=world["imports"],
+        prospects=world["prospects"],
+        store=world["store"],
+        probe=world["probe"],
+        limits=LIMITS,
+        start_ladder=refuse,
     )
     assert outcome.status == "failed"
     video = world["campaigns"].get(A, c.campaign_id).base_video
@@ -317,14 +323,14 @@ def test_ingest_unexpected_probe_crash_fails_the_base_with_a_reason(world) -> No
 
     outcome = ingest_upload(
         t.key,
-        world["accounts"],
-        world["campaigns"],
-        world["imports"],
-        world["prospects"],
-        world["store"],
-        Exploding(),
-        LIMITS,
-        lambda c: "never",
+        accounts=world["accounts"],
+        campaigns=world["campaigns"],
+        imports=world["imports"],
+        prospects=world["prospects"],
+        store=world["store"],
+        probe=Exploding(),
+        limits=LIMITS,
+        start_ladder=lambda c: "never",
     )
     assert outcome.status == "failed"
     video = world["campaigns"].get(A, c.campaign_id).base_video
@@ -338,7 +344,19 @@ def test_delete_removes_uploads_and_partition(world) -> None:  # type: ignore[no
     keep = _ticket(world, A, other.campaign_id)
     world["store"].objects[t.key] = world["store"].objects[keep.key] = b"VIDEO"
     with pytest.raises(NotFoundError):
-        svc.delete_campaign(world["campaigns"], world["prospects"], world["store"], B, c.campaign_id)
+        svc.delete_campaign(
+            campaigns=world["campaigns"],
+            prospects=world["prospects"],
+            uploads=world["store"],
+            account_id=B,
+            campaign_id=c.campaign_id,
+        )
     assert t.key in world["store"].objects
-    svc.delete_campaign(world["campaigns"], world["prospects"], world["store"], A, c.campaign_id)
+    svc.delete_campaign(
+        campaigns=world["campaigns"],
+        prospects=world["prospects"],
+        uploads=world["store"],
+        account_id=A,
+        campaign_id=c.campaign_id,
+    )
     assert list(world["store"].objects) == [keep.key]

@@ -114,7 +114,11 @@ class World:
 
     def found(self, token: str | None = None) -> watch.Watchable:
         return watch.resolve(
-            token or self.prospect.watch_token, self.prospects, self.campaigns, self.videos, NOW
+            token or self.prospect.watch_token,
+            prospects=self.prospects,
+            campaigns=self.campaigns,
+            videos=self.videos,
+            now=NOW,
         )
 
     def session(self, at: datetime = NOW, token: str | None = None) -> str:
@@ -209,7 +213,13 @@ def test_the_campaigns_link_lifetime_counts_from_sending(world: World) -> None:
     found = world.found()  # still live: an hour to go
     assert watch.link_expiry(found.prospect, found.campaign) == sent + timedelta(days=7)
     with pytest.raises(NotFoundError):
-        watch.resolve(p.watch_token, world.prospects, world.campaigns, world.videos, NOW + timedelta(hours=2))
+        watch.resolve(
+            p.watch_token,
+            prospects=world.prospects,
+            campaigns=world.campaigns,
+            videos=world.videos,
+            now=NOW + timedelta(hours=2),
+        )
     # An expiry set on the link itself wins over the campaign's.
     world.prospects.update(
         ACCOUNT,
@@ -218,7 +228,11 @@ def test_the_campaigns_link_lifetime_counts_from_sending(world: World) -> None:
         lambda q: q.model_copy(update={"watch_expires_at": NOW + timedelta(days=30)}),
     )
     assert watch.resolve(
-        p.watch_token, world.prospects, world.campaigns, world.videos, NOW + timedelta(hours=2)
+        p.watch_token,
+        prospects=world.prospects,
+        campaigns=world.campaigns,
+        videos=world.videos,
+        now=NOW + timedelta(hours=2),
     )
 
 
@@ -658,13 +672,13 @@ def test_page_requests_are_logged_without_counting(world: World) -> None:
 def test_marking_prospects_sent_logs_sent_events(world: World) -> None:
     bo = world.add_prospect("Bo", "bo@example.com")
     marked, missing = engagement.mark_sent(
-        world.prospects,
-        world.videos,
-        world.sink,
-        ACCOUNT,
-        CAMPAIGN,
-        ["pr_ada", bo.prospect_id, "pr_nope"],
-        NOW,
+        prospects=world.prospects,
+        videos=world.videos,
+        sink=world.sink,
+        account_id=ACCOUNT,
+        campaign_id=CAMPAIGN,
+        prospect_ids=["pr_ada", bo.prospect_id, "pr_nope"],
+        sent_at=NOW,
     )
     assert (marked, missing) == (2, ["pr_nope"])
     assert [(e["type"], e["prospect_id"], e["ts"]) for e in world.sink.events] == [

@@ -7,7 +7,7 @@ import posixpath
 import m3u8
 import pytest
 
-from chalicelib.media.hls import (
+from chalicelib.domain.media.hls import (
     DURATION_TOLERANCE,
     Master,
     MediaPlaylist,
@@ -19,7 +19,7 @@ from chalicelib.media.hls import (
     relative,
     spliced_media,
 )
-from chalicelib.media.ladder import AUDIO_SAMPLE_RATE, audio_segment_start
+from chalicelib.domain.media.ladder import AUDIO_SAMPLE_RATE, audio_segment_start
 
 BASE_DIR = "acct_1/camp_1/base/upl_1"
 RENDER_DIR = "acct_1/camp_1/videos/pros_1/rnd_1"

@@ -9,7 +9,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidInputError
-from chalicelib.media.ladder import (
+from chalicelib.domain.media.ladder import (
     AAC_FRAME_SAMPLES,
     AUDIO_SAMPLE_RATE,
     FRAME_RATES,

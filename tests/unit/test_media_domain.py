@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from chalicelib.adapters.frames import PyAVMediaCodec
 from chalicelib.domain import media as svc
 from chalicelib.domain import render
 from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.domain.media import jobs
+from chalicelib.domain.media.ladder import AUDIO_SAMPLE_RATE, audio_segment_start, ladder_for, parse_timecode
+from chalicelib.domain.media.wav import FADE_SECONDS, wav_layout
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
@@ -29,13 +33,11 @@ from chalicelib.domain.models import (
     VideoStatus,
     new_id,
 )
-from chalicelib.media import audio, jobs
-from chalicelib.media.ladder import AUDIO_SAMPLE_RATE, audio_segment_start, ladder_for, parse_timecode
 from chalicelib.media.overlay import card_box
 from tests import fakes
 
 RATE = AUDIO_SAMPLE_RATE
-FADE = round(audio.FADE_SECONDS * RATE)
+FADE = round(FADE_SECONDS * RATE)
 CONFIG = svc.MediaConfig(role_arn="arn:aws:iam::123456789012:role/tailorcast-test-mediaconvert")
 PROBE = VideoProbe(
     container="mp4",
@@ -70,6 +72,7 @@ class World:
             media=self.media,
             uploads=self.uploads,
             jobs=self.jobs,
+            codec=PyAVMediaCodec(),
             config=CONFIG,
             orchestrator=fakes.FakeOrchestrator(),
             callbacks=fakes.FakeCallbacks(),
@@ -125,8 +128,8 @@ class World:
         full = {"jobId": "job-0001", "status": status, "userMetadata": metadata, **detail}
         return svc.on_job_event(
             svc.JobEvent.from_detail(full),
-            self.campaigns,
-            self.media,
+            campaigns=self.campaigns,
+            media=self.media,
             on_window=lambda e: render.on_window_event(self.ports, e),
         )
 
@@ -140,7 +143,9 @@ def world() -> World:
 
 
 def test_start_base_ladder_submits_one_job(world: World) -> None:
-    job_id = svc.start_base_ladder(world.campaign, world.uploads, world.media, world.jobs, CONFIG)
+    job_id = svc.start_base_ladder(
+        world.campaign, uploads=world.uploads, media=world.media, media_jobs=world.jobs, config=CONFIG
+    )
     assert job_id == "job-0001"
     (request,) = world.jobs.submitted
     kwargs = request.kwargs()
@@ -179,7 +184,9 @@ def test_start_base_ladder_uses_the_displayed_size_and_the_queue(world: World) -
         update={"base_video": world.base.model_copy(update={"probe": rotated})}
     )
     config = svc.MediaConfig(CONFIG.role_arn, "arn:aws:mediaconvert:us-east-1:123456789012:queues/tc")
-    svc.start_base_ladder(campaign, world.uploads, world.media, world.jobs, config)
+    svc.start_base_ladder(
+        campaign, uploads=world.uploads, media=world.media, media_jobs=world.jobs, config=config
+    )
     (request,) = world.jobs.submitted
     assert request.kwargs()["Queue"] == config.queue_arn
     assert request.client_request_token == f"base-{world.upload_id}"
@@ -195,7 +202,9 @@ def test_start_base_ladder_needs_a_validated_video(world: World, update: dict[st
     base = None if update is None else world.base.model_copy(update=update)
     campaign = world.campaign.model_copy(update={"base_video": base})
     with pytest.raises(ConflictError):
-        svc.start_base_ladder(campaign, world.uploads, world.media, world.jobs, CONFIG)
+        svc.start_base_ladder(
+            campaign, uploads=world.uploads, media=world.media, media_jobs=world.jobs, config=CONFIG
+        )
     assert world.jobs.submitted == []
 
 
@@ -409,7 +418,13 @@ def _pending(world: World) -> BaseVideo:
 
 
 def test_the_ladder_is_encoded_for_the_pending_replacement(replacing: World) -> None:
-    svc.start_base_ladder(replacing.campaign, replacing.uploads, replacing.media, replacing.jobs, CONFIG)
+    svc.start_base_ladder(
+        replacing.campaign,
+        uploads=replacing.uploads,
+        media=replacing.media,
+        media_jobs=replacing.jobs,
+        config=CONFIG,
+    )
 
     (request,) = replacing.jobs.submitted
     assert request.client_request_token == f"base-{replacing.upload_id}"
@@ -480,7 +495,9 @@ def test_a_replacement_whose_job_is_lost_fails_on_reconciliation(replacing: Worl
     replacing.campaigns.save(replacing.campaign.model_copy(update={"pending_base_video": stale}))
     working = replacing.base
 
-    after = svc.reconcile_base(replacing.campaign, replacing.campaigns, replacing.media, replacing.jobs)
+    after = svc.reconcile_base(
+        replacing.campaign, campaigns=replacing.campaigns, media=replacing.media, media_jobs=replacing.jobs
+    )
 
     assert after.pending_base_video is not None and after.pending_base_video.status is UploadStatus.FAILED
     assert "interrupted" in (after.pending_base_video.reason or "")
@@ -617,7 +634,7 @@ def _wav(samples: np.ndarray, rate: int = RATE) -> bytes:
 
 
 def _frames(wav: bytes) -> np.ndarray:
-    layout = audio.wav_layout(wav)
+    layout = wav_layout(wav)
     assert (layout.channels, layout.sample_rate, layout.bits) == (2, RATE, 16)
     data = wav[layout.data_offset : layout.data_offset + layout.data_bytes]
     return np.frombuffer(data, dtype="<i2").reshape(-1, 2).astype(np.int32)
@@ -669,13 +686,14 @@ def _render(
     )
     return svc.start_render(
         request,
-        world.campaigns,
-        world.prospects,
-        world.videos,
-        world.media,
-        world.uploads,
-        world.jobs,
-        CONFIG,
+        campaigns=world.campaigns,
+        prospects=world.prospects,
+        videos=world.videos,
+        media=world.media,
+        uploads=world.uploads,
+        media_jobs=world.jobs,
+        config=CONFIG,
+        codec=PyAVMediaCodec(),
     )
 
 
@@ -864,13 +882,17 @@ def _stale(world: World, seconds: float) -> None:
 def test_a_recent_processing_base_is_not_checked(world: World) -> None:
     _stale(world, 5)
     # No job is known to the fake service: were it asked, the base would fail.
-    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    after = svc.reconcile_base(
+        world.campaign, campaigns=world.campaigns, media=world.media, media_jobs=world.jobs
+    )
     assert after.base_video is not None and after.base_video.status is UploadStatus.PROCESSING
 
 
 def test_a_base_whose_job_is_lost_fails_instead_of_hanging(world: World) -> None:
     _stale(world, svc.RECONCILE_AFTER_SECONDS + 1)
-    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    after = svc.reconcile_base(
+        world.campaign, campaigns=world.campaigns, media=world.media, media_jobs=world.jobs
+    )
     assert after.base_video is not None and after.base_video.status is UploadStatus.FAILED
     assert "interrupted" in (after.base_video.reason or "")
 
@@ -880,7 +902,9 @@ def test_a_base_whose_error_event_was_lost_gets_the_services_reason(world: World
 
     _stale(world, svc.RECONCILE_AFTER_SECONDS + 1)
     world.jobs.statuses["job-0001"] = JobStatus("ERROR", error_code=1010, error_message="input unreadable")
-    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    after = svc.reconcile_base(
+        world.campaign, campaigns=world.campaigns, media=world.media, media_jobs=world.jobs
+    )
     assert after.base_video is not None and after.base_video.status is UploadStatus.FAILED
     assert "input unreadable (MediaConvert error 1010)" in (after.base_video.reason or "")
 
@@ -890,7 +914,9 @@ def test_a_base_still_encoding_is_left_alone(world: World) -> None:
 
     _stale(world, svc.RECONCILE_AFTER_SECONDS + 1)
     world.jobs.statuses["job-0001"] = JobStatus("PROGRESSING", 40)
-    after = svc.reconcile_base(world.campaign, world.campaigns, world.media, world.jobs)
+    after = svc.reconcile_base(
+        world.campaign, campaigns=world.campaigns, media=world.media, media_jobs=world.jobs
+    )
     assert after.base_video is not None and after.base_video.status is UploadStatus.PROCESSING
 
 

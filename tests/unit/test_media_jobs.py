@@ -13,7 +13,7 @@ import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from chalicelib.media.jobs import (
+from chalicelib.domain.media.jobs import (
     AUDIO_GROUP,
     AUDIO_SELECTOR,
     JobRequest,
@@ -21,7 +21,7 @@ from chalicelib.media.jobs import (
     base_ladder_job,
     window_job,
 )
-from chalicelib.media.ladder import (
+from chalicelib.domain.media.ladder import (
     AUDIO_BITRATE,
     AUDIO_SAMPLE_RATE,
     SEGMENT_SECONDS,

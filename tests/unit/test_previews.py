@@ -22,6 +22,7 @@ from PIL import Image, ImageChops, ImageStat
 from PIL.GifImagePlugin import GifImageFile
 from PIL.WebPImagePlugin import WebPImageFile
 
+from chalicelib.adapters.frames import PyAVMediaCodec
 from chalicelib.domain import media
 from chalicelib.domain.models import ProspectVideo, RenderWindow
 from chalicelib.media.overlay import card_box, render_overlay
@@ -434,7 +435,7 @@ def test_publish_previews_writes_poster_webp_and_gif(rendition: Rendition) -> No
     )
 
     # WHEN the previews are published
-    fields = media.publish_previews(video, store)
+    fields = media.publish_previews(video, store, codec=PyAVMediaCodec())
 
     # THEN the poster, the WebP and the GIF are in the render's prefix, with their content types
     assert fields == {"poster": "poster.jpg", "preview": "preview.webp", "gif": "preview.gif"}

@@ -1,7 +1,7 @@
 """PyAVMediaProbe against real (tiny) media files that ffmpeg makes at test time.
 
 Fixtures are 1-3 s at 160x120 so the whole module stays fast; they come from
-``devstack.samples`` (imageio-ffmpeg's static ffmpeg), so nothing is downloaded.
+``tailorcast_cli.samples`` (imageio-ffmpeg's static ffmpeg), so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from chalicelib.adapters.probe import PyAVMediaProbe
 from chalicelib.domain.errors import UploadRejectedError
 from chalicelib.domain.models import VideoProbe
 from chalicelib.domain.uploads import check_video
-from devstack import samples
+from tailorcast_cli import samples
 
 FAST_MP4 = ("-movflags", "+faststart")
 

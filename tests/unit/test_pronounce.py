@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidInputError
-from chalicelib.voice.names import sanitize_name
-from chalicelib.voice.pronounce import (
+from chalicelib.domain.speech import Utterance
+from chalicelib.domain.speech.names import sanitize_name
+from chalicelib.domain.speech.pronounce import (
     MAX_PRONUNCIATION_CHARS,
     Pronunciation,
     has_pronunciation,
@@ -23,7 +24,6 @@ from chalicelib.voice.pronounce import (
     respelling_to_ipa,
     respelling_to_text,
 )
-from chalicelib.voice.speech import Utterance
 
 
 def refusal(text: str) -> str:

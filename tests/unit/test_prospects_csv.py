@@ -676,15 +676,15 @@ def world():  # type: ignore[no-untyped-def]
 
 def _upload(w, data: bytes):  # type: ignore[no-untyped-def]
     ticket = svc.request_upload(
-        w["campaigns"],
-        w["imports"],
-        w["store"],
-        ACCOUNT,
-        w["campaign_id"],
-        UploadKind.PROSPECTS_CSV,
-        "leads.csv",
-        "text/csv",
-        max(len(data), 1),
+        campaigns=w["campaigns"],
+        imports=w["imports"],
+        uploads=w["store"],
+        account_id=ACCOUNT,
+        campaign_id=w["campaign_id"],
+        kind=UploadKind.PROSPECTS_CSV,
+        filename="leads.csv",
+        content_type="text/csv",
+        size_bytes=max(len(data), 1),
         max_video_bytes=LIMITS.max_video_bytes,
         max_csv_bytes=LIMITS.max_csv_bytes,
         ttl_seconds=600,
@@ -692,14 +692,14 @@ def _upload(w, data: bytes):  # type: ignore[no-untyped-def]
     w["store"].objects[ticket.key] = data
     outcome = ingest_upload(
         ticket.key,
-        w["accounts"],
-        w["campaigns"],
-        w["imports"],
-        w["prospects"],
-        w["store"],
-        PROBE,
-        LIMITS,
-        lambda c: "never",
+        accounts=w["accounts"],
+        campaigns=w["campaigns"],
+        imports=w["imports"],
+        prospects=w["prospects"],
+        store=w["store"],
+        probe=PROBE,
+        limits=LIMITS,
+        start_ladder=lambda c: "never",
     )
     return outcome, w["imports"].get(ACCOUNT, w["campaign_id"], ticket.upload_id)
 
@@ -741,14 +741,14 @@ def test_ingest_duplicate_delivery_is_ignored(world) -> None:  # type: ignore[no
     _, record = _upload(world, b"First Name,Email\nAda,ada@example.com\n")
     again = ingest_upload(
         record.key,
-        world["accounts"],
-        world["campaigns"],
-        world["imports"],
-        world["prospects"],
-        world["store"],
-        PROBE,
-        LIMITS,
-        lambda c: "never",
+        accounts=world["accounts"],
+        campaigns=world["campaigns"],
+        imports=world["imports"],
+        prospects=world["prospects"],
+        store=world["store"],
+        probe=PROBE,
+        limits=LIMITS,
+        start_ladder=lambda c: "never",
     )
     assert (again.status, again.reason) == ("ignored", "already received")
 

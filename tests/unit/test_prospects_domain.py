@@ -53,6 +53,7 @@ class World:
             media=self.media,
             uploads=fakes.FakeObjectStore("tailorcast-test-uploads"),
             jobs=fakes.FakeMediaJobs(),
+            codec=fakes.FakeMediaCodec(),
             config=media.MediaConfig(role_arn="arn:aws:iam::123456789012:role/test"),
             orchestrator=self.orchestrator,
             callbacks=fakes.FakeCallbacks(),

@@ -8,9 +8,11 @@ window preparation to prove the wiring.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import wave
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +23,8 @@ from hypothesis import strategies as st
 
 from chalicelib.domain import media, render
 from chalicelib.domain.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from chalicelib.domain.media import jobs as media_jobs
+from chalicelib.domain.media.ladder import AUDIO_SAMPLE_RATE
 from chalicelib.domain.models import (
     BaseVideo,
     BatchCounters,
@@ -44,8 +48,6 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import JobStatus
-from chalicelib.media import jobs as media_jobs
-from chalicelib.media.ladder import AUDIO_SAMPLE_RATE
 from tests import fakes
 
 CONFIG = media.MediaConfig(role_arn="arn:aws:iam::123456789012:role/tailorcast-test-mediaconvert")
@@ -86,6 +88,7 @@ class World:
             media=self.media,
             uploads=self.uploads,
             jobs=self.jobs,
+            codec=fakes.FakeMediaCodec(),
             config=CONFIG,
             orchestrator=self.orchestrator,
             callbacks=self.callbacks,
@@ -198,8 +201,15 @@ class World:
 
     def install(self, patch: pytest.MonkeyPatch) -> World:
         # late-bound, so a test can swap a stand-in on the world
-        patch.setattr(media, "prepare_window", lambda *a: self.prepare_window(*a))
-        patch.setattr(media, "publish_render", lambda *a: self.publish_render(*a))
+        # the real one takes its stores by keyword (two ObjectStores must never be swapped)
+        patch.setattr(
+            media,
+            "prepare_window",
+            lambda request, render_id, campaign, **ports: self.prepare_window(
+                request, render_id, campaign, ports["media"], ports["uploads"], ports["config"]
+            ),
+        )
+        patch.setattr(media, "publish_render", lambda *a, **ports: self.publish_render(*a))
         return self
 
     # ------------------------------------------------------------------ reads
@@ -1367,40 +1377,51 @@ OPS = (
 FINAL = (VideoStatus.COMPLETED, VideoStatus.FAILED, VideoStatus.PENDING)
 
 
+def _kill_token(world: World, batch_id: str, pid: str) -> None:
+    if token := world.video(pid).task_token:
+        world.callbacks.dead.add(token)
+
+
+def _job_done(world: World, batch_id: str, pid: str) -> None:
+    if job_id := world.video(pid).job_id:
+        world.jobs.statuses[job_id] = JobStatus("COMPLETE", 100)
+
+
+def _interrupt_and_resume(world: World, batch_id: str, pid: str) -> None:
+    arn = world.batch(batch_id).execution_arn
+    if arn is not None:
+        world.orchestrator.states[arn] = None
+    render.resume_batch(world.ports, world.account_id, world.campaign_id, batch_id)
+
+
+# What each op of the property test does to the world (batch id, prospect id).
+_OPS: dict[str, Callable[[World, str, str], object]] = {
+    "begin": lambda world, batch_id, pid: world.begin(pid, batch_id),
+    "render": lambda world, batch_id, pid: world.render(pid),
+    "progress": lambda world, batch_id, pid: world.job_event(
+        pid, "STATUS_UPDATE", percent=world.video(pid).progress + 10
+    ),
+    "complete": lambda world, batch_id, pid: world.job_event(pid, "COMPLETE"),
+    "error": lambda world, batch_id, pid: world.job_event(
+        pid, "ERROR", error="bad input (MediaConvert error 1010)"
+    ),
+    "kill_token": _kill_token,
+    "job_done": _job_done,
+    "publish": lambda world, batch_id, pid: world.publish(pid),
+    "fail": lambda world, batch_id, pid: world.fail(pid, "a step failed"),
+    "prepare": lambda world, batch_id, pid: world.prepare(batch_id),
+    "cancel": lambda world, batch_id, pid: render.cancel_batch(
+        world.ports, world.account_id, world.campaign_id, batch_id
+    ),
+    "interrupt_and_resume": _interrupt_and_resume,
+    "finalize": lambda world, batch_id, pid: world.finalize(batch_id),
+}
+
+
 def _apply(world: World, batch_id: str, op: str, pid: str) -> None:
-    video = world.video(pid)
-    try:
-        if op == "begin":
-            world.begin(pid, batch_id)
-        elif op == "render":
-            world.render(pid)
-        elif op == "progress":
-            world.job_event(pid, "STATUS_UPDATE", percent=video.progress + 10)
-        elif op == "complete":
-            world.job_event(pid, "COMPLETE")
-        elif op == "error":
-            world.job_event(pid, "ERROR", error="bad input (MediaConvert error 1010)")
-        elif op == "kill_token" and video.task_token:
-            world.callbacks.dead.add(video.task_token)
-        elif op == "job_done" and video.job_id:
-            world.jobs.statuses[video.job_id] = JobStatus("COMPLETE", 100)
-        elif op == "publish":
-            world.publish(pid)
-        elif op == "fail":
-            world.fail(pid, "a step failed")
-        elif op == "prepare":
-            world.prepare(batch_id)
-        elif op == "cancel":
-            render.cancel_batch(world.ports, world.account_id, world.campaign_id, batch_id)
-        elif op == "interrupt_and_resume":
-            arn = world.batch(batch_id).execution_arn
-            if arn is not None:
-                world.orchestrator.states[arn] = None
-            render.resume_batch(world.ports, world.account_id, world.campaign_id, batch_id)
-        elif op == "finalize":
-            world.finalize(batch_id)
-    except ConflictError:
-        pass  # a step called out of turn is refused; the invariants below must still hold
+    # A step called out of turn is refused; the invariants must still hold.
+    with contextlib.suppress(ConflictError):
+        _OPS[op](world, batch_id, pid)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.errors import InvalidInputError
-from chalicelib.voice.names import MAX_NAME_CHARS, SpokenName, sanitize_name
+from chalicelib.domain.speech.names import MAX_NAME_CHARS, SpokenName, sanitize_name
 
 
 def refusal(raw: str, **kwargs: bool) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from chalicelib.domain.media.wav import wav_bytes
 from chalicelib.domain.models import (
     BaseVideo,
     Campaign,
@@ -16,10 +17,9 @@ from chalicelib.domain.models import (
     VoiceStatus,
     new_id,
 )
-from chalicelib.media.audio import wav_bytes
+from chalicelib.domain.speech.script import ScriptToken
 from chalicelib.voice import service
 from chalicelib.voice.align import Aligner, Slot
-from chalicelib.voice.script import ScriptToken
 from tests import fakes
 
 RATE = 48_000

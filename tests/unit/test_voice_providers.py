@@ -33,7 +33,7 @@ from chalicelib.adapters.voice.piper import PACKAGED_VOICE_ID, PiperSynthesizer
 from chalicelib.adapters.voice.polly import PollySynthesizer, to_ssml
 from chalicelib.domain.errors import InvalidInputError, SynthesisError
 from chalicelib.domain.ports import SpeechSynthesizer
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
 
 SIOBHAN = Utterance("Siobhan")
 SIOBHAN_IPA = Utterance("Siobhan", ipa="ʃɪˈvɔːn")

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from benchmarks.pageweight import TARGET_BYTES, measure, sample_page
 from chalicelib.domain.watch_page import CallToAction, Seller, WatchPage
 from chalicelib.web import (
     ASSETS_PREFIX,
@@ -19,7 +20,6 @@ from chalicelib.web import (
     render_watch_page,
 )
 from chalicelib.web.assets import manifest
-from devstack.pageweight import TARGET_BYTES, measure, sample_page
 
 
 class Page(HTMLParser):

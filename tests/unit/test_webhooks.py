@@ -187,9 +187,15 @@ def test_insecure_localhost_allows_nothing_else(url: str) -> None:
 
 def test_register_defaults_to_every_event_with_a_fresh_secret() -> None:
     repo = FakeWebhookRepository()
-    first = webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/a")
+    first = webhooks.register_endpoint(
+        repo=repo, sealer=SEALER, account_id=ACCOUNT, url="https://hooks.example.com/a"
+    )
     second = webhooks.register_endpoint(
-        repo, SEALER, ACCOUNT, "https://hooks.example.com/b", ["video.failed"] * 2
+        repo=repo,
+        sealer=SEALER,
+        account_id=ACCOUNT,
+        url="https://hooks.example.com/b",
+        events=["video.failed"] * 2,
     )
     assert first.endpoint.events == list(webhooks.EVENT_TYPES)
     assert second.endpoint.events == ["video.failed"]
@@ -203,7 +209,9 @@ def test_register_defaults_to_every_event_with_a_fresh_secret() -> None:
 def test_the_secret_is_stored_sealed_to_its_endpoint() -> None:
     # GIVEN a registered endpoint
     repo = FakeWebhookRepository()
-    registered = webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/a")
+    registered = webhooks.register_endpoint(
+        repo=repo, sealer=SEALER, account_id=ACCOUNT, url="https://hooks.example.com/a"
+    )
 
     # THEN what is stored is not the secret, yet opens to it (and only as this endpoint's)
     stored = repo.get_endpoint(ACCOUNT, registered.endpoint.endpoint_id)
@@ -230,7 +238,9 @@ def test_registering_when_the_key_service_is_down_stores_nothing() -> None:
     repo, sealer = FakeWebhookRepository(), FakeSecretSealer()
     sealer.fail_with = StorageError("KMS is unavailable")
     with pytest.raises(StorageError):
-        webhooks.register_endpoint(repo, sealer, ACCOUNT, "https://hooks.example.com/a")
+        webhooks.register_endpoint(
+            repo=repo, sealer=sealer, account_id=ACCOUNT, url="https://hooks.example.com/a"
+        )
     assert repo.list_endpoints(ACCOUNT) == [] and repo.quotas.usage(ACCOUNT, "webhook_endpoints") == 0
 
 
@@ -238,7 +248,11 @@ def test_registering_when_the_key_service_is_down_stores_nothing() -> None:
 def test_register_refuses_unknown_or_no_events(events: list[str]) -> None:
     with pytest.raises(InvalidInputError) as caught:
         webhooks.register_endpoint(
-            FakeWebhookRepository(), SEALER, ACCOUNT, "https://hooks.example.com/a", events
+            repo=FakeWebhookRepository(),
+            sealer=SEALER,
+            account_id=ACCOUNT,
+            url="https://hooks.example.com/a",
+            events=events,
         )
     assert [i.loc for i in caught.value.issues] == ["body.events"]
 
@@ -246,17 +260,27 @@ def test_register_refuses_unknown_or_no_events(events: list[str]) -> None:
 def test_at_most_ten_endpoints_per_account() -> None:
     repo = FakeWebhookRepository()
     registered = [
-        webhooks.register_endpoint(repo, SEALER, ACCOUNT, f"https://hooks.example.com/{i}")
+        webhooks.register_endpoint(
+            repo=repo, sealer=SEALER, account_id=ACCOUNT, url=f"https://hooks.example.com/{i}"
+        )
         for i in range(webhooks.MAX_ENDPOINTS_PER_ACCOUNT)
     ]
     with pytest.raises(LimitExceededError, match="at most 10 webhook endpoints"):
-        webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/one-too-many")
-    webhooks.register_endpoint(repo, SEALER, "acct_other", "https://hooks.example.com/x")  # per account
+        webhooks.register_endpoint(
+            repo=repo, sealer=SEALER, account_id=ACCOUNT, url="https://hooks.example.com/one-too-many"
+        )
+    webhooks.register_endpoint(
+        repo=repo, sealer=SEALER, account_id="acct_other", url="https://hooks.example.com/x"
+    )  # per account
     # Deleting one makes room for one.
     webhooks.delete_endpoint(repo, ACCOUNT, registered[0].endpoint.endpoint_id)
-    webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/again")
+    webhooks.register_endpoint(
+        repo=repo, sealer=SEALER, account_id=ACCOUNT, url="https://hooks.example.com/again"
+    )
     with pytest.raises(LimitExceededError):
-        webhooks.register_endpoint(repo, SEALER, ACCOUNT, "https://hooks.example.com/one-too-many")
+        webhooks.register_endpoint(
+            repo=repo, sealer=SEALER, account_id=ACCOUNT, url="https://hooks.example.com/one-too-many"
+        )
 
 
 # --------------------------------------------------------------------------- publishing
@@ -264,7 +288,11 @@ def test_at_most_ten_endpoints_per_account() -> None:
 
 def _endpoint(repo: FakeWebhookRepository, events: list[str] | None = None, **kw: Any) -> WebhookEndpoint:
     endpoint = webhooks.register_endpoint(
-        repo, SEALER, kw.pop("account_id", ACCOUNT), "https://hooks.example.com/h", events
+        repo=repo,
+        sealer=SEALER,
+        account_id=kw.pop("account_id", ACCOUNT),
+        url="https://hooks.example.com/h",
+        events=events,
     ).endpoint
     if kw:
         endpoint = endpoint.model_copy(update=kw)
@@ -299,7 +327,15 @@ def test_publish_reaches_enabled_subscribed_endpoints_of_the_account_only() -> N
     _endpoint(repo, enabled=False)
     _endpoint(repo, account_id="acct_other")
 
-    queued = webhooks.publish(repo, queue, ACCOUNT, "video.completed", "evt_1", {"prospect_id": "p"}, now=NOW)
+    queued = webhooks.publish(
+        repo=repo,
+        queue=queue,
+        account_id=ACCOUNT,
+        event_type="video.completed",
+        event_id="evt_1",
+        data={"prospect_id": "p"},
+        now=NOW,
+    )
 
     assert queued == 1
     [delivery] = repo.list_deliveries(ACCOUNT, everything.endpoint_id, 10).items
@@ -317,15 +353,48 @@ def test_publish_reaches_enabled_subscribed_endpoints_of_the_account_only() -> N
 def test_publish_is_idempotent_on_the_event_id() -> None:
     repo, queue = FakeWebhookRepository(), FakeDeliveryQueue()
     endpoint = _endpoint(repo)
-    assert webhooks.publish(repo, queue, ACCOUNT, "batch.completed", "evt_1", {"n": 1}, now=NOW) == 1
+    assert (
+        webhooks.publish(
+            repo=repo,
+            queue=queue,
+            account_id=ACCOUNT,
+            event_type="batch.completed",
+            event_id="evt_1",
+            data={"n": 1},
+            now=NOW,
+        )
+        == 1
+    )
     # The same occurrence published again later (a retried task): nothing new, same body.
     later = NOW + timedelta(minutes=5)
-    assert webhooks.publish(repo, queue, ACCOUNT, "batch.completed", "evt_1", {"n": 1}, now=later) == 0
+    assert (
+        webhooks.publish(
+            repo=repo,
+            queue=queue,
+            account_id=ACCOUNT,
+            event_type="batch.completed",
+            event_id="evt_1",
+            data={"n": 1},
+            now=later,
+        )
+        == 0
+    )
     [delivery] = repo.list_deliveries(ACCOUNT, endpoint.endpoint_id, 10).items
     assert json.loads(delivery.payload)["created_at"] == "2026-11-20T12:00:00.000Z"
     assert queue.queued == [delivery.delivery_id]
     # A different event is a different delivery.
-    assert webhooks.publish(repo, queue, ACCOUNT, "batch.completed", "evt_2", {"n": 2}, now=later) == 1
+    assert (
+        webhooks.publish(
+            repo=repo,
+            queue=queue,
+            account_id=ACCOUNT,
+            event_type="batch.completed",
+            event_id="evt_2",
+            data={"n": 2},
+            now=later,
+        )
+        == 1
+    )
 
 
 def test_publish_that_could_not_queue_can_be_retried_with_the_same_event_id() -> None:
@@ -333,16 +402,40 @@ def test_publish_that_could_not_queue_can_be_retried_with_the_same_event_id() ->
     endpoint = _endpoint(repo)
     queue.refuse = "throttled"
     with pytest.raises(StorageError):
-        webhooks.publish(repo, queue, ACCOUNT, "video.failed", "evt_1", {}, now=NOW)
+        webhooks.publish(
+            repo=repo,
+            queue=queue,
+            account_id=ACCOUNT,
+            event_type="video.failed",
+            event_id="evt_1",
+            data={},
+            now=NOW,
+        )
     queue.refuse = None
-    webhooks.publish(repo, queue, ACCOUNT, "video.failed", "evt_1", {}, now=NOW)
+    webhooks.publish(
+        repo=repo,
+        queue=queue,
+        account_id=ACCOUNT,
+        event_type="video.failed",
+        event_id="evt_1",
+        data={},
+        now=NOW,
+    )
     [delivery] = repo.list_deliveries(ACCOUNT, endpoint.endpoint_id, 10).items
     assert queue.queued == [delivery.delivery_id]  # the stored delivery, queued once now
 
 
 def test_publish_without_endpoints_queues_nothing() -> None:
     assert (
-        webhooks.publish(FakeWebhookRepository(), FakeDeliveryQueue(), ACCOUNT, "video.failed", "e", {}) == 0
+        webhooks.publish(
+            repo=FakeWebhookRepository(),
+            queue=FakeDeliveryQueue(),
+            account_id=ACCOUNT,
+            event_type="video.failed",
+            event_id="e",
+            data={},
+        )
+        == 0
     )
 
 
@@ -357,23 +450,32 @@ def test_publish_without_endpoints_queues_nothing() -> None:
 )
 def test_publish_refuses_bad_events(event_type: str, event_id: str) -> None:
     with pytest.raises(InvalidInputError):
-        webhooks.publish(FakeWebhookRepository(), FakeDeliveryQueue(), ACCOUNT, event_type, event_id, {})
+        webhooks.publish(
+            repo=FakeWebhookRepository(),
+            queue=FakeDeliveryQueue(),
+            account_id=ACCOUNT,
+            event_type=event_type,
+            event_id=event_id,
+            data={},
+        )
 
 
 def test_send_test_targets_one_endpoint_whatever_it_subscribed_to() -> None:
     repo, queue = FakeWebhookRepository(), FakeDeliveryQueue()
     target = _endpoint(repo, ["batch.completed"])
     other = _endpoint(repo)
-    delivery = webhooks.send_test(repo, queue, ACCOUNT, target.endpoint_id, now=NOW)
+    delivery = webhooks.send_test(
+        repo=repo, queue=queue, account_id=ACCOUNT, endpoint_id=target.endpoint_id, now=NOW
+    )
     assert delivery.event_type == "webhook.test" and delivery.event_id.startswith("evt_")
     assert queue.queued == [delivery.delivery_id]
     assert json.loads(delivery.payload)["data"]["endpoint_id"] == target.endpoint_id
     assert repo.list_deliveries(ACCOUNT, other.endpoint_id, 10).items == []
     with pytest.raises(NotFoundError):
-        webhooks.send_test(repo, queue, "acct_other", target.endpoint_id)
+        webhooks.send_test(repo=repo, queue=queue, account_id="acct_other", endpoint_id=target.endpoint_id)
     disabled = _endpoint(repo, enabled=False)
     with pytest.raises(ConflictError):
-        webhooks.send_test(repo, queue, ACCOUNT, disabled.endpoint_id)
+        webhooks.send_test(repo=repo, queue=queue, account_id=ACCOUNT, endpoint_id=disabled.endpoint_id)
 
 
 def test_fake_event_publisher_records_and_is_idempotent() -> None:
@@ -390,14 +492,24 @@ def test_fake_event_publisher_records_and_is_idempotent() -> None:
 
 def _queued(repo: FakeWebhookRepository, **endpoint_fields: Any) -> tuple[WebhookEndpoint, WebhookDelivery]:
     endpoint = _endpoint(repo, **endpoint_fields)
-    delivery = webhooks.send_test(repo, FakeDeliveryQueue(), ACCOUNT, endpoint.endpoint_id, now=NOW)
+    delivery = webhooks.send_test(
+        repo=repo, queue=FakeDeliveryQueue(), account_id=ACCOUNT, endpoint_id=endpoint.endpoint_id, now=NOW
+    )
     return endpoint, delivery
 
 
 def _deliver(
     repo: FakeWebhookRepository, sender: FakeWebhookSender, d: WebhookDelivery, now: datetime = NOW
 ) -> Any:
-    return webhooks.deliver(repo, sender, SEALER, d.account_id, d.endpoint_id, d.delivery_id, now)
+    return webhooks.deliver(
+        repo=repo,
+        http=sender,
+        sealer=SEALER,
+        account_id=d.account_id,
+        endpoint_id=d.endpoint_id,
+        delivery_id=d.delivery_id,
+        now=now,
+    )
 
 
 def test_2xx_delivers_a_signed_request() -> None:
@@ -478,17 +590,37 @@ def test_an_endpoint_stored_with_a_plaintext_secret_is_signed_with_it() -> None:
 
 def test_a_secret_that_cannot_be_opened_sends_nothing_and_is_retried() -> None:
     repo, sender, sealer = FakeWebhookRepository(), FakeWebhookSender(200), FakeSecretSealer()
-    endpoint = webhooks.register_endpoint(repo, sealer, ACCOUNT, "https://hooks.example.com/h").endpoint
-    delivery = webhooks.send_test(repo, FakeDeliveryQueue(), ACCOUNT, endpoint.endpoint_id, now=NOW)
+    endpoint = webhooks.register_endpoint(
+        repo=repo, sealer=sealer, account_id=ACCOUNT, url="https://hooks.example.com/h"
+    ).endpoint
+    delivery = webhooks.send_test(
+        repo=repo, queue=FakeDeliveryQueue(), account_id=ACCOUNT, endpoint_id=endpoint.endpoint_id, now=NOW
+    )
     sealer.fail_with = StorageError("KMS is throttling")
 
     with pytest.raises(WebhookDeliveryError, match="signing secret is unavailable"):
-        webhooks.deliver(repo, sender, sealer, ACCOUNT, endpoint.endpoint_id, delivery.delivery_id, NOW)
+        webhooks.deliver(
+            repo=repo,
+            http=sender,
+            sealer=sealer,
+            account_id=ACCOUNT,
+            endpoint_id=endpoint.endpoint_id,
+            delivery_id=delivery.delivery_id,
+            now=NOW,
+        )
 
     stored = repo.get_delivery(ACCOUNT, endpoint.endpoint_id, delivery.delivery_id)
     assert (stored.status, stored.attempts) == (DeliveryStatus.PENDING, 0) and sender.sent == []
     sealer.fail_with = None
-    done = webhooks.deliver(repo, sender, sealer, ACCOUNT, endpoint.endpoint_id, delivery.delivery_id, NOW)
+    done = webhooks.deliver(
+        repo=repo,
+        http=sender,
+        sealer=sealer,
+        account_id=ACCOUNT,
+        endpoint_id=endpoint.endpoint_id,
+        delivery_id=delivery.delivery_id,
+        now=NOW,
+    )
     assert done.status is DeliveryStatus.DELIVERED and done.attempts == 1
 
 
@@ -516,7 +648,7 @@ def test_disabled_endpoint_fails_the_delivery_without_sending_or_raising() -> No
 def test_deleted_endpoint_fails_the_delivery_without_sending_or_raising() -> None:
     repo, sender = FakeWebhookRepository(), FakeWebhookSender()
     endpoint, delivery = _queued(repo)
-    gone = webhooks.attempt_delivery(delivery, None, sender, SEALER, NOW)
+    gone = webhooks.attempt_delivery(delivery, None, http=sender, sealer=SEALER, now=NOW)
     assert (gone.status, gone.last_error) == (DeliveryStatus.FAILED, "the endpoint was deleted")
     # Deleting the endpoint deletes its deliveries: the task then finds nothing to do.
     webhooks.delete_endpoint(repo, ACCOUNT, endpoint.endpoint_id)

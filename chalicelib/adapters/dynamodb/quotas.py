@@ -25,8 +25,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.aws_errors import translate, translated_methods
 from chalicelib.adapters.dynamodb.models import QuotaCounterItem, TableItem
-from chalicelib.domain.errors import ConflictError, StorageError
+from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.ports import Quota
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ def _current(pk: str, sk: str) -> int | None:
         return int(QuotaCounterItem.get(pk, sk, consistent_read=True).used)
     except QuotaCounterItem.DoesNotExist:
         return None
+
+
+_UNCOUNTED = "the account's usage could not be counted; try again shortly"
 
 
 def _set(pk: str, sk: str, value: int, observed: int | None) -> bool:
@@ -145,8 +149,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
             if kind == "caller":
                 raise
             if kind == "other":
-                logger.exception("moving the %s counter failed", move.name)
-                raise StorageError("the account's usage could not be counted; try again shortly") from exc
+                raise translate(exc, f"dynamodb move the {move.name} counter", _UNCOUNTED) from exc
         if kind == "retry":
             _pause(attempt)
             continue
@@ -167,8 +170,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
             else:
                 _pause(attempt)  # moved between the write and the read: try again
         except PynamoDBException as exc:
-            logger.exception("reading or starting the %s counter failed", move.name)
-            raise StorageError("the account's usage could not be counted; try again shortly") from exc
+            raise translate(exc, f"dynamodb read or start the {move.name} counter", _UNCOUNTED) from exc
     raise ConflictError("the account's usage is being changed concurrently; try again")
 
 
@@ -209,6 +211,7 @@ def counted_write(
     _move(_Move(account_id, quota.name, delta, quota.limit), quota, write, count_existing)
 
 
+@translated_methods("dynamodb", _UNCOUNTED)
 class DynamoQuotaCounter:
     """The :class:`~chalicelib.domain.ports.QuotaCounter` port on the quota counter items."""
 

@@ -12,6 +12,10 @@ engine         what it is                                                   need
 
 Nothing is imported or loaded until :func:`build_synthesizer` asks for an engine (not even numpy):
 onnxruntime and the 63 MB piper model only load when piper is used, once per process.
+
+May import: the domain (ports, errors, :mod:`chalicelib.domain.speech`), numpy, piper, httpx, a
+boto3 client passed in. With :mod:`chalicelib.voice`, the only place the voice engines are
+imported (contract ``voice-engines``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisErr
 
 if TYPE_CHECKING:  # numpy stays out of import time: the API Lambda imports the factory too
     from chalicelib.domain.ports import SpeechSynthesizer
-    from chalicelib.voice.speech import Samples, Speech
+    from chalicelib.domain.speech import Samples, Speech
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +204,7 @@ def speech_from_binary(
     SynthesisError
         The program is missing, fails, times out, or writes no audio.
     """
-    from chalicelib.voice.speech import Speech
+    from chalicelib.domain.speech import Speech
 
     with tempfile.TemporaryDirectory(prefix=f"{label}-") as tmp:
         out = Path(tmp) / "name.wav"

@@ -7,7 +7,7 @@ Pronunciation: ElevenLabs honours SSML ``<phoneme alphabet="ipa" ph="…">`` onl
 models ``eleven_flash_v2``, ``eleven_turbo_v2`` and ``eleven_monolingual_v1``; other models
 (including the default ``eleven_multilingual_v2``) *silently skip the tagged word*, so with them
 IPA is not sent and the written name is read instead (logged). A respelling is sent as text
-(:func:`~chalicelib.voice.pronounce.respelling_to_text`), which every model reads.
+(:func:`~chalicelib.domain.speech.pronounce.respelling_to_text`), which every model reads.
 
 The API key is sent only in the ``xi-api-key`` header; it is never logged or put in an error.
 """
@@ -24,8 +24,8 @@ import httpx
 from chalicelib.adapters.voice import pcm16_to_samples, trim_silence
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisError
 from chalicelib.domain.ports import VoiceInfo
-from chalicelib.voice.pronounce import respelling_to_text
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
+from chalicelib.domain.speech.pronounce import respelling_to_text
 
 logger = logging.getLogger(__name__)
 

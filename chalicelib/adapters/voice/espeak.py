@@ -5,7 +5,7 @@ espeak-ng's ``--ipa`` is output only; as input it takes its own phoneme mnemonic
 like ASCII) inside ``[[ … ]]``. IPA is converted to those mnemonics with a table for the English
 sounds (checked by a round trip: mnemonics rendered back by ``espeak-ng --ipa`` give the same
 IPA); an IPA symbol with no English mnemonic falls back to reading the written name. Respelled
-words with a stressed syllable go through :func:`~chalicelib.voice.pronounce.respelling_to_ipa`
+words with a stressed syllable go through :func:`~chalicelib.domain.speech.pronounce.respelling_to_ipa`
 the same way; respelled words without capitals are read as text by espeak-ng's own rules.
 
 Licence: espeak-ng and its data are GPL-3.0-or-later; running the binary as a separate process
@@ -19,8 +19,8 @@ import logging
 from chalicelib.adapters.voice import speech_from_binary
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.domain.ports import VoiceInfo
-from chalicelib.voice.pronounce import ipa_segments, is_vowel, respelling_words, word_to_ipa
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
+from chalicelib.domain.speech.pronounce import ipa_segments, is_vowel, respelling_words, word_to_ipa
 
 logger = logging.getLogger(__name__)
 

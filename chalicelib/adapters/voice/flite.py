@@ -2,7 +2,7 @@
 
 Flite reads text with its own lexicon and letter-to-sound rules, or, with ``-p``, a string of its
 US English phones (ARPAbet in lower case). IPA and respellings are turned into phones (respellings
-through :func:`~chalicelib.voice.pronounce.respelling_to_ipa`) and said with ``-p``; flite cannot
+through :func:`~chalicelib.domain.speech.pronounce.respelling_to_ipa`) and said with ``-p``; flite cannot
 take IPA itself. Flite's phone input ignores stress (``ao1`` and ``ao`` give identical audio), so
 stress is dropped. An IPA symbol with no flite phone falls back to reading the written name.
 
@@ -18,8 +18,8 @@ import logging
 from chalicelib.adapters.voice import speech_from_binary
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
 from chalicelib.domain.ports import VoiceInfo
-from chalicelib.voice.pronounce import ipa_segments, respelling_to_ipa
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
+from chalicelib.domain.speech.pronounce import ipa_segments, respelling_to_ipa
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ make the default noise reproducible (checked), so there is no deterministic way 
 
 How an utterance becomes piper input:
 
-* **IPA** → piper's inline raw phonemes ``[[ … ]]``, after :func:`~chalicelib.voice.pronounce.ipa_segments`
-  (stress moved onto the vowel, as espeak-ng writes it and the voice was trained) and a few
-  spellings mapped to the en-us inventory (``r`` → ``ɹ``, ``ɒ`` → ``ɑː``, ``ɝ`` → ``ɜː``).
+* **IPA** → piper's inline raw phonemes ``[[ … ]]``, after
+  :func:`~chalicelib.domain.speech.pronounce.ipa_segments` (stress moved onto the vowel, as
+  espeak-ng writes it and the voice was trained) and a few spellings mapped to the en-us
+  inventory (``r`` → ``ɹ``, ``ɒ`` → ``ɑː``, ``ɝ`` → ``ɜː``).
 * **Respelling** → each word with a capitalized (stressed) syllable becomes raw phonemes via
-  :func:`~chalicelib.voice.pronounce.respelling_to_ipa`; a word with no capitals (a written word
+  :func:`~chalicelib.domain.speech.pronounce.respelling_to_ipa`; a word with no capitals (a written word
   mixed in by the lexicon, or an unstressed respelling) is left to piper's own espeak-ng
   letter-to-sound rules. espeak-ng on each syllable alone was tried first and rejected: short
   syllables trip its letter-name rules (``ih`` → /aɪ/, ``a`` → /eɪ/, ``kh`` → "K-H").
@@ -36,8 +37,8 @@ import numpy as np
 from chalicelib.adapters.voice import trim_silence
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisError
 from chalicelib.domain.ports import VoiceInfo
-from chalicelib.voice.pronounce import ipa_segments, respelling_words, word_to_ipa
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
+from chalicelib.domain.speech.pronounce import ipa_segments, respelling_words, word_to_ipa
 
 if TYPE_CHECKING:
     from piper import PiperVoice

@@ -1,8 +1,9 @@
 """Amazon Polly behind the SpeechSynthesizer port.
 
 The name is sent as SSML: IPA as ``<phoneme alphabet="ipa" ph="…">name</phoneme>``, a respelling
-as ``<sub alias="…">name</sub>`` (the alias is :func:`~chalicelib.voice.pronounce.respelling_to_text`),
-everything XML-escaped. Audio comes back as 16 kHz mono 16-bit PCM.
+as ``<sub alias="…">name</sub>`` (the alias is
+:func:`~chalicelib.domain.speech.pronounce.respelling_to_text`), everything XML-escaped. Audio
+comes back as 16 kHz mono 16-bit PCM.
 
 The neural engine is asked first; a voice without it (``EngineNotSupportedException``) is retried
 with the standard engine. Polly's voices and service terms are AWS's: output may be used
@@ -15,13 +16,12 @@ import logging
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chalicelib.adapters.aws_errors import AwsFault, translate_aws_errors
 from chalicelib.adapters.voice import pcm16_to_samples, trim_silence
 from chalicelib.domain.errors import FieldIssue, InvalidInputError, SynthesisError, TailorcastError
 from chalicelib.domain.ports import VoiceInfo
-from chalicelib.voice.pronounce import respelling_to_text
-from chalicelib.voice.speech import Speech, Utterance
+from chalicelib.domain.speech import Speech, Utterance
+from chalicelib.domain.speech.pronounce import respelling_to_text
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,8 @@ class PollySynthesizer:
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"NextToken": token} if token else {}
-            try:
+            with translate_aws_errors("polly.describe_voices", "", otherwise=_unavailable):
                 page = self._client.describe_voices(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise _unavailable(exc) from exc
             for voice in page.get("Voices", []):
                 language = str(voice.get("LanguageCode", ""))
                 if not language.startswith("en"):
@@ -117,9 +115,10 @@ class PollySynthesizer:
         response = self._request(voice, to_ssml(utterance))
         stream = response.get("AudioStream")
         try:
-            pcm = stream.read() if stream is not None else b""
-        except (BotoCoreError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            with translate_aws_errors("polly.synthesize_speech (audio)", "", otherwise=_unavailable):
+                pcm = stream.read() if stream is not None else b""
+        except OSError as exc:
+            raise _unavailable_code(type(exc).__name__) from exc
         finally:
             if stream is not None:
                 stream.close()
@@ -131,29 +130,25 @@ class PollySynthesizer:
     def _request(self, voice: str, ssml: str) -> Any:
         engines = _ENGINES[_ENGINES.index(self._engine) :]
         for engine in engines[:-1]:
-            try:
-                return self._synthesize(voice, ssml, engine)
-            except ClientError as exc:
-                if _error_code(exc) != "EngineNotSupportedException":
-                    raise _mapped(exc) from exc
-                logger.info("Polly voice has no %s engine; retrying", engine, extra={"voice_id": voice})
-        try:
+            with translate_aws_errors(
+                "polly.synthesize_speech", "", tolerate=("EngineNotSupportedException",), otherwise=_mapped
+            ) as call:
+                response = self._synthesize(voice, ssml, engine)
+            if call.tolerated is None:
+                return response
+            logger.info("Polly voice has no %s engine; retrying", engine, extra={"voice_id": voice})
+        with translate_aws_errors("polly.synthesize_speech", "", otherwise=_mapped):
             return self._synthesize(voice, ssml, engines[-1])
-        except ClientError as exc:
-            raise _mapped(exc) from exc
 
     def _synthesize(self, voice: str, ssml: str, engine: str) -> Any:
-        try:
-            return self._client.synthesize_speech(
-                Engine=engine,
-                OutputFormat="pcm",
-                SampleRate=str(SAMPLE_RATE),
-                Text=ssml,
-                TextType="ssml",
-                VoiceId=voice,
-            )
-        except BotoCoreError as exc:  # no network, no credentials, …
-            raise _unavailable(exc) from exc
+        return self._client.synthesize_speech(
+            Engine=engine,
+            OutputFormat="pcm",
+            SampleRate=str(SAMPLE_RATE),
+            Text=ssml,
+            TextType="ssml",
+            VoiceId=voice,
+        )
 
     def _known_voices(self) -> frozenset[str]:
         """Polly's voice ids from the client's service model (no request); empty if unknown."""
@@ -176,34 +171,22 @@ def to_ssml(utterance: Utterance) -> str:
     return f"<speak>{body}</speak>"
 
 
-def _error_code(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
-
-
-def _error_message(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        message = response.get("Error", {}).get("Message")
-        return str(message) if message else None
-    return None
-
-
-def _mapped(exc: ClientError) -> TailorcastError:
-    code = _error_code(exc)
-    if code in _BAD_REQUEST:
+def _mapped(fault: AwsFault) -> TailorcastError:
+    if fault.code in _BAD_REQUEST:
         where = {"InvalidSsmlException": "pronunciation", "TextLengthExceededException": "name"}
         return InvalidInputError(
             "Amazon Polly refused the request",
-            [FieldIssue(where.get(code or "", "voice_id"), _error_message(exc) or code or "invalid")],
+            [FieldIssue(where.get(fault.code, "voice_id"), fault.message or fault.code or "invalid")],
         )
-    return _unavailable(exc)
+    return _unavailable(fault)
 
 
-def _unavailable(exc: Exception) -> SynthesisError:
-    code = _error_code(exc) or type(exc).__name__
+def _unavailable(fault: AwsFault) -> SynthesisError:
+    # Throttled, failing, unreachable or refused: the caller cannot fix any of them, so they are
+    # all one SynthesisError (503), as the speech port promises.
+    return _unavailable_code(fault.code)
+
+
+def _unavailable_code(code: str) -> SynthesisError:
     logger.error("Amazon Polly request failed", extra={"error_code": code})
     return SynthesisError(f"Amazon Polly is unavailable ({code})")

@@ -1,0 +1,334 @@
+"""The columnar cache: a table location's JSON objects in S3, kept as Parquet on local disk.
+
+DuckDB cannot read moto's S3, so new or changed objects (by ETag) are downloaded and converted,
+a partition's worth at a time, into Parquet files (one per batch, merged once a partition has more
+than :data:`MAX_SEGMENTS`). What changed is found by listing the location, or, with a change feed,
+by probing only the keys the stack reported written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from devstack.athena.sql import QueryError, quote, quote_ident
+from devstack.athena.tables import TableDef
+
+#: Parquet files per partition before they are merged into one.
+MAX_SEGMENTS = 8
+DOWNLOAD_WORKERS = 8
+
+
+@dataclass
+class _Segment:
+    partition: str  # "dt=2026-11-20" (the directory)
+    file: str  # file name in that directory
+    keys: list[str]
+
+
+@dataclass
+class _Fetched:
+    key: str
+    etag: str
+    path: Path | None  # None: the object no longer exists
+
+
+class ColumnarCache:
+    """One table location's objects as Parquet on local disk, kept in step with S3.
+
+    Files are immutable once written; a query pins the files it reads (:meth:`pin`) and files
+    replaced meanwhile are deleted only when no query holds them.
+    """
+
+    def __init__(
+        self,
+        table: TableDef,
+        root: Path,
+        s3: Callable[[], Any],
+        change_feed: bool,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.table = table
+        self.root = root
+        self._s3 = s3
+        self._feed = change_feed
+        self._stopping = stopping or threading.Event()
+        #: What the last sync that changed something did, and how long each step took.
+        self.last_sync: dict[str, Any] = {}
+        self.lock = threading.Lock()  # held by a sync, and briefly by readers pinning files
+        self._feed_lock = threading.Lock()  # never held long: S3 writers report changes under it
+        self._pins: dict[str, int] = {}
+        self._trash: set[str] = set()
+        self._dirty: set[str] = set()
+        self._needs_listing = True
+        self._synced_at = -1.0  # monotonic time at which the last completed sync started
+        self.objects: dict[str, dict[str, str]] = {}  # key -> {"etag", "segment"}
+        self.segments: dict[str, _Segment] = {}  # "partition/file" -> segment
+        self._seq = 0
+        self._load()
+
+    # state on disk
+
+    @property
+    def _manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self._manifest.read_text())
+        except (OSError, ValueError):
+            data = None
+        if not data or data.get("signature") != self.table.signature:
+            shutil.rmtree(self.root, ignore_errors=True)
+            (self.root / "data").mkdir(parents=True, exist_ok=True)
+            return
+        self.objects = data["objects"]
+        self.segments = {k: _Segment(**v) for k, v in data["segments"].items()}
+        self._seq = data["seq"]
+        for ident in list(self.segments):
+            if not (self.root / "data" / ident).exists():  # lost: fetch its objects again
+                for key in self.segments.pop(ident).keys:
+                    self.objects.pop(key, None)
+
+    def _save(self) -> None:
+        data = {
+            "signature": self.table.signature,
+            "seq": self._seq,
+            "objects": self.objects,
+            "segments": {k: v.__dict__ for k, v in self.segments.items()},
+        }
+        tmp = self._manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self._manifest)
+
+    # change feed
+
+    def object_changed(self, key: str | None) -> None:
+        """An object under the location was written or deleted (``None``: unknown; list again)."""
+        with self._feed_lock:
+            if key is None:
+                self._needs_listing = True
+            else:
+                self._dirty.add(key)
+
+    # sync
+
+    def sync(self, requested_at: float) -> None:
+        """Bring the cache up to date with S3, unless a sync that began after ``requested_at``
+        (monotonic) already did: it saw every write acknowledged before then."""
+        with self.lock:
+            if self._synced_at >= requested_at:
+                return
+            started = time.monotonic()
+            with self._feed_lock:
+                listing = not self._feed or self._needs_listing
+                dirty, self._dirty, self._needs_listing = self._dirty, set(), False
+            try:
+                changed = self._list() if listing else self._probe(dirty)
+                listed = time.monotonic()
+                if changed:
+                    self.last_sync = {"listed": listing, "changed_objects": len(changed)}
+                    self.last_sync["list_seconds"] = round(listed - started, 3)
+                    self._apply(changed)
+                    self.last_sync["total_seconds"] = round(time.monotonic() - started, 3)
+            except BaseException:
+                with self._feed_lock:  # what the feed reported is not applied: list next time
+                    self._needs_listing = True
+                raise
+            self._synced_at = started
+
+    def _list(self) -> set[str]:
+        """Keys that are new, changed (ETag) or gone, from a listing of the location."""
+        s3, seen = self._s3(), {}
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.table.bucket, Prefix=self.table.prefix):
+            for obj in page.get("Contents", []):
+                if self._partition_of(obj["Key"]) is not None:
+                    seen[obj["Key"]] = obj["ETag"]
+        changed = {k for k, etag in seen.items() if self.objects.get(k, {}).get("etag") != etag}
+        return changed | (set(self.objects) - set(seen))
+
+    def _probe(self, keys: set[str]) -> set[str]:
+        """Of the keys the feed reported, those that may have changed: new ones (Firehose only
+        ever writes new keys), and cached ones whose ETag is not the cached one any more."""
+        keys = {k for k in keys if self._partition_of(k) is not None}
+        known = [k for k in keys if k in self.objects]
+        if not known:
+            return keys
+        s3 = self._s3()
+
+        def same(key: str) -> bool:
+            try:
+                return bool(
+                    s3.head_object(Bucket=self.table.bucket, Key=key)["ETag"] == self.objects[key]["etag"]
+                )
+            except s3.exceptions.ClientError:
+                return False  # gone (404): a change to apply
+
+        with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="athena-head") as pool:
+            unchanged = {k for k, kept in zip(known, pool.map(same, known), strict=True) if kept}
+        return keys - unchanged
+
+    def _partition_of(self, key: str) -> str | None:
+        """``dt=…`` (the partition directory) of an object of the table, or None if it is not one."""
+        if not key.startswith(self.table.prefix):
+            return None
+        parts = key[len(self.table.prefix) :].split("/")
+        names = [name for name, _ in self.table.partition_keys]
+        if len(parts) != len(names) + 1 or not parts[-1]:
+            return None
+        for part, name in zip(parts, names, strict=False):
+            k, sep, v = part.partition("=")
+            if not sep or k.lower() != name or not v or not re.fullmatch(r"[A-Za-z0-9_.:+\-]+", v):
+                return None
+        return "/".join(parts[:-1])
+
+    def _apply(self, changed: set[str]) -> None:
+        """Under the lock: rebuild what ``changed`` touches."""
+        # A segment holding a changed or deleted object is rebuilt from its other objects too.
+        touched = {self.objects[k]["segment"] for k in changed if k in self.objects}
+        refetch = {k for ident in touched for k in self.segments[ident].keys} - changed
+        with tempfile.TemporaryDirectory(dir=self.root) as tmp:
+            began = time.monotonic()
+            fetched = self._download(sorted(changed | refetch), Path(tmp))
+            self.last_sync["downloaded_objects"] = sum(1 for f in fetched if f.path is not None)
+            self.last_sync["downloaded_bytes"] = sum(f.path.stat().st_size for f in fetched if f.path)
+            self.last_sync["download_seconds"] = round(time.monotonic() - began, 3)
+            began = time.monotonic()
+            for ident in touched:
+                segment = self.segments.pop(ident)
+                for key in segment.keys:
+                    self.objects.pop(key, None)
+                self._discard(ident)
+            by_partition: dict[str, list[_Fetched]] = {}
+            for item in fetched:
+                if item.path is not None:
+                    partition = self._partition_of(item.key)
+                    assert partition is not None
+                    by_partition.setdefault(partition, []).append(item)
+            for partition, items in sorted(by_partition.items()):
+                self._convert(partition, items)
+                self._compact(partition)
+            self.last_sync["convert_seconds"] = round(time.monotonic() - began, 3)
+        self._save()
+        self._empty_trash()
+
+    def _download(self, keys: list[str], into: Path) -> list[_Fetched]:
+        s3 = self._s3()
+
+        def fetch(index_key: tuple[int, str]) -> _Fetched:
+            index, key = index_key
+            if self._stopping.is_set():
+                raise QueryError("USER_CANCELLED", "the local Athena stand-in is stopping", user=False)
+            try:
+                got = s3.get_object(Bucket=self.table.bucket, Key=key)
+            except s3.exceptions.NoSuchKey:
+                return _Fetched(key, "", None)
+            path = into / f"{index}.json"
+            with path.open("wb") as fh:
+                shutil.copyfileobj(got["Body"], fh)
+            return _Fetched(key, got["ETag"], path)
+
+        with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="athena-fetch") as pool:
+            return list(pool.map(fetch, enumerate(keys)))
+
+    def _new_file(self, partition: str) -> tuple[str, Path]:
+        self._seq += 1
+        name = f"part-{self._seq:08d}.parquet"
+        folder = self.root / "data" / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        return name, folder / name
+
+    def _convert(self, partition: str, items: list[_Fetched]) -> None:
+        """JSON lines -> one Parquet file for the partition (a batch of objects, one DuckDB pass)."""
+        name, path = self._new_file(partition)
+        columns = "{" + ", ".join(f"{quote(n)}: {quote(t)}" for n, t in self.table.columns) + "}"
+        files = "[" + ", ".join(quote(str(i.path)) for i in items if i.path and i.path.stat().st_size) + "]"
+        tmp = path.with_suffix(".tmp")
+        con = duckdb.connect(":memory:")
+        try:
+            if files == "[]":
+                select = "SELECT " + ", ".join(
+                    f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in self.table.columns
+                )
+                select += " WHERE false"
+            else:
+                select = (
+                    "SELECT " + ", ".join(quote_ident(n) for n, _ in self.table.columns) + " FROM read_json("  # noqa: S608 (our identifiers and paths, quoted)
+                    f"{files}, format = 'newline_delimited', columns = {columns}, ignore_errors = true, "
+                    "hive_partitioning = false, maximum_object_size = 16777216)"
+                )
+            con.execute(f"COPY ({select}) TO {quote(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+        finally:
+            con.close()
+        os.replace(tmp, path)
+        ident = f"{partition}/{name}"
+        self.segments[ident] = _Segment(partition, name, [i.key for i in items])
+        for item in items:
+            self.objects[item.key] = {"etag": item.etag, "segment": ident}
+
+    def _compact(self, partition: str) -> None:
+        """Merge a partition's files into one once there are more than :data:`MAX_SEGMENTS`."""
+        idents = sorted(i for i, s in self.segments.items() if s.partition == partition)
+        if len(idents) <= MAX_SEGMENTS:
+            return
+        name, path = self._new_file(partition)
+        files = "[" + ", ".join(quote(str(self.root / "data" / i)) for i in idents) + "]"
+        tmp = path.with_suffix(".tmp")
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet({files}, hive_partitioning = false)) "  # noqa: S608 (our identifiers and paths, quoted)
+                f"TO {quote(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            con.close()
+        os.replace(tmp, path)
+        keys = [k for i in idents for k in self.segments.pop(i).keys]
+        ident = f"{partition}/{name}"
+        self.segments[ident] = _Segment(partition, name, keys)
+        for key in keys:
+            self.objects[key]["segment"] = ident
+        for old in idents:
+            self._discard(old)
+
+    def _discard(self, ident: str) -> None:
+        self._trash.add(ident)
+
+    def _empty_trash(self) -> None:
+        for ident in list(self._trash):
+            if not self._pins.get(ident):
+                (self.root / "data" / ident).unlink(missing_ok=True)
+                self._trash.discard(ident)
+
+    # reading
+
+    @contextlib.contextmanager
+    def pin(self) -> Iterator[list[Path]]:
+        """The table's current files, kept on disk until the block ends."""
+        with self.lock:
+            idents = sorted(self.segments)
+            for ident in idents:
+                self._pins[ident] = self._pins.get(ident, 0) + 1
+        try:
+            yield [self.root / "data" / i for i in idents]
+        finally:
+            with self.lock:
+                for ident in idents:
+                    self._pins[ident] -= 1
+                    if not self._pins[ident]:
+                        del self._pins[ident]
+                self._empty_trash()

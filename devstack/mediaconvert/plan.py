@@ -1,0 +1,362 @@
+"""What the local MediaConvert honours of ``CreateJob`` settings, and the plan a job runs from.
+
+:data:`HONOURED` lists exactly the settings (and values) the executor reproduces: what
+Tailorcast's job builder emits. :func:`plan_job` checks settings against it, naming the path of
+the first one it cannot honour, and turns them into a :class:`Plan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from devstack.mediaconvert.server import UnsupportedSettingsError
+
+# --------------------------------------------------------------------------- honoured settings
+
+_ANY = object()  # any value of the model's type
+_STR, _INT, _NUM = _ANY, _ANY, _ANY
+
+_H264: dict[str, Any] = {
+    "RateControlMode": {"QVBR", "VBR", "CBR"},
+    "QvbrSettings": {"QvbrQualityLevel": _INT},
+    "Bitrate": _INT,
+    "MaxBitrate": _INT,
+    "HrdBufferSize": _INT,
+    "CodecProfile": {"HIGH", "MAIN", "BASELINE"},
+    "CodecLevel": {"AUTO"},
+    "GopSize": _NUM,
+    "GopSizeUnits": {"SECONDS"},
+    "GopClosedCadence": {1},
+    "NumberBFramesBetweenReferenceFrames": {0},
+    "SceneChangeDetect": {"DISABLED"},
+    "FramerateControl": {"SPECIFIED"},
+    "FramerateConversionAlgorithm": {"DUPLICATE_DROP"},
+    "FramerateNumerator": _INT,
+    "FramerateDenominator": {1},
+    "ParControl": {"SPECIFIED"},
+    "ParNumerator": {1},
+    "ParDenominator": {1},
+}
+_AAC: dict[str, Any] = {
+    "CodecProfile": {"LC"},
+    "CodingMode": {"CODING_MODE_2_0", "CODING_MODE_1_0"},
+    "RateControlMode": {"CBR"},
+    "Bitrate": _INT,
+    "SampleRate": {48000, 44100},
+}
+_WAV: dict[str, Any] = {
+    "BitDepth": {16},
+    "Channels": {1, 2},
+    "SampleRate": {48000, 44100},
+    "Format": {"RIFF"},
+}
+HONOURED: dict[str, Any] = {
+    "TimecodeConfig": {"Source": {"ZEROBASED"}},
+    "Inputs": [
+        {
+            "FileInput": _STR,
+            "TimecodeSource": {"ZEROBASED"},
+            "VideoSelector": {"Rotate": {"AUTO"}},
+            "InputClippings": [{"StartTimecode": _STR, "EndTimecode": _STR}],
+            "AudioSelectors": {
+                "*": {"DefaultSelection": {"DEFAULT"}, "ExternalAudioFileInput": _STR, "Offset": _INT}
+            },
+            "ImageInserter": {
+                "InsertableImages": [
+                    {
+                        "ImageInserterInput": _STR,
+                        "Layer": _INT,
+                        "ImageX": _INT,
+                        "ImageY": _INT,
+                        "Opacity": _INT,
+                        "StartTime": _STR,
+                        "Duration": _INT,
+                        "FadeIn": _INT,
+                        "FadeOut": _INT,
+                    }
+                ]
+            },
+        }
+    ],
+    "OutputGroups": [
+        {
+            "Name": _STR,
+            "OutputGroupSettings": {
+                "Type": {"CMAF_GROUP_SETTINGS", "FILE_GROUP_SETTINGS"},
+                "FileGroupSettings": {"Destination": _STR},
+                "CmafGroupSettings": {
+                    "Destination": _STR,
+                    "SegmentLength": _INT,
+                    "FragmentLength": _INT,
+                    "SegmentControl": {"SEGMENTED_FILES"},
+                    "SegmentLengthControl": {"GOP_MULTIPLE", "EXACT"},
+                    "WriteHlsManifest": {"ENABLED"},
+                    "WriteDashManifest": {"DISABLED"},
+                    "ManifestDurationFormat": {"FLOATING_POINT"},
+                    "StreamInfResolution": {"INCLUDE"},
+                    "CodecSpecification": {"RFC_6381"},
+                    "ClientCache": {"ENABLED", "DISABLED"},
+                },
+            },
+            "Outputs": [
+                {
+                    "NameModifier": _STR,
+                    "ContainerSettings": {
+                        "Container": {"CMFC", "RAW"},
+                        "CmfcSettings": {
+                            "AudioRenditionSets": _STR,
+                            "AudioGroupId": _STR,
+                            "AudioTrackType": {"ALTERNATE_AUDIO_AUTO_SELECT_DEFAULT"},
+                        },
+                    },
+                    "VideoDescription": {
+                        "Width": _INT,
+                        "Height": _INT,
+                        "ScalingBehavior": {"DEFAULT"},
+                        "CodecSettings": {"Codec": {"H_264"}, "H264Settings": _H264},
+                    },
+                    "AudioDescriptions": [
+                        {
+                            "AudioSourceName": _STR,
+                            "CodecSettings": {
+                                "Codec": {"AAC", "WAV"},
+                                "AacSettings": _AAC,
+                                "WavSettings": _WAV,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+def check_honoured(value: Any, spec: Any, path: str = "Settings") -> None:
+    """Raise :class:`UnsupportedSettingsError` naming the first setting the stand-in can't honour."""
+    if spec is _ANY:
+        return
+    if isinstance(spec, set):
+        if value not in spec:
+            allowed = ", ".join(sorted(map(str, spec)))
+            raise UnsupportedSettingsError(
+                f"{path}={value!r} is not supported by the local MediaConvert (supported: {allowed})"
+            )
+        return
+    if isinstance(spec, list):
+        for i, item in enumerate(value):
+            check_honoured(item, spec[0], f"{path}[{i}]")
+        return
+    if "*" in spec:  # a map with free keys
+        for key, item in value.items():
+            check_honoured(item, spec["*"], f"{path}.{key}")
+        return
+    for key, item in value.items():
+        if key not in spec:
+            raise UnsupportedSettingsError(f"{path}.{key} is not supported by the local MediaConvert")
+        check_honoured(item, spec[key], f"{path}.{key}")
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class VideoOut:
+    modifier: str
+    width: int
+    height: int
+    fps: int
+    gop_seconds: float
+    profile: str
+    rate_control: str
+    bitrate: int | None
+    max_bitrate: int | None
+    buffer: int | None
+    qvbr: int | None
+
+
+@dataclass(frozen=True)
+class AudioOut:
+    modifier: str
+    bitrate: int
+    sample_rate: int
+    channels: int
+    group: str
+
+
+@dataclass(frozen=True)
+class PcmOut:
+    """A WAV of the whole audio track (a FILE group output): the PCM the AAC encoder received."""
+
+    destination: str
+    modifier: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class Image:
+    uri: str
+    x: int
+    y: int
+    opacity: float
+    start_timecode: str
+    duration: float
+    fade_in: float
+    fade_out: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str
+    destination: str
+    segment_seconds: int
+    videos: list[VideoOut]
+    audio: AudioOut
+    clip: tuple[str, str] | None
+    external_audio: str | None
+    audio_offset_ms: int
+    images: list[Image]
+    pcm: PcmOut | None = None
+
+
+def plan_job(settings: dict[str, Any]) -> Plan:
+    """Turn validated settings into a plan; raise ``UnsupportedSettingsError`` on combinations
+    that are well-formed for AWS but that this stand-in does not implement."""
+    check_honoured(settings, HONOURED)
+    inputs, groups = settings.get("Inputs", []), settings.get("OutputGroups", [])
+    cmaf_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "CMAF_GROUP_SETTINGS"]
+    file_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "FILE_GROUP_SETTINGS"]
+    if len(inputs) != 1 or len(cmaf_groups) != 1 or len(file_groups) > 1:
+        raise UnsupportedSettingsError(
+            "the local MediaConvert runs jobs with one input, one CMAF group and at most one file group"
+        )
+    the_input, group = inputs[0], cmaf_groups[0]
+    pcm = _plan_pcm(file_groups[0]) if file_groups else None
+    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
+    seg = int(cmaf.get("SegmentLength", 10))
+    if int(cmaf.get("FragmentLength", seg)) != seg:
+        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
+    outputs = [
+        _plan_output(out, f"Settings.OutputGroups[0].Outputs[{i}]", seg)
+        for i, out in enumerate(group.get("Outputs", []))
+    ]
+    videos = [o for o in outputs if isinstance(o, VideoOut)]
+    audios = [o for o in outputs if isinstance(o, AudioOut)]
+    if len(audios) != 1:
+        raise UnsupportedSettingsError("the local MediaConvert needs exactly one audio output")
+    if len({v.fps for v in videos}) > 1:
+        raise UnsupportedSettingsError("all video outputs must share one frame rate locally")
+    clippings = the_input.get("InputClippings", [])
+    if len(clippings) > 1:
+        raise UnsupportedSettingsError("at most one InputClipping is supported locally")
+    selectors = list(the_input.get("AudioSelectors", {}).values())
+    if len(selectors) > 1:
+        raise UnsupportedSettingsError("at most one audio selector is supported locally")
+    images = the_input.get("ImageInserter", {}).get("InsertableImages", [])
+    if pcm is not None and clippings:
+        raise UnsupportedSettingsError("a WAV file group is supported on unclipped inputs only")
+    if not videos and images:
+        raise UnsupportedSettingsError("ImageInserter needs at least one video output")
+    selector = selectors[0] if selectors else {}
+    return Plan(
+        source=the_input["FileInput"],
+        destination=cmaf["Destination"],
+        segment_seconds=seg,
+        videos=videos,
+        audio=audios[0],
+        clip=(clippings[0]["StartTimecode"], clippings[0]["EndTimecode"]) if clippings else None,
+        external_audio=selector.get("ExternalAudioFileInput"),
+        audio_offset_ms=int(selector.get("Offset", 0)),
+        pcm=pcm,
+        images=[_plan_image(img) for img in images],
+    )
+
+
+def _plan_output(out: dict[str, Any], where: str, seg: int) -> VideoOut | AudioOut:
+    """One CMAF output: exactly one video or one audio track, in the CMFC container."""
+    if out.get("ContainerSettings", {}).get("Container") != "CMFC":
+        raise UnsupportedSettingsError(f"{where}: CMAF outputs use the CMFC container")
+    has_video, has_audio = "VideoDescription" in out, bool(out.get("AudioDescriptions"))
+    if has_video == has_audio:
+        raise UnsupportedSettingsError(f"{where}: a CMAF output carries exactly one video or one audio track")
+    if "NameModifier" not in out:
+        raise UnsupportedSettingsError(f"{where}.NameModifier is required locally")
+    return _plan_video(out, where, seg) if has_video else _plan_audio(out, where)
+
+
+def _plan_video(out: dict[str, Any], where: str, seg: int) -> VideoOut:
+    vd = out["VideoDescription"]
+    h264 = vd["CodecSettings"]["H264Settings"]
+    gop = float(h264.get("GopSize", seg))
+    if gop != seg:
+        raise UnsupportedSettingsError(f"{where}: GopSize must equal the segment length")
+    if "FramerateNumerator" not in h264 or "Width" not in vd or "Height" not in vd:
+        raise UnsupportedSettingsError(f"{where}: Width, Height and FramerateNumerator are required locally")
+    return VideoOut(
+        modifier=out["NameModifier"],
+        width=int(vd["Width"]),
+        height=int(vd["Height"]),
+        fps=int(h264["FramerateNumerator"]),
+        gop_seconds=gop,
+        profile=str(h264.get("CodecProfile", "HIGH")).lower(),
+        rate_control=str(h264.get("RateControlMode", "QVBR")),
+        bitrate=h264.get("Bitrate"),
+        max_bitrate=h264.get("MaxBitrate"),
+        buffer=h264.get("HrdBufferSize"),
+        qvbr=(h264.get("QvbrSettings") or {}).get("QvbrQualityLevel"),
+    )
+
+
+def _plan_audio(out: dict[str, Any], where: str) -> AudioOut:
+    if len(out["AudioDescriptions"]) != 1:
+        raise UnsupportedSettingsError(f"{where}: one audio description per CMAF output")
+    codec = out["AudioDescriptions"][0]["CodecSettings"]
+    if codec.get("Codec") != "AAC":
+        raise UnsupportedSettingsError(f"{where}: CMAF audio outputs are AAC locally")
+    aac = codec.get("AacSettings", {})
+    cmfc = out.get("ContainerSettings", {}).get("CmfcSettings", {})
+    return AudioOut(
+        modifier=out["NameModifier"],
+        bitrate=int(aac.get("Bitrate", 128000)),
+        sample_rate=int(aac.get("SampleRate", 48000)),
+        channels=2 if aac.get("CodingMode", "CODING_MODE_2_0") == "CODING_MODE_2_0" else 1,
+        group=str(cmfc.get("AudioGroupId", "program_audio")),
+    )
+
+
+def _plan_image(img: dict[str, Any]) -> Image:
+    """An inserted image; MediaConvert's milliseconds and percent as seconds and a fraction."""
+    return Image(
+        uri=img["ImageInserterInput"],
+        x=int(img.get("ImageX", 0)),
+        y=int(img.get("ImageY", 0)),
+        opacity=int(img.get("Opacity", 50)) / 100,
+        start_timecode=str(img.get("StartTime", "00:00:00:00")),
+        duration=int(img.get("Duration", 0)) / 1000,
+        fade_in=int(img.get("FadeIn", 0)) / 1000,
+        fade_out=int(img.get("FadeOut", 0)) / 1000,
+    )
+
+
+def _plan_pcm(group: dict[str, Any]) -> PcmOut:
+    outputs = group.get("Outputs", [])
+    where = "Settings.OutputGroups[FILE_GROUP_SETTINGS]"
+    if (
+        len(outputs) != 1
+        or "VideoDescription" in outputs[0]
+        or len(outputs[0].get("AudioDescriptions", [])) != 1
+    ):
+        raise UnsupportedSettingsError(f"{where}: locally a file group holds one audio-only WAV output")
+    out = outputs[0]
+    codec = out["AudioDescriptions"][0]["CodecSettings"]
+    if codec.get("Codec") != "WAV" or out.get("ContainerSettings", {}).get("Container") != "RAW":
+        raise UnsupportedSettingsError(f"{where}: locally a file group output is WAV in the RAW container")
+    wav = codec.get("WavSettings", {})
+    return PcmOut(
+        destination=group["OutputGroupSettings"]["FileGroupSettings"]["Destination"],
+        modifier=str(out.get("NameModifier", "")),
+        sample_rate=int(wav.get("SampleRate", 48000)),
+        channels=int(wav.get("Channels", 2)),
+    )
