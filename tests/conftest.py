@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests are deterministic: the same examples on every run and machine (a failure found is
+# written down as an @example), and no example database is kept between runs.
+hypothesis_settings.register_profile("tailorcast", derandomize=True, database=None)
+hypothesis_settings.load_profile("tailorcast")
 
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -176,3 +182,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = tier_of(item)
         if not any(mark.name == tier for mark in item.iter_markers()):
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_moto(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keeps the unit tier honest: a unit test that starts moto fails, saying how to file it."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    from moto.core import models
+
+    def refuse(self: object, reset: bool = True) -> None:
+        raise RuntimeError(
+            "a unit-tier test started moto: ask for the `aws` fixture or mark it functional "
+            "(tests/conftest.py § Test tiers)"
+        )
+
+    monkeypatch.setattr(models.MockAWS, "start", refuse)

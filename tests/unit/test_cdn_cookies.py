@@ -132,6 +132,7 @@ def _secret(pem: str, session: str = "c2Vzc2lvbi1rZXk=") -> str:
     return json.dumps({"cookie_private_key": pem, "session_key": session})
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 def test_the_watch_secret_is_read_once_from_secrets_manager(key: rsa.RSAPrivateKey) -> None:
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
@@ -150,6 +151,7 @@ def test_the_watch_secret_is_read_once_from_secrets_manager(key: rsa.RSAPrivateK
         CookieSigner("K1", secrets.cookie_private_key)
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 def test_a_missing_watch_secret_is_a_clear_storage_error() -> None:
     with mock_aws():
         secrets = WatchSecrets(boto3.client("secretsmanager", region_name="us-east-1"), "nope")
@@ -157,6 +159,7 @@ def test_a_missing_watch_secret_is_a_clear_storage_error() -> None:
             _ = secrets.session_key
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 @pytest.mark.parametrize(
     "value",
     [
@@ -176,6 +179,7 @@ def test_a_malformed_watch_secret_is_a_clear_storage_error(value: str) -> None:
             _ = WatchSecrets(client, "w").cookie_private_key
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 def test_a_binary_watch_secret_is_malformed() -> None:
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
@@ -192,6 +196,7 @@ def test_secrets_manager_failing_is_a_storage_error() -> None:
             _ = WatchSecrets(client, "w").session_key
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 def test_dependencies_wire_the_signer_from_the_watch_secret(key: rsa.RSAPrivateKey, monkeypatch: Any) -> None:
     from chalicelib import dependencies
 
@@ -233,6 +238,7 @@ def _cdk_placeholder_secret() -> str:
     return _secret(COOKIE_KEY_PLACEHOLDER, "A" * 64)
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
@@ -264,6 +270,7 @@ def test_the_cloud_refuses_a_placeholder_or_unusable_signing_key(
     assert logged and problem in logged[0].__dict__["problem"] and logged[0].__dict__["secret"] == "w"
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 def test_the_local_stage_keeps_the_session_key_but_never_signs_with_a_placeholder(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -279,6 +286,7 @@ def test_the_local_stage_keeps_the_session_key_but_never_signs_with_a_placeholde
     assert any(r.levelname == "WARNING" and "unusable" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.functional  # moto's Secrets Manager
 def test_a_fixed_secret_is_used_without_a_redeploy(key: rsa.RSAPrivateKey) -> None:
     from chalicelib.domain.errors import ConfigurationError
 

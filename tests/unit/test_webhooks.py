@@ -903,6 +903,7 @@ def kms_sealer() -> Any:
         yield KmsSecretSealer(kms, "alias/sealing")
 
 
+@pytest.mark.functional  # moto's KMS
 def test_kms_seals_without_the_plaintext_and_opens_only_in_the_same_context(kms_sealer: Any) -> None:
     context = webhooks.secret_context(ACCOUNT, "whk_1")
     sealed = kms_sealer.seal(SECRET, context)
@@ -913,12 +914,14 @@ def test_kms_seals_without_the_plaintext_and_opens_only_in_the_same_context(kms_
         kms_sealer.open(sealed, webhooks.secret_context("acct_other", "whk_1"))
 
 
+@pytest.mark.functional  # moto's KMS
 @pytest.mark.parametrize("sealed", ["whsec_plain", "kms1:not base64!", "kms1:" + "QUJD" * 20])
 def test_kms_refuses_what_it_did_not_seal(kms_sealer: Any, sealed: str) -> None:
     with pytest.raises(StorageError):
         kms_sealer.open(sealed, webhooks.secret_context(ACCOUNT, "whk_1"))
 
 
+@pytest.mark.functional  # moto's KMS
 def test_kms_without_its_key_is_a_configuration_error() -> None:
     from moto import mock_aws
 
