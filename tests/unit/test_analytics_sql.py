@@ -122,7 +122,9 @@ def scenario() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(params=["fake", pytest.param("athena", marks=pytest.mark.functional)])  # moto: functional tier
+@pytest.fixture(
+    params=["fake", pytest.param("athena", marks=pytest.mark.functional)]
+)  # moto: functional tier
 def fake(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The contract: every answer below comes out the same from the fake (the SQL on DuckDB in
     memory) and from AthenaAnalytics through boto3, the Athena stand-in and moto's S3 and Glue."""

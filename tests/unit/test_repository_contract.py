@@ -39,7 +39,9 @@ from chalicelib.domain.webhooks import ENDPOINT_QUOTA
 from tests import fakes
 
 
-@pytest.fixture(params=["fake", pytest.param("dynamodb", marks=pytest.mark.functional)])  # moto: functional tier
+@pytest.fixture(
+    params=["fake", pytest.param("dynamodb", marks=pytest.mark.functional)]
+)  # moto: functional tier
 def repos(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "fake":
         webhooks = fakes.FakeWebhookRepository()
