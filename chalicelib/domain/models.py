@@ -724,7 +724,7 @@ class ProspectVideo(Entity):
     render_version: int = 1
     status: VideoStatus = VideoStatus.RENDERING
     batch_id: str | None = None  # the batch that rendered it (None: rendered directly)
-    inputs_hash: str | None = None  # what it was rendered from (see domain/render.py)
+    inputs_hash: str | None = None  # what it was rendered from (see domain/render/inputs.py)
     task_token: str | None = None  # the waiting Step Functions task, while rendering
     base_upload_id: str | None = None
     window: RenderWindow | None = None

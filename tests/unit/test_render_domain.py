@@ -1,4 +1,4 @@
-"""The render pipeline's use cases (``chalicelib/domain/render.py``) on the in-memory fakes.
+"""The render pipeline's use cases (``chalicelib/domain/render/``) on the in-memory fakes.
 
 Each step is driven the way the state machine drives it, retries and resumes included. The media
 work itself (``media.prepare_window``, ``media.publish_render``) is replaced by stand-ins that
