@@ -11,7 +11,6 @@ from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import dependencies as deps
-from chalicelib.api.schemas import CampaignOut
 from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.observability import log_keys
 
@@ -35,4 +34,5 @@ def load_campaign(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = LoadCampaignInput.model_validate(event)
     log_keys(account_id=request.account_id, campaign_id=request.campaign_id)
     campaign = owned_campaign(deps.get_campaign_repo(), request.account_id, request.campaign_id)
-    return {"campaign": CampaignOut.of(campaign).model_dump(mode="json")}
+    # The snapshot is the campaign as the API shows it: everything but the owning account's id.
+    return {"campaign": campaign.model_dump(mode="json", exclude={"account_id"})}

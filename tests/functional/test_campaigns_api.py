@@ -176,3 +176,23 @@ def test_framework_errors_use_the_same_shape(client, new_tenant) -> None:  # typ
     assert error["code"] == "unsupported_media_type"
     assert "text/plain" in error["message"]
     assert error["request_id"]
+
+
+def test_the_load_campaign_task_snapshots_the_campaign_as_the_api_shows_it(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from chalicelib.domain.errors import NotFoundError
+    from chalicelib.tasks.campaigns import load_campaign
+    from devstack.lambdas import LambdaContext
+
+    context = LambdaContext("tailorcast-test-load_campaign", "arn:aws:lambda:us-east-1:1:function:x")
+
+    me, other = new_tenant(), new_tenant("other@example.com")
+    cid = _json(call(client, "POST", "/campaigns", me, {"name": "Q4", "script": "Hi {first_name}"}))[
+        "campaign_id"
+    ]
+    shown = _json(call(client, "GET", f"/campaigns/{cid}", me))
+    snapshot = load_campaign({"account_id": me.account_id, "campaign_id": cid}, context)
+    assert snapshot == {"campaign": shown}  # the same shape, no account id in the execution state
+    with pytest.raises(NotFoundError):
+        load_campaign({"account_id": other.account_id, "campaign_id": cid}, context)
