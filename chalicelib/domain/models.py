@@ -561,6 +561,8 @@ _LINKEDIN_URL = (
     "linkedin profile",
     "linkedin",
     "linkedin link",
+    "linkedin contact profile url",
+    "contact li profile url",
 )
 _PRONUNCIATION = (
     "pronunciation",

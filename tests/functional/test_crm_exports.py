@@ -2,7 +2,8 @@
 
 Each file is written here in the exact header layout its exporter produces, with that exporter's
 quirks (a BOM, semicolons, cp1252, quoted newlines, honorifics, UTF-16 with tabs, camelCase,
-quote-prefixed phones). Each goes through the preview API and the S3-triggered import with no
+quote-prefixed phones, entity-prefixed headers, a preamble above the header, multi-value cells, a
+report footer). Each goes through the preview API and the S3-triggered import with no
 mapping override, and must come out the same way: every known column on its field, every other
 column kept as a custom field, encoding and delimiter detected, every good row imported with its
 normalized values, and bad rows reported at the row number a spreadsheet shows (header = row 1;
@@ -1330,6 +1331,868 @@ META_LEAD_ADS = Export(
     ],
 )
 
+# Pipedrive person export: every column named "Person - <field>", emails and phones by kind
+# ("- Work", "- Home"), the organization as "Person - Organization".
+_PIPEDRIVE_HEADER = (
+    "Person - ID",
+    "Person - Name",
+    "Person - First name",
+    "Person - Last name",
+    "Person - Label",
+    "Person - Organization",
+    "Person - Email - Work",
+    "Person - Email - Home",
+    "Person - Email - Other",
+    "Person - Phone - Work",
+    "Person - Phone - Mobile",
+    "Person - Job title",
+    "Person - Owner",
+    "Person - Person created",
+)
+_PIPEDRIVE_MAPPING = _mapping(
+    _PIPEDRIVE_HEADER,
+    {
+        "Person - Name": "full_name",
+        "Person - First name": "first_name",
+        "Person - Last name": "last_name",
+        "Person - Organization": "company",
+        "Person - Email - Work": "email",
+        "Person - Phone - Work": "phone",
+        "Person - Job title": "title",
+    },
+)
+_PIPEDRIVE_ROWS = [
+    {
+        "Person - ID": "101",
+        "Person - Name": "Ingrid Johansson",
+        "Person - First name": "Ingrid",
+        "Person - Last name": "Johansson",
+        "Person - Label": "Hot lead",
+        "Person - Organization": "Nordvik AB",
+        "Person - Email - Work": "ingrid@nordvik.se",
+        "Person - Email - Home": "ingrid.j@example.se",
+        "Person - Phone - Work": "+46 8 555 0100",
+        "Person - Phone - Mobile": "+46 70 555 0101",
+        "Person - Job title": "Head of Sales",
+        "Person - Owner": "Sam Lee",
+        "Person - Person created": "2026-11-02 09:15:00",
+    },
+    {
+        "Person - ID": "102",
+        "Person - Name": "Mateo Rossi",
+        "Person - Organization": "Rossi Srl",
+        "Person - Email - Work": "mateo@rossi.it",
+        "Person - Owner": "Sam Lee",
+        "Person - Person created": "2026-11-03 10:00:00",
+    },
+    {
+        "Person - ID": "103",
+        "Person - Name": "Lena Vogel",
+        "Person - First name": "Lena",
+        "Person - Last name": "Vogel",
+        "Person - Email - Home": "lena@vogel.de",
+        "Person - Owner": "Sam Lee",
+    },
+]
+PIPEDRIVE = Export(
+    data=_write(_PIPEDRIVE_HEADER, _PIPEDRIVE_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_PIPEDRIVE_MAPPING,
+    prospects=[
+        _prospect(
+            "Ingrid",
+            "ingrid@nordvik.se",
+            last_name="Johansson",
+            company="Nordvik AB",
+            title="Head of Sales",
+            phone="+46 8 555 0100",
+            custom_fields=_custom(_PIPEDRIVE_ROWS[0], _PIPEDRIVE_MAPPING),
+        ),
+        # Only "Person - Name" is filled: it is split.
+        _prospect(
+            "Mateo",
+            "mateo@rossi.it",
+            last_name="Rossi",
+            company="Rossi Srl",
+            custom_fields=_custom(_PIPEDRIVE_ROWS[1], _PIPEDRIVE_MAPPING),
+        ),
+    ],
+    # Only a home email: the work email column is the email, and it is blank.
+    errors=[(4, "email", 'email is missing (column "Person - Email - Work")')],
+)
+
+# LinkedIn Connections: a "Notes:" line and a quoted note above the column names, then a blank
+# line; "URL" is the member's profile; most connections share no email.
+_LINKEDIN_HEADER = ("First Name", "Last Name", "URL", "Email Address", "Company", "Position", "Connected On")
+_LINKEDIN_MAPPING = _mapping(
+    _LINKEDIN_HEADER,
+    {
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "URL": "website",
+        "Email Address": "email",
+        "Company": "company",
+        "Position": "title",
+    },
+)
+LINKEDIN = Export(
+    data=_write(
+        _LINKEDIN_HEADER,
+        [
+            (
+                "Aisha",
+                "Bello",
+                "https://www.linkedin.com/in/aishabello",
+                "aisha@bellotech.ng",
+                "Bello Tech",
+                "Founder & CEO",
+                "05 Dec 2026",
+            ),
+            ("Tomás", "Ruiz", "https://www.linkedin.com/in/tomasruiz", "", "Ruiz SL", "CTO", "01 Dec 2026"),
+            (
+                "Hannah",
+                "Kim",
+                "https://www.linkedin.com/in/hannahkim",
+                "hannah.kim@example.com",
+                "",
+                "",
+                "28 Nov 2026",
+            ),
+        ],
+        first_line='Notes:\r\n"Email addresses are shown only for connections who allow it (see privacy settings)."\r\n\r\n',
+    ),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_LINKEDIN_MAPPING,
+    prospects=[
+        _prospect(
+            "Aisha",
+            "aisha@bellotech.ng",
+            last_name="Bello",
+            linkedin_url="https://www.linkedin.com/in/aishabello",
+            company="Bello Tech",
+            title="Founder & CEO",
+            custom_fields={"Connected On": "05 Dec 2026"},
+        ),
+        _prospect(
+            "Hannah",
+            "hannah.kim@example.com",
+            last_name="Kim",
+            linkedin_url="https://www.linkedin.com/in/hannahkim",
+            custom_fields={"Connected On": "28 Nov 2026"},
+        ),
+    ],
+    # The column names are row 4 (under "Notes:", the note and a blank line): Tomás is row 6.
+    errors=[(6, "email", 'email is missing (column "Email Address")')],
+    warnings=[
+        "the first 3 lines of the file are not column names and were skipped; the column names are on row 4"
+    ],
+)
+
+# Google Contacts with several emails and phones in one cell, joined by " ::: " (as Google does):
+# the first valid email is the email, the others are kept.
+_GOOGLE_MULTI_HEADER = (
+    "First Name",
+    "Last Name",
+    "Organization Name",
+    "Organization Title",
+    "Labels",
+    "E-mail 1 - Label",
+    "E-mail 1 - Value",
+    "E-mail 2 - Label",
+    "E-mail 2 - Value",
+    "Phone 1 - Label",
+    "Phone 1 - Value",
+)
+_GOOGLE_MULTI_MAPPING = _mapping(
+    _GOOGLE_MULTI_HEADER,
+    {
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "Organization Name": "company",
+        "Organization Title": "title",
+        "E-mail 1 - Value": "email",
+        "Phone 1 - Value": "phone",
+    },
+)
+_GOOGLE_MULTI_ROWS = [
+    {
+        "First Name": "Olu",
+        "Last Name": "Adeyemi",
+        "Organization Name": "Adeyemi & Co",
+        "Labels": "* myContacts",
+        "E-mail 1 - Label": "* Work ::: Home",
+        "E-mail 1 - Value": "olu@adeyemi.co ::: olu.home@example.com",
+        "Phone 1 - Label": "Work ::: Mobile",
+        "Phone 1 - Value": "+234 1 555 0100 ::: +234 80 555 0101",
+    },
+    {
+        "First Name": "Marta",
+        "Last Name": "Nowak",
+        "Organization Title": "CFO",
+        "Labels": "* myContacts ::: Prospects",
+        "E-mail 1 - Label": "Other ::: * Work",
+        "E-mail 1 - Value": "marta(at)nowak.pl ::: marta@nowak.pl",
+        "E-mail 2 - Label": "Home",
+        "E-mail 2 - Value": "marta.home@example.pl",
+    },
+]
+GOOGLE_MULTI = Export(
+    data=_write(_GOOGLE_MULTI_HEADER, _GOOGLE_MULTI_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_GOOGLE_MULTI_MAPPING,
+    prospects=[
+        _prospect(
+            "Olu",
+            "olu@adeyemi.co",
+            last_name="Adeyemi",
+            company="Adeyemi & Co",
+            phone="+234 1 555 0100",
+            custom_fields={
+                **_custom(_GOOGLE_MULTI_ROWS[0], _GOOGLE_MULTI_MAPPING),
+                "E-mail 1 - Value (others)": "olu.home@example.com",
+                "Phone 1 - Value (others)": "+234 80 555 0101",
+            },
+        ),
+        # The first value is no email: the first valid one wins.
+        _prospect(
+            "Marta",
+            "marta@nowak.pl",
+            last_name="Nowak",
+            title="CFO",
+            custom_fields={
+                **_custom(_GOOGLE_MULTI_ROWS[1], _GOOGLE_MULTI_MAPPING),
+                "E-mail 1 - Value (others)": "marta(at)nowak.pl",
+            },
+        ),
+    ],
+)
+
+# Salesforce Classic report ("Export Details", CSV): every cell quoted, and after the rows blank
+# lines and the report's footer (totals, copyright, confidentiality, who ran it, the org's name).
+_SF_REPORT_HEADER = (
+    "Contact Owner",
+    "First Name",
+    "Last Name",
+    "Title",
+    "Account Name",
+    "Email",
+    "Phone",
+    "Mobile",
+    "Lead Source",
+)
+_SF_REPORT_MAPPING = _mapping(
+    _SF_REPORT_HEADER,
+    {
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "Title": "title",
+        "Account Name": "company",
+        "Email": "email",
+        "Phone": "phone",
+    },
+)
+SALESFORCE_REPORT = Export(
+    data=_write(
+        _SF_REPORT_HEADER,
+        [
+            (
+                "Jane Doe",
+                "Kofi",
+                "Mensah",
+                "COO",
+                "Volta Ltd",
+                "kofi@volta.gh",
+                "+233 30 555 0100",
+                "",
+                "Web",
+            ),
+            ("Jane Doe", "Emma", "Dubois", "VP Marketing", "Lumière SA", "emma@lumiere", "", "", "Event"),
+            (
+                "Jane Doe",
+                "Raj",
+                "Iyer",
+                "CEO",
+                "Iyer Labs",
+                "raj@iyerlabs.in",
+                "",
+                "+91 98 555 01000",
+                "Partner",
+            ),
+        ],
+        quote_all=True,
+    )
+    + (
+        b'""\r\n""\r\n"Grand Totals (3 records)"\r\n'
+        b'"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."\r\n'
+        b'"Confidential Information - Do Not Distribute"\r\n'
+        b'"Generated By:  Jane Doe  12/7/2026 9:41 AM"\r\n"Acme Corp"\r\n'
+    ),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_SF_REPORT_MAPPING,
+    prospects=[
+        _prospect(
+            "Kofi",
+            "kofi@volta.gh",
+            last_name="Mensah",
+            title="COO",
+            company="Volta Ltd",
+            phone="+233 30 555 0100",
+            custom_fields={"Contact Owner": "Jane Doe", "Lead Source": "Web"},
+        ),
+        _prospect(
+            "Raj",
+            "raj@iyerlabs.in",
+            last_name="Iyer",
+            title="CEO",
+            company="Iyer Labs",
+            custom_fields={
+                "Contact Owner": "Jane Doe",
+                "Mobile": "+91 98 555 01000",
+                "Lead Source": "Partner",
+            },
+        ),
+    ],
+    errors=[(3, "email", NOT_AN_EMAIL)],
+    warnings=["the last 5 lines of the file (a report's totals and notes, not prospects) were ignored"],
+)
+
+# Zoho CRM leads export: "Record Id" first, the title is "Designation", a "Full Name" beside the
+# first and last names, a "Secondary Email".
+_ZOHO_HEADER = (
+    "Record Id",
+    "Lead Owner",
+    "Company",
+    "First Name",
+    "Last Name",
+    "Full Name",
+    "Designation",
+    "Email",
+    "Phone",
+    "Mobile",
+    "Website",
+    "Lead Source",
+    "Lead Status",
+    "Secondary Email",
+    "Salutation",
+    "Created Time",
+)
+_ZOHO_MAPPING = _mapping(
+    _ZOHO_HEADER,
+    {
+        "Company": "company",
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "Full Name": "full_name",
+        "Designation": "title",
+        "Email": "email",
+        "Phone": "phone",
+        "Website": "website",
+    },
+)
+_ZOHO_ROWS = [
+    {
+        "Record Id": "zcrm_4876000000123001",
+        "Lead Owner": "Priya Shah",
+        "Company": "Kaveri Foods",
+        "First Name": "Arjun",
+        "Last Name": "Menon",
+        "Full Name": "Arjun Menon",
+        "Designation": "Procurement Head",
+        "Email": "arjun@kaveri.in",
+        "Mobile": "+91 98450 55501",
+        "Website": "kaveri.in",
+        "Lead Source": "Trade Show",
+        "Lead Status": "Contacted",
+        "Secondary Email": "arjun.menon@example.in",
+        "Salutation": "Mr.",
+        "Created Time": "2026-12-01 11:20:00",
+    },
+    {
+        "Record Id": "zcrm_4876000000123002",
+        "Lead Owner": "Priya Shah",
+        "Company": "Sol y Mar",
+        "First Name": "Lucía",
+        "Last Name": "Ortega",
+        "Full Name": "Lucía Ortega",
+        "Email": "ortega@solymar.es",
+        "Lead Status": "Not Contacted",
+        "Created Time": "2026-12-02 08:00:00",
+    },
+]
+ZOHO = Export(
+    data=_write(_ZOHO_HEADER, _ZOHO_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_ZOHO_MAPPING,
+    prospects=[
+        _prospect(
+            "Arjun",
+            "arjun@kaveri.in",
+            last_name="Menon",
+            company="Kaveri Foods",
+            title="Procurement Head",
+            website="kaveri.in",
+            custom_fields=_custom(_ZOHO_ROWS[0], _ZOHO_MAPPING),
+        ),
+        _prospect(
+            "Lucía",
+            "ortega@solymar.es",
+            last_name="Ortega",
+            company="Sol y Mar",
+            custom_fields=_custom(_ZOHO_ROWS[1], _ZOHO_MAPPING),
+        ),
+    ],
+)
+
+# Microsoft Dynamics 365 contacts ("Export to Excel", saved as CSV UTF-8 by Excel, so with a BOM):
+# the hidden "(Do Not Modify)" columns first, "Full Name" only, "Email Address 2".
+_DYNAMICS_HEADER = (
+    "(Do Not Modify) Contact",
+    "(Do Not Modify) Row Checksum",
+    "(Do Not Modify) Modified On",
+    "Full Name",
+    "Email",
+    "Company Name",
+    "Business Phone",
+    "Mobile Phone",
+    "Job Title",
+    "Address 1: City",
+    "Email Address 2",
+)
+_DYNAMICS_MAPPING = _mapping(
+    _DYNAMICS_HEADER,
+    {
+        "Full Name": "full_name",
+        "Email": "email",
+        "Company Name": "company",
+        "Business Phone": "phone",
+        "Job Title": "title",
+    },
+)
+_DYNAMICS_ROWS = [
+    {
+        "(Do Not Modify) Contact": "3f2a9c1e-1b7d-ef11-a671-000d3a8f1c2b",
+        "(Do Not Modify) Row Checksum": "kq1Hn0W3yR8=",
+        "(Do Not Modify) Modified On": "12/1/2026 3:04:11 PM",
+        "Full Name": "Nora Lindqvist",
+        "Email": "nora@fjordline.no",
+        "Company Name": "Fjordline AS",
+        "Business Phone": "+47 22 55 01 00",
+        "Job Title": "Commercial Director",
+        "Address 1: City": "Oslo",
+        "Email Address 2": "nora.l@example.no",
+    },
+    {
+        "(Do Not Modify) Contact": "7b1c2d3e-1b7d-ef11-a671-000d3a8f1c2b",
+        "(Do Not Modify) Row Checksum": "Zx0Pq4L2aB9=",
+        "(Do Not Modify) Modified On": "12/2/2026 9:30:00 AM",
+        "Full Name": "Dr. Samuel Okoro",
+        "Email": "samuel.okoro@medix.ng",
+        "Company Name": "Medix",
+        "Mobile Phone": "+234 80 555 0199",
+    },
+]
+DYNAMICS = Export(
+    data=_write(_DYNAMICS_HEADER, _DYNAMICS_ROWS, encoding="utf-8-sig"),
+    encoding="utf-8-sig",
+    delimiter=",",
+    mapping=_DYNAMICS_MAPPING,
+    prospects=[
+        _prospect(
+            "Nora",
+            "nora@fjordline.no",
+            last_name="Lindqvist",
+            company="Fjordline AS",
+            phone="+47 22 55 01 00",
+            title="Commercial Director",
+            custom_fields=_custom(_DYNAMICS_ROWS[0], _DYNAMICS_MAPPING),
+        ),
+        _prospect(
+            "Samuel",
+            "samuel.okoro@medix.ng",
+            last_name="Okoro",
+            company="Medix",
+            custom_fields=_custom(_DYNAMICS_ROWS[1], _DYNAMICS_MAPPING),
+        ),
+    ],
+)
+
+# Close contacts export: snake_case, the lead (the company) and the contact side by side, the
+# primary email and phone beside the lists of all of them.
+_CLOSE_HEADER = (
+    "lead_id",
+    "lead_display_name",
+    "lead_url",
+    "lead_status_label",
+    "contact_id",
+    "contact_name",
+    "contact_title",
+    "contact_primary_email",
+    "contact_primary_phone",
+    "contact_emails",
+    "contact_phones",
+)
+_CLOSE_MAPPING = _mapping(
+    _CLOSE_HEADER,
+    {
+        "lead_url": "website",
+        "contact_name": "full_name",
+        "contact_title": "title",
+        "contact_primary_email": "email",
+        "contact_primary_phone": "phone",
+    },
+)
+_CLOSE_ROWS = [
+    {
+        "lead_id": "lead_8kVq2aXbC1",
+        "lead_display_name": "Harbor Analytics",
+        "lead_url": "https://harboranalytics.com",
+        "lead_status_label": "Qualified",
+        "contact_id": "cont_3nP0sQwE7r",
+        "contact_name": "Grace Liu",
+        "contact_title": "VP Data",
+        "contact_primary_email": "grace@harboranalytics.com",
+        "contact_primary_phone": "+14155550123",
+        "contact_emails": "grace@harboranalytics.com, grace.liu@example.com",
+        "contact_phones": "+14155550123",
+    },
+    {
+        "lead_id": "lead_8kVq2aXbC1",
+        "lead_display_name": "Harbor Analytics",
+        "lead_url": "https://harboranalytics.com",
+        "lead_status_label": "Qualified",
+        "contact_id": "cont_9mT1uVyZ4k",
+        "contact_name": "Omar Haddad",
+        "contact_primary_email": "omar@harboranalytics.com",
+    },
+]
+CLOSE = Export(
+    data=_write(_CLOSE_HEADER, _CLOSE_ROWS, newline="\n"),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_CLOSE_MAPPING,
+    prospects=[
+        _prospect(
+            "Grace",
+            "grace@harboranalytics.com",
+            last_name="Liu",
+            website="https://harboranalytics.com",
+            title="VP Data",
+            phone="+14155550123",
+            custom_fields=_custom(_CLOSE_ROWS[0], _CLOSE_MAPPING),
+        ),
+        _prospect(
+            "Omar",
+            "omar@harboranalytics.com",
+            last_name="Haddad",
+            website="https://harboranalytics.com",
+            custom_fields=_custom(_CLOSE_ROWS[1], _CLOSE_MAPPING),
+        ),
+    ],
+)
+
+# Outreach prospects export: plural columns for what a prospect may have several of ("Emails",
+# "Work Phones", "Mobile Phones").
+_OUTREACH_HEADER = (
+    "Id",
+    "First Name",
+    "Last Name",
+    "Title",
+    "Company",
+    "Emails",
+    "Work Phones",
+    "Mobile Phones",
+    "Linkedin Url",
+    "Stage",
+    "Owner",
+    "Tags",
+    "Created At",
+)
+_OUTREACH_MAPPING = _mapping(
+    _OUTREACH_HEADER,
+    {
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "Title": "title",
+        "Company": "company",
+        "Emails": "email",
+        "Work Phones": "phone",
+        "Linkedin Url": "linkedin_url",
+    },
+)
+_OUTREACH_ROWS = [
+    {
+        "Id": "48213",
+        "First Name": "Chloé",
+        "Last Name": "Martin",
+        "Title": "Head of Partnerships",
+        "Company": "Atelier Nord",
+        "Emails": "chloe@ateliernord.fr",
+        "Work Phones": "+33 1 55 50 01 00",
+        "Mobile Phones": "+33 6 55 50 01 01",
+        "Linkedin Url": "https://www.linkedin.com/in/chloemartin",
+        "Stage": "Approaching",
+        "Owner": "Sam Lee",
+        "Tags": "Q1, France",
+        "Created At": "2026-12-03T10:11:12Z",
+    },
+    {
+        "Id": "48214",
+        "First Name": "Yusuf",
+        "Last Name": "Demir",
+        "Company": "Demir Lojistik",
+        "Emails": "yusuf@demir",
+        "Stage": "Cold",
+    },
+]
+OUTREACH = Export(
+    data=_write(_OUTREACH_HEADER, _OUTREACH_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_OUTREACH_MAPPING,
+    prospects=[
+        _prospect(
+            "Chloé",
+            "chloe@ateliernord.fr",
+            last_name="Martin",
+            title="Head of Partnerships",
+            company="Atelier Nord",
+            phone="+33 1 55 50 01 00",
+            linkedin_url="https://www.linkedin.com/in/chloemartin",
+            custom_fields=_custom(_OUTREACH_ROWS[0], _OUTREACH_MAPPING),
+        ),
+    ],
+    errors=[(3, "email", 'column "Emails": value is not a valid email address')],
+)
+
+# Salesloft people export: "Email Address" beside secondary and personal ones, the person's
+# company as "Person Company Name"/"Person Company Website".
+_SALESLOFT_HEADER = (
+    "First Name",
+    "Last Name",
+    "Email Address",
+    "Secondary Email Address",
+    "Personal Email Address",
+    "Phone",
+    "Mobile Phone",
+    "Home Phone",
+    "Linkedin URL",
+    "Title",
+    "City",
+    "State",
+    "Country",
+    "Person Company Name",
+    "Person Company Website",
+    "Tags",
+)
+_SALESLOFT_MAPPING = _mapping(
+    _SALESLOFT_HEADER,
+    {
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "Email Address": "email",
+        "Phone": "phone",
+        "Linkedin URL": "linkedin_url",
+        "Title": "title",
+        "Person Company Name": "company",
+        "Person Company Website": "website",
+    },
+)
+_SALESLOFT_ROWS = [
+    {
+        "First Name": "Daniel",
+        "Last Name": "Cohen",
+        "Email Address": "daniel@brightpath.io",
+        "Secondary Email Address": "dan@brightpath.io",
+        "Phone": "(212) 555-0147",
+        "Mobile Phone": "(917) 555-0148",
+        "Linkedin URL": "https://www.linkedin.com/in/danielcohen",
+        "Title": "Director of Sales",
+        "City": "New York",
+        "State": "NY",
+        "Country": "United States",
+        "Person Company Name": "BrightPath",
+        "Person Company Website": "https://brightpath.io",
+        "Tags": "enterprise",
+    },
+    {
+        "First Name": "Mei",
+        "Last Name": "Tanaka",
+        "Email Address": "mei@sakura-tech.jp",
+        "Person Company Name": "Sakura Tech",
+    },
+]
+SALESLOFT = Export(
+    data=_write(_SALESLOFT_HEADER, _SALESLOFT_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_SALESLOFT_MAPPING,
+    prospects=[
+        _prospect(
+            "Daniel",
+            "daniel@brightpath.io",
+            last_name="Cohen",
+            phone="(212) 555-0147",
+            linkedin_url="https://www.linkedin.com/in/danielcohen",
+            title="Director of Sales",
+            company="BrightPath",
+            website="https://brightpath.io",
+            custom_fields=_custom(_SALESLOFT_ROWS[0], _SALESLOFT_MAPPING),
+        ),
+        _prospect(
+            "Mei",
+            "mei@sakura-tech.jp",
+            last_name="Tanaka",
+            company="Sakura Tech",
+            custom_fields=_custom(_SALESLOFT_ROWS[1], _SALESLOFT_MAPPING),
+        ),
+    ],
+)
+
+# Seamless.AI export: numbered emails and phones with their validation scores, the contact's
+# phone beside the company's, the LinkedIn profile as "Contact LI Profile URL".
+_SEAMLESS_HEADER = (
+    "First Name",
+    "Last Name",
+    "Title",
+    "Company",
+    "Email 1",
+    "Email 1 Total AI",
+    "Email 2",
+    "Contact Phone 1",
+    "Contact Phone 1 Total AI",
+    "Company Phone 1",
+    "Contact LI Profile URL",
+    "Company LI Profile URL",
+    "Website",
+    "Company Domain",
+    "Industry",
+    "Contact Location",
+)
+_SEAMLESS_MAPPING = _mapping(
+    _SEAMLESS_HEADER,
+    {
+        "First Name": "first_name",
+        "Last Name": "last_name",
+        "Title": "title",
+        "Company": "company",
+        "Email 1": "email",
+        "Contact Phone 1": "phone",
+        "Contact LI Profile URL": "linkedin_url",
+        "Website": "website",
+    },
+)
+_SEAMLESS_ROWS = [
+    {
+        "First Name": "Rachel",
+        "Last Name": "Green",
+        "Title": "VP of Revenue",
+        "Company": "Northwind Health",
+        "Email 1": "rgreen@northwindhealth.com",
+        "Email 1 Total AI": "98",
+        "Email 2": "rachel.green@northwindhealth.com",
+        "Contact Phone 1": "+1 617-555-0190",
+        "Contact Phone 1 Total AI": "91",
+        "Company Phone 1": "+1 617-555-0100",
+        "Contact LI Profile URL": "linkedin.com/in/rachelgreen",
+        "Company LI Profile URL": "linkedin.com/company/northwind-health",
+        "Website": "northwindhealth.com",
+        "Company Domain": "northwindhealth.com",
+        "Industry": "Hospital & Health Care",
+        "Contact Location": "Boston, Massachusetts, United States",
+    },
+]
+SEAMLESS = Export(
+    data=_write(_SEAMLESS_HEADER, _SEAMLESS_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_SEAMLESS_MAPPING,
+    prospects=[
+        _prospect(
+            "Rachel",
+            "rgreen@northwindhealth.com",
+            last_name="Green",
+            title="VP of Revenue",
+            company="Northwind Health",
+            phone="+1 617-555-0190",
+            linkedin_url="linkedin.com/in/rachelgreen",
+            website="northwindhealth.com",
+            custom_fields=_custom(_SEAMLESS_ROWS[0], _SEAMLESS_MAPPING),
+        ),
+    ],
+)
+
+# ZoomInfo contacts export: the contact's direct line, "Mobile phone", the LinkedIn profile as
+# "LinkedIn Contact Profile URL", and a previous employer that must stay a custom field.
+_ZOOMINFO_HEADER = (
+    "ZoomInfo Contact ID",
+    "Last Name",
+    "First Name",
+    "Job Title",
+    "Direct Phone Number",
+    "Email Address",
+    "Mobile phone",
+    "LinkedIn Contact Profile URL",
+    "Person City",
+    "Company Name",
+    "Website",
+    "Company HQ Phone",
+    "Previous Company Name",
+)
+_ZOOMINFO_MAPPING = _mapping(
+    _ZOOMINFO_HEADER,
+    {
+        "Last Name": "last_name",
+        "First Name": "first_name",
+        "Job Title": "title",
+        "Email Address": "email",
+        "Mobile phone": "phone",
+        "LinkedIn Contact Profile URL": "linkedin_url",
+        "Company Name": "company",
+        "Website": "website",
+    },
+)
+_ZOOMINFO_ROWS = [
+    {
+        "ZoomInfo Contact ID": "1234567890",
+        "Last Name": "Okafor",
+        "First Name": "Chidi",
+        "Job Title": "Chief Revenue Officer",
+        "Direct Phone Number": "(312) 555-0161",
+        "Email Address": "chidi.okafor@lakeshore.com",
+        "Mobile phone": "(312) 555-0162",
+        "LinkedIn Contact Profile URL": "http://www.linkedin.com/in/chidiokafor",
+        "Person City": "Chicago",
+        "Company Name": "Lakeshore Logistics",
+        "Website": "www.lakeshore.com",
+        "Company HQ Phone": "(312) 555-0100",
+        "Previous Company Name": "Midway Freight",
+    },
+]
+ZOOMINFO = Export(
+    data=_write(_ZOOMINFO_HEADER, _ZOOMINFO_ROWS),
+    encoding="utf-8",
+    delimiter=",",
+    mapping=_ZOOMINFO_MAPPING,
+    prospects=[
+        _prospect(
+            "Chidi",
+            "chidi.okafor@lakeshore.com",
+            last_name="Okafor",
+            title="Chief Revenue Officer",
+            phone="(312) 555-0162",
+            linkedin_url="http://www.linkedin.com/in/chidiokafor",
+            company="Lakeshore Logistics",
+            website="www.lakeshore.com",
+            custom_fields=_custom(_ZOOMINFO_ROWS[0], _ZOOMINFO_MAPPING),
+        ),
+    ],
+)
+
 EXPORTS = {
     "hubspot": HUBSPOT,
     "salesforce": SALESFORCE,
@@ -1342,6 +2205,17 @@ EXPORTS = {
     "excel-de-semicolon-cp1252": EXCEL_DE,
     "excel-sep-line": EXCEL_SEP,
     "meta-lead-ads-utf16-tabs": META_LEAD_ADS,
+    "pipedrive": PIPEDRIVE,
+    "linkedin-connections-preamble": LINKEDIN,
+    "google-contacts-multi-value": GOOGLE_MULTI,
+    "salesforce-classic-report-footer": SALESFORCE_REPORT,
+    "zoho-crm-leads": ZOHO,
+    "dynamics-365-contacts": DYNAMICS,
+    "close-contacts": CLOSE,
+    "outreach-prospects": OUTREACH,
+    "salesloft-people": SALESLOFT,
+    "seamless-ai": SEAMLESS,
+    "zoominfo": ZOOMINFO,
 }
 
 
@@ -1388,6 +2262,15 @@ def test_the_fixtures_are_what_the_exporters_write() -> None:
     assert b'"Termin; M\xe4rz"' in EXCEL_DE.data
     assert EXCEL_SEP.data.startswith(b"sep=;\r\nName;Email;")
     assert META_LEAD_ADS.data.startswith(b"\xff\xfei\x00d\x00\t\x00")
+    assert (
+        PIPEDRIVE.data.startswith(b"Person - ID,Person - Name,")
+        and b"Person - Email - Work" in PIPEDRIVE.data
+    )
+    assert LINKEDIN.data.startswith(b"Notes:\r\n") and b"\r\n\r\nFirst Name,Last Name,URL," in LINKEDIN.data
+    assert b"olu@adeyemi.co ::: olu.home@example.com" in GOOGLE_MULTI.data
+    assert SALESFORCE_REPORT.data.endswith(b'"Generated By:  Jane Doe  12/7/2026 9:41 AM"\r\n"Acme Corp"\r\n')
+    assert DYNAMICS.data.startswith(b"\xef\xbb\xbf(Do Not Modify) Contact,")
+    assert b"\r" not in CLOSE.data and CLOSE.data.startswith(b"lead_id,lead_display_name,")
 
 
 @pytest.mark.parametrize("exporter", EXPORTS)

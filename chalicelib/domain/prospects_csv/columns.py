@@ -2,7 +2,10 @@
 
 Columns are mapped by name (see :data:`ALIASES`, derived from the prospect's contact fields in
 :mod:`chalicelib.domain.contact_fields`): CRM and mail-tool exports (HubSpot, Salesforce, Apollo,
-Outlook, Google Contacts, Mailchimp, lemlist) and free-form sheets work with no setup. Unmapped
+Outlook, Google Contacts, Mailchimp, lemlist, Pipedrive, Zoho, Dynamics 365, Close, Outreach,
+Salesloft, Seamless) and free-form sheets work with no setup. A header that is no alias is tried
+again without its entity prefix and its kind and ordinal words ("Person - Email - Work",
+"Email (Primary)", "Contact Phone 1"); an exact alias always beats such a loose match. Unmapped
 columns become ``custom_fields``; an explicit mapping overrides the guess.
 """
 
@@ -52,6 +55,54 @@ _ALIAS_RANK: Final[dict[str, tuple[str, int]]] = {}
 for _field_name, _names in ALIASES.items():
     for _rank, _name in enumerate(_names):
         _ALIAS_RANK.setdefault(header_key(_name), (_field_name, _rank))
+
+#: Words a CRM puts before a person's field ("Person - Email", "Contact: Title", "Lead - Company").
+_PERSON_PREFIXES: Final = frozenset({"person", "people", "contact", "contacts", "lead", "leads", "prospect"})
+#: Words a CRM puts before its company's fields: "Organization - Name" is the company's name and
+#: "Account Website" its website, so the rest is read as "company …" ("company name").
+_COMPANY_PREFIXES: Final = frozenset({"organization", "organisation", "account"})
+#: Kinds and ordinals around a field's name ("Email - Work", "Email (Primary)", "E-mail 2 - Value",
+#: "Work Email"). Not "type" or "label": Google's "E-mail 1 - Type" is the kind, not the address.
+_KIND_WORDS: Final = frozenset(
+    {"work", "home", "other", "primary", "secondary", "personal", "business", "main", "direct", "office"}
+    | {"mobile", "value", "1", "2", "3", "4", "5"}
+)
+_PLURALS: Final = {"emails": "email", "phones": "phone", "urls": "url", "websites": "website"}
+
+
+def _loose_match(header: str) -> tuple[str, int, int] | None:
+    """``header`` matched once its entity prefix and its kind and ordinal words are stripped:
+    ``(field, alias rank, words stripped)``, or None. ``"Person - Email - Work"`` → email."""
+    words = normalize_header(header).split()
+    stripped = 0
+    company = False
+    if len(words) > 1 and words[0] in _PERSON_PREFIXES | _COMPANY_PREFIXES:
+        company = words[0] in _COMPANY_PREFIXES
+        words, stripped = words[1:], 1
+    while len(words) > 1 and words[-1] in _KIND_WORDS:
+        words, stripped = words[:-1], stripped + 1
+    while len(words) > 1 and words[0] in _KIND_WORDS:
+        words, stripped = words[1:], stripped + 1
+    if words and words[-1] in _PLURALS:
+        # A plural column ("Emails", "Work Phones") lists several: a singular one is the better name.
+        words, stripped = [*words[:-1], _PLURALS[words[-1]]], stripped + 2
+    if company:
+        words = ["company", *words]
+    hit = _ALIAS_RANK.get("".join(words)) if stripped else None
+    return None if hit is None else (hit[0], hit[1], stripped)
+
+
+def _match(header: str) -> tuple[str, tuple[int, int, int]] | None:
+    """The field ``header`` names and how well: an exact alias beats any loose match, then the
+    alias's rank ("Contact Phone 1" is a better phone than "Company Phone 1"), then fewer words
+    stripped."""
+    hit = _ALIAS_RANK.get(header_key(header))
+    if hit is not None:
+        return hit[0], (0, hit[1], 0)
+    loose = _loose_match(header)
+    if loose is None:
+        return None
+    return loose[0], (1, loose[1], loose[2])
 
 
 # --------------------------------------------------------------------------- column mapping
@@ -136,11 +187,11 @@ def _apply_override(
 
 def _guess_by_alias(header: list[str], targets: list[str | None], taken: set[str]) -> None:
     """Map each field no override took to its best-named column still free, in ``targets``."""
-    best: dict[str, tuple[int, int]] = {}  # field → (alias rank, column index)
+    best: dict[str, tuple[tuple[int, int, int], int]] = {}  # field → (how well, column index)
     for index, raw in enumerate(header[: len(targets)]):
         if targets[index] is not None:
             continue
-        hit = _ALIAS_RANK.get(header_key(raw))
+        hit = _match(raw)
         if hit is None or hit[0] in taken:
             continue
         name, rank = hit

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Final
 
 from chalicelib.domain import uploads as rules
 from chalicelib.domain.errors import UploadRejectedError
+from chalicelib.domain.prospects_csv.limits import PREAMBLE_LINES
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -56,8 +57,13 @@ def detect_encoding(head: bytes) -> tuple[str, str | None]:
 
 def detect_delimiter(sample: str) -> str:
     """Comma, semicolon or tab: ``csv.Sniffer`` on ``sample`` (whole lines of the file's start),
-    kept only when it also splits the header line; else the one the header line has most of."""
-    header = sample.split("\n", 1)[0]
+    kept only when it also splits the header line; else the one the header line has most of.
+
+    The header line is the first that any delimiter splits, within :data:`PREAMBLE_LINES`: an
+    export may open with a line of notes (LinkedIn's "Notes:") before its column names.
+    """
+    lines = sample.split("\n", PREAMBLE_LINES + 1)[: PREAMBLE_LINES + 1]
+    header = next((line for line in lines if _splits(line)), lines[0])
     counts = {d: _count_unquoted(header, d) for d in DELIMITERS}
     cut = sample.rfind("\n")
     try:
@@ -70,6 +76,10 @@ def detect_delimiter(sample: str) -> str:
         return sniffed
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","
+
+
+def _splits(line: str) -> bool:
+    return any(_count_unquoted(line, d) for d in DELIMITERS)
 
 
 def _count_unquoted(line: str, delimiter: str) -> int:

@@ -18,3 +18,5 @@ MAX_CUSTOM_VALUE_CHARS: Final = 1_000
 #: The file's start read to detect its encoding and delimiter, and the characters of it sniffed.
 SNIFF_BYTES: Final = 64 * 1024
 SNIFF_CHARS: Final = 16 * 1024
+#: Rows of notes an export may put above its column names (LinkedIn's "Notes:"), at most.
+PREAMBLE_LINES: Final = 10
