@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +37,18 @@ from chalicelib.api.webhooks import (
 from chalicelib.domain.models import CampaignVoice
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+
+def poll(fetch: Callable[[], R], done: Callable[[R], bool], timeout: float, interval: float = 0.2) -> R:
+    """Call ``fetch`` until ``done`` says yes of its answer or ``timeout`` seconds pass; the last
+    answer either way (the caller reads its status)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = fetch()
+        if done(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(interval)
 
 
 class ApiError(RuntimeError):
@@ -132,12 +145,11 @@ class TailorcastClient:
 
     def wait_for_import(self, campaign_id: str, import_id: str, timeout: float = 120.0) -> CsvImportOut:
         """Poll until the CSV import is completed or rejected."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.csv_import(campaign_id, import_id)
-            if found.status in ("completed", "rejected") or time.monotonic() > deadline:
-                return found
-            time.sleep(0.2)
+        return poll(
+            lambda: self.csv_import(campaign_id, import_id),
+            lambda found: found.status in ("completed", "rejected"),
+            timeout,
+        )
 
     def prospects(
         self,
@@ -259,24 +271,21 @@ class TailorcastClient:
 
     def wait_for_video(self, campaign_id: str, prospect_id: str, timeout: float = 300.0) -> VideoOut:
         """Poll until the prospect's render is completed or failed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            video = self.video(campaign_id, prospect_id)
-            if video.status in ("completed", "failed") or time.monotonic() > deadline:
-                return video
-            time.sleep(0.2)
+        return poll(
+            lambda: self.video(campaign_id, prospect_id),
+            lambda video: video.status in ("completed", "failed"),
+            timeout,
+        )
 
     def wait_for_base_video(self, campaign_id: str, timeout: float = 300.0) -> CampaignOut:
         """Poll until the newest base video upload is ready, rejected or failed (validation, then the
         ladder encode). A replacement of a ready base waits as ``pending_base_video`` until then."""
-        deadline = time.monotonic() + timeout
-        while True:
-            campaign = self.campaign(campaign_id)
+
+        def settled(campaign: CampaignOut) -> bool:
             video = campaign.pending_base_video or campaign.base_video
-            status = video.status if video is not None else None
-            if status in ("ready", "rejected", "failed") or time.monotonic() > deadline:
-                return campaign
-            time.sleep(0.2)
+            return video is not None and video.status in ("ready", "rejected", "failed")
+
+        return poll(lambda: self.campaign(campaign_id), settled, timeout)
 
     # -- voice ---------------------------------------------------------------------------------
 
@@ -305,12 +314,11 @@ class TailorcastClient:
 
     def wait_for_voice(self, campaign_id: str, timeout: float = 120.0) -> CampaignVoice:
         """Poll until the campaign's voice is ready or needs the seller's attention."""
-        deadline = time.monotonic() + timeout
-        while True:
-            voice = self.voice(campaign_id)
-            if voice.status in ("ready", "needs_attention") or time.monotonic() > deadline:
-                return voice
-            time.sleep(0.2)
+        return poll(
+            lambda: self.voice(campaign_id),
+            lambda voice: voice.status in ("ready", "needs_attention"),
+            timeout,
+        )
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -355,12 +363,12 @@ class TailorcastClient:
 
     def wait_for_batch(self, campaign_id: str, batch_id: str, timeout: float = 900.0) -> BatchOut:
         """Poll until the batch is no longer pending or running."""
-        deadline = time.monotonic() + timeout
-        while True:
-            batch = self.batch(campaign_id, batch_id)
-            if batch.status not in ("pending", "running") or time.monotonic() > deadline:
-                return batch
-            time.sleep(0.25)
+        return poll(
+            lambda: self.batch(campaign_id, batch_id),
+            lambda batch: batch.status not in ("pending", "running"),
+            timeout,
+            interval=0.25,
+        )
 
     def watch_link(self, campaign_id: str, prospect_id: str) -> WatchLinkOut:
         return self._model(
@@ -426,9 +434,9 @@ class TailorcastClient:
     ) -> WebhookDeliveryOut | None:
         """Poll until the delivery's status is one of ``until`` (or the timeout passes); ``None``
         when the endpoint never listed it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [d for d in self.webhook_deliveries(endpoint_id, 100) if d.delivery_id == delivery_id]
-            if (found and found[0].status in until) or time.monotonic() > deadline:
-                return found[0] if found else None
-            time.sleep(0.2)
+        found = poll(
+            lambda: [d for d in self.webhook_deliveries(endpoint_id, 100) if d.delivery_id == delivery_id],
+            lambda found: bool(found) and found[0].status in until,
+            timeout,
+        )
+        return found[0] if found else None
