@@ -295,6 +295,8 @@ class _Run:
         load_before = load_average()
         source = self._base_video(seconds)
         client = self._start(config)
+        assert self.stack is not None
+        processes = self.stack.dispatcher.processes
         try:
             setup = self._campaign(client, source, card)
             ids = self._prospects(setup["account_id"], setup["campaign_id"], prospects)
@@ -349,6 +351,7 @@ class _Run:
                 "render_concurrency": config.concurrency,
                 "mediaconvert_workers": config.workers,
                 "lambda_async_workers": 2,
+                "lambda_worker_processes": processes,
             },
             "ours": ours,
             **verdict(ours, naive_seconds),
@@ -453,7 +456,8 @@ class _Run:
         """Start a batch and poll it until it finishes: the batch and its prospects' videos as the
         API's JSON (what :func:`summarise_batch` reads), when it started and its wall time."""
         started = datetime.now(UTC)
-        cpu0 = _cpu_seconds()
+        assert self.stack is not None
+        cpu0 = _cpu_seconds(self.stack)
         t0 = time.perf_counter()
         batch = client.start_batch(campaign_id, prospect_ids=prospect_ids, force=force)
         said = t0
@@ -468,7 +472,7 @@ class _Run:
                     f"{c.in_progress} in progress, {c.queued} queued of {batch.total}"
                 )
         wall = time.perf_counter() - t0
-        cpu = {k: round(v - cpu0[k], 2) for k, v in _cpu_seconds().items()}
+        cpu = {k: round(v - cpu0[k], 2) for k, v in _cpu_seconds(self.stack).items()}
         videos = [v.model_dump(mode="json") for v in client.batch_prospects(campaign_id, batch.batch_id)]
         return {**batch.model_dump(mode="json"), "cpu_seconds": cpu}, videos, started, wall
 
@@ -484,12 +488,14 @@ class _Run:
         return [bench.full_reencode(campaign, i, window, card)["seconds"] for i in range(runs)]
 
 
-def _cpu_seconds() -> dict[str, float]:
-    """CPU time used so far by this process (the stack, the app, the voice engine) and by its
+def _cpu_seconds(stack: BenchStack) -> dict[str, float]:
+    """CPU time used so far by this process (the stack: moto, Step Functions, the stand-ins, the
+    API), by the stack's Lambda worker processes (the functions, the voice engine) and by its
     finished child processes (ffmpeg)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "process": own.ru_utime + own.ru_stime,
+        "lambda_workers": stack.dispatcher.worker_cpu_seconds(),
         "ffmpeg_children": children.ru_utime + children.ru_stime,
     }
 

@@ -91,6 +91,42 @@ class DynamoJournal:
 S3WriteHook = Callable[[str, str, str], None]
 
 
+class StoredObject:
+    """One object as the mirror keeps it."""
+
+    __slots__ = ("body", "content_type", "etag", "metadata")
+
+    def __init__(self, body: bytes, etag: str, content_type: str, metadata: dict[str, str]) -> None:
+        self.body, self.etag, self.content_type, self.metadata = body, etag, content_type, metadata
+
+
+#: Reads one object where it is stored, without a request: (bucket, key) → the object or None.
+ObjectReader = Callable[[str, str], "StoredObject | None"]
+
+
+def moto_reader(account_id: str) -> ObjectReader:
+    """Read objects from moto's S3 backend in this process (the mirror runs beside moto): the
+    object that was just acknowledged, without a GetObject round trip through the server."""
+    from moto.s3.models import s3_backends
+
+    def read(bucket: str, key: str) -> StoredObject | None:
+        try:
+            found = s3_backends[account_id]["aws"].get_object(bucket, key)
+        except Exception:  # moto raises MissingBucket/MissingKey; either way there is nothing
+            return None
+        if found is None:
+            return None
+        headers = dict(found.metadata)
+        return StoredObject(
+            body=found.value,
+            etag=found.etag,
+            content_type=headers.get("content-type", "binary/octet-stream"),
+            metadata={k[len("x-amz-meta-") :]: v for k, v in headers.items() if k.startswith("x-amz-meta-")},
+        )
+
+    return read
+
+
 class RecordingMiddleware:
     """WSGI middleware in front of moto: journals DynamoDB writes, reports S3 writes."""
 
@@ -128,8 +164,9 @@ class S3Mirror:
     """Keeps ``directory`` equal to the buckets' contents: objects by key hash, an index, and an
     append-only log of index changes since the index was last written whole."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, reader: ObjectReader | None = None) -> None:
         self.directory = directory
+        self.reader = reader
         self.index_path = directory / "index.json"
         self.log_path = directory / "index.log"
         private_dir(directory)
@@ -164,17 +201,25 @@ class S3Mirror:
 
     def _store(self, s3: Any, bucket: str, key: str, etag: str | None = None) -> dict[str, Any] | None:
         """Copy one object to its blob; the index entry, or None if it no longer exists."""
-        try:
-            got = s3.get_object(Bucket=bucket, Key=key)
-        except s3.exceptions.NoSuchKey:
-            return None
-        _atomic_write(self.directory / self._blob_name(bucket, key), got["Body"].read())
+        found = self.reader(bucket, key) if self.reader is not None else None
+        if found is None:
+            try:
+                got = s3.get_object(Bucket=bucket, Key=key)
+            except s3.exceptions.NoSuchKey:
+                return None
+            found = StoredObject(
+                got["Body"].read(),
+                got["ETag"],
+                got.get("ContentType", "binary/octet-stream"),
+                got.get("Metadata", {}),
+            )
+        _atomic_write(self.directory / self._blob_name(bucket, key), found.body)
         return {
             "bucket": bucket,
             "key": key,
-            "etag": etag or got["ETag"],
-            "content_type": got.get("ContentType", "binary/octet-stream"),
-            "metadata": got.get("Metadata", {}),
+            "etag": etag or found.etag,
+            "content_type": found.content_type,
+            "metadata": found.metadata,
         }
 
     def write_through(self, s3: Any, bucket: str, key: str) -> None:

@@ -40,7 +40,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from devstack import dynamotx, lambdas
 from devstack.cdnkeys import CdnKeys
 from devstack.issuer import LocalIssuer
-from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror
+from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror, moto_reader
 from devstack.private import private_dir, tighten, write_private
 from devstack.sealing import SealingKey
 
@@ -96,11 +96,14 @@ class LocalStack:
         extra_state_machines: dict[str, Path] | None = None,
         gateway_port: int = 0,
         verbose: bool | None = None,
+        lambda_processes: int | None = None,
     ) -> None:
         """``verbose``: publish the app's CloudWatch metrics (Powertools' EMF lines on stdout, as
         a Lambda writes them to its log stream); off by default, they would drown what a user
         reads. ``None`` follows logging: on when the ``devstack`` logger shows INFO (the CLI's
-        ``-v``)."""
+        ``-v``). ``lambda_processes``: worker processes that run the functions' invocations
+        (:mod:`devstack.lambdas`; default ``TAILORCAST_LOCAL_LAMBDA_PROCESSES``, else one per core;
+        0 runs them on the stack's own threads)."""
         self.verbose = logger.isEnabledFor(logging.INFO) if verbose is None else verbose
         self.state_dir = private_dir(state_dir.resolve())
         tighten(self.state_dir)  # what an older version wrote world-readable
@@ -109,7 +112,9 @@ class LocalStack:
         self._api_port = api_port
         self._gateway_port = gateway_port
         self._extra_state_machines = extra_state_machines or {}
-        self.dispatcher = lambdas.Dispatcher()
+        self.dispatcher = lambdas.Dispatcher(
+            processes=lambdas.default_processes() if lambda_processes is None else lambda_processes
+        )
         self.mediaconvert: Any = None  # MediaConvertStandIn, started with the stack
         self.gateway: Any = None  # MediaGateway, started with the stack
         self.firehose: Any = None  # FirehoseStandIn, started with the stack (.flush() delivers now)
@@ -122,7 +127,7 @@ class LocalStack:
         self.origin_secret = secrets.token_urlsafe(32)
         self.sealing_key = SealingKey(self.state_dir / "kms")
         self.journal: DynamoJournal | None = None
-        self.mirror = S3Mirror(self.state_dir / "s3")
+        self.mirror = S3Mirror(self.state_dir / "s3", reader=moto_reader(ACCOUNT_ID))
         self._aws_server: BaseWSGIServer | None = None
         self._api_server: Any = None
         self._threads: list[threading.Thread] = []
@@ -172,6 +177,7 @@ class LocalStack:
         )
         self._configure_environment(aws_url, mediaconvert_url)  # again: the API's own URL is known now
         self._write_stack_file()
+        self.dispatcher.warm()  # the functions' environments start while the caller goes on
         self._spawn(self._s3_sync_loop, "s3-mirror")
         logger.info("local stack up: aws=%s api=%s", aws_url, api_url)
         return self.endpoints
@@ -634,7 +640,10 @@ class LocalStack:
                 MemorySize=1024,
             )
             self.dispatcher.register(
-                function_name(self.stage, name), function_arn(self.stage, name), app.handler_map[name]
+                function_name(self.stage, name),
+                function_arn(self.stage, name),
+                app.handler_map[name],
+                lambdas.HandlerRef("app", "app.handler_map", name),
             )
         from chalicelib.tasks import voice
 
@@ -647,7 +656,10 @@ class LocalStack:
             MemorySize=3008,
         )
         self.dispatcher.register(
-            function_name(self.stage, VOICE_FUNCTION), function_arn(self.stage, VOICE_FUNCTION), voice.handler
+            function_name(self.stage, VOICE_FUNCTION),
+            function_arn(self.stage, VOICE_FUNCTION),
+            voice.handler,
+            lambdas.HandlerRef("chalicelib.tasks.voice", "handler"),
         )
 
     def _configure_notifications(self) -> None:
@@ -706,7 +718,7 @@ class LocalStack:
         from urllib.parse import unquote
 
         bucket, _, key = unquote(path).lstrip("/").partition("/")
-        plain = query in ("", "x-id=PutObject", "x-id=DeleteObject")
+        plain = query in ("", "x-id=PutObject", "x-id=CopyObject", "x-id=DeleteObject")
         if self.athena is not None and bucket == self.settings.analytics_bucket:
             self.athena.object_changed(bucket, key or None)
         if key and plain and bucket in self.buckets and not self._stopping.is_set():
@@ -751,7 +763,7 @@ class LocalStack:
 #: moto's Step Functions interpreter logs this each time it parses a definition with the field.
 _MOTO_TOLERATED_FAILURE = "ToleratedFailurePercentage declarations currently have no effect"
 #: Powertools warns whenever an invocation flushes no metric (most tasks publish none).
-_POWERTOOLS_NO_METRICS = "No application metrics to publish"
+_POWERTOOLS_NO_METRICS = lambdas.POWERTOOLS_NO_METRICS
 
 
 class _DropMessage(logging.Filter):

@@ -435,6 +435,13 @@ class FakeObjectStore:
         self.objects[key] = bytes(data)
         self.content_types[key] = content_type
 
+    def copy(self, source_key: str, key: str) -> None:
+        if source_key not in self.objects:
+            raise NotFoundError("object", source_key)
+        self.objects[key] = self.objects[source_key]
+        if source_key in self.content_types:
+            self.content_types[key] = self.content_types[source_key]
+
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 

@@ -85,6 +85,14 @@ class S3ObjectStore:
         with translate_aws_errors("s3.put_object", "could not store a media object"):
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    def copy(self, source_key: str, key: str) -> None:
+        with translate_aws_errors(
+            "s3.copy_object", "could not copy a media object", not_found=_missing(source_key)
+        ):
+            self._s3.copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key}
+            )
+
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 

@@ -437,6 +437,15 @@ class ObjectStore(Protocol):
         """The object, or bytes ``first``..``last`` (inclusive) of it. NotFoundError if absent."""
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+    def copy(self, source_key: str, key: str) -> None:
+        """Copy an object within the store, server side (no bytes pass through the caller).
+
+        Raises
+        ------
+        NotFoundError
+            If there is no object at ``source_key``.
+        """
+
     def uri(self, key: str) -> str:
         """``s3://bucket/key``: how other AWS services (MediaConvert) address the object."""
 

@@ -137,6 +137,9 @@ ADAPTER_CALLS = [
         "s3.put_bytes", "s3", "put_object", lambda c: S3ObjectStore(c, "b").put_bytes("k", b"x", "a/b")
     ),
     AdapterCall(
+        "s3.copy", "s3", "copy_object", lambda c: S3ObjectStore(c, "b").copy("k", "k2"), _OBJECT_NOT_FOUND
+    ),
+    AdapterCall(
         "s3.delete_prefix", "s3", "list_objects_v2", lambda c: S3ObjectStore(c, "b").delete_prefix("p/")
     ),
     AdapterCall(

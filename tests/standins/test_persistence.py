@@ -23,3 +23,30 @@ def test_checkpoint_truncates_journal(tmp_path: Path) -> None:
     journal.checkpoint({"t": [{"pk": {"S": "1"}}]})
     assert journal.entries() == []
     assert journal.snapshot_items() == {"t": [{"pk": {"S": "1"}}]}
+
+
+def test_the_s3_mirror_writes_an_object_through_from_motos_store_without_a_request(
+    aws: None, tmp_path: Path
+) -> None:
+    import boto3
+
+    from devstack.persistence import S3Mirror, moto_reader
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="mirror-test")
+    s3.put_object(
+        Bucket="mirror-test", Key="a/b.gif", Body=b"GIF89a", ContentType="image/gif", Metadata={"k": "v"}
+    )
+    requests: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda model, **_: requests.append(model.name))
+    mirror = S3Mirror(tmp_path / "s3", reader=moto_reader("123456789012"))
+
+    mirror.write_through(s3, "mirror-test", "a/b.gif")
+    mirror.write_through(s3, "mirror-test", "gone")  # never written: nothing to mirror
+
+    assert requests == ["GetObject"]  # only for the object moto does not have
+    restored = boto3.client("s3", region_name="us-east-1")
+    restored.delete_object(Bucket="mirror-test", Key="a/b.gif")
+    assert S3Mirror(tmp_path / "s3").restore(restored) == 1
+    got = restored.get_object(Bucket="mirror-test", Key="a/b.gif")
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"GIF89a", "image/gif", {"k": "v"})

@@ -13,6 +13,7 @@ import io
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import imageio_ffmpeg
@@ -24,7 +25,7 @@ from PIL.WebPImagePlugin import WebPImageFile
 
 from chalicelib.adapters.frames import PyAVMediaCodec
 from chalicelib.domain import media
-from chalicelib.domain.models import ProspectVideo, RenderWindow
+from chalicelib.domain.models import OverlayText, ProspectVideo, RenderWindow
 from chalicelib.media.overlay import card_box, render_overlay
 from chalicelib.media.previews import (
     animated_preview,
@@ -507,3 +508,83 @@ def test_mp4_download_refuses_missing_segments(rendition: Rendition, tmp_path: P
     with pytest.raises(ValueError, match="no packets"):
         mp4_download(video.init, [b"garbage" * 100], audio.init, audio.segments, tmp_path / "c.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+class _CountingCodec(fakes.FakeMediaCodec):
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def previews(self, init: bytes, segments: Any, **kwargs: Any) -> tuple[bytes, bytes]:
+        self.encoded += 1
+        return super().previews(init, segments, **kwargs)
+
+
+def _two_prospects(store: fakes.FakeObjectStore, overlay: OverlayText | None) -> list[ProspectVideo]:
+    base = media.base_prefix("acct_1", "camp_1", "upl_1")
+    store.put_bytes(
+        f"{base}/main.m3u8",
+        b'#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="audio",URI="main_audio.m3u8"\n'
+        b'#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2",AUDIO="aac"\n'
+        b"main_720p.m3u8\n",
+        "application/vnd.apple.mpegurl",
+    )
+    playlist = '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI="init.mp4"\n'
+    playlist += "".join(f"#EXTINF:2.0,\nseg{i}.mp4\n" for i in range(3)) + "#EXT-X-ENDLIST\n"
+    for folder in [base] + [
+        media.render_prefix("acct_1", "camp_1", p, "rnd_1") for p in ("pros_1", "pros_2")
+    ]:
+        store.put_bytes(f"{folder}/main_720p.m3u8", playlist.encode(), "application/vnd.apple.mpegurl")
+        store.put_bytes(f"{folder}/init.mp4", b"init", "video/mp4")
+        for i in range(3):
+            store.put_bytes(f"{folder}/seg{i}.mp4", f"{folder}/{i}".encode(), "video/mp4")
+    return [
+        ProspectVideo(
+            account_id="acct_1",
+            campaign_id="camp_1",
+            prospect_id=p,
+            render_id="rnd_1",
+            base_upload_id="upl_1",
+            window=RenderWindow(start=1.0, end=1.8),
+            first_segment=0,
+            segment_count=2,
+            prefix=media.render_prefix("acct_1", "camp_1", p, "rnd_1"),
+            overlay=overlay,
+        )
+        for p in ("pros_1", "pros_2")
+    ]
+
+
+def test_without_a_name_card_the_previews_are_encoded_once_and_copied_to_each_prospect() -> None:
+    # GIVEN two prospects of one campaign whose renders change only the sound
+    store, codec = fakes.FakeObjectStore(), _CountingCodec()
+    videos = _two_prospects(store, overlay=None)
+
+    # WHEN both are published
+    for video in videos:
+        assert media.publish_previews(video, store, codec=codec) == {
+            "poster": "poster.jpg",
+            "preview": "preview.webp",
+            "gif": "preview.gif",
+        }
+
+    # THEN the pictures were made once, from the base, and each prospect has its own copies
+    assert codec.encoded == 1
+    for name in ("poster.jpg", "preview.webp", "preview.gif"):
+        one, two = (store.objects[f"{v.prefix}/{name}"] for v in videos)
+        assert one == two
+    assert store.content_types[f"{videos[1].prefix}/preview.gif"] == "image/gif"
+    shared = [k for k in store.objects if "/previews/" in k]
+    assert len(shared) == 3 and all(
+        k.startswith(media.base_prefix("acct_1", "camp_1", "upl_1")) for k in shared
+    )
+
+
+def test_with_a_name_card_each_prospect_gets_its_own_previews() -> None:
+    store, codec = fakes.FakeObjectStore(), _CountingCodec()
+    videos = _two_prospects(store, overlay=OverlayText(text="Priya"))
+
+    for video in videos:
+        media.publish_previews(video, store, codec=codec)
+
+    assert codec.encoded == 2  # read through each prospect's own playlist (its card is in the picture)
+    assert not [k for k in store.objects if "/previews/" in k]

@@ -560,20 +560,52 @@ def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any
 def publish_previews(video: ProspectVideo, media: ObjectStore, *, codec: MediaCodec) -> dict[str, Any]:
     """Poster JPEG, animated WebP and animated GIF for email, from the best rung up to 720p of the
     span, read through the prospect's own playlist so that the name card shows when there is one.
-    The WebP and the GIF are encoded from one decode of the same frames."""
+    The WebP and the GIF are encoded from one decode of the same frames.
+
+    Without a name card the picture is the base's own (only the sound changes), the same for every
+    prospect whose span is the same: it is encoded once, kept beside the base
+    (:func:`shared_previews_prefix`), and each prospect gets server-side copies of it.
+    """
     done = Submitted.of(video)
     base_dir = base_prefix(video.account_id, video.campaign_id, done.base_upload_id)
     base_master = hls.parse_master(media.get_bytes(f"{base_dir}/{BASE_NAME}.m3u8").decode())
     rung = [v for v in base_master.variants if v.resolution[1] <= 720][-1:] or base_master.variants[:1]
-    here = (
-        f"{done.prefix}/{rung[0].uri}" if video.overlay is not None else posixpath.join(base_dir, rung[0].uri)
-    )
-    init, segments = _rendition(media, here, done.first_segment, done.segment_count)
     seg_start = done.first_segment * ladder.SEGMENT_SECONDS
-    span_end = seg_start + len(segments) * ladder.SEGMENT_SECONDS
+    span_end = seg_start + done.segment_count * ladder.SEGMENT_SECONDS
     at = min(max(done.window.start + 0.5, seg_start), span_end - 0.1)
-    poster = codec.poster(init, segments, at_seconds=at)
     start = max(seg_start, min(done.window.start - 0.5, span_end - PREVIEW_SECONDS))
+    names = {"poster": POSTER_NAME, "preview": PREVIEW_NAME, "gif": PREVIEW_GIF_NAME}
+    if video.overlay is None:
+        shared = shared_previews_prefix(base_dir, done.first_segment, done.segment_count, start, at)
+        try:
+            media.head(f"{shared}/{PREVIEW_GIF_NAME}")  # written last: the set is complete
+        except NotFoundError:
+            _encode_previews(media, posixpath.join(base_dir, rung[0].uri), done, shared, start, at, codec)
+        for name in names.values():
+            media.copy(f"{shared}/{name}", f"{done.prefix}/{name}")
+        return names
+    _encode_previews(media, f"{done.prefix}/{rung[0].uri}", done, done.prefix, start, at, codec)
+    return names
+
+
+def shared_previews_prefix(
+    base_dir: str, first_segment: int, segment_count: int, start: float, at: float
+) -> str:
+    """Where the base's previews for one span live (every input of the pictures is in the name)."""
+    return f"{base_dir}/previews/s{first_segment}-{segment_count}-p{round(start * 1000)}-a{round(at * 1000)}"
+
+
+def _encode_previews(
+    media: ObjectStore,
+    playlist_key: str,
+    done: Submitted,
+    dest: str,
+    start: float,
+    at: float,
+    codec: MediaCodec,
+) -> None:
+    init, segments = _rendition(media, playlist_key, done.first_segment, done.segment_count)
+    poster = codec.poster(init, segments, at_seconds=at)
     preview, gif = codec.previews(
         init,
         segments,
@@ -582,10 +614,9 @@ def publish_previews(video: ProspectVideo, media: ObjectStore, *, codec: MediaCo
         gif_width=PREVIEW_GIF_WIDTH,
         gif_max_bytes=PREVIEW_GIF_MAX_BYTES,
     )
-    media.put_bytes(f"{done.prefix}/{POSTER_NAME}", poster, "image/jpeg")
-    media.put_bytes(f"{done.prefix}/{PREVIEW_NAME}", preview, "image/webp")
-    media.put_bytes(f"{done.prefix}/{PREVIEW_GIF_NAME}", gif, "image/gif")
-    return {"poster": POSTER_NAME, "preview": PREVIEW_NAME, "gif": PREVIEW_GIF_NAME}
+    media.put_bytes(f"{dest}/{POSTER_NAME}", poster, "image/jpeg")
+    media.put_bytes(f"{dest}/{PREVIEW_NAME}", preview, "image/webp")
+    media.put_bytes(f"{dest}/{PREVIEW_GIF_NAME}", gif, "image/gif")
 
 
 def _rendition(
