@@ -731,7 +731,9 @@ class LocalStack:
                     return
             except Exception:
                 logger.exception("S3 write-through failed; a full sync follows")
-        self._s3_dirty.set()
+        if bucket in self.buckets:
+            logger.debug("S3 %s %s?%s: the mirror syncs in full", method, path, query)
+            self._s3_dirty.set()
 
     @functools.cached_property
     def _mirror_s3(self) -> Any:

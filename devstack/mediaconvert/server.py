@@ -47,6 +47,9 @@ CANCELABLE = frozenset({"SUBMITTED", "PROGRESSING"})
 PHASES = ("PROBING", "TRANSCODING", "UPLOADING")
 INTERNAL_ERROR_CODE = 1999  # what the stand-in reports when an executor fails unexpectedly
 STATUS_UPDATE_STEP = 10  # percentage points between two STATUS_UPDATE events
+#: MediaConvert sends a running job's STATUS_UPDATE about once a minute; the stand-in's jobs are
+#: shorter, so it sends one at most every this many seconds (a job of a few segments, none).
+STATUS_UPDATE_SECONDS = 2.0
 DEFAULT_PAGE_SIZE = 20
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -130,6 +133,7 @@ class _Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     future: Future[None] | None = None
     reported_percent: int = 0
+    reported_at: float = 0.0  # time.monotonic() of the last PROGRESSING/STATUS_UPDATE event
     settled: bool = False  # terminal, and its last event delivered
 
 
@@ -154,12 +158,14 @@ class MediaConvertStandIn:
         host: str = "127.0.0.1",
         port: int = 0,
         workers: int = 2,
+        status_update_seconds: float = STATUS_UPDATE_SECONDS,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"the MediaConvert stand-in serves loopback only, not {host}")
         self.region, self.account_id = region, account_id
         self._executor, self._on_event = executor, on_event
         self._host, self._port, self._workers = host, port, workers
+        self._status_update_seconds = status_update_seconds
         self._model = botocore.session.get_session().get_service_model("mediaconvert")
         self._routes = [_route(self._model.operation_model(name)) for name in self._model.operation_names]
         job_shape = self._model.shape_for("Job")
@@ -401,6 +407,7 @@ class MediaConvertStandIn:
             job.record.update(Status="PROGRESSING", CurrentPhase="PROBING", JobPercentComplete=0)
             job.record["Timing"]["StartTime"] = _now()
             self._emit(job, "PROGRESSING")
+            job.reported_at = time.monotonic()
             context = JobContext(
                 job_id=job.record["Id"],
                 settings=copy.deepcopy(job.record["Settings"]),
@@ -445,8 +452,12 @@ class MediaConvertStandIn:
             if job.record["Status"] != "PROGRESSING":
                 return
             job.record.update(JobPercentComplete=percent, CurrentPhase=phase)
-            if percent - job.reported_percent >= STATUS_UPDATE_STEP:
-                job.reported_percent = percent
+            now = time.monotonic()
+            if (
+                percent - job.reported_percent >= STATUS_UPDATE_STEP
+                and now - job.reported_at >= self._status_update_seconds
+            ):
+                job.reported_percent, job.reported_at = percent, now
                 progress = {"jobPercentComplete": percent, "currentPhase": phase, "retryCount": 0}
                 self._emit(job, "STATUS_UPDATE", {"framesDecoded": 0, "jobProgress": progress})
 

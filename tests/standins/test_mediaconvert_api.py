@@ -182,7 +182,7 @@ def test_create_job_runs_to_complete(make_standin: Factory) -> None:
 
 
 def test_events_in_order_with_eventbridge_shape(make_standin: Factory) -> None:
-    standin, events = make_standin(FakeExecutor(steps=(5, 10, 15, 30, 100)))
+    standin, events = make_standin(FakeExecutor(steps=(5, 10, 15, 30, 100)), status_update_seconds=0)
     job = create(client(standin), UserMetadata={"prospect": "p-1"})
     standin.wait(job["Id"], WAIT)
 
@@ -549,6 +549,15 @@ def test_wire_walker_uses_location_names() -> None:
 def test_serves_loopback_only() -> None:
     with pytest.raises(ValueError, match="loopback"):
         MediaConvertStandIn(FakeExecutor(), host="0.0.0.0")  # noqa: S104
+
+
+def test_a_short_job_sends_no_status_update(make_standin: Factory) -> None:
+    # A job that finishes within the update interval reports only its status changes, as
+    # MediaConvert does for a job shorter than a minute.
+    standin, events = make_standin(FakeExecutor(steps=(5, 10, 15, 30, 100)), status_update_seconds=60)
+    job = create(client(standin))
+    standin.wait(job["Id"], WAIT)
+    assert [e["detail"]["status"] for e in events] == ["SUBMITTED", "PROGRESSING", "COMPLETE"]
 
 
 def test_stop_without_drain_cancels_running_jobs(make_standin: Factory) -> None:
