@@ -1016,6 +1016,8 @@ def _peers(model: CostModel) -> list[dict[str, Any]]:
 
 
 CASES = ("audio_only", "overlay")
+#: The lines the naive re-render computes its own way (the others are ours, unchanged).
+NAIVE_OWN_LINES = ("mediaconvert_full", "s3_storage", "s3_requests")
 TIERS = ("basic", "professional")
 #: The product's default: no name card, the tier the job's settings fit (AVC, single pass, ≤ 30 fps,
 #: clipping, static overlay: features the pricing page lists for the Basic tier).
@@ -1077,6 +1079,11 @@ def run_cost_model(results: Results | None = None, **kwargs: Any) -> dict[str, A
             "met_with_delivery": with_delivery <= TARGET_USD_PER_VIDEO,
             "dominant_delivery": delivery["dominant"],
             "met_by_case": {k: v["usd_per_video"] <= TARGET_USD_PER_VIDEO for k, v in ours.items()},
+            "naive_over_ours": (
+                round(naive["/".join(HEADLINE)]["usd_per_video"] / headline["usd_per_video"], 1)
+                if headline["usd_per_video"]
+                else None
+            ),
         },
         "not_modelled": [
             "CloudWatch Logs ingestion and X-Ray traces (every function logs and is traced; "
@@ -1144,7 +1151,8 @@ def markdown_tables(result: Mapping[str, Any]) -> str:
         f"Target ≤ ${t['usd_per_video']} per personalized video ({head}): render "
         f"{_usd(t['render_usd_per_video'])} → **{'met' if t['met_render'] else 'not met'}** "
         f"(dominant: {t['dominant_render']}); with delivery {_usd(t['with_delivery_usd_per_video'])} → "
-        f"**{'met' if t['met_with_delivery'] else 'not met'}** (dominant: {t['dominant_delivery']}).",
+        f"**{'met' if t['met_with_delivery'] else 'not met'}** (dominant: {t['dominant_delivery']}). "
+        f"The naive full re-render costs {t['naive_over_ours']}× ours to make.",
         "",
         "| peer | plan | USD per month | per | per video | status |",
         "|---|---|---:|---|---:|---|",
@@ -1155,4 +1163,19 @@ def markdown_tables(result: Mapping[str, Any]) -> str:
         out.append(
             f"| {p['name']} | {p['plan']} | {month} | {p['per']} | {video} | {p['status']}, {p['as_of']} |"
         )
+    out += ["", f"| how each line is computed ({head}) | quantity | basis | from |", "|---|---:|---|---|"]
+    naive_own = {f"naive: {k}": v for k, v in naive[head]["lines"].items() if k in NAIVE_OWN_LINES}
+    for name, line in {**ours[head]["lines"], **naive_own, **delivery["lines"]}.items():
+        out.append(f"| {name} | {line['quantity']:g} {line['unit']} | {line['basis']} | {line['detail']} |")
+    out += ["", "| assumption | value | why |", "|---|---:|---|"]
+    for name, a in result["assumptions"].items():
+        out.append(f"| `{name}` | {a['value']:g} {a['unit']} | {a['why']} |")
+    out += [
+        "",
+        f"| price ({result['region']}, {result['prices_as_of']}) | USD | per | page |",
+        "|---|---:|---|---|",
+    ]
+    for name, price in result["prices"].items():
+        usd = f"{price['usd']:.10f}".rstrip("0").rstrip(".")
+        out.append(f"| `{name}` | {usd} | {price['unit']} | {price['source']} |")
     return "\n".join(out) + "\n"
