@@ -251,6 +251,36 @@ def bench_analytics(
     emit(result, as_json=as_json, out=out)
 
 
+@bench.command("cost")
+def bench_cost(
+    results: Annotated[
+        Path | None, typer.Option(help="where the benchmarks' results are (default: benchmarks/results)")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="print the tables of docs/cost.md instead of the JSON")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="also write the JSON to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """The cloud cost of one personalized video and of 1,000, at list prices, from the newest
+    benchmark results and the code's counts, vs a full re-render per prospect and the peers' prices.
+    Reads files only: no stack, nothing rendered."""
+    from benchmarks.cost import MissingFigureError, Results, markdown_tables, run_cost_model
+
+    try:
+        result = run_cost_model(Results.newest(results) if results else Results.newest())
+    except MissingFigureError as exc:
+        err.print(f"[red]a figure the cost model needs is missing:[/] {exc}")
+        raise typer.Exit(1) from None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    if markdown:
+        print(markdown_tables(result), end="")
+    else:
+        print(json.dumps(result, indent=None if as_json else 2, ensure_ascii=False))
+
+
 voice_app = typer.Typer(help="The campaign's voice on the running local stack.", no_args_is_help=True)
 app.add_typer(voice_app, name="voice")
 
