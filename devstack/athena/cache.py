@@ -159,22 +159,45 @@ class ColumnarCache:
                 stats["lock_wait_seconds"] = round(started - entered, 3)
                 self.last_sync = stats
 
-    def build(self) -> None:
+    def build(self) -> bool:
         """One background batch: up to :data:`BUILD_BATCH_OBJECTS` of what is pending; the rest
-        stays pending (the next batch, or a query, takes it)."""
+        stays pending (the next batch, or a query, takes it). Whether some was left."""
         with self.lock:
             started = time.monotonic()
             stats = _totals()
-            self._sync(started, BUILD_BATCH_OBJECTS, stats)
+            left = not self._sync(started, BUILD_BATCH_OBJECTS, stats)
             if stats["objects"]:
                 stats["seconds"] = time.monotonic() - started
                 totals = self.background
                 for name, value in stats.items():
                     totals[name] = round(totals[name] + value, 3)
+        return left
 
-    def _sync(self, started: float, limit: int | None, stats: dict[str, Any]) -> None:
+    def tidy(self) -> bool:
+        """Merge the files of one partition that has more than one into one (built a batch at a
+        time, a partition has up to :data:`MAX_SEGMENTS`; a query reads fewer files after this).
+        Whether there was one to merge."""
+        with self.lock:
+            started = time.monotonic()
+            partitions: dict[str, int] = {}
+            for segment in self.segments.values():
+                partitions[segment.partition] = partitions.get(segment.partition, 0) + 1
+            crowded = sorted(p for p, n in partitions.items() if n > 1)
+            if not crowded:
+                return False
+            self._compact(crowded[0], at_most=1)
+            self._save()
+            self._empty_trash()
+            self.background["merges"] += 1
+            self.background["merge_seconds"] = round(
+                self.background["merge_seconds"] + time.monotonic() - started, 3
+            )
+            return True
+
+    def _sync(self, started: float, limit: int | None, stats: dict[str, Any]) -> bool:
         """Under the lock: apply what is pending (``limit``: at most that many objects, the rest
-        put back); the sync counts as complete as of ``started`` only if nothing was put back."""
+        put back); the sync counts as complete as of ``started`` only if nothing was put back
+        (returned)."""
         with self._feed_lock:
             listing = not self._feed or self._needs_listing
             dirty, self._dirty, self._needs_listing = self._dirty, set(), False
@@ -200,6 +223,7 @@ class ColumnarCache:
             raise
         if complete:
             self._synced_at = started
+        return complete
 
     def _list(self) -> set[str]:
         """Keys that are new, changed (ETag) or gone, from a listing of the location."""
@@ -331,10 +355,10 @@ class ColumnarCache:
         for item in items:
             self.objects[item.key] = {"etag": item.etag, "segment": ident}
 
-    def _compact(self, partition: str) -> None:
-        """Merge a partition's files into one once there are more than :data:`MAX_SEGMENTS`."""
+    def _compact(self, partition: str, at_most: int = MAX_SEGMENTS) -> None:
+        """Merge a partition's files into one once there are more than ``at_most``."""
         idents = sorted(i for i, s in self.segments.items() if s.partition == partition)
-        if len(idents) <= MAX_SEGMENTS:
+        if len(idents) <= at_most:
             return
         name, path = self._new_file(partition)
         files = "[" + ", ".join(quote(str(self.root / "data" / i)) for i in idents) + "]"
@@ -397,4 +421,6 @@ def _totals() -> dict[str, Any]:
         "download_seconds": 0.0,
         "convert_seconds": 0.0,
         "seconds": 0.0,
+        "merges": 0,  # partitions merged into one file once the builder had nothing pending
+        "merge_seconds": 0.0,
     }

@@ -56,8 +56,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_WORKGROUP = "primary"
 MAX_PAGE = 1000
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
-#: How long the builder lets reports gather before a batch (objects arrive one write at a time).
-BUILD_GATHER_SECONDS = 0.2
+#: How long the builder lets reports gather before a batch (objects arrive one write at a time;
+#: each batch costs a DuckDB pass per partition and a manifest write, whatever its size).
+BUILD_GATHER_SECONDS = 1.0
 #: How long the builder waits after a failed batch before it tries again.
 BUILD_RETRY_SECONDS = 1.0
 
@@ -95,8 +96,8 @@ class AthenaStandIn(JsonApiServer):
     lazily). ``cache_dir`` holds the columnar cache; it survives restarts (a manifest records
     each object's ETag). With ``change_feed`` the owner promises to call :meth:`object_changed`
     for every write to the tables' buckets, and the locations are listed only once; then, unless
-    ``background`` is false, a builder thread applies the writes as they are reported
-    (:meth:`wait_idle` waits for it to catch up).
+    ``background`` is false, a builder thread applies the writes as they are reported, gathering
+    them for ``gather_seconds`` after a pause (:meth:`wait_idle` waits for it to catch up).
     """
 
     service = "athena"
@@ -115,6 +116,7 @@ class AthenaStandIn(JsonApiServer):
         workers: int = 4,
         change_feed: bool = False,
         background: bool = True,
+        gather_seconds: float = BUILD_GATHER_SECONDS,
     ) -> None:
         super().__init__(host, port)
         self.region, self.account_id = region, account_id
@@ -136,6 +138,7 @@ class AthenaStandIn(JsonApiServer):
         self._cache_list: tuple[ColumnarCache, ...] = ()
         self._stopping = threading.Event()
         self._background = change_feed and background
+        self._gather_seconds = gather_seconds
         self._builder: threading.Thread | None = None
         # Its own lock, held briefly: S3 writers report under it, the builder and wait_idle wait on it.
         self._build_wake = threading.Condition()
@@ -220,6 +223,17 @@ class AthenaStandIn(JsonApiServer):
                     self._unresolved.setdefault(bucket, set()).add(key)
                 self._build_wake.notify_all()
 
+    def stop_builder(self) -> None:
+        """From now on build the caches at query time only, as without a background builder
+        (what the analytics benchmark compares with); the reports are still recorded."""
+        with self._build_wake:
+            self._background = False
+            self._unresolved.clear()
+            self._build_wake.notify_all()
+        if self._builder is not None:
+            self._builder.join()
+            self._builder = None
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until the builder has applied everything reported so far (True), or ``timeout``
         passed (False). Without a background builder there is nothing to wait for (True)."""
@@ -232,44 +246,65 @@ class AthenaStandIn(JsonApiServer):
 
     # background builder
 
+    def _build_ends_or_has_work(self) -> bool:
+        """Under _build_wake."""
+        return self._stopping.is_set() or not self._background or self._has_work()
+
     def _has_work(self) -> bool:
         """Under _build_wake."""
         return bool(self._unresolved) or any(c.pending() for c in self._cache_list)
 
     def _build_loop(self) -> None:
+        backlog = False
         while True:
             with self._build_wake:
                 self._building = False
                 self._build_wake.notify_all()  # wait_idle
-                idle = not self._has_work()
-                self._build_wake.wait_for(lambda: self._stopping.is_set() or self._has_work())
-                if self._stopping.is_set():
+                self._build_wake.wait_for(self._build_ends_or_has_work)
+                if self._stopping.is_set() or not self._background:
                     return
                 self._building = True
-            # After a pause, let the reports of a burst of writes gather: one batch for them, not
-            # one each. (With a backlog, the next batch starts at once.)
-            if idle and self._stopping.wait(BUILD_GATHER_SECONDS):
+            # Unless a backlog is being worked off, let the reports of a burst of writes gather:
+            # one batch for them, not one each (every batch costs a DuckDB pass and a manifest).
+            if not backlog and self._stopping.wait(self._gather_seconds):
                 return
             try:
-                self._build_once()
+                backlog = self._build_once()
+                if not backlog:
+                    self._tidy()
             except Exception:  # never let the builder die: a query syncs what it left
                 if self._stopping.is_set():  # a download cancelled by stop()
                     return
                 logger.exception("Athena stand-in: building the columnar cache failed; retrying")
+                backlog = False
                 if self._stopping.wait(BUILD_RETRY_SECONDS):
                     return
 
-    def _build_once(self) -> None:
-        """Caches for the buckets reported without one, then one batch of each cache's pending."""
+    def _build_once(self) -> bool:
+        """Caches for the buckets reported without one, then one batch of each cache's pending;
+        whether some is left for the next batch."""
         with self._build_wake:
             unresolved, self._unresolved = self._unresolved, {}
         if unresolved:
             self._resolve(unresolved)
+        left = False
         for cache in self._cache_list:
             if self._stopping.is_set():
-                return
+                break
             if cache.pending():
-                cache.build()
+                left = cache.build() or left
+        return left
+
+    def _tidy(self) -> None:
+        """Nothing pending: merge each partition's files into one, one partition at a time, until
+        new work arrives (a query then reads a file per partition, as after a query-time build)."""
+        for cache in self._cache_list:
+            while self._background and not self._stopping.is_set():
+                with self._build_wake:
+                    if self._has_work():
+                        return
+                if not cache.tidy():
+                    break
 
     def _resolve(self, unresolved: dict[str, set[str | None]]) -> None:
         """Open the caches of the Glue tables stored in these buckets (a new one lists its location

@@ -147,7 +147,9 @@ def test_overwrites_and_deletes_are_applied_in_the_background(world: BuilderWorl
     for i in range(2, 12):  # more batches than MAX_SEGMENTS in one partition: merged
         world.put("2026-11-20", ev(i))
         world.idle()
-    assert len(world.partition_files("2026-11-20")) <= 8
+    # once idle, the builder has merged the partition's files (one per batch) into one
+    assert len(world.partition_files("2026-11-20")) == 1
+    assert world.stats()["background"]["merges"] >= 1
     world.put("2026-11-20", ev(100), ev(101), key=key)  # e1 -> e100, e101
     world.idle()
     assert world.rows(COUNT) == [["12", str(sum(range(2, 12)) + 201)]]
@@ -209,3 +211,13 @@ def test_without_a_change_feed_there_is_no_builder(tmp_path: Path) -> None:
             assert w.standin.wait_idle(0)
         finally:
             w.standin.stop()
+
+
+def test_with_the_builder_stopped_the_cache_is_built_at_query_time(world: BuilderWorld) -> None:
+    world.standin.stop_builder()
+    assert "athena-cache-builder" not in [t.name for t in builder_threads()]
+    world.put("2026-11-20", ev(1))
+    assert world.standin.wait_idle(0)
+    assert world.gets == 0  # reported, not built
+    assert world.rows(COUNT) == [["1", "1"]]
+    assert world.gets == 1 and world.stats()["last_sync"]["downloaded_objects"] == 1
