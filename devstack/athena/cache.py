@@ -40,6 +40,10 @@ DOWNLOAD_WORKERS = 8
 BATCH_OBJECTS = 1024
 #: Objects per background batch: the lock is held for one batch, so a query waits at most that.
 BUILD_BATCH_OBJECTS = 128
+#: Reported keys already cached that are checked one by one (HEAD) at least; with more than
+#: that and than a quarter of the cache, the location is listed instead (a HEAD costs moto several
+#: times what one key of a listing does).
+PROBE_MAX = 1000
 
 
 @dataclass
@@ -166,7 +170,7 @@ class ColumnarCache:
             started = time.monotonic()
             stats = _totals()
             left = not self._sync(started, BUILD_BATCH_OBJECTS, stats)
-            if stats["objects"]:
+            if stats["objects"] or stats["listings"]:
                 stats["seconds"] = time.monotonic() - started
                 totals = self.background
                 for name, value in stats.items():
@@ -201,6 +205,8 @@ class ColumnarCache:
         with self._feed_lock:
             listing = not self._feed or self._needs_listing
             dirty, self._dirty, self._needs_listing = self._dirty, set(), False
+        rewritten = sum(1 for k in dirty if k in self.objects)
+        listing = listing or rewritten > max(PROBE_MAX, len(self.objects) // 4)  # a restart restoring
         try:
             changed = sorted(self._list() if listing else self._probe(dirty))
             stats["listings"] += int(listing)

@@ -143,7 +143,8 @@ class AthenaStandIn(JsonApiServer):
         # Its own lock, held briefly: S3 writers report under it, the builder and wait_idle wait on it.
         self._build_wake = threading.Condition()
         self._unresolved: dict[str, set[str | None]] = {}  # bucket -> keys reported, no cache yet
-        self._building = False
+        self._building = False  # applying a batch
+        self._tidying = False  # merging files, nothing pending
 
     # lifecycle
 
@@ -234,15 +235,19 @@ class AthenaStandIn(JsonApiServer):
             self._builder.join()
             self._builder = None
 
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until the builder has applied everything reported so far (True), or ``timeout``
-        passed (False). Without a background builder there is nothing to wait for (True)."""
+    def wait_idle(self, timeout: float = 30.0, merged: bool = True) -> bool:
+        """Wait until everything reported so far is applied (by the builder or a query) and, with
+        ``merged``, the builder has merged the partitions' files too (True), or ``timeout`` passed
+        (False). Without a background builder there is nothing to wait for (True)."""
         if self._builder is None:
             return True
+
+        def idle() -> bool:
+            busy = self._building or (merged and self._tidying) or self._has_work()
+            return self._stopping.is_set() or not busy
+
         with self._build_wake:
-            return self._build_wake.wait_for(
-                lambda: self._stopping.is_set() or not (self._building or self._has_work()), timeout
-            )
+            return self._build_wake.wait_for(idle, timeout)
 
     # background builder
 
@@ -258,7 +263,7 @@ class AthenaStandIn(JsonApiServer):
         backlog = False
         while True:
             with self._build_wake:
-                self._building = False
+                self._building = self._tidying = False
                 self._build_wake.notify_all()  # wait_idle
                 self._build_wake.wait_for(self._build_ends_or_has_work)
                 if self._stopping.is_set() or not self._background:
@@ -271,6 +276,9 @@ class AthenaStandIn(JsonApiServer):
             try:
                 backlog = self._build_once()
                 if not backlog:
+                    with self._build_wake:  # caught up (wait_idle(merged=False) returns)
+                        self._building, self._tidying = False, True
+                        self._build_wake.notify_all()
                     self._tidy()
             except Exception:  # never let the builder die: a query syncs what it left
                 if self._stopping.is_set():  # a download cancelled by stop()

@@ -221,3 +221,22 @@ def test_with_the_builder_stopped_the_cache_is_built_at_query_time(world: Builde
     assert world.gets == 0  # reported, not built
     assert world.rows(COUNT) == [["1", "1"]]
     assert world.gets == 1 and world.stats()["last_sync"]["downloaded_objects"] == 1
+
+
+def test_many_cached_objects_reported_again_are_listed_not_probed_one_by_one(
+    world: BuilderWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "PROBE_MAX", 2)
+    keys = [world.put("2026-11-20", ev(i)) for i in range(1, 5)]
+    world.idle()
+    assert world.stats()["background"]["listings"] == 1  # the new cache's first sync
+    for key in keys[:2]:  # as few as PROBE_MAX: checked one by one
+        world.standin.object_changed(BUCKET, key)
+    world.idle()
+    assert world.stats()["background"]["listings"] == 1
+    for key in keys[:3]:  # more (as when a restart restores the bucket): one listing instead
+        world.standin.object_changed(BUCKET, key)
+    world.idle()
+    assert world.stats()["background"]["listings"] == 2
+    assert world.gets == 4  # unchanged objects are not downloaded again either way
+    assert world.rows(COUNT) == [["4", "10"]]
