@@ -11,9 +11,14 @@ arrival), uploaded into the local stack's analytics bucket (moto's S3, through t
 S3 mirror and Athena's change feed see them), and read through the stack's Glue table.
 
 **Ours** is the product's path: ``AthenaAnalytics.campaign`` (boto3 ``athena``) against the Athena
-stand-in: the query started, polled, its results paged back and parsed. *Cold* is the first query:
-the stand-in lists the location, downloads every object and builds its columnar cache. *Warm*
-is every query after it (median of ``runs``); nothing is downloaded again.
+stand-in: the query started, polled, its results paged back and parsed. The stand-in builds its
+columnar cache in the background as the stack reports each write (its change feed), so *cold*
+is the first query's wall time **from the moment the last write was acknowledged**: whatever the
+builder has not applied by then is applied by that query (nothing is waited for before the clock
+starts). The run also reports how far behind the builder was at the last write, how long it took
+to catch up (``wait_idle`` from the last write, in a thread beside the query), and the write phase
+with the builder running (``background=False`` measures it without: the cache is then built by
+the first query, as before). *Warm* is every query after it (median of ``runs``).
 
 **Baseline**, measured in the same run: the same SQL (bound and translated the same way) run by
 DuckDB straight over the raw JSON-lines files on local disk, i.e. the stand-in without its
@@ -43,6 +48,7 @@ from benchmarks.harness import Progress, Result, load_average, local_stack, mach
 from devstack.stack import LocalStack
 
 TARGET_SECONDS = 1.0
+COLD_TARGET_SECONDS = 10.0
 #: Firehose's buffering hints in the cloud (infrastructure/cdk: EVENTS_BUFFER_SECONDS / _MIB).
 BUFFER_SECONDS = 60
 BUFFER_MIB = 5
@@ -382,14 +388,19 @@ def run_analytics_bench(
     days: int = 30,
     buffer_seconds: int = BUFFER_SECONDS,
     progress: Progress = silent,
+    background: bool = True,
 ) -> Result:
-    """Run the benchmark (see the module's docstring) and return its figures as a JSON-able dict."""
+    """Run the benchmark (see the module's docstring) and return its figures as a JSON-able dict.
+    ``background=False`` stops the Athena stand-in's background builder first (the comparison)."""
     load_before = load_average()
     with (
         tempfile.TemporaryDirectory(prefix="tc-analyticsbench-") as tmp,
         local_stack(Path(tmp) / "state") as stack,
     ):
+        if not background:
+            stack.athena.stop_builder()
         result = _Bench(stack, Path(tmp), progress).run(events, runs, baseline_runs, days, buffer_seconds)
+        result["ours"]["background_builder"] = background
     result["page_weight"] = _page_weight()
     result["machine"] = {
         **machine(python=True),
@@ -414,10 +425,14 @@ class _Bench:
 
         generator = EventGenerator(days)
         since, until = generator.first_day, generator.last_day
+        cpu_before = time.process_time()
         layout = self._upload(generator, total, buffer_seconds)
+        last_write = time.perf_counter()  # every write acknowledged: the cold clock starts here
+        layout["write_cpu_seconds"] = round(time.process_time() - cpu_before, 1)
+        at_last_write = self._cache_objects()
         s = self.stack.settings
         # The product's adapter as dependencies.get_analytics() builds it, but with room for the
-        # cold query: building the cache from every object takes minutes, not its 60 s.
+        # cold query: without the background builder it builds the cache from every object.
         queries = AthenaAnalytics(
             self.stack.client("athena"),
             database=s.analytics_database,
@@ -425,9 +440,23 @@ class _Bench:
             workgroup=s.athena_workgroup,
             timeout_seconds=COLD_TIMEOUT_SECONDS,
         )
+        caught_up: list[float] = []  # from the last write: all applied; then files merged too
+        athena = self.stack.athena
 
-        self.say("campaign analytics, cold (the columnar cache is built)")
-        cold, answer = _timed(lambda: queries.campaign(*TIMED, since, until))
+        def watch() -> None:
+            for merged in (False, True):
+                done = athena.wait_idle(COLD_TIMEOUT_SECONDS, merged=merged)
+                caught_up.append(round(time.perf_counter() - last_write, 3) if done else -1.0)
+
+        watcher = threading.Thread(target=watch, name="bench-catch-up")
+        watcher.start()
+
+        self.say("campaign analytics, cold (from the last write)")
+        cpu_before = time.process_time()
+        answer = queries.campaign(*TIMED, since, until)
+        cold = time.perf_counter() - last_write
+        cold_cpu = time.process_time() - cpu_before
+        watcher.join()
         (cache,) = self.stack.athena.cache_stats()
         warm = []
         for i in range(runs):
@@ -467,13 +496,24 @@ class _Bench:
             "ours": {
                 "path": "AthenaAnalytics.campaign: boto3, Athena stand-in, DuckDB over its columnar cache",
                 "cold_seconds": round(cold, 3),
+                "cold_process_cpu_seconds": round(cold_cpu, 3),
+                "cold_query_applied": cache["last_sync"],
+                "objects_in_cache_at_last_write": at_last_write,
+                "objects_pending_at_last_write": layout["objects"] - at_last_write,
+                "background_caught_up_seconds_after_last_write": caught_up[0],
+                "background_idle_seconds_after_last_write": caught_up[1],
+                "background_build": cache["background"],
+                "background_seconds_per_object": (
+                    round(cache["background"]["seconds"] / cache["background"]["objects"], 4)
+                    if cache["background"]["objects"]
+                    else None
+                ),
                 "warm_median_seconds": round(median_warm, 3),
                 "warm_runs_seconds": [round(s, 3) for s in warm],
                 "prospect_warm_median_seconds": round(statistics.median(prospect), 3),
                 "account_warm_median_seconds": round(statistics.median(account), 3),
                 "columnar_cache_bytes": _size(self.stack.state_dir / "athena", "*.parquet"),
                 "columnar_cache_files": cache["files"],
-                "cold_cache_build": cache["last_sync"],
             },
             "baseline": {
                 "name": "the same SQL, DuckDB straight over the raw JSON-lines files (no columnar cache)",
@@ -482,8 +522,9 @@ class _Bench:
                 "same_answer": from_baseline == answer,
             },
             "target_seconds": TARGET_SECONDS,
+            "cold_target_seconds": COLD_TARGET_SECONDS,
             "met": median_warm <= TARGET_SECONDS,
-            "met_cold": cold <= TARGET_SECONDS,
+            "met_cold": cold <= COLD_TARGET_SECONDS,
             "ratio_vs_baseline": round(median_baseline / median_warm, 1) if median_warm else None,
         }
 
@@ -527,6 +568,10 @@ class _Bench:
             "buffering_hints": {"IntervalInSeconds": buffer_seconds, "SizeInMBs": BUFFER_MIB},
             "generate_and_upload_seconds": round(time.perf_counter() - started, 1),
         }
+
+    def _cache_objects(self) -> int:
+        """Objects the Athena stand-in's cache holds now (0 before it has one)."""
+        return sum(int(c["objects"]) for c in self.stack.athena.cache_stats())
 
     def _baseline(self, query: Any, schema: Any) -> list[dict[str, str | None]]:
         """The same query the same way, DuckDB reading the JSON-lines files themselves."""

@@ -25,6 +25,9 @@ A query goes through these steps, on a worker thread (StartQueryExecution answer
    What changed is found by listing the location, or, when the stack reports every S3 write
    (:meth:`AthenaStandIn.object_changed`), without listing: moto's listing time grows with the
    bucket (20,000 keys took 14 s here), far over a query's budget at Firehose's object counts.
+   With those reports a background builder converts the objects as they arrive (a batch of
+   :data:`BUILD_BATCH_OBJECTS` at a time, off the query path); a query then applies only what
+   the builder has not yet (everything acknowledged before it started, so it misses nothing).
 5. **Run**: a fresh in-memory DuckDB per query (UTC session, like Athena's), with the tables as
    views over the pinned files, file access confined to the cache and configuration locked.
 
@@ -32,7 +35,13 @@ The JSON SerDe is read as Hive's OpenX SerDe reads it: keys matched to column na
 key is NULL, a malformed line (``ignore.malformed.json``) is a row of NULLs.
 """
 
-from devstack.athena.cache import DOWNLOAD_WORKERS, MAX_SEGMENTS, ColumnarCache
+from devstack.athena.cache import (
+    BATCH_OBJECTS,
+    BUILD_BATCH_OBJECTS,
+    DOWNLOAD_WORKERS,
+    MAX_SEGMENTS,
+    ColumnarCache,
+)
 from devstack.athena.results import (
     athena_text,
     athena_type,
@@ -57,6 +66,8 @@ from devstack.athena.sql import (
 from devstack.athena.tables import TableDef, view_sql
 
 __all__ = [
+    "BATCH_OBJECTS",
+    "BUILD_BATCH_OBJECTS",
     "CATALOG",
     "DEFAULT_WORKGROUP",
     "DOWNLOAD_WORKERS",

@@ -4,6 +4,12 @@ DuckDB cannot read moto's S3, so new or changed objects (by ETag) are downloaded
 a partition's worth at a time, into Parquet files (one per batch, merged once a partition has more
 than :data:`MAX_SEGMENTS`). What changed is found by listing the location, or, with a change feed,
 by probing only the keys the stack reported written.
+
+Two callers bring it up to date: a query (:meth:`ColumnarCache.sync`: everything reported before
+the query started, in batches of :data:`BATCH_OBJECTS`) and, with a change feed, the stand-in's
+background builder (:meth:`ColumnarCache.build`: one batch of :data:`BUILD_BATCH_OBJECTS` at a
+time, so that a query never waits long for the lock), which keeps the cache built as objects
+arrive. Downloads go to files on disk; memory is bounded by the batch DuckDB converts.
 """
 
 from __future__ import annotations
@@ -30,6 +36,14 @@ from devstack.athena.tables import TableDef
 #: Parquet files per partition before they are merged into one.
 MAX_SEGMENTS = 8
 DOWNLOAD_WORKERS = 8
+#: Objects converted in one pass (and one Parquet file per partition) when a query syncs.
+BATCH_OBJECTS = 1024
+#: Objects per background batch: the lock is held for one batch, so a query waits at most that.
+BUILD_BATCH_OBJECTS = 128
+#: Reported keys already cached that are checked one by one (HEAD) at least; with more than
+#: that and than a quarter of the cache, the location is listed instead (a HEAD costs moto several
+#: times what one key of a listing does).
+PROBE_MAX = 1000
 
 
 @dataclass
@@ -66,8 +80,10 @@ class ColumnarCache:
         self._s3 = s3
         self._feed = change_feed
         self._stopping = stopping or threading.Event()
-        #: What the last sync that changed something did, and how long each step took.
+        #: What the last query-time sync that changed something did, and how long each step took.
         self.last_sync: dict[str, Any] = {}
+        #: What the background builder has done since this cache was opened (totals).
+        self.background: dict[str, Any] = _totals()
         self.lock = threading.Lock()  # held by a sync, and briefly by readers pinning files
         self._feed_lock = threading.Lock()  # never held long: S3 writers report changes under it
         self._pins: dict[str, int] = {}
@@ -126,29 +142,94 @@ class ColumnarCache:
 
     # sync
 
+    def pending(self) -> bool:
+        """Whether something reported (or a listing) is still to be applied."""
+        with self._feed_lock:
+            return self._needs_listing or bool(self._dirty)
+
     def sync(self, requested_at: float) -> None:
         """Bring the cache up to date with S3, unless a sync that began after ``requested_at``
-        (monotonic) already did: it saw every write acknowledged before then."""
+        (monotonic) already did: it saw every write acknowledged before then. What is pending is
+        applied in batches of :data:`BATCH_OBJECTS` (a background batch running is waited for)."""
+        entered = time.monotonic()
         with self.lock:
             if self._synced_at >= requested_at:
                 return
             started = time.monotonic()
-            with self._feed_lock:
-                listing = not self._feed or self._needs_listing
-                dirty, self._dirty, self._needs_listing = self._dirty, set(), False
-            try:
-                changed = self._list() if listing else self._probe(dirty)
-                listed = time.monotonic()
-                if changed:
-                    self.last_sync = {"listed": listing, "changed_objects": len(changed)}
-                    self.last_sync["list_seconds"] = round(listed - started, 3)
-                    self._apply(changed)
-                    self.last_sync["total_seconds"] = round(time.monotonic() - started, 3)
-            except BaseException:
-                with self._feed_lock:  # what the feed reported is not applied: list next time
-                    self._needs_listing = True
-                raise
+            stats = _totals()
+            self._sync(started, None, stats)
+            if stats["objects"]:
+                stats["seconds"] = round(time.monotonic() - started, 3)
+                stats["lock_wait_seconds"] = round(started - entered, 3)
+                self.last_sync = stats
+
+    def build(self) -> bool:
+        """One background batch: up to :data:`BUILD_BATCH_OBJECTS` of what is pending; the rest
+        stays pending (the next batch, or a query, takes it). Whether some was left."""
+        with self.lock:
+            started = time.monotonic()
+            stats = _totals()
+            left = not self._sync(started, BUILD_BATCH_OBJECTS, stats)
+            if stats["objects"] or stats["listings"]:
+                stats["seconds"] = time.monotonic() - started
+                totals = self.background
+                for name, value in stats.items():
+                    totals[name] = round(totals[name] + value, 3)
+        return left
+
+    def tidy(self) -> bool:
+        """Merge the files of one partition that has more than one into one (built a batch at a
+        time, a partition has up to :data:`MAX_SEGMENTS`; a query reads fewer files after this).
+        Whether there was one to merge."""
+        with self.lock:
+            started = time.monotonic()
+            partitions: dict[str, int] = {}
+            for segment in self.segments.values():
+                partitions[segment.partition] = partitions.get(segment.partition, 0) + 1
+            crowded = sorted(p for p, n in partitions.items() if n > 1)
+            if not crowded:
+                return False
+            self._compact(crowded[0], at_most=1)
+            self._save()
+            self._empty_trash()
+            self.background["merges"] += 1
+            self.background["merge_seconds"] = round(
+                self.background["merge_seconds"] + time.monotonic() - started, 3
+            )
+            return True
+
+    def _sync(self, started: float, limit: int | None, stats: dict[str, Any]) -> bool:
+        """Under the lock: apply what is pending (``limit``: at most that many objects, the rest
+        put back); the sync counts as complete as of ``started`` only if nothing was put back
+        (returned)."""
+        with self._feed_lock:
+            listing = not self._feed or self._needs_listing
+            dirty, self._dirty, self._needs_listing = self._dirty, set(), False
+        rewritten = sum(1 for k in dirty if k in self.objects)
+        listing = listing or rewritten > max(PROBE_MAX, len(self.objects) // 4)  # a restart restoring
+        try:
+            changed = sorted(self._list() if listing else self._probe(dirty))
+            stats["listings"] += int(listing)
+            stats["list_seconds"] = round(time.monotonic() - started, 3)
+            if limit is not None and len(changed) > limit:
+                changed, rest = changed[:limit], changed[limit:]
+                with self._feed_lock:
+                    self._dirty.update(rest)
+                complete = False
+            else:
+                complete = True
+            for first in range(0, len(changed), BATCH_OBJECTS):
+                batch = set(changed[first : first + BATCH_OBJECTS])
+                self._apply(batch, stats)
+                stats["objects"] += len(batch)
+                stats["batches"] += 1
+        except BaseException:
+            with self._feed_lock:  # what the feed reported is not applied: list next time
+                self._needs_listing = True
+            raise
+        if complete:
             self._synced_at = started
+        return complete
 
     def _list(self) -> set[str]:
         """Keys that are new, changed (ETag) or gone, from a listing of the location."""
@@ -196,17 +277,17 @@ class ColumnarCache:
                 return None
         return "/".join(parts[:-1])
 
-    def _apply(self, changed: set[str]) -> None:
-        """Under the lock: rebuild what ``changed`` touches."""
+    def _apply(self, changed: set[str], stats: dict[str, Any]) -> None:
+        """Under the lock: rebuild what ``changed`` touches (``stats`` adds up what it did)."""
         # A segment holding a changed or deleted object is rebuilt from its other objects too.
         touched = {self.objects[k]["segment"] for k in changed if k in self.objects}
         refetch = {k for ident in touched for k in self.segments[ident].keys} - changed
         with tempfile.TemporaryDirectory(dir=self.root) as tmp:
             began = time.monotonic()
             fetched = self._download(sorted(changed | refetch), Path(tmp))
-            self.last_sync["downloaded_objects"] = sum(1 for f in fetched if f.path is not None)
-            self.last_sync["downloaded_bytes"] = sum(f.path.stat().st_size for f in fetched if f.path)
-            self.last_sync["download_seconds"] = round(time.monotonic() - began, 3)
+            stats["downloaded_objects"] += sum(1 for f in fetched if f.path is not None)
+            stats["downloaded_bytes"] += sum(f.path.stat().st_size for f in fetched if f.path)
+            stats["download_seconds"] = round(stats["download_seconds"] + time.monotonic() - began, 3)
             began = time.monotonic()
             for ident in touched:
                 segment = self.segments.pop(ident)
@@ -222,7 +303,7 @@ class ColumnarCache:
             for partition, items in sorted(by_partition.items()):
                 self._convert(partition, items)
                 self._compact(partition)
-            self.last_sync["convert_seconds"] = round(time.monotonic() - began, 3)
+            stats["convert_seconds"] = round(stats["convert_seconds"] + time.monotonic() - began, 3)
         self._save()
         self._empty_trash()
 
@@ -280,10 +361,10 @@ class ColumnarCache:
         for item in items:
             self.objects[item.key] = {"etag": item.etag, "segment": ident}
 
-    def _compact(self, partition: str) -> None:
-        """Merge a partition's files into one once there are more than :data:`MAX_SEGMENTS`."""
+    def _compact(self, partition: str, at_most: int = MAX_SEGMENTS) -> None:
+        """Merge a partition's files into one once there are more than ``at_most``."""
         idents = sorted(i for i, s in self.segments.items() if s.partition == partition)
-        if len(idents) <= MAX_SEGMENTS:
+        if len(idents) <= at_most:
             return
         name, path = self._new_file(partition)
         files = "[" + ", ".join(quote(str(self.root / "data" / i)) for i in idents) + "]"
@@ -332,3 +413,20 @@ class ColumnarCache:
                     if not self._pins[ident]:
                         del self._pins[ident]
                 self._empty_trash()
+
+
+def _totals() -> dict[str, Any]:
+    """What syncs did, added up: objects applied, listings, downloads, and the time of each step."""
+    return {
+        "objects": 0,
+        "batches": 0,
+        "listings": 0,
+        "downloaded_objects": 0,
+        "downloaded_bytes": 0,
+        "list_seconds": 0.0,
+        "download_seconds": 0.0,
+        "convert_seconds": 0.0,
+        "seconds": 0.0,
+        "merges": 0,  # partitions merged into one file once the builder had nothing pending
+        "merge_seconds": 0.0,
+    }

@@ -5,6 +5,14 @@ translated (:mod:`devstack.athena.sql`), tables read from Glue (:mod:`devstack.a
 synced into the columnar cache (:mod:`devstack.athena.cache`), then run in a fresh DuckDB; the
 results are kept for GetQueryResults and written as CSV to the output location
 (:mod:`devstack.athena.results`).
+
+With a change feed, a background builder keeps the caches built as objects arrive: each
+:meth:`AthenaStandIn.object_changed` only records the key and wakes it (so an S3 writer, the
+Firehose stand-in delivering, never waits on a download); it gathers what arrived for
+:data:`BUILD_GATHER_SECONDS`, then applies it a batch at a time. A bucket with no cache yet is
+matched to its Glue tables first (a new cache lists its location once). A query still syncs
+before it reads, so it waits only for what the builder has not applied yet and never misses an
+object whose write was acknowledged before the query started.
 """
 
 from __future__ import annotations
@@ -48,6 +56,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_WORKGROUP = "primary"
 MAX_PAGE = 1000
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+#: How long the builder lets reports gather before a batch (objects arrive one write at a time;
+#: each batch costs a DuckDB pass per partition and a manifest write, whatever its size).
+BUILD_GATHER_SECONDS = 1.0
+#: How long the builder waits after a failed batch before it tries again.
+BUILD_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -82,7 +95,9 @@ class AthenaStandIn(JsonApiServer):
     ``s3`` and ``glue`` make the boto3 clients the data and the catalog are read with (called
     lazily). ``cache_dir`` holds the columnar cache; it survives restarts (a manifest records
     each object's ETag). With ``change_feed`` the owner promises to call :meth:`object_changed`
-    for every write to the tables' buckets, and the locations are listed only once.
+    for every write to the tables' buckets, and the locations are listed only once; then, unless
+    ``background`` is false, a builder thread applies the writes as they are reported, gathering
+    them for ``gather_seconds`` after a pause (:meth:`wait_idle` waits for it to catch up).
     """
 
     service = "athena"
@@ -100,6 +115,8 @@ class AthenaStandIn(JsonApiServer):
         port: int = 0,
         workers: int = 4,
         change_feed: bool = False,
+        background: bool = True,
+        gather_seconds: float = BUILD_GATHER_SECONDS,
     ) -> None:
         super().__init__(host, port)
         self.region, self.account_id = region, account_id
@@ -117,7 +134,17 @@ class AthenaStandIn(JsonApiServer):
             DEFAULT_WORKGROUP: _workgroup(DEFAULT_WORKGROUP, {}, "", datetime.now(UTC))
         }
         self._caches: dict[tuple[str, str], ColumnarCache] = {}
+        # What object_changed reads without taking _lock (replaced whole, never changed in place).
+        self._cache_list: tuple[ColumnarCache, ...] = ()
         self._stopping = threading.Event()
+        self._background = change_feed and background
+        self._gather_seconds = gather_seconds
+        self._builder: threading.Thread | None = None
+        # Its own lock, held briefly: S3 writers report under it, the builder and wait_idle wait on it.
+        self._build_wake = threading.Condition()
+        self._unresolved: dict[str, set[str | None]] = {}  # bucket -> keys reported, no cache yet
+        self._building = False  # applying a batch
+        self._tidying = False  # merging files, nothing pending
 
     # lifecycle
 
@@ -125,11 +152,22 @@ class AthenaStandIn(JsonApiServer):
         self._stopping.clear()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="athena-query")
         super().start()
+        if self._background:
+            self._builder = threading.Thread(
+                target=self._build_loop, name="athena-cache-builder", daemon=True
+            )
+            self._builder.start()
 
     def stop(self) -> None:
         """Stop serving; queries still queued are cancelled, running ones interrupted (a cache
-        being filled stops between two downloads; what it had converted stays)."""
+        being filled stops between two downloads; what it had converted stays, and what was still
+        pending is found by listing after a restart). The builder has ended when this returns."""
         self._stopping.set()
+        with self._build_wake:
+            self._build_wake.notify_all()
+        if self._builder is not None:
+            self._builder.join()
+            self._builder = None
         self.stop_serving()
         with self._lock:
             for execution in self._executions.values():
@@ -155,8 +193,9 @@ class AthenaStandIn(JsonApiServer):
         return execution.state
 
     def cache_stats(self) -> list[dict[str, Any]]:
-        """Per table location: objects and files cached, and what the last sync that changed
-        something did (how many objects, how long listing, downloading and converting took)."""
+        """Per table location: objects and files cached, what the last query-time sync that
+        changed something did (how many objects, how long listing, downloading and converting
+        took), and what the background builder did in all."""
         with self._lock:
             caches = list(self._caches.values())
         return [
@@ -165,17 +204,137 @@ class AthenaStandIn(JsonApiServer):
                 "objects": len(c.objects),
                 "files": len(c.segments),
                 "last_sync": dict(c.last_sync),
+                "background": dict(c.background),
             }
             for c in caches
         ]
 
     def object_changed(self, bucket: str, key: str | None) -> None:
-        """An object of ``bucket`` was written or deleted (``key`` None: some, unknown which)."""
-        with self._lock:
-            caches = [c for (b, _), c in self._caches.items() if b == bucket]
+        """An object of ``bucket`` was written or deleted (``key`` None: some, unknown which).
+
+        Called by S3 writers before they acknowledge the write: it only records the key (and
+        wakes the builder), it never waits for a sync or a download."""
+        caches = [c for c in self._cache_list if c.table.bucket == bucket]
         for cache in caches:
             if key is None or key.startswith(cache.table.prefix):
                 cache.object_changed(key)
+        if self._background:
+            with self._build_wake:
+                if not caches:  # no cache for the bucket yet: the builder looks for its tables
+                    self._unresolved.setdefault(bucket, set()).add(key)
+                self._build_wake.notify_all()
+
+    def stop_builder(self) -> None:
+        """From now on build the caches at query time only, as without a background builder
+        (what the analytics benchmark compares with); the reports are still recorded."""
+        with self._build_wake:
+            self._background = False
+            self._unresolved.clear()
+            self._build_wake.notify_all()
+        if self._builder is not None:
+            self._builder.join()
+            self._builder = None
+
+    def wait_idle(self, timeout: float = 30.0, merged: bool = True) -> bool:
+        """Wait until everything reported so far is applied (by the builder or a query) and, with
+        ``merged``, the builder has merged the partitions' files too (True), or ``timeout`` passed
+        (False). Without a background builder there is nothing to wait for (True)."""
+        if self._builder is None:
+            return True
+
+        def idle() -> bool:
+            busy = self._building or (merged and self._tidying) or self._has_work()
+            return self._stopping.is_set() or not busy
+
+        with self._build_wake:
+            return self._build_wake.wait_for(idle, timeout)
+
+    # background builder
+
+    def _build_ends_or_has_work(self) -> bool:
+        """Under _build_wake."""
+        return self._stopping.is_set() or not self._background or self._has_work()
+
+    def _has_work(self) -> bool:
+        """Under _build_wake."""
+        return bool(self._unresolved) or any(c.pending() for c in self._cache_list)
+
+    def _build_loop(self) -> None:
+        backlog = False
+        while True:
+            with self._build_wake:
+                self._building = self._tidying = False
+                self._build_wake.notify_all()  # wait_idle
+                self._build_wake.wait_for(self._build_ends_or_has_work)
+                if self._stopping.is_set() or not self._background:
+                    return
+                self._building = True
+            # Unless a backlog is being worked off, let the reports of a burst of writes gather:
+            # one batch for them, not one each (every batch costs a DuckDB pass and a manifest).
+            if not backlog and self._stopping.wait(self._gather_seconds):
+                return
+            try:
+                backlog = self._build_once()
+                if not backlog:
+                    with self._build_wake:  # caught up (wait_idle(merged=False) returns)
+                        self._building, self._tidying = False, True
+                        self._build_wake.notify_all()
+                    self._tidy()
+            except Exception:  # never let the builder die: a query syncs what it left
+                if self._stopping.is_set():  # a download cancelled by stop()
+                    return
+                logger.exception("Athena stand-in: building the columnar cache failed; retrying")
+                backlog = False
+                if self._stopping.wait(BUILD_RETRY_SECONDS):
+                    return
+
+    def _build_once(self) -> bool:
+        """Caches for the buckets reported without one, then one batch of each cache's pending;
+        whether some is left for the next batch."""
+        with self._build_wake:
+            unresolved, self._unresolved = self._unresolved, {}
+        if unresolved:
+            self._resolve(unresolved)
+        left = False
+        for cache in self._cache_list:
+            if self._stopping.is_set():
+                break
+            if cache.pending():
+                left = cache.build() or left
+        return left
+
+    def _tidy(self) -> None:
+        """Nothing pending: merge each partition's files into one, one partition at a time, until
+        new work arrives (a query then reads a file per partition, as after a query-time build)."""
+        for cache in self._cache_list:
+            while self._background and not self._stopping.is_set():
+                with self._build_wake:
+                    if self._has_work():
+                        return
+                if not cache.tidy():
+                    break
+
+    def _resolve(self, unresolved: dict[str, set[str | None]]) -> None:
+        """Open the caches of the Glue tables stored in these buckets (a new one lists its location
+        on its first sync, so it misses nothing written before), and hand them the reports."""
+        glue = self._client("glue", self._glue_factory)
+        today = datetime.now(UTC).date()
+        for page in glue.get_paginator("get_databases").paginate():
+            for database in page["DatabaseList"]:
+                db = database["Name"].lower()
+                for tables in glue.get_paginator("get_tables").paginate(DatabaseName=database["Name"]):
+                    for found in tables["TableList"]:
+                        try:
+                            table = TableDef.from_glue(db, found, today)
+                        except (QueryError, KeyError):  # not a table this stand-in reads
+                            continue
+                        keys = unresolved.get(table.bucket)
+                        if keys is None:
+                            continue
+                        cache = self._cache(table)
+                        for key in keys:
+                            if key is None or key.startswith(table.prefix):
+                                cache.object_changed(key)
 
     # operations
 
@@ -487,6 +646,7 @@ class AthenaStandIn(JsonApiServer):
                     self._stopping,
                 )
                 self._caches[location] = cache
+                self._cache_list = tuple(self._caches.values())
             elif cache.table != table:  # same data, other metadata (projection range, database)
                 cache.table = table
         return cache

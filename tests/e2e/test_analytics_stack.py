@@ -108,6 +108,7 @@ def test_events_put_through_firehose_are_read_back_through_athena(tmp_path: Path
         assert deps.get_analytics().campaign(A, C, since, until).funnel.opened == 2
         account = deps.get_analytics().account(A, since, until)
         assert account.totals.opened == 2 and account.totals.cta_clicks == 1
+        assert stack.athena.wait_idle()  # the background builder has merged each day's files
         cache_files = sorted(p.name for p in (tmp_path / "state" / "athena").rglob("*.parquet"))
         assert cache_files
 
