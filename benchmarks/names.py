@@ -23,6 +23,7 @@ squeeze into the slot.
 
 from __future__ import annotations
 
+import csv
 import statistics
 import time
 import wave
@@ -218,6 +219,37 @@ def run_names_bench(limit: int | None = None, progress: Progress = silent) -> Re
         },
         "rows": rows,
     }
+
+
+#: The per-name table's columns: the name's, then each case's (prefixed ``<case>_``).
+NAME_COLUMNS = ("name", "seconds", "heard_in_original")
+CASE_COLUMNS = (
+    "old_fit",
+    "fits",
+    "extension_s",
+    "stretch",
+    "f0_st",
+    "lu",
+    "click",
+    "heard",
+    "wall_s",
+    "cpu_s",
+)
+
+
+def write_rows(rows: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """The result's per-name ``rows`` as CSV, one line per name with every case's columns
+    (empty where a refused name has no figure)."""
+    cases = list(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow([*NAME_COLUMNS, *(f"{case}_{c}" for case in cases for c in CASE_COLUMNS)])
+        for per_case in zip(*(rows[case] for case in cases), strict=True):
+            first = per_case[0]
+            out.writerow(
+                [first[c] for c in NAME_COLUMNS] + [row.get(c, "") for row in per_case for c in CASE_COLUMNS]
+            )
 
 
 def _heard_at(listener: _Listener, audio: np.ndarray[Any, Any], word: str, start: float, end: float) -> bool:

@@ -43,3 +43,25 @@ def test_figures_count_fits_growth_refusals_and_the_old_rules() -> None:
     assert ours["f0_not_measurable"] == 1 and ours["within_quality_targets"] == 2
     assert (ours["heard_at_slot"], ours["heard_rate_grown"]) == (2, 0.5)
     assert (old["refused"], old["refusal_rate"], old["refusal_rate_up_to_max"]) == (3, 0.75, round(2 / 3, 4))
+
+
+def test_rows_are_written_one_line_per_name_with_every_case(tmp_path: Any) -> None:
+    import csv
+
+    from benchmarks.names import write_rows
+
+    rows = {
+        "aligned": [
+            _row("Ann", 0.3, old_fit=True, fits=True),
+            _row("Wolfeschlegel", 1.8, old_fit=False, fits=False),
+        ],
+        "floor": [
+            _row("Ann", 0.3, old_fit=True, fits=True),
+            _row("Wolfeschlegel", 1.8, old_fit=False, fits=False),
+        ],
+    }
+    write_rows(rows, tmp_path / "rows.csv")
+    table = list(csv.DictReader((tmp_path / "rows.csv").open()))
+    assert [r["name"] for r in table] == ["Ann", "Wolfeschlegel"]
+    assert table[0]["aligned_fits"] == "True" and table[0]["floor_heard"] == "True"
+    assert table[1]["floor_fits"] == "False" and table[1]["floor_extension_s"] == ""
