@@ -161,3 +161,31 @@ def test_a_grown_placement_outside_the_audio_is_an_error() -> None:
     p = plan_fit(Slot("first_name", 2.63, 2.98, 0.7, 0.0, 0.0), 1.4, grow=True, frame_rate=30)
     with pytest.raises(ValueError, match="outside"):
         lay_in(np.zeros((RATE, 2), np.float32), RATE, 5.0, p, _speech(0.9), _tone(0.2))
+
+
+def test_personalize_moves_later_slots_by_earlier_growth() -> None:
+    from chalicelib.voice.personalize import personalize
+    from chalicelib.voice.profile import build_profile
+
+    # GIVEN 6 s of voiced "speech" (a gliding tone with noise) and two 0.35 s slots with no pauses
+    t = np.arange(6 * RATE) / RATE
+    rng = np.random.default_rng(3)
+    mono = 0.2 * np.sin(
+        2 * np.pi * (110 + 10 * np.sin(2 * np.pi * 0.5 * t)) * t
+    ) + 0.01 * rng.standard_normal(len(t))
+    base = np.repeat(mono.astype(np.float32)[:, None], 2, axis=1)
+    profile = build_profile(mono[::3].astype(np.float32), 16_000)
+    slots = [Slot("first_name", 1.0, 1.35, 0.9, 0.0, 0.0), Slot("company", 3.0, 3.35, 0.9, 0.0, 0.0)]
+    names = {"first_name": _speech(1.2), "company": _speech(1.0)}
+    # WHEN both names are laid in with growing allowed
+    done = personalize(base, RATE, 0.0, slots, names, {}, profile, _tone(0.3), grow=True, frame_rate=25)
+    first, second = done.placements
+    # THEN each grew, the second on the timeline the first's growth moved
+    assert first.extension > 0 and second.extension > 0
+    assert second.name_start == pytest.approx(3.0 + first.extension, abs=1e-4)
+    assert second.hold_at == pytest.approx(3.35 + first.extension - FADE_SECONDS, abs=2e-4)
+    assert len(done.audio) == len(base) + round(done.extension * RATE)
+    # AND the base between and after the slots plays untouched, shifted by the growth so far
+    a = round((first.replace_end + 0.1) * RATE)
+    np.testing.assert_array_equal(done.audio[a : a + RATE], base[a - round(first.extension * RATE) :][:RATE])
+    np.testing.assert_array_equal(done.audio[-RATE:], base[-RATE:])
