@@ -105,6 +105,26 @@ def poster_jpeg(
     return out.getvalue()
 
 
+def frame_png(
+    video_init: bytes, video_segments: Sequence[bytes], *, at_seconds: float, width: int, height: int
+) -> bytes:
+    """A lossless PNG of the first frame at or after ``at_seconds``, ``width`` x ``height``: the
+    still a grown window holds (issue 17).
+
+    Raises
+    ------
+    ValueError
+        As :func:`poster_jpeg`.
+    """
+    with _open_video(video_init, video_segments) as container:
+        stream = container.streams.video[0]
+        frame = next(_frames_at(container, stream, [at_seconds]))
+        picture = frame.to_image(width=width, height=height, interpolation="BICUBIC")
+    out = io.BytesIO()
+    picture.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
 ImageFormat = Literal["webp", "gif"]
 
 

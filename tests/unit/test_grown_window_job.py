@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -76,7 +77,46 @@ def test_a_frame_outside_the_span_or_no_hold_is_refused(frame: int, frames: int)
         _job(frame, frames, span=Span(0, 0))
 
 
-def test_the_local_stand_in_refuses_it_for_now() -> None:
-    # The stand-in runs one input per job: it says so rather than rendering something else.
-    with pytest.raises(UnsupportedSettingsError):
-        plan_job(copy.deepcopy(_job(29, 22).settings))
+def test_the_local_stand_in_plans_the_inputs_in_order() -> None:
+    plan = plan_job(copy.deepcopy(_job(29, 22).settings))
+    first, still, rest = plan.pieces
+    assert (first.source, first.clip, first.audio_offset_ms) == (SOURCE, ("00:00:00:00", "00:00:00:29"), 0)
+    assert (still.source, still.image, still.duration_ms, still.fps) == (
+        None,
+        f"{RENDER}/input/held.png",
+        733,
+        30,
+    )
+    assert (rest.clip, rest.external_audio) == (("00:00:01:00", "00:00:03:29"), AUDIO[2])
+    assert [v.modifier for v in plan.videos] == ["_360p", "_480p", "_720p"]
+
+
+def _with(change: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(_job(29, 22).settings)
+    change(settings["Inputs"])
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda i: i[1].update(FileInput=SOURCE), "cannot also have FileInput"),
+        (
+            lambda i: i[1].update(InputClippings=i[0]["InputClippings"]),
+            "cannot also have FileInput or InputClippings",
+        ),
+        (lambda i: i[1]["VideoGenerator"].pop("Height"), "both Width and Height"),
+        (
+            lambda i: i[1]["VideoGenerator"].pop("FramerateDenominator"),
+            "FramerateNumerator and FramerateDenominator",
+        ),
+        (lambda i: i[1]["VideoGenerator"].pop("Duration"), "Duration is required"),
+        (lambda i: i[0].pop("FileInput"), "needs FileInput or VideoGenerator"),
+        (lambda i: i.insert(0, i.pop(1)), "starts with a clipped file input"),
+        (lambda i: i[2].pop("InputClippings"), "exactly one InputClipping"),
+        (lambda i: i[1]["VideoGenerator"].update(FramerateNumerator=25), "frame rate must be the outputs'"),
+    ],
+)
+def test_the_stand_in_refuses_what_aws_or_it_cannot_run(change: Any, says: str) -> None:
+    with pytest.raises(UnsupportedSettingsError, match=says):
+        plan_job(_with(change))

@@ -197,6 +197,13 @@ class Growth:
             raise ValueError(f"the hold at {self.hold_at} s is outside the span's segments")
 
 
+def held_frame(growth: Growth, fps: int) -> int:
+    """The base frame a grown window holds: the one showing at ``growth.hold_at``. The picture
+    resumes with the next frame ``extension`` later, so the base's audio after ``hold_at`` (which
+    the voice moved by as much) stays with its lips to within that frame."""
+    return math.floor(growth.hold_at * fps + 1e-6)
+
+
 def grown_video_segments(span: Span, duration: float, growth: Growth, fps: int) -> list[float]:
     """Seconds of each video segment a grown window's job writes: the span's, ``extension``
     longer, cut every :data:`SEGMENT_SECONDS` from the span's start (its GOPs stay on the 2 s
