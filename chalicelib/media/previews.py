@@ -515,9 +515,21 @@ def _first(streams: Sequence[_S], kind: str) -> _S:
 
 
 def _packets(container: InputContainer, stream: Stream) -> Iterator[Packet]:
+    """The stream's packets with continuous timestamps. Where they jump back (the base segments
+    after a grown window carry base times, an HLS discontinuity behind the prospect's timeline),
+    the rest is moved on to follow the packet before, as a player maps a discontinuity."""
+    shift, follows = 0, None
     for packet in container.demux(stream):
-        if packet.dts is not None and packet.size:  # skip the end-of-stream marker
-            yield packet
+        if packet.dts is None or not packet.size:  # skip the end-of-stream marker
+            continue
+        if follows is not None and packet.dts + shift < follows:
+            shift = follows - packet.dts
+        if shift:
+            packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
+        follows = packet.dts + (packet.duration or 1)
+        yield packet
 
 
 def _dts(packet: Packet) -> Fraction:
