@@ -261,7 +261,10 @@ def voice_names(
 ) -> VoicedWindow:
     """Say ``values[variable]`` in each slot and write the window's audio under ``key_prefix``.
 
-    ``context_seconds`` widens the written audio (previews play the name in context).
+    ``context_seconds`` widens the written audio (previews play the name in context). A name
+    longer than its slot grows the window by whole frames of the base video (issue 17): the
+    result's ``extension`` and ``hold_at`` say by how much and where, ``start``/``end`` stay base
+    seconds and the audio lasts ``extension`` longer. One name per video may grow.
 
     Raises
     ------

@@ -6,7 +6,8 @@ Tailorcast's job builder emits, with the values it can reproduce); anything else
 a :class:`~devstack.mediaconvert.plan.Plan` (``plan.py``); this module builds and runs the ffmpeg
 commands; ``outputs.py`` probes the input and writes the renditions and playlists.
 
-Two kinds of job, told apart by ``InputClippings``:
+Three kinds of job: several inputs (or a ``VideoGenerator``) make a **stitched** job (below);
+one input's are told apart by ``InputClippings``:
 
 * **ladder** (no clipping): one ffmpeg process decodes the input once, ``split``s it into the
   video rungs and encodes the audio; each output is an fMP4 HLS rendition with 2 s segments.
@@ -18,6 +19,11 @@ Two kinds of job, told apart by ``InputClippings``:
   primed with two frames of what precedes the first segment, and the packets of each audio
   segment are cut out by timestamp (``noise`` bitstream filter) into their own fragment whose
   decode time is absolute (``frag_discont``). The result uses the ladder's own init segment.
+* **stitched** (inputs played one after another, as MediaConvert stitches a job's inputs): files
+  clipped with ``InputClippings`` and still-image generators, concatenated frame-exactly on the
+  first clip's timeline (a segment start), re-encoded into every video output; the sound is each
+  input's (its file's audio under its external file, a generator's silence under its own) cut on
+  the AAC grid of that timeline exactly as a window's. A grown window (issue 17) is one.
 """
 
 from __future__ import annotations

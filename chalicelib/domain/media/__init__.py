@@ -8,8 +8,11 @@ Flow (every step idempotent, because S3 and EventBridge deliver at least once):
    (the ladder read back from its own playlists) or ``failed`` with the service's reason.
 3. :func:`start_render` (a Step Functions task) takes a prospect's window and replacement audio,
    splices the audio into the base's WAV for the span of segments it touches, draws the name card,
-   and submits a window job clipped to that span.
-4. Its COMPLETE event → the prospect's playlists (the base's, with the span's segments swapped),
+   and submits a window job clipped to that span. A grown window (a name longer than its slot,
+   issue 17) is a stitched job instead: the span up to the held frame, that frame's still, the
+   rest, every rung re-encoded.
+4. Its COMPLETE event → the prospect's playlists (the base's, with the span's segments swapped;
+   after a grown window's, a discontinuity),
    a poster and an animated preview. A failed window job marks only that prospect's video failed.
 
 The package also holds the pure rules those steps share with the encoders: :mod:`.ladder` (rungs,

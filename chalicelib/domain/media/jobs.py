@@ -337,9 +337,11 @@ def grown_window_job(
     one is the held stretch and starts with its input. Every output (each rung and the audio) is
     written, the video's GOPs on the 2 s grid from the window's start.
 
-    Verified: the document against botocore's MediaConvert model. Not yet: the local stand-in
-    runs one input per job and refuses this document; whether the service lays an
-    ``ExternalAudioFileInput`` over a video generator's silent track is to be checked on AWS.
+    Verified: the document against botocore's MediaConvert model, and its output through the
+    local stand-in (which stitches the inputs as documented and writes the segments on the base's
+    timeline, as it does for :func:`window_job`). To be checked on AWS: that the service lays an
+    ``ExternalAudioFileInput`` over a video generator's silent track, and that a generator's
+    ``Duration`` in whole milliseconds yields exactly ``hold.frames`` frames.
     """
     end = min(float(span.end_seconds), duration)
     first, last = round(span.start_seconds * fps), round(end * fps) - 1
