@@ -166,6 +166,27 @@ def bench_voice(
     emit(run_voice_bench(names, progress=_say), as_json=as_json)
 
 
+@bench.command("names")
+def bench_names(
+    limit: Annotated[
+        int | None, typer.Option(help="only the first N names of the list (default: all 500)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="also write the JSON to this file")] = None,
+    rows: Annotated[Path | None, typer.Option(help="write the per-name figures to this CSV file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """500 first names fitted into a real seller's slots (growing when needed) vs the old fit's
+    refusals: fit rate, growth, time, pitch, loudness, clicks, and whether each name is heard."""
+    from benchmarks.harness import emit
+    from benchmarks.names import run_names_bench, write_rows
+
+    result = run_names_bench(limit, progress=_say)
+    per_name = result.pop("rows")
+    if rows is not None:
+        write_rows(per_name, rows)
+    emit(result, as_json=as_json, out=out)
+
+
 @bench.command("campaign")
 def bench_campaign(
     prospects: Annotated[

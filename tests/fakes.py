@@ -1012,6 +1012,9 @@ class FakeMediaCodec:
     def poster(self, init: bytes, segments: Any, *, at_seconds: float) -> bytes:
         return f"poster@{at_seconds:.3f}".encode()
 
+    def still_png(self, init: bytes, segments: Any, *, at_seconds: float, width: int, height: int) -> bytes:
+        return f"still@{at_seconds:.3f}:{width}x{height}:{len(segments)}".encode()
+
     def previews(
         self,
         init: bytes,

@@ -49,6 +49,13 @@ class PyAVMediaCodec:
 
         return previews.poster_jpeg(init, segments, at_seconds=at_seconds)
 
+    def still_png(
+        self, init: bytes, segments: Sequence[bytes], *, at_seconds: float, width: int, height: int
+    ) -> bytes:
+        from chalicelib.media import previews
+
+        return previews.frame_png(init, segments, at_seconds=at_seconds, width=width, height=height)
+
     def previews(
         self,
         init: bytes,

@@ -701,8 +701,18 @@ class CsvImport(Entity):
 
 
 class RenderWindow(Entity):
+    """The base seconds a prospect's window replaces. A grown window (issue 17: a name longer
+    than its slot) plays ``extension`` s longer: base second ``hold_at`` and all after it play
+    that much later, the picture holding the frame shown at ``hold_at`` meanwhile."""
+
     start: float
     end: float
+    hold_at: float | None = None
+    extension: float = 0.0
+
+    @property
+    def grown(self) -> bool:
+        return self.hold_at is not None and self.extension > 0
 
 
 class OverlayText(Entity):

@@ -490,6 +490,18 @@ class MediaCodec(Protocol):
     def poster(self, init: bytes, segments: Sequence[bytes], *, at_seconds: float) -> bytes:
         """The JPEG poster: the frame shown at ``at_seconds`` (on the video's own timeline)."""
 
+    def still_png(
+        self, init: bytes, segments: Sequence[bytes], *, at_seconds: float, width: int, height: int
+    ) -> bytes:
+        """A PNG of the frame shown at ``at_seconds`` (on the video's own timeline), scaled to
+        ``width`` x ``height``: the picture a grown window holds.
+
+        Raises
+        ------
+        ValueError
+            No frame at ``at_seconds`` in the segments, or they do not decode.
+        """
+
     def previews(
         self,
         init: bytes,

@@ -105,6 +105,26 @@ def poster_jpeg(
     return out.getvalue()
 
 
+def frame_png(
+    video_init: bytes, video_segments: Sequence[bytes], *, at_seconds: float, width: int, height: int
+) -> bytes:
+    """A lossless PNG of the first frame at or after ``at_seconds``, ``width`` x ``height``: the
+    still a grown window holds (issue 17).
+
+    Raises
+    ------
+    ValueError
+        As :func:`poster_jpeg`.
+    """
+    with _open_video(video_init, video_segments) as container:
+        stream = container.streams.video[0]
+        frame = next(_frames_at(container, stream, [at_seconds]))
+        picture = frame.to_image(width=width, height=height, interpolation="BICUBIC")
+    out = io.BytesIO()
+    picture.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
 ImageFormat = Literal["webp", "gif"]
 
 
@@ -495,9 +515,21 @@ def _first(streams: Sequence[_S], kind: str) -> _S:
 
 
 def _packets(container: InputContainer, stream: Stream) -> Iterator[Packet]:
+    """The stream's packets with continuous timestamps. Where they jump back (the base segments
+    after a grown window carry base times, an HLS discontinuity behind the prospect's timeline),
+    the rest is moved on to follow the packet before, as a player maps a discontinuity."""
+    shift, follows = 0, None
     for packet in container.demux(stream):
-        if packet.dts is not None and packet.size:  # skip the end-of-stream marker
-            yield packet
+        if packet.dts is None or not packet.size:  # skip the end-of-stream marker
+            continue
+        if follows is not None and packet.dts + shift < follows:
+            shift = follows - packet.dts
+        if shift:
+            packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
+        follows = packet.dts + (packet.duration or 1)
+        yield packet
 
 
 def _dts(packet: Packet) -> Fraction:

@@ -8,6 +8,7 @@ with the audio's own jumps elsewhere (≤ 1 means no click).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,9 +52,14 @@ class NameQuality:
 
 @dataclass(frozen=True)
 class Personalized:
-    audio: Frames  # the context audio with every name laid in
-    placements: list[Placement]
+    audio: Frames  # the context audio with every name laid in (longer by ``extension``)
+    placements: list[Placement]  # on the prospect's timeline: later slots move by earlier growth
     quality: list[NameQuality]
+
+    @property
+    def extension(self) -> float:
+        """Seconds the prospect's stream is longer than the base."""
+        return sum(p.extension for p in self.placements)
 
 
 def personalize(
@@ -67,8 +73,13 @@ def personalize(
     room_tone: Frames,
     *,
     convert: bool = True,
+    grow: bool = False,
+    frame_rate: int | None = None,
 ) -> Personalized:
     """Lay ``names[slot.variable]`` into each slot of ``audio`` (which starts ``offset`` s into the base).
+
+    ``grow`` and ``frame_rate`` are :func:`~chalicelib.voice.splice.plan_fit`'s: with ``grow``
+    a name longer than its slot makes the returned audio longer (see :attr:`Personalized.extension`).
 
     Raises
     ------
@@ -78,10 +89,15 @@ def personalize(
     out = audio
     placements: list[Placement] = []
     targets: list[float] = []
-    for slot in slots:
+    moved = 0.0  # how far earlier growth has moved this slot on the prospect's timeline
+    for slot in sorted(slots, key=lambda s: s.start):
         speech = names[slot.variable]
-        placement = plan_fit(slot, speech.duration, shown.get(slot.variable, "the name"))
-        target = surrounding_loudness(audio, rate, offset, placement.replace_start, placement.replace_end)
+        here = dataclasses.replace(slot, start=slot.start + moved, end=slot.end + moved) if moved else slot
+        placement = plan_fit(
+            here, speech.duration, shown.get(slot.variable, "the name"), grow=grow, frame_rate=frame_rate
+        )
+        base_end = placement.replace_end - placement.extension - moved
+        target = surrounding_loudness(audio, rate, offset, placement.replace_start - moved, base_end)
         if not math.isfinite(target):
             target = profile.loudness_lufs
         matched = match_voice(
@@ -90,6 +106,7 @@ def personalize(
         out = lay_in(out, rate, offset, placement, matched, room_tone)
         placements.append(placement)
         targets.append(target)
+        moved += placement.extension
     quality = [measure(out, rate, offset, p, profile, t) for p, t in zip(placements, targets, strict=True)]
     return Personalized(out, placements, quality)
 

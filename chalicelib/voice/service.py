@@ -236,6 +236,11 @@ class VoicedWindow:
     notes: list[str]  # sanitizing the names changed something (shown to the seller)
     quality: list[NameQuality]
     placements: list[Placement]
+    #: A grown window (issue 17): the audio lasts ``end - start + extension`` seconds; base
+    #: second ``hold_at`` and all after it play ``extension`` later (``start``/``end`` are base
+    #: seconds, what the window replaces).
+    extension: float = 0.0
+    hold_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -256,7 +261,10 @@ def voice_names(
 ) -> VoicedWindow:
     """Say ``values[variable]`` in each slot and write the window's audio under ``key_prefix``.
 
-    ``context_seconds`` widens the written audio (previews play the name in context).
+    ``context_seconds`` widens the written audio (previews play the name in context). A name
+    longer than its slot grows the window by whole frames of the base video (issue 17): the
+    result's ``extension`` and ``hold_at`` say by how much and where, ``start``/``end`` stay base
+    seconds and the audio lasts ``extension`` longer. One name per video may grow.
 
     Raises
     ------
@@ -308,11 +316,38 @@ def voice_names(
     audio = base.read(lo, hi)
     tone_lo, tone_hi = voice.profile.room_tone_start, voice.profile.room_tone_end
     tone = base.read(tone_lo, tone_hi)
-    done = personalize(audio, base.rate, lo, slots, names, shown, voice.profile, tone, convert=not clones)
+    done = personalize(
+        audio,
+        base.rate,
+        lo,
+        slots,
+        names,
+        shown,
+        voice.profile,
+        tone,
+        convert=not clones,
+        grow=True,
+        frame_rate=ladder.fps,
+    )
+    grown = [p for p in done.placements if p.extension]
+    if len(grown) > 1:
+        raise InvalidInputError(
+            "the names do not fit their slots",
+            [
+                FieldIssue(
+                    p.variable,
+                    "only one name per video may be longer than its slot; use a shorter form of "
+                    "this one, or re-record with a longer pause after it",
+                )
+                for p in grown
+            ],
+        )
     margin = WINDOW_MARGIN_SECONDS + context_seconds
+    extension = done.extension
     start = max(lo, min(p.replace_start for p in done.placements) - margin)
-    end = min(hi, max(p.replace_end for p in done.placements) + margin)
-    window = done.audio[round((start - lo) * base.rate) : round((end - lo) * base.rate)]
+    # ``replace_end`` is on the prospect's timeline; the window's end is the base's second.
+    end = min(hi, max(p.replace_end for p in done.placements) - extension + margin)
+    window = done.audio[round((start - lo) * base.rate) : round((end + extension - lo) * base.rate)]
     pcm = float_to_pcm(window)
     digest = hashlib.sha256(pcm).hexdigest()[:16]
     key = f"{key_prefix}/{digest}.wav"
@@ -325,6 +360,8 @@ def voice_names(
         notes=notes,
         quality=done.quality,
         placements=done.placements,
+        extension=extension,
+        hold_at=grown[0].hold_at if grown else None,
     )
 
 

@@ -6,7 +6,8 @@ Tailorcast's job builder emits, with the values it can reproduce); anything else
 a :class:`~devstack.mediaconvert.plan.Plan` (``plan.py``); this module builds and runs the ffmpeg
 commands; ``outputs.py`` probes the input and writes the renditions and playlists.
 
-Two kinds of job, told apart by ``InputClippings``:
+Three kinds of job: several inputs (or a ``VideoGenerator``) make a **stitched** job (below);
+one input's are told apart by ``InputClippings``:
 
 * **ladder** (no clipping): one ffmpeg process decodes the input once, ``split``s it into the
   video rungs and encodes the audio; each output is an fMP4 HLS rendition with 2 s segments.
@@ -18,6 +19,11 @@ Two kinds of job, told apart by ``InputClippings``:
   primed with two frames of what precedes the first segment, and the packets of each audio
   segment are cut out by timestamp (``noise`` bitstream filter) into their own fragment whose
   decode time is absolute (``frag_discont``). The result uses the ladder's own init segment.
+* **stitched** (inputs played one after another, as MediaConvert stitches a job's inputs): files
+  clipped with ``InputClippings`` and still-image generators, concatenated frame-exactly on the
+  first clip's timeline (a segment start), re-encoded into every video output; the sound is each
+  input's (its file's audio under its external file, a generator's silence under its own) cut on
+  the AAC grid of that timeline exactly as a window's. A grown window (issue 17) is one.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import threading
 import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +123,8 @@ class FfmpegExecutor:
         with tempfile.TemporaryDirectory(prefix=f"mc-{job.job_id}-") as tmp:
             work = Path(tmp)
             job.progress(0, "PROBING")
+            if plan.pieces:
+                return self._stitched(plan, work, job)
             source = self._fetch_input(plan.source, work)
             info = probe_source(source)
             if not info.has_audio and plan.external_audio is None:
@@ -307,7 +316,26 @@ class FfmpegExecutor:
                 pcm.extend(bytes(at + len(ext) - len(pcm)))
             pcm[at : at + len(ext)] = ext
         available = max(total, len(pcm) // frame_bytes + origin)
-        hi = min(hi, available)
+        self._audio_segments(plan, pcm, origin, seg_starts, min(hi, available), work, out, name, job)
+
+    def _audio_segments(
+        self,
+        plan: Plan,
+        pcm: bytearray,
+        origin: int,
+        seg_starts: list[int],
+        hi: int,
+        work: Path,
+        out: Path,
+        name: str,
+        job: JobContext,
+    ) -> None:
+        """Encode ``pcm`` (interleaved s16 whose first sample is sample ``origin`` of the output
+        timeline) into one audio segment per pair of ``seg_starts``, primed with what precedes
+        the first, with absolute decode times."""
+        a = plan.audio
+        rate, frame_bytes = a.sample_rate, 2 * a.channels
+        lo = max(0, seg_starts[0] - 2 * AAC_FRAME_SAMPLES)
         # One process: the span is encoded once per segment output (identical, deterministic
         # encoders: a few seconds of audio each) and each output keeps its segment's packets by
         # timestamp. Cuts are not clamped to the input's end: the encoder's final flush packets
@@ -326,6 +354,170 @@ class FfmpegExecutor:
         init = (pieces[0][0] / "p_init.mp4").read_bytes()
         fragments = [(piece / "p_00001.mp4").read_bytes() for piece, _ in pieces]
         write_rendition(out, f"{name}{a.modifier}", init, fragments, [sec for _, sec in pieces], plan)
+
+    # stitched ---------------------------------------------------------------------------
+
+    def _stitched(self, plan: Plan, work: Path, job: JobContext) -> list[dict[str, Any]]:
+        """A job of several inputs played in order (files clipped to whole frames, still-image
+        generators): one picture and one sound track on the first input's timeline, re-encoded
+        into every output. Video GOPs fall every segment length from the first clip's start
+        (a segment boundary, as for a window); audio segments are cut on the AAC grid of that
+        timeline, and the last file input's audio runs on to the grid point at or after its
+        clip's end (its next segment's start, as a window's does)."""
+        out = work / "out"
+        out.mkdir()
+        name = _basename(plan.destination, "index")
+        fps, seg = plan.videos[0].fps, plan.segment_seconds
+        parts = self._stitched_parts(plan, work, fps)
+        first = parts[0]
+        if first.start % (fps * seg) != 0:
+            raise JobError(1040, f"Inputs[0] InputClippings must start on a {seg} s segment boundary")
+        job.progress(10, "TRANSCODING")
+        self._stitched_video(plan, parts, work, out, name, fps, job)
+        job.progress(60, "TRANSCODING")
+        self._stitched_audio(plan, parts, work, out, name, fps, job)
+        renditions = collect_renditions(out, name, plan)
+        job.progress(95, "UPLOADING")
+        master = write_master(out, name, plan, renditions)
+        self._upload(out, plan.destination)
+        return [
+            {
+                "Type": "CMAF_GROUP",
+                "PlaylistFilePaths": [_join(plan.destination, master.name)],
+                "OutputDetails": [
+                    _detail(r.duration, _join(plan.destination, r.playlist.name), r) for r in renditions
+                ],
+            }
+        ]
+
+    def _stitched_parts(self, plan: Plan, work: Path, fps: int) -> list[_Part]:
+        parts = []
+        for i, piece in enumerate(plan.pieces):
+            ext = (
+                self._fetch(piece.external_audio, work / f"external{i}", "ExternalAudioFileInput")
+                if piece.external_audio is not None
+                else None
+            )
+            if piece.source is None:
+                assert piece.image is not None
+                frames = round(piece.duration_ms * fps / 1000)
+                if frames < 1:
+                    raise JobError(1040, f"Inputs[{i}] VideoGenerator lasts less than one frame")
+                png = self._fetch(piece.image, work / f"generator{i}.png", "ImageInput")
+                parts.append(_Part(i, None, None, png, ext, piece.audio_offset_ms, 0, frames))
+                continue
+            assert piece.clip is not None
+            path = self._fetch_input(piece.source, work)
+            info = probe_source(path)
+            start, last = (parse_timecode(tc, fps) for tc in piece.clip)
+            end = min(last + 1, round(info.duration * fps))
+            if start >= end:
+                raise JobError(1040, f"Inputs[{i}] InputClippings select no frame of the input")
+            parts.append(_Part(i, path, info, None, ext, piece.audio_offset_ms, start, end - start))
+        return parts
+
+    def _stitched_video(
+        self, plan: Plan, parts: list[_Part], work: Path, out: Path, name: str, fps: int, job: JobContext
+    ) -> None:
+        widest = max(plan.videos, key=lambda v: v.width * v.height)
+        size = f"scale={widest.width}:{widest.height}:flags=bicubic,setsar=1,format=yuv420p"
+        inputs: list[str] = []
+        graph: list[str] = []
+        for k, part in enumerate(parts):
+            seconds = part.frames / fps
+            if part.path is None:
+                assert part.image is not None
+                inputs += [
+                    "-loop",
+                    "1",
+                    "-framerate",
+                    str(fps),
+                    "-t",
+                    f"{seconds + 1:.6f}",
+                    "-i",
+                    str(part.image),
+                ]
+            else:
+                inputs += ["-ss", f"{part.start / fps:.6f}", "-t", f"{seconds + 1:.6f}", "-i", str(part.path)]
+            graph.append(f"[{k}:v:0]fps={fps},trim=end_frame={part.frames},setpts=PTS-STARTPTS,{size}[p{k}]")
+        start = parts[0].start / fps
+        graph.append(
+            "".join(f"[p{k}]" for k in range(len(parts)))
+            + f"concat=n={len(parts)}:v=1:a=0,setpts=PTS+{start:.6f}/TB,"
+            + f"split={len(plan.videos)}"
+            + "".join(f"[s{i}]" for i in range(len(plan.videos)))
+        )
+        graph += [
+            f"[s{i}]scale={v.width}:{v.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
+            for i, v in enumerate(plan.videos)
+        ]
+        args = [*self._base_args(), *inputs, "-filter_complex", ";".join(graph)]
+        for i, v in enumerate(plan.videos):
+            args += ["-map", f"[v{i}]", "-an", *self._x264(v, plan.segment_seconds, start)]
+            args += ["-f", "mp4", "-movflags", _FRAGMENTED, str(work / f"stitched{i}.mp4")]
+        self._ffmpeg(args, job, expected_seconds=None)
+        total, per = sum(p.frames for p in parts), fps * plan.segment_seconds
+        frames = [min(per, total - n) for n in range(0, total, per)]
+        for i, v in enumerate(plan.videos):
+            init, fragments = split_fragments((work / f"stitched{i}.mp4").read_bytes())
+            if len(fragments) != len(frames):
+                raise JobError(1020, f"{v.modifier}: expected {len(frames)} GOPs, got {len(fragments)}")
+            write_rendition(out, f"{name}{v.modifier}", init, fragments, [f / fps for f in frames], plan)
+
+    def _stitched_audio(
+        self, plan: Plan, parts: list[_Part], work: Path, out: Path, name: str, fps: int, job: JobContext
+    ) -> None:
+        a = plan.audio
+        rate, seg = a.sample_rate, plan.segment_seconds
+        first, last = parts[0], parts[-1]
+        start = first.start * rate // fps  # the output timeline is the first input's
+        first_seg = first.start // (fps * seg)
+        # Where each input begins on the output timeline.
+        begins = list(itertools.accumulate((p.frames * rate // fps for p in parts), initial=start))
+        if last.path is not None:  # its audio runs on to the grid point at/after its clip's end
+            clip_end = (last.start + last.frames) * rate // fps
+            index = math.ceil(clip_end / (seg * rate) - 1e-9)
+            end = begins[-2] + audio_segment_start(index) - last.start * rate // fps
+        else:
+            end = begins[-1]
+        cuts = [audio_segment_start(first_seg)]
+        i = first_seg + 1
+        while audio_segment_start(i) < end:
+            cuts.append(audio_segment_start(i))
+            i += 1
+        if end - cuts[-1] < AAC_FRAME_SAMPLES and len(cuts) > 1:
+            cuts.pop()  # a tail under one AAC frame is not a segment of its own
+        cuts.append(end)
+        preroll = 2 * AAC_FRAME_SAMPLES
+        origin = max(0, cuts[0] - preroll - rate)
+        hi = end + preroll
+        pcm = bytearray()
+        for k, part in enumerate(parts):
+            lo_k = origin if k == 0 else begins[k]  # the first input also gives the preroll
+            hi_k = hi if k == len(parts) - 1 else begins[k + 1]
+            # Sample ``lo_k`` of the output is sample ``at`` of this input's own timeline.
+            at = part.start * rate // fps - (begins[k] - lo_k)
+            pcm += self._input_pcm(part, at, hi_k - lo_k, a)
+        self._audio_segments(plan, pcm, origin, cuts, hi, work, out, name, job)
+
+    def _input_pcm(self, part: _Part, at: int, samples: int, a: AudioOut) -> bytes:
+        """``samples`` of an input's sound from sample ``at`` of its timeline: the file's audio (a
+        generator's is silent) with the selected external file laid over it from its offset."""
+        rate, frame_bytes = a.sample_rate, 2 * a.channels
+        pcm = bytearray()
+        if part.path is not None and part.info is not None and part.info.has_audio and at >= 0:
+            pcm += self._decode_pcm(part.path, a, start=at / rate, limit_seconds=samples / rate + 0.1)
+        pcm = pcm[: samples * frame_bytes]
+        pcm.extend(bytes(samples * frame_bytes - len(pcm)))
+        if part.external is not None:
+            ext = self._external_pcm(part.external, a)
+            shift = part.offset_ms * rate // 1000 - at  # where the file's first sample falls in pcm
+            lo, hi = max(0, shift), min(samples, shift + len(ext) // frame_bytes)
+            if hi > lo:
+                pcm[lo * frame_bytes : hi * frame_bytes] = ext[
+                    (lo - shift) * frame_bytes : (hi - shift) * frame_bytes
+                ]
+        return bytes(pcm)
 
     def _external_pcm(self, path: Path, a: AudioOut) -> bytes:
         """The external audio as interleaved s16: read directly when it already is a 16-bit WAV at
@@ -462,6 +654,21 @@ class FfmpegExecutor:
             s3.upload_file(str(f), bucket, prefix + f.name, ExtraArgs={"ContentType": content_type})
             uploaded.append(f"s3://{bucket}/{prefix}{f.name}")
         return uploaded
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A stitched job's input, resolved: its file (or a generator's still), its external audio,
+    and the ``frames`` it plays from frame ``start`` of its own timeline."""
+
+    index: int
+    path: Path | None
+    info: SourceInfo | None
+    image: Path | None
+    external: Path | None
+    offset_ms: int
+    start: int
+    frames: int
 
 
 _CACHED_INPUTS = 4

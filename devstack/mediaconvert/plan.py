@@ -59,6 +59,16 @@ HONOURED: dict[str, Any] = {
             "TimecodeSource": {"ZEROBASED"},
             "VideoSelector": {"Rotate": {"AUTO"}},
             "InputClippings": [{"StartTimecode": _STR, "EndTimecode": _STR}],
+            "VideoGenerator": {
+                "Duration": _INT,
+                "ImageInput": _STR,
+                "Width": _INT,
+                "Height": _INT,
+                "FramerateNumerator": _INT,
+                "FramerateDenominator": {1},
+                "SampleRate": {48000, 44100},
+                "Channels": {1, 2},
+            },
             "AudioSelectors": {
                 "*": {"DefaultSelection": {"DEFAULT"}, "ExternalAudioFileInput": _STR, "Offset": _INT}
             },
@@ -208,6 +218,20 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """One input of a stitched job (several inputs played one after another): a file clipped to
+    ``clip`` (inclusive timecodes), or a ``VideoGenerator`` of ``image`` for ``duration_ms``."""
+
+    source: str | None
+    clip: tuple[str, str] | None
+    external_audio: str | None
+    audio_offset_ms: int
+    image: str | None = None
+    duration_ms: int = 0
+    fps: int | None = None  # the generator's frame rate
+
+
+@dataclass(frozen=True)
 class Plan:
     source: str
     destination: str
@@ -219,6 +243,8 @@ class Plan:
     audio_offset_ms: int
     images: list[Image]
     pcm: PcmOut | None = None
+    #: A stitched job's inputs in play order (empty for a job with one file input).
+    pieces: tuple[Piece, ...] = ()
 
 
 def plan_job(settings: dict[str, Any]) -> Plan:
@@ -228,10 +254,12 @@ def plan_job(settings: dict[str, Any]) -> Plan:
     inputs, groups = settings.get("Inputs", []), settings.get("OutputGroups", [])
     cmaf_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "CMAF_GROUP_SETTINGS"]
     file_groups = [g for g in groups if g["OutputGroupSettings"]["Type"] == "FILE_GROUP_SETTINGS"]
-    if len(inputs) != 1 or len(cmaf_groups) != 1 or len(file_groups) > 1:
+    if not inputs or len(cmaf_groups) != 1 or len(file_groups) > 1:
         raise UnsupportedSettingsError(
-            "the local MediaConvert runs jobs with one input, one CMAF group and at most one file group"
+            "the local MediaConvert runs jobs with inputs, one CMAF group and at most one file group"
         )
+    if len(inputs) > 1 or "VideoGenerator" in inputs[0]:
+        return _plan_stitched(inputs, cmaf_groups[0], file_groups)
     the_input, group = inputs[0], cmaf_groups[0]
     pcm = _plan_pcm(file_groups[0]) if file_groups else None
     cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
@@ -272,6 +300,117 @@ def plan_job(settings: dict[str, Any]) -> Plan:
         pcm=pcm,
         images=[_plan_image(img) for img in images],
     )
+
+
+def _plan_stitched(
+    inputs: list[dict[str, Any]], group: dict[str, Any], file_groups: list[dict[str, Any]]
+) -> Plan:
+    """A job whose inputs play one after another (MediaConvert stitches a job's inputs in order):
+    files clipped with ``InputClippings`` and video generators (``VideoGenerator``: frames of
+    ``ImageInput`` for ``Duration`` ms, with silent audio unless an external file is selected).
+
+    What AWS refuses is refused with a message in its style; what the service runs but this
+    stand-in does not reproduce is refused naming the limit.
+    """
+    pieces = [_plan_piece(the_input, f"Settings.Inputs[{i}]") for i, the_input in enumerate(inputs)]
+    if pieces[0].source is None:
+        raise UnsupportedSettingsError(
+            "Settings.Inputs[0]: a stitched job starts with a clipped file input locally "
+            "(its timeline is the file's)"
+        )
+    if file_groups:
+        raise UnsupportedSettingsError("a WAV file group is supported on single unclipped inputs only")
+    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
+    seg = int(cmaf.get("SegmentLength", 10))
+    if int(cmaf.get("FragmentLength", seg)) != seg:
+        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
+    outputs = [
+        _plan_output(out, f"Settings.OutputGroups[0].Outputs[{i}]", seg)
+        for i, out in enumerate(group.get("Outputs", []))
+    ]
+    videos = [o for o in outputs if isinstance(o, VideoOut)]
+    audios = [o for o in outputs if isinstance(o, AudioOut)]
+    if len(audios) != 1 or not videos:
+        raise UnsupportedSettingsError(
+            "a stitched job needs video outputs and exactly one audio output locally"
+        )
+    if len({v.fps for v in videos}) > 1:
+        raise UnsupportedSettingsError("all video outputs must share one frame rate locally")
+    for i, piece in enumerate(pieces):
+        if piece.fps is not None and piece.fps != videos[0].fps:
+            raise UnsupportedSettingsError(
+                f"Settings.Inputs[{i}].VideoGenerator: its frame rate must be the outputs' locally "
+                f"({videos[0].fps})"
+            )
+    return Plan(
+        source=str(pieces[0].source),
+        destination=cmaf["Destination"],
+        segment_seconds=seg,
+        videos=videos,
+        audio=audios[0],
+        clip=None,
+        external_audio=None,
+        audio_offset_ms=0,
+        images=[],
+        pieces=tuple(pieces),
+    )
+
+
+def _plan_piece(the_input: dict[str, Any], where: str) -> Piece:
+    """One input of a stitched job."""
+    selectors = list(the_input.get("AudioSelectors", {}).values())
+    if len(selectors) > 1:
+        raise UnsupportedSettingsError(f"{where}: at most one audio selector is supported locally")
+    selector = selectors[0] if selectors else {}
+    if "ImageInserter" in the_input:
+        raise UnsupportedSettingsError(f"{where}.ImageInserter is not supported on stitched inputs locally")
+    external, offset = selector.get("ExternalAudioFileInput"), int(selector.get("Offset", 0))
+    generator = the_input.get("VideoGenerator")
+    if generator is not None:
+        _check_generator(the_input, generator, where)
+        return Piece(
+            source=None,
+            clip=None,
+            external_audio=external,
+            audio_offset_ms=offset,
+            image=str(generator["ImageInput"]),
+            duration_ms=int(generator["Duration"]),
+            fps=int(generator["FramerateNumerator"]) if "FramerateNumerator" in generator else None,
+        )
+    if "FileInput" not in the_input:
+        raise UnsupportedSettingsError(f"{where}: an input needs FileInput or VideoGenerator")
+    clippings = the_input.get("InputClippings", [])
+    if len(clippings) != 1:
+        raise UnsupportedSettingsError(
+            f"{where}: stitched file inputs need exactly one InputClipping locally"
+        )
+    return Piece(
+        source=str(the_input["FileInput"]),
+        clip=(clippings[0]["StartTimecode"], clippings[0]["EndTimecode"]),
+        external_audio=external,
+        audio_offset_ms=offset,
+    )
+
+
+def _check_generator(the_input: dict[str, Any], generator: dict[str, Any], where: str) -> None:
+    """AWS's rules for a ``VideoGenerator`` input (it makes its own frames: it reads no file and
+    cannot be clipped; sizes and rates come in pairs), then this stand-in's (a still only)."""
+    if "FileInput" in the_input or "InputClippings" in the_input:
+        raise UnsupportedSettingsError(
+            f"{where}: an input with VideoGenerator cannot also have FileInput or InputClippings"
+        )
+    if ("Width" in generator) != ("Height" in generator):
+        raise UnsupportedSettingsError(f"{where}.VideoGenerator: specify both Width and Height, or neither")
+    if ("FramerateNumerator" in generator) != ("FramerateDenominator" in generator):
+        raise UnsupportedSettingsError(
+            f"{where}.VideoGenerator: specify both FramerateNumerator and FramerateDenominator, or neither"
+        )
+    if "Duration" not in generator:
+        raise UnsupportedSettingsError(f"{where}.VideoGenerator.Duration is required")
+    if "ImageInput" not in generator:
+        raise UnsupportedSettingsError(
+            f"{where}.VideoGenerator: only a generator with ImageInput (a still) is supported locally"
+        )
 
 
 def _plan_output(out: dict[str, Any], where: str, seg: int) -> VideoOut | AudioOut:

@@ -11,6 +11,7 @@ any violation fails the test. Nothing is downloaded: Chromium is ``/usr/bin/chro
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -548,3 +549,126 @@ def test_screenshots(browser: Any, site: Site) -> None:
         finally:
             context.close()
     assert all((shots / n).stat().st_size > 10_000 for n in ("watch-desktop.png", "watch-mobile.png"))
+
+
+# ------------------------------------------------------------------ a grown window (issue 17)
+
+#: Records every SourceBuffer hls.js opens and, on each ``timeupdate``, what each holds: where
+#: a splice left a hole in one track's timestamps, its buffered ranges show it.
+SOURCE_BUFFER_PROBE = """
+window.__tcBuffers = [];
+window.__tcRanges = [];
+const addSourceBuffer = MediaSource.prototype.addSourceBuffer;
+MediaSource.prototype.addSourceBuffer = function (type) {
+    const buffer = addSourceBuffer.call(this, type);
+    window.__tcBuffers.push({type, buffer});
+    return buffer;
+};
+document.addEventListener('timeupdate', () => {
+    try {
+        window.__tcRanges = window.__tcBuffers.map(({type, buffer}) => ({
+            type,
+            ranges: Array.from({length: buffer.buffered.length},
+                               (_, i) => [buffer.buffered.start(i), buffer.buffered.end(i)]),
+        }));
+    } catch (e) { /* a removed buffer: keep the last snapshot */ }
+}, true);
+"""
+
+
+def _holes(ranges: list[list[float]]) -> list[tuple[float, float]]:
+    """(where, how long) of every hole between buffered ranges."""
+    ordered = sorted(ranges)
+    return [(a[1], b[0] - a[1]) for a, b in itertools.pairwise(ordered) if b[0] > a[1]]
+
+
+def test_a_name_longer_than_its_slot_grows_the_window_and_plays_to_the_end(
+    stack: Any, seller: Any, browser: Any, tmp_path: Path
+) -> None:
+    """Issue 17, item 2, on the local stack: a long name on the speech base's short slot ("John")
+    grows the window; the prospect's stream plays in Chromium (hls.js) to the end with no hole in
+    either track's timestamps at either splice, and decodes with ``ffmpeg -v error``."""
+    import imageio_ffmpeg
+
+    client, account_id, cid = seller
+    csv = tmp_path / "long.csv"
+    csv.write_text("First Name,Email\r\nBartholomew Christopher,bart@example.com\r\n")
+    ticket = client.upload(cid, "prospects_csv", csv, "text/csv")
+    assert client.wait_for_import(cid, ticket.upload_id).imported == 1
+    assert client.wait_for_voice(cid).status == "ready"
+    batch = client.start_batch(cid)
+    assert client.wait_for_batch(cid, batch.batch_id).status == "completed"
+    (bart,) = client.prospects(cid)
+    video = client.video(cid, bart.prospect_id)
+    assert video.status == "completed", video.error
+    window = video.window
+    assert window is not None and window.hold_at is not None
+    assert window.extension > 0, "the name should need a grown window on this slot"
+    assert abs(window.extension * 30 - round(window.extension * 30)) < 1e-6  # whole frames (30 fps)
+
+    # The whole stream (every rendition, both splices) decodes without one error. Each media
+    # playlist on its own: opened through a master, ffmpeg also probes the renditions it does not
+    # decode and prints "Invalid NAL unit size" from that probe, for the base's own master too.
+    s3 = stack.client("s3")
+    bucket = stack.settings.media_bucket
+    mirror = tmp_path / "media"
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{account_id}/{cid}/")
+    for item in (o for p in pages for o in p.get("Contents", [])):
+        (mirror / item["Key"]).parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, item["Key"], str(mirror / item["Key"]))
+    assert video.playlist_key is not None
+    master = mirror / video.playlist_key
+    base_seconds = 7.0
+    uris = [line for line in master.read_text().splitlines() if line.endswith(".m3u8")]
+    uris += [
+        line.split('URI="')[1].rstrip('"') for line in master.read_text().splitlines() if 'URI="' in line
+    ]
+    assert len(uris) == 4  # three rungs and the audio, all the prospect's own (the picture holds)
+    assert all("/" not in uri for uri in uris)
+    for uri in uris:
+        decoded = subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-v",
+                "error",
+                "-i",
+                str(master.parent / uri),
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
+
+    # hls.js in Chromium plays it to the end, through the front door as a prospect would.
+    link = client.watch_link(cid, bart.prospect_id)
+    context = new_context(browser, viewport={"width": 1280, "height": 800})
+    context.add_init_script(SOURCE_BUFFER_PROBE)
+    try:
+        page = context.new_page()
+        page.goto(link.watch_url)
+        wait_until(page, f"{STATE} === 'ready'")
+        page.click("#tc-bigplay")
+        wait_until(page, f"{STATE} === 'playing'")
+        page.select_option("#tc-speed", "2")
+        wait_until(page, f"{STATE} === 'ended'", timeout_ms=60_000)
+        duration = float(page.evaluate("document.getElementById('tc-video').duration"))
+        reached = current_time(page)
+        tracks = page.evaluate("window.__tcRanges")
+        assert page.evaluate("window.__csp") == []
+    finally:
+        context.close()
+    assert duration == pytest.approx(base_seconds + window.extension, abs=0.1)
+    assert reached >= duration - 0.2
+    assert sorted(t["type"].split("/")[0] for t in tracks) == ["audio", "video"]
+    splices = (2 * int(window.start // 2), 2 * (int(window.end // 2) + 1) + window.extension)
+    for track in tracks:
+        ranges = track["ranges"]
+        holes = _holes(ranges)
+        print(f"{track['type']}: buffered {ranges}; holes {holes}; splices at {splices}")
+        assert holes == [], f"{track['type']} has holes in its timestamps: {holes}"
+        assert ranges[0][0] <= 0.1 and ranges[-1][1] >= duration - 0.1

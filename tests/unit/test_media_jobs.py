@@ -428,7 +428,10 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda s: s["Inputs"][0].update(DeblockFilter="ENABLED"),
         "Settings.Inputs[0].DeblockFilter",
     ),
-    "two inputs": (lambda s: s["Inputs"].append(copy.deepcopy(s["Inputs"][0])), "one input"),
+    "two inputs unclipped": (
+        lambda s: s["Inputs"].append(copy.deepcopy(s["Inputs"][0])),
+        "Inputs[0]: stitched file inputs need exactly one InputClipping",
+    ),
     "gop not the segment": (lambda s: _h264(1)(s).update(GopSize=4), "Outputs[1]: GopSize"),
     "fragment shorter than segment": (
         lambda s: _cmaf_settings(s).update(FragmentLength=1),

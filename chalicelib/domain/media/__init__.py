@@ -8,8 +8,11 @@ Flow (every step idempotent, because S3 and EventBridge deliver at least once):
    (the ladder read back from its own playlists) or ``failed`` with the service's reason.
 3. :func:`start_render` (a Step Functions task) takes a prospect's window and replacement audio,
    splices the audio into the base's WAV for the span of segments it touches, draws the name card,
-   and submits a window job clipped to that span.
-4. Its COMPLETE event → the prospect's playlists (the base's, with the span's segments swapped),
+   and submits a window job clipped to that span. A grown window (a name longer than its slot,
+   issue 17) is a stitched job instead: the span up to the held frame, that frame's still, the
+   rest, every rung re-encoded.
+4. Its COMPLETE event → the prospect's playlists (the base's, with the span's segments swapped;
+   after a grown window's, a discontinuity),
    a poster and an animated preview. A failed window job marks only that prospect's video failed.
 
 The package also holds the pure rules those steps share with the encoders: :mod:`.ladder` (rungs,
@@ -29,7 +32,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.domain.errors import ConflictError, NotFoundError, TailorcastError
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldIssue,
+    InvalidInputError,
+    NotFoundError,
+    TailorcastError,
+)
 from chalicelib.domain.media import hls, jobs, ladder, wav
 from chalicelib.domain.models import (
     BaseVideo,
@@ -380,6 +389,20 @@ def prepare_window(
     span = ladder.span_for(window, lad.duration_seconds)
     rungs = _rungs(lad)  # before anything is written: a mismatched ladder leaves no litter
     prefix = render_prefix(request.account_id, request.campaign_id, request.prospect_id, render_id)
+    if request.window.grown:
+        return _prepare_grown(
+            request,
+            render_id,
+            base,
+            window,
+            span,
+            rungs,
+            prefix,
+            media=media,
+            uploads=uploads,
+            config=config,
+            codec=codec,
+        )
 
     replacement = codec.decode_audio(media.get_bytes(request.audio_key), what="replacement audio")
     span_audio = _span_audio(media, lad, span, window, replacement)
@@ -414,6 +437,126 @@ def prepare_window(
         token=render_id,
     )
     return PreparedWindow(fields, _queued(job, config))
+
+
+def _prepare_grown(
+    request: RenderRequest,
+    render_id: str,
+    base: BaseVideo,
+    window: ladder.Window,
+    span: ladder.Span,
+    rungs: list[ladder.Rung],
+    prefix: str,
+    *,
+    media: ObjectStore,
+    uploads: ObjectStore,
+    config: MediaConfig,
+    codec: MediaCodec,
+) -> PreparedWindow:
+    """:func:`prepare_window` for a grown window (issue 17): the span's audio grown at the hold,
+    cut where the job's inputs meet, and the held frame's still from the base's best rung."""
+    assert base.ladder is not None
+    assert request.window.hold_at is not None
+    lad, fps = base.ladder, base.ladder.fps
+    growth = ladder.Growth(hold_at=request.window.hold_at, extension=request.window.extension)
+    try:
+        growth.check(span, fps)
+    except ValueError as exc:
+        raise InvalidInputError(
+            "the personalization window does not fit the video", [FieldIssue("window", str(exc))]
+        ) from exc
+    if not window.start < growth.hold_at < window.end:
+        raise InvalidInputError(
+            "the personalization window does not fit the video",
+            [FieldIssue("window.hold_at", f"must lie inside the window ({window.start}..{window.end} s)")],
+        )
+    if request.overlay is not None:
+        raise InvalidInputError(
+            "the name is too long for its slot in a video with a name card",
+            [
+                FieldIssue(
+                    "name_card",
+                    "this name takes longer to say than its slot; a video with a name card cannot "
+                    "grow around it yet: use a shorter form of it, or turn the name card off",
+                )
+            ],
+        )
+    replacement = codec.decode_audio(media.get_bytes(request.audio_key), what="replacement audio")
+    grown = _grown_span_audio(media, lad, span, window, growth, replacement)
+    rate, frame_bytes = ladder.AUDIO_SAMPLE_RATE, wav.FRAME_BYTES
+    held = ladder.held_frame(growth, fps)
+    frames = round(growth.extension * fps)
+    # Where the picture's hold starts and how long it lasts, in samples from the span's start.
+    cut = (held + 1) * rate // fps - span.start_seconds * rate
+    extra = frames * rate // fps
+    slices = {
+        "before": grown[: cut * frame_bytes],
+        "held": grown[cut * frame_bytes : (cut + extra) * frame_bytes],
+        # Starts at the span's start like "before" (same Offset): base second t of the last
+        # input plays the prospect's audio of t + extension.
+        "after": grown[extra * frame_bytes :],
+    }
+    for name, pcm in slices.items():
+        media.put_bytes(f"{prefix}/input/{name}.wav", wav.wav_bytes(pcm), "audio/wav")
+    top = lad.renditions[-1]  # read_ladder sorts them by height
+    init, segments = _rendition(media, f"{lad.prefix}/{top}", held // (fps * ladder.SEGMENT_SECONDS), 1)
+    still = codec.still_png(init, segments, at_seconds=held / fps, width=lad.width, height=lad.height)
+    media.put_bytes(f"{prefix}/input/held.png", still, "image/png")
+    fields: dict[str, Any] = {
+        "base_upload_id": base.upload_id,
+        "window": RenderWindow(
+            start=window.start, end=window.end, hold_at=growth.hold_at, extension=growth.extension
+        ),
+        "overlay": None,
+        "first_segment": span.first,
+        "segment_count": span.count,
+        "prefix": prefix,
+    }
+    metadata = window_metadata(request.account_id, request.campaign_id, request.prospect_id, render_id)
+    job = jobs.grown_window_job(
+        source=uploads.uri(base.key),
+        destination=media.uri(f"{prefix}/{WINDOW_DIR}/{BASE_NAME}"),
+        span=span,
+        duration=lad.duration_seconds,
+        fps=fps,
+        audio=(
+            media.uri(f"{prefix}/input/before.wav"),
+            media.uri(f"{prefix}/input/held.wav"),
+            media.uri(f"{prefix}/input/after.wav"),
+        ),
+        hold=jobs.HeldFrame(held, frames, media.uri(f"{prefix}/input/held.png"), lad.width, lad.height),
+        rungs=rungs,
+        role=config.role_arn,
+        metadata=metadata,
+        token=render_id,
+    )
+    return PreparedWindow(fields, _queued(job, config))
+
+
+def _grown_span_audio(
+    media: ObjectStore,
+    lad: Ladder,
+    span: ladder.Span,
+    window: ladder.Window,
+    growth: ladder.Growth,
+    replacement: bytes,
+) -> bytes:
+    """The span's audio for a grown window, as interleaved PCM from the span's start: the base's,
+    ``extension`` of silence inserted at the hold (as the voice laid the name in), then the
+    window (now ``extension`` longer) replaced by the prospect's audio."""
+    rate, frame_bytes = ladder.AUDIO_SAMPLE_RATE, wav.FRAME_BYTES
+    pcm_key = f"{lad.prefix}/{lad.pcm}"
+    layout = wav.wav_layout(media.get_bytes(pcm_key, 0, wav.HEADER_PROBE_BYTES - 1))
+    if (layout.channels, layout.sample_rate, layout.bits) != (ladder.AUDIO_CHANNELS, rate, 16):
+        raise ConflictError("the base audio is not 48 kHz 16-bit stereo")
+    first = span.start_seconds * rate
+    lo, hi = layout.byte_range(first, round((span.end_seconds + SPAN_TAIL_SECONDS) * rate))
+    base = media.get_bytes(pcm_key, lo, hi)
+    hold = (round(growth.hold_at * rate) - first) * frame_bytes
+    extra = round(growth.extension * rate)
+    stretched = base[:hold] + bytes(extra * frame_bytes) + base[hold:]
+    at = round(window.start * rate) - first
+    return wav.splice(stretched, at, replacement, round(window.duration * rate) + extra)
 
 
 def start_render(
@@ -534,19 +677,23 @@ def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any
     replaced: dict[str, str] = {}
     new_bytes = 0
     playlists = [base_master.audio_uri]
-    if video.overlay is not None:
+    grown = done.window.grown  # the picture holds a frame: every rung was re-encoded too
+    if video.overlay is not None or grown:
         playlists += [v.uri for v in base_master.variants]
     for uri in playlists:
         base_list = hls.parse_media(media.get_bytes(posixpath.join(base_dir, uri)).decode())
         window_list = hls.parse_media(media.get_bytes(posixpath.join(window_dir, uri)).decode())
-        if len(window_list.segments) != done.segment_count:
-            raise hls.PlaylistError(
-                f"{uri}: the window job wrote {len(window_list.segments)} segments, "
-                f"expected {done.segment_count}"
+        if grown:
+            text = _grown_spliced(uri, base_master, (base_dir, base_list), (window_dir, window_list), done)
+        else:
+            if len(window_list.segments) != done.segment_count:
+                raise hls.PlaylistError(
+                    f"{uri}: the window job wrote {len(window_list.segments)} segments, "
+                    f"expected {done.segment_count}"
+                )
+            text = hls.spliced_media(
+                base_list, base_dir, window_list, window_dir, done.first_segment, done.prefix
             )
-        text = hls.spliced_media(
-            base_list, base_dir, window_list, window_dir, done.first_segment, done.prefix
-        )
         media.put_bytes(f"{done.prefix}/{uri}", text.encode(), "application/vnd.apple.mpegurl")
         replaced[uri] = f"{done.prefix}/{uri}"
         new_bytes += len(text.encode()) + _segment_bytes(media, window_dir, window_list)
@@ -555,6 +702,40 @@ def publish_playlists(video: ProspectVideo, media: ObjectStore) -> dict[str, Any
     new_bytes += len(master.encode())
     media.delete_prefix(f"{done.prefix}/input/")  # the span WAV and card PNG were only job inputs
     return {"master": PROSPECT_MASTER, "new_bytes": new_bytes, "progress": 100}
+
+
+def _grown_spliced(
+    uri: str,
+    master: hls.Master,
+    base: tuple[str, hls.MediaPlaylist],
+    window: tuple[str, hls.MediaPlaylist],
+    done: Submitted,
+) -> str:
+    """A grown window's playlist ``uri``: the job's segments checked against the grown segment
+    plan, then :func:`hls.grown_media` (every rendition of the prospect marks its discontinuity
+    before the same base segment, so audio and video return to the base together)."""
+    assert done.window.hold_at is not None
+    (base_dir, base_list), (window_dir, window_list) = base, window
+    growth = ladder.Growth(hold_at=done.window.hold_at, extension=done.window.extension)
+    span = ladder.Span(done.first_segment, done.first_segment + done.segment_count - 1)
+    variant = next((v for v in master.variants if v.uri == uri), master.variants[0])
+    fps = round(variant.frame_rate or ladder.FRAME_RATES[-1])
+    planner = ladder.grown_audio_segments if uri == master.audio_uri else ladder.grown_video_segments
+    expected = len(planner(span, base_list.duration, growth, fps))
+    if len(window_list.segments) != expected:
+        raise hls.PlaylistError(
+            f"{uri}: the window job wrote {len(window_list.segments)} segments, expected {expected}"
+        )
+    return hls.grown_media(
+        base_list,
+        base_dir,
+        window_list,
+        window_dir,
+        done.first_segment,
+        done.segment_count,
+        growth.extension,
+        done.prefix,
+    )
 
 
 def publish_previews(video: ProspectVideo, media: ObjectStore, *, codec: MediaCodec) -> dict[str, Any]:

@@ -150,6 +150,73 @@ def spliced_media(
     return "\n".join(lines) + "\n"
 
 
+def grown_media(
+    base: MediaPlaylist,
+    base_dir: str,
+    window: MediaPlaylist,
+    window_dir: str,
+    first: int,
+    replaces: int,
+    extension: float,
+    here: str,
+    *,
+    tolerance: float = DURATION_TOLERANCE,
+) -> str:
+    """The base rendition with segments ``first``..``first + replaces - 1`` replaced by the
+    window's, which play ``extension`` s longer (a grown window, issue 17), written for ``here``.
+
+    The window's segments start on the base's timeline, so they follow the base's earlier
+    segments seamlessly. The base segments after them still carry base timestamps, ``extension``
+    behind the prospect's timeline, so an ``EXT-X-DISCONTINUITY`` precedes the first of them (as
+    server-side ad insertion marks a return to the main content) and the player maps them onto
+    the playlist's timeline there; every rendition of a prospect marks it before the same base
+    segment, so audio and video stay together. A VOD playlist has no earlier discontinuities, so
+    ``EXT-X-DISCONTINUITY-SEQUENCE`` is 0.
+
+    Raises
+    ------
+    PlaylistError
+        The window lies outside the base, or its segments do not add up to the replaced
+        segments plus ``extension`` (within ``tolerance``).
+    """
+    last = first + replaces
+    if first < 0 or replaces < 1 or last > len(base.segments):
+        raise PlaylistError(
+            f"window segments {first}..{last - 1} fall outside the base's {len(base.segments)} segments"
+        )
+    expected = sum(s for _, s in base.segments[first:last]) + extension
+    if abs(window.duration - expected) > tolerance:
+        raise PlaylistError(
+            f"the window's segments last {window.duration:.6f} s where the {replaces} base segments "
+            f"they replace, grown by {extension:.6f} s, last {expected:.6f} s"
+        )
+    entries: list[tuple[str, float, bool]] = [
+        (posixpath.join(base_dir, uri), s, False) for uri, s in base.segments[:first]
+    ]
+    entries += [(posixpath.join(window_dir, uri), s, False) for uri, s in window.segments]
+    entries += [
+        (posixpath.join(base_dir, uri), s, i == last) for i, (uri, s) in enumerate(base.segments) if i >= last
+    ]
+    target = max(base.target_duration, window.target_duration, *(round(s) for _, s, _ in entries))
+    init = f'#EXT-X-MAP:URI="{relative(here, posixpath.join(base_dir, base.map_uri))}"'
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-DISCONTINUITY-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        init,
+    ]
+    for key, seconds, discontinuity in entries:
+        if discontinuity:
+            lines += ["#EXT-X-DISCONTINUITY", init]  # the same init: repeated for players that reset
+        lines += [f"#EXTINF:{seconds:.6f},", relative(here, key)]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
 def prospect_master(base: Master, base_dir: str, here: str, replaced: dict[str, str]) -> str:
     """The base's multivariant playlist for a prospect: ``replaced`` maps a base playlist URI
     (a variant's or the audio rendition's) to the prospect's own playlist key."""

@@ -292,3 +292,99 @@ def window_job(
 def _ms_timecode(ms: int, fps: int) -> str:
     """Nearest frame's timecode for a time in milliseconds."""
     return timecode(round(ms * fps / 1000) / fps, fps)
+
+
+@dataclass(frozen=True)
+class HeldFrame:
+    """The picture a grown window holds (issue 17): base frame ``frame`` shown ``frames`` more
+    times, from a still of it (``image``, an s3:// PNG at ``width``×``height``, the source's
+    display size)."""
+
+    frame: int
+    frames: int
+    image: str
+    width: int
+    height: int
+
+
+def grown_window_job(
+    *,
+    source: str,
+    destination: str,
+    span: Span,
+    duration: float,
+    fps: int,
+    audio: tuple[str, str, str],
+    hold: HeldFrame,
+    rungs: list[Rung],
+    role: str,
+    metadata: dict[str, str],
+    token: str,
+) -> JobRequest:
+    """Re-encode a grown window: the span's picture with one frame held, its audio the prospect's.
+
+    Three inputs, stitched in order (MediaConvert plays a job's inputs one after another):
+
+    1. the source clipped from the span's start to the held frame (inclusive);
+    2. a ``VideoGenerator`` of ``hold.frames`` frames at ``fps`` whose picture is the still of
+       that frame (``ImageInput``); ``Duration`` is in whole milliseconds, so it is the frames'
+       length rounded, which at 24, 25 and 30 fps is within half a millisecond of it;
+    3. the source clipped from the frame after the held one to the span's last frame.
+
+    ``audio`` is three WAVs, the prospect's audio cut where the inputs meet: the first and the
+    last start at the span's start on the base timeline (so their ``Offset`` is the span's
+    start, as in :func:`window_job`, and the clipping takes what each input covers), the middle
+    one is the held stretch and starts with its input. Every output (each rung and the audio) is
+    written, the video's GOPs on the 2 s grid from the window's start.
+
+    Verified: the document against botocore's MediaConvert model, and its output through the
+    local stand-in (which stitches the inputs as documented and writes the segments on the base's
+    timeline, as it does for :func:`window_job`). To be checked on AWS: that the service lays an
+    ``ExternalAudioFileInput`` over a video generator's silent track, and that a generator's
+    ``Duration`` in whole milliseconds yields exactly ``hold.frames`` frames.
+    """
+    end = min(float(span.end_seconds), duration)
+    first, last = round(span.start_seconds * fps), round(end * fps) - 1
+    if not first <= hold.frame <= last or hold.frames < 1:
+        raise ValueError(f"frame {hold.frame} is not in the span's frames {first}..{last}, or holds none")
+    before, held, after = audio
+
+    def clipped(start: int, stop: int, wav: str) -> dict[str, Any]:
+        return {
+            "FileInput": source,
+            "TimecodeSource": "ZEROBASED",
+            "VideoSelector": {"Rotate": "AUTO"},
+            "InputClippings": [
+                {"StartTimecode": timecode(start / fps, fps), "EndTimecode": timecode(stop / fps, fps)}
+            ],
+            "AudioSelectors": {
+                AUDIO_SELECTOR: {
+                    "ExternalAudioFileInput": wav,
+                    "DefaultSelection": "DEFAULT",
+                    "Offset": span.start_seconds * 1000,
+                }
+            },
+        }
+
+    generator = {
+        "VideoGenerator": {
+            "Duration": max(1, round(hold.frames * 1000 / fps)),
+            "ImageInput": hold.image,
+            "Width": hold.width,
+            "Height": hold.height,
+            "FramerateNumerator": fps,
+            "FramerateDenominator": 1,
+            "SampleRate": AUDIO_SAMPLE_RATE,
+            "Channels": AUDIO_CHANNELS,
+        },
+        "AudioSelectors": {AUDIO_SELECTOR: {"ExternalAudioFileInput": held, "DefaultSelection": "DEFAULT"}},
+    }
+    inputs = [clipped(first, hold.frame, before), generator]
+    if hold.frame < last:
+        inputs.append(clipped(hold.frame + 1, last, after))
+    settings = {
+        "TimecodeConfig": {"Source": "ZEROBASED"},
+        "Inputs": inputs,
+        "OutputGroups": [_hls_group(destination, [*(_video_output(r, fps) for r in rungs), _audio_output()])],
+    }
+    return JobRequest(settings=settings, user_metadata=metadata, role=role, client_request_token=token)

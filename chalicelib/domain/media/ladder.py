@@ -6,6 +6,7 @@ must agree on (rungs, frame rate, 2 s segments, the AAC frame grid) lives here, 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -176,3 +177,63 @@ def span_for(window: Window, duration: float) -> Span:
     while audio_segment_start(last + 1) < end_sample - _SAMPLE_NOISE:
         last += 1
     return Span(first=first, last=min(last, video_segment_count(duration) - 1))
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A window that plays ``extension`` seconds longer than the base span it replaces (a name
+    longer than its slot, issue 17): base second ``hold_at`` and everything after it play
+    ``extension`` later, the picture holding the frame showing at ``hold_at`` meanwhile."""
+
+    hold_at: float
+    extension: float
+
+    def check(self, span: Span, fps: int) -> None:
+        """Raise ValueError unless the growth is whole frames and held inside ``span``."""
+        frames = self.extension * fps
+        if self.extension <= 0 or abs(frames - round(frames)) > 1e-6:
+            raise ValueError(f"a growth of {self.extension} s is not a whole number of frames at {fps} fps")
+        if not span.start_seconds <= self.hold_at < span.end_seconds:
+            raise ValueError(f"the hold at {self.hold_at} s is outside the span's segments")
+
+
+def held_frame(growth: Growth, fps: int) -> int:
+    """The base frame a grown window holds: the one showing at ``growth.hold_at``. The picture
+    resumes with the next frame ``extension`` later, so the base's audio after ``hold_at`` (which
+    the voice moved by as much) stays with its lips to within that frame."""
+    return math.floor(growth.hold_at * fps + 1e-6)
+
+
+def grown_video_segments(span: Span, duration: float, growth: Growth, fps: int) -> list[float]:
+    """Seconds of each video segment a grown window's job writes: the span's, ``extension``
+    longer, cut every :data:`SEGMENT_SECONDS` from the span's start (its GOPs stay on the 2 s
+    grid from there), the last one shorter. None is longer than a base segment, so the target
+    duration stays."""
+    growth.check(span, fps)
+    frames = round((min(span.end_seconds, duration) - span.start_seconds + growth.extension) * fps)
+    per = SEGMENT_SECONDS * fps
+    return [min(per, frames - i) / fps for i in range(0, frames, per)]
+
+
+def grown_audio_segments(span: Span, duration: float, growth: Growth, fps: int) -> list[float]:
+    """Seconds of each audio segment a grown window's job writes: from the span's first sample,
+    cut at the first AAC frame at or after every 2 s mark of the prospect's timeline (the window
+    starts on the base's), and ending ``extension`` after the base's own end of the span. That end
+    is on the video's frame grid, not the AAC grid: the last segment's final AAC frame is padded
+    past it by less than one frame (21 ms), which the playlist's duration does not count."""
+    growth.check(span, fps)
+    total = round(duration * AUDIO_SAMPLE_RATE)
+    first = audio_segment_start(span.first)
+    last = span.last == video_segment_count(duration) - 1
+    end = (total if last else audio_segment_start(span.last + 1)) + round(
+        growth.extension * AUDIO_SAMPLE_RATE
+    )
+    cuts = [first]
+    i = span.first + 1
+    while audio_segment_start(i) < end:
+        cuts.append(audio_segment_start(i))
+        i += 1
+    if end - cuts[-1] < AAC_FRAME_SAMPLES and len(cuts) > 1:
+        cuts.pop()  # a tail under one AAC frame cannot be a segment of its own: the last one takes it
+    cuts.append(end)
+    return [(b - a) / AUDIO_SAMPLE_RATE for a, b in itertools.pairwise(cuts)]
