@@ -169,6 +169,6 @@ def _sections(playlist: Path) -> list[list[np.ndarray]]:
         sections[-1] += (playlist.parent / segment.uri).resolve().read_bytes()
     out = []
     for data in sections:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             out.append([f.to_ndarray(format="gray").astype(np.int16) for f in container.decode(video=0)])
     return out

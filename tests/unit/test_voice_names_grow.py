@@ -23,7 +23,7 @@ from chalicelib.domain.ports import VoiceInfo
 from chalicelib.domain.speech import Speech
 from chalicelib.voice import profile
 from chalicelib.voice.pcm import resample
-from chalicelib.voice.service import WINDOW_MARGIN_SECONDS, voice_names
+from chalicelib.voice.service import WINDOW_MARGIN_SECONDS, VoicedWindow, voice_names
 from tests import fakes
 
 RATE, FPS, SECONDS = 48_000, 30, 10.0
@@ -80,7 +80,7 @@ FIRST = VoiceSlot(variable="first_name", start=3.0, end=3.3, pause_before=0.1, p
 LAST = VoiceSlot(variable="last_name", start=5.0, end=5.3, pause_before=0.1, pause_after=0.1)
 
 
-def _say(slots: list[VoiceSlot], values: dict[str, str], lengths: dict[str, float]) -> tuple[object, bytes]:
+def _say(slots: list[VoiceSlot], values: dict[str, str], lengths: dict[str, float]) -> tuple[VoicedWindow, bytes]:
     store = fakes.FakeObjectStore("media")
     campaign = _campaign(store, slots)
     voiced = voice_names(

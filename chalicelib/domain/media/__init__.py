@@ -743,8 +743,9 @@ def publish_previews(video: ProspectVideo, media: ObjectStore, *, codec: MediaCo
     span, read through the prospect's own playlist so that the name card shows when there is one.
     The WebP and the GIF are encoded from one decode of the same frames.
 
-    Without a name card the picture is the base's own (only the sound changes), the same for every
-    prospect whose span is the same: it is encoded once, kept beside the base
+    Without a name card or a grown window (whose picture holds a frame) the picture is the base's
+    own (only the sound changes), the same for every prospect whose span is the same: it is
+    encoded once, kept beside the base
     (:func:`shared_previews_prefix`), and each prospect gets server-side copies of it.
     """
     done = Submitted.of(video)
@@ -756,7 +757,7 @@ def publish_previews(video: ProspectVideo, media: ObjectStore, *, codec: MediaCo
     at = min(max(done.window.start + 0.5, seg_start), span_end - 0.1)
     start = max(seg_start, min(done.window.start - 0.5, span_end - PREVIEW_SECONDS))
     names = {"poster": POSTER_NAME, "preview": PREVIEW_NAME, "gif": PREVIEW_GIF_NAME}
-    if video.overlay is None:
+    if video.overlay is None and not done.window.grown:
         shared = shared_previews_prefix(base_dir, done.first_segment, done.segment_count, start, at)
         try:
             media.head(f"{shared}/{PREVIEW_GIF_NAME}")  # written last: the set is complete
