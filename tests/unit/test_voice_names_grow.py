@@ -80,7 +80,9 @@ FIRST = VoiceSlot(variable="first_name", start=3.0, end=3.3, pause_before=0.1, p
 LAST = VoiceSlot(variable="last_name", start=5.0, end=5.3, pause_before=0.1, pause_after=0.1)
 
 
-def _say(slots: list[VoiceSlot], values: dict[str, str], lengths: dict[str, float]) -> tuple[VoicedWindow, bytes]:
+def _say(
+    slots: list[VoiceSlot], values: dict[str, str], lengths: dict[str, float]
+) -> tuple[VoicedWindow, bytes]:
     store = fakes.FakeObjectStore("media")
     campaign = _campaign(store, slots)
     voiced = voice_names(
