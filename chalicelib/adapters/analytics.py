@@ -33,6 +33,8 @@ from chalicelib.domain.analytics import (
 from chalicelib.domain.errors import StorageError
 
 logger = logging.getLogger(__name__)
+#: How much longer each wait for a running Athena query is than the one before.
+POLL_GROWTH = 1.25
 
 #: Firehose's PutRecordBatch limits (they cannot be raised).
 MAX_BATCH_RECORDS = 500
@@ -155,7 +157,7 @@ class AthenaAnalytics:
         workgroup: str,
         timeout_seconds: float = 60.0,
         first_poll_seconds: float = 0.02,
-        max_poll_seconds: float = 1.0,
+        max_poll_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -261,7 +263,9 @@ class AthenaAnalytics:
                     logger.warning("could not stop analytics query %s", query_id)
                 raise StorageError(f"the analytics query took more than {self._timeout:.0f} s")
             self._sleep(interval)
-            interval = min(interval * 1.5, self._max_poll)  # seen at most ~50 % after it finished
+            # Seen at most ~25 % after it finished: about 17 polls for a 1 s query (the calls cost
+            # nothing; Athena's GetQueryExecution quota is far above one caller's pace).
+            interval = min(interval * POLL_GROWTH, self._max_poll)
 
     def _rows(self, query_id: str) -> list[Row]:
         rows: list[Row] = []
