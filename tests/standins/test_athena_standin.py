@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -417,4 +418,4 @@ def test_the_adapter_stops_a_query_that_takes_too_long() -> None:
         adapter.campaign("a", "c", date(2026, 11, 1), date(2026, 11, 21))
     assert client.stopped == ["q1"]
     assert slept[0] == 0.02 and max(slept) == 0.5  # short at first, never more than half a second
-    assert all(b == min(a * 1.25, 0.5) for a, b in zip(slept, slept[1:], strict=False))
+    assert all(b == min(a * 1.25, 0.5) for a, b in itertools.pairwise(slept))
