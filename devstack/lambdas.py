@@ -44,6 +44,8 @@ ASYNC_RETRIES = 2  # AWS retries a failed asynchronous invocation twice
 RETRY_DELAY_SECONDS = 0.5
 #: The function configuration a worker process takes from the stack with each invocation.
 CONFIGURATION_PREFIXES = ("TAILORCAST_", "AWS_", "POWERTOOLS_", "MOTO_")
+#: How long stopping waits for running invocations before ending their workers.
+SHUTDOWN_SECONDS = 30.0
 #: Powertools warns whenever an invocation flushes no metric (most tasks publish none).
 POWERTOOLS_NO_METRICS = "No application metrics to publish"
 
@@ -123,12 +125,36 @@ def _run(handler: Handler, function_name: str, arn: str, event: Any) -> tuple[st
 _worker_handlers: dict[HandlerRef, Handler] = {}
 
 
-def _worker_start() -> None:
-    """A worker's logs are the function's log stream: they go to stderr, never into what the
-    stack's process prints on stdout (a benchmark's JSON, for one)."""
+def _worker_start(parent: int) -> None:
+    """A worker ends with the stack's process, however that ends (a ``kill -9`` included: it must
+    not hold the stack's ports' clients or its output pipe open). A worker's logs are the
+    function's log stream: they go to stderr, never into what the stack's process prints on
+    stdout (a benchmark's JSON, for one)."""
+    _die_with(parent)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     warnings.filterwarnings("ignore", message=POWERTOOLS_NO_METRICS, category=UserWarning)
+
+
+def _die_with(parent: int) -> None:
+    try:  # Linux: the kernel sends SIGKILL when the parent goes
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it went before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere (and as a second line of defence): look every half second
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _worker_configure(configuration: dict[str, str]) -> None:
@@ -258,6 +284,7 @@ class Dispatcher:
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start,
+                    initargs=(os.getpid(),),
                 )
             return self._workers
 
@@ -340,7 +367,17 @@ class Dispatcher:
             self._closed = True
             workers, self._workers = self._workers, None
         if workers is not None:
-            workers.shutdown(wait=True, cancel_futures=True)
+            # Invocations still running finish (the stack stops its executions first); one
+            # stuck past the deadline is ended, as Lambda ends a function at its timeout.
+            processes = list((getattr(workers, "_processes", None) or {}).values())
+            workers.shutdown(wait=False, cancel_futures=True)
+            deadline = time.monotonic() + SHUTDOWN_SECONDS
+            for process in processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    logger.warning("a Lambda worker did not finish in time; ending it")
+                    process.kill()
+                    process.join(5)
 
 
 _active: Dispatcher | None = None

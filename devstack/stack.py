@@ -189,6 +189,9 @@ class LocalStack:
         if self.mediaconvert is not None:
             self.mediaconvert.stop(drain=True)
         self.dispatcher.drain(timeout=30)
+        # The functions stop while the services they call are still up (an invocation still
+        # running would otherwise retry against a closed port until its timeout).
+        self.dispatcher.shutdown()
         if self.firehose is not None:  # buffered events reach S3 before the checkpoint mirrors it
             self.firehose.stop(flush=True)
         if self.athena is not None:  # before moto goes: a query being answered still reads S3
@@ -207,7 +210,6 @@ class LocalStack:
             self._aws_server.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
-        self.dispatcher.shutdown()
         if self.journal is not None:
             self.journal.close()
         (self.state_dir / "stack.json").unlink(missing_ok=True)

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from devstack.lambdas import Dispatcher, HandlerRef, LambdaFault
 
+PROJECT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 
@@ -97,3 +102,34 @@ def test_a_stopped_service_refuses_new_invocations(dispatcher: Dispatcher) -> No
     dispatcher.shutdown()
     payload, errored = dispatcher.invoke("where", {})
     assert errored and "stopping" in json.loads(payload)["errorMessage"]
+
+
+def test_workers_end_with_the_stacks_process_even_when_it_is_killed(tmp_path: Path) -> None:
+    # GIVEN a process (the stack) whose invocation ran in a worker
+    script = tmp_path / "stack.py"
+    script.write_text(
+        "import json, os, signal\n"
+        "from devstack.lambdas import Dispatcher, HandlerRef\n"
+        "from tests.standins import lambda_handlers\n"
+        "if __name__ == '__main__':\n"
+        "    d = Dispatcher(processes=1)\n"
+        "    d.register('where', 'arn', lambda_handlers.where, HandlerRef('tests.standins.lambda_handlers', 'where'))\n"
+        "    print(json.loads(d.invoke('where', {})[0])['pid'], flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    # WHEN it is killed (SIGKILL: nothing of it runs after)
+    assert done.returncode == -9, done.stderr
+    worker = int(done.stdout.strip())
+    # THEN its worker is gone too
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
