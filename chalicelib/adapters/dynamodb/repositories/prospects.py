@@ -133,8 +133,8 @@ class ItemAttributes:
 
     ``ItemAttributes(ProspectItem)(values)`` is what ``ProspectItem(**values).serialize()`` returns
     (each attribute through its own ``serialize``, defaults for values not given, null checks), but
-    without building the model: for a prospect that is most of what PynamoDB costs (140 µs of 160).
-    The bulk writer sends these maps as they are.
+    without building the model (a prospect: about 45 µs instead of 115 µs for the model built and
+    serialized). The bulk writer sends these maps as they are.
 
     Raises
     ------
