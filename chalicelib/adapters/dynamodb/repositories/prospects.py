@@ -18,7 +18,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.attributes import Attribute, ListAttribute, MapAttribute
+from pynamodb.exceptions import AttributeNullError, DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.aws_errors import translate_aws_errors
@@ -124,6 +126,58 @@ def _prospect_from_item(item: ProspectItem) -> Prospect:
 
 def _prospect_to_item(p: Prospect) -> ProspectItem:
     return PROSPECTS.to_item(p)
+
+
+class ItemAttributes:
+    """An item class's attributes in DynamoDB's wire shape, straight from a dict of values.
+
+    ``ItemAttributes(ProspectItem)(values)`` is what ``ProspectItem(**values).serialize()`` returns
+    (each attribute through its own ``serialize``, defaults for values not given, null checks), but
+    without building the model (a prospect: about 45 µs instead of 115 µs for the model built and
+    serialized). The bulk writer sends these maps as they are.
+
+    Raises
+    ------
+    AttributeNullError
+        A non-nullable attribute is None or missing without a default (as ``serialize`` does).
+    """
+
+    def __init__(self, item: type[Model]) -> None:
+        self._attributes: tuple[tuple[str, Attribute[Any]], ...] = tuple(item.get_attributes().items())
+
+    def __call__(self, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        wire: dict[str, dict[str, Any]] = {}
+        for name, attr in self._attributes:
+            if name in values:
+                value = values[name]
+            else:
+                value = attr.default() if callable(attr.default) else attr.default
+            if value is None:
+                if not attr.null:
+                    raise AttributeNullError(name)
+                continue
+            if isinstance(attr, ListAttribute | MapAttribute):
+                serialized = attr.serialize(value, null_check=True)
+            else:
+                serialized = attr.serialize(value)
+            if serialized is None:
+                if not attr.null:
+                    raise AttributeNullError(name)
+                continue
+            wire[attr.attr_name] = {attr.attr_type: serialized}
+        return wire
+
+
+_PROSPECT_ATTRIBUTES = ItemAttributes(ProspectItem)
+
+
+def prospect_wire_item(p: Prospect, version: int) -> dict[str, dict[str, Any]]:
+    """The prospect's item as ``BatchWriteItem`` sends it, stored at ``version`` (what
+    ``_prospect_to_item`` with that version, serialized, gives)."""
+    pk, sk = PROSPECTS.key(p)
+    values = PROSPECTS.item_values(p)
+    values.update(pk=pk, sk=sk, version=version)
+    return _PROSPECT_ATTRIBUTES(values)
 
 
 class _StaleVersion(ConflictError):
@@ -462,11 +516,10 @@ class _BulkWriter:
         )
 
     def add(self, prospect: Prospect) -> None:
-        item = _prospect_to_item(prospect.model_copy(update={"version": 0}))
-        if item.pk != self.pk:
+        item = prospect_wire_item(prospect, version=1)
+        if item["pk"]["S"] != self.pk:
             raise ValueError("a bulk writer only writes to its own campaign")
-        item.version = 1
-        self._buffer.append(item.serialize())
+        self._buffer.append(item)
         if len(self._buffer) == _BATCH_ITEMS:
             self._send()
 
