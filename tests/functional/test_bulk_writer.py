@@ -173,7 +173,7 @@ def test_items_never_processed_fail_the_writer_with_a_storage_error(
         return real(self, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", nothing_processed)
-    monkeypatch.setattr(module.time, "sleep", lambda _: None)  # the backoff, not what is tested
+    monkeypatch.setattr(module.time, "sleep", lambda _: None)  # type: ignore[attr-defined]  # the backoff, not what is tested
     repo = deps.get_prospect_repo()
     writers: list[Any] = []
 
