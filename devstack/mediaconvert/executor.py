@@ -651,9 +651,18 @@ class FfmpegExecutor:
         uploaded = []
         for f in sorted(out.iterdir()):
             content_type = _CONTENT_TYPES.get(f.suffix, "application/octet-stream")
-            s3.upload_file(str(f), bucket, prefix + f.name, ExtraArgs={"ContentType": content_type})
+            if f.stat().st_size <= _SINGLE_PUT_BYTES:  # one PutObject, without the transfer manager
+                body = f.read_bytes()
+                s3.put_object(Bucket=bucket, Key=prefix + f.name, Body=body, ContentType=content_type)
+            else:
+                s3.upload_file(str(f), bucket, prefix + f.name, ExtraArgs={"ContentType": content_type})
             uploaded.append(f"s3://{bucket}/{prefix}{f.name}")
         return uploaded
+
+
+#: Outputs up to this size go up in one PutObject (segments, playlists); larger ones (a whole
+#: rendition of a long video) through boto3's managed multipart upload.
+_SINGLE_PUT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
