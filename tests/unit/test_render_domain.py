@@ -1459,3 +1459,71 @@ def test_counters_always_match_the_prospects_whatever_the_order(steps: list[tupl
             # one job per render, however often the render step ran
             tokens = [r.client_request_token for r in world.jobs.submitted]
             assert len(tokens) == len(set(tokens))
+
+
+class _CountingVideos(fakes.FakeVideoRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
+        self.reads += 1
+        return super().get(account_id, campaign_id, prospect_id)
+
+
+def _ports_with(videos: fakes.FakeVideoRepository) -> Any:
+    class Ports:
+        pass
+
+    ports = Ports()
+    ports.videos = videos  # type: ignore[attr-defined]  # all a transition uses
+    return ports
+
+
+def test_a_transition_writes_from_what_the_step_just_read_without_reading_again() -> None:
+    from chalicelib.domain.render.common import _transition
+
+    videos = _CountingVideos()
+    seen = videos.save(
+        ProspectVideo(
+            account_id="a",
+            campaign_id="c",
+            prospect_id="p",
+            render_id="r",
+            status=VideoStatus.QUEUED,
+            version=0,
+        )
+    )
+    videos.reads = 0
+
+    moved = _transition(_ports_with(videos), seen, {VideoStatus.QUEUED}, VideoStatus.SYNTHESIZING)
+
+    assert moved is not None and moved.status is VideoStatus.SYNTHESIZING
+    assert videos.reads == 0
+
+
+def test_a_transition_from_a_stale_read_reads_again_and_judges_the_current_state() -> None:
+    from chalicelib.domain.render.common import _transition
+
+    videos = _CountingVideos()
+    stale = videos.save(
+        ProspectVideo(
+            account_id="a",
+            campaign_id="c",
+            prospect_id="p",
+            render_id="r",
+            status=VideoStatus.QUEUED,
+            version=0,
+        )
+    )
+    # meanwhile another step moved it on
+    videos.save(stale.model_copy(update={"status": VideoStatus.SYNTHESIZING}))
+    videos.reads = 0
+
+    assert _transition(_ports_with(videos), stale, {VideoStatus.QUEUED}, VideoStatus.SYNTHESIZING) is None
+    assert videos.reads == 1
+    # and a stale read of an allowed state still wins once it has read the current version
+    current = videos.get("a", "c", "p")
+    videos.save(current.model_copy(update={"progress": 10}))
+    moved = _transition(_ports_with(videos), current, {VideoStatus.SYNTHESIZING}, VideoStatus.RENDERING)
+    assert moved is not None and moved.status is VideoStatus.RENDERING and moved.progress == 10

@@ -88,12 +88,17 @@ def _transition(
     **update: Any,
 ) -> ProspectVideo | None:
     """Move the prospect's render ``seen.render_id`` to ``to`` if it is in an ``allowed`` status,
-    moving its batch's counters with it; ``None`` (nothing written) if it is not."""
+    moving its batch's counters with it; ``None`` (nothing written) if it is not.
+
+    ``seen`` is what the caller just read: the first attempt writes from it without reading again
+    (the write is conditional on its version, so a stale ``seen`` only costs a retry that reads)."""
+    current: ProspectVideo | None = seen if seen.status in allowed else None
     for _ in range(8):
-        try:
-            current = ports.videos.get(seen.account_id, seen.campaign_id, seen.prospect_id)
-        except NotFoundError:
-            return None
+        if current is None:
+            try:
+                current = ports.videos.get(seen.account_id, seen.campaign_id, seen.prospect_id)
+            except NotFoundError:
+                return None
         if current.render_id != seen.render_id or current.status not in allowed:
             return None
         new = current.model_copy(update={"status": to, **update})
@@ -106,7 +111,7 @@ def _transition(
         try:
             return ports.videos.move(new, counters)
         except ConflictError:
-            continue  # changed meanwhile (a progress event): read again
+            current = None  # changed meanwhile (a progress event): read again
     raise ConflictError(f"the render of prospect {seen.prospect_id} is changing too often; retry")
 
 
