@@ -346,6 +346,7 @@ class LocalStack:
         self._moto_executes = default_user_config["stepfunctions"]["execute_state_machine"]
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         lambdas.install(self.dispatcher)
+        _list_moto_modules_once()
         dynamotx.install()  # transactions back up the items they touch, not the whole table
         assert self.journal is not None
         app = RecordingMiddleware(
@@ -779,6 +780,23 @@ class _DropMessage(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(self.prefix)
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server lists its own package folder (a ``stat`` per entry, about 150) on every
+    request, to tell a service name from a host name; the folder never changes while it runs, so
+    the list is taken once (idempotent; moto is pinned)."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_tailorcast_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def listed() -> tuple[str, ...]:
+        return modules
+
+    listed._tailorcast_cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = listed
 
 
 def _quiet_third_party_notices() -> None:
