@@ -87,8 +87,9 @@ class DynamoJournal:
             self._fh.close()
 
 
-#: Called for each successful S3 write: (method, path, query string).
-S3WriteHook = Callable[[str, str, str], None]
+#: Called for each successful S3 write: (method, path, query string, body). The body is given
+#: for a multi-object delete (``POST ?delete``: the keys it named) and empty otherwise.
+S3WriteHook = Callable[[str, str, str, bytes], None]
 
 
 class StoredObject:
@@ -140,7 +141,8 @@ class RecordingMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         body = b""
         operation = target.split(".", 1)[1] if target.startswith("DynamoDB_") else ""
-        if operation in DYNAMO_MUTATIONS:
+        deletes = not target and method == "POST" and environ.get("QUERY_STRING", "").startswith("delete")
+        if operation in DYNAMO_MUTATIONS or deletes:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = BytesIO(body)
@@ -156,7 +158,12 @@ class RecordingMiddleware:
             self.journal.record(operation, body)
         elif ok and not target and method in ("PUT", "POST", "DELETE"):
             # Before the response goes out: an acknowledged object is already on disk.
-            self.on_s3_write(method, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+            self.on_s3_write(
+                method,
+                environ.get("PATH_INFO", ""),
+                environ.get("QUERY_STRING", ""),
+                body if deletes else b"",
+            )
         return result
 
 

@@ -715,22 +715,30 @@ class LocalStack:
 
     # ------------------------------------------------------------------ background
 
-    def _on_s3_write(self, method: str, path: str, query: str) -> None:
-        """Mirror a plain PutObject/CopyObject now and forget a DeleteObject; anything else (a
-        presigned POST, multipart, bulk delete, bucket configuration) is left to a full sync."""
+    def _on_s3_write(self, method: str, path: str, query: str, body: bytes = b"") -> None:
+        """Mirror a plain PutObject/CopyObject now and forget a DeleteObject or the keys of a
+        multi-object delete; anything else (a presigned POST, multipart, bucket configuration) is
+        left to a full sync."""
         from urllib.parse import unquote
 
         bucket, _, key = unquote(path).lstrip("/").partition("/")
         plain = query in ("", "x-id=PutObject", "x-id=CopyObject", "x-id=DeleteObject")
         if self.athena is not None and bucket == self.settings.analytics_bucket:
             self.athena.object_changed(bucket, key or None)
-        if key and plain and bucket in self.buckets and not self._stopping.is_set():
+        if bucket in self.buckets and not self._stopping.is_set():
             try:
-                if method == "PUT":
+                if key and plain and method == "PUT":
                     self.mirror.write_through(self._mirror_s3, bucket, key)
                     return
-                if method == "DELETE":
+                if key and plain and method == "DELETE":
                     self.mirror.forget(bucket, key)
+                    return
+                named = (
+                    deleted_keys(body) if not key and method == "POST" and query.startswith("delete") else []
+                )
+                if named:
+                    for deleted in named:
+                        self.mirror.forget(bucket, deleted)
                     return
             except Exception:
                 logger.exception("S3 write-through failed; a full sync follows")
@@ -780,6 +788,18 @@ class _DropMessage(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(self.prefix)
+
+
+def deleted_keys(body: bytes) -> list[str]:
+    """The keys a ``DeleteObjects`` request body names (``<Delete><Object><Key>…``); a body that
+    is not that document names none (the caller then syncs in full)."""
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(body)  # noqa: S314 (our own moto server's request, parsed after moto accepted it)
+    except ElementTree.ParseError:
+        return []
+    return [el.text for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Key" and el.text]
 
 
 def _list_moto_modules_once() -> None:

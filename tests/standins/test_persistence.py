@@ -50,3 +50,16 @@ def test_the_s3_mirror_writes_an_object_through_from_motos_store_without_a_reque
     assert S3Mirror(tmp_path / "s3").restore(restored) == 1
     got = restored.get_object(Bucket="mirror-test", Key="a/b.gif")
     assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"GIF89a", "image/gif", {"k": "v"})
+
+
+def test_a_multi_object_delete_names_its_keys_to_the_mirror() -> None:
+    from devstack.stack import deleted_keys
+
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a/1.wav</Key></Object>'
+        b"<Object><Key>a/2 &amp; b.png</Key></Object><Quiet>true</Quiet></Delete>"
+    )
+    assert deleted_keys(body) == ["a/1.wav", "a/2 & b.png"]
+    assert deleted_keys(b"<Delete><Object><Key>k</Key></Object></Delete>") == ["k"]
+    assert deleted_keys(b"not xml") == []  # the stack then syncs in full
