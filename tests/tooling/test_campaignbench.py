@@ -96,19 +96,19 @@ def test_verdict_ratio_and_targets():
         "wall_seconds": 100.0,
         "steady_state_prospects_per_second": 2.5,
     }
-    result = verdict(ours, naive_seconds=[36.0])
-    assert result["naive"]["extrapolated_seconds"] == 7200.0
-    assert result["ratio"] == 72.0
+    result = verdict(ours, naive_seconds=[72.0])
+    assert result["naive"]["extrapolated_seconds"] == 14400.0
+    assert result["ratio"] == 144.0
     assert result["extrapolated_1000_seconds"] == 420.0
     assert "extrapolated from 200" in result["seconds_for_1000_source"]
     assert result["met"] == {"ratio_vs_naive": True, "seconds_for_1000": True}
 
-    slow = verdict({**ours, "wall_seconds": 200.0, "steady_state_prospects_per_second": 1.0}, [36.0])
-    assert slow["ratio"] == 36.0
+    slow = verdict({**ours, "wall_seconds": 200.0, "steady_state_prospects_per_second": 1.0}, [72.0])
+    assert slow["ratio"] == 72.0  # under issue 17's 100×
     assert slow["met"] == {"ratio_vs_naive": False, "seconds_for_1000": False}
 
     # a prospect that did not complete fails both targets, however fast the rest were
-    partial = verdict({**ours, "completed": 199}, [36.0])
+    partial = verdict({**ours, "completed": 199}, [72.0])
     assert partial["met"] == {"ratio_vs_naive": False, "seconds_for_1000": False}
 
 
