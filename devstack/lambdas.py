@@ -137,21 +137,15 @@ def _worker_start(parent: int) -> None:
 
 
 def _die_with(parent: int) -> None:
-    try:  # Linux: the kernel sends SIGKILL when the parent goes
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # it went before the line above took effect
+    """Exit as soon as ``parent`` is gone (the worker is re-parented). Polled, not
+    ``PR_SET_PDEATHSIG``: that signal fires when the *thread* that started the worker ends, and
+    the pool starts workers from whichever thread submits (a server's request thread)."""
+    if os.getppid() != parent:  # it went before this worker got here
         os._exit(1)
 
-    def watch() -> None:  # elsewhere (and as a second line of defence): look every half second
+    def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(0.5)
+            time.sleep(0.2)
         os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

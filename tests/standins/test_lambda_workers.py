@@ -133,3 +133,27 @@ def test_workers_end_with_the_stacks_process_even_when_it_is_killed(tmp_path: Pa
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+
+
+def test_a_worker_started_from_a_short_lived_thread_outlives_it() -> None:
+    # The pool starts workers from whichever thread submits (moto's per-request threads): a worker
+    # must end with the stack's process, not with that thread.
+    import threading
+
+    from tests.standins import lambda_handlers
+
+    d = Dispatcher(processes=1)
+    d.register(
+        "where", ARN + "where", lambda_handlers.where, HandlerRef("tests.standins.lambda_handlers", "where")
+    )
+    try:
+        first: list[tuple[str, bool]] = []
+        request = threading.Thread(target=lambda: first.append(d.invoke("where", {"n": 1})))
+        request.start()
+        request.join()
+        time.sleep(0.5)  # a signal tied to that thread would have ended the worker by now
+        second = d.invoke("where", {"n": 2})
+        assert not first[0][1] and not second[1], second
+        assert json.loads(first[0][0])["pid"] == json.loads(second[0])["pid"]
+    finally:
+        d.shutdown()
