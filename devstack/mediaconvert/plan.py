@@ -262,16 +262,7 @@ def plan_job(settings: dict[str, Any]) -> Plan:
         return _plan_stitched(inputs, cmaf_groups[0], file_groups)
     the_input, group = inputs[0], cmaf_groups[0]
     pcm = _plan_pcm(file_groups[0]) if file_groups else None
-    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
-    seg = int(cmaf.get("SegmentLength", 10))
-    if int(cmaf.get("FragmentLength", seg)) != seg:
-        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
-    outputs = [
-        _plan_output(out, f"Settings.OutputGroups[0].Outputs[{i}]", seg)
-        for i, out in enumerate(group.get("Outputs", []))
-    ]
-    videos = [o for o in outputs if isinstance(o, VideoOut)]
-    audios = [o for o in outputs if isinstance(o, AudioOut)]
+    cmaf, seg, videos, audios = _plan_cmaf_outputs(group)
     if len(audios) != 1:
         raise UnsupportedSettingsError("the local MediaConvert needs exactly one audio output")
     if len({v.fps for v in videos}) > 1:
@@ -302,6 +293,26 @@ def plan_job(settings: dict[str, Any]) -> Plan:
     )
 
 
+def _plan_cmaf_outputs(
+    group: dict[str, Any],
+) -> tuple[dict[str, Any], int, list[VideoOut], list[AudioOut]]:
+    """The CMAF group's settings, its segment length, and its video and audio outputs."""
+    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
+    seg = int(cmaf.get("SegmentLength", 10))
+    if int(cmaf.get("FragmentLength", seg)) != seg:
+        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
+    outputs = [
+        _plan_output(out, f"Settings.OutputGroups[0].Outputs[{i}]", seg)
+        for i, out in enumerate(group.get("Outputs", []))
+    ]
+    return (
+        cmaf,
+        seg,
+        [o for o in outputs if isinstance(o, VideoOut)],
+        [o for o in outputs if isinstance(o, AudioOut)],
+    )
+
+
 def _plan_stitched(
     inputs: list[dict[str, Any]], group: dict[str, Any], file_groups: list[dict[str, Any]]
 ) -> Plan:
@@ -320,16 +331,7 @@ def _plan_stitched(
         )
     if file_groups:
         raise UnsupportedSettingsError("a WAV file group is supported on single unclipped inputs only")
-    cmaf = group["OutputGroupSettings"].get("CmafGroupSettings", {})
-    seg = int(cmaf.get("SegmentLength", 10))
-    if int(cmaf.get("FragmentLength", seg)) != seg:
-        raise UnsupportedSettingsError("CmafGroupSettings.FragmentLength must equal SegmentLength locally")
-    outputs = [
-        _plan_output(out, f"Settings.OutputGroups[0].Outputs[{i}]", seg)
-        for i, out in enumerate(group.get("Outputs", []))
-    ]
-    videos = [o for o in outputs if isinstance(o, VideoOut)]
-    audios = [o for o in outputs if isinstance(o, AudioOut)]
+    cmaf, seg, videos, audios = _plan_cmaf_outputs(group)
     if len(audios) != 1 or not videos:
         raise UnsupportedSettingsError(
             "a stitched job needs video outputs and exactly one audio output locally"
