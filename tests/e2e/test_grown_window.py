@@ -26,14 +26,8 @@ from chalicelib.domain.media.ladder import audio_segment_start
 from chalicelib.domain.models import Prospect, new_id
 from tests.e2e.test_media_engine import FPS, _decode_errors, _name_audio
 from tests.e2e.test_media_engine import seller as seller  # the fixture: a 10 s base, no speech
-from tests.e2e.test_watch_player import (
-    SOURCE_BUFFER_PROBE,
-    STATE,
-    current_time,
-    new_context,
-    wait_until,
-)
 from tests.e2e.test_watch_player import browser as browser  # the fixture: headless Chromium
+from tests.e2e.test_watch_player import play_to_end
 
 pytestmark = pytest.mark.e2e
 
@@ -134,21 +128,7 @@ def test_a_grown_window_mid_video_splices_in_and_out_on_the_base_timeline(
     # hls.js in Chromium plays it to the end through the front door, with no hole in either
     # track's buffered timestamps: not entering the window at 4 s, nor returning at 6.4 s
     link = client.watch_link(cid, prospect.prospect_id)
-    context = new_context(browser, viewport={"width": 1280, "height": 800})
-    context.add_init_script(SOURCE_BUFFER_PROBE)
-    try:
-        page = context.new_page()
-        page.goto(link.watch_url)
-        wait_until(page, f"{STATE} === 'ready'")
-        page.click("#tc-bigplay")
-        wait_until(page, f"{STATE} === 'playing'")
-        page.select_option("#tc-speed", "2")
-        wait_until(page, f"{STATE} === 'ended'", timeout_ms=60_000)
-        duration = float(page.evaluate("document.getElementById('tc-video').duration"))
-        reached = current_time(page)
-        tracks = page.evaluate("window.__tcRanges")
-    finally:
-        context.close()
+    duration, reached, tracks, _ = play_to_end(browser, link.watch_url)
     assert duration == pytest.approx(10.0 + WINDOW["extension"], abs=0.1)
     assert reached >= duration - 0.2
     assert sorted(t["type"].split("/")[0] for t in tracks) == ["audio", "video"]

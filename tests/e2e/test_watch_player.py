@@ -576,6 +576,25 @@ document.addEventListener('timeupdate', () => {
 """
 
 
+def play_to_end(browser: Any, watch_url: str) -> tuple[float, float, list[dict[str, Any]], list[Any]]:
+    """Open the watch page, play at 2× until it ends: (the video's duration, the time reached,
+    each track's buffered ranges as :data:`SOURCE_BUFFER_PROBE` records them, CSP violations)."""
+    context = new_context(browser, viewport={"width": 1280, "height": 800})
+    context.add_init_script(SOURCE_BUFFER_PROBE)
+    try:
+        page = context.new_page()
+        page.goto(watch_url)
+        wait_until(page, f"{STATE} === 'ready'")
+        page.click("#tc-bigplay")
+        wait_until(page, f"{STATE} === 'playing'")
+        page.select_option("#tc-speed", "2")
+        wait_until(page, f"{STATE} === 'ended'", timeout_ms=60_000)
+        duration = float(page.evaluate("document.getElementById('tc-video').duration"))
+        return duration, current_time(page), page.evaluate("window.__tcRanges"), page.evaluate("window.__csp")
+    finally:
+        context.close()
+
+
 def _holes(ranges: list[list[float]]) -> list[tuple[float, float]]:
     """(where, how long) of every hole between buffered ranges."""
     ordered = sorted(ranges)
@@ -646,22 +665,8 @@ def test_a_name_longer_than_its_slot_grows_the_window_and_plays_to_the_end(
 
     # hls.js in Chromium plays it to the end, through the front door as a prospect would.
     link = client.watch_link(cid, bart.prospect_id)
-    context = new_context(browser, viewport={"width": 1280, "height": 800})
-    context.add_init_script(SOURCE_BUFFER_PROBE)
-    try:
-        page = context.new_page()
-        page.goto(link.watch_url)
-        wait_until(page, f"{STATE} === 'ready'")
-        page.click("#tc-bigplay")
-        wait_until(page, f"{STATE} === 'playing'")
-        page.select_option("#tc-speed", "2")
-        wait_until(page, f"{STATE} === 'ended'", timeout_ms=60_000)
-        duration = float(page.evaluate("document.getElementById('tc-video').duration"))
-        reached = current_time(page)
-        tracks = page.evaluate("window.__tcRanges")
-        assert page.evaluate("window.__csp") == []
-    finally:
-        context.close()
+    duration, reached, tracks, violations = play_to_end(browser, link.watch_url)
+    assert violations == []
     assert duration == pytest.approx(base_seconds + window.extension, abs=0.1)
     assert reached >= duration - 0.2
     assert sorted(t["type"].split("/")[0] for t in tracks) == ["audio", "video"]
