@@ -39,34 +39,44 @@ class Entity(BaseModel):
 
 
 class Plan(StrEnum):
+    """The plans of the product's matrix; what each allows is in :mod:`chalicelib.domain.plans`."""
+
     TRIAL = "trial"
-    STARTER = "starter"
+    BASIC = "basic"
     PRO = "pro"
     AGENCY = "agency"
 
-
-#: Prospects one campaign may hold, per plan (the seed's matrix; None: no limit). Billing will
-#: enforce plans; imports already stop here.
-PROSPECTS_PER_CAMPAIGN: dict[Plan, int | None] = {
-    Plan.TRIAL: 100,
-    Plan.STARTER: 500,
-    Plan.PRO: 2_000,
-    Plan.AGENCY: None,
-}
+    @classmethod
+    def _missing_(cls, value: object) -> Plan | None:
+        return cls.BASIC if value == "starter" else None  # stored by versions before issue 18
 
 
 class AccountStatus(StrEnum):
+    """Billing standing. ``active`` covers a running trial; ``past_due``: a renewal failed and
+    Stripe is retrying (work goes on for a grace period); ``unpaid``: the retries ran out;
+    ``cancelled``: the subscription ended. Only ``active`` (and ``past_due`` within its grace)
+    creates new work; every status keeps its data and its sent watch links playing."""
+
     ACTIVE = "active"
     PAST_DUE = "past_due"
+    UNPAID = "unpaid"
     CANCELLED = "cancelled"
 
 
-TRIAL_DAYS = 14
-TRIAL_VIDEO_LIMIT = 25
+TRIAL_DAYS = 7
+TRIAL_VIDEO_LIMIT = 5
+#: How long a past-due account keeps creating new work while Stripe retries the card.
+PAST_DUE_GRACE_DAYS = 7
 
 
 class Account(Entity):
-    """The tenant. Plan and trial fields are what billing (Stripe) will drive."""
+    """The tenant, with the billing state that Stripe's webhooks drive.
+
+    The usage period is the trial (``created_at`` to ``trial_ends_at``) until the account
+    subscribes, then the subscription's current billing period (``period_start``/``period_end``,
+    as Stripe reports it). ``subscription_changed_at`` is the Stripe object's own time of the
+    last state written, so that webhooks delivered out of order never roll the account back.
+    """
 
     account_id: str
     name: str = Field(min_length=1, max_length=200)
@@ -76,13 +86,26 @@ class Account(Entity):
     trial_video_limit: int = TRIAL_VIDEO_LIMIT
     videos_rendered: int = 0
     stripe_customer_id: str | None = None
+    stripe_subscription_id: str | None = None
+    subscription_changed_at: datetime | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    past_due_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     version: int = 0
 
     @property
     def prospects_per_campaign(self) -> int | None:
         """The plan's limit on a campaign's prospects (None: no limit)."""
-        return PROSPECTS_PER_CAMPAIGN[self.plan]
+        from chalicelib.domain.plans import spec
+
+        return spec(self.plan).prospects_per_campaign
+
+    def usage_period(self) -> tuple[datetime, datetime | None]:
+        """The period that video usage counts in: the trial, or the current billing period."""
+        if self.plan is Plan.TRIAL or self.period_start is None:
+            return self.created_at, self.trial_ends_at
+        return self.period_start, self.period_end
 
     @classmethod
     def start_trial(cls, name: str, now: datetime | None = None) -> Account:

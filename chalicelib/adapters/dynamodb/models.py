@@ -40,6 +40,11 @@ class AccountItem(TableItem):
     trial_video_limit = NumberAttribute()
     videos_rendered = NumberAttribute(default=0)
     stripe_customer_id = UnicodeAttribute(null=True)
+    stripe_subscription_id = UnicodeAttribute(null=True)
+    subscription_changed_at = UTCDateTimeAttribute(null=True)
+    period_start = UTCDateTimeAttribute(null=True)
+    period_end = UTCDateTimeAttribute(null=True)
+    past_due_since = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     version = VersionAttribute()
 
