@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     local_jwks_path: str | None = None
 
+    # Identity (issue 18): the Cognito user pool and its public app client (USER_PASSWORD_AUTH,
+    # REFRESH_TOKEN_AUTH). The same boto3 `cognito-idp` calls reach Cognito in the cloud and the
+    # local stack's moto Cognito; tokens are verified against the pool's JWKS (`jwks_url`) in both.
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+
+    # Billing (issue 18): a Secrets Manager secret, JSON {"api_key": "sk_…", "webhook_secrets":
+    # ["whsec_…", …]} (several during a rotation). `stripe_api_base` is set only locally, where it
+    # points stripe-python at the Stripe stand-in; in the cloud the library's default is used.
+    stripe_secret_name: str = "tailorcast-local-stripe"  # noqa: S105 - the secret's name
+    stripe_api_base: str | None = None
+    # Where the seller's browser returns after Stripe's checkout and portal (the console).
+    app_base_url: str | None = None
+
+    # Notifications (issue 18): the SES identity transactional email is sent from.
+    notifications_from_address: str = "Tailorcast <no-reply@tailorcast.local>"
+
     # MediaConvert: the role its jobs assume (read uploads, write media) and, optionally, a queue.
     # The endpoint is AWS_ENDPOINT_URL_MEDIACONVERT locally; in AWS botocore resolves it.
     mediaconvert_role_arn: str = "arn:aws:iam::123456789012:role/tailorcast-local-mediaconvert"
