@@ -14,6 +14,15 @@ Context (``-c key=value``):
     The CloudFront public key (PEM text, or the path of a PEM file) the watch page's signed
     cookies are checked with. Without it the stack takes the stack parameter
     ``MediaPublicKeyPem`` at deploy time.
+``senderDomain``
+    The domain email is sent from (``no-reply@<domain>``); the stack makes it an SES identity.
+    Without it the stack takes the stack parameter ``SenderDomain``.
+``appBaseUrl``
+    The console's URL (``https://…``), where Stripe's checkout and portal return the seller.
+    Without it the stack takes the stack parameter ``AppBaseUrl``.
+``cognitoEmailViaSes``
+    ``true`` once the sender domain is verified in SES: Cognito then sends its codes through it
+    instead of its built-in sender (50 messages a day). Default ``false``.
 """
 
 from __future__ import annotations
@@ -28,7 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import aws_cdk as cdk
 
 from infrastructure.cdk.chalice_packaging import APP_ONLY, REQUIREMENTS, Dependencies
-from infrastructure.cdk.tailorcast_stack import MEDIA_PUBLIC_KEY_CONTEXT, TailorcastStack
+from infrastructure.cdk.tailorcast_stack import (
+    APP_BASE_URL_CONTEXT,
+    COGNITO_EMAIL_VIA_SES_CONTEXT,
+    MEDIA_PUBLIC_KEY_CONTEXT,
+    SENDER_DOMAIN_CONTEXT,
+    TailorcastStack,
+)
 
 
 def _dependencies(value: str | None) -> Dependencies:
@@ -46,6 +61,11 @@ def _public_key_pem(value: str | None) -> str | None:
     return Path(value).expanduser().read_text()
 
 
+def _flag(value: object) -> bool:
+    """A context flag: ``true`` given as JSON (cdk.json) or as ``-c key=true``."""
+    return value is True or str(value).strip().lower() in ("true", "1", "yes")
+
+
 def main() -> None:
     app = cdk.App()
     stage = app.node.try_get_context("stage") or "dev"
@@ -57,6 +77,9 @@ def main() -> None:
         dependencies=_dependencies(app.node.try_get_context("dependencies")),
         upload_origins=[origin.strip() for origin in origins.split(",")],
         media_public_key_pem=_public_key_pem(app.node.try_get_context(MEDIA_PUBLIC_KEY_CONTEXT)),
+        sender_domain=app.node.try_get_context(SENDER_DOMAIN_CONTEXT) or None,
+        app_base_url=app.node.try_get_context(APP_BASE_URL_CONTEXT) or None,
+        cognito_email_via_ses=_flag(app.node.try_get_context(COGNITO_EMAIL_VIA_SES_CONTEXT)),
         env=cdk.Environment(
             account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
             region=os.environ.get("CDK_DEFAULT_REGION"),

@@ -1,5 +1,6 @@
 """One CloudFormation stack per stage: data, auth, the Chalice app, the voice function, the state
-machines, the front door (CloudFront) and the engagement analytics (Firehose, Glue, Athena).
+machines, the front door (CloudFront), the engagement analytics (Firehose, Glue, Athena), billing
+(the Stripe secret), email (SES) and retention (lifecycle rules, log retention).
 
 Nothing here restates the application's shape: the table comes from
 ``chalicelib.adapters.dynamodb.schema.table_definition``, the Lambdas, API and S3 subscriptions
@@ -28,9 +29,11 @@ from aws_cdk import (
     Duration,
     IgnoreMode,
     RemovalPolicy,
+    SecretValue,
     Stack,
     Token,
 )
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
@@ -46,8 +49,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ses as ses
 from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
+from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
 import state_machines
@@ -134,6 +139,58 @@ ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
 # The watch secret's cookie signing key is COOKIE_KEY_PLACEHOLDER until the operator stores the
 # real one (infrastructure/cdk/README.md § Watch secret); the app refuses to sign with it.
 
+# -- identity (Cognito) --
+# The Chalice Lambda (``@app.lambda_function(name=...)``) the user pool calls once a sign-up is
+# confirmed: it creates the account, its owner and its trial.
+POST_CONFIRMATION_FUNCTION = "on_post_confirmation"
+PASSWORD_MIN_LENGTH = 10
+ACCESS_TOKEN_HOURS = 1
+REFRESH_TOKEN_DAYS = 30
+
+# -- billing and email --
+# The Stripe secret holds this until the operator stores the real values (README § Stripe secret):
+# no API key, and no webhook signing secret, so every webhook is refused until then.
+STRIPE_SECRET_PLACEHOLDER = {
+    "api_key": "REPLACE-ME: see infrastructure/cdk/README.md, Stripe secret",
+    "webhook_secrets": [],
+}
+# Context keys: the domain transactional email is sent from (an SES identity of the stack), the
+# console's URL (where Stripe's checkout and portal send the seller back), and whether Cognito sends
+# its own email (codes) through that identity rather than its built-in sender (50 a day).
+SENDER_DOMAIN_CONTEXT = "senderDomain"
+APP_BASE_URL_CONTEXT = "appBaseUrl"
+COGNITO_EMAIL_VIA_SES_CONTEXT = "cognitoEmailViaSes"
+SENDER_LOCAL_PART = "no-reply"
+SENDER_NAME = "Tailorcast"
+
+# -- retention (docs/retention.md; the product's "Data Retention") --
+# A lapsed account's rendered media: the product tags its objects `lapsed=true` when it lapses.
+LAPSED_TAG = ("lapsed", "true")
+LAPSED_MEDIA_DAYS = 2 * 365
+RAW_EVENTS_DAYS = 365
+# Where engagement aggregates (rollups of the raw events) are kept, 5 years.
+AGGREGATES_PREFIX = "aggregates/"
+AGGREGATES_DAYS = 5 * 365
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS  # 90 days
+NONCURRENT_VERSION_DAYS = 30
+INCOMPLETE_UPLOAD_DAYS = 1
+# API Gateway access logs: who called what and how it went, never a path's values (watch tokens),
+# a body, a header or the caller's address.
+API_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "request_id": "$context.requestId",
+        "time": "$context.requestTimeEpoch",
+        "method": "$context.httpMethod",
+        "resource": "$context.resourcePath",
+        "status": "$context.status",
+        "response_length": "$context.responseLength",
+        "latency_ms": "$context.responseLatency",
+        "integration_latency_ms": "$context.integrationLatency",
+        "error": "$context.error.responseType",
+    },
+    separators=(",", ":"),
+)
+
 
 class TailorcastStack(Stack):
     """Everything one Tailorcast stage runs on.
@@ -157,6 +214,15 @@ class TailorcastStack(Stack):
         The CloudFront public key (``-----BEGIN PUBLIC KEY-----`` PEM) that checks the watch page's
         signed cookies; its private half goes into the watch secret. ``None`` makes it the
         stack parameter ``MediaPublicKeyPem``, given at deploy time.
+    sender_domain
+        The domain transactional email is sent from (``no-reply@<domain>``), made an SES identity
+        of the stack. ``None`` makes it the stack parameter ``SenderDomain``.
+    app_base_url
+        The console's URL, where Stripe's checkout and portal send the seller back. ``None`` makes
+        it the stack parameter ``AppBaseUrl``.
+    cognito_email_via_ses
+        Whether Cognito sends its verification and reset codes through the sender identity (it must
+        be verified first: README § Email) instead of its built-in sender, limited to 50 a day.
     """
 
     def __init__(
@@ -170,6 +236,9 @@ class TailorcastStack(Stack):
         dependencies: Dependencies = REQUIREMENTS,
         upload_origins: Sequence[str] = ("*",),
         media_public_key_pem: str | None = None,
+        sender_domain: str | None = None,
+        app_base_url: str | None = None,
+        cognito_email_via_ses: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -178,14 +247,7 @@ class TailorcastStack(Stack):
 
         self.table = self._table(stateful_removal)
         self.uploads_bucket = self._uploads_bucket(upload_origins)
-        self.media_bucket = s3.Bucket(
-            self,
-            "MediaBucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.media_bucket = self._media_bucket()
         # MediaConvert jobs run as this role: read the uploads (and the render inputs the app
         # writes to the media bucket), write the ladder and the prospects' segments.
         self.mediaconvert_role = iam.Role(
@@ -196,7 +258,19 @@ class TailorcastStack(Stack):
         )
         self.uploads_bucket.grant_read(self.mediaconvert_role)
         self.media_bucket.grant_read_write(self.mediaconvert_role)
-        self.user_pool, self.user_pool_client = self._user_pool(stateful_removal)
+        self.sender_domain = sender_domain or self._parameter(
+            "SenderDomain",
+            "Domain Tailorcast sends email from (no-reply@<domain>), verified in SES; "
+            f"or synthesize with -c {SENDER_DOMAIN_CONTEXT}=...",
+        )
+        self.notifications_from_address = f"{SENDER_NAME} <{SENDER_LOCAL_PART}@{self.sender_domain}>"
+        self.app_base_url = app_base_url or self._parameter(
+            "AppBaseUrl",
+            "The console's URL (https://...), where Stripe's checkout and portal return the seller; "
+            f"or synthesize with -c {APP_BASE_URL_CONTEXT}=...",
+        )
+        self.email_configuration_set, self.sender_identity = self._email()
+        self.user_pool, self.user_pool_client = self._user_pool(stateful_removal, cognito_email_via_ses)
         pool_id = self.user_pool.user_pool_id
         self.jwt_issuer = f"https://cognito-idp.{self.region}.{self.url_suffix}/{pool_id}"
         self.analytics_bucket = self._analytics_bucket()
@@ -208,6 +282,8 @@ class TailorcastStack(Stack):
         self.origin_verify_secret = self._origin_verify_secret()
         self.media_public_key = self._media_public_key(media_public_key_pem)
         self.sealing_key = self._sealing_key(stateful_removal)
+        self.stripe_secret_name = f"tailorcast-{stage}-stripe"
+        self.stripe_secret = self._stripe_secret(stateful_removal)
 
         settings = self._settings_environment()
         self.voice_function = self._voice_function(project_dir, settings)
@@ -230,6 +306,9 @@ class TailorcastStack(Stack):
             self._subscribe(subscription)
         self.functions = self._resources_of_type("AWS::Serverless::Function")
         self._unknown_routes_answer_404()
+        self.post_confirmation_function_id = self._post_confirmation_trigger()
+        self.function_log_groups = self._function_log_groups(stateful_removal)
+        self.api_access_logs = self._api_access_logs(stateful_removal)
 
         # The front door routes /w/* and /assets/* to the REST API, so it is built after the app;
         # its URL is then added to every function's environment (see _call_api_functions_by_name:
@@ -276,6 +355,7 @@ class TailorcastStack(Stack):
             )
             self._grant_sealing(role)
             self._grant_engagement(role)
+            self._grant_accounts(role)
 
         self.state_machines = self._state_machines(
             definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal
@@ -297,6 +377,10 @@ class TailorcastStack(Stack):
             "AnalyticsBucketName": self.analytics_bucket.bucket_name,
             "EventsStreamName": self.events_stream.ref,
             "AthenaWorkGroupName": self.athena_workgroup.ref,
+            "StripeSecretName": self.stripe_secret_name,
+            "SenderDomain": self.sender_domain,
+            "EmailConfigurationSetName": self.email_configuration_set.configuration_set_name,
+            "ApiAccessLogGroupName": self.api_access_logs.log_group_name,
         }.items():
             CfnOutput(self, name, value=value)
 
@@ -352,6 +436,27 @@ class TailorcastStack(Stack):
             )
         return table
 
+    def _media_bucket(self) -> s3.Bucket:
+        """Rendered media. A lapsed account's objects (tagged ``lapsed=true`` by the product when
+        the account lapses) expire 2 years after they were written (docs/retention.md)."""
+        key, value = LAPSED_TAG
+        return s3.Bucket(
+            self,
+            "MediaBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            lifecycle_rules=[
+                *_cleanup_rules(),
+                s3.LifecycleRule(
+                    id="expire-lapsed-accounts-media",
+                    tag_filters={key: value},
+                    expiration=Duration.days(LAPSED_MEDIA_DAYS),
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
     def _uploads_bucket(self, origins: Sequence[str]) -> s3.Bucket:
         return s3.Bucket(
             self,
@@ -370,10 +475,7 @@ class TailorcastStack(Stack):
                 )
             ],
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                ),
+                *_cleanup_rules(),
                 # Prospect exports hold personal data and are fetched through links that live an
                 # hour by default: they are not kept.
                 s3.LifecycleRule(id="expire-exports", prefix="exports/", expiration=Duration.days(1)),
@@ -392,14 +494,28 @@ class TailorcastStack(Stack):
             enforce_ssl=True,
             encryption=s3.BucketEncryption.S3_MANAGED,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                ),
+                *_cleanup_rules(),
                 s3.LifecycleRule(
                     id="expire-athena-results",
                     prefix=analytics_schema.ATHENA_RESULTS_PREFIX,
                     expiration=Duration.days(ATHENA_RESULTS_DAYS),
+                ),
+                # Retention: raw engagement events (and the records Firehose could not deliver)
+                # 1 year, aggregates 5 years (docs/retention.md).
+                s3.LifecycleRule(
+                    id="expire-raw-events",
+                    prefix=analytics_schema.EVENTS_PREFIX,
+                    expiration=Duration.days(RAW_EVENTS_DAYS),
+                ),
+                s3.LifecycleRule(
+                    id="expire-undelivered-events",
+                    prefix=analytics_schema.ERRORS_PREFIX,
+                    expiration=Duration.days(RAW_EVENTS_DAYS),
+                ),
+                s3.LifecycleRule(
+                    id="expire-aggregates",
+                    prefix=AGGREGATES_PREFIX,
+                    expiration=Duration.days(AGGREGATES_DAYS),
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
@@ -417,7 +533,7 @@ class TailorcastStack(Stack):
             self,
             "EventsStreamLogs",
             log_group_name=f"/aws/kinesisfirehose/{name}",
-            retention=logs.RetentionDays.ONE_MONTH,
+            retention=LOG_RETENTION,
             removal_policy=removal_policy,
         )
         log_stream = logs.LogStream(
@@ -821,26 +937,251 @@ class TailorcastStack(Stack):
     # -- auth -------------------------------------------------------------------------------
 
     def _user_pool(
-        self,
-        removal_policy: RemovalPolicy,
+        self, removal_policy: RemovalPolicy, email_via_ses: bool
     ) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        """Self sign-up by email, verified by a code; reset by email; a public app client.
+
+        The email is the username, compared case-insensitively (``Alice@x`` and ``alice@x`` are one
+        user, never two accounts). ``prevent_user_existence_errors``: sign-in and password reset
+        answer the same for an unknown email as for a wrong password, so they cannot be used to
+        find out who has an account; sign-up still says a taken email is taken (Cognito's
+        ``UsernameExistsException``), which the product needs to tell the user what to do.
+        """
         pool = cognito.UserPool(
             self,
             "UserPool",
             user_pool_name=f"tailorcast-{self.stage}",
             sign_in_aliases=cognito.SignInAliases(email=True),
+            sign_in_case_sensitive=False,
+            self_sign_up_enabled=True,
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
-            self_sign_up_enabled=False,
+            # A changed email takes effect only once its code is confirmed.
+            keep_original=cognito.KeepOriginalAttrs(email=True),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True)
+            ),
+            user_verification=cognito.UserVerificationConfig(
+                email_style=cognito.VerificationEmailStyle.CODE,
+                email_subject="Your Tailorcast verification code",
+                email_body="Your Tailorcast verification code is {####}. It expires in 24 hours.",
+            ),
+            password_policy=cognito.PasswordPolicy(
+                min_length=PASSWORD_MIN_LENGTH,
+                require_uppercase=True,
+                require_lowercase=True,
+                require_digits=True,
+                require_symbols=False,
+            ),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            deletion_protection=self.stage == PROD_STAGE,
             removal_policy=removal_policy,
         )
+        if email_via_ses:
+            # Codes go out through the stack's SES identity (and its configuration set) rather
+            # than Cognito's built-in sender. Cognito checks the identity is verified.
+            pool_resource: cognito.CfnUserPool = pool.node.default_child  # type: ignore[assignment]
+            pool_resource.add_property_override(
+                "EmailConfiguration",
+                {
+                    "EmailSendingAccount": "DEVELOPER",
+                    "From": self.notifications_from_address,
+                    "SourceArn": self._ses_identity_arn(),
+                    "ConfigurationSet": self.email_configuration_set.configuration_set_name,
+                },
+            )
         client = pool.add_client(
             "WebClient",
+            user_pool_client_name=f"tailorcast-{self.stage}-public",
+            # A public client (the CLI, the console): no secret, sign-in by password over the API.
             generate_secret=False,
-            auth_flows=cognito.AuthFlow(user_srp=True),
+            auth_flows=cognito.AuthFlow(user_password=True),
+            disable_o_auth=True,
+            access_token_validity=Duration.hours(ACCESS_TOKEN_HOURS),
+            id_token_validity=Duration.hours(ACCESS_TOKEN_HOURS),
+            refresh_token_validity=Duration.days(REFRESH_TOKEN_DAYS),
+            enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )
         return pool, client
+
+    def _post_confirmation_trigger(self) -> str | None:
+        """Make ``on_post_confirmation`` the pool's PostConfirmation trigger.
+
+        The trigger is named by a spelled ARN, as the API names its functions: the function's
+        environment names the pool, so a ``Fn::GetAtt`` from the pool back to it would be a
+        cycle. The function gets a deterministic name for that; the invoke permission references
+        both, so it exists once both do. Without the function, sign-ups would make no account:
+        the synth is flagged with an error (``cdk synth``/``deploy`` refuse it).
+
+        Returns
+        -------
+        str | None
+            The function's logical id, or ``None`` when ``app.py`` does not define it.
+        """
+        function_id = to_cfn_resource_name(POST_CONFIRMATION_FUNCTION)
+        if function_id not in self.functions:
+            Annotations.of(self).add_error(
+                f"app.py defines no @app.lambda_function(name={POST_CONFIRMATION_FUNCTION!r}): "
+                "the user pool's PostConfirmation trigger, which creates a confirmed user's account"
+            )
+            return None
+        name = f"tailorcast-{self.stage}-{function_id}"
+        if len(name) > 64:
+            raise PackagingError(f"Lambda function name {name!r} is over 64 characters")
+        function = self.functions[function_id]
+        function.add_property_override("FunctionName", name)
+        pool_resource: cognito.CfnUserPool = self.user_pool.node.default_child  # type: ignore[assignment]
+        pool_resource.add_property_override(
+            "LambdaConfig.PostConfirmation",
+            self.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+        )
+        lambda_.CfnPermission(
+            self,
+            "PostConfirmationInvokePermission",
+            action="lambda:InvokeFunction",
+            function_name=function.get_att("Arn").to_string(),
+            principal="cognito-idp.amazonaws.com",
+            source_account=self.account,
+            source_arn=self.user_pool.user_pool_arn,
+        )
+        return function_id
+
+    # -- billing and email ------------------------------------------------------------------
+
+    def _parameter(self, name: str, description: str) -> str:
+        return CfnParameter(self, name, type="String", min_length=1, description=description).value_as_string
+
+    def _stripe_secret(self, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
+        """``{"api_key": "sk_…", "webhook_secrets": ["whsec_…", …]}``, stored by the operator
+        (README § Stripe secret); created holding a placeholder that makes no Stripe call work
+        and refuses every webhook.
+
+        CloudFormation writes the placeholder only when the secret is created (or when this
+        template's value changes): the operator's value is not overwritten by later deploys.
+        """
+        secret = secretsmanager.Secret(
+            self,
+            "StripeSecret",
+            secret_name=self.stripe_secret_name,
+            description="Tailorcast billing: Stripe API key and webhook signing secrets (JSON)",
+            secret_string_value=SecretValue.unsafe_plain_text(json.dumps(STRIPE_SECRET_PLACEHOLDER)),
+        )
+        secret.apply_removal_policy(removal_policy)
+        return secret
+
+    def _email(self) -> tuple[ses.ConfigurationSet, ses.EmailIdentity]:
+        """The SES identity of the sender domain (Easy DKIM), and the configuration set every
+        message sent through it uses by default: reputation metrics, and bounced or complaining
+        addresses suppressed so the account's sending reputation is not spent on them."""
+        configuration_set = ses.ConfigurationSet(
+            self,
+            "EmailConfigurationSet",
+            configuration_set_name=f"tailorcast-{self.stage}",
+            reputation_metrics=True,
+            sending_enabled=True,
+            suppression_reasons=ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
+            tls_policy=ses.ConfigurationSetTlsPolicy.REQUIRE,
+        )
+        identity = ses.EmailIdentity(
+            self,
+            "SenderIdentity",
+            identity=ses.Identity.domain(self.sender_domain),
+            configuration_set=configuration_set,
+        )
+        return configuration_set, identity
+
+    def _ses_identity_arn(self) -> str:
+        return self.format_arn(service="ses", resource="identity", resource_name=self.sender_domain)
+
+    def _grant_accounts(self, role: iam.IRole) -> None:
+        """What accounts, billing and notifications need, and no more.
+
+        Read the Stripe secret (the API calls Stripe and verifies its webhooks); send email from
+        the sender address only, through the stack's identity and configuration set; delete a
+        user of this pool (account deletion and member removal; sign-up, sign-in, sign-out and
+        password calls are the public client's and need no IAM).
+        """
+        self.stripe_secret.grant_read(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[
+                    self._ses_identity_arn(),
+                    self.format_arn(
+                        service="ses",
+                        resource="configuration-set",
+                        resource_name=self.email_configuration_set.configuration_set_name,
+                    ),
+                ],
+                conditions={"StringEquals": {"ses:FromAddress": f"{SENDER_LOCAL_PART}@{self.sender_domain}"}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cognito-idp:AdminDeleteUser"],
+                resources=[self.user_pool.user_pool_arn],
+            )
+        )
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def _log_group(self, construct_id: str, name: str, removal_policy: RemovalPolicy) -> logs.LogGroup:
+        return logs.LogGroup(
+            self,
+            construct_id,
+            log_group_name=name,
+            retention=LOG_RETENTION,
+            removal_policy=removal_policy,
+        )
+
+    def _function_log_groups(self, removal_policy: RemovalPolicy) -> dict[str, logs.LogGroup]:
+        """One log group per Chalice function, kept 90 days, that the function logs to.
+
+        Lambda's own group (``/aws/lambda/<name>``) is created by Lambda on first use, with no
+        retention, and may already exist; a group of the stack's, set as the function's
+        ``LoggingConfig``, is created before the function and has the retention from the start.
+        """
+        groups = {}
+        for function_id, function in sorted(self.functions.items()):
+            group = self._log_group(
+                f"{function_id}Logs", f"/tailorcast/{self.stage}/lambda/{function_id}", removal_policy
+            )
+            function.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
+            groups[function_id] = group
+        return groups
+
+    def _api_access_logs(self, removal_policy: RemovalPolicy) -> logs.LogGroup:
+        """API Gateway access logs (no path values, bodies, headers or addresses), kept 90 days.
+
+        API Gateway writes them as the account's (per region) CloudWatch role, set here: the
+        role is retained, since another stage's API in the same account and region uses it too.
+        """
+        group = self._log_group("ApiAccessLogs", f"/tailorcast/{self.stage}/api-access", removal_policy)
+        role = iam.Role(
+            self,
+            "ApiGatewayCloudWatchRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway (account setting): write access logs to CloudWatch Logs",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
+            ],
+        )
+        role.apply_removal_policy(RemovalPolicy.RETAIN)
+        account = apigateway.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
+        api = self.chalice.get_resource("RestAPI")
+        api.add_property_override(
+            "AccessLogSetting", {"DestinationArn": group.log_group_arn, "Format": API_ACCESS_LOG_FORMAT}
+        )
+        # The stage refuses access logging until the account has its CloudWatch role.
+        api.add_resource_dependency(account)
+        return group
 
     # -- application ------------------------------------------------------------------------
 
@@ -859,6 +1200,11 @@ class TailorcastStack(Stack):
             "TAILORCAST_JWT_ISSUER": self.jwt_issuer,
             "TAILORCAST_JWKS_URL": f"{self.jwt_issuer}/.well-known/jwks.json",
             "TAILORCAST_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
+            "TAILORCAST_COGNITO_USER_POOL_ID": self.user_pool.user_pool_id,
+            "TAILORCAST_COGNITO_CLIENT_ID": self.user_pool_client.user_pool_client_id,
+            "TAILORCAST_STRIPE_SECRET_NAME": self.stripe_secret_name,
+            "TAILORCAST_NOTIFICATIONS_FROM_ADDRESS": self.notifications_from_address,
+            "TAILORCAST_APP_BASE_URL": self.app_base_url,
             "TAILORCAST_MEDIACONVERT_ROLE_ARN": self.mediaconvert_role.role_arn,
             "TAILORCAST_WATCH_SECRET_NAME": self.watch_secret_name,
             "TAILORCAST_SEALING_KEY_ID": self.sealing_key.key_arn,
@@ -898,6 +1244,11 @@ class TailorcastStack(Stack):
             timeout=Duration.minutes(5),
             tracing=lambda_.Tracing.ACTIVE,
             environment={**settings, "TAILORCAST_VOICE_FUNCTION_NAME": name},
+            log_group=self._log_group(
+                "VoiceFunctionLogs",
+                f"/tailorcast/{self.stage}/lambda/VoiceFunction",
+                RemovalPolicy.RETAIN if self.stage == PROD_STAGE else RemovalPolicy.DESTROY,
+            ),
         )
         self.table.grant_read_write_data(function)
         self.media_bucket.grant_read_write(function)
@@ -1149,7 +1500,7 @@ class TailorcastStack(Stack):
                 f"{construct_name}StateMachineLogs",
                 # The vendedlogs prefix keeps CloudWatch's resource policy from growing per group.
                 log_group_name=f"/aws/vendedlogs/states/tailorcast-{self.stage}-{name}",
-                retention=logs.RetentionDays.ONE_MONTH,
+                retention=LOG_RETENTION,
                 removal_policy=removal_policy,
             )
             machine = sfn.StateMachine(
@@ -1296,6 +1647,21 @@ def dockerignore_patterns(path: Path) -> list[str]:
     """
     lines = (line.strip() for line in path.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def _cleanup_rules() -> list[s3.LifecycleRule]:
+    """What every bucket cleans up: parts of uploads never completed, and overwritten or deleted
+    versions (no bucket is versioned today; the rule holds if one becomes so)."""
+    return [
+        s3.LifecycleRule(
+            id="abort-incomplete-multipart-uploads",
+            abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
+        ),
+        s3.LifecycleRule(
+            id="expire-noncurrent-versions",
+            noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
+        ),
+    ]
 
 
 def _key_props(key_schema: list[dict[str, str]], types: Mapping[str, str]) -> dict[str, Any]:
