@@ -378,7 +378,7 @@ class TailorcastStack(Stack):
             "EventsStreamName": self.events_stream.ref,
             "AthenaWorkGroupName": self.athena_workgroup.ref,
             "StripeSecretName": self.stripe_secret_name,
-            "SenderDomain": self.sender_domain,
+            "EmailSenderDomain": self.sender_domain,
             "EmailConfigurationSetName": self.email_configuration_set.configuration_set_name,
             "ApiAccessLogGroupName": self.api_access_logs.log_group_name,
         }.items():

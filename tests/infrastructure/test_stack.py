@@ -27,7 +27,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -45,7 +45,7 @@ from infrastructure.cdk.chalice_packaging import (
     stage_project,
     unresolvable_handlers,
 )
-from infrastructure.cdk.tailorcast_stack import TailorcastStack, distributed_maps
+from infrastructure.cdk.tailorcast_stack import PROJECT_DIR, TailorcastStack, distributed_maps
 from state_machines import MissingPlaceholderError
 
 pytestmark = pytest.mark.infra
@@ -101,8 +101,23 @@ def _public_key_pem() -> str:
 MEDIA_PUBLIC_KEY = _public_key_pem()
 
 
+# The dev synth is given what `-c senderDomain=… -c appBaseUrl=… -c cognitoEmailViaSes=true` give;
+# the prod synth none of it, so it takes them as stack parameters (and Cognito's own sender).
+SENDER_DOMAIN = "mail.example.com"
+APP_BASE_URL = "https://app.example.com"
+DEV_PROPS: dict[str, Any] = {
+    "sender_domain": SENDER_DOMAIN,
+    "app_base_url": APP_BASE_URL,
+    "cognito_email_via_ses": True,
+}
+
+
 def _synth(
-    workdir: Path, stage: str, definitions_dir: Path, media_public_key_pem: str | None = MEDIA_PUBLIC_KEY
+    workdir: Path,
+    stage: str,
+    definitions_dir: Path,
+    media_public_key_pem: str | None = MEDIA_PUBLIC_KEY,
+    **props: Any,
 ) -> Synth:
     environ_before = dict(os.environ)
     # The Chalice construct writes its `chalice package` output under the working directory.
@@ -116,6 +131,7 @@ def _synth(
             definitions_dir=definitions_dir,
             dependencies=APP_ONLY,
             media_public_key_pem=media_public_key_pem,
+            **{**DEV_PROPS, **props},
         )
         # Also refuses a template whose resources depend on each other in a cycle.
         template = Template.from_stack(stack)
@@ -133,7 +149,15 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     # No public key given: the stack takes it as a parameter at deploy time.
-    return _synth(tmp_path_factory.mktemp("synth-prod"), "prod", tmp_path_factory.mktemp("no-asl"), None)
+    return _synth(
+        tmp_path_factory.mktemp("synth-prod"),
+        "prod",
+        tmp_path_factory.mktemp("no-asl"),
+        None,
+        sender_domain=None,
+        app_base_url=None,
+        cognito_email_via_ses=False,
+    )
 
 
 def _only(resources: Mapping[str, Any]) -> tuple[str, Any]:
@@ -193,6 +217,11 @@ def _settings_environment(synth: Synth) -> dict[str, Any]:
         "TAILORCAST_JWT_ISSUER": {"Fn::Join": ["", issuer_parts]},
         "TAILORCAST_JWKS_URL": {"Fn::Join": ["", [*issuer_parts, "/.well-known/jwks.json"]]},
         "TAILORCAST_JWT_AUDIENCE": {"Ref": client_id},
+        "TAILORCAST_COGNITO_USER_POOL_ID": {"Ref": pool_id},
+        "TAILORCAST_COGNITO_CLIENT_ID": {"Ref": client_id},
+        "TAILORCAST_STRIPE_SECRET_NAME": f"tailorcast-{synth.stack.stage}-stripe",
+        "TAILORCAST_NOTIFICATIONS_FROM_ADDRESS": synth.ref(synth.stack.notifications_from_address),
+        "TAILORCAST_APP_BASE_URL": synth.ref(synth.stack.app_base_url),
         "TAILORCAST_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [_mediaconvert_role(synth), "Arn"]},
         "TAILORCAST_WATCH_SECRET_NAME": f"tailorcast-{synth.stack.stage}-watch",
         "TAILORCAST_SEALING_KEY_ID": {"Fn::GetAtt": [_sealing_key(synth)[0], "Arn"]},
@@ -219,6 +248,16 @@ def _watch_secret(synth: Synth) -> tuple[str, Any]:
             logical_id: secret
             for logical_id, secret in synth.resources("AWS::SecretsManager::Secret").items()
             if secret["Properties"]["Name"] == f"tailorcast-{synth.stack.stage}-watch"
+        }
+    )
+
+
+def _stripe_secret(synth: Synth) -> tuple[str, Any]:
+    return _only(
+        {
+            logical_id: secret
+            for logical_id, secret in synth.resources("AWS::SecretsManager::Secret").items()
+            if secret["Properties"]["Name"] == f"tailorcast-{synth.stack.stage}-stripe"
         }
     )
 
@@ -337,16 +376,27 @@ def test_uploads_bucket_takes_browser_posts_and_cleans_up(dev: Synth) -> None:
     assert cors["AllowedMethods"] == ["POST"]
     assert cors["AllowedOrigins"]
     assert props["LifecycleConfiguration"]["Rules"] == [
-        {
-            "Id": "abort-incomplete-multipart-uploads",
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-            "Status": "Enabled",
-        },
+        *CLEANUP_RULES,
         {"Id": "expire-exports", "Prefix": "exports/", "ExpirationInDays": 1, "Status": "Enabled"},
     ]
     for notifications in dev.resources("Custom::S3BucketNotifications").values():
         configuration = notifications["Properties"]["NotificationConfiguration"]
         assert "EventBridgeConfiguration" not in configuration
+
+
+# Every bucket: parts of uploads never completed, and overwritten or deleted versions.
+CLEANUP_RULES = [
+    {
+        "Id": "abort-incomplete-multipart-uploads",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        "Status": "Enabled",
+    },
+    {
+        "Id": "expire-noncurrent-versions",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+        "Status": "Enabled",
+    },
+]
 
 
 def test_media_bucket_has_no_browser_access(dev: Synth) -> None:
@@ -360,14 +410,81 @@ def test_media_bucket_has_no_browser_access(dev: Synth) -> None:
 # -- auth -------------------------------------------------------------------------------------
 
 
-def test_user_pool_signs_in_by_email_without_self_sign_up(dev: Synth) -> None:
-    pool_id, pool = _only(dev.resources("AWS::Cognito::UserPool"))
-    _, client = _only(dev.resources("AWS::Cognito::UserPoolClient"))
+def test_user_pool_lets_people_sign_up_by_email_confirmed_by_a_code(dev: Synth, prod: Synth) -> None:
+    _, pool = _only(dev.resources("AWS::Cognito::UserPool"))
+    props = pool["Properties"]
 
-    assert pool["Properties"]["UsernameAttributes"] == ["email"]
-    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
-    assert client["Properties"]["UserPoolId"] == {"Ref": pool_id}
-    assert client["Properties"].get("GenerateSecret", False) is False
+    # The email is the username, one user whatever its case (never two accounts for one person) …
+    assert props["UsernameAttributes"] == ["email"]
+    assert props["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert {"Name": "email", "Required": True, "Mutable": True} in props["Schema"]
+    # … anyone may sign up, and is confirmed by a code sent to that email …
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+    assert props["AutoVerifiedAttributes"] == ["email"]
+    template = props["VerificationMessageTemplate"]
+    assert template["DefaultEmailOption"] == "CONFIRM_WITH_CODE"
+    assert "{####}" in template["EmailMessage"]
+    # … a changed email applies only once its own code is confirmed …
+    assert props["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+    # … a forgotten password is reset by email and by nothing else …
+    assert props["AccountRecoverySetting"] == {
+        "RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]
+    }
+    # … and a password has 10 characters or more, with upper and lower case letters and digits.
+    assert props["Policies"]["PasswordPolicy"] == {
+        "MinimumLength": 10,
+        "RequireUppercase": True,
+        "RequireLowercase": True,
+        "RequireNumbers": True,
+        "RequireSymbols": False,
+    }
+    # prod's pool (its users) survives a stack deletion, by accident or not.
+    _, prod_pool = _only(prod.resources("AWS::Cognito::UserPool"))
+    assert prod_pool["DeletionPolicy"] == "Retain"
+    assert prod_pool["Properties"]["DeletionProtection"] == "ACTIVE"
+    assert props["DeletionProtection"] == "INACTIVE"
+
+
+def test_app_client_is_public_and_signs_in_by_password_and_refresh_token_only(dev: Synth) -> None:
+    pool_id, _ = _only(dev.resources("AWS::Cognito::UserPool"))
+    _, client = _only(dev.resources("AWS::Cognito::UserPoolClient"))
+    props = client["Properties"]
+
+    assert props["UserPoolId"] == {"Ref": pool_id}
+    # A public client (CLI, console): no secret to leak, no hosted UI or OAuth redirect flows.
+    assert props.get("GenerateSecret", False) is False
+    assert sorted(props["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
+    assert props["AllowedOAuthFlowsUserPoolClient"] is False
+    assert "AllowedOAuthFlows" not in props
+    assert "CallbackURLs" not in props
+    # An hour's access token; a session lasts 30 days on its refresh token; logout revokes it.
+    units = {"minutes": 60, "hours": 3600, "days": 86400}
+    validity = props["TokenValidityUnits"]
+    assert props["AccessTokenValidity"] * units[validity["AccessToken"]] == 3600
+    assert props["IdTokenValidity"] * units[validity["IdToken"]] == 3600
+    assert props["RefreshTokenValidity"] * units[validity["RefreshToken"]] == 30 * 86400
+    assert props["EnableTokenRevocation"] is True
+    # Sign-in and password reset do not tell an unknown email from a wrong password.
+    assert props["PreventUserExistenceErrors"] == "ENABLED"
+    dev.template.has_output(
+        "UserPoolClientId", {"Value": {"Ref": _only(dev.resources("AWS::Cognito::UserPoolClient"))[0]}}
+    )
+
+
+def test_cognito_sends_its_codes_through_the_sender_identity_only_when_asked(dev: Synth, prod: Synth) -> None:
+    _, pool = _only(dev.resources("AWS::Cognito::UserPool"))
+    configuration_set_id, _ = _only(dev.resources("AWS::SES::ConfigurationSet"))
+
+    # -c cognitoEmailViaSes=true (dev here): through the stack's identity and configuration set …
+    assert pool["Properties"]["EmailConfiguration"] == {
+        "EmailSendingAccount": "DEVELOPER",
+        "From": f"Tailorcast <no-reply@{SENDER_DOMAIN}>",
+        "SourceArn": _arn("ses", f":identity/{SENDER_DOMAIN}"),
+        "ConfigurationSet": {"Ref": configuration_set_id},
+    }
+    # … otherwise (prod here) Cognito's own sender, which needs no verified identity to deploy.
+    _, prod_pool = _only(prod.resources("AWS::Cognito::UserPool"))
+    assert "EmailConfiguration" not in prod_pool["Properties"]
 
 
 # -- the Chalice application ------------------------------------------------------------------
@@ -1085,9 +1202,10 @@ def test_analytics_bucket_expires_athena_results(dev: Synth) -> None:
         "ExpirationInDays": 7,
         "Status": "Enabled",
     } in rules
-    # The events themselves are kept.
-    assert not [
-        rule for rule in rules if rule.get("Prefix", "").startswith("events") and "ExpirationInDays" in rule
+    # Raw events (and undelivered records) are kept a year, no less (docs/retention.md).
+    assert [rule["ExpirationInDays"] for rule in rules if rule.get("Prefix", "").startswith("events")] == [
+        365,
+        365,
     ]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
         {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
@@ -1190,13 +1308,18 @@ def test_api_role_may_put_events_query_them_and_read_the_watch_secret_and_no_mor
             "s3:ListMultipartUploadParts",
         ],
     }
-    # … and the watch page reads its signing keys.
+    # … and the watch page reads its signing keys (and billing the Stripe secret, nothing else).
     assert on("secretsmanager") == [
         {
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             "Effect": "Allow",
             "Resource": {"Ref": secret_id},
-        }
+        },
+        {
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Effect": "Allow",
+            "Resource": {"Ref": _stripe_secret(dev)[0]},
+        },
     ]
 
 
@@ -1637,3 +1760,424 @@ def test_an_unknown_api_path_answers_404_in_the_api_error_shape_and_echoes_nothi
         }
         assert "$input" not in response["ResponseTemplates"]["application/json"]
         assert "Authorization" not in json.dumps(response)
+
+
+# -- identity: the post-confirmation trigger --------------------------------------------------
+
+# A Chalice project beside the real one: the trigger's wiring and the Stripe route's lack of an
+# authorizer are checked on an app that has them whatever app.py holds today.
+_ACCOUNTS_APP = """
+from chalice import Chalice
+
+app = Chalice(app_name="tailorcast")
+
+
+@app.route("/me")
+def me():
+    return {}
+
+
+@app.route("/webhooks/stripe", methods=["POST"])
+def stripe_webhook():
+    return {}
+"""
+_TRIGGER = """
+
+@app.lambda_function(name="on_post_confirmation")
+def on_post_confirmation(event, context):
+    return event
+"""
+TRIGGER_FUNCTION = "OnPostConfirmation"
+
+
+def _accounts_project(root: Path, *, trigger: bool) -> Path:
+    (root / "app.py").write_text(_ACCOUNTS_APP + (_TRIGGER if trigger else ""))
+    (root / "chalicelib").mkdir()
+    (root / "chalicelib" / "__init__.py").write_text("")
+    (root / ".chalice").mkdir()
+    shutil.copy(PROJECT_DIR / ".chalice" / "config.json", root / ".chalice" / "config.json")
+    # The voice function's image is staged from the project too.
+    (root / "layers" / "voice").mkdir(parents=True)
+    for name in ("Dockerfile", "Dockerfile.dockerignore"):
+        shutil.copy(PROJECT_DIR / "layers" / "voice" / name, root / "layers" / "voice" / name)
+    return root
+
+
+def _synth_project(tmp_path_factory: pytest.TempPathFactory, *, trigger: bool) -> Synth:
+    project = _accounts_project(tmp_path_factory.mktemp("accounts-app"), trigger=trigger)
+    workdir = tmp_path_factory.mktemp("synth-accounts")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        app = cdk.App(outdir=str(workdir / "cdk.out"))
+        stack = TailorcastStack(
+            app,
+            "Tailorcast-dev",
+            stage="dev",
+            project_dir=project,
+            definitions_dir=tmp_path_factory.mktemp("no-asl"),
+            dependencies=APP_ONLY,
+            media_public_key_pem=MEDIA_PUBLIC_KEY,
+            **DEV_PROPS,
+        )
+        template = Template.from_stack(stack)
+    return Synth(stack, template, {}, {})
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth_project(tmp_path_factory, trigger=True)
+
+
+@pytest.fixture(scope="module")
+def no_trigger(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth_project(tmp_path_factory, trigger=False)
+
+
+def _trigger_errors(synth: Synth) -> list[Any]:
+    return Annotations.from_stack(synth.stack).find_error(
+        "*", Match.string_like_regexp("on_post_confirmation")
+    )
+
+
+def test_post_confirmation_function_is_the_pools_trigger_and_cognito_may_invoke_it(accounts: Synth) -> None:
+    pool_id, pool = _only(accounts.resources("AWS::Cognito::UserPool"))
+    function = _chalice_functions(accounts)[TRIGGER_FUNCTION]["Properties"]
+
+    # The function has a name of its own, and the pool names it by an ARN spelled from it …
+    assert function["FunctionName"] == "tailorcast-dev-OnPostConfirmation"
+    assert function["Handler"] == "app.on_post_confirmation"
+    assert pool["Properties"]["LambdaConfig"] == {
+        "PostConfirmation": _arn("lambda", ":function:tailorcast-dev-OnPostConfirmation")
+    }
+    # … since the function is told the pool (a reference back would be a cycle, which
+    # Template.from_stack refuses) …
+    assert function["Environment"]["Variables"]["TAILORCAST_COGNITO_USER_POOL_ID"] == {"Ref": pool_id}
+    graph = _dependencies(accounts.template.to_json())
+    assert TRIGGER_FUNCTION not in _reachable(graph, pool_id)
+    # … and Cognito may invoke it for this pool only, in this account.
+    [permission] = [
+        p["Properties"]
+        for p in accounts.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "cognito-idp.amazonaws.com"
+    ]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Fn::GetAtt": [TRIGGER_FUNCTION, "Arn"]},
+        "Principal": "cognito-idp.amazonaws.com",
+        "SourceAccount": {"Ref": "AWS::AccountId"},
+        "SourceArn": {"Fn::GetAtt": [pool_id, "Arn"]},
+    }
+    assert _trigger_errors(accounts) == []
+    assert accounts.stack.post_confirmation_function_id == TRIGGER_FUNCTION
+
+
+def test_without_the_post_confirmation_function_the_synth_is_an_error(no_trigger: Synth) -> None:
+    # Sign-ups would confirm and make no account: `cdk synth`/`cdk deploy` refuse such a stack.
+    _, pool = _only(no_trigger.resources("AWS::Cognito::UserPool"))
+
+    assert "LambdaConfig" not in pool["Properties"]
+    assert not [
+        p
+        for p in no_trigger.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "cognito-idp.amazonaws.com"
+    ]
+    assert len(_trigger_errors(no_trigger)) == 1
+
+
+def test_the_apps_own_post_confirmation_function_is_wired_or_the_synth_is_an_error(dev: Synth) -> None:
+    # app.py gains on_post_confirmation with the identity work of issue 18; until then the stack
+    # must say it is not deployable rather than deploy a pool whose sign-ups make no account.
+    _, pool = _only(dev.resources("AWS::Cognito::UserPool"))
+    if TRIGGER_FUNCTION in _chalice_functions(dev):
+        assert pool["Properties"]["LambdaConfig"] == {
+            "PostConfirmation": _arn("lambda", ":function:tailorcast-dev-OnPostConfirmation")
+        }
+        assert _trigger_errors(dev) == []
+    else:
+        assert "LambdaConfig" not in pool["Properties"]
+        assert len(_trigger_errors(dev)) == 1
+
+
+def test_chalice_functions_may_delete_users_of_the_pool_and_do_nothing_else_in_cognito(dev: Synth) -> None:
+    pool_id, _ = _only(dev.resources("AWS::Cognito::UserPool"))
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    assert roles
+
+    for role in roles:
+        cognito = [s for s in _role_statements(dev, role) if '"cognito-idp:' in json.dumps(s["Action"])]
+        # Account deletion and member removal; sign-up, sign-in and sign-out are public calls.
+        assert cognito == [
+            {
+                "Action": "cognito-idp:AdminDeleteUser",
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [pool_id, "Arn"]},
+            }
+        ], role
+    _, voice = _voice_function(dev)
+    assert "cognito-idp" not in json.dumps(
+        _role_statements(dev, voice["Properties"]["Role"]["Fn::GetAtt"][0])
+    )
+
+
+# -- billing: the Stripe secret and its webhook route -----------------------------------------
+
+
+def test_stripe_secret_is_created_holding_a_placeholder_the_operator_replaces(
+    dev: Synth, prod: Synth
+) -> None:
+    _, secret = _stripe_secret(dev)
+    props = secret["Properties"]
+
+    # The shape the app reads, with no key in it: no Stripe call works and every webhook is refused
+    # until the operator stores the real one (README § Stripe secret).
+    value = json.loads(props["SecretString"])
+    assert set(value) == {"api_key", "webhook_secrets"}
+    assert value["webhook_secrets"] == []
+    assert not value["api_key"].startswith(("sk_", "rk_"))
+    assert "GenerateSecretString" not in props
+    _, prod_secret = _stripe_secret(prod)
+    assert prod_secret["DeletionPolicy"] == "Retain"
+    dev.template.has_output("StripeSecretName", {"Value": "tailorcast-dev-stripe"})
+
+
+def test_only_the_chalice_functions_may_read_the_stripe_secret_and_only_read_it(dev: Synth) -> None:
+    secret_id, _ = _stripe_secret(dev)
+    read = {
+        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        "Effect": "Allow",
+        "Resource": {"Ref": secret_id},
+    }
+
+    def naming_the_secret(role: str) -> list[dict[str, Any]]:
+        return [s for s in _role_statements(dev, role) if {"Ref": secret_id} in _as_list(s["Resource"])]
+
+    # The API (checkout, portal, the webhook route) and the tasks share Chalice's one role.
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    for role in roles:
+        assert naming_the_secret(role) == [read], role
+    _, voice = _voice_function(dev)
+    assert naming_the_secret(voice["Properties"]["Role"]["Fn::GetAtt"][0]) == []
+    for machine in dev.resources("AWS::StepFunctions::StateMachine").values():
+        assert naming_the_secret(machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]) == []
+    assert not [
+        s
+        for role in roles
+        for s in _role_statements(dev, role)
+        if "secretsmanager:" in json.dumps(s["Action"]) and s["Resource"] == "*"
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _operations(synth: Synth) -> dict[tuple[str, str], Any]:
+    paths = synth.resources("AWS::Serverless::Api")["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    return {
+        (path, method): operation
+        for path, methods in paths.items()
+        for method, operation in methods.items()
+        if isinstance(operation, dict)
+    }
+
+
+def test_stripe_webhook_route_reaches_the_api_function_with_no_authorizer(accounts: Synth) -> None:
+    body = accounts.resources("AWS::Serverless::Api")["RestAPI"]["Properties"]["DefinitionBody"]
+    operation = _operations(accounts)[("/webhooks/stripe", "post")]
+
+    # Stripe signs its requests; it sends no bearer token. No authorizer may stand in front.
+    assert "security" not in operation
+    assert "securityDefinitions" not in body
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy"  # the raw body and headers reach the function
+    assert "tailorcast-dev-APIHandler" in json.dumps(integration["uri"])
+
+
+def test_no_route_of_the_app_is_behind_an_api_gateway_authorizer(dev: Synth) -> None:
+    # The API verifies tokens itself (one code path with the local stack); the Stripe webhook and
+    # the watch page must reach it without one.
+    body = dev.resources("AWS::Serverless::Api")["RestAPI"]["Properties"]["DefinitionBody"]
+
+    assert "securityDefinitions" not in body
+    assert [key for key, operation in _operations(dev).items() if "security" in operation] == []
+
+
+# -- email (SES) ------------------------------------------------------------------------------
+
+
+def test_sender_domain_is_an_ses_identity_using_a_configuration_set(dev: Synth, prod: Synth) -> None:
+    configuration_set_id, configuration_set = _only(dev.resources("AWS::SES::ConfigurationSet"))
+    _, identity = _only(dev.resources("AWS::SES::EmailIdentity"))
+
+    assert identity["Properties"]["EmailIdentity"] == SENDER_DOMAIN
+    # Every message sent from the identity uses the set, without the app naming it.
+    assert identity["Properties"]["ConfigurationSetAttributes"] == {
+        "ConfigurationSetName": {"Ref": configuration_set_id}
+    }
+    props = configuration_set["Properties"]
+    assert props["Name"] == "tailorcast-dev"
+    assert props["SuppressionOptions"] == {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]}
+    assert props["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    # Without -c senderDomain the domain is a stack parameter.
+    _, prod_identity = _only(prod.resources("AWS::SES::EmailIdentity"))
+    assert prod_identity["Properties"]["EmailIdentity"] == {"Ref": "SenderDomain"}
+    prod.template.has_parameter("SenderDomain", {"Type": "String"})
+    prod.template.has_parameter("AppBaseUrl", {"Type": "String"})
+
+
+def test_chalice_functions_may_send_email_from_the_sender_address_only(dev: Synth) -> None:
+    configuration_set_id, _ = _only(dev.resources("AWS::SES::ConfigurationSet"))
+    grant = {
+        "Action": "ses:SendEmail",
+        "Condition": {"StringEquals": {"ses:FromAddress": f"no-reply@{SENDER_DOMAIN}"}},
+        "Effect": "Allow",
+        "Resource": [
+            _arn("ses", f":identity/{SENDER_DOMAIN}"),
+            _arn("ses", ":configuration-set/", {"Ref": configuration_set_id}),
+        ],
+    }
+
+    def ses_statements(role: str) -> list[dict[str, Any]]:
+        return [s for s in _role_statements(dev, role) if '"ses:' in json.dumps(s["Action"])]
+
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
+    for role in roles:
+        assert ses_statements(role) == [grant], role
+    _, voice = _voice_function(dev)
+    assert ses_statements(voice["Properties"]["Role"]["Fn::GetAtt"][0]) == []
+
+
+def test_functions_are_told_the_sender_and_the_consoles_url(dev: Synth, prod: Synth) -> None:
+    for name, function in _chalice_functions(dev).items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert (
+            variables["TAILORCAST_NOTIFICATIONS_FROM_ADDRESS"] == f"Tailorcast <no-reply@{SENDER_DOMAIN}>"
+        ), name
+        assert variables["TAILORCAST_APP_BASE_URL"] == APP_BASE_URL, name
+        assert variables["TAILORCAST_STRIPE_SECRET_NAME"] == "tailorcast-dev-stripe", name
+        assert variables["TAILORCAST_AUTH_MODE"] == "cognito", name
+    variables = _chalice_functions(prod)["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["TAILORCAST_APP_BASE_URL"] == {"Ref": "AppBaseUrl"}
+    assert variables["TAILORCAST_NOTIFICATIONS_FROM_ADDRESS"] == {
+        "Fn::Join": ["", ["Tailorcast <no-reply@", {"Ref": "SenderDomain"}, ">"]]
+    }
+
+
+# -- retention (docs/retention.md) ------------------------------------------------------------
+
+
+def _bucket_rules(synth: Synth, bucket: s3.IBucket) -> list[dict[str, Any]]:
+    logical_id = synth.ref(bucket.bucket_name)["Ref"]
+    rules: list[dict[str, Any]] = synth.resources("AWS::S3::Bucket")[logical_id]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    return rules
+
+
+def test_a_lapsed_accounts_media_expires_after_two_years_and_no_other_media_does(dev: Synth) -> None:
+    rules = _bucket_rules(dev, dev.stack.media_bucket)
+
+    assert rules == [
+        *CLEANUP_RULES,
+        {
+            "Id": "expire-lapsed-accounts-media",
+            "TagFilters": [{"Key": "lapsed", "Value": "true"}],
+            "ExpirationInDays": 730,
+            "Status": "Enabled",
+        },
+    ]
+
+
+def test_raw_events_expire_after_a_year_and_aggregates_after_five(dev: Synth) -> None:
+    rules = {rule["Id"]: rule for rule in _bucket_rules(dev, dev.stack.analytics_bucket)}
+
+    assert [rules[rule["Id"]] for rule in CLEANUP_RULES] == CLEANUP_RULES
+    expiring = {
+        rule.get("Prefix"): rule["ExpirationInDays"] for rule in rules.values() if "ExpirationInDays" in rule
+    }
+    assert expiring == {
+        "events/": 365,  # where Firehose writes the events (the events table's location)
+        "events-errors/": 365,  # records Firehose could not deliver: raw events too
+        "aggregates/": 5 * 365,
+        "athena-results/": 7,
+    }
+    # The rule's prefix is the events table's own location: nothing raw escapes it.
+    _, table = _only(dev.resources("AWS::Glue::Table"))
+    location = table["Properties"]["TableInput"]["StorageDescriptor"]["Location"]
+    assert location == {
+        "Fn::Join": ["", ["s3://", dev.ref(dev.stack.analytics_bucket.bucket_name), "/events/"]]
+    }
+
+
+def test_every_log_group_keeps_its_logs_90_days(dev: Synth, prod: Synth) -> None:
+    for synth in (dev, prod):
+        groups = synth.resources("AWS::Logs::LogGroup")
+        assert groups
+        assert {name: group["Properties"].get("RetentionInDays") for name, group in groups.items()} == {
+            name: 90 for name in groups
+        }
+        # prod keeps them when the stack goes (up to their 90 days).
+        if synth is prod:
+            assert {group["DeletionPolicy"] for group in groups.values()} == {"Retain"}
+
+
+def test_every_function_logs_to_a_log_group_of_the_stack(dev: Synth) -> None:
+    groups = dev.resources("AWS::Logs::LogGroup")
+    functions = {
+        **_chalice_functions(dev),
+        **{k: v for k, v in dev.resources("AWS::Lambda::Function").items() if k == _voice_function(dev)[0]},
+    }
+
+    for name, function in functions.items():
+        # Lambda's own /aws/lambda/<name> group would be created on first use, kept forever.
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group]["Properties"]["RetentionInDays"] == 90, name
+    chalice_groups = {
+        fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for fn in _chalice_functions(dev).values()
+    }
+    assert len(chalice_groups) == len(_chalice_functions(dev))  # one each
+    assert (
+        groups[_chalice_functions(dev)["APIHandler"]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]][
+            "Properties"
+        ]["LogGroupName"]
+        == "/tailorcast/dev/lambda/APIHandler"
+    )
+
+
+def test_state_machines_and_the_events_stream_log_to_90_day_groups(dev: Synth) -> None:
+    groups = dev.resources("AWS::Logs::LogGroup")
+    names = {
+        group["Properties"]["LogGroupName"]: group["Properties"]["RetentionInDays"]
+        for group in groups.values()
+    }
+
+    for machine in dev.resources("AWS::StepFunctions::StateMachine").values():
+        [destination] = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+        group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+        assert groups[group]["Properties"]["RetentionInDays"] == 90
+    assert names["/aws/kinesisfirehose/tailorcast-dev-events"] == 90
+
+
+def test_api_access_logs_go_to_a_90_day_group_without_paths_or_addresses(dev: Synth) -> None:
+    api = dev.resources("AWS::Serverless::Api")["RestAPI"]
+    setting = api["Properties"]["AccessLogSetting"]
+    group = setting["DestinationArn"]["Fn::GetAtt"][0]
+
+    assert dev.resources("AWS::Logs::LogGroup")[group]["Properties"] == {
+        "LogGroupName": "/tailorcast/dev/api-access",
+        "RetentionInDays": 90,
+    }
+    fields = json.loads(setting["Format"])
+    assert {"request_id", "method", "resource", "status"} <= set(fields)
+    # Watch tokens are path values and addresses are personal data: the resource's template only.
+    assert fields["resource"] == "$context.resourcePath"
+    assert "$context.path" not in setting["Format"]
+    assert "sourceIp" not in setting["Format"]
+    # API Gateway writes them as the account's CloudWatch role, set before the API's stage.
+    account_id, account = _only(dev.resources("AWS::ApiGateway::Account"))
+    assert account_id in _as_list(api["DependsOn"])
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = dev.resources("AWS::IAM::Role")[role_id]
+    assert role["DeletionPolicy"] == "Retain"  # another stage in the account may be using it
+    [assume] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert assume["Principal"] == {"Service": "apigateway.amazonaws.com"}
