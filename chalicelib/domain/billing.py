@@ -498,7 +498,10 @@ def _apply(ports: BillingPorts, event: BillingEvent, now: datetime) -> EventOutc
             ports.billing.release_checkout(session.client_reference_id, session.session_id)
     if subscription_id is None:
         return EventOutcome()
-    sub = subscription_state(ports.stripe.subscription_json(subscription_id))
+    try:
+        sub = subscription_state(ports.stripe.subscription_json(subscription_id))
+    except NotFoundError:
+        return EventOutcome()  # not in this Stripe account (another mode's, or never ours)
     account_id = sub.account_id or ports.stripe.customer_account_id(sub.customer_id)
     if account_id is None:
         return EventOutcome()  # not a subscription this product made
