@@ -308,7 +308,9 @@ def get_billing_repo() -> DynamoBillingRepository:
 def get_stripe_secrets() -> StripeSecrets:
     """The Stripe secret (API key, webhook signing secrets), read from Secrets Manager on first use."""
     settings = get_settings()
-    return StripeSecrets(boto3.client("secretsmanager", region_name=settings.region), settings.stripe_secret_name)
+    return StripeSecrets(
+        boto3.client("secretsmanager", region_name=settings.region), settings.stripe_secret_name
+    )
 
 
 @lru_cache(maxsize=1)

@@ -18,8 +18,12 @@ billing_app = typer.Typer(help="The account's plan and billing (Stripe).", no_ar
 stripe_app = typer.Typer(help="The local Stripe stand-in (local stack only).", no_args_is_help=True)
 err = Console(stderr=True)
 
-Token = Annotated[str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")]
-StateDir = Annotated[Path, typer.Option("--state-dir", envvar="TAILORCAST_STATE_DIR", help="Where local state lives.")]
+Token = Annotated[
+    str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")
+]
+StateDir = Annotated[
+    Path, typer.Option("--state-dir", envvar="TAILORCAST_STATE_DIR", help="Where local state lives.")
+]
 DEFAULT_STATE_DIR = Path(".tailorcast")
 
 
@@ -50,7 +54,7 @@ def subscribe(
     token: Token,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Open Stripe Checkout for a plan and print its URL (open it in a browser, or `tailorcast stripe pay`)."""
+    """Open Stripe Checkout for a plan and print its URL (for a browser, or `tailorcast stripe pay`)."""
     print(_api(state_dir, token, "POST", "/billing/checkout", {"plan": plan})["url"])
 
 
@@ -81,9 +85,11 @@ def advance(
     days: Annotated[float, typer.Option(help="How many days to move the stand-in's clock forward")],
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
-    """Move the Stripe stand-in's clock (renewals, failed payments and retries fall due, with their webhooks)."""
+    """Move the Stripe stand-in's clock: renewals, failed payments and retries fall due (with webhooks)."""
     url, key = _stripe_keys(state_dir)
-    response = httpx.post(f"{url}/_local/advance", data={"days": str(days)}, headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(
+        f"{url}/_local/advance", data={"days": str(days)}, headers={"Authorization": f"Bearer {key}"}
+    )
     if response.status_code != 200:
         err.print(f"[red]error:[/] {response.json()['error']['message']}")
         raise typer.Exit(1)
@@ -117,7 +123,9 @@ class _FormReader(HTMLParser):
             self.error = (self.error or "") + data
 
 
-def pay_checkout(url: str, card: str, exp: str = "12 / 34", cvc: str = "123", name: str = "Test Buyer") -> httpx.Response:
+def pay_checkout(
+    url: str, card: str, exp: str = "12 / 34", cvc: str = "123", name: str = "Test Buyer"
+) -> httpx.Response:
     """Fill the hosted checkout page's form and post it exactly as a browser does (the answer
     is the redirect to the success URL, or the page with the decline)."""
     page = httpx.get(url, timeout=30)
@@ -129,14 +137,18 @@ def pay_checkout(url: str, card: str, exp: str = "12 / 34", cvc: str = "123", na
     values = {"cardnumber": card, "exp-date": exp, "cvc": cvc, "billingName": name}
     missing = [n for n in form.inputs if n not in values]
     if missing:
-        raise ValueError(f"the checkout form asks for fields this command does not fill: {', '.join(missing)}")
+        raise ValueError(
+            f"the checkout form asks for fields this command does not fill: {', '.join(missing)}"
+        )
     return httpx.post(urljoin(url, form.action), data={n: values[n] for n in form.inputs}, timeout=30)
 
 
 @stripe_app.command("pay")
 def pay(
     url: Annotated[str, typer.Argument(help="The checkout URL (`tailorcast billing subscribe`)")],
-    card: Annotated[str, typer.Option(help="A Stripe test card: 4242…, 4000 0000 0000 0002, 4000 0000 0000 0341")],
+    card: Annotated[
+        str, typer.Option(help="A Stripe test card: 4242…, 4000 0000 0000 0002, 4000 0000 0000 0341")
+    ],
     exp: Annotated[str, typer.Option(help="MM / YY")] = "12 / 34",
     cvc: Annotated[str, typer.Option()] = "123",
 ) -> None:

@@ -1056,7 +1056,9 @@ class FakeBillingRepository:
     def set_customer(self, account_id: str, customer_id: str) -> str:
         account = self.accounts.get(account_id)
         if account.stripe_customer_id is None:
-            self.accounts.accounts[account_id] = account.model_copy(update={"stripe_customer_id": customer_id})
+            self.accounts.accounts[account_id] = account.model_copy(
+                update={"stripe_customer_id": customer_id}
+            )
             return customer_id
         return account.stripe_customer_id
 

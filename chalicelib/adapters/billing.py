@@ -135,9 +135,16 @@ def _stripe_errors(what: str, not_found: Callable[[], Exception] | None = None) 
             raise not_found() from exc
         logger.error(
             "Stripe refused a request",
-            extra={"operation": what, "stripe_code": exc.code, "param": exc.param, "request_id": exc.request_id},
+            extra={
+                "operation": what,
+                "stripe_code": exc.code,
+                "param": exc.param,
+                "request_id": exc.request_id,
+            },
         )
-        raise StorageError(f"billing failed: Stripe refused the request ({exc.user_message or exc.code})") from exc
+        raise StorageError(
+            f"billing failed: Stripe refused the request ({exc.user_message or exc.code})"
+        ) from exc
     except (stripe.RateLimitError, stripe.APIConnectionError) as exc:
         logger.warning("Stripe could not be reached", extra={"operation": what})
         raise StorageError("billing is unavailable right now; try again shortly", retry_after=5) from exc

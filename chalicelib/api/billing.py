@@ -113,7 +113,13 @@ def portal(principal: Principal) -> UrlOut:
     return UrlOut(url=billing.open_portal(_ports(), account, _console_url("/billing")))
 
 
-@route(bp, "/billing", "GET", summary="The plan, its status and period, the card and recent invoices", response=BillingOut)
+@route(
+    bp,
+    "/billing",
+    "GET",
+    summary="The plan, its status and period, the card and recent invoices",
+    response=BillingOut,
+)
 def show(principal: Principal) -> BillingOut:
     account = deps.get_account_repo().get(principal.account_id)
     s = billing.summary(_ports(), account)

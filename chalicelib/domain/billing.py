@@ -390,7 +390,9 @@ def start_checkout(
                     "billing portal (POST /billing/portal)"
                 )
             if not ports.billing.replace_checkout(account.account_id, held.token, hold, expires_at):
-                raise ConflictError("another checkout was opened for this account at the same moment; try again")
+                raise ConflictError(
+                    "another checkout was opened for this account at the same moment; try again"
+                )
     price_id = ports.stripe.price_for(plan)
     session = ports.stripe.create_checkout(
         customer_id=customer_id,

@@ -810,8 +810,8 @@ class AnalyticsQueries(Protocol):
 # --------------------------------------------------------------------------- billing (issue 18)
 
 if TYPE_CHECKING:
-    from chalicelib.domain.models import Plan
     from chalicelib.domain.billing import BillingUpdate, CheckoutHold, CheckoutSession, Invoice
+    from chalicelib.domain.models import Plan
 
 
 class BillingGateway(Protocol):

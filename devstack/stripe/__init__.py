@@ -14,7 +14,16 @@ from pathlib import Path
 from devstack.stripe.engine import API_VERSION, CARDS, StripeEngine, sign
 from devstack.stripe.server import StripeStandIn, decode_form
 
-__all__ = ["API_VERSION", "CARDS", "StripeEngine", "StripeStandIn", "decode_form", "plan_prices", "sign", "stand_in"]
+__all__ = [
+    "API_VERSION",
+    "CARDS",
+    "StripeEngine",
+    "StripeStandIn",
+    "decode_form",
+    "plan_prices",
+    "sign",
+    "stand_in",
+]
 
 
 def plan_prices() -> list[tuple[str, str, int]]:
@@ -40,5 +49,10 @@ def stand_in(state_dir: Path, host: str = "127.0.0.1", **kwargs: object) -> Stri
         }
         write_private(keys_path, json.dumps(keys))
     return StripeStandIn(
-        state_dir, keys["api_key"], keys["webhook_secrets"], plan_prices(), host=host, **kwargs  # type: ignore[arg-type]
+        state_dir,
+        keys["api_key"],
+        keys["webhook_secrets"],
+        plan_prices(),
+        host=host,
+        **kwargs,  # type: ignore[arg-type]
     )

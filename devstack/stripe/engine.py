@@ -80,7 +80,9 @@ class StripeFailure(Exception):
 
 
 def missing(kind: str, ident: str, param: str = "id") -> StripeFailure:
-    return StripeFailure(404, "invalid_request_error", f"No such {kind}: '{ident}'", "resource_missing", param=param)
+    return StripeFailure(
+        404, "invalid_request_error", f"No such {kind}: '{ident}'", "resource_missing", param=param
+    )
 
 
 def invalid(message: str, param: str | None = None) -> StripeFailure:
@@ -234,7 +236,7 @@ class StripeEngine:
         obj = self.state[kind].get(ident)
         if obj is None:
             raise missing(label, ident)
-        return obj
+        return obj  # type: ignore[no-any-return]
 
     def show(self, obj: dict[str, Any]) -> dict[str, Any]:
         return _public(obj)
@@ -359,14 +361,16 @@ class StripeEngine:
             raise StripeFailure(
                 400,
                 "invalid_request_error",
-                f"Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout "
-                f"Session has a status of \"{session['status']}\".",
+                f'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout '
+                f'Session has a status of "{session["status"]}".',
             )
         session["status"] = "expired"
         self.emit("checkout.session.expired", session)
         return session
 
-    def pay_checkout(self, ident: str, number: str, exp: str, cvc: str, name: str) -> tuple[dict[str, Any], CardResult]:
+    def pay_checkout(
+        self, ident: str, number: str, exp: str, cvc: str, name: str
+    ) -> tuple[dict[str, Any], CardResult]:
         """The hosted page's form, submitted: the card is checked, the subscription made and paid."""
         session = self.session(ident)
         if session["status"] != "open":
@@ -500,7 +504,10 @@ class StripeEngine:
                             "currency": "usd",
                             "description": f"1 × {item['price'].get('nickname') or 'plan'}",
                             "period": {"start": start, "end": end},
-                            "pricing": {"type": "price_details", "price_details": {"price": item["price"]["id"]}},
+                            "pricing": {
+                                "type": "price_details",
+                                "price_details": {"price": item["price"]["id"]},
+                            },
                             "quantity": item["quantity"],
                         }
                     ],
@@ -517,7 +524,10 @@ class StripeEngine:
         invoice["attempted"] = True
         if paid:
             invoice.update(
-                status="paid", amount_paid=invoice["amount_due"], amount_remaining=0, next_payment_attempt=None
+                status="paid",
+                amount_paid=invoice["amount_due"],
+                amount_remaining=0,
+                next_payment_attempt=None,
             )
             invoice["status_transitions"] = {"paid_at": self.now()}
 
@@ -741,7 +751,9 @@ class StripeEngine:
 
     # ------------------------------------------------------------------ lists
 
-    def listing(self, kind: str, url: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def listing(
+        self, kind: str, url: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
         try:
             limit = int(params.get("limit") or 10)
         except ValueError as exc:
@@ -749,7 +761,9 @@ class StripeEngine:
         if not 1 <= limit <= 100:
             raise invalid("limit must be between 1 and 100.", "limit")
         objs = sorted(
-            (o for o in self.state[kind].values() if match(o)), key=lambda o: (o["created"], o["id"]), reverse=True
+            (o for o in self.state[kind].values() if match(o)),
+            key=lambda o: (o["created"], o["id"]),
+            reverse=True,
         )
         after = params.get("starting_after")
         if after:
@@ -758,7 +772,12 @@ class StripeEngine:
                 raise missing(kind.rstrip("s"), after, "starting_after")
             objs = objs[ids.index(after) + 1 :]
         page = objs[:limit]
-        return {"object": "list", "url": url, "has_more": len(objs) > limit, "data": [_public(o) for o in page]}
+        return {
+            "object": "list",
+            "url": url,
+            "has_more": len(objs) > limit,
+            "data": [_public(o) for o in page],
+        }
 
     # ------------------------------------------------------------------ webhooks
 
@@ -784,5 +803,5 @@ def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise invalid("Invalid boolean.", "cancel_at_period_end")

@@ -59,7 +59,8 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 node = node.setdefault(part, {})
                 if not isinstance(node, dict):
                     raise invalid(f"Invalid parameter name: {key}.", key)
-    return _listify(root)
+    decoded: dict[str, Any] = _listify(root)
+    return decoded
 
 
 def _listify(node: Any) -> Any:
@@ -155,7 +156,10 @@ class StripeStandIn:
         handler = type("Handler", (_Handler,), {"standin": self})
         self._server = ThreadingHTTPServer((self._host, self._port), handler)
         self._server.daemon_threads = True
-        for target, name in ((self._server.serve_forever, "stripe-http"), (self._deliver_loop, "stripe-webhooks")):
+        for target, name in (
+            (self._server.serve_forever, "stripe-http"),
+            (self._deliver_loop, "stripe-webhooks"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -202,7 +206,7 @@ class StripeStandIn:
             timestamp = engine.now()
         status = 0
         if payload is not None and url:
-            request = urllib.request.Request(
+            request = urllib.request.Request(  # noqa: S310 - the local API's http:// URL
                 url,
                 data=payload.encode(),
                 method="POST",
@@ -232,7 +236,9 @@ class StripeStandIn:
             else:
                 current["attempt"] += 1
                 if current["attempt"] >= self.max_attempts:
-                    logger.warning("webhook %s abandoned after %d attempts", delivery["event"], current["attempt"])
+                    logger.warning(
+                        "webhook %s abandoned after %d attempts", delivery["event"], current["attempt"]
+                    )
                     pending.remove(current)
                 else:
                     current["due"] = time.time() + self.retry_base * 2 ** (current["attempt"] - 1)
@@ -258,20 +264,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ plumbing
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -305,7 +313,15 @@ class _Handler(BaseHTTPRequestHandler):
             elif path.startswith("/invoice/"):
                 self._invoice_page(path.removeprefix("/invoice/"))
             else:
-                self._json(404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({method}: {path})."}})
+                self._json(
+                    404,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": f"Unrecognized request URL ({method}: {path}).",
+                        }
+                    },
+                )
         except StripeFailure as exc:
             if path.startswith(("/checkout/", "/portal/", "/invoice/")):
                 self._html(exc.status, page("Error", f'<p class="error">{_esc(exc.body["message"])}</p>'))
@@ -322,14 +338,18 @@ class _Handler(BaseHTTPRequestHandler):
             shown = (key[:8] + "*" * 8 + key[-4:]) if len(key) > 12 else "(none)"
             raise StripeFailure(401, "invalid_request_error", f"Invalid API Key provided: {shown}")
         try:
-            params = decode_form(parse_qsl(raw.decode() if method != "GET" else query, keep_blank_values=True))
+            params = decode_form(
+                parse_qsl(raw.decode() if method != "GET" else query, keep_blank_values=True)
+            )
         except UnicodeDecodeError as exc:
             raise invalid("The request body is not UTF-8.") from exc
         idem = self.headers.get("Idempotency-Key") if method == "POST" else None
         engine = s.engine
         with engine.lock:
             if idem:
-                fingerprint = hashlib.sha256(f"{method} {path} {sorted(params.items())!r}".encode()).hexdigest()
+                fingerprint = hashlib.sha256(
+                    f"{method} {path} {sorted(params.items())!r}".encode()
+                ).hexdigest()
                 seen = engine.state["idempotency"].get(idem)
                 if seen is not None:
                     if seen["fingerprint"] != fingerprint:
@@ -340,7 +360,9 @@ class _Handler(BaseHTTPRequestHandler):
                             f"they were first used with. Try using a key other than '{idem}' if you "
                             "meant to execute a different request.",
                         )
-                    self._json(seen["status"], seen["body"], {"Idempotent-Replayed": "true", "Idempotency-Key": idem})
+                    self._json(
+                        seen["status"], seen["body"], {"Idempotent-Replayed": "true", "Idempotency-Key": idem}
+                    )
                     return
             try:
                 status, body = 200, self._route(method, path, params)
@@ -349,13 +371,17 @@ class _Handler(BaseHTTPRequestHandler):
                     raise
                 status, body = exc.status, {"error": exc.body}
             if idem:
-                engine.state["idempotency"][idem] = {"fingerprint": fingerprint, "status": status, "body": body}
+                engine.state["idempotency"][idem] = {
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "body": body,
+                }
             if method != "GET":
                 engine.save()
         s._wake.set()
         self._json(status, body, {"Idempotency-Key": idem} if idem else None)
 
-    def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - Stripe's URL table
         e = self.standin.engine
         segs = path.strip("/").split("/")[1:]  # drop "v1"
         route = (method, *segs)
@@ -382,8 +408,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "prices",
                     "/v1/prices",
                     params,
-                    lambda p: (keys is None or p.get("lookup_key") in keys)
-                    and (active is None or str(p["active"]).lower() == str(active).lower()),
+                    lambda p: (
+                        (keys is None or p.get("lookup_key") in keys)
+                        and (active is None or str(p["active"]).lower() == str(active).lower())
+                    ),
                 )
             case ("GET", "prices", ident):
                 return e.show(e.get("prices", ident, "price"))
@@ -399,11 +427,13 @@ class _Handler(BaseHTTPRequestHandler):
                     "subscriptions",
                     "/v1/subscriptions",
                     params,
-                    lambda x: (customer is None or x["customer"] == customer)
-                    and (
-                        x["status"] == status
-                        if status not in (None, "all")
-                        else status == "all" or x["status"] != "canceled"
+                    lambda x: (
+                        (customer is None or x["customer"] == customer)
+                        and (
+                            x["status"] == status
+                            if status not in (None, "all")
+                            else status == "all" or x["status"] != "canceled"
+                        )
                     ),
                 )
             case ("GET", "subscriptions", ident):
@@ -420,8 +450,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "invoices",
                     "/v1/invoices",
                     params,
-                    lambda i: (customer is None or i["customer"] == customer)
-                    and (sub is None or i["parent"]["subscription_details"]["subscription"] == sub),
+                    lambda i: (
+                        (customer is None or i["customer"] == customer)
+                        and (sub is None or i["parent"]["subscription_details"]["subscription"] == sub)
+                    ),
                 )
             case ("GET", "invoices", ident):
                 return e.show(e.get("invoices", ident, "invoice"))
@@ -429,7 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return e.show(e.get("payment_methods", ident, "PaymentMethod"))
             case ("GET", "events"):
                 type_ = params.get("type")
-                return e.listing("events", "/v1/events", params, lambda ev: type_ is None or ev["type"] == type_)
+                return e.listing(
+                    "events", "/v1/events", params, lambda ev: type_ is None or ev["type"] == type_
+                )
             case ("GET", "events", ident):
                 return e.show(e.get("events", ident, "event"))
         raise StripeFailure(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
@@ -464,7 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = session["status"]
         amount = f"${price['unit_amount'] / 100:.2f} per month"
         if status != "open":
-            body = f"<h1>{_esc(price['nickname'])}</h1><p id=\"status\">This checkout is {_esc(status)}.</p>"
+            body = f'<h1>{_esc(price["nickname"])}</h1><p id="status">This checkout is {_esc(status)}.</p>'
             self._html(200 if status == "complete" else 410, page("Checkout", body))
             return
         body = (
@@ -489,7 +523,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if action == "plan":
                     price_id = form.get("price", "")
                     e.get("prices", price_id, "price")
-                    e.update_subscription(sub["id"], {"items": [{"id": sub["items"]["data"][0]["id"], "price": price_id}]})
+                    e.update_subscription(
+                        sub["id"], {"items": [{"id": sub["items"]["data"][0]["id"], "price": price_id}]}
+                    )
                     notice = "Your plan has been updated."
                 elif action == "card":
                     card = e.change_card(
@@ -513,7 +549,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._portal_body(session, sub, notice, error)
         self._html(402 if error else 200, page("Billing", body))
 
-    def _portal_body(self, session: dict[str, Any], sub: dict[str, Any] | None, notice: str, error: str) -> str:
+    def _portal_body(
+        self, session: dict[str, Any], sub: dict[str, Any] | None, notice: str, error: str
+    ) -> str:
         e = self.standin.engine
         ident = _esc(session["id"])
         parts = ["<h1>Billing</h1>"]
@@ -546,7 +584,9 @@ class _Handler(BaseHTTPRequestHandler):
                 f'<section><h2>Payment method</h2><form method="post" action="/portal/{ident}/card">'
                 f'{card_fields()}<button type="submit">Update card</button></form></section>'
             )
-            action, label = ("renew", "Renew plan") if sub["cancel_at_period_end"] else ("cancel", "Cancel plan")
+            action, label = (
+                ("renew", "Renew plan") if sub["cancel_at_period_end"] else ("cancel", "Cancel plan")
+            )
             parts.append(
                 f'<section><form method="post" action="/portal/{ident}/{action}">'
                 f'<button type="submit">{label}</button></form></section>'

@@ -60,8 +60,10 @@ def post_webhook(client: Client, body: bytes | str, header: str | None) -> Any:
 
 
 def pay(url: str, card: str) -> tuple[int, str]:
-    data = urllib.parse.urlencode({"cardnumber": card, "exp-date": "12 / 34", "cvc": "123", "billingName": "A"})
-    request = urllib.request.Request(url, data=data.encode(), method="POST")
+    data = urllib.parse.urlencode(
+        {"cardnumber": card, "exp-date": "12 / 34", "cvc": "123", "billingName": "A"}
+    )
+    request = urllib.request.Request(url, data=data.encode(), method="POST")  # noqa: S310 - the stand-in
     opener = urllib.request.build_opener(_NoRedirect())
     try:
         with opener.open(request) as response:
@@ -95,7 +97,13 @@ def account(account_id: str) -> Any:
     return dependencies.get_account_repo().get(account_id)
 
 
-def subscribe(client: Client, tenant: Tenant, standin: StripeStandIn, plan: str = "basic", card: str = "4242424242424242") -> str:
+def subscribe(
+    client: Client,
+    tenant: Tenant,
+    standin: StripeStandIn,
+    plan: str = "basic",
+    card: str = "4242424242424242",
+) -> str:
     response = call(client, "POST", "/billing/checkout", tenant, {"plan": plan})
     assert response.status_code == 200, response.body
     url = json.loads(response.body)["url"]
@@ -108,16 +116,18 @@ def subscribe(client: Client, tenant: Tenant, standin: StripeStandIn, plan: str 
 # --------------------------------------------------------------------------- routes
 
 
-def test_checkout_then_webhooks_put_the_account_on_basic(client: Client, new_tenant: Any, billing_env: StripeStandIn) -> None:
+def test_checkout_then_webhooks_put_the_account_on_basic(
+    client: Client, new_tenant: Any, billing_env: StripeStandIn
+) -> None:
     tenant = new_tenant()
     subscribe(client, tenant, billing_env)
     stored = account(tenant.account_id)
     assert (stored.plan.value, stored.status.value) == ("basic", "active")
     assert stored.period_start is not None and stored.period_end is not None
-    customer = stripe.StripeClient(billing_env.api_key, base_addresses={"api": billing_env.url}).v1.customers.retrieve(
-        str(stored.stripe_customer_id)
-    )
-    assert customer.metadata["account_id"] == tenant.account_id
+    customer = stripe.StripeClient(
+        billing_env.api_key, base_addresses={"api": billing_env.url}
+    ).v1.customers.retrieve(str(stored.stripe_customer_id))
+    assert customer.metadata is not None and customer.metadata["account_id"] == tenant.account_id
     shown = json.loads(call(client, "GET", "/billing", tenant).body)
     assert (shown["plan"], shown["card_brand"], shown["card_last4"]) == ("basic", "visa", "4242")
     assert shown["invoices"][0]["status"] == "paid"
@@ -153,7 +163,9 @@ def test_a_declined_card_names_the_reason_and_changes_nothing(
     assert account(tenant.account_id).plan.value == "trial"
 
 
-def test_billing_routes_are_the_callers_own(client: Client, new_tenant: Any, billing_env: StripeStandIn) -> None:
+def test_billing_routes_are_the_callers_own(
+    client: Client, new_tenant: Any, billing_env: StripeStandIn
+) -> None:
     alice, bob = new_tenant("alice@example.com"), new_tenant("bob@example.com")
     subscribe(client, alice, billing_env)
     bobs = json.loads(call(client, "GET", "/billing", bob).body)
@@ -195,7 +207,7 @@ def _header_cases(payload: str) -> dict[str, str | None]:
         "v0 only": f"t={now},v0={good.split('=')[1]}",
         "wrong signature": f"t={now},v1=bad_signature",
         "stale": signed(payload, timestamp=now - 301),
-        "unknown secret": signed(payload, secret="whsec_someone_else", timestamp=now),  # noqa: S106
+        "unknown secret": signed(payload, secret="whsec_someone_else", timestamp=now),
         "other body": signed(payload + " ", timestamp=now),
     }
 
@@ -226,7 +238,9 @@ def test_a_good_and_a_bad_v1_together_verify(client: Client, paid_event: tuple[T
 
 def test_during_a_rotation_either_secret_verifies(client: Client, paid_event: tuple[Tenant, str]) -> None:
     tenant, payload = paid_event
-    assert post_webhook(client, payload.encode(), signed(payload, secret=OLD_SECRET)).status_code == 200  # bytes body
+    assert (
+        post_webhook(client, payload.encode(), signed(payload, secret=OLD_SECRET)).status_code == 200
+    )  # bytes body
     assert account(tenant.account_id).plan.value == "basic"
 
 
@@ -247,8 +261,13 @@ def test_a_signed_body_that_is_not_json_is_400(client: Client, billing_env: Stri
 
 def test_unknown_event_types_are_acknowledged(client: Client, billing_env: StripeStandIn) -> None:
     payload = json.dumps(
-        {"id": "evt_x", "object": "event", "type": "radar.early_fraud_warning.created", "created": int(time.time()),
-         "data": {"object": {"object": "radar.early_fraud_warning", "id": "issfr_1"}}}  # fmt: skip
+        {
+            "id": "evt_x",
+            "object": "event",
+            "type": "radar.early_fraud_warning.created",
+            "created": int(time.time()),
+            "data": {"object": {"object": "radar.early_fraud_warning", "id": "issfr_1"}},
+        }
     )
     response = post_webhook(client, payload, signed(payload))
     assert response.status_code == 200 and json.loads(response.body)["handled"] is False

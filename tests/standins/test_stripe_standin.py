@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import stripe
@@ -31,7 +30,10 @@ def standin(tmp_path: Path) -> Iterator[StripeStandIn]:
 
 def client(s: StripeStandIn, key: str | None = None) -> stripe.StripeClient:
     return stripe.StripeClient(
-        key or s.api_key, base_addresses={"api": s.url}, stripe_version=STRIPE_API_VERSION, max_network_retries=0
+        key or s.api_key,
+        base_addresses={"api": s.url},
+        stripe_version=STRIPE_API_VERSION,
+        max_network_retries=0,
     )
 
 
@@ -57,20 +59,36 @@ def checkout(s: StripeStandIn, card: str) -> tuple[Any, int, str]:
             return None
 
     try:
-        with urllib.request.build_opener(NoRedirect()).open(urllib.request.Request(session.url, data=form)) as r:
+        with urllib.request.build_opener(NoRedirect()).open(
+            urllib.request.Request(str(session.url), data=form)  # noqa: S310 - the stand-in
+        ) as r:
             return c.v1.checkout.sessions.retrieve(session.id), r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
         return c.v1.checkout.sessions.retrieve(session.id), exc.code, exc.read().decode()
 
 
 def test_bracket_notation_decodes_as_stripe_does() -> None:
-    form = [("metadata[a]", "1"), ("line_items[0][price]", "p"), ("line_items[0][quantity]", "2"), ("k[]", "x"), ("k[]", "y")]
-    assert decode_form(form) == {"metadata": {"a": "1"}, "line_items": [{"price": "p", "quantity": "2"}], "k": ["x", "y"]}
+    form = [
+        ("metadata[a]", "1"),
+        ("line_items[0][price]", "p"),
+        ("line_items[0][quantity]", "2"),
+        ("k[]", "x"),
+        ("k[]", "y"),
+    ]
+    assert decode_form(form) == {
+        "metadata": {"a": "1"},
+        "line_items": [{"price": "p", "quantity": "2"}],
+        "k": ["x", "y"],
+    }
 
 
 def test_the_plans_prices_exist_with_their_lookup_keys(standin: StripeStandIn) -> None:
-    prices = client(standin).v1.prices.list(params={"lookup_keys": [k for k, _, _ in plan_prices()], "active": True})
-    assert sorted((p.lookup_key, p.unit_amount) for p in prices.data) == sorted((k, a) for k, _, a in plan_prices())
+    prices = client(standin).v1.prices.list(
+        params={"lookup_keys": [k for k, _, _ in plan_prices()], "active": True}
+    )
+    assert sorted((p.lookup_key, p.unit_amount) for p in prices.data) == sorted(
+        (k, a) for k, _, a in plan_prices()
+    )
 
 
 def test_errors_are_stripes_so_stripe_python_raises_its_classes(standin: StripeStandIn) -> None:
@@ -94,7 +112,11 @@ def test_4242_subscribes_with_the_period_on_the_items(standin: StripeStandIn) ->
     assert status == 303 and session.status == "complete"
     sub = client(standin).v1.subscriptions.retrieve(session.subscription)
     state = billing.subscription_state(sub.to_dict())
-    assert (state.status, state.plan.value if state.plan else None, state.account_id) == ("active", "basic", "acct_1")
+    assert (state.status, state.plan.value if state.plan else None, state.account_id) == (
+        "active",
+        "basic",
+        "acct_1",
+    )
     assert state.period_end is not None and state.period_start is not None
     assert (state.period_end - state.period_start).days == 30
 
@@ -130,9 +152,9 @@ def test_4242_renews_into_a_new_paid_period(standin: StripeStandIn) -> None:
 
 class _Receiver(BaseHTTPRequestHandler):
     failures = 2
-    received: list[tuple[bytes, str]] = []
+    received: ClassVar[list[tuple[bytes, str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((body, self.headers["Stripe-Signature"]))
         fail = type(self).failures > 0

@@ -22,7 +22,13 @@ NOW = datetime.fromtimestamp(T0, UTC)
 
 
 def sub_json(
-    sub_id: str, customer: str, status: str, plan: Plan, start: int, end: int, account_id: str | None = "acct_1"
+    sub_id: str,
+    customer: str,
+    status: str,
+    plan: Plan,
+    start: int,
+    end: int,
+    account_id: str | None = "acct_1",
 ) -> dict[str, Any]:
     """A subscription as Stripe's API version 2026-10-28 answers it (the period on its items)."""
     return {
@@ -38,7 +44,11 @@ def sub_json(
                 {
                     "id": f"si_{sub_id}",
                     "object": "subscription_item",
-                    "price": {"id": f"price_{plan.value}", "object": "price", "lookup_key": spec(plan).lookup_key},
+                    "price": {
+                        "id": f"price_{plan.value}",
+                        "object": "price",
+                        "lookup_key": spec(plan).lookup_key,
+                    },
                     "current_period_start": start,
                     "current_period_end": end,
                 }
@@ -71,11 +81,18 @@ def invoice_json(invoice_id: str, sub_id: str, customer: str) -> dict[str, Any]:
 
 def setup(customer: str | None = "cus_1") -> billing.BillingPorts:
     accounts = FakeAccountRepository()
-    accounts.accounts["acct_1"] = Account(account_id="acct_1", name="Acme", stripe_customer_id=customer, version=1)
+    accounts.accounts["acct_1"] = Account(
+        account_id="acct_1", name="Acme", stripe_customer_id=customer, version=1
+    )
     stripe = FakeStripe()
     if customer:
         stripe.customers[customer] = {"id": customer, "metadata": {"account_id": "acct_1"}}
     return billing.BillingPorts(accounts=accounts, billing=FakeBillingRepository(accounts), stripe=stripe)
+
+
+def accounts(ports: billing.BillingPorts) -> dict[str, Account]:
+    assert isinstance(ports.accounts, FakeAccountRepository)
+    return ports.accounts.accounts
 
 
 def fake(ports: billing.BillingPorts) -> FakeStripe:
@@ -95,13 +112,19 @@ def test_subscription_period_is_read_from_its_items() -> None:
 
 
 def test_an_invoice_event_names_its_subscription_through_its_parent() -> None:
-    event = billing.parse_event(event_json("evt_1", "invoice.paid", T0, invoice_json("in_1", "sub_9", "cus_1")))
+    event = billing.parse_event(
+        event_json("evt_1", "invoice.paid", T0, invoice_json("in_1", "sub_9", "cus_1"))
+    )
     assert (event.subscription_id, event.customer_id, event.created) == ("sub_9", "cus_1", NOW)
 
 
 @pytest.mark.parametrize(
     "payload",
-    [{"object": "customer", "id": "cus_1"}, {"object": "event", "id": "evt_1", "type": "x"}, {"object": "event"}],
+    [
+        {"object": "customer", "id": "cus_1"},
+        {"object": "event", "id": "evt_1", "type": "x"},
+        {"object": "event"},
+    ],
 )
 def test_a_body_that_is_not_a_complete_event_is_refused(payload: dict[str, Any]) -> None:
     with pytest.raises(billing.StripeObjectError):
@@ -153,9 +176,13 @@ def test_past_due_keeps_the_time_of_the_first_failure() -> None:
 def test_a_double_click_opens_one_checkout_and_one_customer() -> None:
     ports = setup(customer=None)
     account = ports.accounts.get("acct_1")
-    first = billing.start_checkout(ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW)
+    first = billing.start_checkout(
+        ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW
+    )
     account = ports.accounts.get("acct_1")
-    second = billing.start_checkout(ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW)
+    second = billing.start_checkout(
+        ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW
+    )
     assert first == second
     assert len(fake(ports).sessions) == 1 and len(fake(ports).customers) == 1
     assert ports.accounts.get("acct_1").stripe_customer_id == "cus_1"
@@ -164,7 +191,9 @@ def test_a_double_click_opens_one_checkout_and_one_customer() -> None:
 def test_another_plan_expires_the_open_checkout_first() -> None:
     ports = setup()
     account = ports.accounts.get("acct_1")
-    basic = billing.start_checkout(ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW)
+    basic = billing.start_checkout(
+        ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW
+    )
     pro = billing.start_checkout(ports, account, "a@example.com", Plan.PRO, "https://x/s", "https://x/c", NOW)
     assert basic != pro
     assert fake(ports).expired == ["cs_1"]
@@ -175,14 +204,16 @@ def test_an_open_checkout_paid_meanwhile_refuses_another_plan() -> None:
     account = ports.accounts.get("acct_1")
     billing.start_checkout(ports, account, "a@example.com", Plan.BASIC, "https://x/s", "https://x/c", NOW)
     stripe = fake(ports)
-    stripe.sessions["cs_1"] = stripe.sessions["cs_1"].__class__(**{**vars(stripe.sessions["cs_1"]), "status": "complete"})
+    stripe.sessions["cs_1"] = stripe.sessions["cs_1"].__class__(
+        **{**vars(stripe.sessions["cs_1"]), "status": "complete"}
+    )
     with pytest.raises(billing.AlreadySubscribedError):
         billing.start_checkout(ports, account, "a@example.com", Plan.PRO, "https://x/s", "https://x/c", NOW)
 
 
 def test_a_subscribed_account_changes_plan_in_the_portal_not_a_new_checkout() -> None:
     ports = setup()
-    ports.accounts.accounts["acct_1"] = ports.accounts.get("acct_1").model_copy(
+    accounts(ports)["acct_1"] = ports.accounts.get("acct_1").model_copy(
         update={"plan": Plan.BASIC, "stripe_subscription_id": "sub_1"}
     )
     with pytest.raises(billing.AlreadySubscribedError) as err:
@@ -196,7 +227,9 @@ def test_a_subscribed_account_changes_plan_in_the_portal_not_a_new_checkout() ->
 def test_the_trial_is_not_a_plan_to_buy() -> None:
     ports = setup()
     with pytest.raises(InvalidInputError) as err:
-        billing.start_checkout(ports, ports.accounts.get("acct_1"), "a@b.co", Plan.TRIAL, "https://x", "https://x", NOW)
+        billing.start_checkout(
+            ports, ports.accounts.get("acct_1"), "a@b.co", Plan.TRIAL, "https://x", "https://x", NOW
+        )
     assert err.value.issues[0].loc == "body.plan"
 
 
@@ -224,7 +257,12 @@ def test_a_failure_while_applying_releases_the_event_for_stripes_retry() -> None
 
     ports = billing.BillingPorts(ports.accounts, ports.billing, Down())
     event = billing.parse_event(
-        event_json("evt_1", "customer.subscription.updated", T0, sub_json("sub_1", "cus_1", "active", Plan.PRO, T0, T0))
+        event_json(
+            "evt_1",
+            "customer.subscription.updated",
+            T0,
+            sub_json("sub_1", "cus_1", "active", Plan.PRO, T0, T0),
+        )
     )
     with pytest.raises(StorageError):
         billing.handle_event(ports, event, NOW)
@@ -241,7 +279,11 @@ def test_payment_failed_and_trial_ending_return_the_email_to_send() -> None:
     stripe = fake(ports)
     stripe.subscriptions["sub_1"] = sub_json("sub_1", "cus_1", "past_due", Plan.BASIC, T0, T0 + 10)
     failed = billing.handle_event(
-        ports, billing.parse_event(event_json("evt_1", "invoice.payment_failed", T0, invoice_json("in_1", "sub_1", "cus_1"))), NOW
+        ports,
+        billing.parse_event(
+            event_json("evt_1", "invoice.payment_failed", T0, invoice_json("in_1", "sub_1", "cus_1"))
+        ),
+        NOW,
     )
     assert failed.notification == billing.Notification(billing.NotificationKind.PAYMENT_FAILED, "acct_1", NOW)
     assert ports.accounts.get("acct_1").status is AccountStatus.PAST_DUE
@@ -252,13 +294,19 @@ def test_payment_failed_and_trial_ending_return_the_email_to_send() -> None:
         ),
         NOW,
     )
-    assert ending.notification is not None and ending.notification.kind is billing.NotificationKind.TRIAL_ENDING
+    assert (
+        ending.notification is not None and ending.notification.kind is billing.NotificationKind.TRIAL_ENDING
+    )
 
 
 def test_unknown_event_types_are_ignored() -> None:
     ports = setup()
     outcome = billing.handle_event(
-        ports, billing.parse_event(event_json("evt_1", "customer.tax_id.created", T0, {"object": "tax_id", "id": "t"})), NOW
+        ports,
+        billing.parse_event(
+            event_json("evt_1", "customer.tax_id.created", T0, {"object": "tax_id", "id": "t"})
+        ),
+        NOW,
     )
     assert outcome == billing.EventOutcome()
     assert ports.billing.claim_event("evt_1", billing.EVENT_CLAIM_TTL)  # not even claimed
@@ -342,10 +390,15 @@ class StripeEventStreams(RuleBasedStateMachine):
         items["data"] = [item]
         status = "active" if paid else "past_due"
         sub = self._change(items=items, status=status)
-        self._emit("invoice.paid" if paid else "invoice.payment_failed", invoice_json(f"in_{self.n}", self.sub_id, "cus_1"))
+        self._emit(
+            "invoice.paid" if paid else "invoice.payment_failed",
+            invoice_json(f"in_{self.n}", self.sub_id, "cus_1"),
+        )
         self._emit("customer.subscription.updated", sub)
 
-    @precondition(lambda self: self._live() and self.stripe.subscriptions[self.sub_id or ""]["status"] == "past_due")
+    @precondition(
+        lambda self: self._live() and self.stripe.subscriptions[self.sub_id or ""]["status"] == "past_due"
+    )
     @rule()
     def retries_run_out(self) -> None:
         self._emit("customer.subscription.updated", self._change(status="unpaid"))
@@ -357,7 +410,9 @@ class StripeEventStreams(RuleBasedStateMachine):
 
     @rule()
     def unknown_event(self) -> None:
-        self._emit("payment_intent.created", {"object": "payment_intent", "id": f"pi_{self.n}", "customer": "cus_1"})
+        self._emit(
+            "payment_intent.created", {"object": "payment_intent", "id": f"pi_{self.n}", "customer": "cus_1"}
+        )
 
     @precondition(lambda self: bool(self.pending))
     @rule(data=st.data(), keep=st.booleans())
@@ -396,7 +451,7 @@ class StripeEventStreams(RuleBasedStateMachine):
         assert account.period_start == datetime.fromtimestamp(item["current_period_start"], UTC)
         assert account.period_end == datetime.fromtimestamp(item["current_period_end"], UTC)
         assert (account.past_due_since is not None) == (sub["status"] in ("past_due", "unpaid"))
-        self.ports.accounts.accounts["acct_1"] = snapshot  # undo: the run goes on as it was
+        accounts(self.ports)["acct_1"] = snapshot  # undo: the run goes on as it was
         self.ports.billing.claims = claims  # type: ignore[attr-defined]
 
 

@@ -7,9 +7,12 @@ is not older than the one stored, one checkout is open per account, and an event
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamodb.models import AccountItem, CheckoutHoldItem, ClaimItem
 from chalicelib.adapters.dynamodb.repositories._common import (
@@ -41,7 +44,7 @@ def _hold(item: CheckoutHoldItem) -> CheckoutHold:
 class DynamoBillingRepository:
     """:class:`~chalicelib.domain.ports.BillingRepository` on the single table."""
 
-    def _update_account(self, account_id: str, actions: list, condition: object) -> bool:  # type: ignore[type-arg]
+    def _update_account(self, account_id: str, actions: Sequence[Action], condition: Condition) -> bool:
         # Through the table connection: Model.update would reset an unset version to 1. The
         # account's version still moves, so optimistic writers elsewhere see the change.
         conn = AccountItem._get_connection()
@@ -50,7 +53,7 @@ class DynamoBillingRepository:
                 account_pk(account_id),
                 ACCOUNT_SK,
                 actions=[*actions, AccountItem.version.add(1)],
-                condition=AccountItem.pk.exists() & condition,  # type: ignore[operator]
+                condition=AccountItem.pk.exists() & condition,
             )
         except UpdateError as exc:
             if _is_condition_failure(exc):
@@ -94,10 +97,16 @@ class DynamoBillingRepository:
     ) -> CheckoutHold:
         for _ in range(3):
             item = CheckoutHoldItem(
-                account_pk(account_id), CHECKOUT_SK, token=hold.token, plan=hold.plan.value, expires_at=expires_at
+                account_pk(account_id),
+                CHECKOUT_SK,
+                token=hold.token,
+                plan=hold.plan.value,
+                expires_at=expires_at,
             )
             try:
-                item.save(condition=CheckoutHoldItem.pk.does_not_exist() | (CheckoutHoldItem.expires_at < now))
+                item.save(
+                    condition=CheckoutHoldItem.pk.does_not_exist() | (CheckoutHoldItem.expires_at < now)
+                )
                 return hold
             except PutError as exc:
                 if not _is_condition_failure(exc):
@@ -108,7 +117,9 @@ class DynamoBillingRepository:
                 continue  # released between the two calls: take it again
         raise ConflictError("a checkout is being opened for this account right now; try again")
 
-    def replace_checkout(self, account_id: str, old_token: str, hold: CheckoutHold, expires_at: datetime) -> bool:
+    def replace_checkout(
+        self, account_id: str, old_token: str, hold: CheckoutHold, expires_at: datetime
+    ) -> bool:
         item = CheckoutHoldItem(
             account_pk(account_id), CHECKOUT_SK, token=hold.token, plan=hold.plan.value, expires_at=expires_at
         )
