@@ -6,6 +6,7 @@ from chalicelib import observability
 from chalicelib.api import (
     accounts,
     analytics,
+    billing,
     campaigns,
     exports,
     health,
@@ -49,6 +50,7 @@ for prefix, blueprint in (
     ("exports_", exports.bp),
     ("watch_", watch.bp),
     ("analytics_", analytics.bp),
+    ("billing_", billing.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)

@@ -12,12 +12,14 @@ import boto3
 
 from chalicelib.adapters.analytics import AthenaAnalytics, FirehoseEventSink
 from chalicelib.adapters.auth import JwtVerifier, KeySource
+from chalicelib.adapters.billing import StripeBilling, StripeSecrets
 from chalicelib.adapters.cdn import CookieSigner, WatchSecrets
 from chalicelib.adapters.dynamodb import models
 from chalicelib.adapters.dynamodb.quotas import DynamoQuotaCounter
 from chalicelib.adapters.dynamodb.repositories import (
     DynamoAccountRepository,
     DynamoAnalyticsCache,
+    DynamoBillingRepository,
     DynamoCampaignRepository,
     DynamoCsvImportRepository,
     DynamoLexiconRepository,
@@ -291,6 +293,30 @@ def get_analytics() -> AthenaAnalytics:
         # API Gateway gives up at 29 s: answer before it does (the error says to retry).
         timeout_seconds=25.0,
     )
+
+
+# --------------------------------------------------------------------------- billing (issue 18)
+
+
+@lru_cache(maxsize=1)
+def get_billing_repo() -> DynamoBillingRepository:
+    _bound_table()
+    return DynamoBillingRepository()
+
+
+@lru_cache(maxsize=1)
+def get_stripe_secrets() -> StripeSecrets:
+    """The Stripe secret (API key, webhook signing secrets), read from Secrets Manager on first use."""
+    settings = get_settings()
+    return StripeSecrets(
+        boto3.client("secretsmanager", region_name=settings.region), settings.stripe_secret_name
+    )
+
+
+@lru_cache(maxsize=1)
+def get_billing_gateway() -> StripeBilling:
+    """Stripe; ``TAILORCAST_STRIPE_API_BASE`` (local only) points it at the Stripe stand-in."""
+    return StripeBilling(get_stripe_secrets(), get_settings().stripe_api_base)
 
 
 def ingest_limits() -> IngestLimits:

@@ -119,6 +119,7 @@ class LocalStack:
         self.gateway: Any = None  # MediaGateway, started with the stack
         self.firehose: Any = None  # FirehoseStandIn, started with the stack (.flush() delivers now)
         self.athena: Any = None  # AthenaStandIn, started with the stack
+        self.stripe: Any = None  # StripeStandIn (devstack.stripe), started with the stack
         self.issuer = LocalIssuer(self.state_dir / "issuer")
         # CloudFront's key pair and the watch secret: made once, kept in the state directory.
         self.cdn_keys = CdnKeys(self.state_dir / "cdn")
@@ -149,6 +150,7 @@ class LocalStack:
         aws_url = self._start_moto()
         mediaconvert_url = self._start_mediaconvert()
         self._start_analytics()
+        self._start_stripe()
         from chalicelib.adapters.cdn import ORIGIN_VERIFY_HEADER
         from devstack.gateway import MediaGateway
 
@@ -167,6 +169,7 @@ class LocalStack:
         self._bootstrap()
         api_url = self._start_api()
         self.gateway.set_api_url(api_url)  # the front door sends /w/* and /assets/* there
+        self.stripe.set_webhook_url(f"{api_url}/webhooks/stripe")  # Stripe's webhook endpoint
         self.endpoints = Endpoints(
             aws=aws_url,
             api=api_url,
@@ -196,6 +199,8 @@ class LocalStack:
             self.firehose.stop(flush=True)
         if self.athena is not None:  # before moto goes: a query being answered still reads S3
             self.athena.stop()
+        if self.stripe is not None:
+            self.stripe.stop()
         self._stopping.set()
         if self.endpoints is not None:
             try:
@@ -325,6 +330,9 @@ class LocalStack:
             env["AWS_ENDPOINT_URL_FIREHOSE"] = self.firehose.url
         if self.athena is not None:
             env["AWS_ENDPOINT_URL_ATHENA"] = self.athena.url
+        if self.stripe is not None:  # stripe-python's base URL: the Stripe stand-in
+            env["TAILORCAST_STRIPE_API_BASE"] = self.stripe.url
+            env["TAILORCAST_STRIPE_SECRET_NAME"] = self.settings.stripe_secret_name
         return env
 
     def _configure_environment(self, aws_url: str, mediaconvert_url: str) -> None:
@@ -540,6 +548,7 @@ class LocalStack:
             "media": self.endpoints.media,
             "firehose": self.endpoints.firehose,
             "athena": self.endpoints.athena,
+            "stripe": self.stripe.url if self.stripe is not None else None,
             "env": self.settings_env(self.endpoints.aws, self.endpoints.mediaconvert),
         }
         # Atomic: `tailorcast account create` and tests may read it while it is being written.
@@ -559,11 +568,28 @@ class LocalStack:
         restored = self.mirror.restore(s3)
         self.cdn_keys.ensure_secret(self.client("secretsmanager"), self.settings.watch_secret_name)
         self.sealing_key.install(self.client("kms"), self.settings.sealing_key_id, ACCOUNT_ID, REGION)
+        self._create_stripe_secret()
         self._create_functions()
         self._configure_notifications()
         self._create_state_machines()
         self._create_analytics()
         logger.info("bootstrap done (%d objects restored)", restored)
+
+    def _start_stripe(self) -> None:
+        """The Stripe stand-in; its keys and objects live in ``state/stripe`` across restarts."""
+        from devstack.stripe import stand_in
+
+        self.stripe = stand_in(self.state_dir / "stripe", host=self.host)
+        self.stripe.start()
+
+    def _create_stripe_secret(self) -> None:
+        """The app's Stripe secret in moto's Secrets Manager: the stand-in's key and signing secrets."""
+        body = json.dumps({"api_key": self.stripe.api_key, "webhook_secrets": self.stripe.webhook_secrets})
+        sm = self.client("secretsmanager")
+        try:
+            sm.create_secret(Name=self.settings.stripe_secret_name, SecretString=body)
+        except sm.exceptions.ResourceExistsException:
+            sm.put_secret_value(SecretId=self.settings.stripe_secret_name, SecretString=body)
 
     def _restore_table(self) -> None:
         assert self.journal is not None

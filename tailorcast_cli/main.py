@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Tailorcast: personalized video outreach.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts on the local stack.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
+from tailorcast_cli.billing import billing_app, stripe_app  # noqa: E402 - the sub-apps, after `app`
+
+app.add_typer(billing_app, name="billing")
+app.add_typer(stripe_app, name="stripe")
 console = Console()
 err = Console(stderr=True)
 

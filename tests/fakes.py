@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -1037,3 +1038,139 @@ class FakeMediaCodec:
         dest: Path,
     ) -> None:
         dest.write_bytes(b"".join([video_init, *video_segments, audio_init, *audio_segments]))
+
+
+# --------------------------------------------------------------------------- billing (issue 18)
+
+
+class FakeBillingRepository:
+    """:class:`~chalicelib.domain.ports.BillingRepository` over a :class:`FakeAccountRepository`."""
+
+    def __init__(self, accounts: FakeAccountRepository) -> None:
+        from chalicelib.domain.billing import CheckoutHold
+
+        self.accounts = accounts
+        self.holds: dict[str, tuple[CheckoutHold, datetime]] = {}
+        self.claims: set[str] = set()
+
+    def set_customer(self, account_id: str, customer_id: str) -> str:
+        account = self.accounts.get(account_id)
+        if account.stripe_customer_id is None:
+            self.accounts.accounts[account_id] = account.model_copy(
+                update={"stripe_customer_id": customer_id}
+            )
+            return customer_id
+        return account.stripe_customer_id
+
+    def apply_subscription(self, account_id: str, update: Any, changed_at: datetime) -> bool:
+        account = self.accounts.get(account_id)
+        if account.subscription_changed_at is not None and account.subscription_changed_at > changed_at:
+            return False
+        self.accounts.accounts[account_id] = account.model_copy(
+            update={**vars(update), "subscription_changed_at": changed_at, "version": account.version + 1}
+        )
+        return True
+
+    def hold_checkout(self, account_id: str, hold: Any, now: datetime, expires_at: datetime) -> Any:
+        held = self.holds.get(account_id)
+        if held is None or held[1] < now:
+            self.holds[account_id] = (hold, expires_at)
+            return hold
+        return held[0]
+
+    def replace_checkout(self, account_id: str, old_token: str, hold: Any, expires_at: datetime) -> bool:
+        held = self.holds.get(account_id)
+        if held is None or held[0].token != old_token:
+            return False
+        self.holds[account_id] = (hold, expires_at)
+        return True
+
+    def record_checkout(self, account_id: str, token: str, session_id: str, url: str) -> None:
+        import dataclasses
+
+        held = self.holds.get(account_id)
+        if held is not None and held[0].token == token:
+            self.holds[account_id] = (dataclasses.replace(held[0], session_id=session_id, url=url), held[1])
+
+    def release_checkout(self, account_id: str, session_id: str) -> None:
+        held = self.holds.get(account_id)
+        if held is not None and held[0].session_id == session_id:
+            del self.holds[account_id]
+
+    def claim_event(self, event_id: str, ttl: Any) -> bool:
+        if event_id in self.claims:
+            return False
+        self.claims.add(event_id)
+        return True
+
+    def release_event(self, event_id: str) -> None:
+        self.claims.discard(event_id)
+
+
+class FakeStripe:
+    """:class:`~chalicelib.domain.ports.BillingGateway` in memory: subscriptions are Stripe-shaped
+    JSON that tests change as Stripe would, and the product re-fetches."""
+
+    def __init__(self) -> None:
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, Any] = {}
+        self.expired: list[str] = []
+        self.calls: list[str] = []
+        self._keys: dict[str, Any] = {}
+
+    def create_customer(self, account_id: str, *, email: str, name: str, idempotency_key: str) -> str:
+        self.calls.append("create_customer")
+        if idempotency_key in self._keys:
+            return str(self._keys[idempotency_key])
+        customer_id = f"cus_{len(self.customers) + 1}"
+        self.customers[customer_id] = {"id": customer_id, "metadata": {"account_id": account_id}}
+        self._keys[idempotency_key] = customer_id
+        return customer_id
+
+    def customer_account_id(self, customer_id: str) -> str | None:
+        value = self.customers.get(customer_id, {}).get("metadata", {}).get("account_id")
+        return str(value) if value else None
+
+    def price_for(self, plan: Plan) -> str:
+        return f"price_{plan.value}"
+
+    def create_checkout(self, **kw: Any) -> Any:
+        from chalicelib.domain.billing import CheckoutSession
+
+        self.calls.append("create_checkout")
+        key = kw["idempotency_key"]
+        if key not in self._keys:
+            sid = f"cs_{len(self.sessions) + 1}"
+            self.sessions[sid] = CheckoutSession(
+                sid, f"https://stripe.test/{sid}", "open", None, kw["customer_id"], kw["account_id"]
+            )
+            self._keys[key] = self.sessions[sid]
+        return self._keys[key]
+
+    def checkout_session(self, session_id: str) -> Any:
+        return self.sessions[session_id]
+
+    def expire_checkout(self, session_id: str) -> bool:
+        import dataclasses
+
+        session = self.sessions[session_id]
+        if session.status == "complete":
+            return False
+        self.sessions[session_id] = dataclasses.replace(session, status="expired")
+        self.expired.append(session_id)
+        return True
+
+    def create_portal(self, customer_id: str, return_url: str) -> str:
+        return f"https://stripe.test/portal/{customer_id}"
+
+    def subscription_json(self, subscription_id: str) -> dict[str, Any]:
+        if subscription_id not in self.subscriptions:
+            raise NotFoundError("subscription", subscription_id)
+        return self.subscriptions[subscription_id]
+
+    def default_card(self, customer_id: str, subscription_id: str | None) -> tuple[str, str] | None:
+        return ("visa", "4242") if subscription_id else None
+
+    def recent_invoices(self, customer_id: str, limit: int) -> list[Any]:
+        return []

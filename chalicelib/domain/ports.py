@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -805,3 +805,87 @@ class AnalyticsQueries(Protocol):
     def campaign(self, account_id: str, campaign_id: str, since: date, until: date) -> CampaignEngagement: ...
 
     def account(self, account_id: str, since: date, until: date) -> AccountEngagement: ...
+
+
+# --------------------------------------------------------------------------- billing (issue 18)
+
+if TYPE_CHECKING:
+    from chalicelib.domain.billing import BillingUpdate, CheckoutHold, CheckoutSession, Invoice
+    from chalicelib.domain.models import Plan
+
+
+class BillingGateway(Protocol):
+    """Stripe, as the product uses it (the adapter pins the API version).
+
+    Every method raises ``StorageError`` when Stripe cannot be reached or refuses (a retry may
+    help), and ``ConfigurationError`` when the API key is missing or rejected.
+    """
+
+    def create_customer(self, account_id: str, *, email: str, name: str, idempotency_key: str) -> str:
+        """Create a customer tagged ``metadata.account_id``; its id."""
+
+    def customer_account_id(self, customer_id: str) -> str | None:
+        """The account id in the customer's metadata (None: not one of ours, or deleted)."""
+
+    def price_for(self, plan: Plan) -> str:
+        """The id of the plan's price, found by its lookup key."""
+
+    def create_checkout(
+        self,
+        *,
+        customer_id: str,
+        account_id: str,
+        price_id: str,
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """A subscription-mode Checkout Session (``client_reference_id`` = the account id)."""
+
+    def checkout_session(self, session_id: str) -> CheckoutSession: ...
+
+    def expire_checkout(self, session_id: str) -> bool:
+        """Expire an open session: True once it can no longer be paid, False if it was paid."""
+
+    def create_portal(self, customer_id: str, return_url: str) -> str:
+        """A billing portal session's URL."""
+
+    def subscription_json(self, subscription_id: str) -> Mapping[str, Any]:
+        """The subscription as Stripe answers it now (JSON)."""
+
+    def default_card(self, customer_id: str, subscription_id: str | None) -> tuple[str, str] | None:
+        """The card that pays: (brand, last4), if known."""
+
+    def recent_invoices(self, customer_id: str, limit: int) -> list[Invoice]: ...
+
+
+class BillingRepository(Protocol):
+    """The billing side of the table: conditional writes only."""
+
+    def set_customer(self, account_id: str, customer_id: str) -> str:
+        """Save the account's Stripe customer unless it has one; the one it has after."""
+
+    def hold_checkout(
+        self, account_id: str, hold: CheckoutHold, now: datetime, expires_at: datetime
+    ) -> CheckoutHold:
+        """Take the account's checkout hold unless an unexpired one exists; the hold in force."""
+
+    def replace_checkout(
+        self, account_id: str, old_token: str, hold: CheckoutHold, expires_at: datetime
+    ) -> bool:
+        """Swap the hold ``old_token`` for ``hold``; False if it is no longer ``old_token``."""
+
+    def record_checkout(self, account_id: str, token: str, session_id: str, url: str) -> None:
+        """Note the session made for the hold ``token`` (nothing if the hold has changed)."""
+
+    def release_checkout(self, account_id: str, session_id: str) -> None:
+        """Drop the hold whose session is ``session_id`` (it completed)."""
+
+    def apply_subscription(self, account_id: str, update: BillingUpdate, changed_at: datetime) -> bool:
+        """Write ``update`` unless the account holds a state from after ``changed_at``; written?"""
+
+    def claim_event(self, event_id: str, ttl: timedelta) -> bool:
+        """Claim a Stripe event id for ``ttl``: True only for the first claim."""
+
+    def release_event(self, event_id: str) -> None: ...

@@ -332,3 +332,14 @@ def bind(table_name: str, region: str) -> None:
         model.Meta.table_name = table_name
         model.Meta.region = region
         model._connection = None
+
+
+class CheckoutHoldItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``CHECKOUT``: the account's one open Stripe checkout (issue 18),
+    written only if absent or expired; its session once made."""
+
+    token = UnicodeAttribute()
+    plan = UnicodeAttribute()
+    session_id = UnicodeAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()

@@ -15,6 +15,7 @@ from chalicelib.adapters.dynamodb.repositories._common import (
 from chalicelib.adapters.dynamodb.repositories.accounts import DynamoAccountRepository
 from chalicelib.adapters.dynamodb.repositories.analytics_cache import DynamoAnalyticsCache
 from chalicelib.adapters.dynamodb.repositories.batches import COUNTER_NAMES, DynamoRenderBatchRepository
+from chalicelib.adapters.dynamodb.repositories.billing import DynamoBillingRepository
 from chalicelib.adapters.dynamodb.repositories.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamodb.repositories.imports import DynamoCsvImportRepository
 from chalicelib.adapters.dynamodb.repositories.lexicon import DynamoLexiconRepository
@@ -32,6 +33,7 @@ __all__ = [
     "COUNTER_NAMES",
     "DynamoAccountRepository",
     "DynamoAnalyticsCache",
+    "DynamoBillingRepository",
     "DynamoCampaignRepository",
     "DynamoCsvImportRepository",
     "DynamoLexiconRepository",
