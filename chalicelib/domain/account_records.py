@@ -55,7 +55,7 @@ class UserProfile(Entity):
     user_id: str
     full_name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=16)
+    phone: str | None = Field(default=None, max_length=40)  # E.164 once validated (at most 16)
     avatar_key: str | None = Field(default=None, max_length=1024)  # media bucket (a public image)
     notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
     updated_at: datetime = Field(default_factory=utcnow)

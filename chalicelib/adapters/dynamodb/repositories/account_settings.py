@@ -43,14 +43,15 @@ class DynamoBrandingStore:
     def set_branding(self, account_id: str, branding: Branding | None) -> None:
         """One ``UpdateItem`` of the ``branding`` attribute that also bumps the account's version,
         so a billing write based on an older read fails its version check instead of undoing it."""
-        item = AccountItem(account_pk(account_id), "ACCOUNT")
         value = branding.model_dump(mode="json") if branding is not None else None
         action = AccountItem.branding.set(value) if value is not None else AccountItem.branding.remove()
         try:
-            item.update(
+            # The table connection itself: Model.update would manage the version its own way.
+            AccountItem._get_connection().update_item(
+                account_pk(account_id),
+                "ACCOUNT",
                 actions=[action, AccountItem.version.add(1)],
                 condition=AccountItem.pk.exists(),
-                add_version_condition=False,
             )
         except UpdateError as exc:
             if _is_condition_failure(exc):
