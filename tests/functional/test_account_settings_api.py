@@ -51,7 +51,7 @@ def set_plan(account_id: str, plan: Plan, **fields: Any) -> None:
     from chalicelib.adapters.dynamodb.models import AccountItem
 
     item = AccountItem.get(f"ACCOUNT#{account_id}", "ACCOUNT")
-    actions = [AccountItem.plan.set(plan.value)]
+    actions: list[Any] = [AccountItem.plan.set(plan.value)]
     actions += [getattr(AccountItem, k).set(v) for k, v in fields.items()]
     item.update(actions=actions)
 
@@ -159,7 +159,7 @@ def test_notification_preferences_default_on_and_change_per_user(
 
 
 def test_batch_rendered_email_lands_in_ses(client: Client, new_tenant: Any, stage: Any) -> None:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     from chalicelib import dependencies
@@ -287,7 +287,7 @@ def test_export_zips_the_account_and_links_it_with_an_expiry(
     client: Client, new_tenant: Any, stage: FakeTaskStarter, sealing_key: str
 ) -> None:
     alice, bob = new_tenant("alice@a.io"), new_tenant("bob@b.io")
-    path, _ = _watch_page(client, alice)
+    _watch_page(client, alice)
     _watch_page(client, bob)
     hook = call(
         client,
