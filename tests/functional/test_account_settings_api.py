@@ -471,3 +471,38 @@ def test_only_an_owner_can_delete_the_account(
     refused = call(client, "POST", "/account/deletion", member, {"confirm": "Acme"})
     assert refused.status_code == 403 and "owner" in error(refused)["message"]
     assert stage.started == []
+
+
+def test_weekly_digest_emails_opted_in_owners_from_the_analytics_path(
+    client: Client, new_tenant: Any, stage: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    from chalicelib import dependencies
+    from chalicelib.domain.analytics import AccountEngagement, Usage
+
+    class Busy:
+        def account(self, account_id: str, since: Any, until: Any) -> AccountEngagement:
+            return AccountEngagement(
+                account_id=account_id,
+                since=since,
+                until=until,
+                by_month=[],
+                by_campaign=[],
+                totals=Usage(sent=5, opened=3, plays=4, cta_clicks=1),
+            )
+
+    monkeypatch.setattr(dependencies, "get_analytics", lambda: Busy())
+    alice, bob = new_tenant("alice@a.io"), new_tenant("bob@b.io")
+    assert call(client, "PATCH", "/me/notifications", bob, {"weekly_digest": False}).status_code == 200
+    tick = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[], region="us-east-1"
+    )
+    outcome = client.lambda_.invoke("weekly_digest", tick).payload
+    assert outcome == {"accounts": 2, "emails": 1, "failed": 0}
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    assert [(m.destinations["ToAddresses"], m.subject) for m in sent] == [
+        (["alice@a.io"], "Your week on Tailorcast: 3 views, 4 plays, 1 CTA clicks")
+    ]
+    assert client.lambda_.invoke("weekly_digest", tick).payload["emails"] == 0  # a rerun sends nothing twice
