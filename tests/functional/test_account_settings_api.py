@@ -494,7 +494,8 @@ def test_weekly_digest_emails_opted_in_owners_from_the_analytics_path(
             )
 
     monkeypatch.setattr(dependencies, "get_analytics", lambda: Busy())
-    alice, bob = new_tenant("alice@a.io"), new_tenant("bob@b.io")
+    new_tenant("alice@a.io")
+    bob = new_tenant("bob@b.io")
     assert call(client, "PATCH", "/me/notifications", bob, {"weekly_digest": False}).status_code == 200
     tick = client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[], region="us-east-1"
