@@ -6,7 +6,7 @@ Nothing here runs at import time. Tests call :func:`reset` after changing settin
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -317,6 +317,163 @@ def get_stripe_secrets() -> StripeSecrets:
 def get_billing_gateway() -> StripeBilling:
     """Stripe; ``TAILORCAST_STRIPE_API_BASE`` (local only) points it at the Stripe stand-in."""
     return StripeBilling(get_stripe_secrets(), get_settings().stripe_api_base)
+
+
+# --------------------------------------------------------------------------- issue 18, item 6 and branding
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.account_services import (
+        CognitoIdentityDirectory,
+        LambdaTaskStarter,
+        SesMailer,
+        StripeSubscriptionCanceller,
+    )
+    from chalicelib.adapters.dynamodb.repositories.account_settings import (
+        DynamoAccountDirectory,
+        DynamoAccountEraser,
+        DynamoAccountJobRepository,
+        DynamoBrandingStore,
+        DynamoProfileRepository,
+    )
+    from chalicelib.adapters.images import PillowImageNormalizer
+    from chalicelib.domain.account_deletion import DeletionPorts
+    from chalicelib.domain.account_export import ExportPorts
+    from chalicelib.domain.notifications import NotificationPorts
+
+
+@lru_cache(maxsize=1)
+def get_branding_store() -> DynamoBrandingStore:
+    from chalicelib.adapters.dynamodb.repositories.account_settings import DynamoBrandingStore
+
+    _bound_table()
+    return DynamoBrandingStore()
+
+
+@lru_cache(maxsize=1)
+def get_profile_repo() -> DynamoProfileRepository:
+    from chalicelib.adapters.dynamodb.repositories.account_settings import DynamoProfileRepository
+
+    _bound_table()
+    return DynamoProfileRepository()
+
+
+@lru_cache(maxsize=1)
+def get_account_job_repo() -> DynamoAccountJobRepository:
+    from chalicelib.adapters.dynamodb.repositories.account_settings import DynamoAccountJobRepository
+
+    _bound_table()
+    return DynamoAccountJobRepository()
+
+
+@lru_cache(maxsize=1)
+def get_account_eraser() -> DynamoAccountEraser:
+    from chalicelib.adapters.dynamodb.repositories.account_settings import DynamoAccountEraser
+
+    _bound_table()
+    return DynamoAccountEraser()
+
+
+@lru_cache(maxsize=1)
+def get_account_directory() -> DynamoAccountDirectory:
+    from chalicelib.adapters.dynamodb.repositories.account_settings import DynamoAccountDirectory
+
+    _bound_table()
+    return DynamoAccountDirectory()
+
+
+@lru_cache(maxsize=1)
+def get_image_normalizer() -> PillowImageNormalizer:
+    # Pillow loads on the first image, not here: only the avatar and logo routes need it.
+    from chalicelib.adapters.images import PillowImageNormalizer
+
+    return PillowImageNormalizer()
+
+
+@lru_cache(maxsize=1)
+def get_mailer() -> SesMailer:
+    """Transactional email: SES v2 (``AWS_ENDPOINT_URL_SESV2`` locally: moto's SES, the outbox)."""
+    from chalicelib.adapters.account_services import SesMailer
+
+    settings = get_settings()
+    return SesMailer(boto3.client("sesv2", region_name=settings.region), settings.notifications_from_address)
+
+
+@lru_cache(maxsize=1)
+def get_task_starter() -> LambdaTaskStarter:
+    from chalicelib.adapters.account_services import LambdaTaskStarter
+    from chalicelib.domain.account_deletion import DELETION_TASK
+    from chalicelib.domain.account_export import EXPORT_TASK
+
+    settings = get_settings()
+    return LambdaTaskStarter(
+        boto3.client("lambda", region_name=settings.region),
+        {EXPORT_TASK: settings.export_function_name, DELETION_TASK: settings.deletion_function_name},
+    )
+
+
+@lru_cache(maxsize=1)
+def get_identity_directory() -> CognitoIdentityDirectory:
+    from chalicelib.adapters.account_services import CognitoIdentityDirectory
+
+    settings = get_settings()
+    return CognitoIdentityDirectory(
+        boto3.client("cognito-idp", region_name=settings.region), settings.cognito_user_pool_id
+    )
+
+
+@lru_cache(maxsize=1)
+def get_subscription_canceller() -> StripeSubscriptionCanceller:
+    """Stripe, through stripe-python (the billing adapter may take this over: same port)."""
+    from chalicelib.adapters.account_services import StripeSubscriptionCanceller, stripe_api_key
+
+    settings = get_settings()
+    secrets = boto3.client("secretsmanager", region_name=settings.region)
+    return StripeSubscriptionCanceller(
+        stripe_api_key(secrets, settings.stripe_secret_name), settings.stripe_api_base
+    )
+
+
+def notification_ports() -> NotificationPorts:
+    from chalicelib.domain.notifications import NotificationPorts
+
+    return NotificationPorts(
+        profiles=get_profile_repo(),
+        mailer=get_mailer(),
+        claims=get_rate_limiter(),
+        console_url=get_settings().app_base_url,
+    )
+
+
+def export_ports() -> ExportPorts:
+    from chalicelib.domain.account_export import ExportPorts
+
+    return ExportPorts(
+        accounts=get_account_repo(),
+        profiles=get_profile_repo(),
+        campaigns=get_campaign_repo(),
+        prospects=get_prospect_repo(),
+        videos=get_video_repo(),
+        imports=get_import_repo(),
+        webhooks=get_webhook_repo(),
+        analytics=get_analytics(),
+        store=get_upload_store(),
+        jobs=get_account_job_repo(),
+    )
+
+
+def deletion_ports() -> DeletionPorts:
+    from chalicelib.domain.account_deletion import DeletionPorts
+
+    return DeletionPorts(
+        accounts=get_account_repo(),
+        profiles=get_profile_repo(),
+        jobs=get_account_job_repo(),
+        eraser=get_account_eraser(),
+        identities=get_identity_directory(),
+        subscriptions=get_subscription_canceller(),
+        uploads=get_upload_store(),
+        media=get_media_store(),
+    )
 
 
 def ingest_limits() -> IngestLimits:

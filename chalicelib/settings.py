@@ -55,6 +55,10 @@ class Settings(BaseSettings):
 
     # Notifications (issue 18): the SES identity transactional email is sent from.
     notifications_from_address: str = "Tailorcast <no-reply@tailorcast.local>"
+    # Account export and deletion (issue 18, item 6): the task Lambdas the API starts
+    # asynchronously (InvocationType=Event), by name as Chalice deploys them.
+    export_function_name: str = "tailorcast-local-export_account"
+    deletion_function_name: str = "tailorcast-local-delete_account"
 
     # MediaConvert: the role its jobs assume (read uploads, write media) and, optionally, a queue.
     # The endpoint is AWS_ENDPOINT_URL_MEDIACONVERT locally; in AWS botocore resolves it.

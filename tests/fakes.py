@@ -1174,3 +1174,127 @@ class FakeStripe:
 
     def recent_invoices(self, customer_id: str, limit: int) -> list[Any]:
         return []
+
+
+# --------------------------------------------------------------------------- issue 18, item 6 and branding
+
+
+class FakeProfileRepository:
+    """Profiles by (account, user); ``users`` lists the users an account repository holds."""
+
+    def __init__(self, accounts: FakeAccountRepository | None = None) -> None:
+        self.accounts = accounts or FakeAccountRepository()
+        self.profiles: dict[tuple[str, str], Any] = {}
+
+    def get(self, account_id: str, user_id: str) -> Any:
+        from chalicelib.domain.account_records import UserProfile
+
+        return self.profiles.get((account_id, user_id)) or UserProfile(account_id=account_id, user_id=user_id)
+
+    def save(self, profile: Any) -> Any:
+        self.profiles[(profile.account_id, profile.user_id)] = profile
+        return profile
+
+    def users(self, account_id: str) -> list[User]:
+        found = [u for u in self.accounts.users.values() if u.account_id == account_id]
+        return sorted(found, key=lambda u: (u.created_at, u.user_id))
+
+
+class FakeBrandingStore:
+    """Sets the branding on the accounts of a :class:`FakeAccountRepository`."""
+
+    def __init__(self, accounts: FakeAccountRepository) -> None:
+        self.accounts = accounts
+
+    def set_branding(self, account_id: str, branding: Any) -> None:
+        account = self.accounts.get(account_id)
+        self.accounts.accounts[account_id] = account.model_copy(
+            update={"branding": branding, "version": account.version + 1}
+        )
+
+
+class FakeImageNormalizer:
+    """Accepts bytes that start with a PNG, JPEG or WebP signature as a 64x64 image (unchanged);
+    anything else is refused as the real one refuses it. For use cases whose pixels don't matter."""
+
+    SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
+
+    def normalize(self, data: bytes, rules: Any) -> Any:
+        from chalicelib.domain.images import NormalizedImage
+
+        if not data.startswith(self.SIGNATURES):
+            raise InvalidInputError(
+                f"the {rules.field} is not a usable image",
+                [FieldIssue(rules.field, "must be a PNG, JPEG or WebP image")],
+            )
+        return NormalizedImage(data=data, content_type=rules.content_type, width=64, height=64)
+
+
+class FakeMailer:
+    """Keeps sent emails in ``sent``; ``fail`` makes every send raise a retryable StorageError."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.fail = False
+
+    def send(self, email: Any) -> str:
+        if self.fail:
+            raise StorageError("the email could not be sent", retry_after=5)
+        self.sent.append(email)
+        return f"msg-{len(self.sent)}"
+
+
+class FakeTaskStarter:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+
+    def start(self, task: str, payload: dict[str, Any]) -> None:
+        self.started.append((task, dict(payload)))
+
+
+class FakeAccountJobRepository:
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[str, str, str], Any] = {}
+
+    def add(self, job: Any) -> tuple[Any, bool]:
+        key = (job.account_id, job.kind.value, job.job_id)
+        if key in self.jobs:
+            return self.jobs[key], False
+        self.jobs[key] = job
+        return job, True
+
+    def get(self, account_id: str, kind: Any, job_id: str) -> Any:
+        key = (account_id, kind.value, job_id)
+        if key not in self.jobs:
+            raise NotFoundError(kind.value, job_id)
+        return self.jobs[key]
+
+    def save(self, job: Any) -> Any:
+        self.jobs[(job.account_id, job.kind.value, job.job_id)] = job
+        return job
+
+
+class FakeIdentityDirectory:
+    """Logins by subject; ``fail_times`` makes the next deletions raise (a flaky provider)."""
+
+    def __init__(self, subjects: set[str] | None = None) -> None:
+        self.subjects = set(subjects or ())
+        self.fail_times = 0
+
+    def delete_user(self, subject: str, email: str) -> bool:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise StorageError("the identity provider is unreachable", retry_after=5)
+        if subject in self.subjects:
+            self.subjects.discard(subject)
+            return True
+        return False
+
+
+class FakeSubscriptionCanceller:
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    def cancel(self, subscription_id: str) -> None:
+        if subscription_id not in self.cancelled:
+            self.cancelled.append(subscription_id)

@@ -143,7 +143,7 @@ def _cookies(found: watch.Watchable, now: datetime) -> list[str]:
     public=True,
 )
 def page(token: str) -> Response:
-    from chalicelib.web import render_watch_page
+    from chalicelib.web import brand_css, render_watch_page, style_hash
 
     _front_door()
     now = utcnow()
@@ -160,6 +160,11 @@ def page(token: str) -> Response:
         found, _client("GET"), deps.get_event_sink(), _integrity(), session.split(".")[0], now
     )
     headers: dict[str, str | list[str]] = {**_PAGE_HEADERS, "Set-Cookie": _cookies(found, now)}
+    css = brand_css(built)
+    if css is not None:  # the account's accent colour: this one inline style, allowed by its hash
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "style-src 'self'", f"style-src 'self' {style_hash(css)}", 1
+        )
     return Response(body=html, status_code=200, headers=headers)
 
 

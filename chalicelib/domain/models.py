@@ -69,6 +69,19 @@ TRIAL_VIDEO_LIMIT = 5
 PAST_DUE_GRACE_DAYS = 7
 
 
+class Branding(Entity):
+    """An account's look on its watch pages (issue 18, item 3): its logo (a public image of the media
+    bucket), an accent colour for the call to action, and whether the "made with Tailorcast" badge
+    shows. Kept on the account item, which the watch page reads anyway; only a plan with the
+    ``branding`` entitlement shows it (:mod:`chalicelib.domain.branding`), so a downgrade keeps it
+    stored but shows the default look."""
+
+    logo_key: str | None = Field(default=None, max_length=1024)
+    accent_color: str | None = Field(default=None, pattern=r"^#[0-9a-f]{6}$")
+    show_badge: bool = True
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Account(Entity):
     """The tenant, with the billing state that Stripe's webhooks drive.
 
@@ -93,6 +106,7 @@ class Account(Entity):
     past_due_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     version: int = 0
+    branding: Branding | None = None  # issue 18: the watch pages' look (plans with branding only)
 
     @property
     def prospects_per_campaign(self) -> int | None:

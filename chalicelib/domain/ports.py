@@ -14,11 +14,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from chalicelib.domain.account_records import AccountJob, JobKind, UserProfile
 from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
 from chalicelib.domain.errors import LimitExceededError
 from chalicelib.domain.models import (
     Account,
     BatchCounters,
+    Branding,
     Campaign,
     CsvImport,
     Page,
@@ -35,6 +37,7 @@ from chalicelib.domain.models import (
 from chalicelib.domain.speech import Speech, Utterance
 
 if TYPE_CHECKING:  # the media package's use cases import these ports: only the type checker looks
+    from chalicelib.domain.images import ImageRules, NormalizedImage
     from chalicelib.domain.media.jobs import JobRequest
 
 
@@ -889,3 +892,138 @@ class BillingRepository(Protocol):
         """Claim a Stripe event id for ``ttl``: True only for the first claim."""
 
     def release_event(self, event_id: str) -> None: ...
+
+
+# --------------------------------------------------------------------------- issue 18, item 6 and branding
+
+
+class ImageNormalizer(Protocol):
+    """Decodes an uploaded image in full and re-encodes it (Pillow, ``adapters/images.py``)."""
+
+    def normalize(self, data: bytes, rules: ImageRules) -> NormalizedImage:
+        """The image as stored by ``rules`` (scaled to fit its box, re-encoded, metadata gone).
+
+        Raises
+        ------
+        InvalidInputError
+            Not a PNG/JPEG/WebP image, undecodable, or outside the size bounds (names ``rules.field``).
+        """
+
+
+class AccountBrandingStore(Protocol):
+    def set_branding(self, account_id: str, branding: Branding | None) -> None:
+        """Store the account's branding (``None``: the default look) without touching the rest of
+        the account item (its billing fields move under their own version checks).
+
+        Raises
+        ------
+        NotFoundError
+            No such account.
+        """
+
+
+class ProfileRepository(Protocol):
+    """Users' profiles and notification preferences, and the users of an account."""
+
+    def get(self, account_id: str, user_id: str) -> UserProfile:
+        """The user's profile; a user who never saved one gets the defaults (every email on)."""
+
+    def save(self, profile: UserProfile) -> UserProfile: ...
+
+    def users(self, account_id: str) -> list[User]:
+        """Every user of the account (the team), oldest first."""
+
+
+@dataclass(frozen=True)
+class Email:
+    """One email, composed: plain text and HTML bodies of the same message."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer(Protocol):
+    def send(self, email: Email) -> str:
+        """Send one email (SES in the cloud, moto's SES locally); returns the provider's message id.
+
+        Raises
+        ------
+        StorageError
+            It could not be sent (retryable when ``retry_after`` is set).
+        """
+
+
+class AccountJobRepository(Protocol):
+    """The account's exports (``EXPORT#{id}``) and its deletion (one item, ``DELETION``)."""
+
+    def add(self, job: AccountJob) -> tuple[AccountJob, bool]:
+        """Store a new job; for a deletion, only if none exists. Returns the stored job and
+        whether this call created it (a second deletion request gets the first one back)."""
+
+    def get(self, account_id: str, kind: JobKind, job_id: str) -> AccountJob:
+        """Raises NotFoundError when the account has no such job."""
+
+    def save(self, job: AccountJob) -> AccountJob: ...
+
+
+class TaskStarter(Protocol):
+    def start(self, task: str, payload: dict[str, Any]) -> None:
+        """Start the named task Lambda asynchronously (``InvocationType=Event``); Lambda retries
+        a failed asynchronous run twice, and each task is idempotent and resumable.
+
+        Raises
+        ------
+        StorageError
+            It could not be started (the job stays pending; asking again starts it).
+        """
+
+
+class AccountEraser(Protocol):
+    """Removes an account's items from the table, partition by partition (each call idempotent)."""
+
+    def campaign_ids(self, account_id: str) -> list[str]:
+        """The ids of the account's campaigns (each has its own partition)."""
+
+    def erase_campaign(self, account_id: str, campaign_id: str) -> int:
+        """Delete every item of the campaign's partition, then the campaign's own item."""
+
+    def erase_user(self, user: User) -> None:
+        """Delete the user's login claim (``SUBJECT#…``), then the user's item."""
+
+    def erase_account_items(self, account_id: str, keep: Sequence[str]) -> int:
+        """Delete every item of the account's partition except the sort keys in ``keep``."""
+
+    def erase_last(self, account_id: str, sort_keys: Sequence[str]) -> None:
+        """Delete these last items of the account's partition (the deletion record, the account)."""
+
+
+class IdentityDirectory(Protocol):
+    def delete_user(self, subject: str, email: str) -> bool:
+        """Delete the login from the identity provider (Cognito ``AdminDeleteUser``); ``False``
+        when there was none (already deleted, or a login the provider never had).
+
+        Raises
+        ------
+        StorageError
+            The provider refused or is unreachable (the deletion task retries).
+        """
+
+
+class SubscriptionCanceller(Protocol):
+    """Ends an account's paid subscription at once (Stripe; the billing adapter implements it)."""
+
+    def cancel(self, subscription_id: str) -> None:
+        """Cancel the subscription now, without proration; one already cancelled or gone is done.
+
+        Raises
+        ------
+        StorageError
+            The payment provider refused or is unreachable (the deletion task retries).
+        """
+
+
+class AccountDirectory(Protocol):
+    def account_ids(self) -> Iterator[str]:
+        """Every account's id (the weekly digest walks them)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.domain import render
+from chalicelib.domain.branding import watch_brand
 from chalicelib.domain.errors import ConflictError, FieldIssue, InvalidInputError, NotFoundError
 from chalicelib.domain.media import base_prefix
 from chalicelib.domain.models import (
@@ -39,6 +40,7 @@ from chalicelib.domain.ports import (
     VideoRepository,
 )
 from chalicelib.domain.watch_page import (
+    Brand,
     CallToAction,
     OpenGraph,
     PlayerVideo,
@@ -171,6 +173,7 @@ def build_page(
     poster_url = media_url(posixpath.join(video.prefix, video.poster)) if video.poster else None
     page_url = watch_url(base_url, prospect.watch_token)
     size = _poster_size(campaign)
+    look = watch_brand(account, media_url)
     return WatchPage(
         title=f"{headline} · {seller_name}",
         headline=headline,
@@ -192,6 +195,12 @@ def build_page(
             image=poster_url,
             image_width=size[0] if size else None,
             image_height=size[1] if size else None,
+        ),
+        brand=Brand(
+            logo_url=look.logo_url,
+            accent=look.accent,
+            accent_dark=look.accent_dark,
+            show_badge=look.show_badge,
         ),
     )
 

@@ -47,6 +47,16 @@ class OpenGraph(BaseModel):
     image_height: int | None = None
 
 
+class Brand(BaseModel):
+    """The account's branding as the page shows it (issue 18): all defaults (no logo, the
+    product's colour, the badge) unless the account's plan includes branding."""
+
+    logo_url: str | None = None
+    accent: str | None = Field(default=None, pattern=r"^#[0-9a-f]{6}$")  # the CTA's colour
+    accent_dark: str | None = Field(default=None, pattern=r"^#[0-9a-f]{6}$")  # its hover shade
+    show_badge: bool = True  # "made with Tailorcast"
+
+
 class WatchPage(BaseModel):
     title: str  # <title>
     headline: str  # the campaign's headline with {first_name}/{company} filled in
@@ -57,3 +67,4 @@ class WatchPage(BaseModel):
     beacon_url: str  # POST target of the player's engagement beacons
     session: str  # signed session token the beacons carry back
     og: OpenGraph
+    brand: Brand = Field(default_factory=Brand)

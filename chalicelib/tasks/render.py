@@ -13,8 +13,9 @@ from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import dependencies as deps
-from chalicelib.domain import render
-from chalicelib.domain.models import RenderWindow
+from chalicelib.domain import notifications, render
+from chalicelib.domain.errors import TailorcastError
+from chalicelib.domain.models import RenderBatch, RenderBatchStatus, RenderWindow
 from chalicelib.observability import log_keys, logger
 from chalicelib.settings import get_settings
 
@@ -123,4 +124,17 @@ def finalize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch = render.finalize_batch(
         deps.render_ports(), request.account_id, request.campaign_id, request.batch_id, error
     )
+    _notify_batch_rendered(batch)
     return render.batch_event(batch)
+
+
+def _notify_batch_rendered(batch: RenderBatch) -> None:
+    """The "batch rendered" email (issue 18). Best effort: a mail failure never fails the batch."""
+    if batch.status not in (RenderBatchStatus.COMPLETED, RenderBatchStatus.FAILED):
+        return
+    try:
+        campaign = deps.get_campaign_repo().get(batch.account_id, batch.campaign_id)
+        sent = notifications.notify_batch_rendered(deps.notification_ports(), batch, campaign.name)
+        logger.info("batch rendered notification", extra={"emails": sent})
+    except TailorcastError:
+        logger.exception("the batch rendered email could not be sent")

@@ -10,7 +10,9 @@ May import: the domain and Jinja2. Never adapters, api or tasks (contract ``adap
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -32,10 +34,12 @@ __all__ = [
     "Asset",
     "AssetsNotBuiltError",
     "asset_url",
+    "brand_css",
     "get_asset",
     "page_data",
     "render_not_found",
     "render_watch_page",
+    "style_hash",
 ]
 
 #: Playback speeds the speed menu offers (value, label).
@@ -88,6 +92,20 @@ def page_data(page: WatchPage) -> dict[str, object]:
     }
 
 
+def brand_css(page: WatchPage) -> str | None:
+    """The page's one inline style: the account's accent colour (branding), else none. The
+    colours are validated ``#rrggbb``; the response's CSP allows this exact text by its hash."""
+    brand = page.brand
+    if brand.accent is None:
+        return None
+    return f":root{{--brand:{brand.accent};--brand-dark:{brand.accent_dark or brand.accent}}}"
+
+
+def style_hash(css: str) -> str:
+    """The CSP source that allows the inline ``<style>`` whose text is ``css``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
+
+
 def render_watch_page(page: WatchPage) -> str:
     """The watch page's HTML. Raises AssetsNotBuiltError when ``make web`` has not run."""
     return (
@@ -103,6 +121,9 @@ def render_watch_page(page: WatchPage) -> str:
             poster_url=_http_url(page.video.poster_url),
             og_image=_http_url(page.og.image),
             cta_url=_http_url(page.cta.url) if page.cta else None,
+            brand_css=brand_css(page),
+            logo_url=_http_url(page.brand.logo_url),
+            show_badge=page.brand.show_badge,
             css_url=asset_url("watch.css"),
             hls_url=asset_url("hls.js"),
             player_url=asset_url("player.js"),

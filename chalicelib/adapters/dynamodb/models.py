@@ -47,6 +47,7 @@ class AccountItem(TableItem):
     past_due_since = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     version = VersionAttribute()
+    branding = MapAttribute[str, Any](null=True)  # issue 18: logo key, accent colour, badge
 
 
 class UserItem(TableItem):
@@ -303,6 +304,23 @@ class AnalyticsCacheItem(TableItem):
     expires_at = TTLAttribute(null=True)
 
 
+# --------------------------------------------------------------------------- issue 18, item 6
+
+
+class UserProfileItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``PROFILE#{user_id}``: the user's profile and notification
+    preferences (the entity as a JSON map; absent: the defaults)."""
+
+    data = MapAttribute[str, Any]()
+
+
+class AccountJobItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``EXPORT#{export_id}`` or ``DELETION``: an account job."""
+
+    status = UnicodeAttribute()
+    data = MapAttribute[str, Any]()
+
+
 ALL_MODELS: tuple[type[TableItem], ...] = (
     TableItem,
     VideoItem,
@@ -323,6 +341,8 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     RateCounterItem,
     ClaimItem,
     AnalyticsCacheItem,
+    UserProfileItem,
+    AccountJobItem,
 )
 
 

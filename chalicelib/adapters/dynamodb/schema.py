@@ -20,10 +20,16 @@ Webhook endpoint   ``ACCOUNT#{account_id}``             ``WEBHOOK#{endpoint_id}`
 Webhook delivery   ``ACCOUNT#{account_id}``             ``DELIVERY#{endpoint_id}#{delivery_id}``
 Webhook event      ``ACCOUNT#{account_id}``             ``WHEVENT#{endpoint_id}#{sha256(event_id)}``
 Quota counter      ``ACCOUNT#{account_id}``             ``QUOTA#{name}`` (``used``: e.g. webhook endpoints)
+User profile       ``ACCOUNT#{account_id}``             ``PROFILE#{user_id}`` (and notification settings)
+Account export     ``ACCOUNT#{account_id}``             ``EXPORT#{export_id}``
+Account deletion   ``ACCOUNT#{account_id}``             ``DELETION`` (deleted last, with ``ACCOUNT``)
 =================  ===================================  ===========================
 
 The subject claim is the one item outside an account partition: it maps a verified token's
-``sub`` to its account, and reserving it keeps a login bound to exactly one account.
+``sub`` to its account, and reserving it keeps a login bound to exactly one account. Deleting an
+account (``repositories/account_settings.py``, ``DynamoAccountEraser``) removes every partition
+of the account and each claim that points at it; a new kind of claim item outside the account's
+partitions must be added there too.
 GSI1 (``gsi1pk``/``gsi1sk``) serves reverse lookups by an unguessable public id (watch tokens).
 
 Local secondary indexes order a campaign's prospects (they share the campaign's partition key;
