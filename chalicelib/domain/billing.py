@@ -138,6 +138,7 @@ class CheckoutHold:
     plan: Plan
     session_id: str | None = None
     url: str | None = None
+    expires_at: datetime | None = None  # when the hold (and its page) lapses
 
 
 @dataclass(frozen=True)
@@ -374,13 +375,16 @@ def start_checkout(
         )
     customer_id = ensure_customer(ports, account, email)
     expires_at = now + CHECKOUT_TTL
-    hold = CheckoutHold(token=secrets.token_hex(12), plan=plan)
+    hold = CheckoutHold(token=secrets.token_hex(12), plan=plan, expires_at=expires_at)
     held = ports.billing.hold_checkout(account.account_id, hold, now, expires_at)
     if held.token != hold.token:
         if held.plan is plan:
-            # The same checkout again (double click, second tab): replaying its idempotency key
-            # returns the session already made, or makes it once if the first request died.
+            # The same checkout again (double click, second tab): its page if it is made, else
+            # replaying its idempotency key with the first request's parameters makes it once.
+            if held.url is not None:
+                return held.url
             hold = held
+            expires_at = held.expires_at or expires_at
         elif held.session_id is None:
             raise ConflictError("a checkout is being opened for this account right now; try again")
         else:

@@ -37,7 +37,13 @@ def _event_pk(event_id: str) -> str:
 
 
 def _hold(item: CheckoutHoldItem) -> CheckoutHold:
-    return CheckoutHold(token=item.token, plan=Plan(item.plan), session_id=item.session_id, url=item.url)
+    return CheckoutHold(
+        token=item.token,
+        plan=Plan(item.plan),
+        session_id=item.session_id,
+        url=item.url,
+        expires_at=item.expires_at,
+    )
 
 
 @translated
