@@ -6,11 +6,13 @@ from chalicelib import observability
 from chalicelib.api import (
     accounts,
     analytics,
+    auth,
     campaigns,
     exports,
     health,
     prospects,
     renders,
+    team,
     videos,
     voice,
     watch,
@@ -19,6 +21,7 @@ from chalicelib.api import (
 from chalicelib.api._http import normalize_framework_errors
 from chalicelib.settings import get_settings
 from chalicelib.tasks import campaigns as campaign_tasks
+from chalicelib.tasks import identity as identity_tasks
 from chalicelib.tasks import media as media_tasks
 from chalicelib.tasks import render as render_tasks
 from chalicelib.tasks import uploads
@@ -49,12 +52,15 @@ for prefix, blueprint in (
     ("exports_", exports.bp),
     ("watch_", watch.bp),
     ("analytics_", analytics.bp),
+    ("auth_", auth.bp),
+    ("team_", team.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)
 app.register_blueprint(media_tasks.bp)
 app.register_blueprint(render_tasks.bp)
 app.register_blueprint(webhook_tasks.bp)
+app.register_blueprint(identity_tasks.bp)
 
 # Bound to a module name: Lambda's handler string for this function is `app.on_upload`.
 on_upload = app.on_s3_event(
