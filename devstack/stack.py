@@ -142,14 +142,6 @@ class LocalStack:
         self.gateway: Any = None  # MediaGateway, started with the stack
         self.firehose: Any = None  # FirehoseStandIn, started with the stack (.flush() delivers now)
         self.athena: Any = None  # AthenaStandIn, started with the stack
-        # Cognito (moto's, completed by the stand-in) and the outbox its codes are emailed to:
-        # users, tokens, codes and emails are kept in the state directory across restarts.
-        self.cognito = cognito.CognitoStandIn(
-            self.state_dir / "cognito" / "state.json", sender=self._sender_address()
-        )
-        self.outbox = outbox.Outbox(self.state_dir / "outbox" / "messages.json", ACCOUNT_ID, REGION)
-        self.user_pool_id: str | None = None
-        self.user_pool_client_id: str | None = None
         # CloudFront's key pair and the watch secret: made once, kept in the state directory.
         self.cdn_keys = CdnKeys(self.state_dir / "cdn")
         # What the gateway adds on its way to the API, as CloudFront adds X-Origin-Verify: the
@@ -170,6 +162,14 @@ class LocalStack:
         from chalicelib.settings import Settings
 
         self.settings = Settings()
+        # Cognito (moto's, completed by the stand-in) and the outbox its codes are emailed to:
+        # users, tokens, codes and emails are kept in the state directory across restarts.
+        self.cognito = cognito.CognitoStandIn(
+            self.state_dir / "cognito" / "state.json", sender=self.settings.notifications_from_address
+        )
+        self.outbox = outbox.Outbox(self.state_dir / "outbox" / "messages.json", ACCOUNT_ID, REGION)
+        self.user_pool_id: str | None = None
+        self.user_pool_client_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -177,7 +177,6 @@ class LocalStack:
         private_dir(self.state_dir)
         self.journal = DynamoJournal(self.state_dir / "dynamodb")
         aws_url = self._start_moto()
-        self._create_identity()  # before the app loads: its settings name the pool and client
         mediaconvert_url = self._start_mediaconvert()
         self._start_analytics()
         from chalicelib.adapters.cdn import ORIGIN_VERIFY_HEADER
@@ -193,6 +192,8 @@ class LocalStack:
             port=self._gateway_port,
         )
         self.gateway.start()
+        self._configure_environment(aws_url, mediaconvert_url)
+        self._create_identity()  # before the app loads: its settings name the pool and client
         self._configure_environment(aws_url, mediaconvert_url)
         self.app_module = self._load_app()
         self._bootstrap()
@@ -450,10 +451,8 @@ class LocalStack:
         pool_name = USER_POOL_NAME.format(stage=self.stage)
         config = self._pool_config()
         pools = [p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == pool_name]
-        if pools:
+        if pools:  # restored, with the configuration it was made with
             pool_id = pools[0]["Id"]
-            update = {k: v for k, v in config.items() if k not in ("UsernameAttributes", "Schema")}
-            idp.update_user_pool(UserPoolId=pool_id, **update)
         else:
             pool_id = idp.create_user_pool(PoolName=pool_name, **config)["UserPool"]["Id"]
         client_name = USER_POOL_CLIENT_NAME.format(stage=self.stage)
