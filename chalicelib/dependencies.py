@@ -325,8 +325,12 @@ def get_identity_provider() -> CognitoIdentity:
     """The user pool's public app client (Cognito; moto's locally)."""
     settings = get_settings()
     if not settings.cognito_client_id:
-        raise ConfigurationError("sign-up and sign-in need TAILORCAST_COGNITO_CLIENT_ID (the user pool's app client)")
-    return CognitoIdentity(boto3.client("cognito-idp", region_name=settings.region), settings.cognito_client_id)
+        raise ConfigurationError(
+            "sign-up and sign-in need TAILORCAST_COGNITO_CLIENT_ID (the user pool's app client)"
+        )
+    return CognitoIdentity(
+        boto3.client("cognito-idp", region_name=settings.region), settings.cognito_client_id
+    )
 
 
 @lru_cache(maxsize=1)

@@ -223,7 +223,12 @@ def _pool_state(pool: Any, account_id: str, region: str, now: float) -> dict[str
         "name": pool.name,
         "config": {k: v for k, v in pool.extended_config.items() if _jsonable(v)},
         "clients": [
-            {"id": c.id, "generate_secret": c.generate_secret, "secret": c.secret, "config": c.extended_config}
+            {
+                "id": c.id,
+                "generate_secret": c.generate_secret,
+                "secret": c.secret,
+                "config": c.extended_config,
+            }
             for c in pool.clients.values()
         ],
         "users": [
@@ -334,9 +339,8 @@ def _sign_up(self: Any) -> Any:
 
 
 def _resend_confirmation_code(self: Any) -> Any:
-    from moto.core.responses import ActionResult
-
     from moto.cognitoidp.models import UserStatus
+    from moto.core.responses import ActionResult
 
     pool = _pool_for_client(self, self._get_param("ClientId"))
     user = _user(pool, self._get_param("Username"))
@@ -365,7 +369,9 @@ def _confirm_sign_up(self: Any) -> Any:
     pool = _pool_for_client(self, client_id)
     user = _user(pool, self._get_param("Username"))
     if user.status is not UserStatus.UNCONFIRMED:
-        raise _error("NotAuthorizedException", f"User cannot be confirmed. Current status is {user.status.value}")
+        raise _error(
+            "NotAuthorizedException", f"User cannot be confirmed. Current status is {user.status.value}"
+        )
     stand_in = _stand_in()
     stand_in.check_code(pool, user, SIGN_UP, self._get_param("ConfirmationCode"))
     result = _originals["confirm_sign_up"](self)
@@ -377,9 +383,8 @@ def _confirm_sign_up(self: Any) -> Any:
 def _forgot_password(self: Any) -> Any:
     if _active is None:  # no stand-in: moto as it is
         return _originals["forgot_password"](self)
-    from moto.core.responses import ActionResult
-
     from moto.cognitoidp.models import cognitoidp_backends, find_account_region_by_value
+    from moto.core.responses import ActionResult
 
     client_id, username = self._get_param("ClientId"), self._get_param("Username")
     account, region = find_account_region_by_value(

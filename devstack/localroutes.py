@@ -61,6 +61,10 @@ def _reply(start_response: Callable[..., Any], status: int, body: Any) -> list[b
     reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}[status]
     start_response(
         f"{status} {reason}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Cache-Control", "no-store")],
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+        ],
     )
     return [data]

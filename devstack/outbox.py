@@ -53,7 +53,7 @@ def _from_moto(message: Any, sent_at: float) -> OutboxMessage:
     """One of moto's message objects, as the outbox shows it."""
     if hasattr(message, "raw_data"):
         parsed = email.message_from_string(message.raw_data, policy=email.policy.default)
-        part = parsed.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
+        part = parsed.get_body(preferencelist=("plain", "html"))
         return OutboxMessage(
             message.id,
             sent_at,
@@ -69,7 +69,12 @@ def _from_moto(message: Any, sent_at: float) -> OutboxMessage:
         to = [str(d) for d in destinations or []]
     if hasattr(message, "template"):
         return OutboxMessage(
-            message.id, sent_at, message.source, to, f"(template {message.template})", str(message.template_data)
+            message.id,
+            sent_at,
+            message.source,
+            to,
+            f"(template {message.template})",
+            str(message.template_data),
         )
     return OutboxMessage(message.id, sent_at, message.source, to, message.subject, message.body)
 

@@ -398,7 +398,9 @@ class LocalStack:
         outbox.install(self.outbox)
         assert self.journal is not None
         app = LocalRoutes(
-            RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.journal, self._on_s3_write),
+            RecordingMiddleware(
+                DomainDispatcherApplication(create_backend_app), self.journal, self._on_s3_write
+            ),
             self.outbox,
             lambda: {self.user_pool_id} if self.user_pool_id else set(),
         )
@@ -426,7 +428,9 @@ class LocalStack:
             "VerificationMessageTemplate": {
                 "DefaultEmailOption": "CONFIRM_WITH_CODE",
                 "EmailSubject": "Your Tailorcast verification code",
-                "EmailMessage": "Welcome to Tailorcast! Your verification code is {####}. It expires in 24 hours.",
+                "EmailMessage": (
+                    "Welcome to Tailorcast! Your verification code is {####}. It expires in 24 hours."
+                ),
             },
             "EmailConfiguration": {
                 "EmailSendingAccount": "DEVELOPER",
@@ -486,7 +490,9 @@ class LocalStack:
         idp = self.client("cognito-idp")
         since = time.time()
         attributes = [{"Name": "email", "Value": email}] + ([{"Name": "name", "Value": name}] if name else [])
-        idp.sign_up(ClientId=self.user_pool_client_id, Username=email, Password=password, UserAttributes=attributes)
+        idp.sign_up(
+            ClientId=self.user_pool_client_id, Username=email, Password=password, UserAttributes=attributes
+        )
         message = self.outbox.latest(email, since=since)
         code = message.code() if message is not None else None
         if code is None:

@@ -31,7 +31,12 @@ logger = logging.getLogger(__name__)
 _UNAVAILABLE = "sign-in is unavailable right now; try again shortly"
 #: Cognito's answers to too many attempts (codes, passwords, requests).
 _TOO_MANY = frozenset(
-    {"LimitExceededException", "TooManyFailedAttemptsException", "TooManyRequestsException", "CodeDeliveryFailureException"}
+    {
+        "LimitExceededException",
+        "TooManyFailedAttemptsException",
+        "TooManyRequestsException",
+        "CodeDeliveryFailureException",
+    }
 )
 
 
@@ -56,7 +61,12 @@ class CognitoIdentity:
         self._idp = client
         self._client_id = client_id
 
-    def _call(self, operation: str, password_field: str = "body.password", **kwargs: Any) -> Any:
+    def _call(
+        self,
+        operation: str,
+        password_field: str = "body.password",  # noqa: S107 - the name of the field, not a password
+        **kwargs: Any,
+    ) -> Any:
         try:
             return getattr(self._idp, operation)(**kwargs)
         except ClientError as exc:
@@ -101,7 +111,9 @@ class CognitoIdentity:
             return InvalidInputError("the request was refused", [FieldIssue("body.email", message)])
         if code == "UserLambdaValidationException":
             logger.error("the post-confirmation trigger failed", extra={"aws_error_code": code})
-            return StorageError("your email is confirmed, but the account could not be set up yet; try logging in shortly")
+            return StorageError(
+                "your email is confirmed, but the account could not be set up yet; try logging in shortly"
+            )
         return translate(exc, f"cognito-idp.{operation}", _UNAVAILABLE)
 
     def sign_up(self, email: str, password: str, name: str | None, company: str | None) -> str:
@@ -157,7 +169,7 @@ class CognitoIdentity:
     def change_password(self, access_token: str, old_password: str, new_password: str) -> None:
         self._call(
             "change_password",
-            password_field="body.new_password",
+            password_field="body.new_password",  # noqa: S106 - a field name
             AccessToken=access_token,
             PreviousPassword=old_password,
             ProposedPassword=new_password,
@@ -167,7 +179,9 @@ class CognitoIdentity:
 def _tokens(reply: dict[str, Any]) -> AuthTokens:
     result = reply.get("AuthenticationResult")
     if not result:  # a challenge (MFA, a new password): the pool is configured for none
-        raise AuthenticationError(f"this sign-in needs a step the API does not offer ({reply.get('ChallengeName')})")
+        raise AuthenticationError(
+            f"this sign-in needs a step the API does not offer ({reply.get('ChallengeName')})"
+        )
     return AuthTokens(
         access_token=result["AccessToken"],
         id_token=result["IdToken"],

@@ -68,61 +68,126 @@ class TokensOut(BaseModel):
     id_token: str
     refresh_token: str | None = Field(description="absent from a refresh: keep the one you have")
     expires_in: int = Field(description="seconds the access token is valid")
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the token type
 
 
 def _tokens(tokens: object) -> TokensOut:
     return TokensOut.model_validate(tokens, from_attributes=True)
 
 
-@route(bp, "/auth/signup", "POST", summary="Sign up (a code is emailed)", public=True, status=201, body=SignUpIn, response=AuthMessage)
+@route(
+    bp,
+    "/auth/signup",
+    "POST",
+    summary="Sign up (a code is emailed)",
+    public=True,
+    status=201,
+    body=SignUpIn,
+    response=AuthMessage,
+)
 def sign_up(body: SignUpIn) -> AuthMessage:
     email = normalize_email(str(body.email))
     dependencies.get_identity_provider().sign_up(email, body.password, body.name, body.company)
     return AuthMessage(
-        email=email, message="we emailed you a 6-digit code: confirm it with POST /auth/confirm (valid 24 hours)"
+        email=email,
+        message="we emailed you a 6-digit code: confirm it with POST /auth/confirm (valid 24 hours)",
     )
 
 
-@route(bp, "/auth/confirm", "POST", summary="Confirm the email with its code", public=True, body=ConfirmIn, response=AuthMessage)
+@route(
+    bp,
+    "/auth/confirm",
+    "POST",
+    summary="Confirm the email with its code",
+    public=True,
+    body=ConfirmIn,
+    response=AuthMessage,
+)
 def confirm(body: ConfirmIn) -> AuthMessage:
     email = normalize_email(str(body.email))
     dependencies.get_identity_provider().confirm_sign_up(email, body.code.strip())
     return AuthMessage(email=email, message="your email is confirmed and your account is ready: log in")
 
 
-@route(bp, "/auth/resend-code", "POST", summary="Email a new confirmation code", public=True, status=202, body=EmailIn, response=AuthMessage)
+@route(
+    bp,
+    "/auth/resend-code",
+    "POST",
+    summary="Email a new confirmation code",
+    public=True,
+    status=202,
+    body=EmailIn,
+    response=AuthMessage,
+)
 def resend_code(body: EmailIn) -> AuthMessage:
     email = normalize_email(str(body.email))
     dependencies.get_identity_provider().resend_code(email)
     return AuthMessage(email=email, message="we emailed you a new code (the previous one no longer works)")
 
 
-@route(bp, "/auth/login", "POST", summary="Log in: access, id and refresh tokens", public=True, body=LoginIn, response=TokensOut)
+@route(
+    bp,
+    "/auth/login",
+    "POST",
+    summary="Log in: access, id and refresh tokens",
+    public=True,
+    body=LoginIn,
+    response=TokensOut,
+)
 def login(body: LoginIn) -> TokensOut:
-    return _tokens(dependencies.get_identity_provider().log_in(normalize_email(str(body.email)), body.password))
+    return _tokens(
+        dependencies.get_identity_provider().log_in(normalize_email(str(body.email)), body.password)
+    )
 
 
-@route(bp, "/auth/refresh", "POST", summary="New access and id tokens from a refresh token", public=True, body=RefreshIn, response=TokensOut)
+@route(
+    bp,
+    "/auth/refresh",
+    "POST",
+    summary="New access and id tokens from a refresh token",
+    public=True,
+    body=RefreshIn,
+    response=TokensOut,
+)
 def refresh(body: RefreshIn) -> TokensOut:
     return _tokens(dependencies.get_identity_provider().refresh(body.refresh_token))
 
 
-@route(bp, "/auth/logout", "POST", summary="Log out everywhere: every token of the user is revoked", status=204)
+@route(
+    bp, "/auth/logout", "POST", summary="Log out everywhere: every token of the user is revoked", status=204
+)
 def logout(principal: Principal) -> None:
     dependencies.get_identity_provider().log_out(_bearer())
 
 
-@route(bp, "/auth/forgot-password", "POST", summary="Email a password reset code", public=True, status=202, body=EmailIn, response=AuthMessage)
+@route(
+    bp,
+    "/auth/forgot-password",
+    "POST",
+    summary="Email a password reset code",
+    public=True,
+    status=202,
+    body=EmailIn,
+    response=AuthMessage,
+)
 def forgot_password(body: EmailIn) -> AuthMessage:
     email = normalize_email(str(body.email))
     dependencies.get_identity_provider().forgot_password(email)
     return AuthMessage(
-        email=email, message="if this email has an account, we emailed it a code: use it with POST /auth/reset-password"
+        email=email,
+        message="if this email has an account, we emailed it a code: use it with POST /auth/reset-password",
     )
 
 
-@route(bp, "/auth/reset-password", "POST", summary="Set a new password with the emailed code", public=True, body=ResetPasswordIn, response=AuthMessage)
+@route(
+    bp,
+    "/auth/reset-password",
+    "POST",
+    summary="Set a new password with the emailed code",
+    public=True,
+    body=ResetPasswordIn,
+    response=AuthMessage,
+)
 def reset_password(body: ResetPasswordIn) -> AuthMessage:
     email = normalize_email(str(body.email))
     dependencies.get_identity_provider().reset_password(email, body.code.strip(), body.password)
@@ -136,5 +201,5 @@ def change_password(principal: Principal, body: ChangePasswordIn) -> None:
 
 def _bearer() -> str:
     """The caller's access token (the route decorator has verified it already)."""
-    header = bp.current_request.headers.get("authorization", "")
+    header = str(bp.current_request.headers.get("authorization", ""))
     return header.partition(" ")[2].strip()

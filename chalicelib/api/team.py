@@ -73,10 +73,22 @@ def get_team(principal: Principal) -> TeamOut:
     )
 
 
-@route(bp, "/team/invites", "POST", summary="Invite someone by email (owner or admin)", status=201, body=InviteIn, response=InviteOut)
+@route(
+    bp,
+    "/team/invites",
+    "POST",
+    summary="Invite someone by email (owner or admin)",
+    status=201,
+    body=InviteIn,
+    response=InviteOut,
+)
 def create_invite(principal: Principal, body: InviteIn) -> InviteOut:
     settings = get_settings()
-    hint = f"{settings.app_base_url.rstrip('/')}/signup" if settings.app_base_url else "POST /auth/signup, or `tailorcast signup`"
+    hint = (
+        f"{settings.app_base_url.rstrip('/')}/signup"
+        if settings.app_base_url
+        else "POST /auth/signup, or `tailorcast signup`"
+    )
     created = team.invite(
         principal,
         str(body.email),
@@ -89,11 +101,23 @@ def create_invite(principal: Principal, body: InviteIn) -> InviteOut:
     return InviteOut.of(created)
 
 
-@route(bp, "/team/invites/{invite_id}", "DELETE", summary="Withdraw a pending invite (owner or admin)", status=204)
+@route(
+    bp,
+    "/team/invites/{invite_id}",
+    "DELETE",
+    summary="Withdraw a pending invite (owner or admin)",
+    status=204,
+)
 def delete_invite(principal: Principal, invite_id: str) -> None:
     team.withdraw_invite(principal, invite_id, dependencies.get_account_repo(), dependencies.get_team_repo())
 
 
-@route(bp, "/team/members/{user_id}", "DELETE", summary="Remove a member (owner or admin; never the owner)", status=204)
+@route(
+    bp,
+    "/team/members/{user_id}",
+    "DELETE",
+    summary="Remove a member (owner or admin; never the owner)",
+    status=204,
+)
 def delete_member(principal: Principal, user_id: str) -> None:
     team.remove_member(principal, user_id, dependencies.get_account_repo(), dependencies.get_team_repo())

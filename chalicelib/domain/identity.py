@@ -16,7 +16,7 @@ from chalicelib.domain.ports import AccountRepository, TeamRepository
 from chalicelib.domain.team import join, normalize_email
 
 #: Cognito's password policy for the pool (CDK and the local stack set the same).
-PASSWORD_POLICY = "at least 10 characters, with an upper-case letter, a lower-case letter and a digit"
+PASSWORD_POLICY = "at least 10 characters, with an upper-case letter, a lower-case letter and a digit"  # noqa: S105
 
 
 @dataclass(frozen=True)

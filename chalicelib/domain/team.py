@@ -110,7 +110,9 @@ def invite(
     return stored
 
 
-def withdraw_invite(principal: Principal, invite_id: str, accounts: AccountRepository, team: TeamRepository) -> None:
+def withdraw_invite(
+    principal: Principal, invite_id: str, accounts: AccountRepository, team: TeamRepository
+) -> None:
     """Withdraw a pending invite of the caller's account, freeing its seat.
 
     Raises
@@ -124,7 +126,9 @@ def withdraw_invite(principal: Principal, invite_id: str, accounts: AccountRepos
     team.delete_invite(principal.account_id, invite_id, seat_quota(accounts.get(principal.account_id)))
 
 
-def remove_member(principal: Principal, user_id: str, accounts: AccountRepository, team: TeamRepository) -> None:
+def remove_member(
+    principal: Principal, user_id: str, accounts: AccountRepository, team: TeamRepository
+) -> None:
     """Remove a member of the caller's account (never the owner), freeing the seat; the removed
     user's tokens no longer open the account.
 

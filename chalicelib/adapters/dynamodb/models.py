@@ -326,7 +326,6 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
 )
 
 
-
 # Team seats (issue 18).
 class InviteItem(TableItem):
     """pk ``ACCOUNT#{account_id}``, sk ``INVITE#{invite_id}``: a pending invite (counted as a seat)."""

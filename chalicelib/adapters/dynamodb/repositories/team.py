@@ -54,7 +54,9 @@ class DynamoTeamRepository:
         return [USERS.from_item(item) for item in query]
 
     def invites(self, account_id: str) -> list[Invite]:
-        query = InviteItem.query(account_pk(account_id), InviteItem.sk.startswith("INVITE#"), consistent_read=True)
+        query = InviteItem.query(
+            account_pk(account_id), InviteItem.sk.startswith("INVITE#"), consistent_read=True
+        )
         return [_invite_from_item(item) for item in query]
 
     def invites_for(self, email: str) -> list[Invite]:
@@ -63,7 +65,11 @@ class DynamoTeamRepository:
             account_id = entry.sk.removeprefix("ACCOUNT#")
             try:
                 found.append(
-                    _invite_from_item(InviteItem.get(account_pk(account_id), f"INVITE#{entry.invite_id}", consistent_read=True))
+                    _invite_from_item(
+                        InviteItem.get(
+                            account_pk(account_id), f"INVITE#{entry.invite_id}", consistent_read=True
+                        )
+                    )
                 )
             except InviteItem.DoesNotExist:
                 continue  # withdrawn between the two reads
@@ -114,7 +120,9 @@ class DynamoTeamRepository:
 
     def accept_invite(self, invite: Invite, user: User) -> None:
         pk = account_pk(invite.account_id)
-        claim = SubjectClaimItem(subject_pk(user.subject), "SUBJECT", account_id=user.account_id, user_id=user.user_id)
+        claim = SubjectClaimItem(
+            subject_pk(user.subject), "SUBJECT", account_id=user.account_id, user_id=user.user_id
+        )
         try:
             with TransactWrite(connection=_tx_connection()) as tx:
                 tx.save(claim, condition=SubjectClaimItem.pk.does_not_exist())
@@ -138,7 +146,9 @@ class DynamoTeamRepository:
         def write(tx: TransactWrite) -> None:
             tx.delete(
                 UserItem(pk, f"USER#{user_id}"),
-                condition=UserItem.sk.exists() & (UserItem.subject == user.subject) & (UserItem.role != Role.OWNER.value),
+                condition=UserItem.sk.exists()
+                & (UserItem.subject == user.subject)
+                & (UserItem.role != Role.OWNER.value),
             )
             tx.delete(SubjectClaimItem(subject_pk(user.subject), "SUBJECT"))
 
