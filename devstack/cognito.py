@@ -407,9 +407,9 @@ def _confirm_forgot_password(self: Any) -> Any:
     client_id = self._get_param("ClientId")
     pool = _pool_for_client(self, client_id)
     user = _user(pool, self._get_param("Username"))
+    # The password first: a weak one leaves the code usable for the next try.
+    cognitoidp_backends[pool.account_id][pool.region]._validate_password(pool.id, self._get_param("Password"))
     _stand_in().check_code(pool, user, RESET, self._get_param("ConfirmationCode"))
-    backend = cognitoidp_backends[pool.account_id][pool.region]
-    backend._validate_password(pool.id, self._get_param("Password"))
     return _originals["confirm_forgot_password"](self)
 
 
