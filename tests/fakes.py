@@ -1075,7 +1075,9 @@ class FakeTeamRepository:
         return sorted((i for i in self.pending.values() if str(i.email) == email), key=lambda i: i.created_at)
 
     def _used(self, account_id: str) -> int:
-        return self.seats.setdefault(account_id, len(self.members(account_id)) + len(self.invites(account_id)))
+        return self.seats.setdefault(
+            account_id, len(self.members(account_id)) + len(self.invites(account_id))
+        )
 
     def add_invite(self, invite: Any, quota: Quota) -> Any:
         with self.lock:

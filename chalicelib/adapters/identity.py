@@ -143,12 +143,17 @@ class CognitoIdentity:
         return _tokens(reply)
 
     def refresh(self, refresh_token: str) -> AuthTokens:
-        reply = self._call(
-            "initiate_auth",
-            ClientId=self._client_id,
-            AuthFlow="REFRESH_TOKEN_AUTH",
-            AuthParameters={"REFRESH_TOKEN": refresh_token},
-        )
+        try:
+            reply = self._call(
+                "initiate_auth",
+                ClientId=self._client_id,
+                AuthFlow="REFRESH_TOKEN_AUTH",
+                AuthParameters={"REFRESH_TOKEN": refresh_token},
+            )
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                "the refresh token is not valid (signed out, or expired): log in again"
+            ) from exc
         return _tokens(reply)
 
     def log_out(self, access_token: str) -> None:

@@ -25,7 +25,13 @@ FUNCTION = "tailorcast-test-on_post_confirmation"
 
 class Env:
     def __init__(self, idp: Any, client_id: str, pool_id: str, box: outbox.Outbox, events: list[Any]) -> None:
-        self.idp, self.client_id, self.pool_id, self.outbox, self.events = idp, client_id, pool_id, box, events
+        self.idp, self.client_id, self.pool_id, self.outbox, self.events = (
+            idp,
+            client_id,
+            pool_id,
+            box,
+            events,
+        )
 
     def code(self, email: str) -> str:
         message = self.outbox.latest(email)
@@ -66,7 +72,11 @@ def env(tmp_path: Path) -> Iterator[Env]:
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr("app.py", "")
         boto3.client("lambda", region_name="us-east-1").create_function(
-            FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="app.h", Code={"ZipFile": buf.getvalue()}
+            FunctionName=FUNCTION,
+            Runtime="python3.11",
+            Role=role,
+            Handler="app.h",
+            Code={"ZipFile": buf.getvalue()},
         )
 
         def trigger(event: Any, context: Any) -> Any:
@@ -74,7 +84,9 @@ def env(tmp_path: Path) -> Iterator[Env]:
             return event
 
         dispatcher.register(FUNCTION, f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}", trigger)
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress="no-reply@tailorcast.local")
+        boto3.client("ses", region_name="us-east-1").verify_email_identity(
+            EmailAddress="no-reply@tailorcast.local"
+        )
         idp = boto3.client("cognito-idp", region_name="us-east-1")
         pool, client = _make_pool(idp)
         try:
@@ -105,9 +117,9 @@ def test_a_wrong_code_is_refused_and_the_right_one_runs_the_trigger_once(env: En
     code = env.code("a@example.com")
     wrong = "000000" if code != "000000" else "111111"
     confirm = env.idp.confirm_sign_up
-    assert _error(lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=wrong)) == (
-        "CodeMismatchException"
-    )
+    assert _error(
+        lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=wrong)
+    ) == ("CodeMismatchException")
     assert env.events == []
     assert _error(
         lambda: env.idp.initiate_auth(
@@ -125,9 +137,9 @@ def test_a_wrong_code_is_refused_and_the_right_one_runs_the_trigger_once(env: En
     assert event["request"]["userAttributes"]["sub"] == sub
     assert event["request"]["userAttributes"]["email"] == "a@example.com"
     # The code is spent; confirming again is refused and runs nothing.
-    assert _error(lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code)) == (
-        "NotAuthorizedException"
-    )
+    assert _error(
+        lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code)
+    ) == ("NotAuthorizedException")
     assert len(env.events) == 1
 
 
@@ -138,14 +150,14 @@ def test_resend_replaces_the_code_and_repeated_wrong_codes_lock_it(env: Env) -> 
     second = env.code("a@example.com")
     confirm = env.idp.confirm_sign_up
     if first != second:
-        assert _error(lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=first)) == (
-            "CodeMismatchException"
-        )
+        assert _error(
+            lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=first)
+        ) == ("CodeMismatchException")
     for _ in range(cognito.MAX_CODE_FAILURES):
         _error(lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode="abcdef"))
-    assert _error(lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=second)) == (
-        "LimitExceededException"
-    )
+    assert _error(
+        lambda: confirm(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=second)
+    ) == ("LimitExceededException")
 
 
 def test_an_expired_code_is_refused(env: Env) -> None:
@@ -155,17 +167,23 @@ def test_an_expired_code_is_refused(env: Env) -> None:
     for pending in cognito._active.codes.values():
         pending.expires_at -= cognito.CODE_TTL_SECONDS + 1  # a day has passed
     assert _error(
-        lambda: env.idp.confirm_sign_up(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code)
+        lambda: env.idp.confirm_sign_up(
+            ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code
+        )
     ) == ("ExpiredCodeException")
 
 
 def test_a_failing_trigger_is_reported_as_cognito_reports_it(env: Env) -> None:
     assert lambdas._active is not None
-    fault = lambdas._active.inject(lambdas.LambdaFault(FUNCTION, {}, RuntimeError("table unavailable"), times=1))
+    fault = lambdas._active.inject(
+        lambdas.LambdaFault(FUNCTION, {}, RuntimeError("table unavailable"), times=1)
+    )
     env.idp.sign_up(ClientId=env.client_id, Username="a@example.com", Password=PASSWORD)
     code = env.code("a@example.com")
     assert _error(
-        lambda: env.idp.confirm_sign_up(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code)
+        lambda: env.idp.confirm_sign_up(
+            ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code
+        )
     ) == ("UserLambdaValidationException")
     assert fault.hits == 1
 
@@ -181,7 +199,9 @@ def _log_in(env: Env, password: str) -> dict[str, Any]:
 
 def _signed_up(env: Env) -> None:
     env.idp.sign_up(ClientId=env.client_id, Username="a@example.com", Password=PASSWORD)
-    env.idp.confirm_sign_up(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=env.code("a@example.com"))
+    env.idp.confirm_sign_up(
+        ClientId=env.client_id, Username="a@example.com", ConfirmationCode=env.code("a@example.com")
+    )
 
 
 def test_password_reset_by_emailed_code(env: Env) -> None:
@@ -191,10 +211,17 @@ def test_password_reset_by_emailed_code(env: Env) -> None:
     code = env.code("a@example.com")
     reset = env.idp.confirm_forgot_password
     assert _error(
-        lambda: reset(ClientId=env.client_id, Username="a@example.com", ConfirmationCode="999999x", Password="N3w-Password")
+        lambda: reset(
+            ClientId=env.client_id,
+            Username="a@example.com",
+            ConfirmationCode="999999x",
+            Password="N3w-Password",
+        )
     ) == ("CodeMismatchException")
     assert _error(
-        lambda: reset(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code, Password="weak")
+        lambda: reset(
+            ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code, Password="weak"
+        )
     ) == ("InvalidPasswordException")
     reset(ClientId=env.client_id, Username="a@example.com", ConfirmationCode=code, Password="N3w-Password")
     assert _error(lambda: _log_in(env, PASSWORD)) == "NotAuthorizedException"
@@ -220,7 +247,9 @@ def test_users_and_sign_ins_survive_a_restart(env: Env) -> None:
     pools = env.idp.list_user_pools(MaxResults=10)["UserPools"]
     assert [p["Id"] for p in pools] == [env.pool_id]
     refreshed = env.idp.initiate_auth(
-        ClientId=env.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]}
+        ClientId=env.client_id,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]},
     )["AuthenticationResult"]
     assert refreshed["AccessToken"]
     env.idp.global_sign_out(AccessToken=tokens["AccessToken"])  # the old access token is known too
