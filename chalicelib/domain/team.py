@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 from pydantic import EmailStr, Field
 
 from chalicelib.domain.auth import Principal
-from chalicelib.domain.errors import ConflictError, FieldIssue, ForbiddenError, InvalidInputError
+from chalicelib.domain.errors import (
+    ConflictError,
+    FieldIssue,
+    ForbiddenError,
+    InvalidInputError,
+    StorageError,
+)
 from chalicelib.domain.models import Account, Entity, Role, User, new_id, utcnow
 from chalicelib.domain.plans import PAID_PLANS, spec
 
@@ -101,12 +107,17 @@ def invite(
         ),
         seat_quota(account),
     )
-    mailer.send(
-        address,
-        f"You're invited to {account.name} on Tailorcast",
-        f"{principal.email} invited you to join {account.name} on Tailorcast as {role.value}.\n\n"
-        f"Sign up with this email address ({address}) to accept: {sign_up_hint}\n",
-    )
+    try:
+        mailer.send(
+            address,
+            f"You're invited to {account.name} on Tailorcast",
+            f"{principal.email} invited you to join {account.name} on Tailorcast as {role.value}.\n\n"
+            f"Sign up with this email address ({address}) to accept: {sign_up_hint}\n",
+        )
+    except StorageError:
+        # Unsent, the invite would hold a seat nobody knows about: withdrawn, the caller retries.
+        team.delete_invite(principal.account_id, stored.invite_id, seat_quota(account))
+        raise
     return stored
 
 

@@ -45,7 +45,10 @@ def test_sign_up_with_the_emailed_code_to_log_out(stack: Any) -> None:
     assert account["plan"] == "trial" and account["trial_video_limit"] == 5
     from datetime import datetime
 
-    assert (datetime.fromisoformat(account["trial_ends_at"]) - datetime.now(tz=None).astimezone()).days in (6, 7)
+    assert (datetime.fromisoformat(account["trial_ends_at"]) - datetime.now(tz=None).astimezone()).days in (
+        6,
+        7,
+    )
 
     refreshed = api.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200

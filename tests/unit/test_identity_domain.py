@@ -104,3 +104,18 @@ def test_only_owners_and_admins_manage_and_the_owner_stays() -> None:
         remove_member(owner, owner.user_id, accounts, team)
     remove_member(owner, member.user_id, accounts, team)
     assert [u.user_id for u in team.members(owner.account_id)] == [owner.user_id]
+
+
+def test_an_invite_that_could_not_be_emailed_frees_its_seat() -> None:
+    from chalicelib.domain.errors import StorageError
+
+    class Down(FakeMailer):
+        def send(self, to: str, subject: str, body: str) -> str:
+            raise StorageError("the email could not be sent; try again shortly")
+
+    accounts, team, _ = _setup()
+    owner = _owner(accounts, team, Plan.PRO)
+    with pytest.raises(StorageError):
+        invite(owner, "b@example.com", Role.MEMBER, accounts, team, Down(), "x")
+    assert team.invites(owner.account_id) == []
+    invite(owner, "b@example.com", Role.MEMBER, accounts, team, FakeMailer(), "x")  # the retry works
