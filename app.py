@@ -7,6 +7,7 @@ from chalicelib.api import (
     account_data,
     accounts,
     analytics,
+    auth,
     billing,
     branding,
     campaigns,
@@ -15,6 +16,7 @@ from chalicelib.api import (
     profile,
     prospects,
     renders,
+    team,
     videos,
     voice,
     watch,
@@ -25,6 +27,7 @@ from chalicelib.domain.images import IMAGE_CONTENT_TYPES
 from chalicelib.settings import get_settings
 from chalicelib.tasks import account_jobs, uploads
 from chalicelib.tasks import campaigns as campaign_tasks
+from chalicelib.tasks import identity as identity_tasks
 from chalicelib.tasks import media as media_tasks
 from chalicelib.tasks import notifications as notification_tasks
 from chalicelib.tasks import render as render_tasks
@@ -59,6 +62,8 @@ for prefix, blueprint in (
     ("profile_", profile.bp),
     ("branding_", branding.bp),
     ("account_data_", account_data.bp),
+    ("auth_", auth.bp),
+    ("team_", team.bp),
 ):
     app.register_blueprint(blueprint, name_prefix=prefix)
 app.register_blueprint(campaign_tasks.bp)
@@ -67,6 +72,7 @@ app.register_blueprint(render_tasks.bp)
 app.register_blueprint(webhook_tasks.bp)
 app.register_blueprint(account_jobs.bp)
 app.register_blueprint(notification_tasks.bp)
+app.register_blueprint(identity_tasks.bp)
 
 # Bound to a module name: Lambda's handler string for this function is `app.on_upload`.
 on_upload = app.on_s3_event(

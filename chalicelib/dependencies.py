@@ -26,15 +26,18 @@ from chalicelib.adapters.dynamodb.repositories import (
     DynamoProspectRepository,
     DynamoRateLimiter,
     DynamoRenderBatchRepository,
+    DynamoTeamRepository,
     DynamoVideoRepository,
     DynamoWebhookRepository,
 )
+from chalicelib.adapters.identity import CognitoIdentity
 from chalicelib.adapters.mediaconvert import MediaConvertJobs
 from chalicelib.adapters.s3 import S3ObjectStore
 from chalicelib.adapters.secrets import KmsSecretSealer
 from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsOrchestrator
 from chalicelib.adapters.voice_runner import LambdaVoiceRunner
 from chalicelib.adapters.webhooks import StepFunctionsEventPublisher, Urllib3WebhookSender
+from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.ingest import IngestLimits
 from chalicelib.domain.media import MediaConfig
 from chalicelib.domain.models import VoiceEngine
@@ -496,3 +499,23 @@ def reset() -> None:
     get_settings.cache_clear()
     for fn in cached_getters():
         fn.cache_clear()
+
+
+# Identity and team seats (issue 18).
+@lru_cache(maxsize=1)
+def get_identity_provider() -> CognitoIdentity:
+    """The user pool's public app client (Cognito; moto's locally)."""
+    settings = get_settings()
+    if not settings.cognito_client_id:
+        raise ConfigurationError(
+            "sign-up and sign-in need TAILORCAST_COGNITO_CLIENT_ID (the user pool's app client)"
+        )
+    return CognitoIdentity(
+        boto3.client("cognito-idp", region_name=settings.region), settings.cognito_client_id
+    )
+
+
+@lru_cache(maxsize=1)
+def get_team_repo() -> DynamoTeamRepository:
+    _bound_table()
+    return DynamoTeamRepository()

@@ -37,9 +37,9 @@ import boto3
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from devstack import dynamotx, lambdas
+from devstack import cognito, dynamotx, lambdas, outbox
 from devstack.cdnkeys import CdnKeys
-from devstack.issuer import LocalIssuer
+from devstack.localroutes import LocalRoutes, jwks_path
 from devstack.persistence import DynamoJournal, RecordingMiddleware, S3Mirror, moto_reader
 from devstack.private import private_dir, tighten, write_private
 from devstack.sealing import SealingKey
@@ -58,6 +58,29 @@ S3_SYNC_DEBOUNCE_SECONDS = 0.3
 EVENTS_BUFFER_SECONDS = 1
 #: The voice function is not a Chalice function (a container image in AWS); same handler here.
 VOICE_FUNCTION = "voice"
+#: The user pool's post-confirmation trigger (``chalicelib/tasks/identity.py``).
+POST_CONFIRMATION_FUNCTION = "on_post_confirmation"
+#: The user pool and its public app client, as CDK names them for the stage.
+USER_POOL_NAME = f"{APP_NAME}-{{stage}}-users"
+USER_POOL_CLIENT_NAME = f"{APP_NAME}-{{stage}}-public"
+#: Cognito's policy for the pool (CDK sets the same).
+PASSWORD_POLICY = {
+    "MinimumLength": 10,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": False,
+}
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What a sign-in returns (Cognito's ``AuthenticationResult``) and the user's ``sub``."""
+
+    access_token: str
+    id_token: str
+    refresh_token: str
+    expires_in: int
 
 
 def function_name(stage: str, name: str) -> str:
@@ -120,7 +143,6 @@ class LocalStack:
         self.firehose: Any = None  # FirehoseStandIn, started with the stack (.flush() delivers now)
         self.athena: Any = None  # AthenaStandIn, started with the stack
         self.stripe: Any = None  # StripeStandIn (devstack.stripe), started with the stack
-        self.issuer = LocalIssuer(self.state_dir / "issuer")
         # CloudFront's key pair and the watch secret: made once, kept in the state directory.
         self.cdn_keys = CdnKeys(self.state_dir / "cdn")
         # What the gateway adds on its way to the API, as CloudFront adds X-Origin-Verify: the
@@ -141,6 +163,14 @@ class LocalStack:
         from chalicelib.settings import Settings
 
         self.settings = Settings()
+        # Cognito (moto's, completed by the stand-in) and the outbox its codes are emailed to:
+        # users, tokens, codes and emails are kept in the state directory across restarts.
+        self.cognito = cognito.CognitoStandIn(
+            self.state_dir / "cognito" / "state.json", sender=self.settings.notifications_from_address
+        )
+        self.outbox = outbox.Outbox(self.state_dir / "outbox" / "messages.json", ACCOUNT_ID, REGION)
+        self.user_pool_id: str | None = None
+        self.user_pool_client_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,6 +194,8 @@ class LocalStack:
             port=self._gateway_port,
         )
         self.gateway.start()
+        self._configure_environment(aws_url, mediaconvert_url)
+        self._create_identity()  # before the app loads: its settings name the pool and client
         self._configure_environment(aws_url, mediaconvert_url)
         self.app_module = self._load_app()
         self._bootstrap()
@@ -218,6 +250,8 @@ class LocalStack:
         if self.journal is not None:
             self.journal.close()
         (self.state_dir / "stack.json").unlink(missing_ok=True)
+        cognito.uninstall()
+        outbox.uninstall()
         self._reset_moto()
 
     def _stop_executions(self) -> None:
@@ -325,7 +359,19 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "false" if self.verbose else "true",
             "POWERTOOLS_SERVICE_NAME": APP_NAME,
         }
-        env.update(self.issuer.settings_env())
+        if self.user_pool_id is not None and self.user_pool_client_id is not None:
+            env.update(
+                {
+                    "TAILORCAST_AUTH_MODE": "cognito",
+                    "TAILORCAST_COGNITO_USER_POOL_ID": self.user_pool_id,
+                    "TAILORCAST_COGNITO_CLIENT_ID": self.user_pool_client_id,
+                    "TAILORCAST_JWKS_URL": aws_url + jwks_path(self.user_pool_id),
+                    # What moto writes in `iss`, as Cognito does for the pool.
+                    "TAILORCAST_JWT_ISSUER": f"https://cognito-idp.{REGION}.amazonaws.com/{self.user_pool_id}",
+                    "TAILORCAST_JWT_AUDIENCE": self.user_pool_client_id,
+                    "TAILORCAST_NOTIFICATIONS_FROM_ADDRESS": self.settings.notifications_from_address,
+                }
+            )
         if self.firehose is not None:
             env["AWS_ENDPOINT_URL_FIREHOSE"] = self.firehose.url
         if self.athena is not None:
@@ -356,15 +402,120 @@ class LocalStack:
         lambdas.install(self.dispatcher)
         _list_moto_modules_once()
         dynamotx.install()  # transactions back up the items they touch, not the whole table
+        cognito.install(self.cognito)  # codes by email, the post-confirmation trigger, persistence
+        outbox.install(self.outbox)
         assert self.journal is not None
-        app = RecordingMiddleware(
-            DomainDispatcherApplication(create_backend_app), self.journal, self._on_s3_write
+        app = LocalRoutes(
+            RecordingMiddleware(
+                DomainDispatcherApplication(create_backend_app), self.journal, self._on_s3_write
+            ),
+            self.outbox,
+            lambda: {self.user_pool_id} if self.user_pool_id else set(),
         )
         self._aws_server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
         )
         self._spawn(self._aws_server.serve_forever, "moto")
         return f"http://{self.host}:{self._aws_server.server_port}"
+
+    # ------------------------------------------------------------------ identity
+
+    def _sender_address(self) -> str:
+        from email.utils import parseaddr
+
+        return parseaddr(self.settings.notifications_from_address)[1]
+
+    def _pool_config(self) -> dict[str, Any]:
+        """The user pool as CDK defines it: email as the username, verified by a code, the
+        password policy, and the post-confirmation trigger that creates the account."""
+        return {
+            "UsernameAttributes": ["email"],
+            "AutoVerifiedAttributes": ["email"],
+            "Policies": {"PasswordPolicy": PASSWORD_POLICY},
+            "LambdaConfig": {"PostConfirmation": function_arn(self.stage, POST_CONFIRMATION_FUNCTION)},
+            "VerificationMessageTemplate": {
+                "DefaultEmailOption": "CONFIRM_WITH_CODE",
+                "EmailSubject": "Your Tailorcast verification code",
+                "EmailMessage": (
+                    "Welcome to Tailorcast! Your verification code is {####}. It expires in 24 hours."
+                ),
+            },
+            "EmailConfiguration": {
+                "EmailSendingAccount": "DEVELOPER",
+                "From": self.settings.notifications_from_address,
+                "SourceArn": f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{self._sender_address()}",
+            },
+            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
+            "Schema": [
+                {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                {"Name": "name", "AttributeDataType": "String", "Mutable": True},
+                {"Name": "company", "AttributeDataType": "String", "Mutable": True},
+            ],
+        }
+
+    def _create_identity(self) -> None:
+        """The SES identity the codes are sent from, then the user pool and its public client:
+        restored from the state directory when they exist (same ids, users, sign-ins), else made."""
+        self.client("ses").verify_email_identity(EmailAddress=self._sender_address())
+        restored = self.cognito.restore()
+        self.outbox.restore()
+        idp = self.client("cognito-idp")
+        pool_name = USER_POOL_NAME.format(stage=self.stage)
+        config = self._pool_config()
+        pools = [p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == pool_name]
+        if pools:  # restored, with the configuration it was made with
+            pool_id = pools[0]["Id"]
+        else:
+            pool_id = idp.create_user_pool(PoolName=pool_name, **config)["UserPool"]["Id"]
+        client_name = USER_POOL_CLIENT_NAME.format(stage=self.stage)
+        clients = [
+            c
+            for c in idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+            if c["ClientName"] == client_name
+        ]
+        client_config: dict[str, Any] = {
+            "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            "PreventUserExistenceErrors": "ENABLED",
+            "EnableTokenRevocation": True,
+            "ReadAttributes": ["email", "name", "custom:company"],
+        }
+        if clients:
+            client_id = clients[0]["ClientId"]
+            idp.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, **client_config)
+        else:
+            client_id = idp.create_user_pool_client(
+                UserPoolId=pool_id, ClientName=client_name, GenerateSecret=False, **client_config
+            )["UserPoolClient"]["ClientId"]
+        self.user_pool_id, self.user_pool_client_id = pool_id, client_id
+        self.cognito.save()
+        logger.info("user pool %s (client %s), %d users restored", pool_id, client_id, restored)
+
+    def sign_up(self, email: str, password: str, name: str | None = None) -> SignedIn:
+        """A new user signed up through Cognito as a seller would: SignUp, the code read from
+        the outbox, ConfirmSignUp (whose trigger creates the account), then a sign-in."""
+        import time
+
+        idp = self.client("cognito-idp")
+        since = time.time()
+        attributes = [{"Name": "email", "Value": email}] + ([{"Name": "name", "Value": name}] if name else [])
+        idp.sign_up(
+            ClientId=self.user_pool_client_id, Username=email, Password=password, UserAttributes=attributes
+        )
+        message = self.outbox.latest(email, since=since)
+        code = message.code() if message is not None else None
+        if code is None:
+            raise RuntimeError(f"no verification code for {email} in the outbox")
+        idp.confirm_sign_up(ClientId=self.user_pool_client_id, Username=email, ConfirmationCode=code)
+        return self.log_in(email, password)
+
+    def log_in(self, email: str, password: str) -> SignedIn:
+        """Cognito's USER_PASSWORD_AUTH sign-in."""
+        result = self.client("cognito-idp").initiate_auth(
+            ClientId=self.user_pool_client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": password},
+        )["AuthenticationResult"]
+        return SignedIn(result["AccessToken"], result["IdToken"], result["RefreshToken"], result["ExpiresIn"])
 
     def _start_mediaconvert(self) -> str:
         from devstack.mediaconvert import MediaConvertStandIn
@@ -549,6 +700,8 @@ class LocalStack:
             "firehose": self.endpoints.firehose,
             "athena": self.endpoints.athena,
             "stripe": self.stripe.url if self.stripe is not None else None,
+            "user_pool_id": self.user_pool_id,
+            "user_pool_client_id": self.user_pool_client_id,
             "env": self.settings_env(self.endpoints.aws, self.endpoints.mediaconvert),
         }
         # Atomic: `tailorcast account create` and tests may read it while it is being written.

@@ -61,16 +61,31 @@ class ApiError(RuntimeError):
 
 
 class TailorcastClient:
-    def __init__(self, api_url: str, token: str, timeout: float = 30.0) -> None:
+    """``refresh``: called when the API answers 401 (the access token expired or was revoked); the
+    new access token it returns is used and the request sent again once (``None``: give up)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        timeout: float = 30.0,
+        refresh: Callable[[], str | None] | None = None,
+    ) -> None:
         self._http = httpx.Client(
             base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
+        self._refresh = refresh
 
     def close(self) -> None:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)
+        if response.status_code == 401 and self._refresh is not None:
+            token = self._refresh()
+            if token:
+                self._http.headers["Authorization"] = f"Bearer {token}"
+                response = self._http.request(method, path, **kwargs)
         body = response.json() if response.content else None
         if response.status_code >= 400:
             raise ApiError(response.status_code, body)

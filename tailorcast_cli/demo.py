@@ -29,7 +29,8 @@ from tailorcast_cli.client import TailorcastClient
 from tailorcast_cli.progress import watch_batch
 from tailorcast_cli.samples import ffmpeg_exe, make_base_video, write_prospects_csv
 
-DEMO_SUBJECT = "demo-seller"
+#: The demo seller's password on the local stack (the pool's policy: 10+ characters, mixed case, a digit).
+DEMO_PASSWORD = "Demo-Seller-2026"  # noqa: S105 - a local demo account's
 DEMO_EMAIL = "seller@tailorcast.example"
 #: The seller's recording: a public-domain LibriVox reader (Debian's pocketsphinx-testdata, which
 #: `make demo` installs). The script marks where the reader says "John" as the name's slot.
@@ -255,12 +256,11 @@ def videos_table(
 
 
 def demo_token(stack: LocalStack) -> str:
-    """A bearer token for the demo's seller on ``stack`` (the account is made on first use)."""
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
-    from chalicelib.domain.errors import ConflictError
-
-    # On a restarted stack the demo seller already has an account: reuse it.
-    with contextlib.suppress(ConflictError):
-        create_account(dependencies.get_account_repo(), DEMO_EMAIL, "Demo Seller Inc.", DEMO_SUBJECT)
-    return stack.issuer.issue(DEMO_SUBJECT)
+    """An access token for the demo's seller on ``stack``, signed up through Cognito on first use
+    (SignUp, the code read from the local outbox, ConfirmSignUp: the trigger creates the account)
+    and signed in on a restarted stack."""
+    idp = stack.client("cognito-idp")
+    try:
+        return stack.sign_up(DEMO_EMAIL, DEMO_PASSWORD, name="Demo Seller Inc.").access_token
+    except idp.exceptions.UsernameExistsException:
+        return stack.log_in(DEMO_EMAIL, DEMO_PASSWORD).access_token

@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -71,7 +70,7 @@ def up(
             "(front door: watch pages and media)\n"
             f"[bold]AWS[/]      {endpoints.aws}\n"
             f"[bold]State[/]    {stack.state_dir}\n\n"
-            "Create an account: [cyan]tailorcast account create --email you@example.com[/]\n"
+            "Sign up: [cyan]tailorcast signup[/], then [cyan]tailorcast outbox list[/] for the code\n"
             "Ctrl-C stops the stack; state is kept for the next start.",
             title="Tailorcast local stack is up",
         )
@@ -89,33 +88,52 @@ def up(
 @account_app.command("create")
 def account_create(
     email: Annotated[str, typer.Option(help="The owner's email")],
-    name: Annotated[str | None, typer.Option(help="Account name (default: from the email)")] = None,
+    name: Annotated[str | None, typer.Option(help="Your name")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
-    ttl_hours: Annotated[int, typer.Option(help="Token lifetime")] = 12,
 ) -> None:
-    """Create an account on the running local stack and print a bearer token for it."""
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
-    from chalicelib.domain.errors import TailorcastError
-    from devstack.issuer import LocalIssuer
+    """Sign a new owner up on the running local stack as an operator would, without the email
+    round trip: Cognito sign-up with a random password, the code read from the local outbox, the
+    confirmation (which creates the account), and a sign-in kept as the CLI's session. Prints the
+    access token. An email that already has an account is refused (log in instead)."""
+    import secrets
+
+    from tailorcast_cli.client import ApiError
+    from tailorcast_cli.session import AuthApi, Credentials, save
 
     info = _running_stack(state_dir)
-    os.environ.update(info["env"])
-    dependencies.reset()
+    auth = AuthApi(info["api"])
+    # A random password meeting the pool's policy; the owner sets their own with `password forgot`.
+    password = "Tc1" + secrets.token_urlsafe(18)
+    body: dict[str, Any] = {"email": email, "password": password}
+    if name:
+        body["name"] = name
     try:
-        account, user = create_account(
-            dependencies.get_account_repo(),
-            email=email,
-            name=name or email.split("@", 1)[0],
-            subject=str(uuid.uuid4()),
-        )
-    except (TailorcastError, ValueError) as exc:
+        auth.message("/auth/signup", body)
+    except ApiError as exc:
         err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    token = LocalIssuer(state_dir.resolve() / "issuer").issue(user.subject, ttl_seconds=ttl_hours * 3600)
-    err.print(f"created account [bold]{account.account_id}[/] for {email} (plan {account.plan.value})")
-    err.print(f"API: {info['api']}   use: Authorization: Bearer <token>")
-    print(token)
+        raise typer.Exit(1) from None
+    from devstack.outbox import read_remote
+
+    sent = [
+        m for m in read_remote(info["aws"]) if email.strip().lower() in [t.lower() for t in m.to] and m.code()
+    ]
+    if not sent:
+        err.print(f"[red]error:[/] no confirmation code for {email} in the outbox")
+        raise typer.Exit(1)
+    code = sent[-1].code() or ""
+    auth.message("/auth/confirm", {"email": email, "code": code})
+    tokens = auth.login(email, password)
+    save(state_dir, Credentials.of(info["api"], email.strip().lower(), tokens))
+    from tailorcast_cli.client import TailorcastClient
+
+    with closing(TailorcastClient(info["api"], tokens.access_token)) as client:
+        me = client.me()
+    err.print(f"created account [bold]{me.account.account_id}[/] for {email} (plan {me.account.plan})")
+    err.print(
+        f"API: {info['api']}   use: Authorization: Bearer <token> (valid {tokens.expires_in // 60} min)"
+    )
+    err.print("the CLI is logged in as this owner; they set a password with `tailorcast password forgot`")
+    print(tokens.access_token)
 
 
 @app.command()
@@ -314,9 +332,7 @@ app.add_typer(voice_app, name="voice")
 def voice_preview(
     campaign_id: Annotated[str, typer.Argument(help="The campaign whose video the name goes into")],
     name: Annotated[str, typer.Option(help="The first name to say")],
-    token: Annotated[
-        str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")
-    ],
+    token: Token = None,
     say: Annotated[str | None, typer.Option(help="How to say it: a respelling (shi-VAWN) or /IPA/")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the spliced audio")] = Path("preview.wav"),
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -324,10 +340,9 @@ def voice_preview(
     """Hear a name spliced into the video's audio before anything is rendered."""
     import httpx
 
-    from tailorcast_cli.client import ApiError, TailorcastClient
+    from tailorcast_cli.client import ApiError
 
-    info = _running_stack(state_dir)
-    client = TailorcastClient(info["api"], token)
+    client = _render_client(state_dir, token)
     try:
         reply = client.preview_voice(
             campaign_id, first_name=name, pronunciations={"first_name": say} if say else {}
@@ -354,15 +369,16 @@ render_app = typer.Typer(
         "Render a campaign's personalized videos on the running local stack, in batches.\n\n"
         "Start one with `tailorcast render start CAMPAIGN [--prospect ID …] [--watch]`; follow, "
         "cancel or resume it with `render watch|cancel|resume CAMPAIGN BATCH`; `render list CAMPAIGN` "
-        "shows the campaign's batches. Every command takes --token (or TAILORCAST_TOKEN) from "
-        "`tailorcast account create`."
+        "shows the campaign's batches. Every command uses the `tailorcast login` session, or "
+        "--token (TAILORCAST_TOKEN)."
     ),
     no_args_is_help=True,
 )
 app.add_typer(render_app, name="render")
 
 Token = Annotated[
-    str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")
+    str | None,
+    typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (default: the `tailorcast login` session)"),
 ]
 CampaignArg = Annotated[str, typer.Argument(help="The campaign")]
 BatchArg = Annotated[str, typer.Argument(help="The batch (`tailorcast render list CAMPAIGN`)")]
@@ -373,7 +389,7 @@ IntervalOpt = Annotated[float, typer.Option(help="seconds between polls while wa
 @render_app.command("start")
 def render_start(
     campaign_id: CampaignArg,
-    token: Token,
+    token: Token = None,
     prospect: Annotated[
         list[str] | None,
         typer.Option("--prospect", "-p", help="render only this prospect (repeat for more); default: all"),
@@ -403,7 +419,7 @@ def render_start(
 def render_watch(
     campaign_id: CampaignArg,
     batch_id: BatchArg,
-    token: Token,
+    token: Token = None,
     interval: IntervalOpt = 1.0,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
@@ -414,7 +430,7 @@ def render_watch(
 
 @render_app.command("cancel")
 def render_cancel(
-    campaign_id: CampaignArg, batch_id: BatchArg, token: Token, state_dir: StateDir = DEFAULT_STATE_DIR
+    campaign_id: CampaignArg, batch_id: BatchArg, token: Token = None, state_dir: StateDir = DEFAULT_STATE_DIR
 ) -> None:
     """Cancel a batch: no new renders start; videos already rendered (or rendering) stay."""
     from tailorcast_cli.progress import summary_text
@@ -428,7 +444,7 @@ def render_cancel(
 def render_resume(
     campaign_id: CampaignArg,
     batch_id: BatchArg,
-    token: Token,
+    token: Token = None,
     watch: WatchOpt = False,
     interval: IntervalOpt = 1.0,
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -442,7 +458,9 @@ def render_resume(
 
 
 @render_app.command("list")
-def render_list(campaign_id: CampaignArg, token: Token, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+def render_list(
+    campaign_id: CampaignArg, token: Token = None, state_dir: StateDir = DEFAULT_STATE_DIR
+) -> None:
     """The campaign's render batches, newest first."""
     from tailorcast_cli.progress import batches_table
 
@@ -454,11 +472,20 @@ def render_list(campaign_id: CampaignArg, token: Token, state_dir: StateDir = DE
     console.print(batches_table(batches))
 
 
-def _render_client(state_dir: Path, token: str) -> TailorcastClient:
-    """A client of the running local stack's API (tests replace this)."""
+def _render_client(state_dir: Path, token: str | None) -> TailorcastClient:
+    """A client of the running local stack's API (tests replace this): with ``token``, or else
+    signed in with the stored session (``tailorcast login``), refreshed as needed."""
     from tailorcast_cli.client import TailorcastClient
+    from tailorcast_cli.session import NotLoggedInError, stored_client
 
-    return TailorcastClient(_running_stack(state_dir)["api"], token)
+    api = _running_stack(state_dir)["api"]
+    if token:
+        return TailorcastClient(api, token)
+    try:
+        return stored_client(state_dir, api)
+    except NotLoggedInError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
 
 
 T = TypeVar("T")
@@ -469,9 +496,13 @@ def _api(call: Callable[[], T]) -> T:
     import httpx
 
     from tailorcast_cli.client import ApiError
+    from tailorcast_cli.session import NotLoggedInError
 
     try:
         return call()
+    except NotLoggedInError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
     except ApiError as exc:
         error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
         err.print(f"[red]error:[/] {error.get('message') or exc} [dim](HTTP {exc.status})[/]")
@@ -506,7 +537,7 @@ app.add_typer(prospects_app, name="prospects")
 @prospects_app.command("export")
 def prospects_export(
     campaign: Annotated[str, typer.Option("--campaign", "-c", help="The campaign")],
-    token: Token,
+    token: Token = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Where to write the file ('-': stdout); default: its own name here"),
@@ -566,7 +597,10 @@ def prospects_preview(
         ),
     ] = None,
     token: Annotated[
-        str | None, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (needed with --campaign)")
+        str | None,
+        typer.Option(
+            envvar="TAILORCAST_TOKEN", help="Bearer token (default: the `tailorcast login` session)"
+        ),
     ] = None,
     mapping: MapOpt = None,
     sample: Annotated[
@@ -598,9 +632,6 @@ def prospects_preview(
             _refused(exc.message, getattr(exc, "issues", []), as_json)
             raise typer.Exit(1) from None
     else:
-        if not token:
-            err.print("[red]error:[/] --campaign needs --token (or TAILORCAST_TOKEN)")
-            raise typer.Exit(2)
         with closing(_render_client(state_dir, token)) as client:
             data = _api(
                 lambda: client.preview_import(
@@ -617,7 +648,7 @@ def prospects_preview(
 def prospects_import(
     file: CsvArg,
     campaign: Annotated[str, typer.Option("--campaign", "-c", help="The campaign to add the prospects to")],
-    token: Token,
+    token: Token = None,
     mapping: MapOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the finished import as JSON")] = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -686,6 +717,12 @@ def _running_stack(state_dir: Path) -> dict[str, Any]:
     return info
 
 
+def _register_identity_commands() -> None:
+    from tailorcast_cli import identity_cli
+
+    identity_cli.register(app)
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -694,3 +731,6 @@ def _logging(verbose: bool) -> None:
         # Powertools logs JSON to stdout for CloudWatch; locally it would drown the CLI output.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+_register_identity_commands()  # signup, login … and the outbox (they import this module's helpers)

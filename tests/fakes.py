@@ -1298,3 +1298,74 @@ class FakeSubscriptionCanceller:
     def cancel(self, subscription_id: str) -> None:
         if subscription_id not in self.cancelled:
             self.cancelled.append(subscription_id)
+
+
+# --------------------------------------------------------------------------- identity and team (issue 18)
+
+
+class FakeTeamRepository:
+    """Members are the users of a :class:`FakeAccountRepository`; invites and the seat counter
+    live here, moved under one lock (the DynamoDB transaction's semantics)."""
+
+    def __init__(self, accounts: FakeAccountRepository) -> None:
+        from chalicelib.domain.team import Invite
+
+        self.accounts = accounts
+        self.pending: dict[tuple[str, str], Invite] = {}  # (account, invite id)
+        self.seats: dict[str, int] = {}
+        self.lock = threading.RLock()
+
+    def members(self, account_id: str) -> list[User]:
+        return [u for u in self.accounts.users.values() if u.account_id == account_id]
+
+    def invites(self, account_id: str) -> list[Any]:
+        return [i for (a, _), i in self.pending.items() if a == account_id]
+
+    def invites_for(self, email: str) -> list[Any]:
+        return sorted((i for i in self.pending.values() if str(i.email) == email), key=lambda i: i.created_at)
+
+    def _used(self, account_id: str) -> int:
+        return self.seats.setdefault(
+            account_id, len(self.members(account_id)) + len(self.invites(account_id))
+        )
+
+    def add_invite(self, invite: Any, quota: Quota) -> Any:
+        with self.lock:
+            if any(str(i.email) == str(invite.email) for i in self.invites(invite.account_id)):
+                raise ConflictError(f"{invite.email} already has a pending invite to this account")
+            used = self._used(invite.account_id)
+            if used + 1 > quota.limit:
+                raise quota.exceeded()
+            self.pending[invite.account_id, invite.invite_id] = invite
+            self.seats[invite.account_id] = used + 1
+            return invite
+
+    def delete_invite(self, account_id: str, invite_id: str, quota: Quota) -> Any:
+        with self.lock:
+            invite = self.pending.pop((account_id, invite_id), None)
+            if invite is None:
+                raise NotFoundError("invite", invite_id)
+            self.seats[account_id] = max(0, self._used(account_id) - 1)
+            return invite
+
+    def accept_invite(self, invite: Any, user: User) -> None:
+        with self.lock:
+            if user.subject in self.accounts.users:
+                raise ConflictError("that login already belongs to an account")
+            if self.pending.pop((invite.account_id, invite.invite_id), None) is None:
+                raise NotFoundError("invite", invite.invite_id)
+            self.accounts.users[user.subject] = user
+
+    def remove_member(self, account_id: str, user_id: str, quota: Quota) -> User:
+        from chalicelib.domain.errors import ForbiddenError
+        from chalicelib.domain.models import Role
+
+        with self.lock:
+            found = next((u for u in self.members(account_id) if u.user_id == user_id), None)
+            if found is None:
+                raise NotFoundError("member", user_id)
+            if found.role is Role.OWNER:
+                raise ForbiddenError("the account's owner cannot be removed")
+            del self.accounts.users[found.subject]
+            self.seats[account_id] = max(0, self._used(account_id) - 1)
+            return found

@@ -175,6 +175,12 @@ class WebhookDeliveryError(TailorcastError):
     code = "webhook_delivery_failed"
 
 
+class NotConfirmedError(ForbiddenError):
+    """The user signed up but has not confirmed their email with the code sent to it."""
+
+    code = "not_confirmed"
+
+
 def error_to_dict(exc: TailorcastError) -> dict[str, object]:
     """A domain error as JSON, so it can cross a Lambda invocation intact (see :func:`error_from_dict`)."""
     out: dict[str, object] = {"code": exc.code, "message": exc.message}

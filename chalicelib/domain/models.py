@@ -133,7 +133,10 @@ class Account(Entity):
 
 
 class Role(StrEnum):
+    """A user's standing in their account: one owner; admins manage the team as the owner does."""
+
     OWNER = "owner"
+    ADMIN = "admin"
     MEMBER = "member"
 
 

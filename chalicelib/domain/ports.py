@@ -39,6 +39,7 @@ from chalicelib.domain.speech import Speech, Utterance
 if TYPE_CHECKING:  # the media package's use cases import these ports: only the type checker looks
     from chalicelib.domain.images import ImageRules, NormalizedImage
     from chalicelib.domain.media.jobs import JobRequest
+    from chalicelib.domain.team import Invite
 
 
 class AccountRepository(Protocol):
@@ -1027,3 +1028,81 @@ class SubscriptionCanceller(Protocol):
 class AccountDirectory(Protocol):
     def account_ids(self) -> Iterator[str]:
         """Every account's id (the weekly digest walks them)."""
+
+
+# --------------------------------------------------------------------------- identity and team (issue 18)
+
+
+@dataclass(frozen=True)
+class AuthTokens:
+    """A sign-in's tokens (Cognito's ``AuthenticationResult``); a refresh returns no new
+    ``refresh_token`` (``None``)."""
+
+    access_token: str
+    id_token: str
+    refresh_token: str | None
+    expires_in: int
+
+
+class IdentityProvider(Protocol):
+    """The user pool: Cognito in the cloud, moto's Cognito (completed by ``devstack/cognito.py``)
+    locally, through the same ``cognito-idp`` calls. Each method raises the product's errors:
+    ``ConflictError`` (email taken), ``InvalidInputError`` naming the field (a wrong or expired
+    ``code``, a weak ``password``), ``AuthenticationError`` (wrong password, revoked token),
+    ``NotConfirmedError``, ``RateLimitedError`` (too many attempts), ``StorageError``."""
+
+    def sign_up(self, email: str, password: str, name: str | None, company: str | None) -> str:
+        """Register an unconfirmed user (a code is emailed); returns the user's ``sub``."""
+
+    def confirm_sign_up(self, email: str, code: str) -> None:
+        """Confirm with the emailed code (the pool's trigger then creates the account)."""
+
+    def resend_code(self, email: str) -> None: ...
+    def log_in(self, email: str, password: str) -> AuthTokens: ...
+    def refresh(self, refresh_token: str) -> AuthTokens: ...
+    def log_out(self, access_token: str) -> None:
+        """Revoke every token of the user (GlobalSignOut)."""
+
+    def forgot_password(self, email: str) -> None:
+        """Email a reset code (says nothing about whether the email has an account)."""
+
+    def reset_password(self, email: str, code: str, password: str) -> None: ...
+    def change_password(self, access_token: str, old_password: str, new_password: str) -> None: ...
+
+
+class TeamRepository(Protocol):
+    """An account's members (its users) and pending invites. Members and pending invites together
+    are the account's seats: adding an invite moves the seat counter in the same transaction."""
+
+    def members(self, account_id: str) -> list[User]: ...
+    def invites(self, account_id: str) -> list[Invite]: ...
+    def invites_for(self, email: str) -> list[Invite]:
+        """Pending invites of ``email`` in any account, oldest first (sign-up looks them up)."""
+
+    def add_invite(self, invite: Invite, quota: Quota) -> Invite:
+        """Store the invite and count its seat.
+
+        Raises
+        ------
+        LimitExceededError
+            The seats are all taken; nothing is written.
+        ConflictError
+            The email already has a pending invite to this account.
+        """
+
+    def delete_invite(self, account_id: str, invite_id: str, quota: Quota) -> Invite:
+        """Remove a pending invite and free its seat (``NotFoundError`` if there is none)."""
+
+    def accept_invite(self, invite: Invite, user: User) -> None:
+        """The invite becomes the member ``user`` (its seat stays counted).
+
+        Raises
+        ------
+        ConflictError
+            ``user``'s subject already belongs to an account.
+        NotFoundError
+            The invite was withdrawn meanwhile.
+        """
+
+    def remove_member(self, account_id: str, user_id: str, quota: Quota) -> User:
+        """Remove a member who is not the owner and free their seat (``NotFoundError`` if none)."""

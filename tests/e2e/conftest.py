@@ -63,6 +63,16 @@ def media_client(stack: Any, prefixes: list[str]) -> httpx.Client:
     return client
 
 
+#: The password the e2e tests sign their sellers up with (the pool's policy: 10+, mixed case, a digit).
+PASSWORD = "E2e-Seller-Pass1"
+
+
+def signed_up(stack: Any, email: str, password: str = PASSWORD) -> Any:
+    """A seller signed up through the stack's Cognito (the code read from the outbox, the account
+    made by the post-confirmation trigger) and signed in: their tokens (``SignedIn``)."""
+    return stack.sign_up(email, password)
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Any]:
     """The local stack, with the tests' smoke state machine beside the product's."""
@@ -74,15 +84,13 @@ def stack(tmp_path: Path) -> Iterator[Any]:
 def seller(stack: Any, tmp_path: Path) -> tuple[Any, str, str]:
     """A signed-in seller's campaign on ``stack`` whose base video (a real recording of speech,
     the script's "John" where ``{first_name}`` goes) is ready: (client, account id, campaign id)."""
-    from chalicelib import dependencies as deps
-    from chalicelib.domain.accounts import create_account
     from tailorcast_cli.client import TailorcastClient
     from tailorcast_cli.samples import make_base_video
 
     if not CLIP.exists():
         pytest.fail(f"{CLIP} is missing: `make system-deps` installs Debian's pocketsphinx-testdata")
-    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
-    client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
+    client = TailorcastClient(stack.endpoints.api, signed_up(stack, "seller@example.com").access_token)
+    account = client.me().account
     campaign = client.create_campaign("Q4", "", SCRIPT)
     cid = campaign.campaign_id
     client.update_voice(cid, placeholders={"first_name": "John"})

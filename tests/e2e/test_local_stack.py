@@ -15,12 +15,11 @@ pytestmark = pytest.mark.e2e
 
 
 def _signed_in(stack) -> TailorcastClient:  # type: ignore[no-untyped-def]
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
+    from tests.e2e.conftest import signed_up
 
-    subject = str(uuid.uuid4())
-    create_account(dependencies.get_account_repo(), "e2e@example.com", "E2E", subject)
-    return TailorcastClient(stack.endpoints.api, stack.issuer.issue(subject))
+    return TailorcastClient(
+        stack.endpoints.api, signed_up(stack, f"e2e-{uuid.uuid4().hex[:8]}@example.com").access_token
+    )
 
 
 def test_s3_upload_reaches_its_handler_through_the_stack(stack, sample_video: Path) -> None:  # type: ignore[no-untyped-def]
@@ -87,14 +86,11 @@ def test_a_chunked_body_is_read_whole_and_the_connection_stays_in_step(stack) ->
     import http.client
     from urllib.parse import urlsplit
 
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
+    from tests.e2e.conftest import signed_up
 
-    subject = str(uuid.uuid4())
-    create_account(dependencies.get_account_repo(), "chunked@example.com", "Chunked", subject)
+    token = signed_up(stack, "chunked@example.com").access_token
     where = urlsplit(stack.endpoints.api)
     conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
-    token = stack.issuer.issue(subject)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     body = [b'{"pronunc', b'iation": "NEEV"}']
     conn.request("PUT", "/pronunciations/Niamh", body=iter(body), headers=headers, encode_chunked=True)

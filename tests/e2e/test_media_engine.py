@@ -26,7 +26,6 @@ import pytest
 from PIL import Image
 
 from chalicelib import dependencies as deps
-from chalicelib.domain.accounts import create_account
 from chalicelib.domain.media.ladder import AAC_FRAME_SAMPLES, SEGMENT_SECONDS, audio_segment_start
 from chalicelib.domain.models import Prospect, new_id
 from tailorcast_cli.client import TailorcastClient
@@ -82,8 +81,10 @@ def _check_strict_hls(path: Path) -> m3u8.M3U8:
 
 @pytest.fixture
 def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
-    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
-    client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
+    from tests.e2e.conftest import signed_up
+
+    client = TailorcastClient(stack.endpoints.api, signed_up(stack, "seller@example.com").access_token)
+    account = client.me().account
     campaign = client.create_campaign("Q4", "", "Hi {first_name}")
     base = make_base_video(tmp_path / "base.mp4", seconds=BASE_SECONDS)
     client.upload(campaign.campaign_id, "base_video", base, "video/mp4")

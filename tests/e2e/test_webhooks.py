@@ -75,12 +75,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _signed_in(stack: Any) -> TailorcastClient:
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
+    from tests.e2e.conftest import signed_up
 
-    subject = str(uuid.uuid4())
-    create_account(dependencies.get_account_repo(), "hooks@example.com", "Hooks", subject)
-    return TailorcastClient(stack.endpoints.api, stack.issuer.issue(subject))
+    return TailorcastClient(
+        stack.endpoints.api, signed_up(stack, f"hooks-{uuid.uuid4().hex[:8]}@example.com").access_token
+    )
 
 
 def _execution(stack: Any, delivery_id: str, timeout: float = 30.0) -> dict[str, Any]:

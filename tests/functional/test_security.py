@@ -6,6 +6,7 @@ import json
 import re
 import time
 
+import boto3
 import jwt
 import pytest
 
@@ -23,6 +24,19 @@ PUBLIC = {
     ("/w/{token}", "HEAD"): 404,
     ("/w/{token}/events", "POST"): 404,
     ("/assets/{name}", "GET"): 404,
+    # Sign-up and sign-in (issue 18): no user pool is configured here, so each says that sign-in
+    # is unavailable (503) rather than anything about the email (tests/functional/test_identity_api.py
+    # runs them against a pool).
+    ("/auth/signup", "POST"): 503,
+    ("/auth/confirm", "POST"): 503,
+    ("/auth/resend-code", "POST"): 503,
+    ("/auth/login", "POST"): 503,
+    ("/auth/refresh", "POST"): 503,
+    ("/auth/forgot-password", "POST"): 503,
+    ("/auth/reset-password", "POST"): 503,
+    # Stripe's webhooks: no token; no Stripe secret is stored here, so none can be verified (503,
+    # and Stripe retries). tests/functional/test_billing_api.py verifies them against a secret.
+    ("/webhooks/stripe", "POST"): 503,
 }
 
 # A valid body for each request model, so isolation is proven past validation (not by a 422).
@@ -49,6 +63,19 @@ VALID_BODIES = {
     "BulkRender": {"filter": {}, "force": True},
     "WatchLinkUpdate": {"rotate": True, "revoked": True},
     "MarkSent": {"prospect_ids": ["pros_01aaaaaaaaaaaaaaaaaaaaaaaa"]},
+    "SignUpIn": {"email": "new@example.com", "password": "Str0ng-Password"},
+    "ConfirmIn": {"email": "new@example.com", "code": "123456"},
+    "EmailIn": {"email": "new@example.com"},
+    "LoginIn": {"email": "new@example.com", "password": "Str0ng-Password"},
+    "RefreshIn": {"refresh_token": "r"},
+    "ResetPasswordIn": {"email": "new@example.com", "code": "123456", "password": "Str0ng-Password"},
+    "ChangePasswordIn": {"old_password": "Str0ng-Password", "new_password": "N3w-Password1"},
+    "InviteIn": {"email": "joiner@example.com", "role": "member"},
+    "BrandingUpdate": {"accent_color": "#1D4ED8", "show_badge": False},
+    "CheckoutIn": {"plan": "basic"},
+    "DeletionRequest": {"confirm": "Acme"},
+    "NotificationsUpdate": {"weekly_digest": False},
+    "ProfileUpdate": {"full_name": "Ada Lovelace"},
 }
 # Routes keyed by the caller's own account only (no other tenant's id can be named in them):
 # isolation for these is proven by test_lexicon_is_per_account instead.
@@ -63,7 +90,20 @@ def _all_routes():  # type: ignore[no-untyped-def]
 
 # A valid file for routes that take one as their body (raw_body), with its content type.
 VALID_FILE = (b"First Name,Email\r\nAda,ada@example.com\r\n", "text/csv")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 VALID_FILES = {
+    "image/png": _png(),
     "text/csv": VALID_FILE[0],
     "text/plain": b'{"session": "s.1.m", "events": [{"type": "page_view", "seq": 0}]}',
 }
@@ -102,7 +142,7 @@ def test_every_non_public_route_requires_a_token(client, new_tenant) -> None:  #
             assert json.loads(response.body)["error"]["code"] == "unauthenticated"
 
 
-def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_key) -> None:  # type: ignore[no-untyped-def]
+def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_key, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     alice, mallory = new_tenant("alice@a.io"), new_tenant("mallory@m.io")
     campaign = json.loads(call(client, "POST", "/campaigns", alice, {"name": "secret"}).body)
     upload = json.loads(
@@ -121,6 +161,17 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
     )
     webhook = json.loads(call(client, "POST", "/webhooks", alice, VALID_BODIES["WebhookCreate"]).body)
     batch_id = _alice_batch(alice.account_id, campaign["campaign_id"], prospect_id)
+    from chalicelib.adapters.dynamodb.models import AccountItem
+
+    AccountItem.get(f"ACCOUNT#{alice.account_id}", "ACCOUNT").update(actions=[AccountItem.plan.set("pro")])
+    boto3.client("ses").verify_email_identity(EmailAddress="no-reply@tailorcast.local")  # the invite's sender
+    invite = json.loads(call(client, "POST", "/team/invites", alice, VALID_BODIES["InviteIn"]).body)
+    alice_user = json.loads(call(client, "GET", "/me", alice).body)["user_id"]
+    from chalicelib import dependencies
+    from tests.fakes import FakeTaskStarter
+
+    monkeypatch.setattr(dependencies, "get_task_starter", FakeTaskStarter)  # the export runs nowhere
+    export = json.loads(call(client, "POST", "/account/export", alice).body)
     batch_path = f"/campaigns/{campaign['campaign_id']}/batches/{batch_id}"
     alice_batch = json.loads(call(client, "GET", batch_path, alice).body)
     alice_batch_prospects = json.loads(call(client, "GET", f"{batch_path}/prospects", alice).body)
@@ -133,6 +184,9 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
         "name": "Siobhan",
         "endpoint_id": webhook["endpoint_id"],
         "batch_id": batch_id,
+        "invite_id": invite["invite_id"],
+        "user_id": alice_user,
+        "export_id": export["export_id"],
     }
     missing = {
         "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
@@ -141,6 +195,9 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
         "name": "Nobody",
         "endpoint_id": "whk_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "batch_id": "bat_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "invite_id": "inv_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "user_id": "user_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "export_id": "exp_01aaaaaaaaaaaaaaaaaaaaaaaa",
     }
     checked = 0
     for path, method in _all_routes():

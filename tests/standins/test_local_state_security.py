@@ -170,8 +170,6 @@ def test_the_stack_makes_its_whole_state_directory_private_on_start(tmp_path: Pa
     # THEN everything in it, and all it made (keys included), is the owner's only
     _assert_private(state)
     for made in (
-        "issuer/signing-key.pem",
-        "issuer/jwks.json",
         "cdn/cookie-signing-key.pem",
         "kms/sealing-key.json",
     ):

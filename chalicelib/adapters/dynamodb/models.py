@@ -346,6 +346,26 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
 )
 
 
+# Team seats (issue 18).
+class InviteItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``INVITE#{invite_id}``: a pending invite (counted as a seat)."""
+
+    email = UnicodeAttribute()
+    role = UnicodeAttribute()
+    invited_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class InviteeItem(TableItem):
+    """pk ``INVITEE#{email}``, sk ``ACCOUNT#{account_id}``: where sign-up finds an email's invites
+    (one per account: inviting the same email twice is refused by this key)."""
+
+    invite_id = UnicodeAttribute()
+
+
+ALL_MODELS = (*ALL_MODELS, InviteItem, InviteeItem)
+
+
 def bind(table_name: str, region: str) -> None:
     """Point every model at the configured table (and drop cached connections to another)."""
     for model in ALL_MODELS:

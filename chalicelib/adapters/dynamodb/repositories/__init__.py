@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamodb.repositories.prospects import (
     status_key,
 )
 from chalicelib.adapters.dynamodb.repositories.rate_limits import DynamoRateLimiter
+from chalicelib.adapters.dynamodb.repositories.team import DynamoTeamRepository
 from chalicelib.adapters.dynamodb.repositories.videos import DynamoVideoRepository
 from chalicelib.adapters.dynamodb.repositories.webhooks import DynamoWebhookRepository
 
@@ -40,6 +41,7 @@ __all__ = [
     "DynamoProspectRepository",
     "DynamoRateLimiter",
     "DynamoRenderBatchRepository",
+    "DynamoTeamRepository",
     "DynamoVideoRepository",
     "DynamoWebhookRepository",
     "_prospect_to_item",  # the import benchmark builds items the way the repository does
