@@ -13,6 +13,7 @@ from chalicelib.adapters.dynamodb.repositories._common import (
     subject_pk,
 )
 from chalicelib.adapters.dynamodb.repositories.accounts import DynamoAccountRepository
+from chalicelib.adapters.dynamodb.repositories.api_keys import DynamoApiKeyRepository
 from chalicelib.adapters.dynamodb.repositories.analytics_cache import DynamoAnalyticsCache
 from chalicelib.adapters.dynamodb.repositories.batches import COUNTER_NAMES, DynamoRenderBatchRepository
 from chalicelib.adapters.dynamodb.repositories.campaigns import DynamoCampaignRepository
@@ -32,6 +33,7 @@ __all__ = [
     "COUNTER_NAMES",
     "DynamoAccountRepository",
     "DynamoAnalyticsCache",
+    "DynamoApiKeyRepository",
     "DynamoCampaignRepository",
     "DynamoCsvImportRepository",
     "DynamoLexiconRepository",

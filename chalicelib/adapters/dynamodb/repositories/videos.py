@@ -9,6 +9,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb.quotas import add_ledger_move, ledger_full
 from chalicelib.adapters.dynamodb.models import (
     BatchCountersItem,
     ProspectItem,
@@ -36,6 +37,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import (
     CounterMove,
+    LedgerMove,
 )
 
 logger = logging.getLogger(__name__)
@@ -104,22 +106,30 @@ class DynamoVideoRepository:
     ) -> ProspectVideo:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
 
-    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
-        """Store the video, its batch's counter move and its status on the prospect, in one
-        transaction (the prospect's copy is what lists filter and sort by). A prospect deleted
-        meanwhile is left alone."""
+    def move(
+        self, video: ProspectVideo, counters: CounterMove | None, ledger: LedgerMove | None = None
+    ) -> ProspectVideo:
+        """Store the video, its batch's counter move, its ledger move and its status on the
+        prospect, in one transaction (the prospect's copy is what lists filter and sort by). A
+        prospect deleted meanwhile is left alone."""
         record = self._record(video)
         try:
-            self._transact(record, video, counters, with_prospect=True)
+            self._transact(record, video, counters, ledger, with_prospect=True)
         except _ProspectGone:
-            self._transact(record, video, counters, with_prospect=False)
+            self._transact(record, video, counters, ledger, with_prospect=False)
         return _video_from_item(record)
 
     @staticmethod
     def _transact(
-        record: VideoItem, video: ProspectVideo, counters: CounterMove | None, *, with_prospect: bool
+        record: VideoItem,
+        video: ProspectVideo,
+        counters: CounterMove | None,
+        ledger: LedgerMove | None,
+        *,
+        with_prospect: bool,
     ) -> None:
         pk = record.pk
+        ledger_at: int | None = None
         try:
             with TransactWrite(connection=_tx_connection()) as tx:
                 tx.save(record)
@@ -129,6 +139,9 @@ class DynamoVideoRepository:
                         getattr(BatchCountersItem, name).add(delta) for name, delta in counters.deltas.items()
                     ]
                     tx.update(tally, actions=actions)
+                if ledger is not None:
+                    ledger_at = 2 if counters is not None else 1
+                    add_ledger_move(tx, ledger)
                 if with_prospect:  # last, so its cancellation reason is the last one
                     tx.update(
                         ProspectItem(pk, f"PROSPECT#{video.prospect_id}"),
@@ -137,8 +150,11 @@ class DynamoVideoRepository:
                         add_version_condition=False,  # a status is not an edit of the prospect
                     )
         except TransactWriteError as exc:
-            reasons = [r.code if r else None for r in exc.cancellation_reasons or []]
-            others_fine = not any(code not in (None, "None") for code in reasons[:-1])
+            reasons = [r.code if r and r.code != "None" else None for r in exc.cancellation_reasons or []]
+            if ledger is not None and ledger_at is not None and len(reasons) > ledger_at:
+                if reasons[ledger_at] == "ConditionalCheckFailed" and reasons[0] is None:
+                    raise ledger_full(ledger) from exc
+            others_fine = not any(code is not None for code in reasons[:-1])
             if with_prospect and reasons and reasons[-1] == "ConditionalCheckFailed" and others_fine:
                 raise _ProspectGone from exc
             if _is_condition_failure(exc):
