@@ -54,8 +54,8 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import (
     CounterMove,
-    LedgerMove,
     JobStatus,
+    LedgerMove,
     ObjectInfo,
     PresignedPost,
     ProspectQuery,

@@ -90,14 +90,18 @@ class UsageOut(BaseModel):
     period_start: datetime
     period_end: datetime | None
     trial_days_left: int | None = Field(description="whole days left in the trial (null: not on the trial)")
-    can_create: bool = Field(description="false: lapsed (trial ended, unpaid, cancelled, or past due too long)")
+    can_create: bool = Field(
+        description="false: lapsed (trial ended, unpaid, cancelled, or past due too long)"
+    )
     videos: VideosUsage
     campaigns: CountUsage
     seats: CountUsage
     requests: RequestsUsage
 
 
-@route(bp, "/me/usage", "GET", summary="The account's plan, period and usage of each limit", response=UsageOut)
+@route(
+    bp, "/me/usage", "GET", summary="The account's plan, period and usage of each limit", response=UsageOut
+)
 def usage_(principal: Principal) -> UsageOut:
     report = usage.usage_report(dependencies.get_usage_ledger(), _account(principal), principal.rate)
     window_start, window_end = usage.rate_window()
@@ -178,7 +182,9 @@ def create_key(principal: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
     return ApiKeyCreated(**ApiKeyOut.of(made.key).model_dump(), key=made.secret)
 
 
-@route(bp, "/api-keys", "GET", summary="The account's API keys (never the keys themselves)", response=ApiKeyList)
+@route(
+    bp, "/api-keys", "GET", summary="The account's API keys (never the keys themselves)", response=ApiKeyList
+)
 def list_keys(principal: Principal) -> ApiKeyList:
     keys = dependencies.get_api_key_repo().list(principal.account_id)
     return ApiKeyList(items=[ApiKeyOut.of(k) for k in keys])

@@ -43,7 +43,9 @@ class BatchOut(BaseModel):
     status: RenderBatchStatus
     total: int
     skipped: int
-    refused: int = Field(description="needed a render but over the plan's videos for the period: left as they were")
+    refused: int = Field(
+        description="needed a render but over the plan's videos for the period: left as they were"
+    )
     refused_reason: str | None = Field(description="why they were refused, and what lifts the limit")
     counters: BatchCounters
     percent: float

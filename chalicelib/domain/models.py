@@ -826,7 +826,9 @@ class RenderBatch(Entity):
     tolerated_failure_percent: float = Field(default=25.0, ge=0, le=100)
     total: int = 0  # prospects this batch renders
     skipped: int = 0  # selected but already rendered from the same inputs, or in progress elsewhere
-    refused: int = 0  # selected, needing a render, but over the plan's videos for the period: left as they were
+    refused: int = (
+        0  # selected, needing a render, but over the plan's videos for the period: left as they were
+    )
     refused_reason: str | None = None  # why (the 402's message: the limit and what lifts it)
     counters: BatchCounters = Field(default_factory=BatchCounters)
     execution_arn: str | None = None

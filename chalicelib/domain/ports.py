@@ -114,6 +114,7 @@ class CampaignRepository(Protocol):
         LimitExceededError
             ``quota`` is reached (:meth:`Quota.exceeded`: a 402 for a plan's quota).
         """
+
     def get(self, account_id: str, campaign_id: str) -> Campaign:
         """Return the tenant's campaign.
 
@@ -370,7 +371,9 @@ class UsageLedger(Protocol):
     def count(self, account_id: str, name: str) -> int:
         """A counted quota's count (``campaigns``, ``seats``…; 0 for one never moved)."""
 
-    def snapshot(self, account_id: str, period: str, names: Sequence[str]) -> tuple[VideoUsage, dict[str, int]]:
+    def snapshot(
+        self, account_id: str, period: str, names: Sequence[str]
+    ) -> tuple[VideoUsage, dict[str, int]]:
         """The video ledger of ``period`` and the counts ``names``, read together (one round trip)."""
 
 

@@ -85,7 +85,11 @@ def videos_exceeded(account: Account, used: int | None = None) -> QuotaExceededE
     what = "the trial's" if account.plan is Plan.TRIAL else f"the {spec(account.plan).title} plan's"
     hint = f"upgrade to {spec(Plan(unlock)).title} for more" if unlock and unlock != "subscribe" else ""
     _, end = account.usage_period()
-    when = f"; the count starts again on {end:%Y-%m-%d}" if end is not None and account.plan is not Plan.TRIAL else ""
+    when = (
+        f"; the count starts again on {end:%Y-%m-%d}"
+        if end is not None and account.plan is not Plan.TRIAL
+        else ""
+    )
     message = f"{what} {limit} videos for this period are used or being rendered{when}"
     return QuotaExceededError(
         f"{message}; {hint}" if hint else message, quota=VIDEOS, limit=limit, used=used, unlock=unlock
@@ -100,7 +104,11 @@ class PlanQuota(Quota):
     what: str = ""
 
     def exceeded(self, used: int | None = None) -> QuotaExceededError:
-        hint = f"; upgrade to {spec(Plan(self.unlock)).title} for more" if self.unlock not in (None, "subscribe") else ""
+        hint = (
+            f"; upgrade to {spec(Plan(self.unlock)).title} for more"
+            if self.unlock not in (None, "subscribe")
+            else ""
+        )
         limit = None if self.limit >= UNLIMITED else self.limit
         return QuotaExceededError(
             f"{self.message or f'the plan allows {self.limit} {self.name}'}{hint}",

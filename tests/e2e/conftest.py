@@ -70,18 +70,36 @@ def stack(tmp_path: Path) -> Iterator[Any]:
         yield local
 
 
+def agency_account(email: str, name: str, subject: str) -> Any:
+    """An account on the Agency plan (the highest limits) for ``subject``, made through the
+    repository: tests that render many videos or make several campaigns are not about the trial's
+    5 videos and 1 campaign. Returns the Account."""
+    from datetime import timedelta
+
+    from chalicelib import dependencies as deps
+    from chalicelib.domain.models import Account, Plan, Role, User, new_id, utcnow
+
+    now = utcnow()
+    account = Account.start_trial(name=name, now=now).model_copy(
+        update={"plan": Plan.AGENCY, "period_start": now, "period_end": now + timedelta(days=30)}
+    )
+    owner = User(
+        account_id=account.account_id, user_id=new_id("user"), subject=subject, email=email, role=Role.OWNER
+    )
+    deps.get_account_repo().create(account, owner)
+    return account
+
+
 @pytest.fixture
 def seller(stack: Any, tmp_path: Path) -> tuple[Any, str, str]:
     """A signed-in seller's campaign on ``stack`` whose base video (a real recording of speech,
     the script's "John" where ``{first_name}`` goes) is ready: (client, account id, campaign id)."""
-    from chalicelib import dependencies as deps
-    from chalicelib.domain.accounts import create_account
     from tailorcast_cli.client import TailorcastClient
     from tailorcast_cli.samples import make_base_video
 
     if not CLIP.exists():
         pytest.fail(f"{CLIP} is missing: `make system-deps` installs Debian's pocketsphinx-testdata")
-    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
+    account = agency_account("seller@example.com", "Acme", "seller-1")
     client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
     campaign = client.create_campaign("Q4", "", SCRIPT)
     cid = campaign.campaign_id

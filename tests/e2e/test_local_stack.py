@@ -15,11 +15,10 @@ pytestmark = pytest.mark.e2e
 
 
 def _signed_in(stack) -> TailorcastClient:  # type: ignore[no-untyped-def]
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
+    from tests.e2e.conftest import agency_account
 
     subject = str(uuid.uuid4())
-    create_account(dependencies.get_account_repo(), "e2e@example.com", "E2E", subject)
+    agency_account("e2e@example.com", "E2E", subject)
     return TailorcastClient(stack.endpoints.api, stack.issuer.issue(subject))
 
 
@@ -87,11 +86,10 @@ def test_a_chunked_body_is_read_whole_and_the_connection_stays_in_step(stack) ->
     import http.client
     from urllib.parse import urlsplit
 
-    from chalicelib import dependencies
-    from chalicelib.domain.accounts import create_account
+    from tests.e2e.conftest import agency_account
 
     subject = str(uuid.uuid4())
-    create_account(dependencies.get_account_repo(), "chunked@example.com", "Chunked", subject)
+    agency_account("chunked@example.com", "Chunked", subject)
     where = urlsplit(stack.endpoints.api)
     conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
     token = stack.issuer.issue(subject)

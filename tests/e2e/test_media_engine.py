@@ -26,11 +26,11 @@ import pytest
 from PIL import Image
 
 from chalicelib import dependencies as deps
-from chalicelib.domain.accounts import create_account
 from chalicelib.domain.media.ladder import AAC_FRAME_SAMPLES, SEGMENT_SECONDS, audio_segment_start
 from chalicelib.domain.models import Prospect, new_id
 from tailorcast_cli.client import TailorcastClient
 from tailorcast_cli.samples import ffmpeg_exe, make_base_video, speechlike
+from tests.e2e.conftest import agency_account
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +82,7 @@ def _check_strict_hls(path: Path) -> m3u8.M3U8:
 
 @pytest.fixture
 def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
-    account, _ = create_account(deps.get_account_repo(), "seller@example.com", "Acme", "seller-1")
+    account = agency_account("seller@example.com", "Acme", "seller-1")
     client = TailorcastClient(stack.endpoints.api, stack.issuer.issue("seller-1"))
     campaign = client.create_campaign("Q4", "", "Hi {first_name}")
     base = make_base_video(tmp_path / "base.mp4", seconds=BASE_SECONDS)

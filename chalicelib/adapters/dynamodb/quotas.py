@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 ATTEMPTS = 12
 _BACKOFF_BASE_SECONDS = 0.01
 _BACKOFF_CAP_SECONDS = 0.4
-_RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 #: Adds the caller's own writes to the transaction (the counter's move is added after them).
 Write = Callable[[TransactWrite], None]
@@ -72,7 +72,7 @@ class _Move:
         return QuotaCounterItem.used >= -self.delta
 
 
-def _pause(attempt: int) -> None:
+def pause(attempt: int) -> None:
     time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311
 
 
@@ -131,7 +131,7 @@ def _failure(exc: PynamoDBException) -> str:
             return "caller"
         if codes and codes[-1] == "ConditionalCheckFailed":
             return "counter"
-        if any(code in _RETRYABLE for code in codes):
+        if any(code in RETRYABLE for code in codes):
             return "retry"
     elif exc.cause_response_code == "ConditionalCheckFailedException":
         return "counter"
@@ -152,7 +152,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
             if kind == "other":
                 raise translate(exc, f"dynamodb move the {move.name} counter", _UNCOUNTED) from exc
         if kind == "retry":
-            _pause(attempt)
+            pause(attempt)
             continue
         # The counter's own condition failed: missing, at the limit, or moved meanwhile.
         try:
@@ -169,7 +169,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
                 if put and count_existing is None:
                     return 0
             else:
-                _pause(attempt)  # moved between the write and the read: try again
+                pause(attempt)  # moved between the write and the read: try again
         except PynamoDBException as exc:
             raise translate(exc, f"dynamodb read or start the {move.name} counter", _UNCOUNTED) from exc
     raise ConflictError("the account's usage is being changed concurrently; try again")
@@ -305,7 +305,9 @@ class DynamoUsageLedger:
     def count(self, account_id: str, name: str) -> int:
         return _current(*counter_key(account_id, name)) or 0
 
-    def snapshot(self, account_id: str, period: str, names: Sequence[str]) -> tuple[VideoUsage, dict[str, int]]:
+    def snapshot(
+        self, account_id: str, period: str, names: Sequence[str]
+    ) -> tuple[VideoUsage, dict[str, int]]:
         """One consistent ``BatchGetItem`` over the period's ledger and the named counters."""
         ledger = ledger_key(account_id, period)
         counters = {counter_key(account_id, name): name for name in names}
@@ -313,7 +315,10 @@ class DynamoUsageLedger:
         table = VideoLedgerItem.Meta.table_name
         request: dict[str, Any] = {
             "RequestItems": {
-                table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys], "ConsistentRead": True}
+                table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+                    "ConsistentRead": True,
+                }
             }
         }
         found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -39,6 +39,7 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
+from chalicelib.domain.ports import LedgerMove
 from chalicelib.domain.render.common import (
     ACTIVE_VIDEO,
     EVENT_BATCH_COMPLETED,
@@ -47,7 +48,6 @@ from chalicelib.domain.render.common import (
     _transition,
     tolerance_exceeded,
 )
-from chalicelib.domain.ports import LedgerMove
 from chalicelib.domain.render.inputs import check_renderable, inputs_hash
 from chalicelib.domain.render.prospects import fail_prospect
 

@@ -13,8 +13,8 @@ from chalicelib.adapters.dynamodb.repositories._common import (
     subject_pk,
 )
 from chalicelib.adapters.dynamodb.repositories.accounts import DynamoAccountRepository
-from chalicelib.adapters.dynamodb.repositories.api_keys import DynamoApiKeyRepository
 from chalicelib.adapters.dynamodb.repositories.analytics_cache import DynamoAnalyticsCache
+from chalicelib.adapters.dynamodb.repositories.api_keys import DynamoApiKeyRepository
 from chalicelib.adapters.dynamodb.repositories.batches import COUNTER_NAMES, DynamoRenderBatchRepository
 from chalicelib.adapters.dynamodb.repositories.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamodb.repositories.imports import DynamoCsvImportRepository

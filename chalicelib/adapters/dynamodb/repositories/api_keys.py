@@ -89,7 +89,9 @@ class DynamoApiKeyRepository:
             return []
         found = {
             item.pk: item
-            for item in ApiKeyItem.batch_get([(key_pk(r.key_hash), "APIKEY") for r in refs], consistent_read=True)
+            for item in ApiKeyItem.batch_get(
+                [(key_pk(r.key_hash), "APIKEY") for r in refs], consistent_read=True
+            )
         }
         keys = []
         for ref in refs:

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from pynamodb.exceptions import PutError, TransactWriteError
 
 from chalicelib.adapters.dynamodb.mapping import ItemMapping, to_attribute
-from chalicelib.adapters.dynamodb.quotas import counted_write
 from chalicelib.adapters.dynamodb.models import (
     CampaignItem,
 )
+from chalicelib.adapters.dynamodb.quotas import counted_write
 from chalicelib.adapters.dynamodb.repositories._common import (
     _get,
     _is_condition_failure,
@@ -31,7 +31,6 @@ from chalicelib.domain.errors import (
     StoredDataError,
     issues_from_validation,
 )
-from chalicelib.domain.ports import Quota
 from chalicelib.domain.models import (
     Campaign,
     CampaignCounters,
@@ -41,6 +40,7 @@ from chalicelib.domain.models import (
     VoiceStatus,
     WatchPageSettings,
 )
+from chalicelib.domain.ports import Quota
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb.quotas import add_ledger_move, ledger_full
 from chalicelib.adapters.dynamodb.models import (
     BatchCountersItem,
     ProspectItem,
     VideoItem,
 )
+from chalicelib.adapters.dynamodb.quotas import ATTEMPTS, RETRYABLE, add_ledger_move, ledger_full, pause
 from chalicelib.adapters.dynamodb.repositories._common import (
     _get,
     _is_condition_failure,
@@ -41,6 +41,10 @@ from chalicelib.domain.ports import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class _Contended(Exception):
+    """The transaction was cancelled by an overlapping one (or throttled): worth another try."""
 
 
 # --------------------------------------------------------------------------- prospect videos
@@ -113,10 +117,21 @@ class DynamoVideoRepository:
         prospect, in one transaction (the prospect's copy is what lists filter and sort by). A
         prospect deleted meanwhile is left alone."""
         record = self._record(video)
-        try:
-            self._transact(record, video, counters, ledger, with_prospect=True)
-        except _ProspectGone:
-            self._transact(record, video, counters, ledger, with_prospect=False)
+        with_prospect = True
+        attempt = 0
+        while True:
+            try:
+                self._transact(record, video, counters, ledger, with_prospect=with_prospect)
+                break
+            except _ProspectGone:
+                with_prospect = False  # deleted meanwhile: the video alone (no attempt spent)
+            except _Contended:
+                attempt += 1
+                # Renders of one account queued at once all move its ledger item: DynamoDB cancels
+                # overlapping transactions (TransactionConflict); the losers try again.
+                if attempt >= ATTEMPTS:
+                    raise ConflictError("the account's video ledger is busy; try again") from None
+                pause(attempt)
         return _video_from_item(record)
 
     @staticmethod
@@ -151,6 +166,9 @@ class DynamoVideoRepository:
                     )
         except TransactWriteError as exc:
             reasons = [r.code if r and r.code != "None" else None for r in exc.cancellation_reasons or []]
+            if any(code in RETRYABLE for code in reasons):
+                raise _Contended from exc
+            logger.info("video move cancelled", extra={"reasons": reasons})
             if ledger is not None and ledger_at is not None and len(reasons) > ledger_at:
                 if reasons[ledger_at] == "ConditionalCheckFailed" and reasons[0] is None:
                     raise ledger_full(ledger) from exc
