@@ -93,6 +93,10 @@ class FakeAccountRepository:
                 return user, self.get(account_id)
         raise NotFoundError("user", user_id)
 
+    def login_of(self, subject: str) -> tuple[str, str]:
+        user = self.user_by_subject(subject)
+        return user.account_id, user.user_id
+
     def principal_by_subject(self, subject: str) -> tuple[User, Account]:
         user = self.user_by_subject(subject)
         return user, self.get(user.account_id)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +42,13 @@ from chalicelib.domain.errors import (
     issues_from_validation,
 )
 from chalicelib.domain.json_input import MalformedJsonError, load_json
-from chalicelib.domain.usage import RateStanding, count_request
+from chalicelib.domain.usage import (
+    RATE_COUNTER_TTL_SECONDS,
+    RateStanding,
+    rate_key,
+    rate_standing,
+    rate_window,
+)
 from chalicelib.observability import log_keys, logger
 from chalicelib.settings import get_settings
 
@@ -185,9 +193,9 @@ def route(
     work (a campaign, an upload, a render, an endpoint) says ``creates``: a cancelled or lapsed
     account is refused (402) before it runs, while it can still read, change and delete what it has.
 
-    Every authenticated request counts against its plan's hourly rate (:func:`_count`): 429 with
-    ``Retry-After`` past it, and ``X-RateLimit-Limit/Remaining/Reset`` on every answer once the
-    caller is known.
+    Every authenticated request counts against its plan's hourly rate (:func:`_admit`): 429
+    with ``Retry-After`` past it, and ``X-RateLimit-Limit/Remaining/Reset`` on every answer once
+    the caller is known.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -199,21 +207,7 @@ def route(
             try:
                 kwargs: dict[str, Any] = dict(uri_params)
                 if not public:
-                    principal = _principal(request.headers.get("authorization"))
-                    log_keys(account_id=principal.account_id)
-                    standing = _count(principal)
-                    kwargs["principal"] = dataclasses.replace(principal, rate=standing)
-                    if standing is not None:
-                        rate = _rate_headers(standing)
-                        if standing.exceeded:
-                            raise RateLimitedError(
-                                f"this account's plan allows {standing.limit:,} API requests an hour and "
-                                "they are used; wait for the next hour or upgrade for more",
-                                retry_after=max(1, standing.reset - int(time.time())),
-                            )
-                    if creates:
-                        assert principal.account is not None
-                        ensure_can_create(principal.account)
+                    kwargs["principal"] = _admit(request.headers.get("authorization"), creates, rate)
                 if body is not None:
                     kwargs["body"] = _parse_body(request.raw_body, body)
                 if raw_body:
@@ -292,26 +286,90 @@ def normalize_framework_errors(event: Request, get_response: Callable[[Request],
     return response
 
 
-def _principal(authorization: str | None) -> Principal:
+def _admit(authorization: str | None, creates: bool, rate: dict[str, str]) -> Principal:
+    """The caller, let in: authenticated, counted against the plan's hourly rate (its headers
+    put in ``rate``, for every answer from here on), and allowed to create if ``creates``.
+
+    Raises
+    ------
+    AuthenticationError, PlanFeatureError
+        From authentication.
+    RateLimitedError
+        The plan's requests for this hour are used.
+    AccountInactiveError
+        ``creates`` on a lapsed account.
+    """
+    principal, standing = _authenticate_and_count(authorization)
+    log_keys(account_id=principal.account_id)
+    if standing is not None:
+        rate.update(_rate_headers(standing))
+        if standing.exceeded:
+            raise RateLimitedError(
+                f"this account's plan allows {standing.limit:,} API requests an hour and they are "
+                "used; wait for the next hour or upgrade for more",
+                retry_after=max(1, standing.reset - int(time.time())),
+            )
+    if creates:
+        assert principal.account is not None
+        ensure_can_create(principal.account)
+    return dataclasses.replace(principal, rate=standing)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """A few threads for the rate-limit counter's write (created on first use, per container)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rate")
+        return _pool
+
+
+def _authenticate_and_count(authorization: str | None) -> tuple[Principal, RateStanding | None]:
+    """The caller, and the request counted against its account's hourly rate limit.
+
+    The count is ONE DynamoDB round trip: an atomic ``UpdateItem ADD`` on the window's counter
+    item (``RATE#api#{account}#{window start}``, deleted by TTL after the window), returning the
+    new count. It needs only the account id, so it is sent as soon as authentication knows it
+    (from the login's claim or the API key's item) and runs beside the read of the user and the
+    account, which then gives the limit: the plan is read with the account in the same
+    ``BatchGetItem`` authentication already makes (``AccountRepository.user_and_account``), so it
+    costs no round trip of its own and is always the account's current plan, whatever changed it
+    (a webhook, a downgrade). One round trip added, and none of it waited for in sequence.
+    ``None`` when the plan limits are switched off (the benchmark's baseline only).
+    """
+    if not get_settings().enforce_plan_limits:
+        return _principal(authorization, None), None
+    start, end = rate_window()
+    hit: Future[int] | None = None
+
+    def count(account_id: str) -> None:
+        nonlocal hit
+        limiter = dependencies.get_rate_limiter()
+        hit = _background().submit(limiter.hit, rate_key(account_id, start), RATE_COUNTER_TTL_SECONDS)
+
+    try:
+        principal = _principal(authorization, count)
+    finally:
+        if hit is not None and not hit.done():
+            hit.result()  # never leave the write behind the answer (nor its error unseen)
+    if hit is None:
+        return principal, None
+    assert principal.account is not None
+    return principal, rate_standing(principal.account, hit.result(), end)
+
+
+def _principal(authorization: str | None, on_account: Callable[[str], None] | None) -> Principal:
     return authenticate(
         authorization,
         dependencies.get_token_verifier(),
         dependencies.get_account_repo(),
         dependencies.get_api_key_repo(),
+        on_account=on_account,
     )
-
-
-def _count(principal: Principal) -> RateStanding | None:
-    """Count the request in its account's hourly window: ONE DynamoDB round trip (an atomic
-    ``UpdateItem ADD`` on the window's counter item, which expires by TTL, returning the new
-    count). The plan that sets the limit costs no read of its own: authentication reads the
-    account with the user in one ``BatchGetItem`` (see ``AccountRepository.user_and_account``),
-    so the limit is always the account's current plan, whatever changed it. ``None`` when the
-    plan limits are switched off (the benchmark's baseline only)."""
-    if not get_settings().enforce_plan_limits:
-        return None
-    assert principal.account is not None
-    return count_request(dependencies.get_rate_limiter(), principal.account)
 
 
 def _rate_headers(standing: RateStanding) -> dict[str, str]:

@@ -104,7 +104,7 @@ class UsageOut(BaseModel):
 )
 def usage_(principal: Principal) -> UsageOut:
     report = usage.usage_report(dependencies.get_usage_ledger(), _account(principal), principal.rate)
-    window_start, window_end = usage.rate_window()
+    _, window_end = usage.rate_window()
     rate = report.rate
     return UsageOut(
         plan=PlanLimits.of(report.plan),

@@ -75,5 +75,6 @@ def ensure_can_create(account: Account, now: datetime | None = None) -> None:
             )
     if account.plan is Plan.TRIAL and account.trial_ends_at is not None and account.trial_ends_at <= now:
         raise AccountInactiveError(
-            f"the free trial ended on {account.trial_ends_at:%Y-%m-%d}: subscribe to a plan to create new work"
+            f"the free trial ended on {account.trial_ends_at:%Y-%m-%d}: "
+            "subscribe to a plan to create new work"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,7 +78,11 @@ def create_api_key(keys: ApiKeyRepository, account: Account, user_id: str, name:
 
 
 def authenticate_key(
-    secret: str, keys: ApiKeyRepository, accounts: AccountRepository, now: datetime | None = None
+    secret: str,
+    keys: ApiKeyRepository,
+    accounts: AccountRepository,
+    now: datetime | None = None,
+    on_account: Callable[[str], None] | None = None,
 ) -> tuple[ApiKey, User, Account]:
     """The key, its creator and their account, for a request that sent ``secret``.
 
@@ -92,6 +97,8 @@ def authenticate_key(
     digest = key_hash(secret)
     try:
         key = keys.by_hash(digest)
+        if on_account is not None:
+            on_account(key.account_id)
         user, account = accounts.user_and_account(key.account_id, key.user_id)
     except NotFoundError as exc:
         raise AuthenticationError("the API key is not valid (revoked, or never issued)") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
-from chalicelib.domain.errors import LimitExceededError
+from chalicelib.domain.errors import LimitExceededError, TailorcastError
 from chalicelib.domain.models import (
     Account,
     ApiKey,
@@ -60,6 +60,15 @@ class AccountRepository(Protocol):
         ------
         NotFoundError
             The user or the account does not exist.
+        """
+
+    def login_of(self, subject: str) -> tuple[str, str]:
+        """The (account id, user id) a login belongs to (its subject claim).
+
+        Raises
+        ------
+        NotFoundError
+            No user signs in with ``subject``.
         """
 
     def principal_by_subject(self, subject: str) -> tuple[User, Account]:
@@ -685,7 +694,7 @@ class Quota:
     limit: int
     message: str = ""
 
-    def exceeded(self, used: int | None = None) -> LimitExceededError:
+    def exceeded(self, used: int | None = None) -> TailorcastError:
         """The error for a move refused at the limit (``used``: the count it found, if read)."""
         return LimitExceededError(
             self.message or f"the account's limit of {self.limit} {self.name} is reached"

@@ -36,7 +36,7 @@ from chalicelib.domain.accounts import ensure_can_create
 from chalicelib.domain.errors import AccountInactiveError, QuotaExceededError
 from chalicelib.domain.models import Account, AccountStatus, Plan, utcnow
 from chalicelib.domain.plans import PAID_PLANS, PlanSpec, spec
-from chalicelib.domain.ports import Quota, RateLimiter, UsageLedger, VideoUsage
+from chalicelib.domain.ports import Quota, UsageLedger, VideoUsage
 
 VIDEOS = "videos"
 CAMPAIGNS = "campaigns"
@@ -161,12 +161,14 @@ class RateStanding:
         return self.used > self.limit
 
 
-def count_request(limiter: RateLimiter, account: Account, now: datetime | None = None) -> RateStanding:
-    """Count one API request in the account's current hour (one atomic ``ADD``; the counter
-    expires a minute after its window) and say where the account stands."""
-    start, end = rate_window(now)
-    used = limiter.hit(rate_key(account.account_id, start), ttl_seconds=RATE_WINDOW_SECONDS + 60)
-    return RateStanding(limit=spec(account.plan).api_requests_per_hour, used=used, reset=end)
+#: How long a window's counter outlives the window (then DynamoDB's TTL deletes it).
+RATE_COUNTER_TTL_SECONDS = RATE_WINDOW_SECONDS + 60
+
+
+def rate_standing(account: Account, used: int, reset: int) -> RateStanding:
+    """Where the account stands after ``used`` requests in the window ending at ``reset``: the
+    limit is its plan's (read with the account, so always the current plan)."""
+    return RateStanding(limit=spec(account.plan).api_requests_per_hour, used=used, reset=reset)
 
 
 def trial_days_left(account: Account, now: datetime | None = None) -> int | None:

@@ -20,8 +20,10 @@ from chalicelib.domain.ports import LedgerMove
 from chalicelib.domain.render.common import ACTIVE_VIDEO, _transition
 from devstack import dynamotx
 from tests.functional.conftest import Tenant, call
-from tests.functional.test_render_api import _prepare, _ready_campaign, sfn  # noqa: F401  (fixture)
-from tests.functional.test_watch_api import World, world  # noqa: F401  (fixture)
+from tests.functional.test_render_api import _prepare, _ready_campaign
+from tests.functional.test_render_api import sfn as sfn_fixture  # noqa: F401  (a fixture)
+from tests.functional.test_watch_api import World
+from tests.functional.test_watch_api import world as world_fixture  # noqa: F401  (a fixture)
 
 
 def _json(response: Any) -> Any:
@@ -95,8 +97,9 @@ def test_50_concurrent_reservations_on_a_fresh_trial_make_exactly_5_videos(clien
     assert _usage(client, me)["videos"] == {"used": 0, "reserved": 5, "limit": 5, "left": 0}
 
 
+@pytest.mark.usefixtures("sfn_fixture")
 def test_a_trial_renders_5_then_the_6th_is_a_402_and_a_partial_batch_reports_the_rest(  # type: ignore[no-untyped-def]
-    client, new_tenant, sfn
+    client, new_tenant
 ) -> None:
     me = new_tenant(plan=Plan.TRIAL)
     cid, (p0, p1, p2, p3) = _ready_campaign(client, me, prospects=4)
@@ -148,7 +151,8 @@ def test_a_trial_renders_5_then_the_6th_is_a_402_and_a_partial_batch_reports_the
     assert _usage(client, me)["videos"] == {"used": 5, "reserved": 0, "limit": 5, "left": 0}
 
 
-def test_a_failed_or_cancelled_render_releases_its_reservation(client, new_tenant, sfn) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("sfn_fixture")
+def test_a_failed_or_cancelled_render_releases_its_reservation(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
     me = new_tenant(plan=Plan.TRIAL)
     cid, (p0, p1, p2, _p3) = _ready_campaign(client, me, prospects=4)
     bid = _json(call(client, "POST", f"/campaigns/{cid}/batches", me, {"prospect_ids": [p0, p1, p2]}))[
@@ -167,7 +171,8 @@ def test_a_failed_or_cancelled_render_releases_its_reservation(client, new_tenan
     assert _usage(client, me)["videos"] == {"used": 1, "reserved": 0, "limit": 5, "left": 4}
 
 
-def test_a_new_period_starts_at_zero(client, new_tenant, sfn) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("sfn_fixture")
+def test_a_new_period_starts_at_zero(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
     me = new_tenant(plan=Plan.BASIC)
     cid, (p0, _p1) = _ready_campaign(client, me)
     bid = _json(call(client, "POST", f"/campaigns/{cid}/batches", me, {"prospect_ids": [p0]}))["batch_id"]
@@ -385,7 +390,10 @@ def test_the_usage_api_shows_plan_period_and_limits(client, new_tenant) -> None:
     ],
     ids=["unpaid", "cancelled", "trial-ended", "past-due-beyond-grace"],
 )
-def test_a_lapsed_account_gets_402_but_its_watch_links_keep_playing(world: World, lapse) -> None:  # type: ignore[no-untyped-def]
+def test_a_lapsed_account_gets_402_but_its_watch_links_keep_playing(
+    request: pytest.FixtureRequest, lapse
+) -> None:
+    world: World = request.getfixturevalue("world_fixture")  # type: ignore[no-untyped-def]
     me = world.alice
     _set_account(me.account_id, **lapse)
     refused = call(world.client, "POST", "/campaigns", me, {"name": "new"})

@@ -20,8 +20,8 @@ Webhook endpoint   ``ACCOUNT#{account_id}``             ``WEBHOOK#{endpoint_id}`
 Webhook delivery   ``ACCOUNT#{account_id}``             ``DELIVERY#{endpoint_id}#{delivery_id}``
 Webhook event      ``ACCOUNT#{account_id}``             ``WHEVENT#{endpoint_id}#{sha256(event_id)}``
 Quota counter      ``ACCOUNT#{account_id}``             ``QUOTA#{name}`` (``used``: e.g. webhook endpoints)
-Video ledger       ``ACCOUNT#{account_id}``             ``LEDGER#videos#{period start}`` (``taken``, ``committed``)
-API key            ``APIKEY#{sha256(key)}``              ``APIKEY`` (the lookup: account, user, last used)
+Video ledger       ``ACCOUNT#{account_id}``             ``LEDGER#videos#{period start}``
+API key            ``APIKEY#{sha256(key)}``              ``APIKEY`` (account, user, last used)
 API key (listed)   ``ACCOUNT#{account_id}``             ``APIKEY#{key_id}``
 =================  ===================================  ===========================
 

@@ -124,10 +124,13 @@ class DynamoAccountRepository:
         (user_key, account_key) = keys
         if user_key not in found or account_key not in found:
             raise NotFoundError("user", user_id)
-        user = USERS.from_item(UserItem.from_raw_data(found[user_key]))  # type: ignore[arg-type]
-        account = ACCOUNTS.from_item(AccountItem.from_raw_data(found[account_key]))  # type: ignore[arg-type]
+        user = USERS.from_item(UserItem.from_raw_data(found[user_key]))
+        account = ACCOUNTS.from_item(AccountItem.from_raw_data(found[account_key]))
         return user, account
 
-    def principal_by_subject(self, subject: str) -> tuple[User, Account]:
+    def login_of(self, subject: str) -> tuple[str, str]:
         claim = _get(SubjectClaimItem, subject_pk(subject), "SUBJECT", "user", subject)
-        return self.user_and_account(str(claim.account_id), str(claim.user_id))
+        return str(claim.account_id), str(claim.user_id)
+
+    def principal_by_subject(self, subject: str) -> tuple[User, Account]:
+        return self.user_and_account(*self.login_of(subject))

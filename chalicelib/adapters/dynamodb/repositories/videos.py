@@ -169,9 +169,13 @@ class DynamoVideoRepository:
             if any(code in RETRYABLE for code in reasons):
                 raise _Contended from exc
             logger.info("video move cancelled", extra={"reasons": reasons})
-            if ledger is not None and ledger_at is not None and len(reasons) > ledger_at:
-                if reasons[ledger_at] == "ConditionalCheckFailed" and reasons[0] is None:
-                    raise ledger_full(ledger) from exc
+            full = (
+                ledger_at is not None
+                and len(reasons) > ledger_at
+                and reasons[ledger_at] == "ConditionalCheckFailed"
+            )
+            if ledger is not None and full and reasons[0] is None:
+                raise ledger_full(ledger) from exc
             others_fine = not any(code is not None for code in reasons[:-1])
             if with_prospect and reasons and reasons[-1] == "ConditionalCheckFailed" and others_fine:
                 raise _ProspectGone from exc
