@@ -15,10 +15,11 @@ from chalicelib.adapters.auth import JwtVerifier, KeySource
 from chalicelib.adapters.billing import StripeBilling, StripeSecrets
 from chalicelib.adapters.cdn import CookieSigner, WatchSecrets
 from chalicelib.adapters.dynamodb import models
-from chalicelib.adapters.dynamodb.quotas import DynamoQuotaCounter
+from chalicelib.adapters.dynamodb.quotas import DynamoQuotaCounter, DynamoUsageLedger
 from chalicelib.adapters.dynamodb.repositories import (
     DynamoAccountRepository,
     DynamoAnalyticsCache,
+    DynamoApiKeyRepository,
     DynamoBillingRepository,
     DynamoCampaignRepository,
     DynamoCsvImportRepository,
@@ -105,6 +106,21 @@ def get_webhook_repo() -> DynamoWebhookRepository:
 def get_quota_counter() -> DynamoQuotaCounter:
     _bound_table()
     return DynamoQuotaCounter()
+
+
+# --- plans: the usage ledger and API keys (issue 18)
+
+
+@lru_cache(maxsize=1)
+def get_usage_ledger() -> DynamoUsageLedger:
+    _bound_table()
+    return DynamoUsageLedger()
+
+
+@lru_cache(maxsize=1)
+def get_api_key_repo() -> DynamoApiKeyRepository:
+    _bound_table()
+    return DynamoApiKeyRepository()
 
 
 @lru_cache(maxsize=1)
@@ -211,6 +227,8 @@ def render_ports() -> RenderPorts:
         callbacks=get_task_callbacks(),
         events=get_event_publisher(),
         media_url=media_url,
+        accounts=get_account_repo(),
+        ledger=get_usage_ledger(),
     )
 
 

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # is never believed (the connection's source address is used). CDK and devstack always set it.
     origin_verify_secret: SecretStr | None = Field(default=None, min_length=32)
 
+    # The plan's limits on the authenticated API (rate per hour, videos, campaigns): always on in
+    # the cloud (CDK never sets it). Off only as the baseline of `tailorcast bench api`, which
+    # measures the same requests with and without them side by side.
+    enforce_plan_limits: bool = True
+
     # Upload limits (issue 2 / issue 6).
     max_video_bytes: int = 100 * MiB
     max_video_seconds: float = 300.0

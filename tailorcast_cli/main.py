@@ -294,6 +294,22 @@ def bench_analytics(
     emit(result, as_json=as_json, out=out)
 
 
+@bench.command("api")
+def bench_api(
+    rounds: Annotated[int, typer.Option(help="alternating rounds of each mode")] = 6,
+    passes: Annotated[int, typer.Option(help="passes of the request mix per round")] = 15,
+    out: Annotated[Path | None, typer.Option(help="also write the JSON to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON result")] = False,
+) -> None:
+    """The authenticated API with the plan checks (rate limit, quotas) vs the same requests
+    without them: median and p95 latency and DynamoDB round trips per request."""
+    _logging(False)
+    from benchmarks.api import run_api_bench
+    from benchmarks.harness import emit
+
+    emit(run_api_bench(rounds, passes, progress=_say), as_json=as_json, out=out)
+
+
 @bench.command("cost")
 def bench_cost(
     results: Annotated[

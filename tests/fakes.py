@@ -28,12 +28,14 @@ from chalicelib.domain.errors import (
     FieldIssue,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     StorageError,
     UploadRejectedError,
 )
 from chalicelib.domain.media.jobs import JobRequest
 from chalicelib.domain.models import (
     Account,
+    ApiKey,
     BatchCounters,
     Campaign,
     CsvImport,
@@ -54,11 +56,13 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import (
     CounterMove,
     JobStatus,
+    LedgerMove,
     ObjectInfo,
     PresignedPost,
     ProspectQuery,
     ProspectSort,
     Quota,
+    VideoUsage,
 )
 from chalicelib.domain.webhooks import EVENT_TYPES
 
@@ -83,6 +87,20 @@ class FakeAccountRepository:
         if subject not in self.users:
             raise NotFoundError("user", subject)
         return self.users[subject]
+
+    def user_and_account(self, account_id: str, user_id: str) -> tuple[User, Account]:
+        for user in self.users.values():
+            if user.account_id == account_id and user.user_id == user_id:
+                return user, self.get(account_id)
+        raise NotFoundError("user", user_id)
+
+    def login_of(self, subject: str) -> tuple[str, str]:
+        user = self.user_by_subject(subject)
+        return user.account_id, user.user_id
+
+    def principal_by_subject(self, subject: str) -> tuple[User, Account]:
+        user = self.user_by_subject(subject)
+        return user, self.get(user.account_id)
 
 
 def accounts_with(*account_ids: str, plan: Plan = Plan.AGENCY) -> FakeAccountRepository:
@@ -113,11 +131,13 @@ class FakeCampaignRepository:
     def _tenant(self, account_id: str) -> dict[str, Campaign]:
         return self.items.setdefault(account_id, {})
 
-    def add(self, campaign: Campaign) -> Campaign:
+    def add(self, campaign: Campaign, quota: Quota | None = None) -> Campaign:
         key = f"CAMPAIGN#{campaign.campaign_id}"
         with self._lock:
             if key in self._tenant(campaign.account_id):
                 raise ConflictError("exists")
+            if quota is not None and len(self._tenant(campaign.account_id)) + 1 > quota.limit:
+                raise quota.exceeded(len(self._tenant(campaign.account_id)))
             stored = campaign.model_copy(update={"version": 1})
             self._tenant(campaign.account_id)[key] = stored
         return stored
@@ -521,11 +541,13 @@ class FakeVideoRepository:
         self,
         batches: FakeRenderBatchRepository | None = None,
         prospects: FakeProspectRepository | None = None,
+        ledger: FakeUsageLedger | None = None,
     ) -> None:
         self.items: dict[tuple[str, str, str], ProspectVideo] = {}
         self._lock = threading.RLock()
         self.batches = batches
         self.prospects = prospects  # given, a video's status is copied onto its prospect
+        self.ledger = ledger if ledger is not None else FakeUsageLedger()
 
     def get(self, account_id: str, campaign_id: str, prospect_id: str) -> ProspectVideo:
         found = self.items.get((account_id, campaign_id, prospect_id))
@@ -554,9 +576,18 @@ class FakeVideoRepository:
     ) -> ProspectVideo:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
 
-    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
-        """Like DynamoDB's transaction: the counters move only if the version-checked save wins."""
-        with self._lock:
+    def move(
+        self, video: ProspectVideo, counters: CounterMove | None, ledger: LedgerMove | None = None
+    ) -> ProspectVideo:
+        """Like DynamoDB's transaction: the counters and the ledger move only if the
+        version-checked save wins (and the ledger's reservation fits)."""
+        with self._lock, self.ledger.lock:
+            key = (video.account_id, video.campaign_id, video.prospect_id)
+            current = self.items.get(key)
+            if (current.version if current else 0) != video.version:
+                raise ConflictError(f"the video of prospect {video.prospect_id!r} was changed concurrently")
+            if ledger is not None:
+                self.ledger.apply(ledger)
             saved = self.save(video)
             if counters is not None:
                 assert self.batches is not None, "give the fake its batch repository to move counters"
@@ -666,7 +697,7 @@ class FakeQuotaCounter:
         with self.lock:
             used = self.usage(account_id, quota.name)
             if used + amount > quota.limit:
-                raise quota.exceeded()
+                raise quota.exceeded(used)
             self.counts[account_id, quota.name] = used + amount
             return used + amount
 
@@ -675,6 +706,72 @@ class FakeQuotaCounter:
             used = max(0, self.usage(account_id, name) - amount)
             self.counts[account_id, name] = used
             return used
+
+
+class FakeUsageLedger:
+    """The video ledgers (``taken``/``committed`` per account and period) and named counters."""
+
+    def __init__(self) -> None:
+        self.ledgers: dict[tuple[str, str], list[int]] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+        self.lock = threading.RLock()
+
+    def apply(self, move: LedgerMove) -> None:
+        with self.lock:
+            entry = self.ledgers.setdefault((move.account_id, move.period), [0, 0])
+            if move.kind == "reserve":
+                if entry[0] >= move.limit:
+                    raise QuotaExceededError("full", quota="videos", limit=move.limit, used=entry[0])
+                entry[0] += 1
+            elif move.kind == "commit":
+                entry[1] += 1
+            else:
+                entry[0] -= 1
+
+    def videos(self, account_id: str, period: str) -> VideoUsage:
+        taken, committed = self.ledgers.get((account_id, period), [0, 0])
+        return VideoUsage(used=committed, reserved=taken - committed)
+
+    def count(self, account_id: str, name: str) -> int:
+        return self.counts.get((account_id, name), 0)
+
+    def snapshot(self, account_id: str, period: str, names: Any) -> tuple[VideoUsage, dict[str, int]]:
+        return self.videos(account_id, period), {name: self.count(account_id, name) for name in names}
+
+
+class FakeApiKeyRepository:
+    def __init__(self) -> None:
+        self.by_digest: dict[str, ApiKey] = {}
+
+    def add(self, key: ApiKey, key_hash: str) -> ApiKey:
+        if key_hash in self.by_digest:
+            raise ConflictError("that API key already exists")
+        self.by_digest[key_hash] = key
+        return key
+
+    def by_hash(self, key_hash: str) -> ApiKey:
+        if key_hash not in self.by_digest:
+            raise NotFoundError("API key", "(hidden)")
+        return self.by_digest[key_hash]
+
+    def list(self, account_id: str) -> list[ApiKey]:
+        return sorted(
+            (k for k in self.by_digest.values() if k.account_id == account_id),
+            key=lambda k: k.key_id,
+            reverse=True,
+        )
+
+    def delete(self, account_id: str, key_id: str) -> None:
+        for digest, key in list(self.by_digest.items()):
+            if key.account_id == account_id and key.key_id == key_id:
+                del self.by_digest[digest]
+                return
+        raise NotFoundError("API key", key_id)
+
+    def touch(self, key_hash: str, now: Any, unless_since: Any) -> None:
+        key = self.by_digest.get(key_hash)
+        if key is not None and (key.last_used_at is None or key.last_used_at < unless_since):
+            self.by_digest[key_hash] = key.model_copy(update={"last_used_at": now})
 
 
 class FakeSecretSealer:

@@ -20,7 +20,7 @@ from chalicelib.api.schemas import (
     UploadOut,
     UploadRequest,
 )
-from chalicelib.domain import campaigns, media
+from chalicelib.domain import campaigns, media, usage
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.campaigns import owned_campaign
 from chalicelib.domain.errors import FieldIssue, InvalidInputError
@@ -50,7 +50,11 @@ def _with_etag(out: CampaignOut, status: int = 200) -> Response:
     response=CampaignOut,
 )
 def create(principal: Principal, body: CampaignCreate) -> Response:
-    created = campaigns.create_campaign(deps.get_campaign_repo(), principal.account_id, **body.model_dump())
+    assert principal.account is not None
+    quota = usage.campaign_quota(principal.account) if get_settings().enforce_plan_limits else None
+    created = campaigns.create_campaign(
+        deps.get_campaign_repo(), principal.account_id, **body.model_dump(), quota=quota
+    )
     return _with_etag(CampaignOut.of(created), status=201)
 
 

@@ -3,7 +3,9 @@
 Every status an operation can answer is listed, each error with the one error shape
 (``ErrorResponse``). Most follow from how the route is declared (:func:`error_statuses`): a JSON
 body can be malformed (400), too large (413) or invalid (422); a token can be refused (401); a route
-that starts new work refuses a lapsed account (403); a path id can be unknown (404) or its item in a
+that starts new work refuses a lapsed account (402); an authenticated route counts against the plan's
+hourly rate (429; ``X-RateLimit-*`` headers on every answer) and refuses an API key on a plan without
+API keys (402); a path id can be unknown (404) or its item in a
 state that refuses the call (409); the store behind an authenticated route can be down (503); and
 Chalice refuses a Content-Type the route does not take (415) on any route. What a declaration does
 not carry is in the tables below (``RouteDoc`` fields could carry it).
@@ -30,15 +32,19 @@ _HTML = "text/html"
 #: What each error status means to a caller (the code in the body says which case it is).
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "malformed request: a body that is not a JSON object, or a value the operation cannot use",
-    401: "missing, invalid or expired token",
-    403: "the account is cancelled or its trial has ended: it can read, change and delete, not create",
+    401: "missing, invalid or expired token or API key",
+    402: "the plan does not allow this (a limit reached, a feature not in the plan) or the account has "
+    "lapsed: error.quota, error.limit, error.used say which and how far; error.unlock names the plan "
+    "that lifts it, or 'subscribe'",
+    403: "refused here",
     404: "no such resource in your account",
     409: "the resource's state refuses this now (e.g. still rendering), or it changed concurrently",
     412: "If-Match names an older version: reload the resource and apply the change again",
     413: "the request body is over the operation's limit",
     415: "the Content-Type is not one the operation takes",
     422: "invalid values: error.fields names each one",
-    429: "too many requests: wait for Retry-After seconds",
+    429: "too many requests (the plan's hourly API requests, or the watch side's per-address limit): "
+    "wait for Retry-After seconds",
     503: "a backing service is unavailable; retry with backoff",
 }
 
@@ -83,6 +89,17 @@ MEDIA_TYPES: dict[Operation, dict[int, tuple[str, ...]]] = {
 }
 
 
+#: On every answer to an authenticated request once the caller is known (the plan's hourly rate).
+RATE_HEADERS: dict[str, Any] = {
+    "X-RateLimit-Limit": {"description": "API requests an hour on the plan", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "left this hour", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {
+        "description": "when the hour's count starts again (epoch seconds)",
+        "schema": {"type": "integer"},
+    },
+}
+
+
 def error_statuses(r: RouteDoc) -> list[int]:
     """Every error status ``r`` can answer, sorted."""
     op = (r.method, r.path)
@@ -97,9 +114,9 @@ def error_statuses(r: RouteDoc) -> list[int]:
     if has_ids:
         statuses.add(404)
     if r.creates:
-        statuses.add(403)
+        statuses.add(402)
     if not r.public:
-        statuses |= {401, 503}
+        statuses |= {401, 402, 429, 503}
         if has_ids or r.method != "GET":
             statuses.add(409)
     return sorted(statuses)
@@ -131,7 +148,14 @@ def build(routes: Iterable[RouteDoc]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "a Cognito access token, or an API key (tc_live_…, Agency)",
+                }
+            },
         },
     }
 
@@ -201,6 +225,8 @@ def _responses(r: RouteDoc) -> dict[str, Any]:
             ok["content"] = {_JSON: {"schema": {"type": "object"}}}
     if op in IF_MATCH or (r.method == "GET" and (("PATCH", r.path) in IF_MATCH)):
         ok["headers"] = {"ETag": {"description": "the version, for If-Match", "schema": {"type": "string"}}}
+    if not r.public:
+        ok["headers"] = {**ok.get("headers", {}), **RATE_HEADERS}
     responses: dict[str, Any] = {str(r.status): ok}
     for status in error_statuses(r):
         description = DESCRIPTIONS.get(op, {}).get(status, ERROR_DESCRIPTIONS[status])
@@ -219,6 +245,8 @@ def _responses(r: RouteDoc) -> dict[str, Any]:
                     "schema": {"type": "integer", "minimum": 0},
                 }
             }
+        if not r.public and status not in (401, 503):
+            answer["headers"] = {**answer.get("headers", {}), **RATE_HEADERS}
         responses[str(status)] = answer
     return dict(sorted(responses.items()))
 

@@ -43,6 +43,10 @@ class BatchOut(BaseModel):
     status: RenderBatchStatus
     total: int
     skipped: int
+    refused: int = Field(
+        description="needed a render but over the plan's videos for the period: left as they were"
+    )
+    refused_reason: str | None = Field(description="why they were refused, and what lifts the limit")
     counters: BatchCounters
     percent: float
     eta_seconds: float | None
@@ -65,6 +69,8 @@ class BatchOut(BaseModel):
                     "status",
                     "total",
                     "skipped",
+                    "refused",
+                    "refused_reason",
                     "counters",
                     "mode",
                     "tolerated_failure_percent",
@@ -111,6 +117,7 @@ def start(principal: Principal, campaign_id: str, body: BatchCreate) -> BatchOut
         body.prospect_ids,
         force=body.force,
         tolerated_failure_percent=body.tolerated_failure_percent,
+        account=principal.account,
     )
     return BatchOut.of(batch)
 
@@ -129,7 +136,12 @@ def render_one(principal: Principal, campaign_id: str, prospect_id: str, body: R
     owned_campaign(deps.get_campaign_repo(), principal.account_id, campaign_id)
     deps.get_prospect_repo().get(principal.account_id, campaign_id, prospect_id)  # 404, not a body error
     batch = render.start_batch(
-        deps.render_ports(), principal.account_id, campaign_id, [prospect_id], force=body.force
+        deps.render_ports(),
+        principal.account_id,
+        campaign_id,
+        [prospect_id],
+        force=body.force,
+        account=principal.account,
     )
     return BatchOut.of(batch)
 

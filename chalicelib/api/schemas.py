@@ -26,6 +26,7 @@ from chalicelib.domain.errors import FieldIssue, InvalidInputError, issues_from_
 from chalicelib.domain.json_input import MalformedJsonError, load_json
 from chalicelib.domain.models import (
     Account,
+    AccountStatus,
     BaseVideo,
     Campaign,
     CampaignCounters,
@@ -317,9 +318,10 @@ class AccountOut(BaseModel):
     account_id: str
     name: str
     plan: Plan
+    status: AccountStatus
     trial_ends_at: datetime | None
-    trial_video_limit: int
-    videos_rendered: int
+    trial_video_limit: int = Field(description="the plan's videos for the period (named for the trial's)")
+    videos_rendered: int = Field(description="videos rendered this period, from the usage ledger")
 
 
 class MeOut(BaseModel):
@@ -329,9 +331,17 @@ class MeOut(BaseModel):
     role: str
 
     @classmethod
-    def of(cls, account: Account, principal: Principal) -> MeOut:
+    def of(cls, account: Account, principal: Principal, videos_rendered: int, video_limit: int) -> MeOut:
         return cls(
-            account=AccountOut.model_validate(account.model_dump()),
+            account=AccountOut(
+                account_id=account.account_id,
+                name=account.name,
+                plan=account.plan,
+                status=account.status,
+                trial_ends_at=account.trial_ends_at,
+                trial_video_limit=video_limit,
+                videos_rendered=videos_rendered,
+            ),
             user_id=principal.user_id,
             email=principal.email,
             role=principal.role.value,

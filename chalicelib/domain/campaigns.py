@@ -35,6 +35,7 @@ from chalicelib.domain.ports import (
     ObjectStore,
     PresignedPost,
     ProspectRepository,
+    Quota,
 )
 from chalicelib.domain.uploads import UPLOAD_PREFIX, UploadKey, check_declared_upload, safe_filename
 
@@ -59,8 +60,21 @@ def owned_campaign(campaigns: CampaignRepository, account_id: str, campaign_id: 
 
 
 def create_campaign(
-    campaigns: CampaignRepository, account_id: str, name: str, description: str = "", script: str = ""
+    campaigns: CampaignRepository,
+    account_id: str,
+    name: str,
+    description: str = "",
+    script: str = "",
+    quota: Quota | None = None,
 ) -> Campaign:
+    """Create a campaign, counted against ``quota`` (the plan's campaigns: see
+    :func:`chalicelib.domain.usage.campaign_quota`) in the same transaction.
+
+    Raises
+    ------
+    QuotaExceededError
+        (402) The plan's campaigns are all in use: nothing is created.
+    """
     campaign = Campaign(
         account_id=account_id,
         campaign_id=new_id("camp"),
@@ -68,7 +82,7 @@ def create_campaign(
         description=description,
         script=script,
     )
-    return campaigns.add(campaign)
+    return campaigns.add(campaign, quota)
 
 
 def list_campaigns(

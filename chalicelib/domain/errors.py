@@ -148,10 +148,53 @@ class ForbiddenError(TailorcastError):
     code = "forbidden"
 
 
-class AccountInactiveError(TailorcastError):
-    """The account is cancelled or its trial has ended: it reads its data, creates nothing new."""
+class PaymentRequiredError(TailorcastError):
+    """The plan (or the account's billing standing) does not allow this: HTTP 402.
+
+    ``quota`` names what ran out (``videos``, ``campaigns``, ``api_keys``, ``account``), ``limit``
+    and ``used`` say how far, and ``unlock`` says what lifts it: the cheapest plan that raises the
+    limit (``basic``, ``pro``, ``agency``), ``subscribe`` for a lapsed account, or ``None`` when no
+    plan raises it.
+    """
+
+    code = "payment_required"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        quota: str | None = None,
+        limit: int | None = None,
+        used: int | None = None,
+        unlock: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
+        self.used = used
+        self.unlock = unlock
+
+
+class QuotaExceededError(PaymentRequiredError):
+    """A plan limit (videos this period, campaigns, …) is reached: nothing was created."""
+
+    code = "quota_exceeded"
+
+
+class PlanFeatureError(PaymentRequiredError):
+    """The account's plan does not include the feature (API keys on a plan below Agency)."""
+
+    code = "plan_feature_missing"
+
+
+class AccountInactiveError(PaymentRequiredError):
+    """The account has lapsed (trial ended, unpaid, cancelled, or past due beyond the grace): it
+    reads its data and its watch links keep playing, but it creates nothing new until it subscribes."""
 
     code = "account_inactive"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, quota="account", unlock="subscribe")
 
 
 class PreconditionFailedError(ConflictError):

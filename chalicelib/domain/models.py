@@ -799,6 +799,9 @@ class ProspectVideo(Entity):
     rendering_at: datetime | None = None
     completed_at: datetime | None = None
     failed_at: datetime | None = None
+    # The video-ledger period this render reserved (and, once completed, used) a video in; None:
+    # it costs nothing (a re-render of unchanged inputs), or its reservation was released.
+    quota_period: str | None = None
     version: int = 0
 
 
@@ -840,6 +843,10 @@ class RenderBatch(Entity):
     tolerated_failure_percent: float = Field(default=25.0, ge=0, le=100)
     total: int = 0  # prospects this batch renders
     skipped: int = 0  # selected but already rendered from the same inputs, or in progress elsewhere
+    refused: int = (
+        0  # selected, needing a render, but over the plan's videos for the period: left as they were
+    )
+    refused_reason: str | None = None  # why (the 402's message: the limit and what lifts it)
     counters: BatchCounters = Field(default_factory=BatchCounters)
     execution_arn: str | None = None
     executions: int = 0  # how many times it was started (first run, then each resume)
@@ -904,3 +911,16 @@ class WebhookDelivery(Entity):
     created_at: datetime = Field(default_factory=utcnow)
     last_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+
+
+class ApiKey(Entity):
+    """A named key for programmatic access (Agency): acts as the user who created it, in that
+    user's account. Only its SHA-256 is stored; ``prefix`` (the first characters) tells keys apart."""
+
+    account_id: str
+    key_id: str
+    user_id: str  # the creator: the key acts with this user's account scope
+    name: str = Field(min_length=1, max_length=100)
+    prefix: str
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None

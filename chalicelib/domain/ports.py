@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from chalicelib.domain.account_records import AccountJob, JobKind, UserProfile
 from chalicelib.domain.analytics import AccountEngagement, CampaignEngagement, ProspectEngagement
-from chalicelib.domain.errors import LimitExceededError
+from chalicelib.domain.errors import LimitExceededError, TailorcastError
 from chalicelib.domain.models import (
     Account,
+    ApiKey,
     BatchCounters,
     Branding,
     Campaign,
@@ -55,9 +56,78 @@ class AccountRepository(Protocol):
     def get(self, account_id: str) -> Account: ...
     def user_by_subject(self, subject: str) -> User: ...
 
+    def user_and_account(self, account_id: str, user_id: str) -> tuple[User, Account]:
+        """The user and its account, read together (DynamoDB: one ``BatchGetItem``), so that a
+        request knows its plan and standing with no round trip of its own.
+
+        Raises
+        ------
+        NotFoundError
+            The user or the account does not exist.
+        """
+
+    def login_of(self, subject: str) -> tuple[str, str]:
+        """The (account id, user id) a login belongs to (its subject claim).
+
+        Raises
+        ------
+        NotFoundError
+            No user signs in with ``subject``.
+        """
+
+    def principal_by_subject(self, subject: str) -> tuple[User, Account]:
+        """The user a login belongs to, and its account (the subject's claim, then
+        :meth:`user_and_account`).
+
+        Raises
+        ------
+        NotFoundError
+            No user signs in with ``subject``.
+        """
+
+
+class ApiKeyRepository(Protocol):
+    """API keys: a lookup by the key's hash (what authentication reads) and the account's list."""
+
+    def add(self, key: ApiKey, key_hash: str) -> ApiKey:
+        """Store a new key under its hash (both items in one transaction)."""
+
+    def by_hash(self, key_hash: str) -> ApiKey:
+        """The key with this SHA-256 (consistent read).
+
+        Raises
+        ------
+        NotFoundError
+            No such key (never made, or revoked).
+        """
+
+    def list(self, account_id: str) -> list[ApiKey]:
+        """The account's keys, newest first, with their last-used times."""
+
+    def delete(self, account_id: str, key_id: str) -> None:
+        """Revoke: both items go in one transaction.
+
+        Raises
+        ------
+        NotFoundError
+            The account has no such key.
+        """
+
+    def touch(self, key_hash: str, now: datetime, unless_since: datetime) -> None:
+        """Set the key's last-used time to ``now`` unless it is already after ``unless_since``
+        (a conditional write, so that concurrent requests write it once)."""
+
 
 class CampaignRepository(Protocol):
-    def add(self, campaign: Campaign) -> Campaign: ...
+    def add(self, campaign: Campaign, quota: Quota | None = None) -> Campaign:
+        """Store a new campaign, counted in ``quota.name`` in the same transaction when given.
+
+        Raises
+        ------
+        LimitExceededError
+            ``quota`` is reached (:meth:`Quota.exceeded`: a 402 for a plan's quota).
+        """
+
     def get(self, account_id: str, campaign_id: str) -> Campaign:
         """Return the tenant's campaign.
 
@@ -88,7 +158,8 @@ class CampaignRepository(Protocol):
         ``change`` returns the new campaign, or ``None`` to leave it untouched.
         """
 
-    def delete(self, account_id: str, campaign_id: str) -> None: ...
+    def delete(self, account_id: str, campaign_id: str) -> None:
+        """Delete the campaign item, counted out of the account's ``campaigns`` counter."""
 
 
 class ProspectSort(StrEnum):
@@ -280,6 +351,45 @@ class CounterMove:
     deltas: dict[str, int]
 
 
+@dataclass(frozen=True)
+class LedgerMove:
+    """How a prospect video's status change moves the account's video ledger for ``period``
+    (see :mod:`chalicelib.domain.usage`): ``reserve`` (``taken + 1`` if ``taken < limit``),
+    ``commit`` (``committed + 1``) or ``release`` (``taken - 1``)."""
+
+    account_id: str
+    period: str
+    kind: str  # reserve | commit | release
+    limit: int = 0  # reserve only
+
+
+@dataclass(frozen=True)
+class VideoUsage:
+    """The video ledger of one period: ``used`` rendered, ``reserved`` queued or rendering."""
+
+    used: int = 0
+    reserved: int = 0
+
+    @property
+    def taken(self) -> int:
+        return self.used + self.reserved
+
+
+class UsageLedger(Protocol):
+    """Reads the account's counters (moved by the repositories, in their transactions)."""
+
+    def videos(self, account_id: str, period: str) -> VideoUsage:
+        """The video ledger of ``period`` (zero for a period with no render yet)."""
+
+    def count(self, account_id: str, name: str) -> int:
+        """A counted quota's count (``campaigns``, ``seats``…; 0 for one never moved)."""
+
+    def snapshot(
+        self, account_id: str, period: str, names: Sequence[str]
+    ) -> tuple[VideoUsage, dict[str, int]]:
+        """The video ledger of ``period`` and the counts ``names``, read together (one round trip)."""
+
+
 class VideoRepository(Protocol):
     """One :class:`ProspectVideo` per prospect (its latest render), version-checked like campaigns."""
 
@@ -293,14 +403,19 @@ class VideoRepository(Protocol):
         change: Callable[[ProspectVideo], ProspectVideo | None],
     ) -> ProspectVideo: ...
 
-    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
-        """Save ``video`` (read earlier: version-checked) and move its batch's counters, in one
-        transaction, so a status change is counted exactly once however often it is retried.
+    def move(
+        self, video: ProspectVideo, counters: CounterMove | None, ledger: LedgerMove | None = None
+    ) -> ProspectVideo:
+        """Save ``video`` (read earlier: version-checked) and move its batch's counters and the
+        account's video ledger, in one transaction, so a status change is counted exactly once
+        however often it is retried.
 
         Raises
         ------
         ConflictError
             If the video changed since it was read (nothing is written).
+        QuotaExceededError
+            ``ledger`` reserves and the period's ledger is full (nothing is written).
         """
 
     def delete(self, account_id: str, campaign_id: str, prospect_id: str) -> None:
@@ -583,7 +698,8 @@ class Quota:
     limit: int
     message: str = ""
 
-    def exceeded(self) -> LimitExceededError:
+    def exceeded(self, used: int | None = None) -> TailorcastError:
+        """The error for a move refused at the limit (``used``: the count it found, if read)."""
         return LimitExceededError(
             self.message or f"the account's limit of {self.limit} {self.name} is reached"
         )

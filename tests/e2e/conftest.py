@@ -80,6 +80,29 @@ def stack(tmp_path: Path) -> Iterator[Any]:
         yield local
 
 
+def signed_up_on_agency(stack: Any, email: str) -> Any:
+    """A seller signed up through Cognito (:func:`signed_up`) whose account is then moved to the
+    Agency plan (the highest limits), as a subscription would: tests that render many videos or
+    make several campaigns are not about the trial's 5 videos and 1 campaign. Their tokens."""
+    from datetime import timedelta
+
+    from chalicelib.adapters.dynamodb.models import AccountItem
+    from chalicelib.domain.models import Plan, utcnow
+    from tailorcast_cli.client import TailorcastClient
+
+    tokens = signed_up(stack, email)
+    account_id = TailorcastClient(stack.endpoints.api, tokens.access_token).me().account.account_id
+    now = utcnow()
+    AccountItem.get(f"ACCOUNT#{account_id}", "ACCOUNT").update(
+        actions=[
+            AccountItem.plan.set(Plan.AGENCY.value),
+            AccountItem.period_start.set(now),
+            AccountItem.period_end.set(now + timedelta(days=30)),
+        ]
+    )
+    return tokens
+
+
 @pytest.fixture
 def seller(stack: Any, tmp_path: Path) -> tuple[Any, str, str]:
     """A signed-in seller's campaign on ``stack`` whose base video (a real recording of speech,
@@ -89,7 +112,9 @@ def seller(stack: Any, tmp_path: Path) -> tuple[Any, str, str]:
 
     if not CLIP.exists():
         pytest.fail(f"{CLIP} is missing: `make system-deps` installs Debian's pocketsphinx-testdata")
-    client = TailorcastClient(stack.endpoints.api, signed_up(stack, "seller@example.com").access_token)
+    client = TailorcastClient(
+        stack.endpoints.api, signed_up_on_agency(stack, "seller@example.com").access_token
+    )
     account = client.me().account
     campaign = client.create_campaign("Q4", "", SCRIPT)
     cid = campaign.campaign_id

@@ -15,10 +15,11 @@ pytestmark = pytest.mark.e2e
 
 
 def _signed_in(stack) -> TailorcastClient:  # type: ignore[no-untyped-def]
-    from tests.e2e.conftest import signed_up
+    from tests.e2e.conftest import signed_up_on_agency
 
     return TailorcastClient(
-        stack.endpoints.api, signed_up(stack, f"e2e-{uuid.uuid4().hex[:8]}@example.com").access_token
+        stack.endpoints.api,
+        signed_up_on_agency(stack, f"e2e-{uuid.uuid4().hex[:8]}@example.com").access_token,
     )
 
 
@@ -86,9 +87,9 @@ def test_a_chunked_body_is_read_whole_and_the_connection_stays_in_step(stack) ->
     import http.client
     from urllib.parse import urlsplit
 
-    from tests.e2e.conftest import signed_up
+    from tests.e2e.conftest import signed_up_on_agency
 
-    token = signed_up(stack, "chunked@example.com").access_token
+    token = signed_up_on_agency(stack, "chunked@example.com").access_token
     where = urlsplit(stack.endpoints.api)
     conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

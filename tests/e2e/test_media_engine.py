@@ -81,9 +81,11 @@ def _check_strict_hls(path: Path) -> m3u8.M3U8:
 
 @pytest.fixture
 def seller(stack: Any, tmp_path: Path) -> tuple[TailorcastClient, str, str]:
-    from tests.e2e.conftest import signed_up
+    from tests.e2e.conftest import signed_up_on_agency
 
-    client = TailorcastClient(stack.endpoints.api, signed_up(stack, "seller@example.com").access_token)
+    client = TailorcastClient(
+        stack.endpoints.api, signed_up_on_agency(stack, "seller@example.com").access_token
+    )
     account = client.me().account
     campaign = client.create_campaign("Q4", "", "Hi {first_name}")
     base = make_base_video(tmp_path / "base.mp4", seconds=BASE_SECONDS)

@@ -4,10 +4,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from chalice.test import Client
+
+from chalicelib.domain.models import Plan
 
 
 @dataclass
@@ -32,10 +35,27 @@ def client(aws: None) -> Iterator[Client]:
 def new_tenant(aws: None, issuer: Any):  # type: ignore[no-untyped-def]
     from chalicelib import dependencies
     from chalicelib.domain.accounts import create_account
+    from chalicelib.domain.models import Account, Role, User, new_id, utcnow
 
-    def make(email: str = "seller@example.com") -> Tenant:
+    def make(email: str = "seller@example.com", plan: Plan = Plan.AGENCY) -> Tenant:
+        """A seller with an account on ``plan``: Agency (the highest limits) unless the test is
+        about a plan's limits, since the trial now allows 5 videos and 1 campaign."""
         subject = str(uuid.uuid4())
-        account, _ = create_account(dependencies.get_account_repo(), email, "Acme", subject)
+        if plan is Plan.TRIAL:
+            account, _ = create_account(dependencies.get_account_repo(), email, "Acme", subject)
+        else:
+            now = utcnow()
+            account = Account.start_trial(name="Acme", now=now).model_copy(
+                update={"plan": plan, "period_start": now, "period_end": now + timedelta(days=30)}
+            )
+            owner = User(
+                account_id=account.account_id,
+                user_id=new_id("user"),
+                subject=subject,
+                email=email,
+                role=Role.OWNER,
+            )
+            dependencies.get_account_repo().create(account, owner)
         return Tenant(account.account_id, issuer.issue(subject))
 
     return make

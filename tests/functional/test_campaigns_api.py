@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from chalicelib.domain.models import Plan
 from tests.functional.conftest import call
 
 
@@ -88,10 +89,11 @@ def test_patch_rejects_bad_if_match(client, new_tenant) -> None:  # type: ignore
 
 
 def test_me(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
-    me = new_tenant("owner@acme.io")
+    me = new_tenant("owner@acme.io", plan=Plan.TRIAL)
     body = _json(call(client, "GET", "/me", me))
     assert body["account"]["account_id"] == me.account_id
     assert body["email"] == "owner@acme.io" and body["account"]["plan"] == "trial"
+    assert (body["account"]["videos_rendered"], body["account"]["trial_video_limit"]) == (0, 5)
 
 
 def test_presigned_upload_limits(client, new_tenant) -> None:  # type: ignore[no-untyped-def]

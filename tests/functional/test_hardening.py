@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import AccountItem, CampaignItem
 from chalicelib.domain.media.wav import wav_bytes
-from chalicelib.domain.models import AccountStatus, utcnow
+from chalicelib.domain.models import AccountStatus, Plan, utcnow
 from chalicelib.settings import get_settings
 from tests.functional.conftest import call
 
@@ -311,13 +311,14 @@ def _set_account(account_id: str, **changes: object) -> None:
     ids=["cancelled", "trial-ended"],
 )
 def test_a_lapsed_account_reads_but_creates_nothing_new(client, new_tenant, lapse) -> None:  # type: ignore[no-untyped-def]
-    seller = new_tenant()
+    seller = new_tenant(plan=Plan.TRIAL)  # about the trial's end
     cid = _campaign(client, seller)
     _set_account(seller.account_id, **lapse)
 
     created = call(client, "POST", "/campaigns", seller, {"name": "another"})
-    assert created.status_code == 403, created.body
-    assert json.loads(created.body)["error"]["code"] == "account_inactive"
+    assert created.status_code == 402, created.body
+    error = json.loads(created.body)["error"]
+    assert error["code"] == "account_inactive" and error["unlock"] == "subscribe"
     for method, path, body in (
         (
             "POST",
@@ -327,7 +328,7 @@ def test_a_lapsed_account_reads_but_creates_nothing_new(client, new_tenant, laps
         ("POST", f"/campaigns/{cid}/batches", {}),
         ("POST", "/webhooks", {"url": "https://hooks.example.com/x"}),
     ):
-        assert call(client, method, path, seller, body).status_code == 403, path
+        assert call(client, method, path, seller, body).status_code == 402, path
     # It still reads, edits and deletes what it has
     assert call(client, "GET", "/campaigns", seller).status_code == 200
     assert call(client, "PATCH", f"/campaigns/{cid}", seller, {"name": "renamed"}).status_code == 200

@@ -76,6 +76,7 @@ VALID_BODIES = {
     "DeletionRequest": {"confirm": "Acme"},
     "NotificationsUpdate": {"weekly_digest": False},
     "ProfileUpdate": {"full_name": "Ada Lovelace"},
+    "ApiKeyCreate": {"name": "CRM sync"},
 }
 # Routes keyed by the caller's own account only (no other tenant's id can be named in them):
 # isolation for these is proven by test_lexicon_is_per_account instead.
@@ -160,6 +161,7 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
         == 200
     )
     webhook = json.loads(call(client, "POST", "/webhooks", alice, VALID_BODIES["WebhookCreate"]).body)
+    api_key = json.loads(call(client, "POST", "/api-keys", alice, VALID_BODIES["ApiKeyCreate"]).body)
     batch_id = _alice_batch(alice.account_id, campaign["campaign_id"], prospect_id)
     from chalicelib.adapters.dynamodb.models import AccountItem
 
@@ -187,6 +189,7 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
         "invite_id": invite["invite_id"],
         "user_id": alice_user,
         "export_id": export["export_id"],
+        "key_id": api_key["key_id"],
     }
     missing = {
         "campaign_id": "camp_01aaaaaaaaaaaaaaaaaaaaaaaa",
@@ -198,6 +201,7 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
         "invite_id": "inv_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "user_id": "user_01aaaaaaaaaaaaaaaaaaaaaaaa",
         "export_id": "exp_01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "key_id": "key_01aaaaaaaaaaaaaaaaaaaaaaaa",
     }
     checked = 0
     for path, method in _all_routes():
@@ -231,6 +235,10 @@ def test_cross_tenant_access_is_404_on_every_route(client, new_tenant, sealing_k
     assert [b["batch_id"] for b in listed_batches["items"]] == [batch_id]
     listed = json.loads(call(client, "GET", "/campaigns", mallory).body)["items"]
     assert [c["campaign_id"] for c in listed] == []
+    # her API key was not revoked by Mallory, and still works
+    keys = json.loads(call(client, "GET", "/api-keys", alice).body)["items"]
+    assert [k["key_id"] for k in keys] == [api_key["key_id"]]
+    assert json.loads(call(client, "GET", "/api-keys", mallory).body)["items"] == []
 
 
 def test_lexicon_is_per_account(client, new_tenant) -> None:  # type: ignore[no-untyped-def]

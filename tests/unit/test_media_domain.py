@@ -63,6 +63,7 @@ class World:
         self.media = fakes.FakeObjectStore("tailorcast-test-media")
         self.jobs = fakes.FakeMediaJobs()
         # A window job's events go to the render pipeline (no batch here: a direct render).
+        self.account_id = new_id("acct")
         self.ports = render.RenderPorts(
             campaigns=self.campaigns,
             prospects=self.prospects,
@@ -78,8 +79,9 @@ class World:
             callbacks=fakes.FakeCallbacks(),
             events=fakes.FakeEventPublisher(),
             media_url=lambda key: None,
+            accounts=fakes.accounts_with(self.account_id),
+            ledger=self.videos.ledger,
         )
-        self.account_id = new_id("acct")
         self.upload_id = new_id("upl")
         base = BaseVideo(
             upload_id=self.upload_id,

@@ -49,7 +49,8 @@ def test_every_mapped_domain_error_has_a_description() -> None:
 
 
 def test_an_authenticated_list_answers_what_its_token_and_query_can_cause() -> None:
-    assert error_statuses(_doc(query=ThingQuery, response=Thing)) == [400, 401, 415, 422, 503]
+    # 402: an API key on a plan without API keys; 429: the plan's hourly rate
+    assert error_statuses(_doc(query=ThingQuery, response=Thing)) == [400, 401, 402, 415, 422, 429, 503]
 
 
 def test_a_public_route_without_input_answers_only_a_wrong_content_type() -> None:
@@ -58,12 +59,25 @@ def test_a_public_route_without_input_answers_only_a_wrong_content_type() -> Non
 
 def test_a_json_body_can_be_malformed_too_large_or_invalid() -> None:
     statuses = error_statuses(_doc(path="/things/{thing_id}", method="PUT", body=Thing))
-    assert statuses == [400, 401, 404, 409, 413, 415, 422, 503]
+    assert statuses == [400, 401, 402, 404, 409, 413, 415, 422, 429, 503]
 
 
-def test_only_routes_that_create_refuse_a_lapsed_account() -> None:
-    assert 403 in error_statuses(_doc(method="POST", body=Thing, creates=True))
-    assert 403 not in error_statuses(_doc(method="POST", body=Thing))
+def test_routes_that_create_refuse_a_lapsed_account_with_402_and_public_ones_never() -> None:
+    assert 402 in error_statuses(_doc(method="POST", body=Thing, creates=True))
+    assert 402 not in error_statuses(_doc(method="POST", body=Thing, public=True, creates=False))
+    assert 403 not in error_statuses(_doc(method="POST", body=Thing, creates=True))
+
+
+def test_authenticated_answers_carry_the_rate_limit_headers() -> None:
+    op = _op(_doc(method="POST", body=Thing, creates=True, status=201, response=Thing))
+    for status in ("201", "402", "429"):
+        assert set(op["responses"][status]["headers"]) >= {
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        }, status
+    assert "Retry-After" in op["responses"]["429"]["headers"]
+    assert "headers" not in _op(_doc(public=True))["responses"]["200"]
 
 
 def test_a_read_without_ids_cannot_conflict_but_a_write_can() -> None:

@@ -44,6 +44,7 @@ class World:
         self.ports = prospects.ProspectPorts(
             campaigns=self.campaigns, prospects=self.prospects, videos=self.videos, media=self.media
         )
+        self.account_id = new_id("acct")
         self.render_ports = render.RenderPorts(
             campaigns=self.campaigns,
             prospects=self.prospects,
@@ -59,8 +60,9 @@ class World:
             callbacks=fakes.FakeCallbacks(),
             events=fakes.FakeEventPublisher(),
             media_url=lambda key: None,
+            accounts=fakes.accounts_with(self.account_id),
+            ledger=self.videos.ledger,
         )
-        self.account_id = new_id("acct")
         self.campaign_id = new_id("camp")
         self.campaigns.add(
             Campaign(

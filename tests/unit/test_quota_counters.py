@@ -46,7 +46,7 @@ def conflicts(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return real(move, write)
 
     monkeypatch.setattr(quotas, "_attempt", attempt)
-    monkeypatch.setattr(quotas, "_pause", lambda attempt: None)
+    monkeypatch.setattr(quotas, "pause", lambda attempt: None)
     return remaining
 
 

@@ -79,6 +79,7 @@ class World:
         self.orchestrator = fakes.FakeOrchestrator()
         self.callbacks = fakes.FakeCallbacks()
         self.events = fakes.FakeEventPublisher()
+        self.account_id = new_id("acct")
         self.ports = render.RenderPorts(
             campaigns=self.campaigns,
             prospects=self.prospects,
@@ -94,8 +95,9 @@ class World:
             callbacks=self.callbacks,
             events=self.events,
             media_url=lambda key: f"{MEDIA_URL}/{key}",
+            accounts=fakes.accounts_with(self.account_id),
+            ledger=self.videos.ledger,
         )
-        self.account_id = new_id("acct")
         self.campaign_id = new_id("camp")
         self.upload_id = new_id("upl")
         self.prefix = media.base_prefix(self.account_id, self.campaign_id, self.upload_id)

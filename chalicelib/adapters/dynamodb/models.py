@@ -282,6 +282,39 @@ class QuotaCounterItem(TableItem):
     used = NumberAttribute(default=0)
 
 
+class VideoLedgerItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``LEDGER#videos#{period start}``: one usage period's videos.
+    ``taken`` (reserved or rendered) moves only by a conditional ``ADD`` (``taken < limit``) in the
+    transaction that queues a render; ``committed`` (rendered) in the one that completes it."""
+
+    taken = NumberAttribute(default=0)
+    committed = NumberAttribute(default=0)
+
+
+class ApiKeyItem(TableItem):
+    """pk ``APIKEY#{sha256(key)}``, sk ``APIKEY``: what authenticating with a key reads (the one
+    item outside an account partition besides the subject claim; its key is the secret's hash)."""
+
+    account_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    last_used_at = UTCDateTimeAttribute(null=True)
+
+
+class ApiKeyRefItem(TableItem):
+    """pk ``ACCOUNT#{account_id}``, sk ``APIKEY#{key_id}``: the account's list of keys, pointing
+    at each key's lookup item by its hash."""
+
+    key_hash = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
 class RateCounterItem(TableItem):
     """pk ``RATE#{key}``, sk ``COUNT``: a fixed-window counter (the key names its window)."""
 
@@ -338,6 +371,9 @@ ALL_MODELS: tuple[type[TableItem], ...] = (
     WebhookDeliveryItem,
     WebhookEventClaimItem,
     QuotaCounterItem,
+    VideoLedgerItem,
+    ApiKeyItem,
+    ApiKeyRefItem,
     RateCounterItem,
     ClaimItem,
     AnalyticsCacheItem,

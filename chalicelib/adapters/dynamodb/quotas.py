@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
@@ -26,9 +27,9 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.aws_errors import translate, translated_methods
-from chalicelib.adapters.dynamodb.models import QuotaCounterItem, TableItem
-from chalicelib.domain.errors import ConflictError
-from chalicelib.domain.ports import Quota
+from chalicelib.adapters.dynamodb.models import QuotaCounterItem, TableItem, VideoLedgerItem
+from chalicelib.domain.errors import ConflictError, QuotaExceededError
+from chalicelib.domain.ports import LedgerMove, Quota, VideoUsage
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 ATTEMPTS = 12
 _BACKOFF_BASE_SECONDS = 0.01
 _BACKOFF_CAP_SECONDS = 0.4
-_RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 #: Adds the caller's own writes to the transaction (the counter's move is added after them).
 Write = Callable[[TransactWrite], None]
@@ -71,7 +72,7 @@ class _Move:
         return QuotaCounterItem.used >= -self.delta
 
 
-def _pause(attempt: int) -> None:
+def pause(attempt: int) -> None:
     time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311
 
 
@@ -130,7 +131,7 @@ def _failure(exc: PynamoDBException) -> str:
             return "caller"
         if codes and codes[-1] == "ConditionalCheckFailed":
             return "counter"
-        if any(code in _RETRYABLE for code in codes):
+        if any(code in RETRYABLE for code in codes):
             return "retry"
     elif exc.cause_response_code == "ConditionalCheckFailedException":
         return "counter"
@@ -151,7 +152,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
             if kind == "other":
                 raise translate(exc, f"dynamodb move the {move.name} counter", _UNCOUNTED) from exc
         if kind == "retry":
-            _pause(attempt)
+            pause(attempt)
             continue
         # The counter's own condition failed: missing, at the limit, or moved meanwhile.
         try:
@@ -160,7 +161,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
                 _set(pk, sk, count_existing() if count_existing else 0, observed=None)
             elif move.delta > 0 and used + move.delta > (move.limit or 0):
                 assert quota is not None
-                raise quota.exceeded()
+                raise quota.exceeded(used)
             elif move.delta < 0 and used < -move.delta:
                 # Fewer counted than stored (written by a version that did not count): count
                 # again; a count with no items of its own stops at zero instead.
@@ -168,7 +169,7 @@ def _move(move: _Move, quota: Quota | None, write: Write | None, count_existing:
                 if put and count_existing is None:
                     return 0
             else:
-                _pause(attempt)  # moved between the write and the read: try again
+                pause(attempt)  # moved between the write and the read: try again
         except PynamoDBException as exc:
             raise translate(exc, f"dynamodb read or start the {move.name} counter", _UNCOUNTED) from exc
     raise ConflictError("the account's usage is being changed concurrently; try again")
@@ -248,3 +249,90 @@ class DynamoQuotaCounter:
         used = _move(_Move(account_id, name, -amount, None), None, None, None)
         assert used is not None
         return used
+
+
+# --------------------------------------------------------------------------- the video ledger
+
+
+def ledger_key(account_id: str, period: str) -> tuple[str, str]:
+    return f"ACCOUNT#{account_id}", f"LEDGER#videos#{period}"
+
+
+def add_ledger_move(tx: TransactWrite, move: LedgerMove) -> None:
+    """Add ``move`` to the transaction (see :class:`~chalicelib.domain.ports.LedgerMove`).
+
+    A reservation is conditional (``taken < limit``; a period's first creates its item); a commit
+    or a release is not: each follows a reservation this render holds, and a render must never be
+    stuck in a status because its ledger could not move.
+    """
+    item = VideoLedgerItem(*ledger_key(move.account_id, move.period))
+    if move.kind == "reserve":
+        if move.limit < 1:
+            raise ValueError("a reservation needs a limit of at least one")
+        condition = VideoLedgerItem.taken.does_not_exist() | (VideoLedgerItem.taken < move.limit)
+        tx.update(item, actions=[VideoLedgerItem.taken.add(1)], condition=condition)
+    elif move.kind == "commit":
+        tx.update(item, actions=[VideoLedgerItem.committed.add(1)])
+    elif move.kind == "release":
+        tx.update(item, actions=[VideoLedgerItem.taken.add(-1)])
+    else:
+        raise ValueError(f"unknown ledger move {move.kind!r}")
+
+
+def ledger_full(move: LedgerMove) -> QuotaExceededError:
+    """The refusal of a reservation whose condition failed (the domain words it for the seller)."""
+    usage = DynamoUsageLedger().videos(move.account_id, move.period)
+    return QuotaExceededError(
+        f"the {move.limit} videos of this period are used or reserved",
+        quota="videos",
+        limit=move.limit,
+        used=usage.taken,
+    )
+
+
+@translated_methods("dynamodb", _UNCOUNTED)
+class DynamoUsageLedger:
+    """The :class:`~chalicelib.domain.ports.UsageLedger` port: one consistent ``GetItem`` a reading."""
+
+    def videos(self, account_id: str, period: str) -> VideoUsage:
+        try:
+            item = VideoLedgerItem.get(*ledger_key(account_id, period), consistent_read=True)
+        except VideoLedgerItem.DoesNotExist:
+            return VideoUsage()
+        taken, committed = int(item.taken or 0), int(item.committed or 0)
+        return VideoUsage(used=committed, reserved=max(0, taken - committed))
+
+    def count(self, account_id: str, name: str) -> int:
+        return _current(*counter_key(account_id, name)) or 0
+
+    def snapshot(
+        self, account_id: str, period: str, names: Sequence[str]
+    ) -> tuple[VideoUsage, dict[str, int]]:
+        """One consistent ``BatchGetItem`` over the period's ledger and the named counters."""
+        ledger = ledger_key(account_id, period)
+        counters = {counter_key(account_id, name): name for name in names}
+        keys = [ledger, *counters]
+        table = VideoLedgerItem.Meta.table_name
+        request: dict[str, Any] = {
+            "RequestItems": {
+                table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+                    "ConsistentRead": True,
+                }
+            }
+        }
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for _ in range(5):
+            answer = _tx_connection().dispatch("BatchGetItem", request)
+            for raw in answer.get("Responses", {}).get(table, []):
+                found[(raw["pk"]["S"], raw["sk"]["S"])] = raw
+            if not answer.get("UnprocessedKeys"):
+                break
+            request = {"RequestItems": answer["UnprocessedKeys"]}
+
+        def number(raw: dict[str, Any] | None, attribute: str) -> int:
+            return int((raw or {}).get(attribute, {}).get("N", 0))
+
+        taken, committed = number(found.get(ledger), "taken"), number(found.get(ledger), "committed")
+        counts = {name: number(found.get(key), "used") for key, name in counters.items()}
+        return VideoUsage(used=committed, reserved=max(0, taken - committed)), counts

@@ -23,6 +23,9 @@ Quota counter      ``ACCOUNT#{account_id}``             ``QUOTA#{name}`` (``used
 User profile       ``ACCOUNT#{account_id}``             ``PROFILE#{user_id}`` (and notification settings)
 Account export     ``ACCOUNT#{account_id}``             ``EXPORT#{export_id}``
 Account deletion   ``ACCOUNT#{account_id}``             ``DELETION`` (deleted last, with ``ACCOUNT``)
+Video ledger       ``ACCOUNT#{account_id}``             ``LEDGER#videos#{period start}``
+API key            ``APIKEY#{sha256(key)}``              ``APIKEY`` (account, user, last used)
+API key (listed)   ``ACCOUNT#{account_id}``             ``APIKEY#{key_id}``
 =================  ===================================  ===========================
 
 The subject claim is the one item outside an account partition: it maps a verified token's

@@ -17,15 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain import usage
 from chalicelib.domain.errors import (
     ConflictError,
     FieldIssue,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     TailorcastError,
 )
 from chalicelib.domain.models import (
     ACTIVE_BATCH,
+    Account,
     BatchCounters,
     Campaign,
     Prospect,
@@ -36,6 +39,7 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
+from chalicelib.domain.ports import LedgerMove
 from chalicelib.domain.render.common import (
     ACTIVE_VIDEO,
     EVENT_BATCH_COMPLETED,
@@ -55,11 +59,19 @@ def start_batch(
     prospect_ids: list[str] | None = None,
     force: bool = False,
     tolerated_failure_percent: float | None = None,
+    account: Account | None = None,
 ) -> RenderBatch:
     """Start rendering the whole campaign (``prospect_ids`` None) or the given prospects.
 
+    Each video is reserved in the account's ledger when the batch queues it (:func:`prepare_batch`);
+    here a batch is refused outright when the period's videos are all used or reserved, unless it
+    forces re-renders (those of unchanged prospects cost nothing, so some may still go through).
+    ``account`` is the caller's account when it has it already (the API reads it with the user).
+
     Raises
     ------
+    QuotaExceededError
+        (402) No video is left in the period (``used + reserved >= limit``): nothing is started.
     NotFoundError
         The campaign is not this account's.
     InvalidInputError
@@ -71,6 +83,11 @@ def start_batch(
     """
     campaign = ports.campaigns.get(account_id, campaign_id)
     check_renderable(campaign)
+    if not force:
+        account = account if account is not None else ports.accounts.get(account_id)
+        taken = ports.ledger.videos(account_id, usage.period_key(account)).taken
+        if taken >= usage.video_limit(account):
+            raise usage.videos_exceeded(account, taken)
     if prospect_ids is not None:
         issues = []
         for i, prospect_id in enumerate(prospect_ids):
@@ -217,21 +234,32 @@ def prepare_batch(
 
 
 def _queue(ports: RenderPorts, batch: RenderBatch, videos: dict[str, ProspectVideo]) -> list[ProspectVideo]:
+    """Queue each selected prospect that needs a render, reserving its video in the account's
+    ledger in the same transaction (:class:`LedgerMove`). When the ledger is full the rest are
+    refused: left exactly as they were (nothing lost), counted in the batch's ``refused`` with the
+    reason, to be rendered by a later batch once the plan or the period allows. Re-renders of
+    unchanged prospects (``force``) cost nothing and are queued whatever the ledger says."""
     campaign = ports.campaigns.get(batch.account_id, batch.campaign_id)
+    account = ports.accounts.get(batch.account_id)
+    period, limit = usage.period_key(account), usage.video_limit(account)
     lexicon = {e.key: e.pronunciation for e in ports.lexicon.list(batch.account_id)}
     queued: list[ProspectVideo] = []
-    skipped = 0
+    skipped = refused = 0
+    refusal: QuotaExceededError | None = None
     for prospect in _selected(ports, batch):
         current = videos.get(prospect.prospect_id)
         digest = inputs_hash(campaign, prospect, lexicon)
         if current is not None and current.batch_id == batch.batch_id and current.status in ACTIVE_VIDEO:
             queued.append(current)  # queued by an earlier try of this step
             continue
-        if current is not None and (
-            current.status in ACTIVE_VIDEO
-            or (current.status is VideoStatus.COMPLETED and current.inputs_hash == digest and not batch.force)
-        ):
+        unchanged = (
+            current is not None and current.status is VideoStatus.COMPLETED and current.inputs_hash == digest
+        )
+        if current is not None and (current.status in ACTIVE_VIDEO or (unchanged and not batch.force)):
             skipped += 1
+            continue
+        if refusal is not None and not unchanged:
+            refused += 1
             continue
         video = ProspectVideo(
             account_id=batch.account_id,
@@ -243,11 +271,23 @@ def _queue(ports: RenderPorts, batch: RenderBatch, videos: dict[str, ProspectVid
             batch_id=batch.batch_id,
             inputs_hash=digest,
             queued_at=utcnow(),
+            quota_period=None if unchanged else period,
             version=current.version if current else 0,
         )
-        queued.append(ports.videos.save(video))
-    if skipped:
-        _set_batch(ports, batch, skipped=skipped)
+        ledger = None if unchanged else LedgerMove(batch.account_id, period, "reserve", limit)
+        try:
+            queued.append(ports.videos.move(video, None, ledger))
+        except QuotaExceededError as exc:
+            refusal = usage.videos_exceeded(account, exc.used)
+            refused += 1
+    if skipped or refused:
+        _set_batch(
+            ports,
+            batch,
+            skipped=skipped,
+            refused=refused,
+            refused_reason=refusal.message if refusal is not None else None,
+        )
     return queued
 
 
@@ -410,6 +450,8 @@ def batch_event(batch: RenderBatch) -> dict[str, Any]:
         "status": batch.status.value,
         "total": batch.total,
         "skipped": batch.skipped,
+        "refused": batch.refused,
+        "refused_reason": batch.refused_reason,
         **batch.counters.model_dump(),
         "error": batch.error,
         "started_at": batch.started_at.isoformat() if batch.started_at else None,

@@ -18,9 +18,11 @@ from chalicelib.domain.errors import ConflictError, NotFoundError, StorageError
 from chalicelib.domain.media import MediaConfig
 from chalicelib.domain.models import ProspectVideo, RenderBatch, VideoStatus
 from chalicelib.domain.ports import (
+    AccountRepository,
     CampaignRepository,
     CounterMove,
     EventPublisher,
+    LedgerMove,
     LexiconRepository,
     MediaCodec,
     MediaJobs,
@@ -29,6 +31,7 @@ from chalicelib.domain.ports import (
     RenderBatchRepository,
     RenderOrchestrator,
     TaskCallbacks,
+    UsageLedger,
     VideoRepository,
 )
 
@@ -78,6 +81,8 @@ class RenderPorts:
     callbacks: TaskCallbacks
     events: EventPublisher
     media_url: Callable[[str], str | None]  # media bucket key → the URL viewers fetch it from
+    accounts: AccountRepository  # the plan and period a render is counted in
+    ledger: UsageLedger  # the account's video ledger (read before a batch starts)
 
 
 def _transition(
@@ -101,7 +106,9 @@ def _transition(
                 return None
         if current.render_id != seen.render_id or current.status not in allowed:
             return None
-        new = current.model_copy(update={"status": to, **update})
+        ledger = _ledger_move(current, to)
+        release = {"quota_period": None} if ledger is not None and ledger.kind == "release" else {}
+        new = current.model_copy(update={"status": to, **update, **release})
         before, after = COUNTER_OF[current.status], COUNTER_OF[to]
         counters = (
             CounterMove(current.batch_id, {before: -1, after: 1})
@@ -109,10 +116,19 @@ def _transition(
             else None
         )
         try:
-            return ports.videos.move(new, counters)
+            return ports.videos.move(new, counters, ledger)
         except ConflictError:
             current = None  # changed meanwhile (a progress event): read again
     raise ConflictError(f"the render of prospect {seen.prospect_id} is changing too often; retry")
+
+
+def _ledger_move(current: ProspectVideo, to: VideoStatus) -> LedgerMove | None:
+    """What a render's move does to the video ledger: a reserved render that completes commits
+    its video, one that fails or is cancelled releases it; a render that cost nothing moves none."""
+    if current.quota_period is None or current.status not in ACTIVE_VIDEO or to in ACTIVE_VIDEO:
+        return None
+    kind = "commit" if to is VideoStatus.COMPLETED else "release"
+    return LedgerMove(current.account_id, current.quota_period, kind)
 
 
 def tolerance_exceeded(batch: RenderBatch) -> bool:

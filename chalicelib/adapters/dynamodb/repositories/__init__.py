@@ -14,6 +14,7 @@ from chalicelib.adapters.dynamodb.repositories._common import (
 )
 from chalicelib.adapters.dynamodb.repositories.accounts import DynamoAccountRepository
 from chalicelib.adapters.dynamodb.repositories.analytics_cache import DynamoAnalyticsCache
+from chalicelib.adapters.dynamodb.repositories.api_keys import DynamoApiKeyRepository
 from chalicelib.adapters.dynamodb.repositories.batches import COUNTER_NAMES, DynamoRenderBatchRepository
 from chalicelib.adapters.dynamodb.repositories.billing import DynamoBillingRepository
 from chalicelib.adapters.dynamodb.repositories.campaigns import DynamoCampaignRepository
@@ -34,6 +35,7 @@ __all__ = [
     "COUNTER_NAMES",
     "DynamoAccountRepository",
     "DynamoAnalyticsCache",
+    "DynamoApiKeyRepository",
     "DynamoBillingRepository",
     "DynamoCampaignRepository",
     "DynamoCsvImportRepository",

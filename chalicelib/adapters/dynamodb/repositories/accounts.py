@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from pynamodb.exceptions import TransactWriteError
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.mapping import ItemMapping
@@ -24,6 +25,7 @@ from chalicelib.adapters.dynamodb.repositories._common import (
 )
 from chalicelib.domain.errors import (
     ConflictError,
+    NotFoundError,
 )
 from chalicelib.domain.models import (
     Account,
@@ -81,3 +83,54 @@ class DynamoAccountRepository:
         claim = _get(SubjectClaimItem, subject_pk(subject), "SUBJECT", "user", subject)
         item = _get(UserItem, account_pk(claim.account_id), f"USER#{claim.user_id}", "user", subject)
         return USERS.from_item(item)
+
+    # ----------------------------------------------------------------- a request's principal
+
+    def user_and_account(self, account_id: str, user_id: str) -> tuple[User, Account]:
+        """The user and its account in ONE ``BatchGetItem`` (consistent), so that every request
+        knows its plan and standing (rate limit, entitlements, lapsed) with no round trip of its own.
+
+        Raises
+        ------
+        NotFoundError
+            The user or the account is gone.
+        """
+        keys = {
+            (account_pk(account_id), f"USER#{user_id}"): UserItem,
+            (account_pk(account_id), "ACCOUNT"): AccountItem,
+        }
+        table = AccountItem.Meta.table_name
+        request: dict[str, object] = {
+            "RequestItems": {
+                table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+                    "ConsistentRead": True,
+                }
+            }
+        }
+        found: dict[tuple[str, str], dict[str, object]] = {}
+        connection = _tx_connection()
+        try:
+            for _ in range(5):  # unprocessed keys (throttling) are asked again; rarely more than once
+                answer = connection.dispatch("BatchGetItem", request)
+                for raw in answer.get("Responses", {}).get(table, []):
+                    found[(raw["pk"]["S"], raw["sk"]["S"])] = raw
+                unprocessed = answer.get("UnprocessedKeys") or {}
+                if not unprocessed:
+                    break
+                request = {"RequestItems": unprocessed}
+        except (PynamoDBException, BotoCoreError, ClientError) as exc:
+            raise _storage_error(exc, "DynamoAccountRepository.user_and_account") from exc
+        (user_key, account_key) = keys
+        if user_key not in found or account_key not in found:
+            raise NotFoundError("user", user_id)
+        user = USERS.from_item(UserItem.from_raw_data(found[user_key]))
+        account = ACCOUNTS.from_item(AccountItem.from_raw_data(found[account_key]))
+        return user, account
+
+    def login_of(self, subject: str) -> tuple[str, str]:
+        claim = _get(SubjectClaimItem, subject_pk(subject), "SUBJECT", "user", subject)
+        return str(claim.account_id), str(claim.user_id)
+
+    def principal_by_subject(self, subject: str) -> tuple[User, Account]:
+        return self.user_and_account(*self.login_of(subject))

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import PutError, TransactWriteError
 
 from chalicelib.adapters.dynamodb.mapping import ItemMapping, to_attribute
 from chalicelib.adapters.dynamodb.models import (
     CampaignItem,
 )
+from chalicelib.adapters.dynamodb.quotas import counted_write
 from chalicelib.adapters.dynamodb.repositories._common import (
     _get,
     _is_condition_failure,
@@ -39,8 +40,13 @@ from chalicelib.domain.models import (
     VoiceStatus,
     WatchPageSettings,
 )
+from chalicelib.domain.ports import Quota
 
 logger = logging.getLogger(__name__)
+
+#: The account's campaign counter (``chalicelib.domain.usage.CAMPAIGNS``; adapters may not import
+#: the domain's use cases, only its ports and models).
+CAMPAIGNS_COUNTER = "campaigns"
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -125,11 +131,43 @@ def _campaign_to_item(c: Campaign) -> CampaignItem:
 
 @translated
 class DynamoCampaignRepository:
-    def add(self, campaign: Campaign) -> Campaign:
+    @staticmethod
+    def _counter(account_id: str) -> Callable[[], int]:
+        """Counts the stored campaigns: where the ``campaigns`` counter starts for an account
+        whose campaigns predate it."""
+        return lambda: CampaignItem.count(
+            account_pk(account_id), CampaignItem.sk.startswith("CAMPAIGN#"), consistent_read=True
+        )
+
+    def add(self, campaign: Campaign, quota: Quota | None = None) -> Campaign:
+        """Store a new campaign; with ``quota``, counted in the account's ``quota.name`` counter in
+        the same transaction (refused at the plan's limit, however many requests race).
+
+        Raises
+        ------
+        QuotaExceededError, LimitExceededError
+            ``quota`` is reached (:meth:`Quota.exceeded`): nothing is stored.
+        ConflictError
+            The campaign id is taken.
+        """
         item = _campaign_to_item(campaign.model_copy(update={"version": 0}))
+        if quota is None:
+            try:
+                item.save()
+            except PutError as exc:
+                if _is_condition_failure(exc):
+                    raise ConflictError(f"campaign {campaign.campaign_id!r} already exists") from exc
+                raise _storage_error(exc, "DynamoCampaignRepository.add") from exc
+            return _campaign_from_item(item)
         try:
-            item.save()
-        except PutError as exc:
+            counted_write(
+                campaign.account_id,
+                quota,
+                +1,
+                lambda tx: tx.save(item, condition=CampaignItem.sk.does_not_exist()),
+                self._counter(campaign.account_id),
+            )
+        except TransactWriteError as exc:
             if _is_condition_failure(exc):
                 raise ConflictError(f"campaign {campaign.campaign_id!r} already exists") from exc
             raise _storage_error(exc, "DynamoCampaignRepository.add") from exc
@@ -160,10 +198,23 @@ class DynamoCampaignRepository:
         return optimistic_update(lambda: self.get(account_id, campaign_id), self.save, change)
 
     def delete(self, account_id: str, campaign_id: str) -> None:
+        """Delete the campaign item and count it out of the ``campaigns`` counter, atomically.
+
+        Raises
+        ------
+        NotFoundError
+            There is no such campaign.
+        """
         item = CampaignItem(account_pk(account_id), f"CAMPAIGN#{campaign_id}")
         try:
-            item.delete(condition=CampaignItem.pk.exists(), add_version_condition=False)
-        except DeleteError as exc:
+            counted_write(
+                account_id,
+                Quota(CAMPAIGNS_COUNTER, 0),
+                -1,
+                lambda tx: tx.delete(item, condition=CampaignItem.pk.exists(), add_version_condition=False),
+                self._counter(account_id),
+            )
+        except TransactWriteError as exc:
             if _is_condition_failure(exc):
                 raise NotFoundError("campaign", campaign_id) from exc
             raise _storage_error(exc, "DynamoCampaignRepository.delete") from exc

@@ -14,6 +14,7 @@ from chalicelib.adapters.dynamodb.models import (
     ProspectItem,
     VideoItem,
 )
+from chalicelib.adapters.dynamodb.quotas import ATTEMPTS, RETRYABLE, add_ledger_move, ledger_full, pause
 from chalicelib.adapters.dynamodb.repositories._common import (
     _get,
     _is_condition_failure,
@@ -36,9 +37,14 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import (
     CounterMove,
+    LedgerMove,
 )
 
 logger = logging.getLogger(__name__)
+
+
+class _Contended(Exception):
+    """The transaction was cancelled by an overlapping one (or throttled): worth another try."""
 
 
 # --------------------------------------------------------------------------- prospect videos
@@ -104,22 +110,41 @@ class DynamoVideoRepository:
     ) -> ProspectVideo:
         return optimistic_update(lambda: self.get(account_id, campaign_id, prospect_id), self.save, change)
 
-    def move(self, video: ProspectVideo, counters: CounterMove | None) -> ProspectVideo:
-        """Store the video, its batch's counter move and its status on the prospect, in one
-        transaction (the prospect's copy is what lists filter and sort by). A prospect deleted
-        meanwhile is left alone."""
+    def move(
+        self, video: ProspectVideo, counters: CounterMove | None, ledger: LedgerMove | None = None
+    ) -> ProspectVideo:
+        """Store the video, its batch's counter move, its ledger move and its status on the
+        prospect, in one transaction (the prospect's copy is what lists filter and sort by). A
+        prospect deleted meanwhile is left alone."""
         record = self._record(video)
-        try:
-            self._transact(record, video, counters, with_prospect=True)
-        except _ProspectGone:
-            self._transact(record, video, counters, with_prospect=False)
+        with_prospect = True
+        attempt = 0
+        while True:
+            try:
+                self._transact(record, video, counters, ledger, with_prospect=with_prospect)
+                break
+            except _ProspectGone:
+                with_prospect = False  # deleted meanwhile: the video alone (no attempt spent)
+            except _Contended:
+                attempt += 1
+                # Renders of one account queued at once all move its ledger item: DynamoDB cancels
+                # overlapping transactions (TransactionConflict); the losers try again.
+                if attempt >= ATTEMPTS:
+                    raise ConflictError("the account's video ledger is busy; try again") from None
+                pause(attempt)
         return _video_from_item(record)
 
     @staticmethod
     def _transact(
-        record: VideoItem, video: ProspectVideo, counters: CounterMove | None, *, with_prospect: bool
+        record: VideoItem,
+        video: ProspectVideo,
+        counters: CounterMove | None,
+        ledger: LedgerMove | None,
+        *,
+        with_prospect: bool,
     ) -> None:
         pk = record.pk
+        ledger_at: int | None = None
         try:
             with TransactWrite(connection=_tx_connection()) as tx:
                 tx.save(record)
@@ -129,6 +154,9 @@ class DynamoVideoRepository:
                         getattr(BatchCountersItem, name).add(delta) for name, delta in counters.deltas.items()
                     ]
                     tx.update(tally, actions=actions)
+                if ledger is not None:
+                    ledger_at = 2 if counters is not None else 1
+                    add_ledger_move(tx, ledger)
                 if with_prospect:  # last, so its cancellation reason is the last one
                     tx.update(
                         ProspectItem(pk, f"PROSPECT#{video.prospect_id}"),
@@ -137,8 +165,18 @@ class DynamoVideoRepository:
                         add_version_condition=False,  # a status is not an edit of the prospect
                     )
         except TransactWriteError as exc:
-            reasons = [r.code if r else None for r in exc.cancellation_reasons or []]
-            others_fine = not any(code not in (None, "None") for code in reasons[:-1])
+            reasons = [r.code if r and r.code != "None" else None for r in exc.cancellation_reasons or []]
+            if any(code in RETRYABLE for code in reasons):
+                raise _Contended from exc
+            logger.info("video move cancelled", extra={"reasons": reasons})
+            full = (
+                ledger_at is not None
+                and len(reasons) > ledger_at
+                and reasons[ledger_at] == "ConditionalCheckFailed"
+            )
+            if ledger is not None and full and reasons[0] is None:
+                raise ledger_full(ledger) from exc
+            others_fine = not any(code is not None for code in reasons[:-1])
             if with_prospect and reasons and reasons[-1] == "ConditionalCheckFailed" and others_fine:
                 raise _ProspectGone from exc
             if _is_condition_failure(exc):
