@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from tailorcast_cli.client import TailorcastClient
+
 billing_app = typer.Typer(help="The account's plan and billing (Stripe).", no_args_is_help=True)
 stripe_app = typer.Typer(help="The local Stripe stand-in (local stack only).", no_args_is_help=True)
 err = Console(stderr=True)
 
 Token = Annotated[
-    str, typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (`tailorcast account create`)")
+    str | None,
+    typer.Option(envvar="TAILORCAST_TOKEN", help="Bearer token (default: the `tailorcast login` session)"),
 ]
+T = TypeVar("T")
 StateDir = Annotated[
     Path, typer.Option("--state-dir", envvar="TAILORCAST_STATE_DIR", help="Where local state lives.")
 ]
@@ -33,41 +40,48 @@ def _stack(state_dir: Path) -> dict[str, Any]:
     return _running_stack(state_dir)
 
 
-def _api(state_dir: Path, token: str, method: str, path: str, body: Any = None) -> Any:
-    info = _stack(state_dir)
-    response = httpx.request(
-        method, info["api"] + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-    data = response.json() if response.content else None
-    if response.status_code >= 400:
-        error = (data or {}).get("error", {})
-        err.print(f"[red]error {response.status_code}:[/] {error.get('message', response.text)}")
-        for field in error.get("fields", []):
-            err.print(f"  {field['field']}: {field['message']}")
-        raise typer.Exit(1)
-    return data
+def _client(state_dir: Path, token: str | None) -> TailorcastClient:
+    from tailorcast_cli.main import _render_client
+
+    return _render_client(state_dir, token)
+
+
+def _api(call: Callable[[], T]) -> T:
+    from tailorcast_cli.main import _api as api_call
+
+    return api_call(call)
 
 
 @billing_app.command("subscribe")
 def subscribe(
     plan: Annotated[str, typer.Option(help="basic, pro or agency")],
-    token: Token,
+    token: Token = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:
     """Open Stripe Checkout for a plan and print its URL (for a browser, or `tailorcast stripe pay`)."""
-    print(_api(state_dir, token, "POST", "/billing/checkout", {"plan": plan})["url"])
+    client = _client(state_dir, token)
+    print(_api(lambda: client.checkout(plan)))
 
 
 @billing_app.command("portal")
-def portal(token: Token, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+def portal(token: Token = None, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """Print the billing portal's URL: change the plan or the card, or cancel."""
-    print(_api(state_dir, token, "POST", "/billing/portal")["url"])
+    client = _client(state_dir, token)
+    print(_api(client.billing_portal))
 
 
 @billing_app.command("status")
-def status(token: Token, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+def status(token: Token = None, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """The plan, its status and period, the card and recent invoices (JSON)."""
-    print(json.dumps(_api(state_dir, token, "GET", "/billing"), indent=2))
+    client = _client(state_dir, token)
+    print(_api(client.billing).model_dump_json(indent=2))
+
+
+@billing_app.command("usage")
+def usage(token: Token = None, state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """What the plan allows and what is used this period: videos, campaigns, seats, API requests (JSON)."""
+    client = _client(state_dir, token)
+    print(_api(client.usage).model_dump_json(indent=2))
 
 
 def _stripe_keys(state_dir: Path) -> tuple[str, str]:
@@ -93,7 +107,8 @@ def advance(
     if response.status_code != 200:
         err.print(f"[red]error:[/] {response.json()['error']['message']}")
         raise typer.Exit(1)
-    print(response.json()["frozen_time"])
+    now = datetime.fromtimestamp(int(response.json()["frozen_time"]), UTC)
+    print(f"the Stripe stand-in's clock is now {now:%Y-%m-%d %H:%M} UTC")
 
 
 class _FormReader(HTMLParser):

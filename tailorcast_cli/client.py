@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from chalicelib.api.accounts import UsageOut
 from chalicelib.api.analytics import CampaignAnalyticsOut, ProspectAnalyticsOut
+from chalicelib.api.billing import BillingOut, UrlOut
 from chalicelib.api.exports import ExportOut, SnippetOut
 from chalicelib.api.prospects import BulkDeleteOut, ProspectOut, ProspectPage, ProspectStatsOut
 from chalicelib.api.renders import BatchOut, BatchPage, BatchProspects
@@ -97,6 +99,19 @@ class TailorcastClient:
 
     def me(self) -> MeOut:
         return self._model(MeOut, "GET", "/me")
+
+    def usage(self) -> UsageOut:
+        return self._model(UsageOut, "GET", "/me/usage")
+
+    def checkout(self, plan: str) -> str:
+        """The hosted checkout page's URL for subscribing to ``plan``."""
+        return self._model(UrlOut, "POST", "/billing/checkout", json={"plan": plan}).url
+
+    def billing_portal(self) -> str:
+        return self._model(UrlOut, "POST", "/billing/portal").url
+
+    def billing(self) -> BillingOut:
+        return self._model(BillingOut, "GET", "/billing")
 
     def create_campaign(self, name: str, description: str = "", script: str = "") -> CampaignOut:
         return self._model(

@@ -42,9 +42,12 @@ from chalicelib.domain.errors import (
     issues_from_validation,
 )
 from chalicelib.domain.json_input import MalformedJsonError, load_json
+from chalicelib.domain.api_keys import KEY_PREFIX
 from chalicelib.domain.usage import (
     RATE_COUNTER_TTL_SECONDS,
+    READS_BUCKET,
     RateStanding,
+    rate_bucket,
     rate_key,
     rate_standing,
     rate_window,
@@ -207,7 +210,9 @@ def route(
             try:
                 kwargs: dict[str, Any] = dict(uri_params)
                 if not public:
-                    kwargs["principal"] = _admit(request.headers.get("authorization"), creates, rate)
+                    kwargs["principal"] = _admit(
+                        request.headers.get("authorization"), creates, rate, request.method
+                    )
                 if body is not None:
                     kwargs["body"] = _parse_body(request.raw_body, body)
                 if raw_body:
@@ -286,7 +291,7 @@ def normalize_framework_errors(event: Request, get_response: Callable[[Request],
     return response
 
 
-def _admit(authorization: str | None, creates: bool, rate: dict[str, str]) -> Principal:
+def _admit(authorization: str | None, creates: bool, rate: dict[str, str], method: str = "GET") -> Principal:
     """The caller, let in: authenticated, counted against the plan's hourly rate (its headers
     put in ``rate``, for every answer from here on), and allowed to create if ``creates``.
 
@@ -299,13 +304,14 @@ def _admit(authorization: str | None, creates: bool, rate: dict[str, str]) -> Pr
     AccountInactiveError
         ``creates`` on a lapsed account.
     """
-    principal, standing = _authenticate_and_count(authorization)
+    principal, standing = _authenticate_and_count(authorization, method)
     log_keys(account_id=principal.account_id)
     if standing is not None:
         rate.update(_rate_headers(standing))
         if standing.exceeded:
+            what = "reads" if standing.bucket == READS_BUCKET else "API requests (changes and API-key calls)"
             raise RateLimitedError(
-                f"this account's plan allows {standing.limit:,} API requests an hour and they are "
+                f"this account's plan allows {standing.limit:,} {what} an hour and they are "
                 "used; wait for the next hour or upgrade for more",
                 retry_after=max(1, standing.reset - int(time.time())),
             )
@@ -328,7 +334,9 @@ def _background() -> ThreadPoolExecutor:
         return _pool
 
 
-def _authenticate_and_count(authorization: str | None) -> tuple[Principal, RateStanding | None]:
+def _authenticate_and_count(
+    authorization: str | None, method: str = "GET"
+) -> tuple[Principal, RateStanding | None]:
     """The caller, and the request counted against its account's hourly rate limit.
 
     The count is ONE DynamoDB round trip: an atomic ``UpdateItem ADD`` on the window's counter
@@ -345,11 +353,13 @@ def _authenticate_and_count(authorization: str | None) -> tuple[Principal, RateS
         return _principal(authorization, None), None
     start, end = rate_window()
     hit: Future[int] | None = None
+    token = (authorization or "").partition(" ")[2].strip()
+    bucket = rate_bucket(method, api_key=token.startswith(KEY_PREFIX))
 
     def count(account_id: str) -> None:
         nonlocal hit
         limiter = dependencies.get_rate_limiter()
-        hit = _background().submit(limiter.hit, rate_key(account_id, start), RATE_COUNTER_TTL_SECONDS)
+        hit = _background().submit(limiter.hit, rate_key(account_id, start, bucket), RATE_COUNTER_TTL_SECONDS)
 
     try:
         principal = _principal(authorization, count)
@@ -359,7 +369,7 @@ def _authenticate_and_count(authorization: str | None) -> tuple[Principal, RateS
     if hit is None:
         return principal, None
     assert principal.account is not None
-    return principal, rate_standing(principal.account, hit.result(), end)
+    return principal, rate_standing(principal.account, hit.result(), end, bucket)
 
 
 def _principal(authorization: str | None, on_account: Callable[[str], None] | None) -> Principal:

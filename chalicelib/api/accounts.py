@@ -78,7 +78,11 @@ class CountUsage(BaseModel):
 
 
 class RequestsUsage(BaseModel):
-    limit: int = Field(description="API requests per hour on this plan")
+    bucket: str = Field(
+        description="the hourly budget this request counted in: `reads` (a signed-in session's GETs, "
+        "ten times the plan's figure) or `api` (changes and API-key calls: the plan's figure)"
+    )
+    limit: int = Field(description="requests per hour in this budget on this plan")
     used: int | None = Field(description="this hour, this request included (null: not counted)")
     left: int | None
     resets_at: datetime = Field(description="when the hour's count starts again")
@@ -122,7 +126,8 @@ def usage_(principal: Principal) -> UsageOut:
         campaigns=CountUsage(used=report.campaigns, limit=report.plan.campaigns),
         seats=CountUsage(used=report.seats, limit=report.plan.seats),
         requests=RequestsUsage(
-            limit=report.plan.api_requests_per_hour,
+            bucket=rate.bucket if rate else usage.READS_BUCKET,
+            limit=rate.limit if rate else report.plan.api_requests_per_hour,
             used=rate.used if rate else None,
             left=rate.remaining if rate else None,
             resets_at=datetime.fromtimestamp(rate.reset if rate else window_end).astimezone(),

@@ -47,6 +47,21 @@ UNLIMITED = 10**12
 #: The API's rate-limit window.
 RATE_WINDOW_SECONDS = 3600
 
+#: The two hourly request budgets. ``api``: the plan table's "API requests per hour", spent by
+#: every change (POST, PUT, PATCH, DELETE) and by every request made with an API key (programmatic
+#: access). ``reads``: what a signed-in person's console or CLI reads (GET), ten times that: a
+#: seller watching a batch's progress refreshes it every few seconds, and a trial's 100 requests
+#: an hour would otherwise stop the console within minutes while creating nothing.
+API_BUCKET = "api"
+READS_BUCKET = "reads"
+SESSION_READS_MULTIPLIER = 10
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def rate_bucket(method: str, api_key: bool) -> str:
+    """Which hourly budget a request spends (see :data:`API_BUCKET`)."""
+    return READS_BUCKET if method.upper() in _READ_METHODS and not api_key else API_BUCKET
+
 
 def unlock_for(account: Account, field: str) -> str | None:
     """What lifts the account's limit on ``field`` (a :class:`PlanSpec` attribute): the cheapest
@@ -139,9 +154,9 @@ def rate_window(now: datetime | None = None) -> tuple[int, int]:
     return start, start + RATE_WINDOW_SECONDS
 
 
-def rate_key(account_id: str, window_start: int) -> str:
-    """The counter of the account's API requests in the window starting at ``window_start``."""
-    return f"api#{account_id}#{window_start}"
+def rate_key(account_id: str, window_start: int, bucket: str = API_BUCKET) -> str:
+    """The counter of the account's requests in ``bucket`` in the window starting at ``window_start``."""
+    return f"{bucket}#{account_id}#{window_start}"
 
 
 @dataclass(frozen=True)
@@ -151,6 +166,7 @@ class RateStanding:
     limit: int
     used: int
     reset: int  # epoch seconds when the window ends
+    bucket: str = API_BUCKET
 
     @property
     def remaining(self) -> int:
@@ -165,10 +181,13 @@ class RateStanding:
 RATE_COUNTER_TTL_SECONDS = RATE_WINDOW_SECONDS + 60
 
 
-def rate_standing(account: Account, used: int, reset: int) -> RateStanding:
-    """Where the account stands after ``used`` requests in the window ending at ``reset``: the
-    limit is its plan's (read with the account, so always the current plan)."""
-    return RateStanding(limit=spec(account.plan).api_requests_per_hour, used=used, reset=reset)
+def rate_standing(account: Account, used: int, reset: int, bucket: str = API_BUCKET) -> RateStanding:
+    """Where the account stands after ``used`` requests of ``bucket`` in the window ending at
+    ``reset``: the limit is its plan's (read with the account, so always the current plan)."""
+    limit = spec(account.plan).api_requests_per_hour
+    if bucket == READS_BUCKET:
+        limit *= SESSION_READS_MULTIPLIER
+    return RateStanding(limit=limit, used=used, reset=reset, bucket=bucket)
 
 
 def trial_days_left(account: Account, now: datetime | None = None) -> int | None:

@@ -68,7 +68,17 @@ def _account(state_dir: Path) -> str:
         check=True,
     )
     assert "created account acct_" in done.stderr
-    return done.stdout.strip()
+    token = done.stdout.strip()
+    # Off the trial (1 campaign, 5 videos), as a seller would: the local checkout paid with 4242….
+    from tailorcast_cli.billing import pay_checkout
+
+    api = TailorcastClient(json.loads((state_dir / "stack.json").read_text())["api"], token)
+    assert pay_checkout(api.checkout("agency"), "4242 4242 4242 4242").status_code == 303
+    deadline = time.monotonic() + 60
+    while api.me().account.plan != "agency":
+        assert time.monotonic() < deadline, "the checkout's webhook never moved the account to Agency"
+        time.sleep(0.25)
+    return token
 
 
 def test_state_survives_restart_and_kill(tmp_path: Path, sample_video: Path) -> None:

@@ -241,36 +241,55 @@ def test_a_downgrade_below_usage_keeps_the_data_and_blocks_only_new_creation(cli
 # --------------------------------------------------------------------------- rate limits per plan
 
 
+def _fill(account_id: str, bucket: str, used: int) -> None:
+    """The hour's counter of ``bucket`` set to ``used`` (the same item the API moves)."""
+    from chalicelib.adapters.dynamodb.models import RateCounterItem
+
+    start, _ = usage.rate_window()
+    dependencies.get_rate_limiter().hit(usage.rate_key(account_id, start, bucket), 3660)
+    item = RateCounterItem.get(f"RATE#{usage.rate_key(account_id, start, bucket)}", "COUNT")
+    item.update(actions=[RateCounterItem.hits.set(used)])
+
+
 @pytest.mark.parametrize("plan", [Plan.TRIAL, Plan.BASIC])
-def test_the_request_past_the_plans_hourly_limit_is_429_with_the_headers(
+def test_the_change_past_the_plans_hourly_limit_is_429_with_the_headers(
     client, new_tenant, plan, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     me = new_tenant(plan=plan)
     limit = PLANS[plan].api_requests_per_hour
-    # GIVEN the hour's requests all but used (counted in the same counter the API moves)
-    start, end = usage.rate_window()
-    limiter = dependencies.get_rate_limiter()
-    for _ in range(2):
-        limiter.hit(usage.rate_key(me.account_id, start), 3660)
-    from chalicelib.adapters.dynamodb.models import RateCounterItem
-
-    item = RateCounterItem.get(f"RATE#{usage.rate_key(me.account_id, start)}", "COUNT")
-    item.update(actions=[RateCounterItem.hits.set(limit - 1)])
-    # WHEN the N-th request comes: answered, with the headers
-    last = call(client, "GET", "/campaigns", me)
-    assert last.status_code == 200
+    _, end = usage.rate_window()
+    # GIVEN the hour's changes all but used
+    _fill(me.account_id, usage.API_BUCKET, limit - 1)
+    # WHEN the N-th change comes: answered, with the headers
+    body = {"full_name": "Ada"}
+    last = call(client, "PATCH", "/me/profile", me, body)
+    assert last.status_code == 200, last.body
     assert last.headers["X-RateLimit-Limit"] == str(limit)
     assert last.headers["X-RateLimit-Remaining"] == "0"
     assert last.headers["X-RateLimit-Reset"] == str(end)
     # THEN the N+1-th is 429 with Retry-After and the same headers, on any authenticated route
-    over = call(client, "GET", "/me", me)
+    over = call(client, "POST", "/campaigns", me, {"name": "one more"})
     assert over.status_code == 429, over.body
     assert _json(over)["error"]["code"] == "rate_limited"
     assert 0 < int(over.headers["Retry-After"]) <= 3600
     assert over.headers["X-RateLimit-Limit"] == str(limit) and over.headers["X-RateLimit-Remaining"] == "0"
+    # a signed-in session's reads have their own budget (ten times the plan's): still answered
+    read = call(client, "GET", "/me", me)
+    assert read.status_code == 200 and read.headers["X-RateLimit-Limit"] == str(limit * 10)
     # another account's budget is its own
     other = new_tenant("other@example.com", plan=plan)
-    assert call(client, "GET", "/campaigns", other).status_code == 200
+    assert call(client, "PATCH", "/me/profile", other, body).status_code == 200
+
+
+def test_a_sessions_reads_past_ten_times_the_plans_limit_are_429(client, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    me = new_tenant(plan=Plan.TRIAL)
+    reads = PLANS[Plan.TRIAL].api_requests_per_hour * usage.SESSION_READS_MULTIPLIER
+    _fill(me.account_id, usage.READS_BUCKET, reads)
+    over = call(client, "GET", "/campaigns", me)
+    assert over.status_code == 429 and "reads" in _json(over)["error"]["message"]
+    assert over.headers["X-RateLimit-Limit"] == str(reads)
+    # changes are still within their own budget
+    assert call(client, "PATCH", "/me/profile", me, {"full_name": "Ada"}).status_code == 200
 
 
 def test_every_authenticated_answer_carries_the_rate_headers_and_the_watch_side_none(
@@ -280,8 +299,15 @@ def test_every_authenticated_answer_carries_the_rate_headers_and_the_watch_side_
     first = call(client, "GET", "/campaigns", me)
     missing = call(client, "GET", "/campaigns/camp_nope", me)
     assert missing.status_code == 404
-    assert first.headers["X-RateLimit-Limit"] == "10000" and first.headers["X-RateLimit-Remaining"] == "9999"
-    assert missing.headers["X-RateLimit-Remaining"] == "9998"
+    # a session's reads: ten times Pro's 10,000 changes an hour
+    assert (
+        first.headers["X-RateLimit-Limit"] == "100000" and first.headers["X-RateLimit-Remaining"] == "99999"
+    )
+    assert missing.headers["X-RateLimit-Remaining"] == "99998"
+    change = call(client, "PATCH", "/me/profile", me, {"full_name": "Ada"})
+    assert (
+        change.headers["X-RateLimit-Limit"] == "10000" and change.headers["X-RateLimit-Remaining"] == "9999"
+    )
     public = call(client, "GET", "/health")
     assert "X-RateLimit-Limit" not in public.headers
     assert _usage(client, me)["requests"]["used"] == 3
@@ -374,9 +400,8 @@ def test_the_usage_api_shows_plan_period_and_limits(client, new_tenant) -> None:
     assert body["trial_days_left"] == 7
     assert body["campaigns"] == {"used": 1, "limit": 1}
     assert body["seats"] == {"used": 1, "limit": 1}
-    assert (
-        body["requests"]["limit"] == 100 and body["requests"]["used"] == 2 and body["requests"]["left"] == 98
-    )
+    # this GET counted among the session's reads (ten times the trial's 100 changes an hour)
+    assert body["requests"] == {**body["requests"], "bucket": "reads", "limit": 1000, "used": 1, "left": 999}
     assert call(client, "GET", "/me/usage").status_code == 401
 
 
