@@ -2476,3 +2476,13 @@ def test_the_apps_own_account_jobs_are_wired_without_errors(dev: Synth) -> None:
     }
     for task in ("export_account", "delete_account"):
         assert _synth_errors(dev, task) == []
+
+
+def test_the_app_may_tag_and_untag_media_for_the_lapsed_accounts_rule(dev: Synth) -> None:
+    # The lifecycle rule expires media tagged lapsed=true; tagging it (and untagging it when the
+    # account pays again) is the app's, on any key of the media bucket.
+    media_arn = {"Fn::GetAtt": [dev.ref(dev.stack.media_bucket.bucket_name)["Ref"], "Arn"]}
+    statements = _role_statements(dev, _function_role(dev, "APIHandler"))
+
+    for action in ("s3:PutObjectTagging", "s3:DeleteObjectTagging", "s3:GetObjectTagging"):
+        assert _allows_key(statements, action, media_arn, f"{ACCOUNT}/c/v/master.m3u8"), action
