@@ -1,6 +1,7 @@
 """One CloudFormation stack per stage: data, auth, the Chalice app, the voice function, the state
 machines, the front door (CloudFront), the engagement analytics (Firehose, Glue, Athena), billing
-(the Stripe secret), email (SES) and retention (lifecycle rules, log retention).
+(the Stripe secret), email (SES), the account's background jobs (export, deletion, the weekly
+digest) and retention (lifecycle rules, log retention).
 
 Nothing here restates the application's shape: the table comes from
 ``chalicelib.adapters.dynamodb.schema.table_definition``, the Lambdas, API and S3 subscriptions
@@ -37,6 +38,7 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -50,6 +52,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
 from chalice.utils import to_cfn_resource_name
@@ -59,6 +62,8 @@ import state_machines
 from chalicelib.adapters import analytics_schema
 from chalicelib.adapters.cdn import COOKIE_KEY_PLACEHOLDER, ORIGIN_VERIFY_HEADER
 from chalicelib.adapters.dynamodb import schema
+from chalicelib.domain.account_deletion import DELETION_TASK
+from chalicelib.domain.account_export import EXPORT_TASK
 from chalicelib.domain.webhooks import SECRET_PURPOSE as WEBHOOK_SECRET_PURPOSE
 from infrastructure.cdk.chalice_packaging import (
     APP_ONLY,
@@ -162,6 +167,31 @@ APP_BASE_URL_CONTEXT = "appBaseUrl"
 COGNITO_EMAIL_VIA_SES_CONTEXT = "cognitoEmailViaSes"
 SENDER_LOCAL_PART = "no-reply"
 SENDER_NAME = "Tailorcast"
+
+# -- the account's background jobs (issue 18, item 6) --
+# The Chalice Lambdas the API starts asynchronously (``LambdaTaskStarter``: ``InvocationType=Event``),
+# each by a deterministic name given in the setting named here, so no function references another.
+STARTED_TASKS = {
+    EXPORT_TASK: "TAILORCAST_EXPORT_FUNCTION_NAME",
+    DELETION_TASK: "TAILORCAST_DELETION_FUNCTION_NAME",
+}
+# The weekly engagement digest (``chalicelib/tasks/notifications.py``): an EventBridge schedule,
+# which invokes it asynchronously too.
+DIGEST_TASK = "weekly_digest"
+# (timeout, memory MiB) of each background task. The export builds the account's whole zip in
+# memory (every prospect, video and analytics aggregate); the deletion pages through the table
+# and both buckets; the digest walks every account, an analytics read each. Lambda's longest
+# run, 15 minutes, for all three: each is resumable, and a retry carries on.
+TASK_SIZES = {
+    EXPORT_TASK: (Duration.minutes(15), 2048),
+    DELETION_TASK: (Duration.minutes(15), 512),
+    DIGEST_TASK: (Duration.minutes(15), 512),
+}
+# An asynchronous run that still fails after Lambda's two retries (or waits longer than six hours
+# for one) lands on the task-failures queue, kept 14 days (SQS's longest) for an operator to replay.
+TASK_RETRY_ATTEMPTS = 2
+TASK_MAX_EVENT_AGE = Duration.hours(6)
+TASK_FAILURE_RETENTION = Duration.days(14)
 
 # -- retention (docs/retention.md; the product's "Data Retention") --
 # A lapsed account's rendered media: the product tags its objects `lapsed=true` when it lapses.
@@ -300,6 +330,9 @@ class TailorcastStack(Stack):
                 "TAILORCAST_RENDER_STATE_MACHINE_ARN": render_machine_arn,
                 "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": webhook_machine_arn,
                 "TAILORCAST_RENDER_CONCURRENCY": str(RENDER_CONCURRENCY),
+                # Spelled from deterministic names: every function shares the role that may
+                # invoke them, and a Ref would make the tasks depend on one another's names.
+                **{variable: self._function_name(task) for task, variable in STARTED_TASKS.items()},
             },
         )
         for subscription in self.s3_subscriptions:
@@ -307,6 +340,8 @@ class TailorcastStack(Stack):
         self.functions = self._resources_of_type("AWS::Serverless::Function")
         self._unknown_routes_answer_404()
         self.post_confirmation_function_id = self._post_confirmation_trigger()
+        self.task_failures = self._task_failures_queue(stateful_removal)
+        self.background_task_ids = self._background_tasks()
         self.function_log_groups = self._function_log_groups(stateful_removal)
         self.api_access_logs = self._api_access_logs(stateful_removal)
 
@@ -356,6 +391,7 @@ class TailorcastStack(Stack):
             self._grant_sealing(role)
             self._grant_engagement(role)
             self._grant_accounts(role)
+            self._grant_background_tasks(role)
 
         self.state_machines = self._state_machines(
             definitions_dir or state_machines.DEFINITIONS_DIR, stateful_removal
@@ -381,6 +417,7 @@ class TailorcastStack(Stack):
             "EmailSenderDomain": self.sender_domain,
             "EmailConfigurationSetName": self.email_configuration_set.configuration_set_name,
             "ApiAccessLogGroupName": self.api_access_logs.log_group_name,
+            "TaskFailuresQueueUrl": self.task_failures.queue_url,
         }.items():
             CfnOutput(self, name, value=value)
 
@@ -1025,11 +1062,8 @@ class TailorcastStack(Stack):
                 "the user pool's PostConfirmation trigger, which creates a confirmed user's account"
             )
             return None
-        name = f"tailorcast-{self.stage}-{function_id}"
-        if len(name) > 64:
-            raise PackagingError(f"Lambda function name {name!r} is over 64 characters")
+        name = self._name_function(POST_CONFIRMATION_FUNCTION)
         function = self.functions[function_id]
-        function.add_property_override("FunctionName", name)
         pool_resource: cognito.CfnUserPool = self.user_pool.node.default_child  # type: ignore[assignment]
         pool_resource.add_property_override(
             "LambdaConfig.PostConfirmation",
@@ -1050,6 +1084,124 @@ class TailorcastStack(Stack):
             source_arn=self.user_pool.user_pool_arn,
         )
         return function_id
+
+    def _function_name(self, chalice_name: str) -> str:
+        """The deterministic name of the Chalice function ``@app.lambda_function(name=...)`` or
+        ``@app.schedule(name=...)`` defines: ``tailorcast-<stage>-<logical id>``."""
+        name = f"tailorcast-{self.stage}-{to_cfn_resource_name(chalice_name)}"
+        if len(name) > 64:
+            raise PackagingError(f"Lambda function name {name!r} is over 64 characters")
+        return name
+
+    def _name_function(self, chalice_name: str) -> str:
+        """Give a packaged Chalice function its deterministic name; returns the name."""
+        name = self._function_name(chalice_name)
+        self.functions[to_cfn_resource_name(chalice_name)].add_property_override("FunctionName", name)
+        return name
+
+    # -- the account's background jobs ------------------------------------------------------
+
+    def _task_failures_queue(self, removal_policy: RemovalPolicy) -> sqs.Queue:
+        """Where an asynchronous task's run lands once Lambda has given up on it: the event as it
+        was sent (``requestPayload``) and why it failed, kept 14 days, encrypted, TLS only.
+
+        An alarm goes off on the first message (it has no action: subscribe one, README § Account
+        jobs). Messages carry account ids, never a prospect's data.
+        """
+        queue = sqs.Queue(
+            self,
+            "TaskFailures",
+            queue_name=f"tailorcast-{self.stage}-task-failures",
+            retention_period=TASK_FAILURE_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            removal_policy=removal_policy,
+        )
+        cloudwatch.Alarm(
+            self,
+            "TaskFailuresAlarm",
+            alarm_name=f"tailorcast-{self.stage}-task-failures",
+            alarm_description="A Tailorcast background task (export, deletion, digest) failed for good",
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return queue
+
+    def _background_tasks(self) -> dict[str, str]:
+        """Name, size and give an on-failure destination to the account's background tasks.
+
+        The export and the deletion get their deterministic names (the API invokes them by the
+        names in ``TAILORCAST_EXPORT_FUNCTION_NAME``/``_DELETION_FUNCTION_NAME``); without either,
+        the API's ``POST /account/export`` or ``/account/deletion`` could start nothing, so the
+        synth is flagged with an error. The digest, when the app schedules it, is sized and
+        given the same destination.
+
+        Returns
+        -------
+        dict[str, str]
+            Task name → logical id, for the tasks ``app.py`` defines.
+        """
+        # Lambda refuses a destination the function's role may not send to: the configuration
+        # waits for the roles' policies (the grant is _grant_background_tasks').
+        roles = [self.chalice.get_role(role_id) for role_id in self._resources_of_type("AWS::IAM::Role")]
+        found = {}
+        for task, (timeout, memory) in TASK_SIZES.items():
+            function_id = to_cfn_resource_name(task)
+            if function_id not in self.functions:
+                if task in STARTED_TASKS:
+                    Annotations.of(self).add_error(
+                        f"app.py defines no @app.lambda_function(name={task!r}): "
+                        f"the API starts it by the name in {STARTED_TASKS[task]}"
+                    )
+                continue
+            if task in STARTED_TASKS:
+                self._name_function(task)
+            function = self.functions[function_id]
+            function.add_property_override("Timeout", int(timeout.to_seconds()))
+            function.add_property_override("MemorySize", memory)
+            config = lambda_.CfnEventInvokeConfig(
+                self,
+                f"{function_id}InvokeConfig",
+                function_name=function.ref,
+                qualifier="$LATEST",
+                maximum_retry_attempts=TASK_RETRY_ATTEMPTS,
+                maximum_event_age_in_seconds=int(TASK_MAX_EVENT_AGE.to_seconds()),
+                destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                    on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
+                        destination=self.task_failures.queue_arn
+                    )
+                ),
+            )
+            for role in roles:
+                config.node.add_dependency(role)
+            found[task] = function_id
+        return found
+
+    def _grant_background_tasks(self, role: iam.IRole) -> None:
+        """Start the export and the deletion (by their spelled ARNs: no reference, no cycle), and
+        send a failed run to the task-failures queue (Lambda sends it as the function's role).
+
+        What the tasks do needs nothing more: the buckets' read/write grant covers the export's
+        zip (``account-exports/`` in uploads) and its presigned link, and the deletion's listing
+        and deleting under every prefix of the account; AdminDeleteUser and the Stripe secret are
+        :meth:`_grant_accounts`'.
+        """
+        arns = [
+            self.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=self._function_name(task),
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for task in STARTED_TASKS
+        ]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=arns))
+        self.task_failures.grant_send_messages(role)
 
     # -- billing and email ------------------------------------------------------------------
 

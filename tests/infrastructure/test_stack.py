@@ -27,13 +27,15 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Match, Template
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import state_machines
 from chalicelib.adapters.analytics_schema import COLUMNS, glue_table_input
 from chalicelib.adapters.dynamodb.schema import TTL_ATTRIBUTE, table_definition
+from chalicelib.domain.account_deletion import account_prefixes
+from chalicelib.domain.account_export import export_key
 from chalicelib.domain.models import RenderBatch
 from chalicelib.domain.render import manifest_key
 from chalicelib.settings import Settings
@@ -499,6 +501,9 @@ def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
         "TAILORCAST_RENDER_STATE_MACHINE_ARN": _states_arn("stateMachine:tailorcast-dev-render_campaign"),
         "TAILORCAST_RENDER_CONCURRENCY": "40",
         "TAILORCAST_WEBHOOK_STATE_MACHINE_ARN": _states_arn("stateMachine:tailorcast-dev-deliver_webhook"),
+        # Deterministic names, not Refs: the account's jobs are invoked by name (see below).
+        "TAILORCAST_EXPORT_FUNCTION_NAME": "tailorcast-dev-ExportAccount",
+        "TAILORCAST_DELETION_FUNCTION_NAME": "tailorcast-dev-DeleteAccount",
     }
 
     for name, function in _chalice_functions(dev).items():
@@ -615,7 +620,7 @@ def test_voice_function_reads_uploads_writes_media_and_table_and_may_use_polly(d
     } in statements
 
 
-def test_chalice_functions_may_invoke_exactly_the_voice_function(dev: Synth) -> None:
+def test_chalice_functions_may_invoke_exactly_the_voice_function_and_the_account_jobs(dev: Synth) -> None:
     voice_id, _ = _voice_function(dev)
     roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in _chalice_functions(dev).values()}
     assert roles
@@ -627,7 +632,16 @@ def test_chalice_functions_may_invoke_exactly_the_voice_function(dev: Synth) -> 
                 "Action": "lambda:InvokeFunction",
                 "Effect": "Allow",
                 "Resource": {"Fn::GetAtt": [voice_id, "Arn"]},
-            }
+            },
+            # The API starts the export and the deletion (issue 18), by names it is told.
+            {
+                "Action": "lambda:InvokeFunction",
+                "Effect": "Allow",
+                "Resource": [
+                    _arn("lambda", ":function:tailorcast-dev-ExportAccount"),
+                    _arn("lambda", ":function:tailorcast-dev-DeleteAccount"),
+                ],
+            },
         ], role
 
 
@@ -1833,10 +1847,22 @@ def no_trigger(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return _synth_project(tmp_path_factory, trigger=False)
 
 
-def _trigger_errors(synth: Synth) -> list[Any]:
-    return Annotations.from_stack(synth.stack).find_error(
-        "*", Match.string_like_regexp("on_post_confirmation")
-    )
+def _synth_errors(synth: Synth, pattern: str) -> list[str]:
+    """The synth's error annotations (which ``cdk synth``/``deploy`` refuse) that match ``pattern``.
+
+    Read from the constructs' metadata: ``Annotations.from_stack(...).find_error`` fails to load
+    jsii's ``MetadataEntry`` type (``Unknown interface``) whenever there is an error to return.
+    """
+    return [
+        str(entry.data)
+        for construct in synth.stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:error" and re.search(pattern, str(entry.data))
+    ]
+
+
+def _trigger_errors(synth: Synth) -> list[str]:
+    return _synth_errors(synth, "on_post_confirmation")
 
 
 def test_post_confirmation_function_is_the_pools_trigger_and_cognito_may_invoke_it(accounts: Synth) -> None:
@@ -2181,3 +2207,282 @@ def test_api_access_logs_go_to_a_90_day_group_without_paths_or_addresses(dev: Sy
     assert role["DeletionPolicy"] == "Retain"  # another stage in the account may be using it
     [assume] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert assume["Principal"] == {"Service": "apigateway.amazonaws.com"}
+
+
+# -- the account's background jobs (issue 18, item 6) -----------------------------------------
+
+# Logical id → (handler, the setting the API reads its name from).
+ACCOUNT_JOBS = {
+    "ExportAccount": ("chalicelib.tasks.account_jobs.export_account", "TAILORCAST_EXPORT_FUNCTION_NAME"),
+    "DeleteAccount": ("chalicelib.tasks.account_jobs.delete_account", "TAILORCAST_DELETION_FUNCTION_NAME"),
+}
+DIGEST_FUNCTION = "WeeklyDigest"
+ACCOUNT = "acct_01HZZZZZZZZZZZZZZZZZZZZZZZ"
+
+
+def _task_failures(synth: Synth) -> tuple[str, Any]:
+    return _only(synth.resources("AWS::SQS::Queue"))
+
+
+def _function_role(synth: Synth, function_id: str) -> str:
+    role: str = _chalice_functions(synth)[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role
+
+
+def _object_patterns(statements: list[dict[str, Any]], action: str, bucket_arn: Any) -> list[str]:
+    """The key patterns of ``bucket_arn`` the statements allow ``action`` on (``*`` = any key)."""
+    patterns = []
+    for statement in statements:
+        if statement["Effect"] != "Allow" or not any(
+            fnmatch.fnmatchcase(action, allowed) for allowed in _as_list(statement["Action"])
+        ):
+            continue
+        for resource in _as_list(statement["Resource"]):
+            parts = resource.get("Fn::Join", [None, []])[1] if isinstance(resource, dict) else []
+            if len(parts) == 2 and parts[0] == bucket_arn and parts[1].startswith("/"):
+                patterns.append(parts[1][1:])
+    return patterns
+
+
+def _allows_key(statements: list[dict[str, Any]], action: str, bucket_arn: Any, key: str) -> bool:
+    return any(
+        fnmatch.fnmatchcase(key, pattern) for pattern in _object_patterns(statements, action, bucket_arn)
+    )
+
+
+def _allows_on(statements: list[dict[str, Any]], action: str, resource: Any) -> bool:
+    return any(
+        statement["Effect"] == "Allow"
+        and any(fnmatch.fnmatchcase(action, allowed) for allowed in _as_list(statement["Action"]))
+        and resource in _as_list(statement["Resource"])
+        for statement in statements
+    )
+
+
+def test_account_jobs_have_the_names_every_function_is_told_without_a_dependency_cycle(dev: Synth) -> None:
+    functions = _chalice_functions(dev)
+    graph = _dependencies(dev.template.to_json())
+
+    for function_id, (handler, variable) in ACCOUNT_JOBS.items():
+        props = functions[function_id]["Properties"]
+        # The name LambdaTaskStarter invokes (Settings.export_function_name / deletion_function_name) …
+        assert props["Handler"] == handler
+        assert props["FunctionName"] == f"tailorcast-dev-{function_id}"
+        assert variable.removeprefix("TAILORCAST_").lower() in Settings.model_fields
+        for name, function in functions.items():
+            assert function["Properties"]["Environment"]["Variables"][variable] == props["FunctionName"], name
+        # … spelled, so neither the API nor the other job depends on the function it starts.
+        for other in ("APIHandler", *ACCOUNT_JOBS):
+            assert function_id not in _reachable(graph, other), (other, function_id)
+
+
+def test_background_tasks_are_sized_for_their_work(dev: Synth) -> None:
+    functions = _chalice_functions(dev)
+    sizes = {
+        name: (function["Properties"]["Timeout"], function["Properties"]["MemorySize"])
+        for name, function in functions.items()
+    }
+
+    # 15 minutes each (Lambda's longest): the deletion pages through the table and both buckets,
+    # the export zips the whole account in memory, the digest walks every account.
+    assert sizes["DeleteAccount"] == (900, 512)
+    assert sizes["ExportAccount"] == (900, 2048)
+    assert sizes[DIGEST_FUNCTION] == (900, 512)
+    # Nothing else changes: the API still answers within API Gateway's 29 s.
+    assert sizes["APIHandler"] == (60, 128)
+
+
+def test_failed_asynchronous_runs_land_on_an_encrypted_tls_only_queue_kept_14_days(
+    dev: Synth, prod: Synth
+) -> None:
+    queue_id, queue = _task_failures(dev)
+    queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+
+    assert queue["Properties"] == {
+        "QueueName": "tailorcast-dev-task-failures",
+        "MessageRetentionPeriod": 14 * 24 * 3600,
+        "SqsManagedSseEnabled": True,
+    }
+    assert _task_failures(prod)[1]["DeletionPolicy"] == "Retain"
+    [policy] = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in dev.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    assert {
+        "Action": "sqs:*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Resource": queue_arn,
+    } in policy
+
+    # Each asynchronous task (the two the API starts, the scheduled digest): two retries within six
+    # hours, then the queue.
+    configs = {
+        config["Properties"]["FunctionName"]["Ref"]: config
+        for config in dev.resources("AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert set(configs) == {*ACCOUNT_JOBS, DIGEST_FUNCTION}
+    # Lambda checks the role may send to the destination when the configuration is made.
+    [sending_policy] = [
+        policy_id
+        for policy_id, policy in dev.resources("AWS::IAM::Policy").items()
+        if {
+            "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            "Effect": "Allow",
+            "Resource": queue_arn,
+        }
+        in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    for function_id, config in configs.items():
+        assert config["Properties"] == {
+            "FunctionName": {"Ref": function_id},
+            "Qualifier": "$LATEST",
+            "MaximumRetryAttempts": 2,
+            "MaximumEventAgeInSeconds": 6 * 3600,
+            "DestinationConfig": {"OnFailure": {"Destination": queue_arn}},
+        }
+        assert sending_policy in _as_list(config["DependsOn"]), function_id
+        statements = _role_statements(dev, _function_role(dev, function_id))
+        assert _allows_on(statements, "sqs:SendMessage", queue_arn), function_id
+    _, voice = _voice_function(dev)
+    assert "sqs:" not in json.dumps(_role_statements(dev, voice["Properties"]["Role"]["Fn::GetAtt"][0]))
+
+    # Someone hears of it: an alarm on the first message, and where to find the queue.
+    _, alarm = _only(dev.resources("AWS::CloudWatch::Alarm"))
+    assert alarm["Properties"]["Namespace"] == "AWS/SQS"
+    assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Properties"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+    ]
+    assert alarm["Properties"]["Threshold"] == 1
+    assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    dev.template.has_output("TaskFailuresQueueUrl", {"Value": {"Ref": queue_id}})
+
+
+def test_weekly_digest_runs_mondays_at_eight_utc_on_an_eventbridge_schedule(dev: Synth) -> None:
+    props = _chalice_functions(dev)[DIGEST_FUNCTION]["Properties"]
+
+    assert props["Handler"] == "chalicelib.tasks.notifications.weekly_digest"
+    # SAM makes the Schedule event an EventBridge rule (and the permission to invoke the function).
+    assert props["Events"] == {
+        "WeeklyDigestEvent": {"Type": "Schedule", "Properties": {"Schedule": "cron(0 8 ? * MON *)"}}
+    }
+
+
+def test_the_deletion_may_list_and_delete_under_every_prefix_of_the_account_in_every_bucket(
+    dev: Synth,
+) -> None:
+    statements = _role_statements(dev, _function_role(dev, "DeleteAccount"))
+    prefixes = account_prefixes(ACCOUNT)
+    buckets = {dev.stack.uploads_bucket: prefixes.uploads, dev.stack.media_bucket: prefixes.media}
+
+    for bucket, bucket_prefixes in buckets.items():
+        bucket_arn = {"Fn::GetAtt": [dev.ref(bucket.bucket_name)["Ref"], "Arn"]}
+        # list_objects_v2 is s3:ListBucket on the bucket; delete_objects is s3:DeleteObject per key.
+        assert _allows_on(statements, "s3:ListBucket", bucket_arn), bucket_arn
+        assert bucket_prefixes
+        for prefix in bucket_prefixes:
+            assert _allows_key(statements, "s3:DeleteObject", bucket_arn, f"{prefix}a/b.mp4"), prefix
+    # …and delete its logins, and cancel its subscription with the Stripe key.
+    pool_id, _ = _only(dev.resources("AWS::Cognito::UserPool"))
+    assert _allows_on(statements, "cognito-idp:AdminDeleteUser", {"Fn::GetAtt": [pool_id, "Arn"]})
+    assert _allows_on(statements, "secretsmanager:GetSecretValue", {"Ref": _stripe_secret(dev)[0]})
+
+
+def test_the_export_writes_its_zip_to_the_uploads_bucket_where_ingest_does_not_listen(dev: Synth) -> None:
+    key = export_key(ACCOUNT, "exp_1")
+    uploads_arn = {"Fn::GetAtt": [dev.ref(dev.stack.uploads_bucket.bucket_name)["Ref"], "Arn"]}
+
+    assert key.startswith("account-exports/")
+    assert _allows_key(
+        _role_statements(dev, _function_role(dev, "ExportAccount")), "s3:PutObject", uploads_arn, key
+    )
+    # The API signs the download link with its own credentials: it must be able to read the key.
+    assert _allows_key(
+        _role_statements(dev, _function_role(dev, "APIHandler")), "s3:GetObject", uploads_arn, key
+    )
+    # Writing the zip starts no ingest.
+    [notifications] = dev.resources("Custom::S3BucketNotifications").values()
+    for configuration in notifications["Properties"]["NotificationConfiguration"][
+        "LambdaFunctionConfigurations"
+    ]:
+        rules = configuration.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        prefix = next(rule["Value"] for rule in rules if rule["Name"] == "prefix")
+        assert not key.startswith(prefix), configuration
+
+
+# The routes of issue 18: accounts, team, billing, plans, profile, branding, the account's data.
+ISSUE_18_ROUTES = {
+    *[(f"/auth/{action}", "post") for action in ("signup", "confirm", "resend-code", "login", "refresh")],
+    *[(f"/auth/{action}", "post") for action in ("logout", "forgot-password", "reset-password")],
+    ("/team", "get"),
+    ("/team/invites", "post"),
+    ("/team/invites/{invite_id}", "delete"),
+    ("/team/members/{user_id}", "delete"),
+    ("/billing", "get"),
+    ("/billing/checkout", "post"),
+    ("/billing/portal", "post"),
+    ("/webhooks/stripe", "post"),
+    ("/api-keys", "get"),
+    ("/api-keys", "post"),
+    ("/api-keys/{key_id}", "delete"),
+    ("/me/usage", "get"),
+    ("/me/password", "post"),
+    ("/me/profile", "get"),
+    ("/me/profile", "patch"),
+    ("/me/profile/avatar", "put"),
+    ("/me/profile/avatar", "delete"),
+    ("/me/notifications", "get"),
+    ("/me/notifications", "patch"),
+    ("/account/branding", "get"),
+    ("/account/branding", "put"),
+    ("/account/branding", "delete"),
+    ("/account/branding/logo", "put"),
+    ("/account/branding/logo", "delete"),
+    ("/account/export", "post"),
+    ("/account/exports/{export_id}", "get"),
+    ("/account/deletion", "post"),
+    ("/account/deletion", "get"),
+}
+
+
+def test_every_route_of_the_app_reaches_the_api_function_through_the_proxy_integration(dev: Synth) -> None:
+    operations = _operations(dev)
+    assert sorted(ISSUE_18_ROUTES - set(operations)) == []
+    for route, operation in operations.items():
+        integration = operation["x-amazon-apigateway-integration"]
+        # The raw body, headers and path reach the function (the Stripe signature is over the body).
+        assert integration["type"] == "aws_proxy", route
+        assert integration["httpMethod"] == "POST", route
+        assert "function:tailorcast-dev-APIHandler/invocations" in json.dumps(integration["uri"]), route
+        assert "security" not in operation, route
+
+
+def test_without_the_account_jobs_the_synth_is_an_error(accounts: Synth) -> None:
+    # POST /account/export and /account/deletion would answer 202 and start nothing.
+    for task in ("export_account", "delete_account"):
+        assert len(_synth_errors(accounts, task)) == 1, task
+    assert accounts.resources("AWS::Lambda::EventInvokeConfig") == {}
+    assert accounts.stack.background_task_ids == {}
+
+
+def test_the_apps_own_account_jobs_are_wired_without_errors(dev: Synth) -> None:
+    assert dev.stack.background_task_ids == {
+        "export_account": "ExportAccount",
+        "delete_account": "DeleteAccount",
+        "weekly_digest": DIGEST_FUNCTION,
+    }
+    for task in ("export_account", "delete_account"):
+        assert _synth_errors(dev, task) == []
+
+
+def test_the_app_may_tag_and_untag_media_for_the_lapsed_accounts_rule(dev: Synth) -> None:
+    # The lifecycle rule expires media tagged lapsed=true; tagging it (and untagging it when the
+    # account pays again) is the app's, on any key of the media bucket.
+    media_arn = {"Fn::GetAtt": [dev.ref(dev.stack.media_bucket.bucket_name)["Ref"], "Arn"]}
+    statements = _role_statements(dev, _function_role(dev, "APIHandler"))
+
+    for action in ("s3:PutObjectTagging", "s3:DeleteObjectTagging", "s3:GetObjectTagging"):
+        assert _allows_key(statements, action, media_arn, f"{ACCOUNT}/c/v/master.m3u8"), action
