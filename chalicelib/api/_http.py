@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import dependencies
 from chalicelib.domain.accounts import ensure_can_create
+from chalicelib.domain.api_keys import KEY_PREFIX
 from chalicelib.domain.auth import Principal, authenticate
 from chalicelib.domain.errors import (
     AccountInactiveError,
@@ -42,7 +43,6 @@ from chalicelib.domain.errors import (
     issues_from_validation,
 )
 from chalicelib.domain.json_input import MalformedJsonError, load_json
-from chalicelib.domain.api_keys import KEY_PREFIX
 from chalicelib.domain.usage import (
     RATE_COUNTER_TTL_SECONDS,
     READS_BUCKET,
