@@ -32,7 +32,10 @@ MEDIA = TEST_ENV["TAILORCAST_MEDIA_BUCKET"]
 
 
 @pytest.fixture
-def env(billing_env: StripeStandIn, monkeypatch: pytest.MonkeyPatch) -> tuple[StripeStandIn, FakeTaskStarter]:
+def env(
+    billing_env: StripeStandIn,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[StripeStandIn, FakeTaskStarter]:
     """Billing on the stand-in, SES with a verified sender, the async tasks recorded."""
     from chalicelib import dependencies
 
@@ -190,7 +193,7 @@ def test_a_cancelled_subscription_tags_the_accounts_media_and_resubscribing_unta
 def test_deletion_cancels_the_subscription_in_stripe(
     client: Client, new_tenant: Any, env: tuple[StripeStandIn, FakeTaskStarter]
 ) -> None:
-    standin, starter = env
+    standin, _ = env
     alice, bob = new_tenant("alice@a.io"), new_tenant("bob@b.io")
     subscribe(client, alice, standin, "agency")
     subscribe(client, bob, standin, "agency")
@@ -212,3 +215,76 @@ def test_deletion_cancels_the_subscription_in_stripe(
     dependencies.get_subscription_canceller().cancel(alice_sub)
     dependencies.get_subscription_canceller().cancel("sub_never_existed")
     assert json.loads(call(client, "GET", "/billing", bob).body)["status"] == "active"
+
+
+# --------------------------------------------------------------------------- deletion leaves nothing
+
+
+def _table() -> list[dict[str, Any]]:
+    ddb = boto3.client("dynamodb")
+    pages = ddb.get_paginator("scan").paginate(TableName=TEST_ENV["TAILORCAST_TABLE_NAME"])
+    return [i for page in pages for i in page["Items"]]
+
+
+def _naming(account_id: str) -> list[dict[str, Any]]:
+    return sorted((i for i in _table() if account_id in json.dumps(i)), key=json.dumps)
+
+
+def _everything_of(client: Client, tenant: Tenant, standin: StripeStandIn, invitee: str) -> str:
+    """A subscription, an API key, a pending invite, a video ledger, an open checkout hold and
+    this hour's rate counter; returns the API key."""
+    from datetime import timedelta
+
+    from chalicelib import dependencies
+    from chalicelib.domain.billing import CheckoutHold
+    from chalicelib.domain.models import Plan, utcnow
+
+    subscribe(client, tenant, standin, "agency")
+    made = call(client, "POST", "/api-keys", tenant, {"name": "ci"})
+    assert made.status_code == 201, made.body
+    invited = call(client, "POST", "/team/invites", tenant, {"email": invitee})
+    assert invited.status_code == 201, invited.body
+    assert call(client, "GET", "/me/usage", tenant).status_code == 200
+    ledger = boto3.client("dynamodb")
+    ledger.put_item(
+        TableName=TEST_ENV["TAILORCAST_TABLE_NAME"],
+        Item={
+            "pk": {"S": f"ACCOUNT#{tenant.account_id}"},
+            "sk": {"S": "LEDGER#videos#2026-01-01"},
+            "taken": {"N": "3"},
+        },
+    )
+    now = utcnow()
+    dependencies.get_billing_repo().hold_checkout(
+        tenant.account_id,
+        CheckoutHold(token="t1", plan=Plan.PRO, expires_at=now + timedelta(hours=1)),
+        now,
+        now + timedelta(hours=1),
+    )
+    return str(json.loads(made.body)["key"])
+
+
+def test_deletion_leaves_no_item_anywhere_that_names_the_account(
+    client: Client, new_tenant: Any, env: tuple[StripeStandIn, FakeTaskStarter]
+) -> None:
+    standin, _ = env
+    alice, bob = new_tenant("alice@a.io"), new_tenant("bob@b.io")
+    alice_key = _everything_of(client, alice, standin, "carol@c.io")
+    bob_key = _everything_of(client, bob, standin, "carol@c.io")  # the same invitee: two lookups
+    names_alice = {i["pk"]["S"].split("#")[0] for i in _naming(alice.account_id)}
+    # The test means something only if each kind of item outside her partition is there.
+    assert {"ACCOUNT", "SUBJECT", "APIKEY", "INVITEE", "RATE"} <= names_alice, names_alice
+    assert any(i["sk"]["S"] == "CHECKOUT" for i in _naming(alice.account_id))
+    bob_before = _naming(bob.account_id)
+
+    assert call(client, "POST", "/account/deletion", alice, {"confirm": "Acme"}).status_code == 202
+    assert client.lambda_.invoke("delete_account", {"account_id": alice.account_id}).payload == {
+        "status": "deleted"
+    }
+
+    assert _naming(alice.account_id) == []
+    assert _naming(bob.account_id) == bob_before  # byte for byte
+    refused = call(client, "GET", "/me/usage", headers={"Authorization": f"Bearer {alice_key}"})
+    assert refused.status_code == 401, refused.body
+    assert call(client, "GET", "/me/usage", headers={"Authorization": f"Bearer {bob_key}"}).status_code == 200
+    assert _naming(alice.account_id) == []  # the refused key counted nothing
