@@ -33,7 +33,7 @@ from chalicelib.adapters.dynamodb.repositories import (
 )
 from chalicelib.adapters.identity import CognitoIdentity
 from chalicelib.adapters.mediaconvert import MediaConvertJobs
-from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.adapters.s3 import S3MediaTagger, S3ObjectStore
 from chalicelib.adapters.secrets import KmsSecretSealer
 from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsOrchestrator
 from chalicelib.adapters.voice_runner import LambdaVoiceRunner
@@ -347,7 +347,6 @@ if TYPE_CHECKING:
         CognitoIdentityDirectory,
         LambdaTaskStarter,
         SesMailer,
-        StripeSubscriptionCanceller,
     )
     from chalicelib.adapters.dynamodb.repositories.account_settings import (
         DynamoAccountDirectory,
@@ -359,6 +358,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.images import PillowImageNormalizer
     from chalicelib.domain.account_deletion import DeletionPorts
     from chalicelib.domain.account_export import ExportPorts
+    from chalicelib.domain.media_retention import RetentionPorts
     from chalicelib.domain.notifications import NotificationPorts
 
 
@@ -424,11 +424,16 @@ def get_task_starter() -> LambdaTaskStarter:
     from chalicelib.adapters.account_services import LambdaTaskStarter
     from chalicelib.domain.account_deletion import DELETION_TASK
     from chalicelib.domain.account_export import EXPORT_TASK
+    from chalicelib.domain.media_retention import MEDIA_RETENTION_TASK
 
     settings = get_settings()
     return LambdaTaskStarter(
         boto3.client("lambda", region_name=settings.region),
-        {EXPORT_TASK: settings.export_function_name, DELETION_TASK: settings.deletion_function_name},
+        {
+            EXPORT_TASK: settings.export_function_name,
+            DELETION_TASK: settings.deletion_function_name,
+            MEDIA_RETENTION_TASK: settings.retention_function_name,
+        },
     )
 
 
@@ -442,16 +447,9 @@ def get_identity_directory() -> CognitoIdentityDirectory:
     )
 
 
-@lru_cache(maxsize=1)
-def get_subscription_canceller() -> StripeSubscriptionCanceller:
-    """Stripe, through stripe-python (the billing adapter may take this over: same port)."""
-    from chalicelib.adapters.account_services import StripeSubscriptionCanceller, stripe_api_key
-
-    settings = get_settings()
-    secrets = boto3.client("secretsmanager", region_name=settings.region)
-    return StripeSubscriptionCanceller(
-        stripe_api_key(secrets, settings.stripe_secret_name), settings.stripe_api_base
-    )
+def get_subscription_canceller() -> StripeBilling:
+    """Cancels the Stripe subscription (account deletion): the billing adapter, one Stripe client."""
+    return get_billing_gateway()
 
 
 def notification_ports() -> NotificationPorts:
@@ -495,6 +493,18 @@ def deletion_ports() -> DeletionPorts:
         uploads=get_upload_store(),
         media=get_media_store(),
     )
+
+
+@lru_cache(maxsize=1)
+def get_media_tagger() -> S3MediaTagger:
+    """The ``lapsed`` retention tag on the media bucket's objects."""
+    return S3MediaTagger(s3_client(), get_settings().media_bucket)
+
+
+def retention_ports() -> RetentionPorts:
+    from chalicelib.domain.media_retention import RetentionPorts
+
+    return RetentionPorts(accounts=get_account_repo(), media=get_media_tagger(), tasks=get_task_starter())
 
 
 def ingest_limits() -> IngestLimits:

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # asynchronously (InvocationType=Event), by name as Chalice deploys them.
     export_function_name: str = "tailorcast-local-export_account"
     deletion_function_name: str = "tailorcast-local-delete_account"
+    # The lapsed retention tag on an account's media (docs/retention.md), started by the webhook.
+    retention_function_name: str = "tailorcast-local-tag_lapsed_media"
 
     # MediaConvert: the role its jobs assume (read uploads, write media) and, optionally, a queue.
     # The endpoint is AWS_ENDPOINT_URL_MEDIACONVERT locally; in AWS botocore resolves it.

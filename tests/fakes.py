@@ -1466,3 +1466,27 @@ class FakeTeamRepository:
             del self.accounts.users[found.subject]
             self.seats[account_id] = max(0, self._used(account_id) - 1)
             return found
+
+
+# --------------------------------------------------------------------------- the lapsed retention tag (issue 18)
+
+
+class FakeMediaTagger:
+    """:class:`~chalicelib.domain.ports.MediaTagger` in memory: key → tagged."""
+
+    def __init__(self, keys: list[str] | None = None) -> None:
+        self.tagged: dict[str, bool] = dict.fromkeys(keys or [], False)
+        self.writes = 0
+
+    def keys(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
+        found = sorted(
+            k for k in self.tagged if k.startswith(prefix) and (start_after is None or k > start_after)
+        )
+        return found[:limit]
+
+    def set_lapsed(self, key: str, lapsed: bool) -> bool:
+        if key not in self.tagged or self.tagged[key] == lapsed:
+            return False
+        self.tagged[key] = lapsed
+        self.writes += 1
+        return True

@@ -1,25 +1,23 @@
-"""AWS (and Stripe) services of the account's settings and jobs (issue 18, item 6).
+"""AWS services of the account's settings and jobs (issue 18, item 6).
 
 * :class:`SesMailer`: transactional email with SES v2 ``SendEmail`` (moto's SES locally, which
   keeps every sent message: the local outbox);
 * :class:`LambdaTaskStarter`: starts a task Lambda asynchronously (``InvocationType=Event``), as
   the API starts the voice function's long work;
-* :class:`CognitoIdentityDirectory`: ``AdminDeleteUser`` on the user pool;
-* :class:`StripeSubscriptionCanceller`: cancels a subscription with the real ``stripe`` library
-  (pointed at the local Stripe stand-in by ``stripe_api_base``); the key is read from the Stripe
-  secret in Secrets Manager on first use.
+* :class:`CognitoIdentityDirectory`: ``AdminDeleteUser`` on the user pool.
+
+The Stripe subscription is cancelled by the billing adapter
+(:class:`chalicelib.adapters.billing.StripeBilling`, the same client and secret as billing).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from chalicelib.adapters.aws_errors import translate_aws_errors
-from chalicelib.domain.errors import ConfigurationError, StorageError
+from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.ports import Email
 
 logger = logging.getLogger(__name__)
@@ -88,56 +86,3 @@ class CognitoIdentityDirectory:
             if call.tolerated is None:
                 return True
         return False
-
-
-class StripeSubscriptionCanceller:
-    """:class:`~chalicelib.domain.ports.SubscriptionCanceller` with stripe-python."""
-
-    def __init__(self, api_key: Callable[[], str], api_base: str | None = None) -> None:
-        self._api_key = api_key
-        self._api_base = api_base
-        self._lock = threading.Lock()
-        self._client: Any = None
-
-    def _stripe(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                import stripe
-
-                bases: Any = {"api": self._api_base} if self._api_base else {}
-                self._client = stripe.StripeClient(self._api_key(), base_addresses=bases)
-            return self._client
-
-    def cancel(self, subscription_id: str) -> None:
-        import stripe
-
-        try:
-            self._stripe().v1.subscriptions.cancel(subscription_id)
-        except stripe.InvalidRequestError as exc:
-            # Already cancelled, or gone: either way it charges nothing more.
-            if exc.code == "resource_missing" or "canceled" in str(exc.user_message or exc).lower():
-                logger.info("subscription already cancelled or gone")
-                return
-            raise StorageError("the payment provider refused to cancel the subscription") from exc
-        except stripe.StripeError as exc:
-            logger.warning("stripe cancel failed: %s", type(exc).__name__)
-            raise StorageError(
-                "the payment provider is unreachable; the deletion will retry", retry_after=60
-            ) from exc
-
-
-def stripe_api_key(client: Any, secret_name: str) -> Callable[[], str]:
-    """Reads ``api_key`` from the Stripe secret (JSON) in Secrets Manager, when first needed."""
-
-    def read() -> str:
-        with translate_aws_errors(
-            f"secretsmanager.get_secret_value {secret_name}", "the Stripe key is unavailable"
-        ):
-            raw = client.get_secret_value(SecretId=secret_name)["SecretString"]
-        try:
-            key = json.loads(raw)["api_key"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigurationError("the Stripe secret has no api_key") from exc
-        return str(key)
-
-    return read

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 STRIPE_API_VERSION = "2026-10-28.endive"
 #: Stripe's default tolerance for a webhook's timestamp.
 WEBHOOK_TOLERANCE_SECONDS = 300
+#: A subscription in these statuses charges nothing more (cancelling it again is done).
+ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def _dict(obj: Any) -> dict[str, Any]:
 
 
 class StripeBilling:
-    """:class:`~chalicelib.domain.ports.BillingGateway` on stripe-python.
+    """:class:`~chalicelib.domain.ports.BillingGateway` and
+    :class:`~chalicelib.domain.ports.SubscriptionCanceller` on stripe-python.
 
     Parameters
     ----------
@@ -272,6 +275,35 @@ class StripeBilling:
             "subscriptions.retrieve", not_found=lambda: NotFoundError("subscription", subscription_id)
         ):
             return _dict(self.client.v1.subscriptions.retrieve(subscription_id))
+
+    def cancel(self, subscription_id: str) -> None:
+        """:class:`~chalicelib.domain.ports.SubscriptionCanceller`: end the subscription now
+        (``DELETE /v1/subscriptions/{id}``, no proration). One already ended, or that Stripe does
+        not have, is done: it charges nothing more.
+
+        Raises
+        ------
+        StorageError
+            Stripe refused for another reason or could not be reached (the caller retries).
+        """
+        try:
+            self.client.v1.subscriptions.cancel(subscription_id)
+            return
+        except stripe.InvalidRequestError as exc:
+            refused: stripe.InvalidRequestError = exc
+        except stripe.StripeError:
+            with _stripe_errors("subscriptions.cancel"):
+                raise
+        # Stripe refuses to cancel one it does not have, or one that has ended: both are done.
+        if refused.code != "resource_missing":
+            try:
+                status = self.subscription_json(subscription_id).get("status")
+            except NotFoundError:
+                status = None
+            if status is not None and status not in ENDED_STATUSES:
+                with _stripe_errors("subscriptions.cancel"):
+                    raise refused
+        logger.info("the subscription was cancelled already", extra={"stripe_code": refused.code})
 
     def default_card(self, customer_id: str, subscription_id: str | None) -> tuple[str, str] | None:
         payment_method: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
+from urllib.parse import urlencode
 
 from chalicelib.adapters.aws_errors import AwsFault, translate_aws_errors
 from chalicelib.domain.errors import NotFoundError
@@ -103,3 +104,78 @@ class S3ObjectStore:
         with translate_aws_errors("s3.presign_get", "could not prepare the download"):
             url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
+
+
+# --------------------------------------------------------------------------- the lapsed retention tag
+
+#: What a copy onto itself keeps from the object (with its user metadata).
+_KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
+
+
+class S3MediaTagger:
+    """:class:`~chalicelib.domain.ports.MediaTagger` on the media bucket.
+
+    Tagging copies the object onto itself with the tag (``CopyObject``, ``TaggingDirective=REPLACE``),
+    its metadata and headers carried over (``MetadataDirective=REPLACE`` with the object's own: S3
+    refuses a copy onto itself that changes nothing else): the copy is a new object, so the
+    lifecycle rule's 730 days count from the lapse, not from the render (``PutObjectTagging``
+    alone would let media older than 2 years go at the next lifecycle run). Removing the tag is
+    ``DeleteObjectTagging`` (``PutObjectTagging`` with the other tags, if it has any; the age no
+    longer matters). Both read the
+    tags first and leave an object that already is as wanted alone (the task is idempotent).
+    A media object is far below ``CopyObject``'s 5 GB limit (segments, posters, downloads).
+    """
+
+    def __init__(self, client: Any, bucket: str, tag: tuple[str, str] = ("lapsed", "true")) -> None:
+        self._s3 = client
+        self.bucket = bucket
+        self._tag = tag
+
+    def keys(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        with translate_aws_errors("s3.list_objects_v2", "could not list the account's media"):
+            page = self._s3.list_objects_v2(**kwargs)
+        return [str(o["Key"]) for o in page.get("Contents", [])]
+
+    def set_lapsed(self, key: str, lapsed: bool) -> bool:
+        name, value = self._tag
+        gone = ("NoSuchKey", "404", "NotFound")
+        with translate_aws_errors(
+            "s3.get_object_tagging", "could not read a media object's tags", tolerate=gone
+        ) as call:
+            tags = self._s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        if call.tolerated is not None:
+            return False  # deleted since it was listed
+        others = [t for t in tags if t["Key"] != name]
+        tagged = any(t["Key"] == name and t["Value"] == value for t in tags)
+        if (lapsed and tagged) or (not lapsed and len(others) == len(tags)):
+            return False
+        if not lapsed:
+            with translate_aws_errors(
+                "s3.put_object_tagging", "could not untag a media object", tolerate=gone
+            ):
+                if others:
+                    self._s3.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": others})
+                else:
+                    self._s3.delete_object_tagging(Bucket=self.bucket, Key=key)
+            return True
+        with translate_aws_errors("s3.head_object", "could not read a media object", tolerate=gone) as call:
+            head = self._s3.head_object(Bucket=self.bucket, Key=key)
+        if call.tolerated is not None:
+            return False
+        tagging = urlencode([(t["Key"], t["Value"]) for t in others] + [(name, value)])
+        kept = {h: head[h] for h in _KEPT_HEADERS if head.get(h)}
+        with translate_aws_errors("s3.copy_object", "could not tag a media object", tolerate=gone):
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata=head.get("Metadata") or {},
+                TaggingDirective="REPLACE",
+                Tagging=tagging,
+                **kept,
+            )
+        return True

@@ -12,7 +12,7 @@ from chalicelib import dependencies as deps
 from chalicelib.adapters.billing import SignatureError, verify_webhook
 from chalicelib.api._http import error_response, route
 from chalicelib.api.schemas import Strict
-from chalicelib.domain import billing
+from chalicelib.domain import billing, billing_followups
 from chalicelib.domain.auth import Principal
 from chalicelib.domain.errors import ConfigurationError, ForbiddenError
 from chalicelib.domain.models import AccountStatus, Plan, Role
@@ -62,6 +62,12 @@ class WebhookAck(BaseModel):
 def _ports() -> billing.BillingPorts:
     return billing.BillingPorts(
         accounts=deps.get_account_repo(), billing=deps.get_billing_repo(), stripe=deps.get_billing_gateway()
+    )
+
+
+def _webhook_ports() -> billing_followups.WebhookPorts:
+    return billing_followups.WebhookPorts(
+        billing=_ports(), notifications=deps.notification_ports, tasks=deps.get_task_starter()
     )
 
 
@@ -161,18 +167,5 @@ def stripe_webhook() -> Response | WebhookAck:
         message = exc.message if isinstance(exc, billing.StripeObjectError) else "the body is not JSON"
         return error_response(400, "malformed_body", message)
     # A StorageError here is a 503: the claim is released and Stripe retries the event later.
-    outcome = billing.handle_event(_ports(), event)
-    if outcome.notification is not None:
-        send_billing_notification(outcome.notification)
+    outcome = billing_followups.handle_webhook_event(_webhook_ports(), event)
     return WebhookAck(event_id=event.event_id, handled=outcome.applied)
-
-
-def send_billing_notification(notification: billing.Notification) -> None:
-    """The one place a billing event's email is handed on (payment failed, trial ending).
-
-    Notifications (issue 18, item 6) send it through SES; until they are wired here it is logged.
-    """
-    logger.info(
-        "billing notification due",
-        extra={"kind": notification.kind.value, "account_id": notification.account_id},
-    )

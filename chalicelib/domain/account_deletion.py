@@ -8,9 +8,12 @@ idempotent, so a retried or re-requested task carries on where the last one stop
 2. ``objects``: every object under the account's prefixes in every bucket (:func:`account_prefixes`);
 3. ``campaigns``: each campaign's partition (prospects, rosters, imports, batches, videos) and
    the campaign item; the prospects' watch tokens go with them, so sent watch links stop;
-4. ``users``: each user's Cognito login and login claim (``SUBJECT#…``), then the user item;
-   from here on nobody can sign in to the account;
-5. ``account``: the rest of the account's partition, then the deletion record and the account.
+4. ``users``: each user's Cognito login and login claim (``SUBJECT#…``), then the user item,
+   then the account's API keys (``APIKEY#{hash}``) and the other items outside its partitions
+   that name it (invite lookups, rate-limit counters); from here on nobody can sign in to the
+   account or call the API as it;
+5. ``account``: those outside items again (a request still in flight may have counted one), the
+   rest of the account's partition, then the deletion record and the account.
 
 Objects are swept again before the last step, in case a render still running wrote one.
 """
@@ -192,10 +195,12 @@ def _users(ports: DeletionPorts, account_id: str) -> None:
     for user in ports.profiles.users(account_id):
         ports.identities.delete_user(user.subject, str(user.email))
         ports.eraser.erase_user(user)
+    ports.eraser.erase_pointers(account_id)
 
 
 def _account(ports: DeletionPorts, account_id: str) -> None:
     _sweep_objects(ports, account_id)  # anything a render still running wrote meanwhile
+    ports.eraser.erase_pointers(account_id)
     ports.eraser.erase_account_items(account_id, keep=LAST_ITEMS)
     ports.eraser.erase_last(account_id, LAST_ITEMS)
 

@@ -19,7 +19,7 @@ account's "Manage failed payments" setting (the local stand-in: ``unpaid``, see
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -80,11 +80,20 @@ class NotificationKind(StrEnum):
 
 @dataclass(frozen=True)
 class Notification:
-    """An email the account's owner should get because of a billing event (sent by notifications)."""
+    """An email the account's owner should get because of a billing event (sent by notifications).
+
+    A payment failure carries its invoice (the email's dedupe key with the next attempt), the
+    amount and when Stripe retries; a trial ending carries the trial's end.
+    """
 
     kind: NotificationKind
     account_id: str
     occurred_at: datetime
+    invoice_id: str | None = None
+    amount_due: int | None = None  # in the currency's smallest unit
+    currency: str | None = None
+    next_attempt_at: datetime | None = None  # None: Stripe will not retry
+    trial_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class SubscriptionState:
     period_end: datetime | None
     cancel_at_period_end: bool
     account_id: str | None  # the subscription's metadata, set by our checkout
+    trial_end: datetime | None = None
 
     @property
     def plan(self) -> Plan | None:
@@ -116,6 +126,11 @@ class BillingEvent:
     customer_id: str | None
     subscription_id: str | None  # the subscription the object is, or belongs to
     client_reference_id: str | None  # a checkout session's: our account id
+    # An invoice's amount, currency and next payment attempt, as the event tells them (the
+    # payment-failed email's facts: that attempt's, whatever the invoice has become since).
+    amount_due: int | None = None
+    currency: str | None = None
+    next_payment_attempt: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,7 @@ def subscription_state(obj: Mapping[str, Any]) -> SubscriptionState:
         period_end=_ts(first.get("current_period_end")),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
         account_id=metadata.get("account_id") if isinstance(metadata, Mapping) else None,
+        trial_end=_ts(obj.get("trial_end")),
     )
 
 
@@ -254,10 +270,13 @@ def parse_event(payload: Mapping[str, Any]) -> BillingEvent:
         raise StripeObjectError("the Stripe event lacks its type, creation time or object")
     kind = obj.get("object")
     subscription_id: str | None = None
+    amount_due: int | None = None
     if kind == "subscription":
         subscription_id = _id(obj.get("id"))
     elif kind == "invoice":
         subscription_id = _invoice_subscription(obj)
+        due = obj.get("amount_due")
+        amount_due = int(due) if isinstance(due, int | float) else None
     elif kind == "checkout.session":
         subscription_id = _id(obj.get("subscription"))
     return BillingEvent(
@@ -268,6 +287,9 @@ def parse_event(payload: Mapping[str, Any]) -> BillingEvent:
         customer_id=_id(obj.get("customer")),
         subscription_id=subscription_id,
         client_reference_id=obj.get("client_reference_id") if kind == "checkout.session" else None,
+        amount_due=amount_due,
+        currency=str(obj["currency"]) if kind == "invoice" and isinstance(obj.get("currency"), str) else None,
+        next_payment_attempt=_ts(obj.get("next_payment_attempt")) if kind == "invoice" else None,
     )
 
 
@@ -469,14 +491,36 @@ class EventOutcome:
     applied: bool = False
     account_id: str | None = None
     notification: Notification | None = None
+    previous_status: AccountStatus | None = None  # the account's, before this event
+    status: AccountStatus | None = None  # the account's after it, when applied
 
 
-def handle_event(ports: BillingPorts, event: BillingEvent, now: datetime | None = None) -> EventOutcome:
+def is_lapsed(status: AccountStatus) -> bool:
+    """An account whose subscription ended (cancelled) or went unpaid: its media is kept for the
+    retention period, then expired (``docs/retention.md``)."""
+    return status in (AccountStatus.CANCELLED, AccountStatus.UNPAID)
+
+
+def lapse_changed(outcome: EventOutcome) -> bool:
+    """Whether the event moved the account into or out of the lapsed statuses."""
+    if not outcome.applied or outcome.previous_status is None or outcome.status is None:
+        return False
+    return is_lapsed(outcome.previous_status) != is_lapsed(outcome.status)
+
+
+def handle_event(
+    ports: BillingPorts,
+    event: BillingEvent,
+    now: datetime | None = None,
+    then: Callable[[EventOutcome], object] | None = None,
+) -> EventOutcome:
     """Apply one verified Stripe event, at most once per event id, in any delivery order.
 
     The event's id is claimed first (kept :data:`EVENT_CLAIM_TTL`); if applying it fails the claim
     is released, so Stripe's retry applies it then. The returned outcome's ``notification`` is the
-    email the event calls for (payment failed, trial ending), for the notifications module to send.
+    email the event calls for (payment failed, trial ending). ``then`` runs the outcome's follow-ups
+    (:mod:`chalicelib.domain.billing_followups`) under the same claim: if it fails, the claim is
+    released too and Stripe's retry runs them again (each follow-up is idempotent).
 
     Raises
     ------
@@ -489,7 +533,10 @@ def handle_event(ports: BillingPorts, event: BillingEvent, now: datetime | None 
     if not ports.billing.claim_event(event.event_id, EVENT_CLAIM_TTL):
         return EventOutcome(duplicate=True)
     try:
-        return _apply(ports, event, now)
+        outcome = _apply(ports, event, now)
+        if then is not None:
+            then(outcome)
+        return outcome
     except Exception:
         ports.billing.release_event(event.event_id)
         raise
@@ -521,7 +568,23 @@ def _apply(ports: BillingPorts, event: BillingEvent, now: datetime) -> EventOutc
     applied = update is not None and ports.billing.apply_subscription(account_id, update, event.created)
     notification = None
     if event.type == "invoice.payment_failed":
-        notification = Notification(NotificationKind.PAYMENT_FAILED, account_id, event.created)
-    elif event.type == "customer.subscription.trial_will_end":
-        notification = Notification(NotificationKind.TRIAL_ENDING, account_id, event.created)
-    return EventOutcome(applied=applied, account_id=account_id, notification=notification)
+        notification = Notification(
+            NotificationKind.PAYMENT_FAILED,
+            account_id,
+            event.created,
+            invoice_id=event.object_id,
+            amount_due=event.amount_due,
+            currency=event.currency,
+            next_attempt_at=event.next_payment_attempt,
+        )
+    elif event.type == "customer.subscription.trial_will_end" and sub.trial_end is not None:
+        notification = Notification(
+            NotificationKind.TRIAL_ENDING, account_id, event.created, trial_ends_at=sub.trial_end
+        )
+    return EventOutcome(
+        applied=applied,
+        account_id=account_id,
+        notification=notification,
+        previous_status=account.status,
+        status=update.status if applied and update is not None else None,
+    )

@@ -1109,11 +1109,34 @@ class AccountEraser(Protocol):
     def erase_user(self, user: User) -> None:
         """Delete the user's login claim (``SUBJECT#…``), then the user's item."""
 
+    def erase_pointers(self, account_id: str) -> int:
+        """Delete the items outside the account's partitions that name it: its API keys' lookup
+        items, its invites' lookup items, its rate-limit counters. Call it while the account's
+        own items (which lead to the first two) still exist.
+        """
+
     def erase_account_items(self, account_id: str, keep: Sequence[str]) -> int:
         """Delete every item of the account's partition except the sort keys in ``keep``."""
 
     def erase_last(self, account_id: str, sort_keys: Sequence[str]) -> None:
         """Delete these last items of the account's partition (the deletion record, the account)."""
+
+
+class MediaTagger(Protocol):
+    """The media bucket's ``lapsed`` retention tag, object by object (``docs/retention.md``)."""
+
+    def keys(self, prefix: str, start_after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` keys under ``prefix`` after ``start_after``, in key order."""
+
+    def set_lapsed(self, key: str, lapsed: bool) -> bool:
+        """Tag the object ``lapsed=true`` (restarting its age, so the retention period counts
+        from now), or remove the tag; ``False`` when it already was so (or is gone).
+
+        Raises
+        ------
+        StorageError
+            The store refused or is unreachable (the task retries).
+        """
 
 
 class IdentityDirectory(Protocol):

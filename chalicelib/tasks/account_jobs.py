@@ -1,4 +1,5 @@
-"""The account's background jobs (issue 18, item 6): ``export_account`` and ``delete_account``.
+"""The account's background jobs (issue 18): ``export_account``, ``delete_account`` and
+``tag_lapsed_media`` (the retention tag, started by the billing webhook).
 
 Started asynchronously by the API (``InvocationType=Event``); Lambda retries a failed run twice,
 and both are resumable: an export already done is left alone, a deletion carries on from the
@@ -13,7 +14,7 @@ from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import dependencies as deps
-from chalicelib.domain import account_deletion, account_export
+from chalicelib.domain import account_deletion, account_export, media_retention
 from chalicelib.observability import log_keys, logger
 
 bp = Blueprint(__name__)
@@ -45,3 +46,20 @@ def delete_account(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcome = account_deletion.run_deletion(deps.deletion_ports(), request.account_id)
     logger.info("account deletion finished", extra={"outcome": outcome})
     return {"status": outcome}
+
+
+class RetentionInput(AccountInput):
+    start_after: str | None = Field(default=None, max_length=1024)
+
+
+@bp.lambda_function(name=media_retention.MEDIA_RETENTION_TASK)
+def tag_lapsed_media(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = RetentionInput.model_validate(event)
+    log_keys(account_id=request.account_id)
+    result = media_retention.retag_page(deps.retention_ports(), request.account_id, request.start_after)
+    return {
+        "lapsed": result.lapsed,
+        "objects": result.seen,
+        "changed": result.changed,
+        "next": result.next_after,
+    }

@@ -15,6 +15,7 @@ import pytest
 import stripe
 from chalice.test import Client
 
+from chalicelib.domain.models import Plan
 from devstack.stripe import StripeStandIn, plan_prices
 from tests.functional.conftest import Tenant, call
 
@@ -154,7 +155,7 @@ def test_a_double_click_gets_one_checkout_and_a_subscribed_account_is_sent_to_th
 def test_a_declined_card_names_the_reason_and_changes_nothing(
     client: Client, new_tenant: Any, billing_env: StripeStandIn
 ) -> None:
-    tenant = new_tenant()
+    tenant = new_tenant(plan=Plan.TRIAL)
     url = json.loads(call(client, "POST", "/billing/checkout", tenant, {"plan": "basic"}).body)["url"]
     status, page = pay(url, "4000000000000002")
     assert status == 402
@@ -166,7 +167,7 @@ def test_a_declined_card_names_the_reason_and_changes_nothing(
 def test_billing_routes_are_the_callers_own(
     client: Client, new_tenant: Any, billing_env: StripeStandIn
 ) -> None:
-    alice, bob = new_tenant("alice@example.com"), new_tenant("bob@example.com")
+    alice, bob = new_tenant("alice@example.com"), new_tenant("bob@example.com", Plan.TRIAL)
     subscribe(client, alice, billing_env)
     bobs = json.loads(call(client, "GET", "/billing", bob).body)
     assert (bobs["plan"], bobs["card_last4"], bobs["invoices"]) == ("trial", None, [])
@@ -191,7 +192,7 @@ def test_checkout_validates_the_plan(client: Client, new_tenant: Any, billing_en
 @pytest.fixture
 def paid_event(client: Client, new_tenant: Any, billing_env: StripeStandIn) -> tuple[Tenant, str]:
     """A tenant with an open checkout paid at Stripe, whose events have not been delivered."""
-    tenant = new_tenant()
+    tenant = new_tenant(plan=Plan.TRIAL)
     url = json.loads(call(client, "POST", "/billing/checkout", tenant, {"plan": "basic"}).body)["url"]
     pay(url, "4242424242424242")
     completed = next(e for e in events_for(billing_env) if e["type"] == "checkout.session.completed")

@@ -285,8 +285,18 @@ def test_payment_failed_and_trial_ending_return_the_email_to_send() -> None:
         ),
         NOW,
     )
-    assert failed.notification == billing.Notification(billing.NotificationKind.PAYMENT_FAILED, "acct_1", NOW)
+    invoice = invoice_json("in_1", "sub_1", "cus_1")
+    assert failed.notification == billing.Notification(
+        billing.NotificationKind.PAYMENT_FAILED,
+        "acct_1",
+        NOW,
+        invoice_id="in_1",
+        amount_due=invoice.get("amount_due"),
+        currency=invoice.get("currency"),
+        next_attempt_at=billing._ts(invoice.get("next_payment_attempt")),
+    )
     assert ports.accounts.get("acct_1").status is AccountStatus.PAST_DUE
+    stripe.subscriptions["sub_1"]["trial_end"] = T0 + 3 * 86400  # the email says when
     ending = billing.handle_event(
         ports,
         billing.parse_event(
@@ -297,6 +307,7 @@ def test_payment_failed_and_trial_ending_return_the_email_to_send() -> None:
     assert (
         ending.notification is not None and ending.notification.kind is billing.NotificationKind.TRIAL_ENDING
     )
+    assert ending.notification.trial_ends_at == datetime.fromtimestamp(T0 + 3 * 86400, UTC)
 
 
 def test_unknown_event_types_are_ignored() -> None:

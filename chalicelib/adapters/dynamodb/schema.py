@@ -26,13 +26,19 @@ Account deletion   ``ACCOUNT#{account_id}``             ``DELETION`` (deleted la
 Video ledger       ``ACCOUNT#{account_id}``             ``LEDGER#videos#{period start}``
 API key            ``APIKEY#{sha256(key)}``              ``APIKEY`` (account, user, last used)
 API key (listed)   ``ACCOUNT#{account_id}``             ``APIKEY#{key_id}``
+Invite             ``ACCOUNT#{account_id}``             ``INVITE#{invite_id}``
+Invite lookup      ``INVITEE#{email}``                  ``ACCOUNT#{account_id}``
+Checkout hold      ``ACCOUNT#{account_id}``             ``CHECKOUT``
+Rate counter       ``RATE#{key}`` (API: ``api#{account_id}#{window start}``)  ``COUNT``
+One-time claim     ``CLAIM#{key}`` (Stripe event id, notification hash, beacon)  ``CLAIM``
 =================  ===================================  ===========================
 
-The subject claim is the one item outside an account partition: it maps a verified token's
-``sub`` to its account, and reserving it keeps a login bound to exactly one account. Deleting an
-account (``repositories/account_settings.py``, ``DynamoAccountEraser``) removes every partition
-of the account and each claim that points at it; a new kind of claim item outside the account's
-partitions must be added there too.
+Items outside an account's partitions that name it: the subject claim (it maps a verified
+token's ``sub`` to its account, and reserving it keeps a login bound to exactly one account),
+the API key's lookup item, the invite lookup and the API rate counters. Deleting an account
+(``repositories/account_settings.py``, ``DynamoAccountEraser``) removes every partition of the
+account and each of those items; a new kind of item outside the account's partitions that names
+it must be added there too (the functional deletion test scans the table for the account's id).
 GSI1 (``gsi1pk``/``gsi1sk``) serves reverse lookups by an unguessable public id (watch tokens).
 
 Local secondary indexes order a campaign's prospects (they share the campaign's partition key;

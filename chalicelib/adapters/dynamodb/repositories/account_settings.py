@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
@@ -17,6 +18,9 @@ from chalicelib.adapters.dynamodb.mapping import from_attribute
 from chalicelib.adapters.dynamodb.models import (
     AccountItem,
     AccountJobItem,
+    ApiKeyItem,
+    ApiKeyRefItem,
+    InviteItem,
     SubjectClaimItem,
     TableItem,
     UserItem,
@@ -31,9 +35,15 @@ from chalicelib.adapters.dynamodb.repositories._common import (
     translated,
 )
 from chalicelib.adapters.dynamodb.repositories.accounts import USERS
+from chalicelib.adapters.dynamodb.repositories.api_keys import key_pk
+from chalicelib.adapters.dynamodb.repositories.team import invitee_pk
 from chalicelib.domain.account_records import AccountJob, JobKind, UserProfile
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.models import Branding, User
+from chalicelib.domain.usage import RATE_WINDOW_SECONDS, rate_key, rate_window
+
+#: How far back the eraser deletes rate-limit counters by key (DynamoDB's TTL may lag by days).
+RATE_COUNTER_SWEEP = 7 * 24 * 3600
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +135,20 @@ def _keys(pk: str, sk_prefix: str | None = None) -> Iterator[TableItem]:
 class DynamoAccountEraser:
     """Deletes an account's items. Every partition key of an account starts with
     ``ACCOUNT#{id}``: the account's own partition and one per campaign (found through the campaign
-    items). The claims outside them that point at the account are the users' login claims
-    (``SUBJECT#{sub}``); watch tokens are index keys of the prospect items and go with them."""
+    items). The items outside them that point at the account (see ``schema.py``) are:
+
+    * the users' login claims ``SUBJECT#{sub}`` (:meth:`erase_user`);
+    * the API keys' lookup items ``APIKEY#{sha256}``, found through the account's
+      ``APIKEY#{key_id}`` items (:meth:`erase_pointers`);
+    * the invites' lookup items ``INVITEE#{email}`` / ``ACCOUNT#{id}``, found through its
+      ``INVITE#…`` items (:meth:`erase_pointers`);
+    * the API rate-limit counters ``RATE#api#{id}#{window}``, one per hour, each deleted by TTL an
+      hour after its window; DynamoDB's TTL may lag by days, so the last week's windows are
+      deleted by key (:meth:`erase_pointers`).
+
+    Watch tokens are index keys of the prospect items and go with them. Stripe event claims,
+    notification claims and beacon claims (``CLAIM#…``) name no account (an event id, a hash, a
+    session id)."""
 
     def campaign_ids(self, account_id: str) -> list[str]:
         return [i.sk.removeprefix("CAMPAIGN#") for i in _keys(account_pk(account_id), "CAMPAIGN#")]
@@ -145,6 +167,31 @@ class DynamoAccountEraser:
             if not _is_condition_failure(exc):  # failed condition: gone already, or not ours
                 raise _storage_error(exc, "DynamoAccountEraser.erase_user") from exc
         TableItem(account_pk(user.account_id), f"USER#{user.user_id}").delete()
+
+    def erase_pointers(self, account_id: str, now: datetime | None = None) -> int:
+        deleted = 0
+        pk = account_pk(account_id)
+        for ref in ApiKeyRefItem.query(pk, ApiKeyRefItem.sk.startswith("APIKEY#"), consistent_read=True):
+            lookup = ApiKeyItem(key_pk(ref.key_hash), "APIKEY")
+            deleted += self._delete_if_ours(lookup, ApiKeyItem.account_id == account_id)
+        invites = InviteItem.query(pk, InviteItem.sk.startswith("INVITE#"), consistent_read=True)
+        invitees = [TableItem(invitee_pk(i.email), pk) for i in invites]
+        start, _ = rate_window(now)
+        windows = range(start, start - RATE_COUNTER_SWEEP, -RATE_WINDOW_SECONDS)
+        counters = [TableItem(f"RATE#{rate_key(account_id, w)}", "COUNT") for w in windows]
+        # Deleting an absent item is no error: the counters' keys are spelled, not read first.
+        self._delete_all([*invitees, *counters])
+        return deleted + len(invitees)
+
+    @staticmethod
+    def _delete_if_ours(item: TableItem, condition: Any) -> int:
+        try:
+            item.delete(condition=condition)
+        except DeleteError as exc:
+            if _is_condition_failure(exc):
+                return 0  # gone already, or not this account's
+            raise _storage_error(exc, "DynamoAccountEraser.erase_pointers") from exc
+        return 1
 
     def erase_account_items(self, account_id: str, keep: Sequence[str]) -> int:
         return self._delete_all(i for i in _keys(account_pk(account_id)) if i.sk not in keep)
