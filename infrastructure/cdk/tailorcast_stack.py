@@ -64,6 +64,7 @@ from chalicelib.adapters.cdn import COOKIE_KEY_PLACEHOLDER, ORIGIN_VERIFY_HEADER
 from chalicelib.adapters.dynamodb import schema
 from chalicelib.domain.account_deletion import DELETION_TASK
 from chalicelib.domain.account_export import EXPORT_TASK
+from chalicelib.domain.media_retention import MEDIA_RETENTION_TASK
 from chalicelib.domain.webhooks import SECRET_PURPOSE as WEBHOOK_SECRET_PURPOSE
 from infrastructure.cdk.chalice_packaging import (
     APP_ONLY,
@@ -174,6 +175,8 @@ SENDER_NAME = "Tailorcast"
 STARTED_TASKS = {
     EXPORT_TASK: "TAILORCAST_EXPORT_FUNCTION_NAME",
     DELETION_TASK: "TAILORCAST_DELETION_FUNCTION_NAME",
+    # Tags a lapsed account's media ``lapsed=true`` (and back): the 2-year retention rule.
+    MEDIA_RETENTION_TASK: "TAILORCAST_RETENTION_FUNCTION_NAME",
 }
 # The weekly engagement digest (``chalicelib/tasks/notifications.py``): an EventBridge schedule,
 # which invokes it asynchronously too.
@@ -185,6 +188,7 @@ DIGEST_TASK = "weekly_digest"
 TASK_SIZES = {
     EXPORT_TASK: (Duration.minutes(15), 2048),
     DELETION_TASK: (Duration.minutes(15), 512),
+    MEDIA_RETENTION_TASK: (Duration.minutes(15), 512),
     DIGEST_TASK: (Duration.minutes(15), 512),
 }
 # An asynchronous run that still fails after Lambda's two retries (or waits longer than six hours

@@ -504,6 +504,7 @@ def test_every_chalice_function_gets_the_settings_by_env(dev: Synth) -> None:
         # Deterministic names, not Refs: the account's jobs are invoked by name (see below).
         "TAILORCAST_EXPORT_FUNCTION_NAME": "tailorcast-dev-ExportAccount",
         "TAILORCAST_DELETION_FUNCTION_NAME": "tailorcast-dev-DeleteAccount",
+        "TAILORCAST_RETENTION_FUNCTION_NAME": "tailorcast-dev-TagLapsedMedia",
     }
 
     for name, function in _chalice_functions(dev).items():
@@ -640,6 +641,7 @@ def test_chalice_functions_may_invoke_exactly_the_voice_function_and_the_account
                 "Resource": [
                     _arn("lambda", ":function:tailorcast-dev-ExportAccount"),
                     _arn("lambda", ":function:tailorcast-dev-DeleteAccount"),
+                    _arn("lambda", ":function:tailorcast-dev-TagLapsedMedia"),
                 ],
             },
         ], role
@@ -2215,6 +2217,10 @@ def test_api_access_logs_go_to_a_90_day_group_without_paths_or_addresses(dev: Sy
 ACCOUNT_JOBS = {
     "ExportAccount": ("chalicelib.tasks.account_jobs.export_account", "TAILORCAST_EXPORT_FUNCTION_NAME"),
     "DeleteAccount": ("chalicelib.tasks.account_jobs.delete_account", "TAILORCAST_DELETION_FUNCTION_NAME"),
+    "TagLapsedMedia": (
+        "chalicelib.tasks.account_jobs.tag_lapsed_media",
+        "TAILORCAST_RETENTION_FUNCTION_NAME",
+    ),
 }
 DIGEST_FUNCTION = "WeeklyDigest"
 ACCOUNT = "acct_01HZZZZZZZZZZZZZZZZZZZZZZZ"
@@ -2286,6 +2292,7 @@ def test_background_tasks_are_sized_for_their_work(dev: Synth) -> None:
     # 15 minutes each (Lambda's longest): the deletion pages through the table and both buckets,
     # the export zips the whole account in memory, the digest walks every account.
     assert sizes["DeleteAccount"] == (900, 512)
+    assert sizes["TagLapsedMedia"] == (900, 512)
     assert sizes["ExportAccount"] == (900, 2048)
     assert sizes[DIGEST_FUNCTION] == (900, 512)
     # Nothing else changes: the API still answers within API Gateway's 29 s.
@@ -2472,6 +2479,7 @@ def test_the_apps_own_account_jobs_are_wired_without_errors(dev: Synth) -> None:
     assert dev.stack.background_task_ids == {
         "export_account": "ExportAccount",
         "delete_account": "DeleteAccount",
+        "tag_lapsed_media": "TagLapsedMedia",
         "weekly_digest": DIGEST_FUNCTION,
     }
     for task in ("export_account", "delete_account"):

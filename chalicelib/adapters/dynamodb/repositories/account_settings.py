@@ -40,7 +40,7 @@ from chalicelib.adapters.dynamodb.repositories.team import invitee_pk
 from chalicelib.domain.account_records import AccountJob, JobKind, UserProfile
 from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.models import Branding, User
-from chalicelib.domain.usage import RATE_WINDOW_SECONDS, rate_key, rate_window
+from chalicelib.domain.usage import API_BUCKET, RATE_WINDOW_SECONDS, READS_BUCKET, rate_key, rate_window
 
 #: How far back the eraser deletes rate-limit counters by key (DynamoDB's TTL may lag by days).
 RATE_COUNTER_SWEEP = 7 * 24 * 3600
@@ -142,7 +142,7 @@ class DynamoAccountEraser:
       ``APIKEY#{key_id}`` items (:meth:`erase_pointers`);
     * the invites' lookup items ``INVITEE#{email}`` / ``ACCOUNT#{id}``, found through its
       ``INVITE#…`` items (:meth:`erase_pointers`);
-    * the API rate-limit counters ``RATE#api#{id}#{window}``, one per hour, each deleted by TTL an
+    * the API rate-limit counters ``RATE#{api|reads}#{id}#{window}``, one per budget and hour, each deleted by TTL an
       hour after its window; DynamoDB's TTL may lag by days, so the last week's windows are
       deleted by key (:meth:`erase_pointers`).
 
@@ -178,7 +178,11 @@ class DynamoAccountEraser:
         invitees = [TableItem(invitee_pk(i.email), pk) for i in invites]
         start, _ = rate_window(now)
         windows = range(start, start - RATE_COUNTER_SWEEP, -RATE_WINDOW_SECONDS)
-        counters = [TableItem(f"RATE#{rate_key(account_id, w)}", "COUNT") for w in windows]
+        counters = [
+            TableItem(f"RATE#{rate_key(account_id, w, bucket)}", "COUNT")
+            for w in windows
+            for bucket in (API_BUCKET, READS_BUCKET)
+        ]
         # Deleting an absent item is no error: the counters' keys are spelled, not read first.
         self._delete_all([*invitees, *counters])
         return deleted + len(invitees)
