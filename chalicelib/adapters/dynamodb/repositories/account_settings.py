@@ -143,8 +143,8 @@ class DynamoAccountEraser:
     * the invites' lookup items ``INVITEE#{email}`` / ``ACCOUNT#{id}``, found through its
       ``INVITE#…`` items (:meth:`erase_pointers`);
     * the API rate-limit counters ``RATE#{api|reads}#{id}#{window}``, one per budget and hour,
-      each deleted by TTL an hour after its window; DynamoDB's TTL may lag by days, so the last week's windows are
-      deleted by key (:meth:`erase_pointers`).
+      each deleted by TTL an hour after its window; DynamoDB's TTL may lag by days, so the last
+      week's windows are deleted by key (:meth:`erase_pointers`).
 
     Watch tokens are index keys of the prospect items and go with them. Stripe event claims,
     notification claims and beacon claims (``CLAIM#…``) name no account (an event id, a hash, a
