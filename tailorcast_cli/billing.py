@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -156,6 +157,22 @@ def pay_checkout(
             f"the checkout form asks for fields this command does not fill: {', '.join(missing)}"
         )
     return httpx.post(urljoin(url, form.action), data={n: values[n] for n in form.inputs}, timeout=30)
+
+
+def subscribe_with_test_card(
+    client: TailorcastClient, plan: str, card: str = "4242 4242 4242 4242", timeout: float = 60
+) -> None:
+    """Subscribe the client's account to ``plan`` as a seller would on the local stack: the
+    checkout page paid with a Stripe test card, then Stripe's signed webhook changes the plan
+    (waited for, up to ``timeout`` seconds)."""
+    paid = pay_checkout(client.checkout(plan), card)
+    if paid.status_code != 303:
+        raise RuntimeError(f"the local checkout refused the card ({paid.status_code})")
+    deadline = time.monotonic() + timeout
+    while client.me().account.plan != plan:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Stripe's webhook did not move the account to {plan} in {timeout:g} s")
+        time.sleep(0.25)
 
 
 @stripe_app.command("pay")

@@ -82,18 +82,11 @@ def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str,
 def _subscribe(client: TailorcastClient, console: Console, plan: str = "pro") -> None:
     """Move the demo seller off the trial (5 videos) as a seller would: the local Stripe checkout
     page paid with Stripe's test card 4242…, and the signed webhook that changes the plan."""
-    from tailorcast_cli.billing import pay_checkout
+    from tailorcast_cli.billing import subscribe_with_test_card
 
     if client.me().account.plan != "trial":
         return  # a restarted demo: subscribed the first time
-    paid = pay_checkout(client.checkout(plan), "4242 4242 4242 4242")
-    if paid.status_code != 303:
-        raise RuntimeError(f"the local checkout refused the test card ({paid.status_code})")
-    deadline = time.monotonic() + 60
-    while client.me().account.plan != plan:
-        if time.monotonic() > deadline:
-            raise RuntimeError("Stripe's webhook did not move the demo account to its plan in 60 s")
-        time.sleep(0.25)
+    subscribe_with_test_card(client, plan)
     console.print(f"[green]✓[/] subscribed to {plan.title()} through the local Stripe checkout (card 4242…)")
 
 

@@ -128,7 +128,17 @@ def _account(state: Path, email: str) -> str:
         check=True,
         cwd=ROOT,
     )
-    return done.stdout.strip()
+    token = done.stdout.strip()
+    # On Agency (subscribed through the local checkout, as a seller would): every route is open
+    # (API keys, branding) and the hour's request budget is far above the run's.
+    from tailorcast_cli.billing import subscribe_with_test_card
+
+    subscribe_with_test_card(TailorcastClient(_api_url(state), token), "agency")
+    return token
+
+
+def _api_url(state: Path) -> str:
+    return str(json.loads((state / "stack.json").read_text())["api"])
 
 
 def _seed(info: dict[str, Any], tokens: list[str], problems: list[str]) -> Path:
