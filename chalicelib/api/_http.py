@@ -141,7 +141,12 @@ def error_response(
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return Response(body=body.model_dump_json(), status_code=status, headers=headers)
+    # The 402's fields appear on a 402 only: every other error keeps its four keys.
+    dumped = body.model_dump_json(exclude=None if payment is not None else {"error": set(_PAYMENT_KEYS)})
+    return Response(body=dumped, status_code=status, headers=headers)
+
+
+_PAYMENT_KEYS = ("quota", "limit", "used", "unlock")
 
 
 def _parse_body(raw: str | bytes | None, model: type[BaseModel]) -> BaseModel:

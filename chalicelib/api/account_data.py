@@ -22,7 +22,7 @@ from chalicelib.settings import get_settings
 bp = Blueprint(__name__)
 
 
-class ExportOut(BaseModel):
+class AccountExportOut(BaseModel):
     export_id: str
     status: str = Field(description="pending, running, completed or failed")
     download_url: str | None = Field(description="a link to the zip once completed; it expires")
@@ -33,7 +33,7 @@ class ExportOut(BaseModel):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, job: AccountJob, url: str | None = None, ttl: int | None = None) -> ExportOut:
+    def of(cls, job: AccountJob, url: str | None = None, ttl: int | None = None) -> AccountExportOut:
         return cls(
             export_id=job.job_id,
             status=job.status.value,
@@ -74,13 +74,13 @@ class DeletionOut(BaseModel):
     "POST",
     summary="Export the account's data (a zip of JSON files, prospects also as CSV), made in the background",
     status=202,
-    response=ExportOut,
+    response=AccountExportOut,
 )
-def start_export(principal: Principal) -> ExportOut:
+def start_export(principal: Principal) -> AccountExportOut:
     job = account_export.request_export(
         deps.get_account_job_repo(), deps.get_task_starter(), principal.account_id, principal.user_id
     )
-    return ExportOut.of(job)
+    return AccountExportOut.of(job)
 
 
 @route(
@@ -88,14 +88,14 @@ def start_export(principal: Principal) -> ExportOut:
     "/account/exports/{export_id}",
     "GET",
     summary="An account export's status, and a link to its zip once done (the link expires)",
-    response=ExportOut,
+    response=AccountExportOut,
 )
-def get_export(principal: Principal, export_id: str) -> ExportOut:
+def get_export(principal: Principal, export_id: str) -> AccountExportOut:
     ttl = get_settings().download_url_ttl_seconds
     job, url = account_export.download_link(
         deps.get_account_job_repo(), deps.get_upload_store().presign_get, principal.account_id, export_id, ttl
     )
-    return ExportOut.of(job, url, ttl)
+    return AccountExportOut.of(job, url, ttl)
 
 
 @route(

@@ -403,6 +403,9 @@ REPOSITORY_CALLS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     ),
     "accounts.get": ("get_account_repo", lambda r: r.get("acct_a")),
     "accounts.user_by_subject": ("get_account_repo", lambda r: r.user_by_subject("sub")),
+    "accounts.login_of": ("get_account_repo", lambda r: r.login_of("sub")),
+    "accounts.user_and_account": ("get_account_repo", lambda r: r.user_and_account("acct_a", "usr_1")),
+    "accounts.principal_by_subject": ("get_account_repo", lambda r: r.principal_by_subject("sub")),
     "campaigns.add": ("get_campaign_repo", lambda r: r.add(_campaign())),
     "campaigns.get": ("get_campaign_repo", lambda r: r.get("acct_a", "camp_1")),
     "campaigns.list": ("get_campaign_repo", lambda r: r.list("acct_a", 10, None)),
@@ -503,7 +506,13 @@ _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWr
 #: The quota counters retry throttled moves themselves, then report the contention (409).
 OVERRIDES: dict[tuple[str, str], type[TailorcastError] | None] = {
     (method, "throttling"): ConflictError
-    for method in ("webhooks.add_endpoint", "webhooks.delete_endpoint", "quotas.reserve", "quotas.release")
+    for method in (
+        "webhooks.add_endpoint",
+        "webhooks.delete_endpoint",
+        "quotas.reserve",
+        "quotas.release",
+        "campaigns.delete",  # counted out of the campaigns quota (issue 18)
+    )
 }
 
 _FAULTS_FOR_DYNAMODB = ["throttling", "5xx", "network", "access-denied"]

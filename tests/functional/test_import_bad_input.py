@@ -345,6 +345,7 @@ def test_a_60000_row_file_imports_50000_and_says_why_not_the_rest(seeded: Seeded
 
 def test_a_trial_campaign_stops_at_its_plan_limit(seeded: Seeded) -> None:
     # GIVEN a trial campaign (100 prospects at most) already holding 30
+    _set_plan(seeded.tenant.account_id, Plan.TRIAL)
     more = _rows(
         ["First Name", "Email"], [[f"Existing{i}", f"existing{i}@example.com"] for i in range(SEEDED + 1, 31)]
     )
@@ -361,8 +362,8 @@ def test_a_trial_campaign_stops_at_its_plan_limit(seeded: Seeded) -> None:
         "imported",
     }
     warning = (
-        "30 valid prospects were not imported: the plan allows 100 per campaign; upgrade the plan or split them "
-        "over campaigns"
+        "30 valid prospects were not imported: the plan allows 100 per campaign; upgrade to Basic (500 per "
+        "campaign) or split them over campaigns"
     )
     preview = json.loads(seeded.preview(data).body)
     _, record = seeded.upload(data, "second-batch.csv")

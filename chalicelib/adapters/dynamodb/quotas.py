@@ -129,6 +129,8 @@ def _failure(exc: PynamoDBException) -> str:
         codes = _codes(exc)
         if "ConditionalCheckFailed" in codes[:-1]:
             return "caller"
+        if not codes and exc.cause_response_code == "ConditionalCheckFailedException":
+            return "caller"  # no reasons to tell whose condition failed: the caller's item says
         if codes and codes[-1] == "ConditionalCheckFailed":
             return "counter"
         if any(code in RETRYABLE for code in codes):

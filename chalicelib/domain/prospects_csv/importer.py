@@ -126,7 +126,7 @@ def import_prospects(
     if tally.over_limit:
         source.warnings.append(
             f"{tally.over_limit:,} valid prospects were not imported: the plan allows {max_prospects:,} "
-            "per campaign; upgrade the plan or split them over campaigns"
+            f"per campaign; {_more_room(max_prospects)} or split them over campaigns"
         )
     if tally.error_count > len(tally.errors):
         source.warnings.append(
@@ -214,3 +214,16 @@ def preview_prospects(
         warnings=source.warnings,
         prospects=sampler.kept,
     )
+
+
+def _more_room(limit: int) -> str:
+    """What lifts a limit of ``limit`` prospects per campaign: the cheapest plan with more."""
+    from chalicelib.domain.plans import PAID_PLANS
+
+    for plan in PAID_PLANS:
+        more = plan.prospects_per_campaign
+        if more is None:
+            return f"upgrade to {plan.title} (no limit)"
+        if more > limit:
+            return f"upgrade to {plan.title} ({more:,} per campaign)"
+    return "ask us for a larger plan"
