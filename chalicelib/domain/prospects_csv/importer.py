@@ -123,7 +123,7 @@ def import_prospects(
     writer.flush()
     tally.imported = writer.written
     source.finish()
-    if tally.over_limit:
+    if tally.over_limit and max_prospects is not None:
         source.warnings.append(
             f"{tally.over_limit:,} valid prospects were not imported: the plan allows {max_prospects:,} "
             f"per campaign; {_more_room(max_prospects)} or split them over campaigns"
