@@ -73,7 +73,16 @@ EXTRA_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("HEAD", "/w/{token}"): (403, 503),
     ("POST", "/w/{token}/events"): (403, 413, 429, 503),  # at most 4 KB; limited per address
     ("GET", "/assets/{name}"): (403,),
+    # Stripe's webhooks: a signature that does not verify (400); no secret to verify with (503).
+    ("POST", "/webhooks/stripe"): (400, 503),
+    ("GET", "/account/deletion"): (404,),  # no deletion was ever asked for
 }
+#: Sign-up and sign-in (public): Cognito's refusals as the identity adapter translates them: wrong
+#: password or revoked token (401), email not confirmed (403), email taken or already confirmed
+#: (409), too many attempts (429), the user pool unreachable (503).
+AUTH_STATUSES = frozenset({401, 403, 409, 429, 503})
+#: Authenticated routes that some roles may not use (owner or admin only): 403.
+ROLE_PREFIXES = ("/team", "/billing", "/account", "/api-keys")
 #: Where a status means something else than ERROR_DESCRIPTIONS says.
 DESCRIPTIONS: dict[Operation, dict[int, str]] = {
     op: {403: "not sent through the watch site's public address"}
@@ -115,10 +124,14 @@ def error_statuses(r: RouteDoc) -> list[int]:
         statuses.add(404)
     if r.creates:
         statuses.add(402)
+    if r.public and r.path.startswith("/auth/"):
+        statuses |= AUTH_STATUSES
     if not r.public:
         statuses |= {401, 402, 429, 503}
         if has_ids or r.method != "GET":
             statuses.add(409)
+        if r.path.startswith(ROLE_PREFIXES):
+            statuses.add(403)
     return sorted(statuses)
 
 
