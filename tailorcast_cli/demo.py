@@ -59,7 +59,6 @@ def run_demo(state_dir: Path, console: Console, serve: bool = True) -> dict[str,
             f"[green]✓[/] local stack up — API {endpoints.api}, media {endpoints.media}, AWS {endpoints.aws}"
         )
         client = TailorcastClient(endpoints.api, demo_token(stack))
-        _subscribe(client, console)
         result = _seller_job(
             client, state_dir, console, lambda url: stack.media_cookies([campaign_folder(url)])
         )
@@ -98,6 +97,7 @@ def _seller_job(
 ) -> dict[str, Any]:
     me = client.me()
     console.print(f"[green]✓[/] signed in as {me.email} (account {me.account.account_id})")
+    _subscribe(client, console)
     campaign = client.create_campaign("Q4 outbound — demo", "Created by make demo", SCRIPT)
     campaign_id = campaign.campaign_id
     client.update_voice(campaign_id, placeholders={"first_name": "John"})
