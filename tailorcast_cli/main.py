@@ -426,6 +426,9 @@ def render_start(
     with closing(_render_client(state_dir, token)) as client:
         batch = _api(lambda: client.start_batch(campaign_id, prospect_ids=prospect or None, force=force))
         err.print(f"started batch [bold]{batch.batch_id}[/] for campaign {campaign_id}")
+        if batch.refused:
+            # Over the plan's videos for the period: left as they were (nothing lost).
+            err.print(f"[yellow]{batch.refused} not rendered:[/] {batch.refused_reason}")
         print(batch.batch_id)
         if watch:
             _watch(client, campaign_id, batch.batch_id, interval)

@@ -25,6 +25,8 @@ def batch(status: str, total: int = 4, **counters: int) -> dict[str, Any]:
         "status": status,
         "total": total,
         "skipped": 0,
+        "refused": 0,
+        "refused_reason": None,
         "counters": c,
         "percent": round(100 * (finished + c["cancelled"]) / total, 1) if total else 0.0,
         "eta_seconds": 12.0 if status == "running" else 0.0,
@@ -75,6 +77,7 @@ class FakeClient:
     the CLI asked for."""
 
     def __init__(self, states: list[dict[str, Any]], failed: list[dict[str, Any]] | None = None) -> None:
+        self.started: dict[str, Any] = {}  # fields the start answer overrides
         self.states = states
         self.failed = failed or []
         self.calls: list[tuple[str, Any]] = []
@@ -88,7 +91,7 @@ class FakeClient:
     def start_batch(self, campaign_id: str, prospect_ids: list[str] | None = None, force: bool = False):
         self.calls.append(("start", (campaign_id, prospect_ids, force)))
         self._maybe_fail()
-        return BatchOut.model_validate(batch("running", queued=4))
+        return BatchOut.model_validate({**batch("running", queued=4), **self.started})
 
     def batch(self, campaign_id: str, batch_id: str) -> BatchOut:
         self.calls.append(("batch", batch_id))
@@ -263,3 +266,13 @@ def test_watch_batch_returns_the_final_state_without_a_real_sleep():
 )
 def test_eta_text(seconds: float | None, text: str) -> None:
     assert progress.eta_text(seconds) == text
+
+
+def test_a_batch_over_the_plans_videos_says_how_many_were_not_rendered_and_why(fake):
+    client = FakeClient([batch("completed", total=3, completed=3)])
+    reason = "the Trial plan allows 5 videos this period and 5 are used: upgrade to Basic for 50"
+    client.started = {"total": 3, "refused": 2, "refused_reason": reason}
+    fake(client)
+    result = invoke("start", CAMPAIGN)
+    assert result.exit_code == 0, result.output
+    assert "2 not rendered" in result.output and "upgrade to Basic" in result.output
