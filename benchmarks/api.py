@@ -63,26 +63,15 @@ class _RoundTrips:
 
 
 def _seller(stack: Any) -> tuple[str, str]:
-    """An Agency account on the stack (made through the repository) and its token."""
-    from datetime import timedelta
+    """A seller signed up through the stack's Cognito and subscribed to Agency through the local
+    Stripe checkout (as a seller would); their account id and access token."""
+    from tailorcast_cli.billing import subscribe_with_test_card
+    from tailorcast_cli.client import TailorcastClient
 
-    from chalicelib import dependencies as deps
-    from chalicelib.domain.models import Account, Plan, Role, User, new_id, utcnow
-
-    now = utcnow()
-    account = Account.start_trial(name="Bench agency", now=now).model_copy(
-        update={"plan": Plan.AGENCY, "period_start": now, "period_end": now + timedelta(days=30)}
-    )
-    subject = f"bench-api-{new_id('s')}"
-    owner = User(
-        account_id=account.account_id,
-        user_id=new_id("user"),
-        subject=subject,
-        email="bench@example.com",
-        role=Role.OWNER,
-    )
-    deps.get_account_repo().create(account, owner)
-    return account.account_id, stack.issuer.issue(subject)
+    tokens = stack.sign_up("bench@example.com", "Bench-Seller-Pass1")
+    client = TailorcastClient(stack.endpoints.api, tokens.access_token)
+    subscribe_with_test_card(client, "agency")
+    return client.me().account.account_id, str(tokens.access_token)
 
 
 def _prospects(account_id: str, campaign_id: str, n: int) -> None:
