@@ -50,19 +50,7 @@ class PlanLimits(BaseModel):
 
     @classmethod
     def of(cls, s: PlanSpec) -> PlanLimits:
-        return cls(
-            plan=s.plan,
-            title=s.title,
-            monthly_price_usd=s.monthly_price_usd,
-            videos_per_period=s.videos_per_period,
-            campaigns=s.campaigns,
-            prospects_per_campaign=s.prospects_per_campaign,
-            api_requests_per_hour=s.api_requests_per_hour,
-            seats=s.seats,
-            branding=s.branding,
-            api_keys=s.api_keys,
-            client_workspaces=s.client_workspaces,
-        )
+        return cls.model_validate(s, from_attributes=True)
 
 
 class VideosUsage(BaseModel):
@@ -152,14 +140,7 @@ class ApiKeyOut(BaseModel):
 
     @classmethod
     def of(cls, k: ApiKey) -> ApiKeyOut:
-        return cls(
-            key_id=k.key_id,
-            name=k.name,
-            prefix=k.prefix,
-            created_at=k.created_at,
-            last_used_at=k.last_used_at,
-            user_id=k.user_id,
-        )
+        return cls.model_validate(k, from_attributes=True)
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +51,28 @@ def _finish(tenant: Tenant, cid: str, pid: str, to: VideoStatus) -> None:
     assert _transition(ports, video, ACTIVE_VIDEO, to, error="boom" if to is VideoStatus.FAILED else None)
 
 
+def _race(n: int, attempt: Callable[[int], object]) -> list[object]:
+    """``attempt(0..n-1)`` on ``n`` threads at once; each one's result, or the QuotaExceededError
+    it raised (any other error fails the test)."""
+    outcomes: list[object] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        try:
+            outcome = attempt(i)
+        except QuotaExceededError as exc:
+            outcome = exc
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
 # --------------------------------------------------------------------------- the video ledger
 
 
@@ -62,10 +85,8 @@ def test_50_concurrent_reservations_on_a_fresh_trial_make_exactly_5_videos(clien
     period, limit = usage.period_key(account), usage.video_limit(account)
     assert limit == 5
     cid = new_id("camp")
-    outcomes: list[object] = []
-    lock = threading.Lock()
 
-    def queue(i: int) -> None:
+    def queue(i: int) -> object:
         video = ProspectVideo(
             account_id=me.account_id,
             campaign_id=cid,
@@ -74,20 +95,11 @@ def test_50_concurrent_reservations_on_a_fresh_trial_make_exactly_5_videos(clien
             status=VideoStatus.QUEUED,
             quota_period=period,
         )
-        try:
-            outcome: object = dependencies.get_video_repo().move(
-                video, None, LedgerMove(me.account_id, period, "reserve", limit)
-            )
-        except QuotaExceededError as exc:
-            outcome = exc
-        with lock:
-            outcomes.append(outcome)
+        return dependencies.get_video_repo().move(
+            video, None, LedgerMove(me.account_id, period, "reserve", limit)
+        )
 
-    threads = [threading.Thread(target=queue, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = _race(50, queue)
 
     # THEN exactly 5 were queued, 45 refused with the limit, and the ledger says 5 reserved
     assert sum(isinstance(o, ProspectVideo) for o in outcomes) == 5, outcomes
@@ -197,24 +209,12 @@ def test_20_concurrent_campaign_creations_on_a_trial_make_exactly_1(client, new_
     dynamotx.install()
     me = new_tenant(plan=Plan.TRIAL)
     account = dependencies.get_account_repo().get(me.account_id)
-    outcomes: list[object] = []
-    lock = threading.Lock()
-
-    def create(i: int) -> None:
-        try:
-            outcome: object = create_campaign(
-                dependencies.get_campaign_repo(), me.account_id, f"c{i}", quota=usage.campaign_quota(account)
-            )
-        except QuotaExceededError as exc:
-            outcome = exc
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = _race(
+        20,
+        lambda i: create_campaign(
+            dependencies.get_campaign_repo(), me.account_id, f"c{i}", quota=usage.campaign_quota(account)
+        ),
+    )
     assert sum(isinstance(o, QuotaExceededError) for o in outcomes) == 19, outcomes
     assert len(_json(call(client, "GET", "/campaigns", me))["items"]) == 1
     refused = call(client, "POST", "/campaigns", me, {"name": "second"})
